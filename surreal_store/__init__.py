@@ -1,0 +1,93 @@
+"""surreal-store: a provenance-first knowledge store for AI agents, on SurrealDB.
+
+Open a store with ``async with Store(url) as store:``; see ``README.md``.
+"""
+
+from ._client import Executor, Store, StoreState, StoreStats
+from ._config import Settings, default_data_dir
+from ._errors import (
+    AlreadyExistsError,
+    ChecksumMismatchError,
+    ConfigError,
+    ConflictError,
+    ConstraintError,
+    DriftError,
+    MigrationLockedError,
+    NotFoundError,
+    PermissionDeniedError,
+    QueryError,
+    QuerySyntaxError,
+    QueryTimeoutError,
+    ResultError,
+    SchemaError,
+    SchemaFileError,
+    SchemaTooNewError,
+    StoreError,
+    StoreLockedError,
+    StoreStateError,
+    ThrownError,
+    TransportError,
+    ValidationError,
+)
+from ._migrate import (
+    AppliedMigration,
+    DriftItem,
+    DriftReport,
+    MigrationResult,
+    Migrator,
+    SchemaFile,
+    SchemaStatus,
+    default_schema_dir,
+    load_schema_files,
+)
+from ._types import RecordId
+from ._version import __version__
+
+__all__ = [
+    "AlreadyExistsError",
+    "AppliedMigration",
+    "ChecksumMismatchError",
+    "ConfigError",
+    "ConflictError",
+    "ConstraintError",
+    "DriftError",
+    "DriftItem",
+    "DriftReport",
+    "Executor",
+    "MigrationLockedError",
+    "MigrationResult",
+    "Migrator",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "QueryError",
+    "QuerySyntaxError",
+    "QueryTimeoutError",
+    "RecordId",
+    "ResultError",
+    "SchemaError",
+    "SchemaFile",
+    "SchemaFileError",
+    "SchemaStatus",
+    "SchemaTooNewError",
+    "Settings",
+    "Store",
+    "StoreError",
+    "StoreLockedError",
+    "StoreState",
+    "StoreStateError",
+    "StoreStats",
+    "ThrownError",
+    "TransportError",
+    "ValidationError",
+    "__version__",
+    "default_data_dir",
+    "default_schema_dir",
+    "load_schema_files",
+]
+
+# Public names report this package as their home, so reprs and docs don't leak private modules.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("surreal_store._"):
+        _obj.__module__ = "surreal_store"
+del _name, _obj

@@ -1,0 +1,518 @@
+"""The store: one connection, typed queries, error mapping, write serialisation and retries.
+
+This is the only module that imports the ``surrealdb`` SDK. Everything the SDK or the engine
+raises or returns is translated here: errors into ``_errors``, record ids into ``RecordId``,
+durations into ``timedelta``, ``NULL`` into ``None``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import random
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, TypeVar, cast, overload
+
+import anyio
+import surrealdb
+from pydantic import BaseModel, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from . import _errors as e
+from ._config import Settings, redact_url
+from ._surql import QueryShape, shape
+from ._types import RecordId
+
+__all__ = ["Executor", "Store", "StoreState", "StoreStats"]
+
+T = TypeVar("T")
+log = logging.getLogger("surreal_store")
+
+_TXN_KEYWORDS = frozenset({"BEGIN", "COMMIT", "CANCEL"})
+_SCALARS = (str, int, float, bool, type(None), bytes, dt.datetime)
+_CONSTRAINT_HINTS = (
+    "already contains",  # UNIQUE index
+    "couldn't coerce",  # type
+    "expected",  # type
+    "must conform to",  # ASSERT
+    "readonly",  # READONLY
+    "no such field exists",  # SCHEMAFULL
+    "does not exist",  # ENFORCED relation endpoints, REFERENCE ... REJECT
+    "cannot delete",  # REFERENCE ... REJECT
+)
+
+
+class StoreState(enum.Enum):
+    """Life cycle of a :class:`Store`: it opens once and closes once."""
+
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(slots=True)
+class StoreStats:
+    """Counters, for observability and tests (``store.stats``)."""
+
+    queries: int = 0
+    """Calls that reached the database (each attempt counts)."""
+    retries: int = 0
+    """Attempts after the first, over all calls."""
+    conflicts: int = 0
+    """Write conflicts seen (retried or not)."""
+    by_error: dict[str, int] = field(default_factory=dict)
+
+
+class Executor(Protocol):
+    """What domain functions need: a store, or anything that speaks like one."""
+
+    async def query(
+        self, text: str, into: type[T], /, *, idempotent: bool = False, **params: Any
+    ) -> list[T]: ...
+
+    async def query_single(
+        self, text: str, into: type[T], /, *, idempotent: bool = False, **params: Any
+    ) -> T | None: ...
+
+    async def query_required_single(
+        self, text: str, into: type[T], /, *, idempotent: bool = False, **params: Any
+    ) -> T: ...
+
+    async def execute(
+        self, text: str, /, *, idempotent: bool = False, **params: Any
+    ) -> list[Any]: ...
+
+
+class Store:
+    """An open connection to one SurrealDB namespace and database.
+
+    ::
+
+        async with Store("surrealkv://./agent.db") as store:
+            rows = await store.query("SELECT * FROM memory WHERE key = $key", Memory, key="k")
+
+    Arguments left as ``None`` come from :class:`Settings` (``SURREAL_STORE_*`` variables).
+    On open, pending schema files are applied (``migrate=False``: only checked, and a database
+    newer than this code is refused either way).
+
+    Writes on an embedded engine go through one lock (the engine loses acknowledged writes
+    under concurrent writers on one connection); reads stay concurrent. Calls that may be
+    replayed are retried on :class:`TransportError` and :class:`ConflictError`: reads, calls
+    marked ``idempotent=True``, and - on a conflict only - queries that are one statement or one
+    ``BEGIN ... COMMIT`` block, since a conflict means none of it was applied.
+
+    The keyword ``idempotent`` is reserved: it cannot name a query parameter.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        namespace: str | None = None,
+        database: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        settings: Settings | None = None,
+        migrate: bool | None = None,
+        schema_dir: str | Path | None = None,
+        connection: surrealdb.AsyncSurrealConnection | None = None,
+    ) -> None:
+        overrides: dict[str, Any] = {
+            "url": url,
+            "namespace": namespace,
+            "database": database,
+            "username": username,
+            "password": password,
+            "auto_migrate": migrate,
+        }
+        self._settings = (
+            settings.replace(**overrides) if settings is not None else Settings.load(**overrides)
+        )
+        self._schema_dir = Path(schema_dir) if schema_dir is not None else None
+        self._db: surrealdb.AsyncSurrealConnection | None = connection
+        self._owns_connection = connection is None
+        self._state = StoreState.UNOPENED
+        self._write_lock = anyio.Lock() if self._settings.is_embedded else None
+        self._migrate_lock = anyio.Lock()
+        self._engine_version = ""
+        self.stats = StoreStats()
+
+    def __repr__(self) -> str:
+        s = self._settings
+        return (
+            f"<Store {redact_url(s.url)} ns={s.namespace} db={s.database} "
+            f"state={self._state.value}>"
+        )
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def state(self) -> StoreState:
+        return self._state
+
+    @property
+    def engine_version(self) -> str:
+        """The engine's version string, e.g. ``surrealdb-3.2.4`` (empty before open)."""
+        return self._engine_version
+
+    @property
+    def schema_dir(self) -> Path | None:
+        return self._schema_dir
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        """Connect, sign in, select the namespace and database, and check or apply the schema."""
+        if self._state is not StoreState.UNOPENED:
+            raise e.StoreStateError(f"a store opens once; this one is {self._state.value}")
+        s = self._settings
+        try:
+            with anyio.fail_after(s.connect_timeout_s):
+                if self._db is None:
+                    self._db = surrealdb.AsyncSurreal(s.url)
+                    await self._db.connect()
+                if s.username is not None and s.password is not None:
+                    await self._db.signin(
+                        {"username": s.username, "password": s.password.get_secret_value()}
+                    )
+                await self._db.use(s.namespace, s.database)
+                self._engine_version = str(await self._db.version())
+        except TimeoutError:
+            await self._close_connection()
+            raise e.QueryTimeoutError(
+                f"could not connect to {redact_url(s.url)} within {s.connect_timeout_s}s"
+            ) from None
+        except Exception as exc:
+            await self._close_connection()
+            raise _map_exception(exc, context=f"opening {redact_url(s.url)}") from exc
+        self._state = StoreState.OPEN
+        try:
+            from ._migrate import Migrator
+
+            migrator = Migrator(self, schema_dir=self._schema_dir)
+            if s.auto_migrate:
+                await migrator.migrate()
+            else:
+                await migrator.check()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Close the connection if this store opened it. Safe to call more than once."""
+        if self._state is StoreState.CLOSED:
+            return
+        self._state = StoreState.CLOSED
+        await self._close_connection()
+
+    async def _close_connection(self) -> None:
+        db, self._db = self._db, None
+        if db is not None and self._owns_connection:
+            try:
+                await db.close()
+            except Exception as exc:  # closing must not mask what made us close
+                log.warning("closing %s failed: %s", redact_url(self._settings.url), exc)
+
+    # -- queries -----------------------------------------------------------------------------
+
+    async def query(
+        self, text: str, into: type[T], /, *, idempotent: bool = False, **params: Any
+    ) -> list[T]:
+        """Run ``text`` and validate the rows of its result into ``into`` (a model or a type).
+
+        The result is that of the last statement other than ``BEGIN`` / ``COMMIT`` / ``CANCEL``;
+        a single value counts as one row and ``NONE`` as none.
+        """
+        results, sh = await self._run(text, params, idempotent=idempotent)
+        return _validate_rows(_pick(results, sh), into)
+
+    async def query_single(
+        self, text: str, into: type[T], /, *, idempotent: bool = False, **params: Any
+    ) -> T | None:
+        """Like :meth:`query` for at most one row: ``None`` if none, ``ResultError`` if more."""
+        rows = await self.query(text, into, idempotent=idempotent, **params)
+        if len(rows) > 1:
+            raise e.ResultError(f"expected at most one row, got {len(rows)}")
+        return rows[0] if rows else None
+
+    async def query_required_single(
+        self, text: str, into: type[T], /, *, idempotent: bool = False, **params: Any
+    ) -> T:
+        """Like :meth:`query` for exactly one row: ``NotFoundError`` if none, ``ResultError`` if
+        more."""
+        rows = await self.query(text, into, idempotent=idempotent, **params)
+        if not rows:
+            raise e.NotFoundError("the query returned no row")
+        if len(rows) > 1:
+            raise e.ResultError(f"expected exactly one row, got {len(rows)}")
+        return rows[0]
+
+    async def execute(self, text: str, /, *, idempotent: bool = False, **params: Any) -> list[Any]:
+        """Run ``text`` and return every statement's result, converted but not validated."""
+        results, _ = await self._run(text, params, idempotent=idempotent)
+        return results
+
+    # -- machinery ---------------------------------------------------------------------------
+
+    async def _run(
+        self, text: str, params: Mapping[str, Any], *, idempotent: bool
+    ) -> tuple[list[Any], QueryShape]:
+        if self._state is not StoreState.OPEN or self._db is None:
+            raise e.StoreStateError(f"the store is {self._state.value}; open it first")
+        sh = shape(text)
+        sdk_params = {k: _to_sdk(v) for k, v in params.items()} if params else None
+        try:
+            # The common case pays nothing for the retry machinery.
+            return await self._attempt(text, sdk_params, sh), sh
+        except (e.TransportError, e.ConflictError) as exc:
+            if not _may_retry(exc, sh, idempotent) or self._settings.max_attempts < 2:
+                raise
+            log.debug("retrying after %s", exc)
+        s = self._settings
+        await anyio.sleep(random.uniform(0, s.retry_initial_s))
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda exc: _may_retry(exc, sh, idempotent)),
+            stop=stop_after_attempt(s.max_attempts - 1),
+            wait=wait_exponential_jitter(initial=s.retry_initial_s, max=s.retry_max_s),
+            sleep=anyio.sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                self.stats.retries += 1
+                return await self._attempt(text, sdk_params, sh), sh
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _attempt(self, text: str, params: dict[str, Any] | None, sh: QueryShape) -> list[Any]:
+        db = self._db
+        if db is None:
+            raise e.StoreStateError("the store is closed")
+        self.stats.queries += 1
+        timeout = self._settings.query_timeout_s
+        try:
+            with anyio.fail_after(timeout):
+                if self._write_lock is not None and not sh.read_only:
+                    async with self._write_lock:
+                        raw = await db.query_raw(text, params)
+                else:
+                    raw = await db.query_raw(text, params)
+        except TimeoutError:
+            raise e.QueryTimeoutError(f"query did not finish within {timeout}s") from None
+        except Exception as exc:
+            err = _map_exception(exc, context="query")
+            self._count(err)
+            raise err from exc
+        try:
+            return _results(raw, sh)
+        except e.StoreError as err:
+            self._count(err)
+            raise
+
+    def _count(self, err: e.StoreError) -> None:
+        name = type(err).__name__
+        self.stats.by_error[name] = self.stats.by_error.get(name, 0) + 1
+        if isinstance(err, e.ConflictError):
+            self.stats.conflicts += 1
+
+
+def _may_retry(exc: BaseException, sh: QueryShape, idempotent: bool) -> bool:
+    if not isinstance(exc, e.StoreError) or not exc.retryable:
+        return False
+    if sh.read_only or idempotent:
+        return True
+    return isinstance(exc, e.ConflictError) and sh.atomic
+
+
+# -- results and errors ----------------------------------------------------------------------
+
+
+def _results(raw: Any, sh: QueryShape) -> list[Any]:
+    """Every statement's converted result; the root-cause failure raised as our error."""
+    if not isinstance(raw, dict):
+        raise e.TransportError(f"unexpected response from the engine: {type(raw).__name__}")
+    err = raw.get("error")
+    if err:
+        if isinstance(err, dict):
+            raise _error_for(err.get("kind"), str(err.get("message", err)), None, None, None)
+        raise e.QueryError(str(err))
+    entries = raw.get("result")
+    if not isinstance(entries, list):
+        raise e.TransportError("unexpected response from the engine: no result list")
+    failed: tuple[int, dict[str, Any]] | None = None
+    for index, entry in enumerate(entries):
+        if entry.get("status") == "OK":
+            continue
+        # In a failed transaction every statement reports an error; the one that is not
+        # "not executed" is the cause.
+        if failed is None or (not _not_executed(entry) and _not_executed(failed[1])):
+            failed = (index, entry)
+    if failed is not None:
+        index, entry = failed
+        text = sh.statements[index] if len(sh.statements) == len(entries) else None
+        details = entry.get("details")
+        raise _error_for(entry.get("kind"), str(entry.get("result")), details, index + 1, text)
+    return [_from_sdk(entry.get("result")) for entry in entries]
+
+
+def _not_executed(entry: dict[str, Any]) -> bool:
+    details = entry.get("details")
+    if isinstance(details, dict) and details.get("kind") == "NotExecuted":
+        return True
+    message = str(entry.get("result", ""))
+    return message.startswith(("The query was not executed", "Cannot COMMIT: the transaction"))
+
+
+def _error_for(
+    kind: Any, message: str, details: Any, statement: int | None, text: str | None
+) -> e.StoreError:
+    detail_kind = details.get("kind") if isinstance(details, dict) else None
+    if detail_kind == "TransactionConflict" or "can be retried" in message:
+        where = f"statement {statement}: " if statement else ""
+        return e.ConflictError(where + message)
+    cls: type[e.QueryError]
+    if kind == "AlreadyExists":
+        cls = e.AlreadyExistsError
+    elif kind == "NotFound":
+        cls = e.NotFoundError
+    elif kind == "NotAllowed":
+        cls = e.PermissionDeniedError
+    elif kind == "Validation":
+        cls = e.QuerySyntaxError
+    elif kind == "Thrown":
+        cls = e.ThrownError
+        message = message.removeprefix("An error occurred: ")
+    elif kind == "Internal" and any(h in message.lower() for h in _CONSTRAINT_HINTS):
+        cls = e.ConstraintError
+    else:
+        cls = e.QueryError
+    return cls(message, statement=statement, statement_text=text, kind=str(kind) if kind else None)
+
+
+def _map_exception(exc: BaseException, *, context: str) -> e.StoreError:
+    """Translate an exception raised by the SDK or the engine binding."""
+    if isinstance(exc, e.StoreError):
+        return exc
+    message = str(exc)
+    if isinstance(exc, surrealdb.TransportError):
+        if "already locked" in message:
+            return e.StoreLockedError(
+                f"{context}: the store is open in another process or connection ({message})"
+            )
+        if isinstance(exc, surrealdb.TransportTimeoutError):
+            return e.QueryTimeoutError(f"{context}: {message}")
+        return e.TransportError(f"{context}: {message}")
+    if isinstance(exc, surrealdb.ServerError):
+        kind = getattr(exc, "kind", None)
+        return _error_for(kind, message, getattr(exc, "details", None), None, None)
+    if isinstance(exc, surrealdb.UnsupportedEngineError | surrealdb.InvalidUrlError):
+        return e.ConfigError(f"{context}: {message}")
+    if isinstance(exc, TypeError | ValueError | surrealdb.SurrealError):
+        # Raised while encoding parameters: nothing was sent.
+        return e.ValidationError(f"{context}: cannot send a value: {message}")
+    if isinstance(exc, OSError | ConnectionError):
+        return e.TransportError(f"{context}: {message}")
+    return e.TransportError(f"{context}: {type(exc).__name__}: {message}")
+
+
+def _pick(results: list[Any], sh: QueryShape) -> list[Any]:
+    value: Any = None
+    if len(sh.keywords) == len(results):
+        for keyword, result in zip(reversed(sh.keywords), reversed(results), strict=True):
+            if keyword not in _TXN_KEYWORDS:
+                value = result
+                break
+    elif results:
+        value = results[-1]
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+@lru_cache(maxsize=512)
+def _adapter(into: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(list[into])
+
+
+def _validate_rows(rows: list[Any], into: type[T]) -> list[T]:
+    try:
+        adapter: TypeAdapter[list[T]] = _adapter(cast(Hashable, into))
+        result = adapter.validate_python(rows)
+    except PydanticValidationError as exc:
+        name = getattr(into, "__name__", repr(into))
+        raise e.ResultError(f"rows do not match {name}: {exc}") from None
+    return result
+
+
+# -- value conversion ------------------------------------------------------------------------
+
+
+def _to_sdk(value: Any) -> Any:
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, RecordId):
+        return surrealdb.RecordID(value.table, _to_sdk(value.key))
+    if isinstance(value, Mapping):
+        return {str(k): _to_sdk(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_sdk(v) for v in value]
+    if isinstance(value, dt.timedelta):
+        ns = (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1000
+        return surrealdb.Duration(ns)
+    if isinstance(value, BaseModel):
+        return _to_sdk(value.model_dump(mode="python", exclude_none=True))
+    if isinstance(value, set | frozenset):
+        return [_to_sdk(v) for v in value]
+    return value
+
+
+def _from_sdk(value: Any) -> Any:
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, list):
+        return [_from_sdk(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _from_sdk(v) for k, v in value.items()}
+    if isinstance(value, surrealdb.RecordID):
+        return RecordId(value.table_name, _from_sdk(value.id))
+    if isinstance(value, surrealdb.NullType):
+        return None
+    if isinstance(value, surrealdb.Duration):
+        return dt.timedelta(microseconds=value.elapsed // 1000)
+    if isinstance(value, surrealdb.Table):
+        return str(value.table_name)
+    return value
+
+
+@overload
+def to_record_id(value: RecordId | str, *, table: str) -> RecordId: ...
+@overload
+def to_record_id(value: Sequence[Any], *, table: str) -> RecordId: ...
+def to_record_id(value: Any, *, table: str) -> RecordId:
+    """A ``RecordId`` in ``table`` from a ``RecordId``, a ``table:key`` string or a bare key."""
+    if isinstance(value, RecordId):
+        if value.table != table:
+            raise e.ValidationError(f"{value} is not a record of table {table!r}")
+        return value
+    if isinstance(value, str):
+        return RecordId.parse(value, table=table)
+    return RecordId(table, list(value))

@@ -1,0 +1,184 @@
+"""The error tree of surreal-store.
+
+Every failure that leaves the package is one of these. SDK and engine failures are mapped at one
+boundary (``_client``), so callers never need to import ``surrealdb`` to handle an error::
+
+    StoreError
+     ├─ TransportError            may succeed if retried (connection lost, engine unavailable)
+     │   ├─ QueryTimeoutError     the call outran its timeout; a write's outcome is unknown
+     │   └─ StoreLockedError      an embedded store is open in another process or connection
+     ├─ ConflictError             may succeed if retried (optimistic transaction conflict)
+     ├─ QueryError                the database said no; carries the failing statement
+     │   ├─ QuerySyntaxError      the text did not parse
+     │   ├─ NotFoundError         a record, table or other resource is absent
+     │   ├─ AlreadyExistsError    a record or definition with that id exists
+     │   ├─ ConstraintError       a schema rule refused the write (type, ASSERT, UNIQUE, READONLY)
+     │   │   └─ ThrownError       a THROW, e.g. from an event guarding an invariant
+     │   └─ PermissionDeniedError the session may not do this
+     ├─ ResultError               the database answered, but not in the shape asked for
+     ├─ SchemaError
+     │   ├─ SchemaTooNewError     the database records migrations this code does not know
+     │   ├─ ChecksumMismatchError an applied schema file was edited afterwards
+     │   ├─ MigrationLockedError  another migrator held the lock past our timeout
+     │   ├─ DriftError            live definitions differ from what the files produce
+     │   └─ SchemaFileError       a schema file or directory is unreadable or misnamed
+     ├─ StoreStateError           misuse: a store used before open, after close, or opened twice
+     ├─ ValidationError(ValueError) bad input, refused before any query is sent
+     └─ ConfigError(ValueError)   bad settings: URL, namespace, credentials
+
+``retryable`` on an instance says whether trying again may succeed; the retry loop asks it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExistsError",
+    "ChecksumMismatchError",
+    "ConfigError",
+    "ConflictError",
+    "ConstraintError",
+    "DriftError",
+    "MigrationLockedError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "QueryError",
+    "QuerySyntaxError",
+    "QueryTimeoutError",
+    "ResultError",
+    "SchemaError",
+    "SchemaFileError",
+    "SchemaTooNewError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreStateError",
+    "ThrownError",
+    "TransportError",
+    "ValidationError",
+]
+
+
+class StoreError(Exception):
+    """Base class of every error raised by surreal-store."""
+
+    retryable: bool = False
+
+
+class TransportError(StoreError):
+    """The request may not have reached the database, or its answer was lost.
+
+    Retrying may succeed, but a write's outcome is unknown, so only idempotent work is retried.
+    """
+
+    retryable = True
+
+
+class QueryTimeoutError(TransportError):
+    """A call did not finish within its timeout."""
+
+
+class StoreLockedError(TransportError):
+    """An embedded store's files are held by another process (or another open connection)."""
+
+    retryable = False
+
+
+class ConflictError(StoreError):
+    """An optimistic transaction lost a write conflict and was rolled back; it can be retried."""
+
+    retryable = True
+
+
+class QueryError(StoreError):
+    """The database refused a statement.
+
+    ``statement`` is the 1-based position of the failing statement in the query (``None`` when
+    the whole query was refused, as with a parse error); ``statement_text`` is its text when it
+    could be recovered; ``kind`` is the engine's error kind.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        statement: int | None = None,
+        statement_text: str | None = None,
+        kind: str | None = None,
+    ) -> None:
+        self.message = message
+        self.statement = statement
+        self.statement_text = statement_text
+        self.kind = kind
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if self.statement is None:
+            return self.message
+        where = f"statement {self.statement}"
+        if self.statement_text:
+            text = " ".join(self.statement_text.split())
+            where += f" ({text[:120]}{'...' if len(text) > 120 else ''})"
+        return f"{where}: {self.message}"
+
+
+class QuerySyntaxError(QueryError):
+    """The query text did not parse."""
+
+
+class NotFoundError(QueryError):
+    """A record, table or other resource does not exist."""
+
+
+class AlreadyExistsError(QueryError):
+    """A record or definition with that identity already exists."""
+
+
+class ConstraintError(QueryError):
+    """A schema rule refused the write: a type, ASSERT, UNIQUE index, READONLY field."""
+
+
+class ThrownError(ConstraintError):
+    """A ``THROW`` ran: typically an event or function guarding an invariant."""
+
+
+class PermissionDeniedError(QueryError):
+    """The session is not allowed to do this."""
+
+
+class ResultError(StoreError):
+    """The database answered, but the result did not have the shape that was asked for."""
+
+
+class SchemaError(StoreError):
+    """Base class of schema and migration failures."""
+
+
+class SchemaTooNewError(SchemaError):
+    """The database records schema versions that this code does not know; nothing was written."""
+
+
+class ChecksumMismatchError(SchemaError):
+    """An applied schema file's text changed since it was applied. Rebless it to accept it."""
+
+
+class MigrationLockedError(SchemaError):
+    """Another migrator holds the schema lock and did not release it within our timeout."""
+
+
+class DriftError(SchemaError):
+    """The live definitions differ from those the schema files produce."""
+
+
+class SchemaFileError(SchemaError):
+    """A schema file cannot be read, or its name does not follow ``NNN_name.surql``."""
+
+
+class StoreStateError(StoreError):
+    """The store was used in the wrong state: before opening, after closing, or opened twice."""
+
+
+class ValidationError(StoreError, ValueError):
+    """Input was refused before anything was sent to the database."""
+
+
+class ConfigError(StoreError, ValueError):
+    """A setting is invalid: URL, namespace, database, credentials or limits."""

@@ -1,0 +1,164 @@
+"""SurrealQL text helpers: statement splitting, a conservative read/write classifier, checksums.
+
+This is not a parser. It knows just enough of the lexical grammar (strings, escaped identifiers,
+comments, brackets) to find top-level ``;`` and the words outside literals, which is what the
+client needs to name a failing statement, decide whether a query may run concurrently, and
+decide whether a lost write conflict may be replayed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = [
+    "QueryShape",
+    "checksum",
+    "normalise",
+    "shape",
+    "split_statements",
+    "validate_identifier",
+]
+
+# Anything that can change data or definitions. A word that is only a field name ("update")
+# makes a read look like a write: that costs a little concurrency, never correctness.
+_WRITE_WORDS = frozenset(
+    {
+        "CREATE", "UPDATE", "UPSERT", "DELETE", "RELATE", "INSERT", "DEFINE", "REMOVE", "ALTER",
+        "REBUILD", "KILL", "LIVE", "BEGIN", "COMMIT", "CANCEL", "ACCESS", "IMPORT", "OPTION",
+    }
+)  # fmt: skip
+_TXN_WORDS = frozenset({"BEGIN", "COMMIT", "CANCEL"})
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_OPEN = {"{": "}", "(": ")", "[": "]"}
+
+
+@dataclass(frozen=True, slots=True)
+class QueryShape:
+    """What the client needs to know about a query's text."""
+
+    statements: tuple[str, ...]
+    """Top-level statements, stripped, without their ``;``."""
+    keywords: tuple[str, ...]
+    """The first word of each statement, upper-cased."""
+    read_only: bool
+    """No statement can write (conservatively: a custom function ``fn::`` counts as a write)."""
+    atomic: bool
+    """One statement, or one ``BEGIN ... COMMIT`` block: if it loses a conflict, nothing of it
+    was applied, so replaying it is safe."""
+
+
+def _scan(text: str) -> tuple[list[str], set[str], bool]:
+    """Split ``text`` on top-level ``;``; return the statements, the bare words, and whether
+    a ``fn::`` call occurs. Words inside strings, comments and escaped identifiers are skipped."""
+    statements: list[str] = []
+    words: set[str] = set()
+    calls_fn = False
+    depth: list[str] = []
+    start = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c in "'\"":
+            i += 1
+            while i < n and text[i] != c:
+                i += 2 if text[i] == "\\" else 1
+            i += 1
+        elif c == "`":
+            end = text.find("`", i + 1)
+            i = n if end < 0 else end + 1
+        elif c == "⟨":
+            end = text.find("⟩", i + 1)
+            i = n if end < 0 else end + 1
+        elif c == "#" or (c in "-/" and text.startswith(c * 2, i)):
+            end = text.find("\n", i)
+            i = n if end < 0 else end + 1
+        elif c == "/" and text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        elif c in _OPEN:
+            depth.append(_OPEN[c])
+            i += 1
+        elif depth and c == depth[-1]:
+            depth.pop()
+            i += 1
+        elif c == ";" and not depth:
+            statements.append(text[start:i])
+            i += 1
+            start = i
+        elif c.isalpha() or c == "_":
+            j = i + 1
+            while j < n and (text[j].isalnum() or text[j] == "_"):
+                j += 1
+            word = text[i:j]
+            if word == "fn" and text.startswith("::", j):
+                calls_fn = True
+            words.add(word.upper())
+            i = j
+        else:
+            i += 1
+    statements.append(text[start:])
+    return statements, words, calls_fn
+
+
+def _strip_comments(statement: str) -> str:
+    lines = []
+    for line in statement.strip().splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("--", "//", "#")):
+            continue
+        lines.append(line)
+    return "\n".join(lines).strip()
+
+
+def split_statements(text: str) -> list[str]:
+    """The top-level statements of ``text`` (comment-only fragments dropped)."""
+    return list(shape(text).statements)
+
+
+@lru_cache(maxsize=2048)
+def shape(text: str) -> QueryShape:
+    """Analyse a query's text (cached: domain queries are constants)."""
+    raw, words, calls_fn = _scan(text)
+    statements = tuple(s for s in (_strip_comments(part) for part in raw) if s)
+    keywords = tuple(_first_word(s) for s in statements)
+    read_only = not calls_fn and not (words & _WRITE_WORDS)
+    atomic = len(statements) <= 1 or (
+        keywords[0] == "BEGIN"
+        and keywords[-1] == "COMMIT"
+        and sum(1 for k in keywords if k in _TXN_WORDS) == 2
+    )
+    return QueryShape(statements=statements, keywords=keywords, read_only=read_only, atomic=atomic)
+
+
+def _first_word(statement: str) -> str:
+    match = re.match(r"[A-Za-z_]+", statement)
+    return match.group(0).upper() if match else ""
+
+
+def normalise(text: str) -> str:
+    """Text as checksummed: ``\\n`` line endings, no trailing whitespace, one final newline."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    body = "\n".join(line.rstrip() for line in lines).strip("\n")
+    return body + "\n"
+
+
+def checksum(text: str) -> str:
+    """SHA-256 (hex) of the normalised text."""
+    return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()
+
+
+def validate_identifier(name: str, *, what: str = "identifier") -> str:
+    """Return ``name`` if it is a plain SurrealQL identifier, else raise ``ValidationError``.
+
+    Identifiers (table, field, index names) cannot be passed as ``$parameters``; the few places
+    that must put one into query text accept only this conservative form.
+    """
+    from ._errors import ValidationError
+
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise ValidationError(f"invalid {what} {name!r}: use letters, digits and _ only")
+    return name

@@ -1,0 +1,109 @@
+"""Value types shared by the client and the domain modules (free of any SDK import)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
+
+from ._errors import ValidationError
+
+__all__ = ["RecordId"]
+
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordId:
+    """A record's identity: its table and its key (a string, integer, array or object).
+
+    The client converts to and from the SDK's own type at its boundary, so domain code and users
+    never need the SDK. ``str(RecordId("commit", "abc"))`` is ``commit:abc``.
+    """
+
+    table: str
+    key: str | int | list[Any] | dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.table, str) or not _TABLE.match(self.table):
+            raise ValidationError(f"invalid table name {self.table!r}")
+        if isinstance(self.key, bool) or not isinstance(self.key, str | int | list | dict):
+            raise ValidationError(f"invalid record key {self.key!r} for table {self.table!r}")
+
+    def __hash__(self) -> int:
+        return hash((self.table, _freeze(self.key)))
+
+    def __str__(self) -> str:
+        key = self.key
+        if isinstance(key, int) or (isinstance(key, str) and _PLAIN_KEY.match(key)):
+            return f"{self.table}:{key}"
+        if isinstance(key, str):
+            return f"{self.table}:⟨{key.replace('⟩', chr(92) + '⟩')}⟩"
+        return f"{self.table}:{key!r}"
+
+    @classmethod
+    def parse(cls, text: str, *, table: str | None = None) -> RecordId:
+        """Parse ``table:key`` (a plain or ``⟨escaped⟩`` string key, or an integer).
+
+        With ``table`` given, a bare key is accepted too, and a prefixed one must match it.
+        """
+        if not isinstance(text, str) or not text:
+            raise ValidationError(f"invalid record id {text!r}")
+        head, sep, rest = text.partition(":")
+        if not sep:
+            if table is None:
+                raise ValidationError(f"invalid record id {text!r}: expected table:key")
+            head, rest = table, text
+        elif table is not None and head != table:
+            raise ValidationError(f"record id {text!r} is not in table {table!r}")
+        if rest.startswith("⟨") and rest.endswith("⟩"):
+            key: str | int = rest[1:-1].replace(chr(92) + "⟩", "⟩")
+        elif rest.isdigit() and not (len(rest) > 1 and rest.startswith("0")):
+            key = int(rest)
+        elif _PLAIN_KEY.match(rest):
+            key = rest
+        else:
+            raise ValidationError(f"invalid record id {text!r}")
+        return cls(head, key)
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        def from_str(value: str) -> RecordId:
+            return cls.parse(value)
+
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.no_info_after_validator_function(
+                from_str, core_schema.str_schema()
+            ),
+            python_schema=core_schema.union_schema(
+                [
+                    core_schema.is_instance_schema(cls),
+                    core_schema.no_info_after_validator_function(
+                        from_str, core_schema.str_schema()
+                    ),
+                ]
+            ),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                _serialise, info_arg=True
+            ),
+        )
+
+
+def _serialise(value: RecordId, info: core_schema.SerializationInfo) -> Any:
+    # Python mode keeps the object (it is sent to the database as a record link); JSON mode
+    # writes the readable ``table:key`` form, which ``parse`` reads back.
+    return value if info.mode == "python" else str(value)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
