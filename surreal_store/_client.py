@@ -22,7 +22,7 @@ import anyio
 import surrealdb
 from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from . import _errors as e
 from ._config import Settings, redact_url
@@ -99,7 +99,9 @@ class Store:
 
     Arguments left as ``None`` come from :class:`Settings` (``SURREAL_STORE_*`` variables).
     On open, pending schema files are applied (``migrate=False``: only checked, and a database
-    newer than this code is refused either way).
+    newer than this code is refused either way). ``check_schema=False`` skips both, for tools
+    that inspect a database's schema state themselves (``surreal-store status``).
+    ``connection`` wraps an already open SDK connection, which the store then never closes.
 
     Writes on an embedded engine go through one lock (the engine loses acknowledged writes
     under concurrent writers on one connection); reads stay concurrent. Calls that may be
@@ -121,6 +123,7 @@ class Store:
         settings: Settings | None = None,
         migrate: bool | None = None,
         schema_dir: str | Path | None = None,
+        check_schema: bool = True,
         connection: surrealdb.AsyncSurrealConnection | None = None,
     ) -> None:
         overrides: dict[str, Any] = {
@@ -135,6 +138,7 @@ class Store:
             settings.replace(**overrides) if settings is not None else Settings.load(**overrides)
         )
         self._schema_dir = Path(schema_dir) if schema_dir is not None else None
+        self._check_schema = check_schema
         self._db: surrealdb.AsyncSurrealConnection | None = connection
         self._owns_connection = connection is None
         self._state = StoreState.UNOPENED
@@ -206,6 +210,8 @@ class Store:
             await self._close_connection()
             raise _map_exception(exc, context=f"opening {redact_url(s.url)}") from exc
         self._state = StoreState.OPEN
+        if not self._check_schema:
+            return
         try:
             from ._migrate import Migrator
 
@@ -274,8 +280,16 @@ class Store:
 
     # -- machinery ---------------------------------------------------------------------------
 
+    async def _query_unserialised(self, text: str, into: type[T], /, **params: Any) -> list[T]:
+        """:meth:`query` without the embedded write lock, retried as idempotent.
+
+        Only for writes to records that no serialised write can touch at the same time (the
+        migration lock's renewal)."""
+        results, sh = await self._run(text, params, idempotent=True, serialise=False)
+        return _validate_rows(_pick(results, sh), into)
+
     async def _run(
-        self, text: str, params: Mapping[str, Any], *, idempotent: bool
+        self, text: str, params: Mapping[str, Any], *, idempotent: bool, serialise: bool = True
     ) -> tuple[list[Any], QueryShape]:
         if self._state is not StoreState.OPEN or self._db is None:
             raise e.StoreStateError(f"the store is {self._state.value}; open it first")
@@ -283,7 +297,7 @@ class Store:
         sdk_params = {k: _to_sdk(v) for k, v in params.items()} if params else None
         try:
             # The common case pays nothing for the retry machinery.
-            return await self._attempt(text, sdk_params, sh), sh
+            return await self._attempt(text, sdk_params, sh, serialise), sh
         except (e.TransportError, e.ConflictError) as exc:
             if not _may_retry(exc, sh, idempotent) or self._settings.max_attempts < 2:
                 raise
@@ -293,17 +307,19 @@ class Store:
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda exc: _may_retry(exc, sh, idempotent)),
             stop=stop_after_attempt(s.max_attempts - 1),
-            wait=wait_exponential_jitter(initial=s.retry_initial_s, max=s.retry_max_s),
+            wait=wait_random_exponential(multiplier=s.retry_initial_s, max=s.retry_max_s),
             sleep=anyio.sleep,
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
                 self.stats.retries += 1
-                return await self._attempt(text, sdk_params, sh), sh
+                return await self._attempt(text, sdk_params, sh, serialise), sh
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def _attempt(self, text: str, params: dict[str, Any] | None, sh: QueryShape) -> list[Any]:
+    async def _attempt(
+        self, text: str, params: dict[str, Any] | None, sh: QueryShape, serialise: bool
+    ) -> list[Any]:
         db = self._db
         if db is None:
             raise e.StoreStateError("the store is closed")
@@ -311,7 +327,7 @@ class Store:
         timeout = self._settings.query_timeout_s
         try:
             with anyio.fail_after(timeout):
-                if self._write_lock is not None and not sh.read_only:
+                if self._write_lock is not None and serialise and not sh.read_only:
                     async with self._write_lock:
                         raw = await db.query_raw(text, params)
                 else:

@@ -72,13 +72,15 @@ SELECT version, name, checksum, applied_at, execution_ms, engine_version, tool_v
 FROM schema_migration ORDER BY version;
 """
 
+# Deliberately not one transaction: engine 3.2.4 refuses a CREATE after a DELETE of the same id
+# in one transaction ("already exists"). Each statement is safe alone: the DELETE only removes an
+# expired lock (a live holder's renewal and this DELETE exclude each other), and CREATE fails if
+# anyone holds the lock.
 _ACQUIRE = (
-    "BEGIN;"
-    + _LOCK_DDL
+    _LOCK_DDL
     + """
 DELETE $lock WHERE expires_at < time::now();
 CREATE $lock SET owner = $owner, acquired_at = time::now(), expires_at = time::now() + $ttl;
-COMMIT;
 """
 )
 
@@ -394,7 +396,8 @@ class Migrator:
         )  # fmt: skip
         live = await definitions(self._store)
         async with scratch:
-            await scratch.execute(_LOCK_DDL)
+            if expected_files:  # the lock table appears with the first migration
+                await scratch.execute(_LOCK_DDL)
             for f in expected_files:
                 await scratch.execute(f.text)
             expected = await definitions(scratch)
@@ -473,8 +476,11 @@ class _SchemaLock:
         while True:
             await anyio.sleep(interval)
             try:
-                held = await self._store.query(
-                    _RENEW, str, lock=_LOCK_ID, owner=self.owner, ttl=self._ttl, idempotent=True
+                # Not queued behind the embedded write lock, which the migration itself holds
+                # while a long statement (an index build) runs; the renewal touches only the
+                # lock record, which no serialised write touches while we hold it.
+                held = await self._store._query_unserialised(
+                    _RENEW, str, lock=_LOCK_ID, owner=self.owner, ttl=self._ttl
                 )
             except e.StoreError:
                 continue  # try again next interval; the lock outlives two missed renewals

@@ -105,13 +105,18 @@ def _scan(text: str) -> tuple[list[str], set[str], bool]:
 
 
 def _strip_comments(statement: str) -> str:
-    lines = []
-    for line in statement.strip().splitlines():
-        stripped = line.strip()
-        if stripped.startswith(("--", "//", "#")):
-            continue
-        lines.append(line)
-    return "\n".join(lines).strip()
+    """``statement`` without leading comments and surrounding whitespace; the rest verbatim."""
+    text = statement.strip()
+    while text:
+        if text.startswith(("--", "//", "#")):
+            end = text.find("\n")
+            text = "" if end < 0 else text[end + 1 :].strip()
+        elif text.startswith("/*"):
+            end = text.find("*/")
+            text = "" if end < 0 else text[end + 2 :].strip()
+        else:
+            break
+    return text
 
 
 def split_statements(text: str) -> list[str]:

@@ -1,0 +1,263 @@
+"""The ``surreal-store`` command line.
+
+Every command opens the store from settings (``--url`` etc. beat ``SURREAL_STORE_*``), prints a
+rich table or, with ``--json``, one JSON document, and exits non-zero with one line on error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import anyio
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ._client import Store
+from ._config import Settings
+from ._errors import StoreError
+from ._migrate import DriftReport, Migrator, SchemaStatus, describe
+from ._version import __version__
+
+__all__ = ["app", "main"]
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="surreal-store",
+    help="A provenance-first knowledge store for AI agents, on SurrealDB.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+@dataclass
+class _Options:
+    url: str | None = None
+    namespace: str | None = None
+    database: str | None = None
+    username: str | None = None
+    password: str | None = None
+    schema_dir: Path | None = None
+
+    def settings(self) -> Settings:
+        return Settings.load(
+            url=self.url,
+            namespace=self.namespace,
+            database=self.database,
+            username=self.username,
+            password=self.password,
+        )
+
+    def store(self, *, migrate: bool = False, check: bool = False) -> Store:
+        return Store(
+            settings=self.settings(),
+            migrate=migrate,
+            check_schema=check,
+            schema_dir=self.schema_dir,
+        )
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def _run(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run ``fn`` on asyncio (the SDK needs it); errors become one line and exit code 1."""
+    try:
+        return anyio.run(fn, backend="asyncio")
+    except StoreError as exc:
+        _fail(" ".join(str(exc).split()))
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None, typer.Option(help="Store URL: mem://, surrealkv://PATH, ws://HOST:PORT.")
+    ] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "--ns")] = None,
+    database: Annotated[str | None, typer.Option("--database", "--db")] = None,
+    username: Annotated[str | None, typer.Option(help="Root user for a server.")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="Prefer SURREAL_STORE_PASSWORD: options show in process lists."),
+    ] = None,
+    schema_dir: Annotated[
+        Path | None, typer.Option(help="Schema files to use instead of the packaged ones.")
+    ] = None,
+) -> None:
+    ctx.obj = _Options(url, namespace, database, username, password, schema_dir)
+
+
+@app.command()
+def version() -> None:
+    """Print the versions of surreal-store and its engine."""
+    import importlib.metadata
+
+    out.print(f"surreal-store {__version__}")
+    out.print(f"surrealdb SDK {importlib.metadata.version('surrealdb')}")
+
+
+@app.command()
+def migrate(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Apply pending schema files (each in one transaction), or show the plan."""
+    opts: _Options = ctx.obj
+
+    async def go() -> tuple[list[Any], list[Any], bool]:
+        async with opts.store() as store:
+            result = await Migrator(store, schema_dir=opts.schema_dir).migrate(dry_run=dry_run)
+            return result.applied, result.plan, result.dry_run
+
+    applied, plan, was_dry = _run(go)
+    if as_json:
+        _print_json({"dry_run": was_dry, "applied": [f.label for f in applied],
+                     "plan": describe(plan)})  # fmt: skip
+        return
+    if was_dry:
+        if not plan:
+            out.print("Nothing to apply: the schema is up to date.")
+        for entry in describe(plan):
+            out.print(f"[bold]{entry['file']}[/] ({len(entry['statements'])} statements)")
+            for statement in entry["statements"]:
+                out.print(f"  {' '.join(statement.split())};", highlight=False)
+        return
+    if not applied:
+        out.print("Nothing to apply: the schema is up to date.")
+    for f in applied:
+        out.print(f"applied [bold]{f.label}[/]")
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    drift: Annotated[bool, typer.Option(help="Compare live definitions too.")] = True,
+) -> None:
+    """Show the code's and the database's schema versions, applied and pending files, drift."""
+    opts: _Options = ctx.obj
+
+    async def go() -> tuple[SchemaStatus, DriftReport | None]:
+        async with opts.store() as store:
+            migrator = Migrator(store, schema_dir=opts.schema_dir)
+            st = await migrator.status()
+            report = await migrator.drift() if drift else None
+            return st, report
+
+    st, report = _run(go)
+    if as_json:
+        data = st.to_dict()
+        data["drift"] = report.to_dict() if report else None
+        _print_json(data)
+        return
+    _print_status(st, report)
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Check checksums, pending files and drift; exit 1 if anything is wrong."""
+    opts: _Options = ctx.obj
+
+    async def go() -> tuple[SchemaStatus, DriftReport]:
+        async with opts.store() as store:
+            migrator = Migrator(store, schema_dir=opts.schema_dir)
+            return await migrator.status(), await migrator.drift()
+
+    st, report = _run(go)
+    problems = [
+        *(f"{f.label} changed since it was applied (rebless to accept)" for f, _ in st.mismatched),
+        *(f"{f.label} is pending" for f in st.pending),
+        *(f"version {m.version:03d} ({m.name}) is unknown to this code" for m in st.unknown),
+        *(f"drift: {item}" for item in report.items),
+    ]
+    if as_json:
+        _print_json({"ok": not problems, "problems": problems, "drift": report.to_dict()})
+    else:
+        for p in problems:
+            err.print(f"[red]✗[/] {p}", highlight=False)
+        if report.note:
+            err.print(f"note: {report.note}")
+        if not problems:
+            out.print("[green]✓[/] schema verified: checksums match, nothing pending, no drift")
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def rebless(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="Schema file: path, name or version number.")],
+) -> None:
+    """Accept the edited text of an applied schema file: re-apply it, record its checksum."""
+    opts: _Options = ctx.obj
+
+    async def go() -> str | None:
+        async with opts.store() as store:
+            f = await Migrator(store, schema_dir=opts.schema_dir).rebless(file)
+            return f.label if f else None
+
+    label = _run(go)
+    if label is None:
+        out.print(f"{file}: checksum already matches; nothing to do")
+    else:
+        out.print(f"reblessed [bold]{label}[/]")
+
+
+def _print_status(st: SchemaStatus, report: DriftReport | None) -> None:
+    out.print(f"code schema version: [bold]{st.code_version:03d}[/]")
+    out.print(f"database version:    [bold]{st.db_version:03d}[/]")
+    table = Table("version", "name", "applied at", "ms", "engine", "state")
+    mismatched = {f.version for f, _ in st.mismatched}
+    unknown = {m.version for m in st.unknown}
+    for m in st.applied:
+        state = (
+            "[red]changed[/]"
+            if m.version in mismatched
+            else "[red]unknown[/]"
+            if m.version in unknown
+            else "[green]applied[/]"
+        )
+        table.add_row(f"{m.version:03d}", m.name, f"{m.applied_at:%Y-%m-%d %H:%M:%S}",
+                      f"{m.execution_ms:.1f}", m.engine_version, state)  # fmt: skip
+    for f in st.pending:
+        table.add_row(f"{f.version:03d}", f.name, "", "", "", "[yellow]pending[/]")
+    out.print(table)
+    if report is not None:
+        if report.ok:
+            out.print("drift: none")
+        else:
+            out.print(f"drift: {len(report.items)} definition(s) differ")
+            for item in report.items:
+                out.print(f"  {item}", highlight=False)
+        if report.note:
+            out.print(f"note: {report.note}")
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except StoreError as exc:  # raised outside _run, e.g. while building settings
+        _fail(" ".join(str(exc).split()))

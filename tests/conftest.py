@@ -1,0 +1,49 @@
+"""Shared fixtures. Every test runs against the real embedded engine (``mem://`` or
+``surrealkv://`` in a temporary directory); none mocks the database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from surreal_store import Store, default_schema_dir
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    # The SDK's embedded engine runs on asyncio only.
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    """A clean environment: no SURREAL_STORE_* settings leak in from the machine, and the
+    default data directory points into the test's temporary directory."""
+    for name in list(os.environ):
+        if name.startswith("SURREAL_STORE_") and name != "SURREAL_STORE_TEST_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    return monkeypatch
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[Store]:
+    async with Store("mem://") as s:
+        yield s
+
+
+@pytest.fixture
+def kv_url(tmp_path: Path) -> str:
+    return f"surrealkv://{tmp_path / 'store'}"
+
+
+@pytest.fixture
+def schema_copy(tmp_path: Path) -> Path:
+    """A private copy of the packaged schema files, free to edit."""
+    target = tmp_path / "schema"
+    shutil.copytree(default_schema_dir(), target)
+    return target

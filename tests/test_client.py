@@ -1,0 +1,286 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import surrealdb
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from surreal_store import (
+    AlreadyExistsError,
+    ConflictError,
+    ConstraintError,
+    NotFoundError,
+    QueryError,
+    QuerySyntaxError,
+    QueryTimeoutError,
+    RecordId,
+    ResultError,
+    Settings,
+    Store,
+    StoreLockedError,
+    StoreState,
+    StoreStateError,
+    ThrownError,
+    ValidationError,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+class Item(BaseModel):
+    id: RecordId
+    name: str
+    n: int
+
+
+async def test_typed_query_helpers(store: Store) -> None:
+    await store.execute(
+        "DEFINE TABLE item SCHEMAFULL; DEFINE FIELD name ON item TYPE string;"
+        "DEFINE FIELD n ON item TYPE int;"
+        "INSERT INTO item $rows;",
+        rows=[{"id": RecordId("item", i), "name": f"i{i}", "n": i} for i in range(3)],
+    )
+    rows = await store.query("SELECT * FROM item ORDER BY n", Item)
+    assert [r.name for r in rows] == ["i0", "i1", "i2"]
+    assert rows[0].id == RecordId("item", 0)
+
+    one = await store.query_single("SELECT * FROM ONLY $id", Item, id=RecordId("item", 1))
+    assert one is not None and one.n == 1
+    assert await store.query_single("SELECT * FROM item WHERE n > 10", Item) is None
+    with pytest.raises(ResultError, match="at most one row, got 3"):
+        await store.query_single("SELECT * FROM item", Item)
+
+    n = await store.query_required_single("RETURN count(SELECT * FROM item)", int)
+    assert n == 3
+    with pytest.raises(NotFoundError):
+        await store.query_required_single("SELECT * FROM item WHERE n > 10", Item)
+    with pytest.raises(ResultError, match="do not match Item"):
+        await store.query("SELECT name FROM item", Item)
+
+
+async def test_result_is_the_last_statement_before_commit(store: Store) -> None:
+    rows = await store.query(
+        "BEGIN; CREATE a:1 SET v = 1; CREATE a:2 SET v = 2; SELECT VALUE v FROM a ORDER BY v;"
+        "COMMIT;",
+        int,
+    )
+    assert rows == [1, 2]
+    results = await store.execute("RETURN 1; RETURN 'two'; RETURN NONE")
+    assert results == [1, "two", None]
+
+
+async def test_third_statement_failure_names_statement_3(store: Store) -> None:
+    with pytest.raises(QueryError) as info:
+        await store.execute("RETURN 1; RETURN 2; THROW 'the third one'; RETURN 4")
+    assert info.value.statement == 3
+    assert info.value.statement_text == "THROW 'the third one'"
+    assert "statement 3" in str(info.value)
+    assert "the third one" in str(info.value)
+
+
+async def test_failed_transaction_reports_its_cause(store: Store) -> None:
+    await store.execute("DEFINE TABLE u SCHEMAFULL; DEFINE FIELD k ON u TYPE int;")
+    with pytest.raises(ConstraintError) as info:
+        await store.execute("BEGIN; CREATE u:1 SET k = 1; CREATE u:2 SET k = 'x'; COMMIT;")
+    assert info.value.statement == 3
+    assert await store.query("SELECT * FROM u", dict) == []  # nothing half-way
+
+
+async def test_error_mapping(store: Store) -> None:
+    await store.execute(
+        "DEFINE TABLE c SCHEMAFULL; DEFINE FIELD v ON c TYPE int ASSERT $value >= 0;"
+        "DEFINE INDEX cv ON c FIELDS v UNIQUE; CREATE c:1 SET v = 1;"
+    )
+    cases: list[tuple[str, type[Exception]]] = [
+        ("SELEC oops", QuerySyntaxError),
+        ("CREATE c:1 SET v = 2", AlreadyExistsError),
+        ("CREATE c:2 SET v = 1", ConstraintError),  # unique index
+        ("CREATE c:3 SET v = -1", ConstraintError),  # ASSERT
+        ("CREATE c:4 SET v = 1, extra = 2", ConstraintError),  # SCHEMAFULL
+        ("SELECT * FROM nosuchtable", NotFoundError),
+        ("THROW 'rule broken'", ThrownError),
+    ]
+    for text, expected in cases:
+        with pytest.raises(expected):
+            await store.execute(text)
+
+
+async def test_write_conflict_is_retried_and_succeeds(tmp_path: Path) -> None:
+    # Two stores over one connection share no lock, so their writes can truly race. The slow
+    # transaction loses the optimistic conflict and must be replayed by the store.
+    async with (
+        surrealdb.AsyncSurreal(f"surrealkv://{tmp_path / 'kv'}") as conn,
+        Store("mem://", connection=conn) as slow,
+        Store("mem://", connection=conn) as fast,
+    ):
+        await slow.execute("CREATE counter:1 SET v = 0, w = 0")
+
+        async def slow_txn() -> None:
+            await slow.execute("BEGIN; UPDATE counter:1 SET v += 1; SLEEP 300ms; COMMIT;")
+
+        async def fast_write() -> None:
+            await anyio.sleep(0.05)
+            await fast.execute("UPDATE counter:1 SET w += 1")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(slow_txn)
+            tg.start_soon(fast_write)
+        row = await slow.query_required_single("SELECT v, w FROM ONLY counter:1", dict)
+        assert row == {"v": 1, "w": 1}
+        assert slow.stats.conflicts >= 1
+        assert slow.stats.retries >= 1
+
+
+async def test_conflict_in_non_atomic_query_is_not_replayed(tmp_path: Path) -> None:
+    async with (
+        surrealdb.AsyncSurreal(f"surrealkv://{tmp_path / 'kv'}") as conn,
+        Store("mem://", connection=conn) as slow,
+        Store("mem://", connection=conn) as fast,
+    ):
+        await slow.execute("CREATE counter:1 SET v = 0, w = 0; CREATE log:1 SET n = 0")
+
+        async def slow_txn() -> None:
+            # The first statement commits on its own: replaying would apply it twice.
+            with pytest.raises(ConflictError):
+                await slow.execute(
+                    "UPDATE log:1 SET n += 1;"
+                    "BEGIN; UPDATE counter:1 SET v += 1; SLEEP 300ms; COMMIT;"
+                )
+
+        async def fast_write() -> None:
+            await anyio.sleep(0.05)
+            await fast.execute("UPDATE counter:1 SET w += 1")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(slow_txn)
+            tg.start_soon(fast_write)
+        assert slow.stats.retries == 0
+        assert await slow.query_required_single("RETURN log:1.n", int) == 1
+
+
+async def test_constraint_violation_is_not_retried(store: Store) -> None:
+    await store.execute("CREATE k:1")
+    before = store.stats.queries
+    with pytest.raises(AlreadyExistsError):
+        await store.execute("CREATE k:1", idempotent=True)
+    assert store.stats.queries == before + 1
+    assert store.stats.retries == 0
+
+
+@pytest.mark.parametrize("url_kind", ["mem", "surrealkv"])
+async def test_concurrent_writers_lose_no_acknowledged_write(url_kind: str, tmp_path: Path) -> None:
+    url = "mem://" if url_kind == "mem" else f"surrealkv://{tmp_path / 'kv'}"
+    tasks, per_task = 10, 100
+    acknowledged = 0
+    async with Store(url) as store:
+        await store.execute("CREATE counter:1 SET v = 0")
+
+        async def writer() -> None:
+            nonlocal acknowledged
+            for _ in range(per_task):
+                await store.execute("UPDATE counter:1 SET v += 1")
+                acknowledged += 1
+
+        async def reader() -> None:
+            for _ in range(50):
+                await store.query("SELECT * FROM counter", dict)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(tasks):
+                tg.start_soon(writer)
+            tg.start_soon(reader)
+        value = await store.query_required_single("RETURN counter:1.v", int)
+    assert acknowledged == tasks * per_task
+    assert value == acknowledged
+
+
+async def test_values_round_trip(store: Store) -> None:
+    when = dt.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=dt.UTC)
+    value: dict[str, Any] = {
+        "link": RecordId("commit", "abc"),
+        "compound": RecordId("ev", ["run", 3]),
+        "when": when,
+        "span": dt.timedelta(seconds=90, microseconds=5),
+        "blob": b"\x00\xffbin",
+        "nested": {"list": [1, 2.5, "x", None]},
+    }
+    back = await store.query_required_single("RETURN $v", dict, v=value)
+    assert back["link"] == value["link"]
+    assert back["compound"] == value["compound"]
+    assert back["when"] == when
+    assert back["span"] == value["span"]
+    assert back["blob"] == value["blob"]
+    assert back["nested"] == {"list": [1, 2.5, "x", None]}
+    assert await store.query("RETURN NULL", object) == []
+
+
+hostile = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
+) | st.sampled_from(["'; DELETE item; --", "$x", "⟩ OR true", "\\", "𝔘𝔫𝔦", "RETURN 1;"])
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=hostile)
+async def test_hostile_strings_round_trip_as_parameters(store: Store, text: str) -> None:
+    row = await store.query_required_single(
+        "UPSERT probe:1 CONTENT { text: $text, tags: [$text], meta: { k: $text } }", dict, text=text
+    )
+    assert row["text"] == text and row["tags"] == [text] and row["meta"] == {"k": text}
+
+
+async def test_out_of_range_integer_is_refused_before_sending(store: Store) -> None:
+    with pytest.raises(ValidationError):
+        await store.execute("RETURN $n", n=2**63)
+
+
+async def test_timeout_raises_query_timeout() -> None:
+    async with Store(
+        settings=Settings.load(url="mem://", query_timeout_s=0.2, max_attempts=1)
+    ) as s:
+        with pytest.raises(QueryTimeoutError):
+            await s.execute("SLEEP 2s")
+
+
+async def test_life_cycle(tmp_path: Path) -> None:
+    store = Store("mem://")
+    assert store.state is StoreState.UNOPENED
+    with pytest.raises(StoreStateError):
+        await store.execute("RETURN 1")
+    async with store:
+        assert store.state is StoreState.OPEN
+        with pytest.raises(StoreStateError):
+            await store.open()
+    assert store.state is StoreState.CLOSED
+    await store.aclose()  # idempotent
+    with pytest.raises(StoreStateError):
+        await store.execute("RETURN 1")
+
+
+async def test_a_store_closes_only_what_it_opened(tmp_path: Path) -> None:
+    async with surrealdb.AsyncSurreal("mem://") as conn:
+        async with Store("mem://", connection=conn) as s:
+            await s.execute("CREATE x:1")
+        await conn.use("surreal_store", "main")
+        assert await conn.query("SELECT VALUE id FROM x") == [[surrealdb.RecordID("x", 1)]]
+
+
+async def test_second_open_of_an_embedded_path_is_refused(kv_url: str) -> None:
+    async with Store(kv_url):
+        with pytest.raises(StoreLockedError, match="another process"):
+            async with Store(kv_url):
+                pass  # pragma: no cover
+
+
+async def test_data_survives_reopen(kv_url: str) -> None:
+    async with Store(kv_url) as s:
+        await s.execute("CREATE note:1 SET text = 'kept'")
+    async with Store(kv_url) as s:
+        assert await s.query_required_single("RETURN note:1.text", str) == "kept"

@@ -1,0 +1,56 @@
+"""The public surface is exactly ``surreal_store.__all__``, and only the client imports the SDK."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import surreal_store
+
+PACKAGE = Path(surreal_store.__file__).parent
+
+
+def test_all_names_exist_and_are_public() -> None:
+    for name in surreal_store.__all__:
+        assert hasattr(surreal_store, name), name
+    assert sorted(surreal_store.__all__) == surreal_store.__all__
+
+
+def test_every_public_attribute_is_in_all() -> None:
+    public = {
+        name
+        for name, value in vars(surreal_store).items()
+        if not name.startswith("_") and not isinstance(value, type(surreal_store))
+    }
+    assert public == set(surreal_store.__all__) - {"__version__"}
+
+
+def test_exported_objects_claim_the_package() -> None:
+    for name in surreal_store.__all__:
+        obj = getattr(surreal_store, name)
+        if hasattr(obj, "__module__"):
+            assert obj.__module__ == "surreal_store", name
+
+
+def test_private_modules_are_underscored() -> None:
+    for path in PACKAGE.glob("*.py"):
+        assert path.name.startswith("_"), f"{path.name}: public modules need a reason"
+
+
+def test_only_the_client_imports_the_sdk() -> None:
+    importers = set()
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(n == "surrealdb" or n.startswith("surrealdb.") for n in names):
+                importers.add(path.name)
+    assert importers == {"_client.py"}
+
+
+def test_py_typed_is_shipped() -> None:
+    assert (PACKAGE / "py.typed").exists()
