@@ -482,8 +482,14 @@ def _validate_rows(rows: list[Any], into: type[T]) -> list[T]:
 # -- value conversion ------------------------------------------------------------------------
 
 
+# Exact types that cross the boundary unchanged; checked with ``type(v) in`` (no call per value).
+_PASS = frozenset(
+    {str, int, float, bool, type(None), bytes, dt.datetime, surrealdb.PreciseDatetime}
+)
+
+
 def _to_sdk(value: Any) -> Any:
-    if isinstance(value, _SCALARS):
+    if type(value) in _PASS or isinstance(value, _SCALARS):
         return value
     if isinstance(value, RecordId):
         return surrealdb.RecordID(value.table, _to_sdk(value.key))
@@ -502,6 +508,14 @@ def _to_sdk(value: Any) -> Any:
 
 
 def _from_sdk(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PASS:
+        return value
+    # Rows are dicts and lists of mostly scalars: test those inline rather than recursing.
+    if kind is dict:
+        return {k: v if type(v) in _PASS else _from_sdk(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _PASS else _from_sdk(v) for v in value]
     if isinstance(value, _SCALARS):
         return value
     if isinstance(value, list):

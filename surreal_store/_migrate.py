@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -124,8 +125,9 @@ class SchemaFile:
     path: Path
     text: str
 
-    @property
+    @cached_property
     def checksum(self) -> str:
+        """SHA-256 of the normalised text (line endings and trailing whitespace ignored)."""
         return checksum(self.text)
 
     @property
@@ -243,12 +245,28 @@ def load_schema_files(directory: Path | None = None) -> list[SchemaFile]:
             raise e.SchemaFileError(
                 f"{path.name}: version {version} is also {files[version].path.name}"
             )
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise e.SchemaFileError(f"cannot read {path}: {exc}") from None
-        files[version] = SchemaFile(version=version, name=match.group(2), path=path, text=text)
+        files[version] = _read(path, version, match.group(2))
     return [files[v] for v in sorted(files)]
+
+
+# Re-opening a store should not re-read and re-hash every file: a file is read again only when
+# its size or modification time changed (an edit after the fact still shows up as a mismatch).
+_FILE_CACHE: dict[Path, tuple[tuple[int, int], SchemaFile]] = {}
+
+
+def _read(path: Path, version: int, name: str) -> SchemaFile:
+    try:
+        stat = path.stat()
+        key = (stat.st_mtime_ns, stat.st_size)
+        cached = _FILE_CACHE.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise e.SchemaFileError(f"cannot read {path}: {exc}") from None
+    f = SchemaFile(version=version, name=name, path=path, text=text)
+    _FILE_CACHE[path] = (key, f)
+    return f
 
 
 class Migrator:

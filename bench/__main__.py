@@ -1,0 +1,49 @@
+"""``python -m bench [NAME ...] [--quick] [--json PATH]``: run benchmarks, print a table, and
+write one flat JSON object of figure name -> number."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import anyio
+
+from . import core  # noqa: F401  (registers its benchmark)
+from ._harness import REGISTRY, Figure, Scale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(REGISTRY)}")
+    parser.add_argument("--quick", action="store_true", help="small scale, for smoke runs")
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in REGISTRY]
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(REGISTRY)}")
+    names = args.names or list(REGISTRY)
+    scale = Scale(quick=args.quick)
+    figures: dict[str, float] = {}
+    failed = False
+    for name in names:
+        bench = REGISTRY[name]
+        print(f"== {name}: {bench.doc}", flush=True)
+        t0 = time.perf_counter()
+        results: list[Figure] = anyio.run(bench.run, scale, backend="asyncio")
+        for f in results:
+            value = f"{f.value:.4g} {f.unit}".rstrip()
+            print(f"  {f.name:<36} {value:>18}  {f.verdict}", flush=True)
+            figures[f.name] = f.value
+            failed |= f.verdict.startswith("FAIL")
+        print(f"  ({time.perf_counter() - t0:.1f}s)", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+        print(f"wrote {args.json}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The benchmark registry, timing helpers and figure reporting."""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["REGISTRY", "Bench", "Figure", "Scale", "interleaved", "p50", "register"]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big a run is: ``quick`` is a smoke run (well under a minute per benchmark)."""
+
+    quick: bool
+
+    def pick(self, quick: int, full: int) -> int:
+        return quick if self.quick else full
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    value: float
+    unit: str = ""
+    target: tuple[Literal["<=", ">="], float] | None = None
+    """The issue's target, if this is a headline figure."""
+
+    @property
+    def verdict(self) -> str:
+        if self.target is None:
+            return ""
+        op, bound = self.target
+        ok = self.value <= bound if op == "<=" else self.value >= bound
+        return f"{'PASS' if ok else 'FAIL'} ({op} {bound:g})"
+
+
+@dataclass
+class Bench:
+    name: str
+    doc: str
+    run: Callable[[Scale], Awaitable[list[Figure]]]
+    figures: list[Figure] = field(default_factory=list)
+
+
+REGISTRY: dict[str, Bench] = {}
+
+
+def register(name: str) -> Callable[[Callable[[Scale], Awaitable[list[Figure]]]], Bench]:
+    def wrap(fn: Callable[[Scale], Awaitable[list[Figure]]]) -> Bench:
+        bench = Bench(name=name, doc=(fn.__doc__ or "").strip().splitlines()[0], run=fn)
+        REGISTRY[name] = bench
+        return bench
+
+    return wrap
+
+
+def p50(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+async def interleaved(
+    a: Callable[[], Awaitable[object]],
+    b: Callable[[], Awaitable[object]],
+    *,
+    rounds: int,
+    calls: int,
+    warmup: int = 20,
+) -> tuple[list[float], list[float]]:
+    """Per-call seconds of ``a`` and ``b``, alternating blocks of ``calls`` so that drift in the
+    machine's speed hits both alike. Returns one mean-per-call sample per block."""
+    for _ in range(warmup):
+        await a()
+        await b()
+    sa: list[float] = []
+    sb: list[float] = []
+    gc.collect()
+    for r in range(rounds):
+        order = (a, sa), (b, sb)
+        for fn, out in order if r % 2 == 0 else reversed(order):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                await fn()
+            out.append((time.perf_counter() - t0) / calls)
+    return sa, sb

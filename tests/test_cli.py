@@ -1,0 +1,106 @@
+"""The command line, run as a real subprocess (entry point, exit codes, one-line errors)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SURREAL_STORE_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "surreal_store", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_status_json_after_migrate_shows_nothing_pending(kv_url: str) -> None:
+    before = cli("--url", kv_url, "status", "--json")
+    assert before.returncode == 0, before.stderr
+    assert json.loads(before.stdout)["pending"] == ["001_core.surql"]
+
+    done = cli("--url", kv_url, "migrate")
+    assert done.returncode == 0, done.stderr
+    assert "applied 001_core.surql" in done.stdout
+
+    after = cli("--url", kv_url, "status", "--json")
+    assert after.returncode == 0, after.stderr
+    data = json.loads(after.stdout)
+    assert data["pending"] == []
+    assert data["db_version"] == data["code_version"] == 1
+    assert data["drift"]["ok"] is True
+    assert [m["version"] for m in data["applied"]] == [1]
+
+
+def test_url_from_the_environment(kv_url: str) -> None:
+    done = cli("migrate", env={"SURREAL_STORE_URL": kv_url})
+    assert done.returncode == 0, done.stderr
+    verified = cli("verify", env={"SURREAL_STORE_URL": kv_url})
+    assert verified.returncode == 0, verified.stderr
+    assert "schema verified" in verified.stdout
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(kv_url: str) -> None:
+    plan = cli("--url", kv_url, "migrate", "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert "001_core.surql" in plan.stdout
+    assert "DEFINE TABLE OVERWRITE schema_migration" in plan.stdout
+    status = cli("--url", kv_url, "status", "--json", "--no-drift")
+    assert json.loads(status.stdout)["applied"] == []
+
+
+def test_verify_fails_on_a_tampered_file_and_rebless_fixes_it(
+    kv_url: str, schema_copy: Path
+) -> None:
+    common = ("--url", kv_url, "--schema-dir", str(schema_copy))
+    assert cli(*common, "migrate").returncode == 0
+    core = schema_copy / "001_core.surql"
+    core.write_text(core.read_text() + "\n-- an edit after the fact\n")
+
+    verified = cli(*common, "verify")
+    assert verified.returncode == 1
+    assert "001_core.surql changed since it was applied" in verified.stderr
+
+    refused = cli(*common, "migrate")
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1
+    assert "Traceback" not in refused.stderr
+
+    blessed = cli(*common, "rebless", "001")
+    assert blessed.returncode == 0, blessed.stderr
+    assert cli(*common, "verify").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--url", "rocksdb://nope", "status"), "unsupported URL scheme"),
+        (("--url", "ws://127.0.0.1:9", "status"), "could not connect"),
+        (("--url", "mem://", "rebless", "999"), "no schema file"),
+    ],
+)
+def test_errors_are_one_line_and_non_zero(args: tuple[str, ...], fragment: str) -> None:
+    result = cli(*args)
+    assert result.returncode == 1
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_password_from_environment_is_not_printed() -> None:
+    result = cli(
+        "--url", "ws://127.0.0.1:9", "--username", "root", "status",
+        env={"SURREAL_STORE_PASSWORD": "s3cret-value"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "s3cret-value" not in result.stderr + result.stdout
