@@ -3,6 +3,7 @@
 Open a store with ``async with Store(url) as store:``; see ``README.md``.
 """
 
+from . import agents, branches, cas, commits
 from ._client import Executor, Store, StoreState, StoreStats
 from ._config import Settings, default_data_dir
 from ._errors import (
@@ -12,6 +13,7 @@ from ._errors import (
     ConflictError,
     ConstraintError,
     DriftError,
+    MergeConflictError,
     MigrationLockedError,
     NotFoundError,
     PermissionDeniedError,
@@ -22,6 +24,7 @@ from ._errors import (
     SchemaError,
     SchemaFileError,
     SchemaTooNewError,
+    StaleError,
     StoreError,
     StoreLockedError,
     StoreStateError,
@@ -54,6 +57,7 @@ __all__ = [
     "DriftItem",
     "DriftReport",
     "Executor",
+    "MergeConflictError",
     "MigrationLockedError",
     "MigrationResult",
     "Migrator",
@@ -70,6 +74,7 @@ __all__ = [
     "SchemaStatus",
     "SchemaTooNewError",
     "Settings",
+    "StaleError",
     "Store",
     "StoreError",
     "StoreLockedError",
@@ -80,6 +85,10 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "__version__",
+    "agents",
+    "branches",
+    "cas",
+    "commits",
     "default_data_dir",
     "default_schema_dir",
     "load_schema_files",
@@ -88,6 +97,8 @@ __all__ = [
 # Public names report this package as their home, so reprs and docs don't leak private modules.
 for _name in __all__:
     _obj = globals()[_name]
+    if isinstance(_obj, type(agents)):
+        continue
     if getattr(_obj, "__module__", "").startswith("surreal_store._"):
         _obj.__module__ = "surreal_store"
 del _name, _obj

@@ -48,6 +48,15 @@ _CONSTRAINT_HINTS = (
 )
 
 
+_THROWN = "An error occurred: "
+# ``THROW 'code: message'`` in schema events and domain queries -> the error to raise.
+_THROW_CODES: dict[str, type[e.StoreError]] = {
+    "not_found": e.NotFoundError,
+    "already_exists": e.AlreadyExistsError,
+    "stale": e.StaleError,
+}
+
+
 class StoreState(enum.Enum):
     """Life cycle of a :class:`Store`: it opens once and closes once."""
 
@@ -414,9 +423,17 @@ def _error_for(
         cls = e.PermissionDeniedError
     elif kind == "Validation":
         cls = e.QuerySyntaxError
-    elif kind == "Thrown":
+    elif kind == "Thrown" or _THROWN in message:
+        # A THROW, directly or inside an event ("Error while processing event e: An error ...").
+        message = message.partition(_THROWN)[2] or message
+        code, sep, rest = message.partition(": ")
+        if sep and code in _THROW_CODES:
+            # Schema events and domain queries THROW 'code: text' to name the failure.
+            thrown = _THROW_CODES[code]
+            if issubclass(thrown, e.QueryError):
+                return thrown(rest, statement=statement, statement_text=text, kind="Thrown")
+            return thrown(rest)
         cls = e.ThrownError
-        message = message.removeprefix("An error occurred: ")
     elif kind == "Internal" and any(h in message.lower() for h in _CONSTRAINT_HINTS):
         cls = e.ConstraintError
     else:

@@ -8,6 +8,7 @@ boundary (``_client``), so callers never need to import ``surrealdb`` to handle 
      │   ├─ QueryTimeoutError     the call outran its timeout; a write's outcome is unknown
      │   └─ StoreLockedError      an embedded store is open in another process or connection
      ├─ ConflictError             may succeed if retried (optimistic transaction conflict)
+     │   └─ StaleError            a compare-and-swap saw another value: re-read, then decide
      ├─ QueryError                the database said no; carries the failing statement
      │   ├─ QuerySyntaxError      the text did not parse
      │   ├─ NotFoundError         a record, table or other resource is absent
@@ -16,6 +17,7 @@ boundary (``_client``), so callers never need to import ``surrealdb`` to handle 
      │   │   └─ ThrownError       a THROW, e.g. from an event guarding an invariant
      │   └─ PermissionDeniedError the session may not do this
      ├─ ResultError               the database answered, but not in the shape asked for
+     ├─ MergeConflictError        a three-way merge found paths changed on both sides
      ├─ SchemaError
      │   ├─ SchemaTooNewError     the database records migrations this code does not know
      │   ├─ ChecksumMismatchError an applied schema file was edited afterwards
@@ -38,6 +40,7 @@ __all__ = [
     "ConflictError",
     "ConstraintError",
     "DriftError",
+    "MergeConflictError",
     "MigrationLockedError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -48,6 +51,7 @@ __all__ = [
     "SchemaError",
     "SchemaFileError",
     "SchemaTooNewError",
+    "StaleError",
     "StoreError",
     "StoreLockedError",
     "StoreStateError",
@@ -86,6 +90,24 @@ class ConflictError(StoreError):
     """An optimistic transaction lost a write conflict and was rolled back; it can be retried."""
 
     retryable = True
+
+
+class StaleError(ConflictError):
+    """A compare-and-swap failed: the value (a branch head, a status) is not the expected one.
+
+    Nothing was written. Retrying the same call cannot help, so it is not retried: re-read the
+    current value and decide again.
+    """
+
+    retryable = False
+
+
+class MergeConflictError(StoreError):
+    """A three-way merge found paths changed differently on both sides; ``paths`` lists them."""
+
+    def __init__(self, message: str, *, paths: list[str]) -> None:
+        self.paths = paths
+        super().__init__(message)
 
 
 class QueryError(StoreError):

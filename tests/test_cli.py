@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from surreal_store import load_schema_files
+
+FILES = load_schema_files()
+
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SURREAL_STORE_")}
@@ -27,19 +31,20 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 def test_status_json_after_migrate_shows_nothing_pending(kv_url: str) -> None:
     before = cli("--url", kv_url, "status", "--json")
     assert before.returncode == 0, before.stderr
-    assert json.loads(before.stdout)["pending"] == ["001_core.surql"]
+    assert json.loads(before.stdout)["pending"] == [f.label for f in FILES]
 
     done = cli("--url", kv_url, "migrate")
     assert done.returncode == 0, done.stderr
-    assert "applied 001_core.surql" in done.stdout
+    for f in FILES:
+        assert f"applied {f.label}" in done.stdout
 
     after = cli("--url", kv_url, "status", "--json")
     assert after.returncode == 0, after.stderr
     data = json.loads(after.stdout)
     assert data["pending"] == []
-    assert data["db_version"] == data["code_version"] == 1
+    assert data["db_version"] == data["code_version"] == FILES[-1].version
     assert data["drift"]["ok"] is True
-    assert [m["version"] for m in data["applied"]] == [1]
+    assert [m["version"] for m in data["applied"]] == [f.version for f in FILES]
 
 
 def test_url_from_the_environment(kv_url: str) -> None:
@@ -99,8 +104,12 @@ def test_errors_are_one_line_and_non_zero(args: tuple[str, ...], fragment: str) 
 
 def test_password_from_environment_is_not_printed() -> None:
     result = cli(
-        "--url", "ws://127.0.0.1:9", "--username", "root", "status",
+        "--url",
+        "ws://127.0.0.1:9",
+        "--username",
+        "root",
+        "status",
         env={"SURREAL_STORE_PASSWORD": "s3cret-value"},
-    )  # fmt: skip
+    )
     assert result.returncode == 1
     assert "s3cret-value" not in result.stderr + result.stdout

@@ -19,6 +19,7 @@ from surreal_store import (
     SchemaTooNewError,
     Settings,
     Store,
+    default_schema_dir,
     load_schema_files,
 )
 from surreal_store._migrate import definitions
@@ -35,10 +36,19 @@ EXTRA = {
 
 
 @pytest.fixture
-def schema3(schema_copy: Path) -> Path:
+def core_schema(tmp_path: Path) -> Path:
+    """Only the core file: these tests are about the migrator, not the domain schema."""
+    target = tmp_path / "core-schema"
+    target.mkdir()
+    shutil.copy(default_schema_dir() / "001_core.surql", target)
+    return target
+
+
+@pytest.fixture
+def schema3(core_schema: Path) -> Path:
     for name, text in EXTRA.items():
-        (schema_copy / name).write_text(text)
-    return schema_copy
+        (core_schema / name).write_text(text)
+    return core_schema
 
 
 async def records(store: Store) -> list[dict[str, Any]]:
@@ -254,18 +264,20 @@ async def test_dry_run_touches_nothing(schema3: Path) -> None:
         result = await Migrator(store, schema_dir=schema3).migrate(dry_run=True)
         assert result.dry_run and result.applied == []
         assert [f.label for f in result.plan] == [
-            "001_core.surql", "002_notes.surql", "003_tags.surql",
-        ]  # fmt: skip
+            "001_core.surql",
+            "002_notes.surql",
+            "003_tags.surql",
+        ]
         assert len(result.plan[2].statements) == 3
         assert await definitions(store) == before
 
 
-async def test_out_of_order_file_is_refused(schema_copy: Path) -> None:
-    (schema_copy / "003_tags.surql").write_text(EXTRA["003_tags.surql"])
-    async with Store("mem://", schema_dir=schema_copy) as store:
-        (schema_copy / "002_notes.surql").write_text(EXTRA["002_notes.surql"])
+async def test_out_of_order_file_is_refused(core_schema: Path) -> None:
+    (core_schema / "003_tags.surql").write_text(EXTRA["003_tags.surql"])
+    async with Store("mem://", schema_dir=core_schema) as store:
+        (core_schema / "002_notes.surql").write_text(EXTRA["002_notes.surql"])
         with pytest.raises(SchemaFileError, match="out of order"):
-            await Migrator(store, schema_dir=schema_copy).migrate()
+            await Migrator(store, schema_dir=core_schema).migrate()
 
 
 @pytest.mark.parametrize(
@@ -299,9 +311,13 @@ def test_schema_files_ship_inside_the_wheel(tmp_path: Path) -> None:
 
     code = "from surreal_store import default_schema_dir as d; print(d())"
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(unpacked)},
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(unpacked)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert out == str(unpacked / "surreal_store" / "_schema")
 
 

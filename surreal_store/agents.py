@@ -1,0 +1,80 @@
+"""Agents: who acts on the store (id, name, kind, configuration)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from ._client import Executor
+from ._errors import NotFoundError, ValidationError
+from ._types import RecordId
+
+__all__ = ["Agent", "get", "list_all", "register"]
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def _key(value: Any) -> Any:
+    return value.key if isinstance(value, RecordId) else value
+
+
+class Agent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: Annotated[str, BeforeValidator(_key)]
+    name: str
+    kind: str
+    config: dict[str, Any]
+    created_at: dt.datetime
+
+
+def _rid(agent_id: str) -> RecordId:
+    if not isinstance(agent_id, str) or not _ID.match(agent_id):
+        raise ValidationError(f"invalid agent id {agent_id!r}: letters, digits, _ and - only")
+    return RecordId("agent", agent_id)
+
+
+_REGISTER = "CREATE $id CONTENT { name: $name, kind: $kind, config: $config };"
+
+
+async def register(
+    db: Executor,
+    *,
+    name: str,
+    kind: str,
+    config: Mapping[str, Any] | None = None,
+    agent_id: str | None = None,
+) -> Agent:
+    """Register an agent; ``agent_id`` defaults to a new random id. ``AlreadyExistsError`` if
+    the id is taken."""
+    for label, value in (("name", name), ("kind", kind)):
+        if not isinstance(value, str) or not value:
+            raise ValidationError(f"agent {label} must be a non-empty string")
+    rid = _rid(agent_id or uuid.uuid4().hex)
+    return await db.query_required_single(
+        _REGISTER, Agent, id=rid, name=name, kind=kind, config=dict(config or {})
+    )
+
+
+_GET = "SELECT * FROM ONLY $id;"
+
+
+async def get(db: Executor, *, agent_id: str) -> Agent:
+    """The agent with this id; ``NotFoundError`` if there is none."""
+    found = await db.query_single(_GET, Agent, id=_rid(agent_id))
+    if found is None:
+        raise NotFoundError(f"no agent {agent_id!r}")
+    return found
+
+
+_LIST = "SELECT * FROM agent ORDER BY name, id;"
+
+
+async def list_all(db: Executor) -> list[Agent]:
+    """Every agent, by name."""
+    return await db.query(_LIST, Agent)

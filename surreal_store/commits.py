@@ -1,0 +1,651 @@
+"""Agent-state commits: immutable snapshots in a DAG, and the questions asked of it.
+
+A commit's id is the SHA-256 of a collision-proof encoding of its logic hash (code), state hash
+(the digest of its state's canonical JSON), environment hash and ordered parents. Committing
+the same content on the same parents again returns the existing commit.
+
+Every commit carries a ``generation`` (1 + the highest generation of its parents, checked by
+the database), so sorting by generation is a topological order: ``log`` and the ancestry
+queries walk the graph 256 levels per query (the engine's recursion cap) and know which commits
+are final after each page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from . import branches as _branches
+from ._client import Executor
+from ._errors import MergeConflictError, NotFoundError, ValidationError
+from ._types import RecordId
+
+__all__ = [
+    "UNSET",
+    "Commit",
+    "Diff",
+    "ancestors",
+    "canonical_json",
+    "children",
+    "commit",
+    "commit_id",
+    "descendants",
+    "diff",
+    "diff_states",
+    "get",
+    "get_state",
+    "is_ancestor",
+    "log",
+    "merge",
+    "merge_base",
+    "merge_bases",
+    "merge_states",
+    "state_hash",
+]
+
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_PAGE_DEPTH: Final = 256  # the engine's recursion cap per query
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset()
+"""Marks an argument as not given (``None`` is a meaningful value for ``expected_head``)."""
+
+
+def _key(value: Any) -> Any:
+    return value.key if isinstance(value, RecordId) else value
+
+
+CommitKey = Annotated[str, BeforeValidator(_key)]
+
+
+class Commit(BaseModel):
+    """An immutable commit. ``id`` and ``parents`` are 64-hex commit ids."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: CommitKey
+    parents: list[CommitKey]
+    generation: int
+    message: str
+    author: str
+    branch: str | None = None
+    created_at: dt.datetime
+    state_hash: str
+    logic_hash: str | None = None
+    env_hash: str | None = None
+
+
+# created_at travels as text: the SDK's datetime decoding is the costliest part of reading a
+# page of history (about 20%), and pydantic parses RFC 3339 text far faster.
+_FIELDS = (
+    "id, parents, generation, message, author, branch, <string>created_at AS created_at, "
+    "state_hash, logic_hash, env_hash"
+)
+
+
+# -- identity ------------------------------------------------------------------------------------
+
+
+def canonical_json(state: Any) -> str:
+    """The canonical JSON text of ``state``: sorted keys, no insignificant whitespace."""
+    try:
+        text = json.dumps(
+            state, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+        text.encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"state is not JSON: {exc}") from None
+    return text
+
+
+def state_hash(state: Any) -> str:
+    """SHA-256 (hex) of the canonical JSON of ``state``."""
+    return hashlib.sha256(canonical_json(state).encode("utf-8")).hexdigest()
+
+
+def commit_id(
+    *,
+    state_hash: str,
+    logic_hash: str | None = None,
+    env_hash: str | None = None,
+    parents: Sequence[str] = (),
+) -> str:
+    """The id of a commit: SHA-256 over its components, each length-prefixed and tagged as
+    present or absent, so ``("ab", "cd")`` and ``("a", "bcd")`` differ and an absent hash
+    differs from the string ``"none"``."""
+    h = hashlib.sha256(b"surreal-store/commit/v1\n")
+    for part in (logic_hash, state_hash, env_hash):
+        _absorb(h, part)
+    h.update(len(parents).to_bytes(8, "big"))
+    for parent in parents:
+        _absorb(h, parent)
+    return h.hexdigest()
+
+
+def _absorb(h: Any, value: str | None) -> None:
+    if value is None:
+        h.update(b"\x00")
+    else:
+        raw = value.encode("utf-8")
+        h.update(b"\x01" + len(raw).to_bytes(8, "big") + raw)
+
+
+def _commit_key(value: str, *, what: str = "commit id") -> str:
+    if isinstance(value, RecordId):
+        value = str(value.key)
+    if not isinstance(value, str):
+        raise ValidationError(f"invalid {what} {value!r}")
+    value = value.removeprefix("commit:")
+    if not _HEX64.match(value):
+        raise ValidationError(f"invalid {what} {value!r}: expected 64 hex characters")
+    return value.lower()
+
+
+def _rid(key: str) -> RecordId:
+    return RecordId("commit", _commit_key(key))
+
+
+def _optional_hash(value: str | None, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValidationError(f"{what} must be a non-empty string or None")
+    return value
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+# One transaction: check the branch head, create snapshot, commit and edges (unless this exact
+# commit exists), move or create the branch, return the commit.
+# - Few top-level statements: each costs the engine more than the reads it does.
+# - Writes RETURN NONE: decoding the records they would return (the state included) costs more
+#   than the writes themselves.
+# - The IF block ends with a bare `$created`: a RETURN inside a block ends the whole query.
+# - Missing parents and a wrong generation are refused by the commit table's event.
+_COMMIT = f"""
+BEGIN;
+LET $current = (SELECT VALUE head FROM ONLY $branch);
+IF ($check = 'exact' AND $current != $expected)
+    OR ($check = 'first_parent' AND $current != NONE AND $current != $parents[0]) {{
+    THROW 'stale: branch ' + $branch_name + ' is at ' + <string>($current ?? 'no commit')
+        + ', expected ' + <string>((IF $check = 'exact' {{ $expected }} ELSE {{ $parents[0] }})
+        ?? 'no commit');
+}};
+LET $row = IF record::exists($commit) {{ (SELECT {_FIELDS} FROM ONLY $commit) }} ELSE {{
+    LET $up = IF array::len($parents) = 0 {{ [] }} ELSE {{ $parents.* }};
+    CREATE $snapshot CONTENT {{
+        commit: $commit, state_json: $state_json, state_hash: $state_hash, size: $size
+    }} RETURN NONE;
+    LET $created = (CREATE ONLY $commit CONTENT {{
+        state_hash: $state_hash, logic_hash: $logic_hash, env_hash: $env_hash,
+        parents: $parents, message: $message, author: $author, branch: $branch_name,
+        generation: IF array::len($up) = 0 {{ 1 }} ELSE {{ math::max($up.generation) + 1 }}
+    }} RETURN {_FIELDS});
+    LET $kind = IF array::len($up) > 1 {{ 'merge' }}
+        ELSE IF array::len($up) = 1 AND $up[0].branch != $branch_name {{ 'fork' }}
+        ELSE {{ 'normal' }};
+    FOR $e IN $edges {{
+        INSERT RELATION INTO child_of {{
+            id: $e.id, in: $commit, out: $e.out, position: $e.position, kind: $kind
+        }} RETURN NONE;
+    }};
+    $created
+}};
+IF $current = NONE {{
+    CREATE $branch SET name = $branch_name, head = $commit,
+        is_default = count(SELECT id FROM branch WHERE is_default = true) = 0 RETURN NONE;
+}} ELSE IF $current != $commit {{
+    UPDATE $branch SET head = $commit RETURN NONE;
+}};
+RETURN $row;
+COMMIT;
+"""
+
+
+async def commit(
+    db: Executor,
+    *,
+    state: Mapping[str, Any],
+    message: str,
+    author: str,
+    branch: str = "main",
+    parents: Sequence[str] | None = None,
+    expected_head: str | _Unset | None = UNSET,
+    logic_hash: str | None = None,
+    env_hash: str | None = None,
+) -> Commit:
+    """Commit ``state`` on ``branch`` in one transaction: snapshot, commit, parent edges, and the
+    branch head (created if the branch is new; the first branch becomes the default).
+
+    ``parents`` defaults to the branch's head (read first). ``expected_head`` is a
+    compare-and-swap on the branch head (``None``: the branch must not exist); left unset, the
+    branch must be absent or at the first parent. A stale expectation raises
+    :class:`StaleError` and writes nothing. The same content on the same parents returns the
+    existing commit.
+    """
+    name = _branches.validate_name(branch)
+    if not isinstance(state, Mapping):
+        raise ValidationError(
+            f"state must be a JSON object (a mapping), not {type(state).__name__}"
+        )
+    for label, text in (("message", message), ("author", author)):
+        if not isinstance(text, str):
+            raise ValidationError(f"{label} must be a string")
+    logic = _optional_hash(logic_hash, "logic_hash")
+    env = _optional_hash(env_hash, "env_hash")
+    if parents is None:
+        head = await _branches.head(db, name=name)
+        parent_keys = [head] if head else []
+        if expected_head is UNSET:
+            expected_head = head
+    else:
+        parent_keys = [_commit_key(p, what="parent") for p in parents]
+        if len(set(parent_keys)) != len(parent_keys):
+            raise ValidationError("a commit cannot list the same parent twice")
+    check: Literal["exact", "first_parent"] = "first_parent"
+    expected: RecordId | None = None
+    if not isinstance(expected_head, _Unset):
+        check = "exact"
+        expected = _rid(expected_head) if expected_head is not None else None
+    text = canonical_json(dict(state))
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    key = commit_id(state_hash=digest, logic_hash=logic, env_hash=env, parents=parent_keys)
+    return await db.query_required_single(
+        _COMMIT,
+        Commit,
+        commit=RecordId("commit", key),
+        snapshot=RecordId("snapshot", key),
+        branch=RecordId("branch", name),
+        branch_name=name,
+        check=check,
+        expected=expected,
+        parents=[RecordId("commit", p) for p in parent_keys],
+        edges=[
+            {"id": RecordId("child_of", [key, i]), "out": RecordId("commit", p), "position": i}
+            for i, p in enumerate(parent_keys)
+        ],
+        state_json=text,
+        state_hash=digest,
+        size=len(text.encode("utf-8")),
+        message=message,
+        author=author,
+        logic_hash=logic,
+        env_hash=env,
+    )
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+_GET = f"SELECT {_FIELDS} FROM ONLY $commit;"
+
+
+async def get(db: Executor, *, commit: str) -> Commit:
+    """The commit with this id; ``NotFoundError`` if there is none."""
+    rid = _rid(commit)
+    found = await db.query_single(_GET, Commit, commit=rid)
+    if found is None:
+        raise NotFoundError(f"no commit {rid.key}")
+    return found
+
+
+_STATE = "SELECT VALUE state_json FROM ONLY $snapshot;"
+
+
+async def get_state(db: Executor, *, commit: str) -> dict[str, Any]:
+    """The state stored by the commit, exactly as committed."""
+    key = _commit_key(commit)
+    text = await db.query_single(_STATE, str, snapshot=RecordId("snapshot", key))
+    if text is None:
+        raise NotFoundError(f"no commit {key}")
+    state: dict[str, Any] = json.loads(text)
+    return state
+
+
+# A page of ancestry: the start commits and everything up to 256 levels above them.
+_ANCESTRY_PAGE = f"""
+SELECT {_FIELDS} FROM array::union($from, array::flatten(
+    (SELECT VALUE @.{{1..{_PAGE_DEPTH}+collect}}->child_of->commit FROM $from)
+));
+"""
+_FIRST_PARENT_PAGE = f"""
+SELECT {_FIELDS} FROM array::union($from, array::flatten(
+    (SELECT VALUE @.{{1..{_PAGE_DEPTH}+collect}}->(child_of WHERE position = 0)->commit FROM $from)
+));
+"""
+
+
+@dataclass
+class _Walk:
+    """Commits gathered so far, and the frontier whose parents are not gathered yet."""
+
+    seen: dict[str, Commit] = field(default_factory=dict)
+    frontier: list[Commit] = field(default_factory=list)
+
+    def settled(self) -> list[Commit]:
+        """Gathered commits that no ungathered commit can precede, newest first.
+
+        Every ungathered ancestor has a lower generation than some frontier commit, so
+        commits at or above the frontier's highest generation are final."""
+        floor = max((c.generation for c in self.frontier), default=0)
+        done = [c for c in self.seen.values() if c.generation >= floor]
+        return sorted(done, key=_newest_first)
+
+
+def _newest_first(c: Commit) -> tuple[int, float, str]:
+    return (-c.generation, -c.created_at.timestamp(), c.id)
+
+
+async def _walk(
+    db: Executor,
+    starts: Iterable[str],
+    *,
+    first_parent: bool = False,
+    enough: Callable[[_Walk], bool] | None = None,
+) -> _Walk:
+    """Gather the ancestry of ``starts`` (inclusive), one query per 256 levels."""
+    walk = _Walk()
+    query = _FIRST_PARENT_PAGE if first_parent else _ANCESTRY_PAGE
+    start = [RecordId("commit", s) for s in starts]
+    while start:
+        rows = await db.query(query, Commit, idempotent=True, **{"from": start})
+        for row in rows:
+            walk.seen.setdefault(row.id, row)
+        missing = set(start) - {RecordId("commit", r.id) for r in rows}
+        if missing and len(walk.seen) == len(rows):
+            raise NotFoundError(f"no commit {sorted(str(m.key) for m in missing)[0]}")
+        walk.frontier = [
+            c
+            for c in walk.seen.values()
+            if any(p not in walk.seen for p in (c.parents[:1] if first_parent else c.parents))
+        ]
+        if enough is not None and enough(walk):
+            break
+        start = [RecordId("commit", c.id) for c in walk.frontier]
+    return walk
+
+
+async def log(
+    db: Executor,
+    *,
+    commit: str | None = None,
+    branch: str | None = None,
+    limit: int | None = None,
+    first_parent: bool = False,
+) -> list[Commit]:
+    """History from ``commit`` (or the head of ``branch``): every ancestor once, each child
+    before its parents, newest first. ``first_parent`` follows only first parents."""
+    start = await _resolve(db, commit=commit, branch=branch)
+    if limit is not None and limit < 0:
+        raise ValidationError("limit must be >= 0")
+    if limit == 0:
+        return []
+
+    def enough(w: _Walk) -> bool:
+        return limit is not None and len(w.settled()) >= limit
+
+    walk = await _walk(db, [start], first_parent=first_parent, enough=enough)
+    ordered = walk.settled()
+    return ordered if limit is None else ordered[:limit]
+
+
+async def ancestors(db: Executor, *, commit: str, limit: int | None = None) -> list[Commit]:
+    """All ancestors of ``commit`` (excluding it), children before parents."""
+    history = await log(db, commit=commit, limit=None if limit is None else limit + 1)
+    return [c for c in history if c.id != _commit_key(commit)][:limit]
+
+
+_DESCENDANT_PAGE = f"""
+SELECT {_FIELDS}, <-child_of.in AS children FROM array::flatten(
+    (SELECT VALUE @.{{1..{_PAGE_DEPTH}+collect}}<-child_of<-commit FROM $from)
+);
+"""
+
+
+class _WithChildren(Commit):
+    children: list[CommitKey] = []
+
+
+async def descendants(db: Executor, *, commit: str) -> list[Commit]:
+    """All descendants of ``commit`` (excluding it), parents before children (oldest first)."""
+    root = (await get(db, commit=commit)).id
+    seen: dict[str, _WithChildren] = {}
+    start = [RecordId("commit", root)]
+    while start:
+        for row in await db.query(
+            _DESCENDANT_PAGE, _WithChildren, idempotent=True, **{"from": start}
+        ):
+            seen.setdefault(row.id, row)
+        start = [
+            RecordId("commit", c.id)
+            for c in seen.values()
+            if any(child not in seen for child in c.children)
+        ]
+    found = [Commit.model_validate(c.model_dump(exclude={"children"})) for c in seen.values()]
+    return sorted(found, key=lambda c: (c.generation, c.created_at.timestamp(), c.id))
+
+
+_CHILDREN = f"SELECT {_FIELDS} FROM array::distinct($commit<-child_of<-commit);"
+
+
+async def children(db: Executor, *, commit: str) -> list[Commit]:
+    """The direct children of ``commit``."""
+    rows = await db.query(_CHILDREN, Commit, commit=_rid(commit))
+    return sorted(rows, key=lambda c: (c.created_at.timestamp(), c.id))
+
+
+_GENERATIONS = "SELECT id, generation FROM $ids;"
+
+
+class _Generation(BaseModel):
+    id: CommitKey
+    generation: int
+
+
+async def is_ancestor(db: Executor, *, ancestor: str, descendant: str) -> bool:
+    """Whether ``ancestor`` is ``descendant`` or one of its ancestors."""
+    a, d = _commit_key(ancestor), _commit_key(descendant)
+    rows = {
+        r.id: r.generation
+        for r in await db.query(_GENERATIONS, _Generation, ids=[_rid(a), _rid(d)])
+    }
+    for key in (a, d):
+        if key not in rows:
+            raise NotFoundError(f"no commit {key}")
+    if a == d:
+        return True
+    if rows[a] >= rows[d]:
+        return False
+
+    def decided(w: _Walk) -> bool:
+        # Found, or every ungathered commit is below the ancestor's generation.
+        return a in w.seen or all(f.generation <= rows[a] for f in w.frontier)
+
+    walk = await _walk(db, [d], enough=decided)
+    return a in walk.seen
+
+
+async def merge_bases(db: Executor, *, a: str, b: str) -> list[Commit]:
+    """The best common ancestors of ``a`` and ``b``: common ancestors that are not ancestors
+    of other common ancestors (one in most histories; several after criss-cross merges)."""
+    left = await _walk(db, [_commit_key(a)])
+    right = await _walk(db, [_commit_key(b)])
+    common = left.seen.keys() & right.seen.keys()
+    # Anything reachable from a common ancestor is itself common, and not a best one.
+    below: set[str] = set()
+    stack = [p for c in common for p in left.seen[c].parents]
+    while stack:
+        key = stack.pop()
+        if key in below:
+            continue
+        below.add(key)
+        stack.extend(left.seen[key].parents)
+    best = [left.seen[c] for c in common - below]
+    return sorted(best, key=_newest_first)
+
+
+async def merge_base(db: Executor, *, a: str, b: str) -> Commit | None:
+    """The best common ancestor of ``a`` and ``b`` (highest generation), or ``None``."""
+    bases = await merge_bases(db, a=a, b=b)
+    return bases[0] if bases else None
+
+
+async def _resolve(db: Executor, *, commit: str | None, branch: str | None) -> str:
+    if (commit is None) == (branch is None):
+        raise ValidationError("give exactly one of commit= or branch=")
+    if commit is not None:
+        return _commit_key(commit)
+    assert branch is not None
+    return (await _branches.get(db, name=branch)).head
+
+
+# -- diff and merge ------------------------------------------------------------------------------
+
+_MISSING: Final = object()
+
+
+@dataclass(frozen=True)
+class Diff:
+    """Paths (JSON Pointers, RFC 6901) that differ between two states. Objects are compared
+    key by key; any other value (lists included) is compared whole."""
+
+    added: dict[str, Any] = field(default_factory=dict)
+    removed: dict[str, Any] = field(default_factory=dict)
+    changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+def _pointer(path: tuple[str, ...]) -> str:
+    return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def diff_states(a: Mapping[str, Any], b: Mapping[str, Any]) -> Diff:
+    """The structured difference from state ``a`` to state ``b``."""
+    out = Diff()
+
+    def walk(x: Any, y: Any, path: tuple[str, ...]) -> None:
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            for k in sorted(x.keys() | y.keys()):
+                walk(x.get(k, _MISSING), y.get(k, _MISSING), (*path, str(k)))
+        elif x is _MISSING:
+            out.added[_pointer(path)] = y
+        elif y is _MISSING:
+            out.removed[_pointer(path)] = x
+        elif x != y or type(x) is not type(y):
+            out.changed[_pointer(path)] = (x, y)
+
+    walk(a, b, ())
+    return out
+
+
+async def diff(db: Executor, *, a: str, b: str) -> Diff:
+    """The structured difference between the states of commits ``a`` and ``b``."""
+    return diff_states(await get_state(db, commit=a), await get_state(db, commit=b))
+
+
+Resolver = Callable[[str, Any, Any, Any], Any]
+"""``resolver(path, base, ours, theirs) -> value`` for a conflicting path (``MISSING_VALUE``
+stands for an absent key, and may be returned to drop it)."""
+MISSING_VALUE: Final = _MISSING
+
+
+def merge_states(
+    base: Mapping[str, Any],
+    ours: Mapping[str, Any],
+    theirs: Mapping[str, Any],
+    *,
+    resolve: Literal["fail", "ours", "theirs"] | Resolver = "fail",
+) -> dict[str, Any]:
+    """Three-way merge of states: a path changed on one side takes that side's value; changed
+    identically on both, that value; changed differently, ``resolve`` decides (``"fail"``
+    raises :class:`MergeConflictError` naming every conflicting path)."""
+    conflicts: list[str] = []
+
+    def pick(path: tuple[str, ...], b: Any, o: Any, t: Any) -> Any:
+        if o == t and type(o) is type(t):
+            return o
+        if b == o and type(b) is type(o):
+            return t
+        if b == t and type(b) is type(t):
+            return o
+        if all(isinstance(v, Mapping) for v in (o, t)):
+            bb = b if isinstance(b, Mapping) else {}
+            merged = {}
+            for k in sorted(o.keys() | t.keys()):
+                v = pick(
+                    (*path, str(k)), bb.get(k, _MISSING), o.get(k, _MISSING), t.get(k, _MISSING)
+                )
+                if v is not _MISSING:
+                    merged[k] = v
+            return merged
+        if resolve == "ours":
+            return o
+        if resolve == "theirs":
+            return t
+        if resolve == "fail":
+            conflicts.append(_pointer(path))
+            return o
+        return resolve(_pointer(path), b, o, t)
+
+    result = pick((), base, ours, theirs)
+    if conflicts:
+        raise MergeConflictError(
+            f"{len(conflicts)} conflicting path(s): {', '.join(conflicts[:10])}", paths=conflicts
+        )
+    return dict(result) if isinstance(result, Mapping) else {}
+
+
+async def merge(
+    db: Executor,
+    *,
+    into: str,
+    commit: str | None = None,
+    branch: str | None = None,
+    message: str | None = None,
+    author: str,
+    resolve: Literal["fail", "ours", "theirs"] | Resolver = "fail",
+) -> Commit:
+    """Merge ``commit`` (or the head of ``branch``) into branch ``into`` as a merge commit with
+    two parents (ours first), in one transaction guarded by the head it merged.
+
+    If the other side is already contained in ``into``, nothing changes and the head of
+    ``into`` is returned.
+    """
+    theirs = await _resolve(db, commit=commit, branch=branch)
+    ours = (await _branches.get(db, name=into)).head
+    if await is_ancestor(db, ancestor=theirs, descendant=ours):
+        return await get(db, commit=ours)
+    base = await merge_base(db, a=ours, b=theirs)
+    base_state = await get_state(db, commit=base.id) if base else {}
+    merged = merge_states(
+        base_state,
+        await get_state(db, commit=ours),
+        await get_state(db, commit=theirs),
+        resolve=resolve,
+    )
+    return await commit_(
+        db,
+        state=merged,
+        parents=[ours, theirs],
+        expected_head=ours,
+        branch=into,
+        message=message or f"merge {branch or theirs[:12]} into {into}",
+        author=author,
+    )
+
+
+commit_ = commit  # ``merge`` takes a ``commit=`` argument that shadows the function
