@@ -28,8 +28,9 @@ async def _history(store: Store, n: int) -> None:
             name = f"side{side}"
             await branches.create(store, name=name, at=head.id)
             for j in range(2):
-                await commits.commit(store, state={"s": side, "j": j}, message=name, author="b",
-                                     branch=name)  # fmt: skip
+                await commits.commit(
+                    store, state={"s": side, "j": j}, message=name, author="b", branch=name
+                )
             head = await commits.merge(store, into="main", branch=name, author="b", resolve="ours")
             made += 3
         else:
@@ -112,9 +113,14 @@ async def _commit_rate(scale: Scale) -> list[Figure]:
         async def ours() -> object:
             nonlocal ours_head
             counter["ours"] += 1
-            c = await commits.commit(store, state={"i": counter["ours"], "pad": "x" * 100},
-                                     message="m", author="b", parents=[ours_head],
-                                     expected_head=ours_head)  # fmt: skip
+            c = await commits.commit(
+                store,
+                state={"i": counter["ours"], "pad": "x" * 100},
+                message="m",
+                author="b",
+                parents=[ours_head],
+                expected_head=ours_head,
+            )
             ours_head = c.id
             return c
 
@@ -125,15 +131,22 @@ async def _commit_rate(scale: Scale) -> list[Figure]:
             digest = hashlib.sha256(text.encode()).hexdigest()
             key = commits.commit_id(state_hash=digest, parents=[raw_head])
             raw_gen += 1
-            await raw_conn.query(_RAW_COMMIT, {
-                "commit": surrealdb.RecordID("commit", key),
-                "snapshot": surrealdb.RecordID("snapshot", key),
-                "edge": surrealdb.RecordID("child_of", [key, 0]),
-                "parent": surrealdb.RecordID("commit", raw_head),
-                "parents": [surrealdb.RecordID("commit", raw_head)],
-                "state_json": text, "state_hash": digest, "size": len(text),
-                "message": "m", "author": "b", "generation": raw_gen,
-            })  # fmt: skip
+            await raw_conn.query(
+                _RAW_COMMIT,
+                {
+                    "commit": surrealdb.RecordID("commit", key),
+                    "snapshot": surrealdb.RecordID("snapshot", key),
+                    "edge": surrealdb.RecordID("child_of", [key, 0]),
+                    "parent": surrealdb.RecordID("commit", raw_head),
+                    "parents": [surrealdb.RecordID("commit", raw_head)],
+                    "state_json": text,
+                    "state_hash": digest,
+                    "size": len(text),
+                    "message": "m",
+                    "author": "b",
+                    "generation": raw_gen,
+                },
+            )
             raw_head = key
             return key
 
@@ -141,8 +154,9 @@ async def _commit_rate(scale: Scale) -> list[Figure]:
 
         async def implicit() -> object:
             counter["implicit"] += 1
-            return await commits.commit(store, state={"j": counter["implicit"]}, message="m",
-                                        author="b")  # fmt: skip
+            return await commits.commit(
+                store, state={"j": counter["implicit"]}, message="m", author="b"
+            )
 
         c, _ = await interleaved(implicit, raw, rounds=2, calls=per_block, warmup=2)
     return [

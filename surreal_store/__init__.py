@@ -3,7 +3,7 @@
 Open a store with ``async with Store(url) as store:``; see ``README.md``.
 """
 
-from . import agents, branches, cas, commits
+from . import agents, branches, cas, ci, commits, releases, runs
 from ._client import Executor, Store, StoreState, StoreStats
 from ._config import Settings, default_data_dir
 from ._errors import (
@@ -43,10 +43,11 @@ from ._migrate import (
     default_schema_dir,
     load_schema_files,
 )
-from ._types import RecordId
+from ._types import JSON_NULL, RecordId
 from ._version import __version__
 
 __all__ = [
+    "JSON_NULL",
     "AlreadyExistsError",
     "AppliedMigration",
     "ChecksumMismatchError",
@@ -88,10 +89,13 @@ __all__ = [
     "agents",
     "branches",
     "cas",
+    "ci",
     "commits",
     "default_data_dir",
     "default_schema_dir",
     "load_schema_files",
+    "releases",
+    "runs",
 ]
 
 # Public names report this package as their home, so reprs and docs don't leak private modules.

@@ -130,8 +130,9 @@ def migrate(
 
     applied, plan, was_dry = _run(go)
     if as_json:
-        _print_json({"dry_run": was_dry, "applied": [f.label for f in applied],
-                     "plan": describe(plan)})  # fmt: skip
+        _print_json(
+            {"dry_run": was_dry, "applied": [f.label for f in applied], "plan": describe(plan)}
+        )
         return
     if was_dry:
         if not plan:
@@ -239,8 +240,14 @@ def _print_status(st: SchemaStatus, report: DriftReport | None) -> None:
             if m.version in unknown
             else "[green]applied[/]"
         )
-        table.add_row(f"{m.version:03d}", m.name, f"{m.applied_at:%Y-%m-%d %H:%M:%S}",
-                      f"{m.execution_ms:.1f}", m.engine_version, state)  # fmt: skip
+        table.add_row(
+            f"{m.version:03d}",
+            m.name,
+            f"{m.applied_at:%Y-%m-%d %H:%M:%S}",
+            f"{m.execution_ms:.1f}",
+            m.engine_version,
+            state,
+        )
     for f in st.pending:
         table.add_row(f"{f.version:03d}", f.name, "", "", "", "[yellow]pending[/]")
     out.print(table)

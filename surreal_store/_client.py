@@ -27,7 +27,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from . import _errors as e
 from ._config import Settings, redact_url
 from ._surql import QueryShape, shape
-from ._types import RecordId
+from ._types import JSON_NULL, RecordId
 
 __all__ = ["Executor", "Store", "StoreState", "StoreStats"]
 
@@ -510,6 +510,8 @@ def _to_sdk(value: Any) -> Any:
         return value
     if isinstance(value, RecordId):
         return surrealdb.RecordID(value.table, _to_sdk(value.key))
+    if value is JSON_NULL:
+        return surrealdb.Null
     if isinstance(value, Mapping):
         return {str(k): _to_sdk(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -201,11 +201,16 @@ class DriftReport:
             "ok": self.ok,
             "note": self.note,
             "items": [
-                {"change": i.change, "kind": i.kind, "name": i.name, "live": i.live,
-                 "expected": i.expected}
+                {
+                    "change": i.change,
+                    "kind": i.kind,
+                    "name": i.name,
+                    "live": i.live,
+                    "expected": i.expected,
+                }
                 for i in self.items
             ],
-        }  # fmt: skip
+        }
 
 
 @dataclass(frozen=True)
@@ -290,9 +295,17 @@ class Migrator:
     def file(self, ref: str | int | Path) -> SchemaFile:
         """A schema file by version (``3``, ``"003"``), file name, or path."""
         for f in self.files:
-            if ref in (f.version, f.label, f.path) or str(ref) in (
-                f"{f.version:03d}", str(f.version), f.label, str(f.path),
-            ) or (isinstance(ref, str | Path) and Path(ref).name == f.label):  # fmt: skip
+            if (
+                ref in (f.version, f.label, f.path)
+                or str(ref)
+                in (
+                    f"{f.version:03d}",
+                    str(f.version),
+                    f.label,
+                    str(f.path),
+                )
+                or (isinstance(ref, str | Path) and Path(ref).name == f.label)
+            ):
                 return f
         raise e.SchemaFileError(f"no schema file {ref!r} in {self.files[0].path.parent}")
 
@@ -409,9 +422,13 @@ class Migrator:
         expected_files = [f for f in self.files if f.version in applied]
         s = self._store.settings
         scratch = Store(
-            "mem://", namespace=s.namespace, database=s.database, migrate=False,
-            schema_dir=self._dir or default_schema_dir(), settings=s.replace(username=None),
-        )  # fmt: skip
+            "mem://",
+            namespace=s.namespace,
+            database=s.database,
+            migrate=False,
+            schema_dir=self._dir or default_schema_dir(),
+            settings=s.replace(username=None),
+        )
         live = await definitions(self._store)
         async with scratch:
             if expected_files:  # the lock table appears with the first migration

@@ -26,10 +26,26 @@ __all__ = [
 # makes a read look like a write: that costs a little concurrency, never correctness.
 _WRITE_WORDS = frozenset(
     {
-        "CREATE", "UPDATE", "UPSERT", "DELETE", "RELATE", "INSERT", "DEFINE", "REMOVE", "ALTER",
-        "REBUILD", "KILL", "LIVE", "BEGIN", "COMMIT", "CANCEL", "ACCESS", "IMPORT", "OPTION",
+        "CREATE",
+        "UPDATE",
+        "UPSERT",
+        "DELETE",
+        "RELATE",
+        "INSERT",
+        "DEFINE",
+        "REMOVE",
+        "ALTER",
+        "REBUILD",
+        "KILL",
+        "LIVE",
+        "BEGIN",
+        "COMMIT",
+        "CANCEL",
+        "ACCESS",
+        "IMPORT",
+        "OPTION",
     }
-)  # fmt: skip
+)
 _TXN_WORDS = frozenset({"BEGIN", "COMMIT", "CANCEL"})
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _OPEN = {"{": "}", "(": ")", "[": "]"}

@@ -11,7 +11,7 @@ from pydantic_core import core_schema
 
 from ._errors import ValidationError
 
-__all__ = ["RecordId"]
+__all__ = ["JSON_NULL", "RecordId", "json_value"]
 
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_]+$")
@@ -107,3 +107,44 @@ def _freeze(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
     return value
+
+
+class _JsonNull:
+    """JSON ``null`` as a value. A plain ``None`` is sent as SurrealDB ``NONE`` (the field is
+    absent), so JSON documents that must keep their nulls send this instead."""
+
+    _instance: _JsonNull | None = None
+
+    def __new__(cls) -> _JsonNull:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "JSON_NULL"
+
+
+JSON_NULL = _JsonNull()
+
+
+def json_value(value: Any, *, what: str = "value") -> Any:
+    """``value`` checked to be JSON (dicts with string keys, lists, str, int, float, bool,
+    None) with every ``None`` replaced by :data:`JSON_NULL`, so it round-trips exactly."""
+    if value is None:
+        return JSON_NULL
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValidationError(f"{what} is not JSON: {value!r}")
+        return value
+    if isinstance(value, list | tuple):
+        return [json_value(v, what=what) for v in value]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValidationError(f"{what} is not JSON: key {k!r} is not a string")
+            out[k] = json_value(v, what=what)
+        return out
+    raise ValidationError(f"{what} is not JSON: {type(value).__name__} {value!r}")
