@@ -7,6 +7,8 @@ rich table or, with ``--json``, one JSON document, and exits non-zero with one l
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -263,8 +265,22 @@ def _print_status(st: SchemaStatus, report: DriftReport | None) -> None:
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point.
+
+    It leaves through ``os._exit`` once all output is flushed: the embedded engine's runtime can
+    abort the interpreter's normal shutdown (SIGABRT after all output, a known engine fault),
+    which would turn a success into exit code 134. Every store is closed by then.
+    """
+    code = 0
     try:
         app()
     except StoreError as exc:  # raised outside _run, e.g. while building settings
-        _fail(" ".join(str(exc).split()))
+        code = 1
+        err.print(f"[bold red]error:[/] {' '.join(str(exc).split())}", highlight=False)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
