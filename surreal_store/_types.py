@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import GetCoreSchemaHandler
+from pydantic import BeforeValidator, GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 from ._errors import ValidationError
 
-__all__ = ["JSON_NULL", "RecordId", "json_value"]
+__all__ = ["JSON_NULL", "Key", "RecordId", "json_value"]
 
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_]+$")
@@ -148,3 +148,11 @@ def json_value(value: Any, *, what: str = "value") -> Any:
             out[k] = json_value(v, what=what)
         return out
     raise ValidationError(f"{what} is not JSON: {type(value).__name__} {value!r}")
+
+
+def _record_key(value: Any) -> Any:
+    return value.key if isinstance(value, RecordId) else value
+
+
+Key = Annotated[str, BeforeValidator(_record_key)]
+"""A record link read as its (string) key, e.g. ``commit:ab12...`` -> ``"ab12..."``."""

@@ -6,27 +6,23 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
-from ._types import RecordId
+from ._types import Key, RecordId
 
 __all__ = ["Agent", "get", "list_all", "register"]
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
-def _key(value: Any) -> Any:
-    return value.key if isinstance(value, RecordId) else value
-
-
 class Agent(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    id: Annotated[str, BeforeValidator(_key)]
+    id: Key
     name: str
     kind: str
     config: dict[str, Any]

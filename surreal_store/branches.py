@@ -9,13 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
-from ._types import RecordId
+from ._types import Key, RecordId
 
 __all__ = [
     "Branch",
@@ -49,15 +48,11 @@ def validate_name(name: str) -> str:
     return name
 
 
-def _key(value: Any) -> Any:
-    return value.key if isinstance(value, RecordId) else value
-
-
 class Branch(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
-    head: Annotated[str, BeforeValidator(_key)]
+    head: Key
     is_default: bool
     created_at: dt.datetime
     updated_at: dt.datetime

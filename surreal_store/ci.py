@@ -8,13 +8,13 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
-from ._types import RecordId
+from ._types import Key, RecordId
 
 __all__ = [
     "CiRun",
@@ -35,13 +35,6 @@ __all__ = [
 
 CiStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-
-
-def _key(value: Any) -> Any:
-    return value.key if isinstance(value, RecordId) else value
-
-
-Key = Annotated[str, BeforeValidator(_key)]
 
 
 class CiRun(BaseModel):

@@ -18,14 +18,14 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from . import branches as _branches
 from ._client import Executor
 from ._errors import MergeConflictError, NotFoundError, ValidationError
-from ._types import RecordId
+from ._types import Key, RecordId
 
 __all__ = [
     "UNSET",
@@ -63,11 +63,7 @@ UNSET: Final = _Unset()
 """Marks an argument as not given (``None`` is a meaningful value for ``expected_head``)."""
 
 
-def _key(value: Any) -> Any:
-    return value.key if isinstance(value, RecordId) else value
-
-
-CommitKey = Annotated[str, BeforeValidator(_key)]
+CommitKey = Key
 
 
 class Commit(BaseModel):

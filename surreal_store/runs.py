@@ -13,13 +13,13 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
-from ._types import RecordId, json_value
+from ._types import Key, RecordId, json_value
 
 __all__ = [
     "NewEvent",
@@ -45,10 +45,6 @@ _MAX_BATCH = 1000
 _MAX_SEQ = 2**62
 
 
-def _key(value: Any) -> Any:
-    return value.key if isinstance(value, RecordId) else value
-
-
 class RunSummary(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -61,7 +57,7 @@ class RunSummary(BaseModel):
 class Run(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    id: Annotated[str, BeforeValidator(_key)]
+    id: Key
     spec_digest: str
     git_sha: str | None = None
     agent_name: str
