@@ -309,14 +309,31 @@ async def get_state(db: Executor, *, commit: str) -> dict[str, Any]:
     return state
 
 
+# Pages of history travel as positional rows with plain-string ids: the SDK decodes every
+# value in Python, and keys and record-id tags were a third of a page's decoding.
+_ROW = (
+    "[record::id(id), array::map(parents, |$p| record::id($p)), generation, message, author, "
+    "branch, <string>created_at, state_hash, logic_hash, env_hash]"
+)
+_ROW_NAMES = (
+    "id", "parents", "generation", "message", "author", "branch", "created_at", "state_hash",
+    "logic_hash", "env_hash",
+)  # fmt: skip
+_Row = tuple[str, list[str], int, str, str, str | None, dt.datetime, str, str | None, str | None]
+
+
+def _from_row(row: _Row) -> Commit:
+    return Commit.model_construct(**dict(zip(_ROW_NAMES, row, strict=True)))
+
+
 # A page of ancestry: the start commits and everything up to 256 levels above them.
 _ANCESTRY_PAGE = f"""
-SELECT {_FIELDS} FROM array::union($from, array::flatten(
+SELECT VALUE {_ROW} FROM array::union($from, array::flatten(
     (SELECT VALUE @.{{1..{_PAGE_DEPTH}+collect}}->child_of->commit FROM $from)
 ));
 """
 _FIRST_PARENT_PAGE = f"""
-SELECT {_FIELDS} FROM array::union($from, array::flatten(
+SELECT VALUE {_ROW} FROM array::union($from, array::flatten(
     (SELECT VALUE @.{{1..{_PAGE_DEPTH}+collect}}->(child_of WHERE position = 0)->commit FROM $from)
 ));
 """
@@ -355,7 +372,9 @@ async def _walk(
     query = _FIRST_PARENT_PAGE if first_parent else _ANCESTRY_PAGE
     start = [RecordId("commit", s) for s in starts]
     while start:
-        rows = await db.query(query, Commit, idempotent=True, **{"from": start})
+        rows = [
+            _from_row(r) for r in await db.query(query, _Row, idempotent=True, **{"from": start})
+        ]
         for row in rows:
             walk.seen.setdefault(row.id, row)
         missing = set(start) - {RecordId("commit", r.id) for r in rows}
