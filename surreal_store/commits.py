@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
 from . import branches as _branches
 from ._client import Executor
-from ._errors import MergeConflictError, NotFoundError, ValidationError
+from ._errors import MergeConflictError, NotFoundError, ResultError, ValidationError
 from ._types import Key, RecordId
 
 __all__ = [
@@ -163,49 +164,51 @@ def _optional_hash(value: str | None, what: str) -> str | None:
 
 # -- writing -------------------------------------------------------------------------------------
 
-# One transaction: check the branch head, create snapshot, commit and edges (unless this exact
-# commit exists), move or create the branch, return the commit.
-# - Few top-level statements: each costs the engine more than the reads it does.
-# - Writes RETURN NONE: decoding the records they would return (the state included) costs more
-#   than the writes themselves.
-# - The IF block ends with a bare `$created`: a RETURN inside a block ends the whole query.
-# - Missing parents and a wrong generation are refused by the commit table's event.
+# One transaction, built to do as few reads as its guarantees allow:
+# - INSERT IGNORE creates the commit or, if this exact commit exists, returns nothing (one
+#   statement instead of an existence check and a create);
+# - moving the head returns the previous head, and the compare-and-swap is checked after it:
+#   a THROW rolls the whole transaction back, so nothing of a stale commit remains;
+# - writes RETURN NONE (decoding what they would return costs more than the writes);
+# - no RETURN inside a block: it would end the whole query.
+# Missing parents and a wrong generation are also refused by the commit table's event.
 _COMMIT = f"""
 BEGIN;
-LET $current = (SELECT VALUE head FROM ONLY $branch);
+LET $up = IF array::len($parents) = 0 {{ [] }} ELSE {{
+    LET $found = $parents.*;
+    IF NONE IN $found {{ THROW 'not_found: a parent commit does not exist' }};
+    $found
+}};
+LET $created = (INSERT IGNORE INTO commit [{{
+    id: $commit, state_hash: $state_hash, logic_hash: $logic_hash, env_hash: $env_hash,
+    parents: $parents, message: $message, author: $author, branch: $branch_name,
+    generation: IF array::len($up) = 0 {{ 1 }} ELSE {{ math::max($up.generation) + 1 }}
+}}] RETURN {_FIELDS});
+IF array::len($created) > 0 {{
+    LET $kind = IF array::len($up) > 1 {{ 'merge' }}
+        ELSE IF array::len($up) = 1 AND $up[0].branch != $branch_name {{ 'fork' }}
+        ELSE {{ 'normal' }};
+    CREATE $snapshot CONTENT {{
+        commit: $commit, state_json: $state_json, state_hash: $state_hash, size: $size
+    }} RETURN NONE;
+    IF array::len($edges) > 0 {{
+        INSERT RELATION INTO child_of array::map($edges, |$e| {{
+            id: $e.id, in: $commit, out: $e.out, position: $e.position, kind: $kind
+        }}) RETURN NONE;
+    }};
+}};
+LET $current = (UPDATE ONLY $branch SET head = $commit RETURN VALUE $before.head);
 IF ($check = 'exact' AND $current != $expected)
     OR ($check = 'first_parent' AND $current != NONE AND $current != $parents[0]) {{
     THROW 'stale: branch ' + $branch_name + ' is at ' + <string>($current ?? 'no commit')
         + ', expected ' + <string>((IF $check = 'exact' {{ $expected }} ELSE {{ $parents[0] }})
         ?? 'no commit');
 }};
-LET $row = IF record::exists($commit) {{ (SELECT {_FIELDS} FROM ONLY $commit) }} ELSE {{
-    LET $up = IF array::len($parents) = 0 {{ [] }} ELSE {{ $parents.* }};
-    CREATE $snapshot CONTENT {{
-        commit: $commit, state_json: $state_json, state_hash: $state_hash, size: $size
-    }} RETURN NONE;
-    LET $created = (CREATE ONLY $commit CONTENT {{
-        state_hash: $state_hash, logic_hash: $logic_hash, env_hash: $env_hash,
-        parents: $parents, message: $message, author: $author, branch: $branch_name,
-        generation: IF array::len($up) = 0 {{ 1 }} ELSE {{ math::max($up.generation) + 1 }}
-    }} RETURN {_FIELDS});
-    LET $kind = IF array::len($up) > 1 {{ 'merge' }}
-        ELSE IF array::len($up) = 1 AND $up[0].branch != $branch_name {{ 'fork' }}
-        ELSE {{ 'normal' }};
-    FOR $e IN $edges {{
-        INSERT RELATION INTO child_of {{
-            id: $e.id, in: $commit, out: $e.out, position: $e.position, kind: $kind
-        }} RETURN NONE;
-    }};
-    $created
-}};
 IF $current = NONE {{
     CREATE $branch SET name = $branch_name, head = $commit,
         is_default = count(SELECT id FROM branch WHERE is_default = true) = 0 RETURN NONE;
-}} ELSE IF $current != $commit {{
-    UPDATE $branch SET head = $commit RETURN NONE;
 }};
-RETURN $row;
+RETURN $created[0] ?? (SELECT {_FIELDS} FROM ONLY $commit);
 COMMIT;
 """
 
@@ -309,8 +312,8 @@ async def get_state(db: Executor, *, commit: str) -> dict[str, Any]:
     return state
 
 
-# Pages of history travel as positional rows with plain-string ids: the SDK decodes every
-# value in Python, and keys and record-id tags were a third of a page's decoding.
+# Pages of history travel as one JSON text of positional rows with plain-string ids, parsed by
+# pydantic in Rust: the SDK's pure-Python CBOR decoder was most of the cost of a page.
 _ROW = (
     "[record::id(id), array::map(parents, |$p| record::id($p)), generation, message, author, "
     "branch, <string>created_at, state_hash, logic_hash, env_hash]"
@@ -322,20 +325,25 @@ _ROW_NAMES = (
 _Row = tuple[str, list[str], int, str, str, str | None, dt.datetime, str, str | None, str | None]
 
 
+_ROWS: TypeAdapter[list[_Row]] = TypeAdapter(list[_Row])
+
+
 def _from_row(row: _Row) -> Commit:
-    return Commit.model_construct(**dict(zip(_ROW_NAMES, row, strict=True)))
+    # Validated already (as a _Row): construct without validating twice.
+    fields: dict[str, Any] = dict(zip(_ROW_NAMES, row, strict=True))
+    return Commit.model_construct(**fields)
 
 
 # A page of ancestry: the start commits and everything up to 256 levels above them.
 _ANCESTRY_PAGE = f"""
-SELECT VALUE {_ROW} FROM array::union($from, array::flatten(
+RETURN encoding::json::encode((SELECT VALUE {_ROW} FROM array::union($from, array::flatten(
     (SELECT VALUE @.{{1..{_PAGE_DEPTH}+collect}}->child_of->commit FROM $from)
-));
+))));
 """
 _FIRST_PARENT_PAGE = f"""
-SELECT VALUE {_ROW} FROM array::union($from, array::flatten(
+RETURN encoding::json::encode((SELECT VALUE {_ROW} FROM array::union($from, array::flatten(
     (SELECT VALUE @.{{1..{_PAGE_DEPTH}+collect}}->(child_of WHERE position = 0)->commit FROM $from)
-));
+))));
 """
 
 
@@ -372,9 +380,11 @@ async def _walk(
     query = _FIRST_PARENT_PAGE if first_parent else _ANCESTRY_PAGE
     start = [RecordId("commit", s) for s in starts]
     while start:
-        rows = [
-            _from_row(r) for r in await db.query(query, _Row, idempotent=True, **{"from": start})
-        ]
+        text = await db.query_required_single(query, str, idempotent=True, **{"from": start})
+        try:
+            rows = [_from_row(r) for r in _ROWS.validate_json(text)]
+        except PydanticValidationError as exc:
+            raise ResultError(f"a page of history did not parse: {exc}") from None
         for row in rows:
             walk.seen.setdefault(row.id, row)
         missing = set(start) - {RecordId("commit", r.id) for r in rows}
@@ -387,7 +397,15 @@ async def _walk(
         ]
         if enough is not None and enough(walk):
             break
-        start = [RecordId("commit", c.id) for c in walk.frontier]
+        # The next page starts at the distinct missing parents, not at the frontier commits:
+        # those are neighbours whose 256-level walks would overlap almost entirely.
+        missing_parents = {
+            p
+            for c in walk.frontier
+            for p in (c.parents[:1] if first_parent else c.parents)
+            if p not in walk.seen
+        }
+        start = [RecordId("commit", p) for p in sorted(missing_parents)]
     return walk
 
 
