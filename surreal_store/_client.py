@@ -151,7 +151,7 @@ class Store:
         self._db: surrealdb.AsyncSurrealConnection | None = connection
         self._owns_connection = connection is None
         self._state = StoreState.UNOPENED
-        self._write_lock = anyio.Lock() if self._settings.is_embedded else None
+        self._write_lock = anyio.Lock(fast_acquire=True) if self._settings.is_embedded else None
         self._migrate_lock = anyio.Lock()
         self._engine_version = ""
         self.stats = StoreStats()

@@ -153,6 +153,13 @@ class Settings(BaseSettings):
         except PydanticValidationError as exc:
             raise ConfigError(_one_line(exc)) from None
 
+    def scratch(self) -> Settings:
+        """These settings for a private in-memory database: same namespace and database, no
+        credentials (an embedded engine has no users to sign in as)."""
+        data = self.model_dump()
+        data.update(url="mem://", username=None, password=None, auto_migrate=False)
+        return type(self).model_validate(data)
+
     def replace(self, **overrides: Any) -> Settings:
         """A copy with the non-``None`` ``overrides`` applied and validated."""
         from pydantic import ValidationError as PydanticValidationError

@@ -420,15 +420,7 @@ class Migrator:
 
         applied = {m.version for m in await self.applied()}
         expected_files = [f for f in self.files if f.version in applied]
-        s = self._store.settings
-        scratch = Store(
-            "mem://",
-            namespace=s.namespace,
-            database=s.database,
-            migrate=False,
-            schema_dir=self._dir or default_schema_dir(),
-            settings=s.replace(username=None),
-        )
+        scratch = Store(settings=self._store.settings.scratch(), check_schema=False)
         live = await definitions(self._store)
         async with scratch:
             if expected_files:  # the lock table appears with the first migration

@@ -64,3 +64,10 @@ def test_replace_validates() -> None:
     assert s.replace(namespace="other").namespace == "other"
     with pytest.raises(ConfigError):
         s.replace(url="nope")
+
+
+def test_scratch_settings_drop_credentials() -> None:
+    s = Settings.load(url="ws://db:8000", username="root", password="pw", namespace="team")
+    scratch = s.scratch()
+    assert (scratch.url, scratch.username, scratch.password) == ("mem://", None, None)
+    assert (scratch.namespace, scratch.database) == ("team", s.database)
