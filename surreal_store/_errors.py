@@ -5,7 +5,8 @@ boundary (``_client``), so callers never need to import ``surrealdb`` to handle 
 
     StoreError
      ├─ TransportError            may succeed if retried (connection lost, engine unavailable)
-     │   ├─ QueryTimeoutError     the call outran its timeout; a write's outcome is unknown
+     │   ├─ QueryTimeoutError     the call outran its timeout (not retried); a write's outcome
+     │   │                        is unknown
      │   └─ StoreLockedError      an embedded store is open in another process or connection
      ├─ ConflictError             may succeed if retried (optimistic transaction conflict)
      │   └─ StaleError            a compare-and-swap saw another value: re-read, then decide
@@ -77,7 +78,12 @@ class TransportError(StoreError):
 
 
 class QueryTimeoutError(TransportError):
-    """A call did not finish within its timeout."""
+    """A call did not finish within its timeout.
+
+    Not retried: a slow query stays slow, and each attempt would wait the whole timeout again.
+    """
+
+    retryable = False
 
 
 class StoreLockedError(TransportError):

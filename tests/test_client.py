@@ -241,12 +241,11 @@ async def test_out_of_range_integer_is_refused_before_sending(store: Store) -> N
         await store.execute("RETURN $n", n=2**63)
 
 
-async def test_timeout_raises_query_timeout() -> None:
-    async with Store(
-        settings=Settings.load(url="mem://", query_timeout_s=0.2, max_attempts=1)
-    ) as s:
+async def test_timeout_raises_query_timeout_and_is_not_retried() -> None:
+    async with Store(settings=Settings.load(url="mem://", query_timeout_s=0.2)) as s:
         with pytest.raises(QueryTimeoutError):
-            await s.execute("SLEEP 2s")
+            await s.query("SELECT * FROM (SLEEP 2s)", dict)  # a read: retryable in general
+        assert s.stats.retries == 0
 
 
 async def test_life_cycle(tmp_path: Path) -> None:
