@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -46,4 +47,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # The embedded engine can abort interpreter shutdown (SIGABRT after all output): leave
+    # with the real status once everything is written.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

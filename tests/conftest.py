@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -47,3 +48,22 @@ def schema_copy(tmp_path: Path) -> Path:
     target = tmp_path / "schema"
     shutil.copytree(default_schema_dir(), target)
     return target
+
+
+# The embedded engine's runtime can abort the interpreter's shutdown (a tokio worker panics
+# "in a function that cannot unwind", SIGABRT, after all output; shared/SURREALDB_FACTS.md §0,
+# seen here too). That would turn a green run into exit code 134, so once pytest has reported,
+# the session leaves with its own exit status and skips the teardown.
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_EXIT] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _EXIT in config.stash:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(config.stash[_EXIT])
+
+
+_EXIT = pytest.StashKey[int]()
