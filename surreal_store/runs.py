@@ -121,7 +121,13 @@ def _new_events(events: Sequence[NewEvent | tuple[str, Mapping[str, Any]]]) -> l
 
 # -- runs ----------------------------------------------------------------------------------------
 
-_CREATE = f"CREATE $run CONTENT $content RETURN {_RUN_FIELDS};"
+_CREATE = f"""
+BEGIN;
+LET $created = (CREATE ONLY $run CONTENT $content RETURN {_RUN_FIELDS});
+CREATE $counter SET next = 1 RETURN NONE;
+RETURN $created;
+COMMIT;
+"""
 
 
 async def create_run(
@@ -146,8 +152,10 @@ async def create_run(
     }
     if git_sha is not None:
         content["git_sha"] = git_sha
-    rid = _run_rid(run_id or str(uuid.uuid4()))
-    return await db.query_required_single(_CREATE, Run, run=rid, content=content)
+    key = run_id or str(uuid.uuid4())
+    return await db.query_required_single(
+        _CREATE, Run, run=_run_rid(key), counter=RecordId("run_seq", key), content=content
+    )
 
 
 _GET = f"SELECT {_RUN_FIELDS} FROM ONLY $run;"
@@ -163,7 +171,7 @@ async def get_run(db: Executor, *, run_id: str) -> Run:
 
 _FINISH = f"""
 BEGIN;
-LET $r = (SELECT status, created_at, next_seq FROM ONLY $run);
+LET $r = (SELECT status, created_at FROM ONLY $run);
 IF $r = NONE {{ THROW 'not_found: no run ' + $run_id }};
 LET $count = count(SELECT id FROM run_event:[$run_id, 1]..=[$run_id, {_MAX_SEQ}]);
 UPDATE $run SET status = $status, completed_at = time::now(), summary = {{
@@ -304,17 +312,18 @@ async def list_runs(
 # transaction. Explicit seqs (single appends) must be free: the insert fails on a taken one.
 _APPEND_BODY = """
 BEGIN;
-LET $r = (SELECT status, next_seq FROM ONLY $run);
+LET $r = (SELECT status FROM ONLY $run);
 IF $r = NONE { THROW 'not_found: no run ' + $run_id };
+LET $next = (SELECT VALUE next FROM ONLY $counter);
 LET $prev = IF $key = NONE { NONE }
     ELSE { (SELECT first_seq, count FROM ONLY type::record('run_append', [$run_id, $key])) };
-LET $start = IF $prev != NONE { $prev.first_seq } ELSE { $seq ?? $r.next_seq };
+LET $start = IF $prev != NONE { $prev.first_seq } ELSE { $seq ?? $next };
 LET $n = IF $prev != NONE { $prev.count } ELSE { array::len($events) };
 IF $prev = NONE {
     IF $r.status != 'RUNNING' {
         THROW 'invalid: run ' + $run_id + ' is ' + $r.status + '; events go only to RUNNING runs';
     };
-    UPDATE $run SET next_seq = math::max([next_seq, $start + $n]) RETURN NONE;
+    UPDATE $counter SET next = math::max([next, $start + $n]) RETURN NONE;
     IF $key != NONE {
         CREATE type::record('run_append', [$run_id, $key]) SET first_seq = $start, count = $n
             RETURN NONE;
@@ -331,11 +340,11 @@ _APPEND_ONE = (
 )
 _APPEND_MANY = _APPEND_BODY + "RETURN { first_seq: $start, count: $n };\nCOMMIT;"
 
-# The common single append (store-assigned seq, no idempotency key) in two statements: bumping
-# the counter also checks the run (the run's event refuses any change to a finished run).
+# The common single append (store-assigned seq, no idempotency key) in two statements; the
+# event table's guard refuses an event for a run that is not RUNNING.
 _APPEND_NEXT = f"""
 BEGIN;
-LET $seq = (UPDATE ONLY $run SET next_seq += 1 RETURN VALUE $before.next_seq);
+LET $seq = (UPDATE ONLY $counter SET next += 1 RETURN VALUE $before.next);
 IF $seq = NONE {{ THROW 'not_found: no run ' + $run_id }};
 CREATE ONLY type::record('run_event', [$run_id, $seq]) CONTENT {{
     run: $run, seq: $seq, kind: $kind, payload: $payload
@@ -361,12 +370,18 @@ async def append_event(
         raise ValidationError(f"seq must be an integer from 1, not {seq!r}")
     if seq is None and idempotency_key is None:
         return await db.query_required_single(
-            _APPEND_NEXT, RunEvent, run=_run_rid(run_id), run_id=run_id, **rows[0]
+            _APPEND_NEXT,
+            RunEvent,
+            run=_run_rid(run_id),
+            counter=RecordId("run_seq", run_id),
+            run_id=run_id,
+            **rows[0],
         )
     return await db.query_required_single(
         _APPEND_ONE,
         RunEvent,
         run=_run_rid(run_id),
+        counter=RecordId("run_seq", run_id),
         run_id=run_id,
         events=rows,
         seq=seq,
@@ -394,6 +409,7 @@ async def append_events(
         _APPEND_MANY,
         _Appended,
         run=_run_rid(run_id),
+        counter=RecordId("run_seq", run_id),
         run_id=run_id,
         events=_new_events(events),
         seq=None,
