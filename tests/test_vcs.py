@@ -436,3 +436,36 @@ async def test_agents(store: Store) -> None:
         await agents.get(store, agent_id="nobody")
     with pytest.raises(ValidationError):
         await agents.get(store, agent_id="bad id!")
+
+
+# -- properties of diff and merge ----------------------------------------------------------------
+
+_scalar = st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=3)
+_json = st.recursive(
+    _scalar,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+_state = st.dictionaries(st.text(max_size=3), _json, max_size=4)
+
+
+@given(_state)
+def test_a_state_has_no_diff_with_itself(s: dict[str, object]) -> None:
+    assert commits.diff_states(s, s).empty
+
+
+@given(_state, _state)
+def test_merging_a_one_sided_change_takes_that_side(
+    base: dict[str, object], changed: dict[str, object]
+) -> None:
+    assert commits.merge_states(base, changed, base) == changed
+    assert commits.merge_states(base, base, changed) == changed
+    assert commits.merge_states(base, changed, changed) == changed
+
+
+@given(_state, _state)
+def test_a_diff_describes_every_difference(a: dict[str, object], b: dict[str, object]) -> None:
+    d = commits.diff_states(a, b)
+    assert d.empty == (a == b and commits.canonical_json(a) == commits.canonical_json(b))
