@@ -105,7 +105,7 @@ async def _commit_rate(scale: Scale) -> list[Figure]:
         surrealdb.AsyncSurreal("mem://") as raw_conn,
         Store("mem://", connection=raw_conn) as raw_store,  # the same schema for the raw side
     ):
-        ours_head = (await commits.commit(store, state={"i": 0}, message="0", author="b")).id
+        ours_head = await commits.commit(store, state={"i": 0}, message="0", author="b")
         raw_root = await commits.commit(raw_store, state={"i": 0}, message="0", author="b")
         raw_head, raw_gen = raw_root.id, raw_root.generation
         counter = {"ours": 0, "raw": 0, "implicit": 0}
@@ -118,10 +118,10 @@ async def _commit_rate(scale: Scale) -> list[Figure]:
                 state={"i": counter["ours"], "pad": "x" * 100},
                 message="m",
                 author="b",
-                parents=[ours_head],
-                expected_head=ours_head,
+                parents=[ours_head],  # the previous Commit, as an agent loop holds it
+                expected_head=ours_head.id,
             )
-            ours_head = c.id
+            ours_head = c
             return c
 
         async def raw() -> object:

@@ -171,10 +171,12 @@ def _optional_hash(value: str | None, what: str) -> str | None:
 #   a THROW rolls the whole transaction back, so nothing of a stale commit remains;
 # - writes RETURN NONE (decoding what they would return costs more than the writes);
 # - no RETURN inside a block: it would end the whole query.
+# - parents given as Commit objects carry their generation and branch: the transaction then
+#   skips fetching them (the commit table's event still checks the generation).
 # Missing parents and a wrong generation are also refused by the commit table's event.
 _COMMIT = f"""
 BEGIN;
-LET $up = IF array::len($parents) = 0 {{ [] }} ELSE {{
+LET $up = IF array::len($parents) = 0 OR $generation != NONE {{ [] }} ELSE {{
     LET $found = $parents.*;
     IF NONE IN $found {{ THROW 'not_found: a parent commit does not exist' }};
     $found
@@ -182,12 +184,13 @@ LET $up = IF array::len($parents) = 0 {{ [] }} ELSE {{
 LET $created = (INSERT IGNORE INTO commit [{{
     id: $commit, state_hash: $state_hash, logic_hash: $logic_hash, env_hash: $env_hash,
     parents: $parents, message: $message, author: $author, branch: $branch_name,
-    generation: IF array::len($up) = 0 {{ 1 }} ELSE {{ math::max($up.generation) + 1 }}
+    generation: $generation ?? (IF array::len($up) = 0 {{ 1 }}
+        ELSE {{ math::max($up.generation) + 1 }})
 }}] RETURN {_FIELDS});
 IF array::len($created) > 0 {{
-    LET $kind = IF array::len($up) > 1 {{ 'merge' }}
+    LET $kind = $edge_kind ?? (IF array::len($up) > 1 {{ 'merge' }}
         ELSE IF array::len($up) = 1 AND $up[0].branch != $branch_name {{ 'fork' }}
-        ELSE {{ 'normal' }};
+        ELSE {{ 'normal' }});
     CREATE $snapshot CONTENT {{
         commit: $commit, state_json: $state_json, state_hash: $state_hash, size: $size
     }} RETURN NONE;
@@ -220,7 +223,7 @@ async def commit(
     message: str,
     author: str,
     branch: str = "main",
-    parents: Sequence[str] | None = None,
+    parents: Sequence[str | Commit] | None = None,
     expected_head: str | _Unset | None = UNSET,
     logic_hash: str | None = None,
     env_hash: str | None = None,
@@ -228,9 +231,10 @@ async def commit(
     """Commit ``state`` on ``branch`` in one transaction: snapshot, commit, parent edges, and the
     branch head (created if the branch is new; the first branch becomes the default).
 
-    ``parents`` defaults to the branch's head (read first). ``expected_head`` is a
-    compare-and-swap on the branch head (``None``: the branch must not exist); left unset, the
-    branch must be absent or at the first parent. A stale expectation raises
+    ``parents`` defaults to the branch's head (read first); passing the parent ``Commit``
+    objects (e.g. the previous call's result) saves the transaction from reading them.
+    ``expected_head`` is a compare-and-swap on the branch head (``None``: the branch must not
+    exist); left unset, the branch must be absent or at the first parent. A stale expectation raises
     :class:`StaleError` and writes nothing. The same content on the same parents returns the
     existing commit.
     """
@@ -244,13 +248,24 @@ async def commit(
             raise ValidationError(f"{label} must be a string")
     logic = _optional_hash(logic_hash, "logic_hash")
     env = _optional_hash(env_hash, "env_hash")
+    generation: int | None = None
+    edge_kind: str | None = None
     if parents is None:
         head = await _branches.head(db, name=name)
         parent_keys = [head] if head else []
         if expected_head is UNSET:
             expected_head = head
     else:
-        parent_keys = [_commit_key(p, what="parent") for p in parents]
+        known = [p for p in parents if isinstance(p, Commit)]
+        parent_keys = [
+            p.id if isinstance(p, Commit) else _commit_key(p, what="parent") for p in parents
+        ]
+        if parents and len(known) == len(parents):
+            # The caller holds the parents: no need to read them again.
+            generation = max(p.generation for p in known) + 1
+            edge_kind = (
+                "merge" if len(known) > 1 else "fork" if known[0].branch != name else "normal"
+            )
         if len(set(parent_keys)) != len(parent_keys):
             raise ValidationError("a commit cannot list the same parent twice")
     check: Literal["exact", "first_parent"] = "first_parent"
@@ -270,6 +285,8 @@ async def commit(
         branch_name=name,
         check=check,
         expected=expected,
+        generation=generation,
+        edge_kind=edge_kind,
         parents=[RecordId("commit", p) for p in parent_keys],
         edges=[
             {"id": RecordId("child_of", [key, i]), "out": RecordId("commit", p), "position": i}

@@ -17,6 +17,7 @@ from surreal_store import (
     ConstraintError,
     MergeConflictError,
     NotFoundError,
+    RecordId,
     StaleError,
     Store,
     ValidationError,
@@ -145,6 +146,24 @@ async def test_commit_round_trip_and_idempotence(store: Store) -> None:
         await commits.get(store, commit="f" * 64)
     with pytest.raises(ValidationError):
         await commits.get(store, commit="not-a-commit")
+
+
+async def test_parents_given_as_commits_or_ids_make_the_same_commit(store: Store) -> None:
+    root = await commits.commit(store, state={"v": 0}, message="root", author="a")
+    await branches.create(store, name="other", at=root.id)
+    by_object = await commits.commit(store, state={"v": 1}, message="m", author="a", parents=[root])
+    by_id = await commits.commit(
+        store, state={"v": 1}, message="m", author="a", branch="other", parents=[root.id]
+    )
+    assert by_object.id == by_id.id
+    assert by_object.generation == 2
+    fork = await commits.commit(
+        store, state={"v": 2}, message="f", author="a", branch="third", parents=[by_object]
+    )
+    kinds = await store.query(
+        "SELECT VALUE kind FROM child_of WHERE in = $c", str, c=RecordId("commit", fork.id)
+    )
+    assert kinds == ["fork"]
 
 
 async def test_commits_snapshots_and_edges_are_immutable(store: Store) -> None:
