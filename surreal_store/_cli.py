@@ -17,9 +17,11 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import anyio
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from . import branches, commits, releases, runs
 from ._client import Store
 from ._config import Settings
 from ._errors import StoreError
@@ -226,6 +228,167 @@ def rebless(
         out.print(f"{file}: checksum already matches; nothing to do")
     else:
         out.print(f"reblessed [bold]{label}[/]")
+
+
+# -- reading the domains ---------------------------------------------------------------------
+
+
+def _query(opts: _Options, fn: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store as the library does (pending schema files applied), run ``fn``, close."""
+
+    async def go() -> T:
+        async with opts.store(migrate=True, check=True) as store:
+            return await fn(store)
+
+    return _run(go)
+
+
+def _dump(items: Any) -> Any:
+    if isinstance(items, list):
+        return [_dump(i) for i in items]
+    if isinstance(items, BaseModel):
+        return items.model_dump(mode="json")
+    return items
+
+
+@app.command("log")
+def log_(
+    ctx: typer.Context,
+    branch: Annotated[str, typer.Option(help="Branch whose history to show.")] = "main",
+    commit: Annotated[str | None, typer.Option(help="Start at this commit instead.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+    first_parent: Annotated[bool, typer.Option("--first-parent")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Commit history, newest first (children before their parents)."""
+    opts: _Options = ctx.obj
+    history = _query(
+        opts,
+        lambda s: commits.log(
+            s, commit=commit, branch=None if commit else branch, limit=limit,
+            first_parent=first_parent,
+        ),
+    )  # fmt: skip
+    if as_json:
+        _print_json(_dump(history))
+        return
+    table = Table("commit", "gen", "when", "author", "branch", "message")
+    for c in history:
+        merge = " (merge)" if len(c.parents) > 1 else ""
+        table.add_row(c.id[:12], str(c.generation), f"{c.created_at:%Y-%m-%d %H:%M:%S}",
+                      c.author, c.branch or "", c.message + merge)  # fmt: skip
+    out.print(table)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    commit: Annotated[str, typer.Argument(help="Commit id (64 hex).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One commit and its state."""
+    opts: _Options = ctx.obj
+
+    async def fetch(s: Store) -> tuple[commits.Commit, dict[str, Any]]:
+        return await commits.get(s, commit=commit), await commits.get_state(s, commit=commit)
+
+    found, state = _query(opts, fetch)
+    if as_json:
+        _print_json({"commit": _dump(found), "state": state})
+        return
+    out.print(f"[bold]commit {found.id}[/]")
+    out.print(f"parents:  {', '.join(found.parents) or '(root)'}")
+    out.print(f"author:   {found.author}   branch: {found.branch}   generation: {found.generation}")
+    out.print(f"date:     {found.created_at:%Y-%m-%d %H:%M:%S %Z}")
+    out.print(f"\n    {found.message}\n")
+    out.print_json(data=state)
+
+
+@app.command("branches")
+def branches_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Branches and their heads."""
+    found = _query(ctx.obj, branches.list_all)
+    if as_json:
+        _print_json(_dump(found))
+        return
+    table = Table("", "branch", "head", "updated")
+    for b in found:
+        table.add_row("*" if b.is_default else "", b.name, b.head[:12],
+                      f"{b.updated_at:%Y-%m-%d %H:%M:%S}")  # fmt: skip
+    out.print(table)
+
+
+@app.command("runs")
+def runs_(
+    ctx: typer.Context,
+    agent: Annotated[str | None, typer.Option(help="Only this agent's runs.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="RUNNING, COMPLETED, FAILED, CANCELLED.")
+    ] = None,
+    spec: Annotated[str | None, typer.Option(help="Only runs of this spec digest.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Runs of the execution ledger, newest first."""
+    if status is not None and status.upper() not in ("RUNNING", "COMPLETED", "FAILED", "CANCELLED"):
+        _fail(f"unknown status {status!r}: RUNNING, COMPLETED, FAILED or CANCELLED")
+    found = _query(
+        ctx.obj,
+        lambda s: runs.list_runs(
+            s, agent_name=agent, spec_digest=spec, limit=limit,
+            status=status.upper() if status else None,  # type: ignore[arg-type]
+        ),
+    )  # fmt: skip
+    if as_json:
+        _print_json(_dump(found))
+        return
+    table = Table("run", "agent", "status", "events", "created", "spec")
+    for r in found:
+        events = str(r.summary.total_events) if r.summary else ""
+        table.add_row(r.id, r.agent_name, r.status, events,
+                      f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.spec_digest[:12])  # fmt: skip
+    out.print(table)
+
+
+@app.command("events")
+def events_(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="Run id.")],
+    from_seq: Annotated[int, typer.Option("--from", min=1, help="First seq to show.")] = 1,
+    limit: Annotated[int | None, typer.Option(min=1)] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A run's events in order (a replay from --from)."""
+    found = _query(ctx.obj, lambda s: runs.events(s, run_id=run, from_seq=from_seq, limit=limit))
+    if as_json:
+        _print_json(_dump(found))
+        return
+    table = Table("seq", "kind", "time", "payload")
+    for e in found:
+        table.add_row(str(e.seq), e.kind, f"{e.timestamp:%H:%M:%S.%f}",
+                      json.dumps(e.payload, ensure_ascii=False)[:80])  # fmt: skip
+    out.print(table)
+
+
+@app.command("releases")
+def releases_(
+    ctx: typer.Context,
+    agent: Annotated[str, typer.Argument(help="Agent name.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """An agent's release history, newest first; the first row is current."""
+    found = _query(ctx.obj, lambda s: releases.history(s, agent_name=agent))
+    if not found:
+        _fail(f"no releases for agent {agent!r}")
+    if as_json:
+        _print_json(_dump(found))
+        return
+    table = Table("seq", "version", "action", "spec", "by", "when")
+    for r in found:
+        action = f"rollback to #{r.restores}" if r.action == "rollback" else "promote"
+        table.add_row(str(r.seq), r.version_label, action, r.spec_digest[:12], r.promoted_by,
+                      f"{r.created_at:%Y-%m-%d %H:%M:%S}")  # fmt: skip
+    out.print(table)
 
 
 def _print_status(st: SchemaStatus, report: DriftReport | None) -> None:

@@ -113,3 +113,57 @@ def test_password_from_environment_is_not_printed() -> None:
     )
     assert result.returncode == 1
     assert "s3cret-value" not in result.stderr + result.stdout
+
+
+def test_read_commands_over_the_domains(kv_url: str) -> None:
+    import anyio
+
+    from surreal_store import Store, commits, releases, runs
+
+    async def seed() -> str:
+        async with Store(kv_url) as store:
+            await commits.commit(store, state={"step": 1}, message="first", author="agent")
+            head = await commits.commit(store, state={"step": 2}, message="second", author="agent")
+            await runs.create_run(store, spec_digest="a" * 64, agent_name="planner", run_id="r1")
+            await runs.append_events(store, run_id="r1", events=[("tool_called", {"q": "x"})] * 3)
+            await releases.promote(
+                store,
+                agent_name="planner",
+                spec_digest="a" * 64,
+                version_label="v1",
+                promoted_by="ops",
+            )
+            return head.id
+
+    head = anyio.run(seed, backend="asyncio")
+    log = cli("--url", kv_url, "log", "--json")
+    assert log.returncode == 0, log.stderr
+    assert [c["message"] for c in json.loads(log.stdout)] == ["second", "first"]
+    shown = cli("--url", kv_url, "show", head, "--json")
+    assert json.loads(shown.stdout)["state"] == {"step": 2}
+    assert json.loads(cli("--url", kv_url, "branches", "--json").stdout)[0]["head"] == head
+    assert [r["id"] for r in json.loads(cli("--url", kv_url, "runs", "--json").stdout)] == ["r1"]
+    events = json.loads(cli("--url", kv_url, "events", "r1", "--from", "2", "--json").stdout)
+    assert [e["seq"] for e in events] == [2, 3]
+    rel = json.loads(cli("--url", kv_url, "releases", "planner", "--json").stdout)
+    assert rel[0]["version_label"] == "v1"
+    for args in (("log",), ("branches",), ("runs",), ("events", "r1"), ("releases", "planner")):
+        human = cli("--url", kv_url, *args)
+        assert human.returncode == 0, (args, human.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("show", "f" * 64), "no commit"),
+        (("show", "not-a-commit"), "invalid commit id"),
+        (("events", "ghost"), "no run"),
+        (("releases", "nobody"), "no releases"),
+        (("runs", "--status", "PAUSED"), "unknown status"),
+    ],
+)
+def test_read_commands_fail_in_one_line(kv_url: str, args: tuple[str, ...], fragment: str) -> None:
+    result = cli("--url", kv_url, *args)
+    assert result.returncode == 1
+    assert fragment in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
