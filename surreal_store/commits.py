@@ -677,10 +677,12 @@ async def merge(
     """
     theirs = await _resolve(db, commit=commit, branch=branch)
     ours = (await _branches.get(db, name=into)).head
-    if await is_ancestor(db, ancestor=theirs, descendant=ours):
+    # One walk of both histories answers both questions: if the other side is already contained
+    # in ours, it is itself a best common ancestor.
+    bases = await merge_bases(db, a=ours, b=theirs)
+    if any(b.id == theirs for b in bases):
         return await get(db, commit=ours)
-    base = await merge_base(db, a=ours, b=theirs)
-    base_state = await get_state(db, commit=base.id) if base else {}
+    base_state = await get_state(db, commit=bases[0].id) if bases else {}
     merged = merge_states(
         base_state,
         await get_state(db, commit=ours),
