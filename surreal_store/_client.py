@@ -11,12 +11,12 @@ import datetime as dt
 import enum
 import logging
 import random
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, TypeVar, cast, overload
+from typing import Any, Protocol, TypeVar, cast
 
 import anyio
 import surrealdb
@@ -550,18 +550,3 @@ def _from_sdk(value: Any) -> Any:
     if isinstance(value, surrealdb.Table):
         return str(value.table_name)
     return value
-
-
-@overload
-def to_record_id(value: RecordId | str, *, table: str) -> RecordId: ...
-@overload
-def to_record_id(value: Sequence[Any], *, table: str) -> RecordId: ...
-def to_record_id(value: Any, *, table: str) -> RecordId:
-    """A ``RecordId`` in ``table`` from a ``RecordId``, a ``table:key`` string or a bare key."""
-    if isinstance(value, RecordId):
-        if value.table != table:
-            raise e.ValidationError(f"{value} is not a record of table {table!r}")
-        return value
-    if isinstance(value, str):
-        return RecordId.parse(value, table=table)
-    return RecordId(table, list(value))

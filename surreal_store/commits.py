@@ -29,9 +29,11 @@ from ._errors import MergeConflictError, NotFoundError, ResultError, ValidationE
 from ._types import Key, RecordId
 
 __all__ = [
+    "MISSING_VALUE",
     "UNSET",
     "Commit",
     "Diff",
+    "Resolver",
     "ancestors",
     "canonical_json",
     "children",
