@@ -3,7 +3,7 @@
 Open a store with ``async with Store(url) as store:``; see ``README.md``.
 """
 
-from . import agents, branches, cas, ci, commits, releases, runs
+from . import agents, branches, cas, ci, commits, memory, releases, runs
 from ._client import Executor, Store, StoreState, StoreStats
 from ._config import Settings, default_data_dir
 from ._errors import (
@@ -12,7 +12,9 @@ from ._errors import (
     ConfigError,
     ConflictError,
     ConstraintError,
+    DimensionError,
     DriftError,
+    EmbeddingSpaceError,
     MergeConflictError,
     MigrationLockedError,
     NotFoundError,
@@ -54,9 +56,11 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ConstraintError",
+    "DimensionError",
     "DriftError",
     "DriftItem",
     "DriftReport",
+    "EmbeddingSpaceError",
     "Executor",
     "MergeConflictError",
     "MigrationLockedError",
@@ -94,6 +98,7 @@ __all__ = [
     "default_data_dir",
     "default_schema_dir",
     "load_schema_files",
+    "memory",
     "releases",
     "runs",
 ]

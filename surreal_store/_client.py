@@ -54,6 +54,9 @@ _THROW_CODES: dict[str, type[e.StoreError]] = {
     "not_found": e.NotFoundError,
     "already_exists": e.AlreadyExistsError,
     "stale": e.StaleError,
+    "dimension": e.DimensionError,
+    "embedding_space": e.EmbeddingSpaceError,
+    "reembedding": e.StoreStateError,
 }
 
 
@@ -229,6 +232,10 @@ class Store:
                 await migrator.migrate()
             else:
                 await migrator.check()
+            if s.embedding_model is not None and s.embedding_dimension is not None:
+                from .memory import declare_space
+
+                await declare_space(self, model=s.embedding_model, dimension=s.embedding_dimension)
         except BaseException:
             await self.aclose()
             raise
@@ -414,6 +421,9 @@ def _error_for(
     if detail_kind == "TransactionConflict" or "can be retried" in message:
         where = f"statement {statement}: " if statement else ""
         return e.ConflictError(where + message)
+    if "Incorrect vector dimension" in message:  # the vector index's own check
+        where = f"statement {statement}: " if statement else ""
+        return e.DimensionError(where + message)
     cls: type[e.QueryError]
     if kind == "AlreadyExists":
         cls = e.AlreadyExistsError

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     """A migration lock not renewed for this long is considered abandoned (crashed holder)."""
     auto_migrate: bool = True
     """Apply pending schema files when a store opens (otherwise only check them)."""
+    embedding_model: str | None = Field(default=None, min_length=1, max_length=256)
+    """The embedding model this application writes with. With ``embedding_dimension``, a store
+    declares this space on first open and refuses to open on a store declared with another."""
+    embedding_dimension: int | None = Field(default=None, ge=1, le=16384)
 
     @field_validator("url")
     @classmethod
@@ -115,6 +119,8 @@ class Settings(BaseSettings):
     def _check_credentials(self) -> Settings:
         if (self.username is None) != (self.password is None):
             raise ValueError("username and password go together")
+        if (self.embedding_model is None) != (self.embedding_dimension is None):
+            raise ValueError("embedding_model and embedding_dimension go together")
         if self.retry_max_s < self.retry_initial_s:
             raise ValueError("retry_max_s must be at least retry_initial_s")
         return self

@@ -24,9 +24,11 @@ boundary (``_client``), so callers never need to import ``surrealdb`` to handle 
      │   ├─ ChecksumMismatchError an applied schema file was edited afterwards
      │   ├─ MigrationLockedError  another migrator held the lock past our timeout
      │   ├─ DriftError            live definitions differ from what the files produce
-     │   └─ SchemaFileError       a schema file or directory is unreadable or misnamed
+     │   ├─ SchemaFileError       a schema file or directory is unreadable or misnamed
+     │   └─ EmbeddingSpaceError   vectors or a model that are not the store's embedding space
      ├─ StoreStateError           misuse: a store used before open, after close, or opened twice
      ├─ ValidationError(ValueError) bad input, refused before any query is sent
+     │   └─ DimensionError        a vector's length is not the embedding space's dimension
      └─ ConfigError(ValueError)   bad settings: URL, namespace, credentials
 
 ``retryable`` on an instance says whether trying again may succeed; the retry loop asks it.
@@ -40,7 +42,9 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ConstraintError",
+    "DimensionError",
     "DriftError",
+    "EmbeddingSpaceError",
     "MergeConflictError",
     "MigrationLockedError",
     "NotFoundError",
@@ -200,12 +204,22 @@ class SchemaFileError(SchemaError):
     """A schema file cannot be read, or its name does not follow ``NNN_name.surql``."""
 
 
+class EmbeddingSpaceError(SchemaError):
+    """The store's embedding space (model and dimension) is not the one asked for: a store
+    reopened with another model, vectors from another model, or none declared yet. Changing
+    model is an explicit re-embed (``memory.reembed``). Nothing was written."""
+
+
 class StoreStateError(StoreError):
     """The store was used in the wrong state: before opening, after closing, or opened twice."""
 
 
 class ValidationError(StoreError, ValueError):
     """Input was refused before anything was sent to the database."""
+
+
+class DimensionError(ValidationError):
+    """A vector's length is not the store's embedding dimension. Nothing was written."""
 
 
 class ConfigError(StoreError, ValueError):

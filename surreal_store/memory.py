@@ -1,0 +1,1076 @@
+"""The agent memory layer: remember and recall by vector, full text, or both (hybrid).
+
+::
+
+    await memory.declare_space(store, model="all-MiniLM-L6-v2", dimension=384)
+    m = await memory.remember(store, content="the user prefers tea", key="drink",
+                              embedding=vec, branch="main")
+    hits = await memory.recall(store, text="what does the user drink?", vector=qvec, k=5,
+                               branch="main")
+
+A memory's id is the SHA-256 of its scope and content, so identical content in one scope is one
+record (:func:`memory_id`). Content never changes; invalidation is recorded (and reversible with
+:func:`restore`), and only :func:`forget` deletes.
+
+The embedding space (model id + dimension) belongs to the store: it is recorded in the database
+when first declared, vectors of another length or model are refused by the database itself, and
+moving to another model is the explicit, resumable :func:`reembed`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Final, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import branches as _branches
+from . import commits as _commits
+from ._client import Executor
+from ._errors import (
+    AlreadyExistsError,
+    ConflictError,
+    DimensionError,
+    EmbeddingSpaceError,
+    NotFoundError,
+    StoreStateError,
+    ValidationError,
+)
+from ._space import SPACE_ID, EmbeddingSpace, index_ddl, remove_index_ddl
+from ._types import Key, RecordId, json_value
+
+__all__ = [
+    "DEFAULT_CANDIDATES",
+    "DEFAULT_EF",
+    "DEFAULT_SCOPE",
+    "Embedder",
+    "EmbeddingSpace",
+    "ForgetReceipt",
+    "Memory",
+    "NewMemory",
+    "RecallHit",
+    "RecallMode",
+    "ReembedReport",
+    "RememberManyResult",
+    "by_key",
+    "declare_space",
+    "forget",
+    "get",
+    "get_space",
+    "invalidate",
+    "latest_by_key",
+    "memory_id",
+    "recall",
+    "reembed",
+    "remember",
+    "remember_many",
+    "restore",
+]
+
+DEFAULT_SCOPE: Final = "default"
+DEFAULT_EF: Final = 64
+"""HNSW search effort used when ``recall(ef=...)`` is not given (see ``bench memory``)."""
+DEFAULT_CANDIDATES: Final = 40
+"""How many candidates each signal contributes to a hybrid fusion, at least."""
+_RRF_K: Final = 60
+_MAX_BATCH: Final = 1000
+_MAX_K: Final = 1000
+
+RecallMode = Literal["vector", "fulltext", "hybrid"]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into vectors. ``model`` and ``dimension`` must match the store's space."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    async def embed(self, texts: Sequence[str], /) -> Sequence[Sequence[float]]: ...
+
+
+class Memory(BaseModel):
+    """A stored memory. ``id`` is the 64-hex key of ``memory:<id>``; ``embedding`` is only
+    filled when asked for (``get(..., with_embedding=True)``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: Key
+    scope: str
+    agent: Key | None = None
+    key: str | None = None
+    kind: str
+    content: str
+    content_hash: str
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    commit: Key | None = None
+    embedding_model: str | None = None
+    embedding: list[float] | None = None
+    created_at: dt.datetime
+    valid_from: dt.datetime
+    valid_until: dt.datetime | None = None
+    invalidated_at: dt.datetime | None = None
+    invalidated_reason: str | None = None
+    invalidated_by: str | None = None
+
+    @property
+    def invalidated(self) -> bool:
+        return self.invalidated_at is not None
+
+
+class NewMemory(BaseModel):
+    """One memory to store with :func:`remember_many`."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    content: str
+    scope: str = DEFAULT_SCOPE
+    key: str | None = None
+    kind: str = "note"
+    tags: Sequence[str] = ()
+    metadata: Mapping[str, Any] | None = None
+    embedding: Sequence[float] | None = None
+    commit: str | None = None
+    agent: str | None = None
+    valid_from: dt.datetime | None = None
+    valid_until: dt.datetime | None = None
+
+
+class RecallHit(BaseModel):
+    """One recalled memory with its fused ``score`` and the score of each signal.
+
+    ``score`` is the cosine similarity in vector mode, the BM25 score in full-text mode and the
+    reciprocal-rank-fusion score in hybrid mode. Ranks are 1-based within each signal's list.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    memory: Memory
+    score: float
+    vector_score: float | None = None
+    text_score: float | None = None
+    vector_rank: int | None = None
+    text_rank: int | None = None
+
+
+class RememberManyResult(BaseModel):
+    """The ids of the memories, in input order, and how many of them were new."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ids: list[str]
+    inserted: int
+
+
+class ForgetReceipt(BaseModel):
+    """What :func:`forget` removed (or, with ``purge=False``, invalidated)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    memories: list[str]
+    edges: list[str]
+    purged: bool
+
+
+class ReembedReport(BaseModel):
+    """The outcome of :func:`reembed`: the space now in force and how many memories moved."""
+
+    model_config = ConfigDict(frozen=True)
+
+    space: EmbeddingSpace
+    embedded: int
+    resumed: bool
+
+
+# -- identity and input checks ---------------------------------------------------------------
+
+
+def memory_id(scope: str, content: str) -> str:
+    """The id of ``content`` in ``scope``: SHA-256 over the scope's length, the scope and the
+    content, so ``("ab", "c")`` and ``("a", "bc")`` differ. The database checks it too."""
+    return hashlib.sha256(f"{len(scope)}:{scope}{content}".encode()).hexdigest()
+
+
+def _memory_key(value: str) -> str:
+    if isinstance(value, RecordId):
+        value = str(value.key) if value.table == "memory" else ""
+    if not isinstance(value, str):
+        raise ValidationError(f"invalid memory id {value!r}")
+    key = value.removeprefix("memory:")
+    if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+        raise ValidationError(f"invalid memory id {value!r}: expected 64 lowercase hex")
+    return key
+
+
+def _text(value: Any, what: str, *, empty: bool = False, limit: int | None = None) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string, not {type(value).__name__}")
+    if not empty and not value:
+        raise ValidationError(f"{what} must not be empty")
+    if limit is not None and len(value) > limit:
+        raise ValidationError(f"{what} is longer than {limit} characters")
+    return value
+
+
+def _vector(value: Any, what: str = "embedding") -> list[float]:
+    if hasattr(value, "tolist"):  # numpy arrays and friends, without importing numpy
+        value = value.tolist()
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise ValidationError(f"{what} must be a sequence of numbers")
+    if not value:
+        raise ValidationError(f"{what} must not be empty")
+    out: list[float] = []
+    for x in value:
+        if isinstance(x, bool) or not isinstance(x, int | float):
+            raise ValidationError(f"{what} must contain only numbers, not {type(x).__name__}")
+        f = float(x)
+        if not math.isfinite(f):
+            raise ValidationError(f"{what} contains {x!r}")
+        out.append(f)
+    return out
+
+
+def _tags(value: Iterable[str]) -> list[str]:
+    if isinstance(value, str):
+        raise ValidationError("tags must be a list of strings, not one string")
+    return sorted({_text(t, "a tag") for t in value})
+
+
+def _positive(value: int, what: str, *, limit: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        raise ValidationError(f"{what} must be an int in [1, {limit}], not {value!r}")
+    return value
+
+
+def _utc(value: dt.datetime | None, what: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        raise ValidationError(f"{what} must be a datetime")
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+# -- the embedding space ---------------------------------------------------------------------
+
+_GET_SPACE = "SELECT * OMIT id FROM ONLY $space;"
+
+# The record and the index in one transaction: a space never exists without its index.
+_DECLARE_SPACE = """
+BEGIN;
+CREATE ONLY $space CONTENT { model: $model, dimension: $dimension, hnsw_m: $m, hnsw_efc: $efc }
+    RETURN NONE;
+{ddl}
+COMMIT;
+"""
+
+
+async def get_space(db: Executor) -> EmbeddingSpace | None:
+    """The store's embedding space, or ``None`` if none is declared yet."""
+    return await db.query_single(_GET_SPACE, EmbeddingSpace, space=SPACE_ID)
+
+
+async def declare_space(
+    db: Executor, *, model: str, dimension: int, hnsw_m: int = 12, hnsw_efc: int = 150
+) -> EmbeddingSpace:
+    """Declare the store's embedding space, or check that it is the one already declared.
+
+    The first declaration records the space and defines the vector index. Later ones must name
+    the same model and dimension: anything else raises :class:`EmbeddingSpaceError` (change
+    model with :func:`reembed`). The HNSW parameters only apply to the first declaration.
+    """
+    _text(model, "model", limit=256)
+    _positive(dimension, "dimension", limit=16384)
+    wanted = EmbeddingSpace(model=model, dimension=dimension, hnsw_m=hnsw_m, hnsw_efc=hnsw_efc)
+    try:
+        ddl = index_ddl(wanted)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+    for attempt in range(2):
+        current = await get_space(db)
+        if current is not None:
+            _check_same(current, model=model, dimension=dimension)
+            return current
+        if attempt == 0:
+            # Another declarer may win the race: the loop then compares with theirs.
+            with contextlib.suppress(AlreadyExistsError, ConflictError):
+                await db.execute(
+                    _DECLARE_SPACE.replace("{ddl}", ddl),
+                    space=SPACE_ID,
+                    model=model,
+                    dimension=dimension,
+                    m=hnsw_m,
+                    efc=hnsw_efc,
+                )
+    raise StoreStateError("the embedding space could not be declared")  # pragma: no cover
+
+
+def _check_same(space: EmbeddingSpace, *, model: str, dimension: int) -> None:
+    if space.status == "reembedding":
+        if (space.target_model, space.target_dimension) == (model, dimension):
+            return
+        raise EmbeddingSpaceError(
+            f"the store is being re-embedded from {space.model} ({space.dimension}-d) to "
+            f"{space.target_model} ({space.target_dimension}-d), not to {model} ({dimension}-d); "
+            f"finish that re-embed first"
+        )
+    if (space.model, space.dimension) != (model, dimension):
+        raise EmbeddingSpaceError(
+            f"the store's embedding space is {space.model} ({space.dimension}-d), not {model} "
+            f"({dimension}-d); to change model, run memory.reembed with the new embedder"
+        )
+
+
+async def _required_space(db: Executor) -> EmbeddingSpace:
+    space = await get_space(db)
+    if space is None:
+        raise EmbeddingSpaceError(
+            "no embedding space is declared; call memory.declare_space(model=..., dimension=...)"
+            " or set SURREAL_STORE_EMBEDDING_MODEL and SURREAL_STORE_EMBEDDING_DIMENSION"
+        )
+    return space
+
+
+def _check_embedder(embedder: Embedder, space: EmbeddingSpace) -> None:
+    if not isinstance(embedder, Embedder):
+        raise ValidationError("embedder must have model, dimension and an async embed()")
+    if (embedder.model, embedder.dimension) != (space.writing_model, space.index_dimension):
+        raise EmbeddingSpaceError(
+            f"the embedder is {embedder.model} ({embedder.dimension}-d) but the store's space is "
+            f"{space.writing_model} ({space.index_dimension}-d)"
+        )
+
+
+async def _embed(embedder: Embedder, texts: Sequence[str], dimension: int) -> list[list[float]]:
+    vectors = list(await embedder.embed(list(texts)))
+    if len(vectors) != len(texts):
+        raise ValidationError(
+            f"the embedder returned {len(vectors)} vectors for {len(texts)} texts"
+        )
+    out = [_vector(v, "an embedder's vector") for v in vectors]
+    for v in out:
+        if len(v) != dimension:
+            raise DimensionError(
+                f"the embedder returned a {len(v)}-d vector; the space is {dimension}-d"
+            )
+    return out
+
+
+# -- remember --------------------------------------------------------------------------------
+
+_FIELDS = (
+    "id, scope, agent, key, kind, content, content_hash, tags, metadata, commit, "
+    "embedding_model, created_at, valid_from, valid_until, invalidated_at, invalidated_reason, "
+    "invalidated_by"
+)
+
+# Record fields are read outside IF blocks: inside one the engine (3.2.4) fails with "Specify a
+# database to use". A branch named '-' cannot exist, so it stands for "no branch".
+_COMMIT_OF_BRANCH = """
+LET $head = type::record('branch', $branch ?? '-').head;
+IF $branch != NONE AND $head = NONE { THROW 'not_found: branch ' + $branch };
+LET $commit = $head ?? $commit;
+"""
+
+# The same content in the same scope is the existing memory, returned as it is. (Not INSERT
+# IGNORE: it would also swallow the schema guard's refusals.)
+# One transaction: a THROW outside one would not stop the statements after it.
+_REMEMBER = (
+    "BEGIN;\n"
+    + _COMMIT_OF_BRANCH
+    + """
+LET $space_model = embedding_space:active.model;
+LET $emb_model = IF $embedding = NONE { NONE } ELSE { $embedder_model ?? $space_model };
+IF !record::exists($id) {
+    CREATE ONLY $id CONTENT {
+        scope: $scope, agent: $agent, key: $key, kind: $kind, content: $content,
+        content_hash: $hash, tags: $tags, metadata: $metadata, commit: $commit,
+        embedding: $embedding, embedding_model: $emb_model,
+        valid_from: $valid_from ?? time::now(), valid_until: $valid_until
+    } RETURN NONE;
+};
+"""
+    + f"SELECT {_FIELDS} FROM ONLY $id;\nCOMMIT;"
+)
+
+
+def _row(
+    *,
+    content: str,
+    scope: str,
+    key: str | None,
+    kind: str,
+    tags: Iterable[str],
+    metadata: Mapping[str, Any] | None,
+    embedding: Any,
+    commit: str | None,
+    agent: str | None,
+    valid_from: dt.datetime | None,
+    valid_until: dt.datetime | None,
+) -> dict[str, Any]:
+    _text(content, "content", empty=True)
+    _text(scope, "scope", limit=512)
+    if key is not None:
+        _text(key, "key")
+    _text(kind, "kind", limit=128)
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise ValidationError("metadata must be a mapping")
+    vf, vu = _utc(valid_from, "valid_from"), _utc(valid_until, "valid_until")
+    if vf is not None and vu is not None and vu < vf:
+        raise ValidationError("valid_until is before valid_from")
+    return {
+        "id": RecordId("memory", memory_id(scope, content)),
+        "scope": scope,
+        "agent": RecordId("agent", _text(agent, "agent")) if agent is not None else None,
+        "key": key,
+        "kind": kind,
+        "content": content,
+        "hash": hashlib.sha256(content.encode()).hexdigest(),
+        "tags": _tags(tags),
+        "metadata": json_value(dict(metadata or {}), what="metadata"),
+        "commit": RecordId("commit", _commits._commit_key(commit)) if commit else None,
+        "embedding": _vector(embedding) if embedding is not None else None,
+        "valid_from": vf,
+        "valid_until": vu,
+    }
+
+
+async def remember(
+    db: Executor,
+    *,
+    content: str,
+    scope: str = DEFAULT_SCOPE,
+    key: str | None = None,
+    kind: str = "note",
+    tags: Iterable[str] = (),
+    metadata: Mapping[str, Any] | None = None,
+    embedding: Sequence[float] | None = None,
+    embedder: Embedder | None = None,
+    commit: str | None = None,
+    branch: str | None = None,
+    agent: str | None = None,
+    valid_from: dt.datetime | None = None,
+    valid_until: dt.datetime | None = None,
+) -> Memory:
+    """Store a memory and return it; the same content in the same scope returns the existing
+    memory unchanged.
+
+    ``embedding`` must match the store's space (or pass ``embedder`` to embed ``content``).
+    ``branch`` attaches the memory to that branch's head commit. A wrong dimension raises
+    :class:`DimensionError` and a foreign model :class:`EmbeddingSpaceError`; nothing is written.
+    """
+    if commit is not None and branch is not None:
+        raise ValidationError("give commit= or branch=, not both")
+    model: str | None = None
+    if embedder is not None:
+        if embedding is not None:
+            raise ValidationError("give embedding= or embedder=, not both")
+        space = await _required_space(db)
+        _check_embedder(embedder, space)
+        _text(content, "content", empty=True)
+        (embedding,) = await _embed(embedder, [content], space.index_dimension)
+        model = embedder.model
+    row = _row(
+        content=content, scope=scope, key=key, kind=kind, tags=tags, metadata=metadata,
+        embedding=embedding, commit=commit, agent=agent, valid_from=valid_from,
+        valid_until=valid_until,
+    )  # fmt: skip
+    return await db.query_required_single(
+        _REMEMBER,
+        Memory,
+        idempotent=True,  # a fixed id and INSERT IGNORE: replaying cannot duplicate
+        branch=_branches.validate_name(branch) if branch is not None else None,
+        embedder_model=model,
+        **row,
+    )
+
+
+_REMEMBER_MANY = (
+    "BEGIN;\n"
+    + _COMMIT_OF_BRANCH
+    + """
+LET $space_model = embedding_space:active.model;
+LET $new = $rows.filter(|$r| !record::exists($r.id));
+INSERT INTO memory $new.map(|$r| object::extend($r, {
+    commit: $r.commit ?? $commit,
+    embedding_model: IF $r.embedding = NONE { NONE } ELSE { $space_model },
+    valid_from: $r.valid_from ?? time::now(),
+})) RETURN VALUE id;
+COMMIT;
+"""
+)
+
+
+async def remember_many(
+    db: Executor,
+    items: Sequence[NewMemory],
+    *,
+    commit: str | None = None,
+    branch: str | None = None,
+    embedder: Embedder | None = None,
+    batch_size: int = _MAX_BATCH,
+    progress: Callable[[int, int], Awaitable[None] | None] | None = None,
+) -> RememberManyResult:
+    """Store many memories in batches of at most ``batch_size`` (≤ 1,000) rows per statement.
+
+    Every item is checked (and embedded, when ``embedder`` is given and an item has no
+    embedding) before the first batch is written, so bad input writes nothing. ``commit`` /
+    ``branch`` apply to items that name no commit. ``progress(done, total)`` is called after
+    each batch.
+    """
+    _positive(batch_size, "batch_size", limit=_MAX_BATCH)
+    if commit is not None and branch is not None:
+        raise ValidationError("give commit= or branch=, not both")
+    rows: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, NewMemory):
+            raise ValidationError(f"item {i} is not a NewMemory")
+        try:
+            row = _row(**item.model_dump())
+        except ValidationError as exc:
+            raise ValidationError(f"item {i}: {exc}") from None
+        row["content_hash"] = row.pop("hash")
+        rows.append(row)
+    ids = [str(r["id"].key) for r in rows]
+    # Repeats within the call are one memory: the first occurrence is stored.
+    rows = list({r["id"]: r for r in reversed(rows)}.values())[::-1]
+    if any(r["embedding"] is not None for r in rows) or embedder is not None:
+        space = await _required_space(db)
+        if embedder is not None:
+            _check_embedder(embedder, space)
+            todo = [r for r in rows if r["embedding"] is None]
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start : start + batch_size]
+                vectors = await _embed(embedder, [r["content"] for r in chunk], space.dimension)
+                for r, v in zip(chunk, vectors, strict=True):
+                    r["embedding"] = v
+        for i, r in enumerate(rows):
+            if r["embedding"] is not None and len(r["embedding"]) != space.index_dimension:
+                raise DimensionError(
+                    f"item {i}: the embedding has {len(r['embedding'])} dimensions; the store's "
+                    f"space {space.writing_model} has {space.index_dimension}"
+                )
+    for r in rows:
+        for name in ("agent", "commit", "embedding", "valid_from", "valid_until", "key"):
+            if r[name] is None:
+                del r[name]  # absent, so the statement's defaults apply
+    branch_name = _branches.validate_name(branch) if branch is not None else None
+    commit_id = RecordId("commit", _commits._commit_key(commit)) if commit else None
+    inserted = 0
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        for attempt in (1, 2):
+            try:
+                new = await db.query(
+                    _REMEMBER_MANY,
+                    RecordId,
+                    idempotent=True,
+                    rows=batch,
+                    branch=branch_name,
+                    commit=commit_id,
+                )
+                break
+            except AlreadyExistsError:
+                # Another writer stored some of the same content between our existence check
+                # and the insert (servers only; embedded writes are serialised): try once more.
+                if attempt == 2:
+                    raise
+        inserted += len(new)
+        if progress is not None:
+            maybe = progress(start + len(batch), len(rows))
+            if maybe is not None:
+                await maybe
+    return RememberManyResult(ids=ids, inserted=inserted)
+
+
+# -- read ------------------------------------------------------------------------------------
+
+_GET = f"SELECT {_FIELDS} FROM ONLY $id;"
+_GET_WITH_EMBEDDING = f"SELECT {_FIELDS}, embedding FROM ONLY $id;"
+
+
+async def get(db: Executor, *, memory: str, with_embedding: bool = False) -> Memory:
+    """The memory with id ``memory``; :class:`NotFoundError` if there is none."""
+    key = _memory_key(memory)
+    found = await db.query_single(
+        _GET_WITH_EMBEDDING if with_embedding else _GET, Memory, id=RecordId("memory", key)
+    )
+    if found is None:
+        raise NotFoundError(f"no memory {key}")
+    return found
+
+
+async def _visible_commits(
+    db: Executor, *, commit: str | None, branch: str | None
+) -> list[RecordId] | None:
+    if commit is None and branch is None:
+        return None
+    history = await _commits.log(db, commit=commit, branch=branch)
+    return [RecordId("commit", c.id) for c in history]
+
+
+_BY_KEY = f"""
+SELECT {_FIELDS} FROM memory
+WHERE scope = $scope AND key = $key {{visible}} {{live}}
+ORDER BY valid_from DESC, created_at DESC;
+"""
+_LATEST_BY_KEY = f"""
+SELECT {_FIELDS} FROM memory
+WHERE scope = $scope AND key != NONE {{visible}} {{live}}
+ORDER BY valid_from DESC, created_at DESC;
+"""
+
+
+def _by_key_text(template: str, *, visible: bool, include_invalidated: bool) -> str:
+    return template.replace("{visible}", "AND commit IN $commits" if visible else "").replace(
+        "{live}", "" if include_invalidated else "AND invalidated_at = NONE"
+    )
+
+
+async def by_key(
+    db: Executor,
+    *,
+    key: str,
+    scope: str = DEFAULT_SCOPE,
+    commit: str | None = None,
+    branch: str | None = None,
+    include_invalidated: bool = False,
+) -> list[Memory]:
+    """Every memory under ``key`` (visible at ``commit`` / ``branch`` when given), newest
+    first."""
+    visible = await _visible_commits(db, commit=commit, branch=branch)
+    text = _by_key_text(
+        _BY_KEY, visible=visible is not None, include_invalidated=include_invalidated
+    )
+    return await db.query(
+        text, Memory, scope=_text(scope, "scope"), key=_text(key, "key"), commits=visible
+    )
+
+
+async def latest_by_key(
+    db: Executor,
+    *,
+    scope: str = DEFAULT_SCOPE,
+    commit: str | None = None,
+    branch: str | None = None,
+    include_invalidated: bool = False,
+) -> dict[str, Memory]:
+    """The newest memory of every key in ``scope`` (within a branch's history when given)."""
+    visible = await _visible_commits(db, commit=commit, branch=branch)
+    text = _by_key_text(
+        _LATEST_BY_KEY, visible=visible is not None, include_invalidated=include_invalidated
+    )
+    out: dict[str, Memory] = {}
+    for m in await db.query(text, Memory, scope=_text(scope, "scope"), commits=visible):
+        if m.key is not None:
+            out.setdefault(m.key, m)
+    return out
+
+
+# -- invalidate, restore, forget -------------------------------------------------------------
+
+_INVALIDATE = f"""
+BEGIN;
+IF !record::exists($id) {{ THROW 'not_found: memory ' + record::id($id) }};
+UPDATE ONLY $id SET invalidated_at = time::now(), invalidated_reason = $reason,
+    invalidated_by = $by WHERE invalidated_at = NONE RETURN NONE;
+SELECT {_FIELDS} FROM ONLY $id;
+COMMIT;
+"""
+
+_RESTORE = f"""
+BEGIN;
+IF !record::exists($id) {{ THROW 'not_found: memory ' + record::id($id) }};
+UPDATE ONLY $id SET invalidated_at = NONE, invalidated_reason = NONE, invalidated_by = NONE
+    RETURN NONE;
+SELECT {_FIELDS} FROM ONLY $id;
+COMMIT;
+"""
+
+
+async def invalidate(db: Executor, *, memory: str, reason: str, by: str | None = None) -> Memory:
+    """Mark a memory invalid (recall then skips it by default). Invalidating an invalidated
+    memory keeps the first record of it. Reversible with :func:`restore`."""
+    key = _memory_key(memory)
+    return await db.query_required_single(
+        _INVALIDATE,
+        Memory,
+        idempotent=True,
+        id=RecordId("memory", key),
+        reason=_text(reason, "reason"),
+        by=_text(by, "by") if by is not None else None,
+    )
+
+
+async def restore(db: Executor, *, memory: str) -> Memory:
+    """Undo :func:`invalidate`."""
+    key = _memory_key(memory)
+    return await db.query_required_single(
+        _RESTORE, Memory, idempotent=True, id=RecordId("memory", key)
+    )
+
+
+_FORGET = """
+BEGIN;
+LET $ids = IF $ids != NONE { $ids.filter(|$i| record::exists($i)) }
+    ELSE { (SELECT VALUE id FROM memory WHERE scope = $scope AND key = $key) };
+LET $edges = array::distinct(array::flatten($ids.map(|$i| array::concat($i->?.id, $i<-?.id))));
+IF $purge {
+    DELETE $edges;
+    DELETE $ids;
+} ELSE {
+    UPDATE $ids SET invalidated_at = time::now(), invalidated_reason = $reason,
+        invalidated_by = $by WHERE invalidated_at = NONE;
+};
+{ memories: $ids.map(|$i| record::id($i)), edges: $edges.map(|$e| <string>$e) };
+COMMIT;
+"""
+
+
+async def forget(
+    db: Executor,
+    *,
+    memory: str | None = None,
+    key: str | None = None,
+    scope: str = DEFAULT_SCOPE,
+    purge: bool = True,
+    reason: str = "forgotten",
+    by: str | None = None,
+) -> ForgetReceipt:
+    """Remove one memory (``memory=``) or every memory about a subject (``key=`` in
+    ``scope``, across all commits), with every graph edge touching them, in one transaction.
+
+    ``purge=False`` invalidates instead of deleting (edges stay). The receipt lists what was
+    affected; forgetting what is not there returns an empty receipt.
+    """
+    if (memory is None) == (key is None):
+        raise ValidationError("give exactly one of memory= or key=")
+    ids = [RecordId("memory", _memory_key(memory))] if memory is not None else None
+    receipt = await db.query_required_single(
+        _FORGET,
+        dict,
+        ids=ids,
+        key=_text(key, "key") if key is not None else None,
+        scope=_text(scope, "scope"),
+        purge=purge,
+        reason=_text(reason, "reason"),
+        by=by,
+    )
+    return ForgetReceipt(memories=receipt["memories"], edges=receipt["edges"], purged=purge)
+
+
+# -- recall ----------------------------------------------------------------------------------
+
+# Filter name -> condition. Only these texts are ever joined into a recall query; every value
+# is a parameter of the same name.
+_FILTERS: Final[dict[str, str]] = {
+    "scope": "scope = $scope",
+    "kinds": "kind IN $kinds",
+    "key": "key = $key",
+    "tags": "tags CONTAINSALL $tags",
+    "agent": "agent = $agent",
+    "commits": "commit IN $commits",
+    "created_after": "created_at >= $created_after",
+    "created_before": "created_at < $created_before",
+    "valid_at": "valid_from <= $valid_at AND (valid_until = NONE OR valid_until > $valid_at)",
+    "as_of": (
+        "created_at <= $as_of AND valid_from <= $as_of "
+        "AND (valid_until = NONE OR valid_until > $as_of)"
+    ),
+}
+_LIVE: Final = "invalidated_at = NONE"
+_LIVE_AS_OF: Final = "(invalidated_at = NONE OR invalidated_at > $as_of)"
+
+# Vector search during a re-embed would silently miss the memories not yet moved.
+_NOT_REEMBEDDING = (
+    "LET $space_status = embedding_space:active.status;\n"
+    "IF $space_status = 'reembedding' { THROW 'reembedding: the store is being "
+    "re-embedded; vector recall is available again when memory.reembed finishes' };\n"
+)
+_VECTOR = _NOT_REEMBEDDING + (
+    f"SELECT {_FIELDS}, vector::distance::knn() AS distance FROM memory "
+    "WHERE embedding <|{n},{ef}|> $vector{where} ORDER BY distance LIMIT {k};"
+)
+_FULLTEXT = (
+    f"SELECT {_FIELDS}, search::score(1) AS bm25 FROM memory "
+    "WHERE content @1,OR@ $text{where} ORDER BY bm25 DESC LIMIT {k};"
+)
+# Each signal ranks its own candidates; search::rrf fuses the two lists in the database.
+_HYBRID = _NOT_REEMBEDDING + (
+    "LET $v = SELECT id, vector::distance::knn() AS distance FROM memory "
+    "WHERE embedding <|{n},{ef}|> $vector{where} ORDER BY distance LIMIT {n};\n"
+    "LET $t = SELECT id, search::score(1) AS bm25 FROM memory "
+    "WHERE content @1,OR@ $text{where} ORDER BY bm25 DESC LIMIT {n};\n"
+    "LET $fused = search::rrf([$v, $t], {k}, " + str(_RRF_K) + ");\n"
+    "{ v: $v.id, t: $t.id, fused: $fused, "
+    f"rows: (SELECT {_FIELDS} FROM $fused.id) }};"
+)
+
+
+class _VectorRow(Memory):
+    distance: float
+
+
+class _TextRow(Memory):
+    bm25: float
+
+
+class _Fused(BaseModel):
+    id: RecordId
+    rrf_score: float
+    distance: float | None = None
+    bm25: float | None = None
+
+
+class _HybridResult(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    v: list[RecordId]
+    t: list[RecordId]
+    fused: list[_Fused]
+    rows: list[Memory]
+
+
+async def recall(
+    db: Executor,
+    *,
+    text: str | None = None,
+    vector: Sequence[float] | None = None,
+    embedder: Embedder | None = None,
+    k: int = 10,
+    mode: RecallMode | None = None,
+    scope: str | None = None,
+    kind: str | Sequence[str] | None = None,
+    tags: Sequence[str] | None = None,
+    key: str | None = None,
+    agent: str | None = None,
+    commit: str | None = None,
+    branch: str | None = None,
+    created_after: dt.datetime | None = None,
+    created_before: dt.datetime | None = None,
+    valid_at: dt.datetime | None = None,
+    as_of: dt.datetime | None = None,
+    include_invalidated: bool = False,
+    ef: int | None = None,
+    candidates: int | None = None,
+) -> list[RecallHit]:
+    """The ``k`` memories most relevant to ``text`` and/or ``vector``, best first.
+
+    ``mode`` defaults to ``hybrid`` when there is both a text and a vector (or an ``embedder``
+    to embed the text), ``vector`` with only a vector, and ``fulltext`` with only text.
+    Filters narrow the candidates inside the index search: ``kind`` (one or several),
+    ``tags`` (all of them), ``commit``/``branch`` (memories of that commit's history),
+    ``created_*`` ranges, ``valid_at`` (valid at that time) and ``as_of`` (what was recorded,
+    valid and not yet invalidated at that time). Invalidated memories are left out unless
+    ``include_invalidated``. ``ef`` is the HNSW search effort (default :data:`DEFAULT_EF`).
+    """
+    _positive(k, "k", limit=_MAX_K)
+    if text is not None:
+        _text(text, "text")
+    if vector is not None:
+        if embedder is not None:
+            raise ValidationError("give vector= or embedder=, not both")
+        vector = _vector(vector, "vector")
+    mode = mode or (
+        "hybrid"
+        if text is not None and (vector is not None or embedder is not None)
+        else "vector"
+        if vector is not None
+        else "fulltext"
+    )
+    if mode not in ("vector", "fulltext", "hybrid"):
+        raise ValidationError(f"mode must be vector, fulltext or hybrid, not {mode!r}")
+    if mode != "vector" and text is None:
+        raise ValidationError(f"{mode} recall needs text=")
+    if commit is not None and branch is not None:
+        raise ValidationError("give commit= or branch=, not both")
+    ef = _positive(ef if ef is not None else max(DEFAULT_EF, k), "ef", limit=10_000)
+    n = _positive(
+        candidates if candidates is not None else max(DEFAULT_CANDIDATES, 2 * k),
+        "candidates",
+        limit=10_000,
+    )
+    params: dict[str, Any] = {}
+    conditions: list[str] = []
+
+    def add(name: str, value: Any) -> None:
+        if value is not None:
+            conditions.append(_FILTERS[name])
+            params[name] = value
+
+    add("scope", _text(scope, "scope") if scope is not None else None)
+    if kind is not None:
+        kinds = [kind] if isinstance(kind, str) else list(kind)
+        add("kinds", [_text(x, "kind") for x in kinds])
+    add("tags", _tags(tags) if tags is not None else None)
+    add("key", _text(key, "key") if key is not None else None)
+    add("agent", RecordId("agent", _text(agent, "agent")) if agent is not None else None)
+    add("created_after", _utc(created_after, "created_after"))
+    add("created_before", _utc(created_before, "created_before"))
+    add("valid_at", _utc(valid_at, "valid_at"))
+    add("as_of", _utc(as_of, "as_of"))
+    if not include_invalidated:
+        conditions.append(_LIVE_AS_OF if as_of is not None else _LIVE)
+    if mode != "fulltext" and vector is None:
+        if embedder is None:
+            raise ValidationError(f"{mode} recall needs vector= or embedder=")
+        space = await _required_space(db)
+        _check_embedder(embedder, space)
+        assert text is not None
+        (vector,) = await _embed(embedder, [text], space.index_dimension)
+    add("commits", await _visible_commits(db, commit=commit, branch=branch))
+    where = "".join(f" AND {c}" for c in conditions)
+    if mode == "vector":
+        query = _fill(_VECTOR, n=k, ef=ef, k=k, where=where)
+        rows = await db.query(query, _VectorRow, vector=vector, **params)
+        return [
+            RecallHit(
+                memory=_plain(r), score=1 - r.distance, vector_score=1 - r.distance, vector_rank=i
+            )
+            for i, r in enumerate(rows, 1)
+        ]
+    if mode == "fulltext":
+        query = _fill(_FULLTEXT, k=k, where=where)
+        trows = await db.query(query, _TextRow, text=text, **params)
+        return [
+            RecallHit(memory=_plain(r), score=r.bm25, text_score=r.bm25, text_rank=i)
+            for i, r in enumerate(trows, 1)
+        ]
+    query = _fill(_HYBRID, n=n, ef=ef, k=k, where=where)
+    result = (await db.query(query, _HybridResult, vector=vector, text=text, **params))[-1]
+    by_id = {m.id: m for m in result.rows}
+    v_rank = {rid.key: i for i, rid in enumerate(result.v, 1)}
+    t_rank = {rid.key: i for i, rid in enumerate(result.t, 1)}
+    hits: list[RecallHit] = []
+    for f in result.fused:
+        mid = str(f.id.key)
+        if mid not in by_id:  # forgotten between the search and the read
+            continue
+        hits.append(
+            RecallHit(
+                memory=by_id[mid],
+                score=f.rrf_score,
+                vector_score=None if f.distance is None else 1.0 - f.distance,
+                text_score=f.bm25,
+                vector_rank=v_rank.get(mid),
+                text_rank=t_rank.get(mid),
+            )
+        )
+    return hits
+
+
+def _fill(template: str, **parts: object) -> str:
+    # Only validated ints (k, ef, candidates: the KNN operator takes no parameters) and the
+    # fixed filter texts are put into the query; every value is a parameter.
+    for name, value in parts.items():
+        template = template.replace("{" + name + "}", str(value))
+    return template
+
+
+def _plain(row: Memory) -> Memory:
+    return Memory.model_construct(**{name: getattr(row, name) for name in Memory.model_fields})
+
+
+# -- re-embed --------------------------------------------------------------------------------
+
+# Starting a re-embed: the old vectors cannot live in an index of another dimension, so the
+# index goes and the vectors are cleared in one transaction; the target's index is defined
+# after it commits (a build inside the same transaction still sees the old vectors).
+_BEGIN_REEMBED = """
+BEGIN;
+UPDATE ONLY $space SET status = 'reembedding', target_model = $model,
+    target_dimension = $dimension RETURN NONE;
+{remove}
+UPDATE memory SET embedding = NONE, embedding_model = NONE
+    WHERE embedding_model != NONE RETURN NONE;
+COMMIT;
+"""
+
+_PENDING = """
+SELECT VALUE { id: id, content: content } FROM memory
+WHERE embedding_model = NONE OR embedding_model != $model LIMIT $limit;
+"""
+
+_SET_EMBEDDINGS = """
+FOR $r IN $rows {
+    UPDATE ONLY $r.id SET embedding = $r.embedding, embedding_model = $model RETURN NONE;
+};
+"""
+
+_FINISH_REEMBED = """
+UPDATE ONLY $space SET model = target_model, dimension = target_dimension, status = 'ready',
+    target_model = NONE, target_dimension = NONE RETURN NONE;
+"""
+
+
+class _Pending(BaseModel):
+    id: RecordId
+    content: str
+
+
+async def reembed(
+    db: Executor,
+    *,
+    embedder: Embedder,
+    batch_size: int = 256,
+    progress: Callable[[int], Awaitable[None] | None] | None = None,
+) -> ReembedReport:
+    """Move every memory to ``embedder``'s space: embed the memories that have no vector from
+    its model, in batches, and make its space the store's.
+
+    Changing model clears the old vectors and rebuilds the index for the new dimension (vector
+    recall raises :class:`StoreStateError` until the re-embed finishes; full-text recall keeps
+    working). The work is resumable: run ``reembed`` again with the same embedder after an
+    interruption and it continues where it stopped. With the store's own model it embeds the
+    memories stored without a vector. ``progress(done)`` is called after each batch.
+    """
+    if not isinstance(embedder, Embedder):
+        raise ValidationError("embedder must have model, dimension and an async embed()")
+    _positive(batch_size, "batch_size", limit=_MAX_BATCH)
+    model, dimension = _text(embedder.model, "model", limit=256), embedder.dimension
+    _positive(dimension, "dimension", limit=16384)
+    space = await get_space(db)
+    resumed = False
+    if space is None:
+        space = await declare_space(db, model=model, dimension=dimension)
+    elif space.status == "reembedding":
+        _check_same(space, model=model, dimension=dimension)
+        resumed = True
+    elif (space.model, space.dimension) != (model, dimension):
+        target = space.model_copy(
+            update={"status": "reembedding", "target_model": model, "target_dimension": dimension}
+        )
+        text = _BEGIN_REEMBED.replace("{remove}", remove_index_ddl())
+        await db.execute(text, space=SPACE_ID, model=model, dimension=dimension)
+        space = target
+    if space.status == "reembedding":
+        # Defined empty, before the new vectors arrive: built as they are written. Kept if a
+        # resumed run finds it there already.
+        await db.execute(index_ddl(space, if_not_exists=True), idempotent=True)
+    done = 0
+    while True:
+        batch = await db.query(_PENDING, _Pending, model=model, limit=batch_size)
+        if not batch:
+            break
+        vectors = await _embed(embedder, [p.content for p in batch], dimension)
+        rows = [{"id": p.id, "embedding": v} for p, v in zip(batch, vectors, strict=True)]
+        await db.execute(_SET_EMBEDDINGS, rows=rows, model=model, idempotent=True)
+        done += len(batch)
+        if progress is not None:
+            maybe = progress(done)
+            if maybe is not None:
+                await maybe
+    current = await get_space(db)
+    assert current is not None
+    if current.status == "reembedding":
+        await db.execute(_FINISH_REEMBED, space=SPACE_ID, idempotent=True)
+        current = await get_space(db)
+        assert current is not None
+    return ReembedReport(space=current, embedded=done, resumed=resumed)

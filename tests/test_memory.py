@@ -1,0 +1,493 @@
+"""The memory layer on the real embedded engine: remember, recall (vector, full text, hybrid),
+filters, invalidation, as_of, dedup, the embedding space and re-embedding."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import anyio
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from surreal_store import (
+    DimensionError,
+    EmbeddingSpaceError,
+    Migrator,
+    NotFoundError,
+    RecordId,
+    Settings,
+    Store,
+    StoreStateError,
+    ValidationError,
+    agents,
+    branches,
+    commits,
+    memory,
+)
+from surreal_store.memory import NewMemory
+
+pytestmark = pytest.mark.anyio
+
+DIM = 16
+
+
+class WordEmbedder:
+    """A deterministic bag-of-words embedder: texts sharing words get similar vectors."""
+
+    def __init__(self, model: str = "words-v1", dimension: int = DIM) -> None:
+        self._model, self._dimension = model, dimension
+        self.calls = 0
+        self.fail_after: int | None = None
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    async def embed(self, texts: Sequence[str], /) -> list[list[float]]:
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise RuntimeError("embedding service unavailable")
+        return [self.vector(t) for t in texts]
+
+    def vector(self, text: str) -> list[float]:
+        v = [0.0] * self._dimension
+        for word in text.lower().split():
+            h = hashlib.sha256(f"{self._model}:{word}".encode()).digest()
+            v[h[0] % self._dimension] += 1.0 + h[1] / 255
+        norm = math.sqrt(sum(x * x for x in v)) or 1.0
+        return [x / norm if norm else 0.0 for x in v] if any(v) else [1.0] + [0.0] * (len(v) - 1)
+
+
+@pytest.fixture
+async def mem() -> AsyncIterator[Store]:
+    async with Store("mem://") as s:
+        await memory.declare_space(s, model="words-v1", dimension=DIM)
+        yield s
+
+
+async def count(s: Store) -> int:
+    return await s.query_required_single("RETURN count(SELECT id FROM memory);", int)
+
+
+# -- the embedding space ---------------------------------------------------------------------
+
+
+async def test_declare_space_is_recorded_and_rechecked(store: Store) -> None:
+    assert await memory.get_space(store) is None
+    space = await memory.declare_space(store, model="m", dimension=8)
+    assert (space.model, space.dimension, space.status) == ("m", 8, "ready")
+    again = await memory.declare_space(store, model="m", dimension=8)
+    assert again.created_at == space.created_at
+    with pytest.raises(EmbeddingSpaceError, match="reembed"):
+        await memory.declare_space(store, model="other", dimension=8)
+    with pytest.raises(EmbeddingSpaceError):
+        await memory.declare_space(store, model="m", dimension=9)
+    # The run-time vector index is schema, not drift.
+    assert (await Migrator(store).drift()).ok
+
+
+async def test_store_reopened_with_another_model_is_refused(kv_url: str) -> None:
+    async with Store(kv_url, settings=Settings.load(embedding_model="a", embedding_dimension=4)):
+        pass
+    with pytest.raises(EmbeddingSpaceError, match="not b"):
+        async with Store(
+            kv_url, settings=Settings.load(embedding_model="b", embedding_dimension=4)
+        ):
+            pass
+    async with Store(
+        kv_url, settings=Settings.load(embedding_model="a", embedding_dimension=4)
+    ) as s:
+        space = await memory.get_space(s)
+        assert space is not None and space.model == "a"
+
+
+async def test_vectors_need_a_declared_space(store: Store) -> None:
+    with pytest.raises(EmbeddingSpaceError, match="no embedding space"):
+        await memory.remember(store, content="x", embedding=[1.0, 0.0])
+    assert await count(store) == 0
+
+
+async def test_wrong_dimension_is_refused_and_writes_nothing(mem: Store) -> None:
+    with pytest.raises(DimensionError):
+        await memory.remember(mem, content="short", embedding=[1.0] * (DIM - 1))
+    items = [NewMemory(content=f"m{i}", embedding=[1.0] * DIM) for i in range(2500)]
+    items[2400] = NewMemory(content="bad", embedding=[1.0] * (DIM + 1))
+    with pytest.raises(DimensionError, match="item 2400"):
+        await memory.remember_many(mem, items)
+    assert await count(mem) == 0
+
+
+async def test_foreign_model_is_refused_and_writes_nothing(mem: Store) -> None:
+    with pytest.raises(EmbeddingSpaceError, match="other-model"):
+        await memory.remember(mem, content="x", embedder=WordEmbedder("other-model"))
+    with pytest.raises(EmbeddingSpaceError):
+        await memory.remember_many(
+            mem, [NewMemory(content="y")], embedder=WordEmbedder("other-model")
+        )
+    # The database itself refuses a vector labelled with another model.
+    with pytest.raises(EmbeddingSpaceError):
+        await mem.execute(
+            "CREATE type::record('memory', $id) CONTENT { scope: 's', kind: 'k', content: 'c', "
+            "content_hash: crypto::sha256('c'), embedding: $e, embedding_model: 'nope', "
+            "valid_from: time::now() }",
+            id=memory.memory_id("s", "c"),
+            e=[1.0] * DIM,
+        )
+    assert await count(mem) == 0
+
+
+async def test_bad_vectors_are_validation_errors(mem: Store) -> None:
+    for bad in ([], [1.0, float("nan")], ["a"], "abc", [True]):
+        with pytest.raises(ValidationError):
+            await memory.remember(mem, content="x", embedding=bad)  # type: ignore[arg-type]
+    assert await count(mem) == 0
+
+
+# -- remember --------------------------------------------------------------------------------
+
+
+async def test_remember_round_trip_and_dedup(mem: Store) -> None:
+    e = WordEmbedder()
+    m = await memory.remember(
+        mem, content="The user prefers green tea", key="drink", kind="preference",
+        tags=["b", "a", "a"], metadata={"source": "chat", "n": None}, embedder=e,
+    )  # fmt: skip
+    assert m.id == memory.memory_id("default", "The user prefers green tea")
+    assert m.tags == ["a", "b"] and m.metadata == {"source": "chat", "n": None}
+    assert m.embedding_model == "words-v1" and not m.invalidated
+    again = await memory.remember(mem, content="The user prefers green tea", embedder=e)
+    assert again == m
+    many = await memory.remember_many(
+        mem, [NewMemory(content="The user prefers green tea"), NewMemory(content="new")] * 2
+    )
+    assert many.inserted == 1 and len(many.ids) == 4 and many.ids[0] == m.id
+    assert await count(mem) == 2
+    # The same content in another scope is another memory.
+    other = await memory.remember(mem, content="The user prefers green tea", scope="s2")
+    assert other.id != m.id
+    stored = await memory.get(mem, memory=m.id, with_embedding=True)
+    assert stored.embedding is not None and len(stored.embedding) == DIM
+
+
+async def test_memory_ids_are_collision_proof() -> None:
+    assert memory.memory_id("ab", "c") != memory.memory_id("a", "bc")
+
+
+async def test_content_is_immutable(mem: Store) -> None:
+    m = await memory.remember(mem, content="fixed")
+    from surreal_store import ConstraintError
+
+    with pytest.raises(ConstraintError):
+        await mem.execute(
+            "UPDATE type::record('memory', $k) SET scope = 'elsewhere'", k=m.id
+        )
+    with pytest.raises(ConstraintError):
+        await mem.execute(
+            "UPDATE type::record('memory', $k) SET content = 'changed'", k=m.id
+        )
+    assert (await memory.get(mem, memory=m.id)).content == "fixed"
+
+
+async def test_remember_on_a_branch_and_unknown_references(mem: Store) -> None:
+    c = await commits.commit(mem, state={"a": 1}, message="m", author="t", branch="main")
+    m = await memory.remember(mem, content="on main", branch="main")
+    assert m.commit == c.id
+    with pytest.raises(NotFoundError, match="branch nope"):
+        await memory.remember(mem, content="x", branch="nope")
+    with pytest.raises(NotFoundError, match="commit"):
+        await memory.remember(mem, content="y", commit="ab" * 32)
+    with pytest.raises(NotFoundError, match="agent"):
+        await memory.remember(mem, content="z", agent="ghost")
+    assert await count(mem) == 1
+
+
+hostile = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=30,
+) | st.sampled_from(["'; DELETE memory; --", "$content", "⟩ OR true", "\\", "RETURN 1;", "𝔘𝔫𝔦"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=hostile, key=hostile, tag=hostile, meta_key=hostile, meta_value=hostile)
+async def test_hostile_strings_round_trip(
+    mem: Store, content: str, key: str, tag: str, meta_key: str, meta_value: str
+) -> None:
+    scope = uuid.uuid4().hex  # examples share the store: keep each one's memory its own
+    m = await memory.remember(
+        mem, content=content, scope=scope, key=key, tags=[tag], metadata={meta_key: meta_value},
+        embedding=[1.0] * DIM,
+    )  # fmt: skip
+    got = await memory.get(mem, memory=m.id)
+    assert (got.content, got.key, got.tags, got.metadata) == (
+        content, key, [tag], {meta_key: meta_value},
+    )  # fmt: skip
+    assert got.id == memory.memory_id(scope, content)
+    assert [x.id for x in await memory.by_key(mem, key=key, scope=scope)] == [m.id]
+    hits = await memory.recall(mem, vector=[1.0] * DIM, scope=scope, key=key, tags=[tag])
+    assert [h.memory.id for h in hits] == [m.id]
+
+
+# -- recall ----------------------------------------------------------------------------------
+
+DOCS = [
+    ("tea", "the user drinks green tea every morning", "preference", ["drink"]),
+    ("coffee", "the user never drinks coffee after noon", "preference", ["drink"]),
+    ("cat", "the user has a cat named Miso", "fact", ["pet"]),
+    ("city", "the user lives in Lisbon near the river", "fact", ["home"]),
+    ("lang", "the user writes Rust and Python at work", "fact", ["work"]),
+]
+
+
+@pytest.fixture
+async def corpus(mem: Store) -> Store:
+    e = WordEmbedder()
+    await memory.remember_many(
+        mem,
+        [NewMemory(content=c, key=k, kind=kind, tags=t) for k, c, kind, t in DOCS],
+        embedder=e,
+    )
+    return mem
+
+
+async def test_fulltext_ranks_documents_with_the_terms_first(corpus: Store) -> None:
+    hits = await memory.recall(corpus, text="green tea", mode="fulltext")
+    assert hits[0].memory.key == "tea"
+    assert all("tea" in h.memory.content or "green" in h.memory.content for h in hits)
+    assert hits[0].text_score is not None and hits[0].text_rank == 1
+
+
+async def test_vector_recall_finds_the_nearest(corpus: Store) -> None:
+    e = WordEmbedder()
+    hits = await memory.recall(corpus, vector=e.vector("a cat named Miso"), k=2)
+    assert hits[0].memory.key == "cat" and hits[0].vector_rank == 1
+    assert hits[0].score == pytest.approx(hits[0].vector_score)
+    assert hits[0].score >= hits[1].score
+
+
+async def test_hybrid_fuses_both_lists(corpus: Store) -> None:
+    e = WordEmbedder()
+    hits = await memory.recall(corpus, text="coffee", embedder=e, k=5)
+    keys = [h.memory.key for h in hits]
+    assert keys[0] == "coffee"
+    top = hits[0]
+    assert top.vector_rank is not None and top.text_rank is not None
+    assert top.score == pytest.approx(1 / 61 + 1 / 61)
+    # The union: memories found only by the vector signal are there too, ranked lower.
+    assert len(hits) == 5 and all(h.score <= top.score for h in hits)
+    assert any(h.text_rank is None for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+async def test_filter_kind(corpus: Store) -> None:
+    hits = await memory.recall(corpus, text="user", mode="fulltext", kind="fact")
+    assert {h.memory.key for h in hits} == {"cat", "city", "lang"}
+    hits = await memory.recall(corpus, vector=[1.0] * DIM, kind=["preference"])
+    assert {h.memory.key for h in hits} == {"tea", "coffee"}
+
+
+async def test_filter_tags(corpus: Store) -> None:
+    hits = await memory.recall(corpus, text="user", tags=["drink"], mode="fulltext")
+    assert {h.memory.key for h in hits} == {"tea", "coffee"}
+
+
+async def test_filter_key(corpus: Store) -> None:
+    hits = await memory.recall(corpus, vector=[1.0] * DIM, key="city")
+    assert [h.memory.key for h in hits] == ["city"]
+
+
+async def test_filter_scope(corpus: Store) -> None:
+    await memory.remember(corpus, content="the user drinks tea", scope="other")
+    hits = await memory.recall(corpus, text="tea", scope="other", mode="fulltext")
+    assert [h.memory.scope for h in hits] == ["other"]
+
+
+async def test_filter_agent(corpus: Store) -> None:
+    await agents.register(corpus, agent_id="bot", name="bot", kind="assistant")
+    await memory.remember(corpus, content="bot knows tea", agent="bot")
+    hits = await memory.recall(corpus, text="tea", agent="bot", mode="fulltext")
+    assert [h.memory.agent for h in hits] == ["bot"]
+
+
+async def test_filter_commit_and_branch_visibility(mem: Store) -> None:
+    base = await commits.commit(mem, state={"v": 0}, message="base", author="t", branch="main")
+    await memory.remember(mem, content="base fact about tea", commit=base.id)
+    await branches.create(mem, name="side", at=base.id)
+    side = await commits.commit(
+        mem, state={"v": 1}, parents=[base.id], message="s", author="t", branch="side"
+    )
+    await memory.remember(mem, content="side fact about tea", branch="side")
+    main2 = await commits.commit(
+        mem, state={"v": 2}, parents=[base.id], message="m", author="t", branch="main"
+    )
+    await memory.remember(mem, content="main fact about tea", commit=main2.id)
+    await memory.remember(mem, content="unversioned tea")
+
+    async def seen(**kw: str) -> set[str]:
+        hits = await memory.recall(mem, text="tea", mode="fulltext", **kw)  # type: ignore[arg-type]
+        return {h.memory.content for h in hits}
+
+    assert await seen(branch="main") == {"base fact about tea", "main fact about tea"}
+    assert await seen(branch="side") == {"base fact about tea", "side fact about tea"}
+    assert await seen(commit=base.id) == {"base fact about tea"}
+    assert await seen(commit=side.id) == {"base fact about tea", "side fact about tea"}
+    assert len(await seen()) == 4
+
+
+async def test_filter_created_range(corpus: Store) -> None:
+    cut = dt.datetime.now(dt.UTC)
+    await anyio.sleep(0.01)
+    await memory.remember(corpus, content="late tea note")
+    after = await memory.recall(corpus, text="tea", created_after=cut, mode="fulltext")
+    before = await memory.recall(corpus, text="tea", created_before=cut, mode="fulltext")
+    assert [h.memory.content for h in after] == ["late tea note"]
+    assert "late tea note" not in {h.memory.content for h in before} and before
+
+
+async def test_filter_valid_at(mem: Store) -> None:
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    t1 = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    await memory.remember(mem, content="lived in Porto", valid_from=t0, valid_until=t1)
+    await memory.remember(mem, content="lives in Lisbon", valid_from=t1)
+    march = await memory.recall(mem, text="lived lives", valid_at=t0.replace(month=3))
+    july = await memory.recall(mem, text="lived lives", valid_at=t1.replace(month=7))
+    assert [h.memory.content for h in march] == ["lived in Porto"]
+    assert [h.memory.content for h in july] == ["lives in Lisbon"]
+    with pytest.raises(ValidationError):
+        await memory.remember(mem, content="bad", valid_from=t1, valid_until=t0)
+
+
+async def test_invalidated_are_excluded_unless_asked_and_restorable(corpus: Store) -> None:
+    tea = (await memory.by_key(corpus, key="tea"))[0]
+    m = await memory.invalidate(corpus, memory=tea.id, reason="user said so", by="alice")
+    assert m.invalidated and m.invalidated_reason == "user said so"
+    # Invalidating twice keeps the first record.
+    assert (await memory.invalidate(corpus, memory=tea.id, reason="again")) == m
+    for mode in ("fulltext", "vector", "hybrid"):
+        hits = await memory.recall(
+            corpus, text="green tea", vector=WordEmbedder().vector("green tea"), mode=mode  # type: ignore[arg-type]
+        )
+        assert tea.id not in {h.memory.id for h in hits}, mode
+    hits = await memory.recall(corpus, text="green tea", include_invalidated=True)
+    assert hits[0].memory.id == tea.id and hits[0].memory.invalidated
+    assert await memory.by_key(corpus, key="tea") == []
+    restored = await memory.restore(corpus, memory=tea.id)
+    assert not restored.invalidated
+    hits = await memory.recall(corpus, text="green tea")
+    assert hits[0].memory.id == tea.id
+
+
+async def test_as_of_returns_what_was_valid_then(mem: Store) -> None:
+    a = await memory.remember(mem, content="first tea fact")
+    await anyio.sleep(0.02)
+    t1 = dt.datetime.now(dt.UTC)
+    await anyio.sleep(0.02)
+    await memory.remember(mem, content="second tea fact")
+    await memory.invalidate(mem, memory=a.id, reason="superseded")
+    then = await memory.recall(mem, text="tea", as_of=t1)
+    now = await memory.recall(mem, text="tea")
+    assert [h.memory.content for h in then] == ["first tea fact"]
+    assert [h.memory.content for h in now] == ["second tea fact"]
+
+
+async def test_recall_argument_errors(corpus: Store) -> None:
+    with pytest.raises(ValidationError):
+        await memory.recall(corpus, text="x", k=0)
+    with pytest.raises(ValidationError, match="needs vector"):
+        await memory.recall(corpus, text="x", mode="vector")
+    with pytest.raises(ValidationError, match="needs text"):
+        await memory.recall(corpus, vector=[1.0] * DIM, mode="hybrid")
+    with pytest.raises(DimensionError):
+        await memory.recall(corpus, vector=[1.0] * (DIM + 2))
+
+
+async def test_latest_by_key_within_a_branch(mem: Store) -> None:
+    c1 = await commits.commit(mem, state={"v": 1}, message="1", author="t", branch="main")
+    await memory.remember(mem, content="drink: tea", key="drink", commit=c1.id)
+    await anyio.sleep(0.01)
+    c2 = await commits.commit(
+        mem, state={"v": 2}, parents=[c1.id], message="2", author="t", branch="main"
+    )
+    await memory.remember(mem, content="drink: coffee", key="drink", commit=c2.id)
+    assert (await memory.latest_by_key(mem, branch="main"))["drink"].content == "drink: coffee"
+    assert (await memory.latest_by_key(mem, commit=c1.id))["drink"].content == "drink: tea"
+    assert [m.content for m in await memory.by_key(mem, key="drink")] == [
+        "drink: coffee",
+        "drink: tea",
+    ]
+
+
+async def test_forget_removes_memories_and_edges_with_a_receipt(mem: Store) -> None:
+    a = await memory.remember(mem, content="secret one", key="secret")
+    b = await memory.remember(mem, content="secret two", key="secret")
+    keep = await memory.remember(mem, content="public", key="public")
+    await mem.execute(
+        "DEFINE TABLE IF NOT EXISTS related TYPE RELATION IN memory OUT memory;"
+        "RELATE $a->related->$k; RELATE $k->related->$b;",
+        a=RecordId("memory", a.id),
+        b=RecordId("memory", b.id),
+        k=RecordId("memory", keep.id),
+    )
+    receipt = await memory.forget(mem, key="secret")
+    assert sorted(receipt.memories) == sorted([a.id, b.id]) and len(receipt.edges) == 2
+    assert await count(mem) == 1
+    assert await mem.query_required_single("RETURN count(SELECT id FROM related);", int) == 0
+    with pytest.raises(NotFoundError):
+        await memory.get(mem, memory=a.id)
+    assert (await memory.forget(mem, memory=a.id)).memories == []
+    soft = await memory.forget(mem, memory=keep.id, purge=False)
+    assert soft.memories == [keep.id] and (await memory.get(mem, memory=keep.id)).invalidated
+
+
+# -- re-embedding ----------------------------------------------------------------------------
+
+
+async def test_reembed_moves_to_a_new_model_and_resumes(mem: Store) -> None:
+    old = WordEmbedder()
+    await memory.remember_many(
+        mem, [NewMemory(content=f"note {i} about topic {i % 7}") for i in range(60)], embedder=old
+    )
+    new = WordEmbedder("words-v2", dimension=8)
+    new.fail_after = 2
+    with pytest.raises(RuntimeError):
+        await memory.reembed(mem, embedder=new, batch_size=10)
+    space = await memory.get_space(mem)
+    assert space is not None and space.status == "reembedding"
+    # While it runs: vector recall is refused, full text works, old vectors are refused.
+    with pytest.raises(StoreStateError, match="re-embedded"):
+        await memory.recall(mem, vector=[1.0] * 8)
+    assert await memory.recall(mem, text="topic", mode="fulltext")
+    with pytest.raises(EmbeddingSpaceError):
+        await memory.remember(mem, content="late", embedder=old)
+    with pytest.raises(EmbeddingSpaceError):
+        await memory.reembed(mem, embedder=WordEmbedder("words-v3", dimension=8))
+    new.fail_after = None
+    report = await memory.reembed(mem, embedder=new, batch_size=10)
+    assert report.resumed and report.embedded == 40
+    assert (report.space.model, report.space.dimension, report.space.status) == (
+        "words-v2", 8, "ready",
+    )  # fmt: skip
+    hits = await memory.recall(mem, text="note 3 about topic 3", embedder=new, mode="vector")
+    assert hits[0].memory.content == "note 3 about topic 3"
+    assert await mem.query_required_single(
+        "RETURN count(SELECT id FROM memory WHERE embedding_model != 'words-v2');", int
+    ) == 0
+    assert (await Migrator(mem).drift()).ok
+    with pytest.raises(EmbeddingSpaceError):
+        await memory.remember(mem, content="old model", embedder=old)
+
+
+async def test_reembed_with_the_same_model_fills_missing_vectors(mem: Store) -> None:
+    await memory.remember_many(mem, [NewMemory(content=f"plain {i}") for i in range(5)])
+    report = await memory.reembed(mem, embedder=WordEmbedder())
+    assert report.embedded == 5 and not report.resumed
+    assert len(await memory.recall(mem, vector=WordEmbedder().vector("plain 1"), k=5)) == 5
