@@ -15,7 +15,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from types import TracebackType
+from types import EllipsisType, TracebackType
 from typing import Any, Protocol, TypeVar, cast
 
 import anyio
@@ -97,7 +97,13 @@ class Executor(Protocol):
     ) -> T: ...
 
     async def execute(
-        self, text: str, /, *, idempotent: bool = False, **params: Any
+        self,
+        text: str,
+        /,
+        *,
+        idempotent: bool = False,
+        timeout_s: float | EllipsisType | None = ...,
+        **params: Any,
     ) -> list[Any]: ...
 
 
@@ -121,7 +127,8 @@ class Store:
     marked ``idempotent=True``, and - on a conflict only - queries that are one statement or one
     ``BEGIN ... COMMIT`` block, since a conflict means none of it was applied.
 
-    The keyword ``idempotent`` is reserved: it cannot name a query parameter.
+    The keywords ``idempotent`` and (for ``execute``) ``timeout_s`` are reserved: they cannot
+    name query parameters.
     """
 
     def __init__(
@@ -289,9 +296,20 @@ class Store:
             raise e.ResultError(f"expected exactly one row, got {len(rows)}")
         return rows[0]
 
-    async def execute(self, text: str, /, *, idempotent: bool = False, **params: Any) -> list[Any]:
-        """Run ``text`` and return every statement's result, converted but not validated."""
-        results, _ = await self._run(text, params, idempotent=idempotent)
+    async def execute(
+        self,
+        text: str,
+        /,
+        *,
+        idempotent: bool = False,
+        timeout_s: float | EllipsisType | None = ...,
+        **params: Any,
+    ) -> list[Any]:
+        """Run ``text`` and return every statement's result, converted but not validated.
+
+        ``timeout_s`` replaces the store's query timeout for this call (``None``: no limit),
+        for statements known to be long, such as an index build."""
+        results, _ = await self._run(text, params, idempotent=idempotent, timeout_s=timeout_s)
         return results
 
     # -- machinery ---------------------------------------------------------------------------
@@ -305,7 +323,13 @@ class Store:
         return _validate_rows(_pick(results, sh), into)
 
     async def _run(
-        self, text: str, params: Mapping[str, Any], *, idempotent: bool, serialise: bool = True
+        self,
+        text: str,
+        params: Mapping[str, Any],
+        *,
+        idempotent: bool,
+        serialise: bool = True,
+        timeout_s: float | EllipsisType | None = ...,
     ) -> tuple[list[Any], QueryShape]:
         if self._state is not StoreState.OPEN or self._db is None:
             raise e.StoreStateError(f"the store is {self._state.value}; open it first")
@@ -313,7 +337,7 @@ class Store:
         sdk_params = {k: _to_sdk(v) for k, v in params.items()} if params else None
         try:
             # The common case pays nothing for the retry machinery.
-            return await self._attempt(text, sdk_params, sh, serialise), sh
+            return await self._attempt(text, sdk_params, sh, serialise, timeout_s), sh
         except (e.TransportError, e.ConflictError) as exc:
             if not _may_retry(exc, sh, idempotent) or self._settings.max_attempts < 2:
                 raise
@@ -330,17 +354,22 @@ class Store:
         async for attempt in retrying:
             with attempt:
                 self.stats.retries += 1
-                return await self._attempt(text, sdk_params, sh, serialise), sh
+                return await self._attempt(text, sdk_params, sh, serialise, timeout_s), sh
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _attempt(
-        self, text: str, params: dict[str, Any] | None, sh: QueryShape, serialise: bool
+        self,
+        text: str,
+        params: dict[str, Any] | None,
+        sh: QueryShape,
+        serialise: bool,
+        timeout_s: float | EllipsisType | None = ...,
     ) -> list[Any]:
         db = self._db
         if db is None:
             raise e.StoreStateError("the store is closed")
         self.stats.queries += 1
-        timeout = self._settings.query_timeout_s
+        timeout = self._settings.query_timeout_s if timeout_s is ... else timeout_s
         try:
             with anyio.fail_after(timeout):
                 if self._write_lock is not None and serialise and not sh.read_only:

@@ -22,6 +22,8 @@ INDEX_NAME = "memory_embedding"
 class EmbeddingSpace(BaseModel):
     """The model and dimension every stored embedding belongs to, and the index's parameters.
 
+    ``indexed`` vectors were in the index's graph when it was last built (``built_at``);
+    ``unindexed`` were written since, and are compared with a query one by one.
     ``status`` is ``"reembedding"`` while :func:`surreal_store.memory.reembed` moves the store to
     ``target_model`` / ``target_dimension``.
     """
@@ -36,6 +38,9 @@ class EmbeddingSpace(BaseModel):
     status: Literal["ready", "reembedding"] = "ready"
     target_model: str | None = None
     target_dimension: int | None = None
+    indexed: int = 0
+    unindexed: int = 0
+    built_at: dt.datetime | None = None
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
 
@@ -66,8 +71,9 @@ def index_ddl(space: EmbeddingSpace, *, if_not_exists: bool = False) -> str:
     ):
         if type(value) is not int or not lo <= value <= hi:
             raise ValueError(f"{name} must be an int in [{lo}, {hi}], not {value!r}")
+    mode = "IF NOT EXISTS" if if_not_exists else "OVERWRITE"
     return (
-        f"DEFINE INDEX {'IF NOT EXISTS' if if_not_exists else 'OVERWRITE'} {INDEX_NAME} ON memory FIELDS embedding HNSW "
+        f"DEFINE INDEX {mode} {INDEX_NAME} ON memory FIELDS embedding HNSW "
         f"DIMENSION {space.index_dimension} DIST COSINE TYPE F32 "
         f"EFC {space.hnsw_efc} M {space.hnsw_m};"
     )

@@ -40,7 +40,7 @@ from ._errors import (
     StoreStateError,
     ValidationError,
 )
-from ._space import SPACE_ID, EmbeddingSpace, index_ddl, remove_index_ddl
+from ._space import INDEX_NAME, SPACE_ID, EmbeddingSpace, index_ddl, remove_index_ddl
 from ._types import Key, RecordId, json_value
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "invalidate",
     "latest_by_key",
     "memory_id",
+    "rebuild_index",
     "recall",
     "reembed",
     "remember",
@@ -395,6 +396,7 @@ IF !record::exists($id) {
         embedding: $embedding, embedding_model: $emb_model,
         valid_from: $valid_from ?? time::now(), valid_until: $valid_until
     } RETURN NONE;
+    IF $embedding != NONE { UPDATE embedding_space:active SET unindexed += 1 RETURN NONE };
 };
 """
     + f"SELECT {_FIELDS} FROM ONLY $id;\nCOMMIT;"
@@ -492,20 +494,19 @@ async def remember(
     )
 
 
-_REMEMBER_MANY = (
-    "BEGIN;\n"
-    + _COMMIT_OF_BRANCH
-    + """
-LET $space_model = embedding_space:active.model;
-LET $new = $rows.filter(|$r| !record::exists($r.id));
-INSERT INTO memory $new.map(|$r| object::extend($r, {
-    commit: $r.commit ?? $commit,
-    embedding_model: IF $r.embedding = NONE { NONE } ELSE { $space_model },
-    valid_from: $r.valid_from ?? time::now(),
-})) RETURN VALUE id;
+# Rows come complete from Python (commit, model); the database skips the ids it already has.
+# Closures touch ids only: filtering the rows themselves (384 floats each) costs as much as
+# inserting them.
+_REMEMBER_MANY = """
+BEGIN;
+LET $have = $ids.filter(|$i| record::exists($i));
+INSERT INTO memory (IF $have = [] { $rows } ELSE { $rows.filter(|$r| $r.id NOTINSIDE $have) })
+    RETURN NONE;
+LET $vectors = array::len($vector_ids.filter(|$i| $i NOTINSIDE $have));
+IF $vectors > 0 { UPDATE embedding_space:active SET unindexed += $vectors RETURN NONE };
+array::len($have);
 COMMIT;
 """
-)
 
 
 async def remember_many(
@@ -517,6 +518,7 @@ async def remember_many(
     embedder: Embedder | None = None,
     batch_size: int = _MAX_BATCH,
     progress: Callable[[int, int], Awaitable[None] | None] | None = None,
+    rebuild: bool | None = None,
 ) -> RememberManyResult:
     """Store many memories in batches of at most ``batch_size`` (≤ 1,000) rows per statement.
 
@@ -524,6 +526,10 @@ async def remember_many(
     embedding) before the first batch is written, so bad input writes nothing. ``commit`` /
     ``branch`` apply to items that name no commit. ``progress(done, total)`` is called after
     each batch.
+
+    Afterwards the vector index is rebuilt (:func:`rebuild_index`) when ``rebuild`` is true,
+    or, by default, when the vectors written since its last build outnumber a quarter of those
+    in it (and at least 1,000): the cost of a rebuild is then amortised over the growth.
     """
     _positive(batch_size, "batch_size", limit=_MAX_BATCH)
     if commit is not None and branch is not None:
@@ -541,6 +547,7 @@ async def remember_many(
     ids = [str(r["id"].key) for r in rows]
     # Repeats within the call are one memory: the first occurrence is stored.
     rows = list({r["id"]: r for r in reversed(rows)}.values())[::-1]
+    space: EmbeddingSpace | None = None
     if any(r["embedding"] is not None for r in rows) or embedder is not None:
         space = await _required_space(db)
         if embedder is not None:
@@ -557,24 +564,37 @@ async def remember_many(
                     f"item {i}: the embedding has {len(r['embedding'])} dimensions; the store's "
                     f"space {space.writing_model} has {space.index_dimension}"
                 )
+    model = space.writing_model if space is not None else None
+    default_commit = None
+    if branch is not None:
+        head = await _branches.head(db, name=branch)
+        if head is None:
+            raise NotFoundError(f"no branch {branch}")
+        default_commit = RecordId("commit", head)
+    elif commit is not None:
+        default_commit = RecordId("commit", _commits._commit_key(commit))
     for r in rows:
+        if r["commit"] is None:
+            r["commit"] = default_commit
+        if r["embedding"] is not None:
+            r["embedding_model"] = model
         for name in ("agent", "commit", "embedding", "valid_from", "valid_until", "key"):
             if r[name] is None:
-                del r[name]  # absent, so the statement's defaults apply
-    branch_name = _branches.validate_name(branch) if branch is not None else None
-    commit_id = RecordId("commit", _commits._commit_key(commit)) if commit else None
+                del r[name]  # absent, so the schema's defaults apply
     inserted = 0
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
+        ids_ = [r["id"] for r in batch]
+        vector_ids = [r["id"] for r in batch if "embedding" in r]
         for attempt in (1, 2):
             try:
-                new = await db.query(
+                had = await db.query_required_single(
                     _REMEMBER_MANY,
-                    RecordId,
+                    int,
                     idempotent=True,
                     rows=batch,
-                    branch=branch_name,
-                    commit=commit_id,
+                    ids=ids_,
+                    vector_ids=vector_ids,
                 )
                 break
             except AlreadyExistsError:
@@ -582,12 +602,46 @@ async def remember_many(
                 # and the insert (servers only; embedded writes are serialised): try once more.
                 if attempt == 2:
                     raise
-        inserted += len(new)
+        inserted += len(batch) - had
         if progress is not None:
             maybe = progress(start + len(batch), len(rows))
             if maybe is not None:
                 await maybe
+    if rebuild or (rebuild is None and inserted and await _needs_rebuild(db)):
+        await rebuild_index(db)
     return RememberManyResult(ids=ids, inserted=inserted)
+
+
+# -- the vector index ------------------------------------------------------------------------
+
+_REBUILD_MIN: Final = 1000
+
+_REBUILD = """
+REBUILD INDEX IF EXISTS {index} ON memory;
+UPDATE ONLY $space SET indexed = count(SELECT id FROM memory WHERE embedding != NONE),
+    unindexed = 0, built_at = time::now() RETURN NONE;
+"""
+
+
+async def _needs_rebuild(db: Executor) -> bool:
+    space = await get_space(db)
+    return space is not None and space.unindexed >= max(_REBUILD_MIN, space.indexed // 4)
+
+
+async def rebuild_index(db: Executor, *, timeout_s: float | None = None) -> EmbeddingSpace:
+    """Rebuild the vector index's graph over every stored vector and return the space.
+
+    Vectors written after the graph was built are found by comparing the query with each of
+    them (exact, but the cost grows with their number), so after a bulk load the graph should
+    be rebuilt; :func:`remember_many` does this itself. Takes about as long as indexing every
+    vector once (superlinear in their number); embedded writes wait for it. ``timeout_s``:
+    ``None`` waits as long as it takes.
+    """
+    await db.execute(_REBUILD.replace("{index}", INDEX_NAME), space=SPACE_ID, timeout_s=timeout_s)
+    space = await get_space(db)
+    if space is None:
+        raise EmbeddingSpaceError("no embedding space is declared")
+    return space
 
 
 # -- read ------------------------------------------------------------------------------------
@@ -999,9 +1053,12 @@ WHERE embedding_model = NONE OR embedding_model != $model LIMIT $limit;
 """
 
 _SET_EMBEDDINGS = """
+BEGIN;
 FOR $r IN $rows {
     UPDATE ONLY $r.id SET embedding = $r.embedding, embedding_model = $model RETURN NONE;
 };
+UPDATE embedding_space:active SET unindexed += array::len($rows) RETURN NONE;
+COMMIT;
 """
 
 _FINISH_REEMBED = """
@@ -1071,6 +1128,8 @@ async def reembed(
     assert current is not None
     if current.status == "reembedding":
         await db.execute(_FINISH_REEMBED, space=SPACE_ID, idempotent=True)
-        current = await get_space(db)
-        assert current is not None
+    if done and await _needs_rebuild(db):
+        await rebuild_index(db)
+    current = await get_space(db)
+    assert current is not None
     return ReembedReport(space=current, embedded=done, resumed=resumed)

@@ -491,3 +491,21 @@ async def test_reembed_with_the_same_model_fills_missing_vectors(mem: Store) -> 
     report = await memory.reembed(mem, embedder=WordEmbedder())
     assert report.embedded == 5 and not report.resumed
     assert len(await memory.recall(mem, vector=WordEmbedder().vector("plain 1"), k=5)) == 5
+
+
+async def test_bulk_loads_rebuild_the_vector_index(mem: Store) -> None:
+    e = WordEmbedder()
+    await memory.remember(mem, content="one at a time", embedder=e)
+    space = await memory.get_space(mem)
+    assert space is not None and (space.indexed, space.unindexed) == (0, 1)
+    items = [NewMemory(content=f"bulk note {i} on topic {i % 13}") for i in range(1200)]
+    await memory.remember_many(mem, items, embedder=e)
+    space = await memory.get_space(mem)
+    assert space is not None and (space.indexed, space.unindexed) == (1201, 0)
+    assert space.built_at is not None
+    hits = await memory.recall(mem, vector=e.vector("bulk note 7 on topic 7"), k=3)
+    assert hits[0].memory.content == "bulk note 7 on topic 7"
+    # A small load afterwards does not rebuild.
+    await memory.remember_many(mem, [NewMemory(content="late", embedding=e.vector("late"))])
+    space = await memory.get_space(mem)
+    assert space is not None and space.unindexed == 1

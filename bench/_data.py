@@ -1,0 +1,95 @@
+"""Synthetic embeddings for the memory benchmarks and tests.
+
+``clustered`` stands in for real sentence embeddings: a mixture of Gaussian clusters around
+random centres, normalised (cosine to its centre about 0.94, within a cluster about 0.89,
+between clusters about 0). ``uniform`` has no neighbourhood structure: the worst case for any
+approximate index. Queries come from the same distribution as the data (another seed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["clustered", "exact_top_k", "texts", "uniform"]
+
+Matrix = npt.NDArray[np.float32]
+
+
+def clustered(
+    n: int, *, dim: int = 384, clusters: int = 100, spread: float = 0.35, seed: int = 0
+) -> Matrix:
+    """``n`` unit vectors from ``clusters`` Gaussian clusters. The centres depend only on
+    ``dim`` and ``clusters``, so queries drawn with another ``seed`` share them."""
+    centres = np.random.default_rng(12345).normal(size=(clusters, dim))
+    rng = np.random.default_rng(seed)
+    x = centres[rng.integers(0, clusters, n)] + rng.normal(scale=spread, size=(n, dim))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32)
+
+
+def uniform(n: int, *, dim: int = 384, seed: int = 0) -> Matrix:
+    """``n`` unit vectors in uniformly random directions."""
+    x = np.random.default_rng(seed).normal(size=(n, dim))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32)
+
+
+def exact_top_k(data: Matrix, query: Matrix, k: int) -> npt.NDArray[np.intp]:
+    """Row indices of the ``k`` rows of ``data`` most cosine-similar to ``query`` (unit
+    vectors), best first."""
+    sims = data @ query
+    top = np.argpartition(-sims, k)[:k]
+    return top[np.argsort(-sims[top])]
+
+
+_WORDS = (
+    "agent",
+    "memory",
+    "tool",
+    "call",
+    "plan",
+    "step",
+    "user",
+    "preference",
+    "result",
+    "error",
+    "retry",
+    "cache",
+    "file",
+    "search",
+    "answer",
+    "summary",
+    "context",
+    "budget",
+    "model",
+    "token",
+    "graph",
+    "branch",
+    "commit",
+    "decision",
+    "source",
+    "run",
+    "event",
+    "note",
+    "fact",
+    "task",
+    "goal",
+    "policy",
+    "review",
+    "test",
+    "build",
+    "deploy",
+    "metric",
+    "latency",
+    "cost",
+    "risk",
+    "owner",
+)
+
+
+def texts(n: int, *, words: int = 12, seed: int = 0) -> list[str]:
+    """``n`` distinct short texts over a small vocabulary (so full-text queries match many)."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(_WORDS), size=(n, words))
+    return [f"{i}: " + " ".join(_WORDS[j] for j in row) for i, row in enumerate(picks)]
