@@ -43,53 +43,10 @@ def exact_top_k(data: Matrix, query: Matrix, k: int) -> npt.NDArray[np.intp]:
     return top[np.argsort(-sims[top])]
 
 
-_WORDS = (
-    "agent",
-    "memory",
-    "tool",
-    "call",
-    "plan",
-    "step",
-    "user",
-    "preference",
-    "result",
-    "error",
-    "retry",
-    "cache",
-    "file",
-    "search",
-    "answer",
-    "summary",
-    "context",
-    "budget",
-    "model",
-    "token",
-    "graph",
-    "branch",
-    "commit",
-    "decision",
-    "source",
-    "run",
-    "event",
-    "note",
-    "fact",
-    "task",
-    "goal",
-    "policy",
-    "review",
-    "test",
-    "build",
-    "deploy",
-    "metric",
-    "latency",
-    "cost",
-    "risk",
-    "owner",
-)
-
-
-def texts(n: int, *, words: int = 12, seed: int = 0) -> list[str]:
-    """``n`` distinct short texts over a small vocabulary (so full-text queries match many)."""
+def texts(n: int, *, words: int = 12, vocabulary: int = 5000, seed: int = 0) -> list[str]:
+    """``n`` distinct short texts whose words follow a Zipf law over ``vocabulary`` words, as
+    natural language does: a few words are everywhere, most are rare."""
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(_WORDS), size=(n, words))
-    return [f"{i}: " + " ".join(_WORDS[j] for j in row) for i, row in enumerate(picks)]
+    weights = 1.0 / np.arange(1, vocabulary + 1) ** 1.1
+    picks = rng.choice(vocabulary, size=(n, words), p=weights / weights.sum())
+    return [f"doc{i} " + " ".join(f"w{j}" for j in row) for i, row in enumerate(picks)]

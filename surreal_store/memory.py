@@ -730,11 +730,13 @@ async def latest_by_key(
 
 # -- invalidate, restore, forget -------------------------------------------------------------
 
+# The vector moves out of the index while a memory is invalidated (see the schema).
 _INVALIDATE = f"""
 BEGIN;
 IF !record::exists($id) {{ THROW 'not_found: memory ' + record::id($id) }};
 UPDATE ONLY $id SET invalidated_at = time::now(), invalidated_reason = $reason,
-    invalidated_by = $by WHERE invalidated_at = NONE RETURN NONE;
+    invalidated_by = $by, embedding_stash = embedding, embedding = NONE
+    WHERE invalidated_at = NONE RETURN NONE;
 SELECT {_FIELDS} FROM ONLY $id;
 COMMIT;
 """
@@ -742,8 +744,10 @@ COMMIT;
 _RESTORE = f"""
 BEGIN;
 IF !record::exists($id) {{ THROW 'not_found: memory ' + record::id($id) }};
-UPDATE ONLY $id SET invalidated_at = NONE, invalidated_reason = NONE, invalidated_by = NONE
-    RETURN NONE;
+LET $stashed = (SELECT VALUE embedding_stash FROM ONLY $id);
+UPDATE ONLY $id SET invalidated_at = NONE, invalidated_reason = NONE, invalidated_by = NONE,
+    embedding = embedding_stash, embedding_stash = NONE RETURN NONE;
+IF $stashed != NONE {{ UPDATE embedding_space:active SET unindexed += 1 RETURN NONE }};
 SELECT {_FIELDS} FROM ONLY $id;
 COMMIT;
 """
@@ -781,7 +785,8 @@ IF $purge {
     DELETE $ids;
 } ELSE {
     UPDATE $ids SET invalidated_at = time::now(), invalidated_reason = $reason,
-        invalidated_by = $by WHERE invalidated_at = NONE;
+        invalidated_by = $by, embedding_stash = embedding, embedding = NONE
+        WHERE invalidated_at = NONE;
 };
 { memories: $ids.map(|$i| record::id($i)), edges: $edges.map(|$e| <string>$e) };
 COMMIT;
@@ -841,6 +846,8 @@ _FILTERS: Final[dict[str, str]] = {
 }
 _LIVE: Final = "invalidated_at = NONE"
 _LIVE_AS_OF: Final = "(invalidated_at = NONE OR invalidated_at > $as_of)"
+_STASHED: Final = "invalidated_at != NONE AND embedding_stash != NONE"
+_STASHED_AS_OF: Final = "invalidated_at > $as_of AND embedding_stash != NONE"
 
 # Vector search during a re-embed would silently miss the memories not yet moved.
 _NOT_REEMBEDDING = (
@@ -848,24 +855,40 @@ _NOT_REEMBEDDING = (
     "IF $space_status = 'reembedding' { THROW 'reembedding: the store is being "
     "re-embedded; vector recall is available again when memory.reembed finishes' };\n"
 )
-_VECTOR = _NOT_REEMBEDDING + (
-    f"SELECT {_FIELDS}, vector::distance::knn() AS distance FROM memory "
-    "WHERE embedding <|{n},{ef}|> $vector{where} ORDER BY distance LIMIT {k};"
+# Only live memories have a vector in the index: no per-candidate check is needed for them.
+_LIVE_KNN = (
+    "SELECT {cols}, vector::distance::knn() AS distance FROM memory "
+    "WHERE embedding <|{n},{ef}|> $vector{where} ORDER BY distance LIMIT {n}"
 )
-_FULLTEXT = (
-    f"SELECT {_FIELDS}, search::score(1) AS bm25 FROM memory "
-    "WHERE content @1,OR@ $text{where} ORDER BY bm25 DESC LIMIT {k};"
+# Invalidated memories, when asked for: an exact scan of the (few) stashed vectors.
+_STASHED_SCAN = (
+    "SELECT {cols}, 1 - vector::similarity::cosine(embedding_stash, $vector) AS distance "
+    "FROM memory WHERE {stashed}{where} ORDER BY distance LIMIT {n}"
 )
-# Each signal ranks its own candidates; search::rrf fuses the two lists in the database.
-_HYBRID = _NOT_REEMBEDDING + (
-    "LET $v = SELECT id, vector::distance::knn() AS distance FROM memory "
-    "WHERE embedding <|{n},{ef}|> $vector{where} ORDER BY distance LIMIT {n};\n"
-    "LET $t = SELECT id, search::score(1) AS bm25 FROM memory "
-    "WHERE content @1,OR@ $text{where} ORDER BY bm25 DESC LIMIT {n};\n"
-    "LET $fused = search::rrf([$v, $t], {k}, " + str(_RRF_K) + ");\n"
-    "{ v: $v.id, t: $t.id, fused: $fused, "
-    f"rows: (SELECT {_FIELDS} FROM $fused.id) }};"
+# A SELECT over a computed array answers one row as that row and none as NONE (3.2.4).
+_AS_ARRAY: Final = "IF type::is_array($x) { $x } ELSE IF $x = NONE { [] } ELSE { [$x] }"
+
+# All the query's terms first; any of them when that finds too few.
+_TEXT = (
+    "LET $t = SELECT {cols}, search::score(1) AS bm25 FROM memory "
+    "WHERE content @1@ $text{where} ORDER BY bm25 DESC LIMIT {n};\n"
+    "LET $t = IF array::len($t) >= {n} { $t } ELSE { (SELECT {cols}, search::score(2) AS bm25 "
+    "FROM memory WHERE content @2,OR@ $text{where} ORDER BY bm25 DESC LIMIT {n}) };\n"
+    + "LET $t = " + _AS_ARRAY.replace("$x", "$t") + ";\n"
 )
+
+
+def _vector_statements(*, stashed: str | None, cols: str) -> str:
+    live = f"LET $v = {_LIVE_KNN.replace('{cols}', cols)};\n"
+    if stashed is None:
+        return live
+    scan = _STASHED_SCAN.replace("{cols}", cols).replace("{stashed}", stashed)
+    return (
+        live
+        + f"LET $s = {scan};\n"
+        + "LET $v = (SELECT * FROM array::concat($v, $s) ORDER BY distance LIMIT {n});\n"
+        + "LET $v = " + _AS_ARRAY.replace("$x", "$v") + ";\n"
+    )
 
 
 class _VectorRow(Memory):
@@ -970,8 +993,6 @@ async def recall(
     add("created_before", _utc(created_before, "created_before"))
     add("valid_at", _utc(valid_at, "valid_at"))
     add("as_of", _utc(as_of, "as_of"))
-    if not include_invalidated:
-        conditions.append(_LIVE_AS_OF if as_of is not None else _LIVE)
     if mode != "fulltext" and vector is None:
         if embedder is None:
             raise ValidationError(f"{mode} recall needs vector= or embedder=")
@@ -981,9 +1002,15 @@ async def recall(
         (vector,) = await _embed(embedder, [text], space.index_dimension)
     add("commits", await _visible_commits(db, commit=commit, branch=branch))
     where = "".join(f" AND {c}" for c in conditions)
+    live = _LIVE_AS_OF if as_of is not None else _LIVE
+    text_where = where if include_invalidated else f"{where} AND {live}"
+    stashed = None
+    if include_invalidated or as_of is not None:
+        stashed = _STASHED_AS_OF if as_of is not None and not include_invalidated else _STASHED
+    parts = {"ef": ef, "k": k, "where": where}
     if mode == "vector":
-        query = _fill(_VECTOR, n=k, ef=ef, k=k, where=where)
-        rows = await db.query(query, _VectorRow, vector=vector, **params)
+        query = _NOT_REEMBEDDING + _vector_statements(stashed=stashed, cols=_FIELDS) + "$v;"
+        rows = await db.query(_fill(query, n=k, **parts), _VectorRow, vector=vector, **params)
         return [
             RecallHit(
                 memory=_plain(r), score=1 - r.distance, vector_score=1 - r.distance, vector_rank=i
@@ -991,13 +1018,23 @@ async def recall(
             for i, r in enumerate(rows, 1)
         ]
     if mode == "fulltext":
-        query = _fill(_FULLTEXT, k=k, where=where)
+        query = _fill(_TEXT + "$t;", n=k, cols=_FIELDS, **{**parts, "where": text_where})
         trows = await db.query(query, _TextRow, text=text, **params)
         return [
             RecallHit(memory=_plain(r), score=r.bm25, text_score=r.bm25, text_rank=i)
             for i, r in enumerate(trows, 1)
         ]
-    query = _fill(_HYBRID, n=n, ef=ef, k=k, where=where)
+    query = (
+        _NOT_REEMBEDDING
+        + _vector_statements(stashed=stashed, cols="id")
+        + _fill(_TEXT, cols="id", where=text_where)
+        + "LET $fused = search::rrf([$v, $t], {k}, "
+        + str(_RRF_K)
+        + ");\n"
+        + "{ v: $v.id, t: $t.id, fused: $fused, "
+        + f"rows: (SELECT {_FIELDS} FROM $fused.id) }};"
+    )
+    query = _fill(query, n=n, **parts)
     result = (await db.query(query, _HybridResult, vector=vector, text=text, **params))[-1]
     by_id = {m.id: m for m in result.rows}
     v_rank = {rid.key: i for i, rid in enumerate(result.v, 1)}
@@ -1042,7 +1079,7 @@ BEGIN;
 UPDATE ONLY $space SET status = 'reembedding', target_model = $model,
     target_dimension = $dimension RETURN NONE;
 {remove}
-UPDATE memory SET embedding = NONE, embedding_model = NONE
+UPDATE memory SET embedding = NONE, embedding_stash = NONE, embedding_model = NONE
     WHERE embedding_model != NONE RETURN NONE;
 COMMIT;
 """
@@ -1055,7 +1092,10 @@ WHERE embedding_model = NONE OR embedding_model != $model LIMIT $limit;
 _SET_EMBEDDINGS = """
 BEGIN;
 FOR $r IN $rows {
-    UPDATE ONLY $r.id SET embedding = $r.embedding, embedding_model = $model RETURN NONE;
+    UPDATE ONLY $r.id SET embedding = $r.embedding, embedding_model = $model
+        WHERE invalidated_at = NONE RETURN NONE;
+    UPDATE ONLY $r.id SET embedding_stash = $r.embedding, embedding_model = $model
+        WHERE invalidated_at != NONE RETURN NONE;
 };
 UPDATE embedding_space:active SET unindexed += array::len($rows) RETURN NONE;
 COMMIT;

@@ -8,6 +8,7 @@ import hashlib
 import math
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import anyio
 import pytest
@@ -187,13 +188,9 @@ async def test_content_is_immutable(mem: Store) -> None:
     from surreal_store import ConstraintError
 
     with pytest.raises(ConstraintError):
-        await mem.execute(
-            "UPDATE type::record('memory', $k) SET scope = 'elsewhere'", k=m.id
-        )
+        await mem.execute("UPDATE type::record('memory', $k) SET scope = 'elsewhere'", k=m.id)
     with pytest.raises(ConstraintError):
-        await mem.execute(
-            "UPDATE type::record('memory', $k) SET content = 'changed'", k=m.id
-        )
+        await mem.execute("UPDATE type::record('memory', $k) SET content = 'changed'", k=m.id)
     assert (await memory.get(mem, memory=m.id)).content == "fixed"
 
 
@@ -217,7 +214,9 @@ hostile = st.text(
 ) | st.sampled_from(["'; DELETE memory; --", "$content", "⟩ OR true", "\\", "RETURN 1;", "𝔘𝔫𝔦"])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(content=hostile, key=hostile, tag=hostile, meta_key=hostile, meta_value=hostile)
 async def test_hostile_strings_round_trip(
     mem: Store, content: str, key: str, tag: str, meta_key: str, meta_value: str
@@ -374,27 +373,44 @@ async def test_invalidated_are_excluded_unless_asked_and_restorable(corpus: Stor
     assert (await memory.invalidate(corpus, memory=tea.id, reason="again")) == m
     for mode in ("fulltext", "vector", "hybrid"):
         hits = await memory.recall(
-            corpus, text="green tea", vector=WordEmbedder().vector("green tea"), mode=mode  # type: ignore[arg-type]
+            corpus,
+            text="green tea",
+            vector=WordEmbedder().vector("green tea"),
+            mode=mode,  # type: ignore[arg-type]
         )
         assert tea.id not in {h.memory.id for h in hits}, mode
     hits = await memory.recall(corpus, text="green tea", include_invalidated=True)
     assert hits[0].memory.id == tea.id and hits[0].memory.invalidated
+    # Its vector left the index; asking for invalidated memories scans the stashed vectors.
+    q = WordEmbedder().vector("the user drinks green tea every morning")
+    hits = await memory.recall(corpus, vector=q, include_invalidated=True, k=2)
+    assert hits[0].memory.id == tea.id and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    hits = await memory.recall(corpus, vector=q, text="tea", include_invalidated=True, k=2)
+    assert hits[0].memory.id == tea.id and hits[0].vector_rank == 1
     assert await memory.by_key(corpus, key="tea") == []
     restored = await memory.restore(corpus, memory=tea.id)
     assert not restored.invalidated
     hits = await memory.recall(corpus, text="green tea")
     assert hits[0].memory.id == tea.id
+    hits = await memory.recall(corpus, vector=q, k=1)
+    assert hits[0].memory.id == tea.id
 
 
 async def test_as_of_returns_what_was_valid_then(mem: Store) -> None:
-    a = await memory.remember(mem, content="first tea fact")
+    e = WordEmbedder()
+    a = await memory.remember(mem, content="first tea fact", embedder=e)
     await anyio.sleep(0.02)
     t1 = dt.datetime.now(dt.UTC)
     await anyio.sleep(0.02)
-    await memory.remember(mem, content="second tea fact")
+    await memory.remember(mem, content="second tea fact", embedder=e)
     await memory.invalidate(mem, memory=a.id, reason="superseded")
     then = await memory.recall(mem, text="tea", as_of=t1)
     now = await memory.recall(mem, text="tea")
+    assert [h.memory.content for h in then] == ["first tea fact"]
+    assert [h.memory.content for h in now] == ["second tea fact"]
+    e = WordEmbedder()
+    then = await memory.recall(mem, vector=e.vector("first tea fact"), as_of=t1)
+    now = await memory.recall(mem, vector=e.vector("first tea fact"))
     assert [h.memory.content for h in then] == ["first tea fact"]
     assert [h.memory.content for h in now] == ["second tea fact"]
 
@@ -478,9 +494,12 @@ async def test_reembed_moves_to_a_new_model_and_resumes(mem: Store) -> None:
     )  # fmt: skip
     hits = await memory.recall(mem, text="note 3 about topic 3", embedder=new, mode="vector")
     assert hits[0].memory.content == "note 3 about topic 3"
-    assert await mem.query_required_single(
-        "RETURN count(SELECT id FROM memory WHERE embedding_model != 'words-v2');", int
-    ) == 0
+    assert (
+        await mem.query_required_single(
+            "RETURN count(SELECT id FROM memory WHERE embedding_model != 'words-v2');", int
+        )
+        == 0
+    )
     assert (await Migrator(mem).drift()).ok
     with pytest.raises(EmbeddingSpaceError):
         await memory.remember(mem, content="old model", embedder=old)
@@ -509,3 +528,23 @@ async def test_bulk_loads_rebuild_the_vector_index(mem: Store) -> None:
     await memory.remember_many(mem, [NewMemory(content="late", embedding=e.vector("late"))])
     space = await memory.get_space(mem)
     assert space is not None and space.unindexed == 1
+
+
+async def test_vector_recall_at_10_on_10k_clustered_vectors(tmp_path: Path) -> None:
+    """The issue's quality bar: recall@10 >= 0.95 against exact search at the default effort,
+    on 10,000 384-d vectors from ~100 Gaussian clusters (bench/_data.py)."""
+    from bench._data import clustered, exact_top_k
+
+    data = clustered(10_000)
+    queries = clustered(100, seed=1)
+    async with Store(f"surrealkv://{tmp_path / 'recall'}") as s:
+        await memory.declare_space(s, model="synthetic", dimension=384)
+        items = [NewMemory(content=f"m{i}", embedding=v.tolist()) for i, v in enumerate(data)]
+        result = await memory.remember_many(s, items)
+        hits = 0
+        for q in queries:
+            want = {result.ids[i] for i in exact_top_k(data, q, 10)}
+            got = await memory.recall(s, vector=q.tolist(), k=10)
+            hits += len(want & {h.memory.id for h in got})
+    recall = hits / (10 * len(queries))
+    assert recall >= 0.95, recall
