@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["clustered", "exact_top_k", "texts", "uniform"]
+__all__ = ["clustered", "exact_top_k", "query_text", "texts", "uniform"]
 
 Matrix = npt.NDArray[np.float32]
 
@@ -43,10 +43,69 @@ def exact_top_k(data: Matrix, query: Matrix, k: int) -> npt.NDArray[np.intp]:
     return top[np.argsort(-sims[top])]
 
 
+# The most frequent words of the synthetic language are English function words, as in real
+# text; the memory analyzer drops them.
+_FUNCTION_WORDS = [
+    "the",
+    "of",
+    "and",
+    "a",
+    "to",
+    "in",
+    "is",
+    "it",
+    "that",
+    "for",
+    "on",
+    "was",
+    "with",
+    "as",
+    "at",
+    "by",
+    "this",
+    "be",
+    "from",
+    "or",
+    "an",
+    "are",
+    "not",
+    "but",
+    "have",
+    "they",
+    "which",
+    "you",
+    "were",
+    "her",
+    "all",
+    "she",
+    "there",
+    "their",
+    "has",
+    "been",
+    "if",
+    "more",
+    "when",
+    "will",
+    "would",
+    "who",
+    "so",
+    "no",
+    "what",
+    "can",
+]
+
+
 def texts(n: int, *, words: int = 12, vocabulary: int = 5000, seed: int = 0) -> list[str]:
     """``n`` distinct short texts whose words follow a Zipf law over ``vocabulary`` words, as
-    natural language does: a few words are everywhere, most are rare."""
+    natural language does: a few words (function words) are everywhere, most are rare."""
     rng = np.random.default_rng(seed)
     weights = 1.0 / np.arange(1, vocabulary + 1) ** 1.1
     picks = rng.choice(vocabulary, size=(n, words), p=weights / weights.sum())
-    return [f"doc{i} " + " ".join(f"w{j}" for j in row) for i, row in enumerate(picks)]
+    names = _FUNCTION_WORDS + [f"w{j}" for j in range(len(_FUNCTION_WORDS), vocabulary)]
+    return [f"doc{i} " + " ".join(names[j] for j in row) for i, row in enumerate(picks)]
+
+
+def query_text(text: str, *, words: int = 2) -> str:
+    """A question about ``text``: function words and ``words`` of its content words."""
+    content = [w for w in text.split(" ")[1:] if w not in _FUNCTION_WORDS][:words]
+    return "what do we know about the " + " ".join(content)

@@ -14,7 +14,7 @@ import surrealdb
 
 from surreal_store import Store, memory
 
-from ._data import Matrix, clustered, exact_top_k, texts, uniform
+from ._data import Matrix, clustered, exact_top_k, query_text, texts, uniform
 from ._harness import Figure, Scale, interleaved, p50, register
 
 K = 10
@@ -203,7 +203,7 @@ async def _one_size(root: Path, n: int, scale: Scale, *, scan: bool) -> dict[str
             a, b = await interleaved(ours, raw, rounds=scale.pick(6, 10), calls=5, warmup=5)
             result["vs_raw"] = p50(a) / p50(b)
 
-            words_q = [" ".join(w.split()[1:3]) for w in words[: len(queries)]]
+            words_q = [query_text(w) for w in words[: len(queries)]]
             wq = itertools.cycle(words_q)
 
             async def hybrid() -> object:

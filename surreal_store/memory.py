@@ -868,13 +868,20 @@ _STASHED_SCAN = (
 # A SELECT over a computed array answers one row as that row and none as NONE (3.2.4).
 _AS_ARRAY: Final = "IF type::is_array($x) { $x } ELSE IF $x = NONE { [] } ELSE { [$x] }"
 
-# All the query's terms first; any of them when that finds too few.
+# All the query's terms first; any of them when that finds fewer than {enough}: k in full-text
+# mode, one in hybrid mode (where the vector signal brings breadth, and matching any term of a
+# query over a large store costs far more than the vector search).
 _TEXT = (
-    "LET $t = SELECT {cols}, search::score(1) AS bm25 FROM memory "
-    "WHERE content @1@ $text{where} ORDER BY bm25 DESC LIMIT {n};\n"
-    "LET $t = IF array::len($t) >= {n} { $t } ELSE { (SELECT {cols}, search::score(2) AS bm25 "
-    "FROM memory WHERE content @2,OR@ $text{where} ORDER BY bm25 DESC LIMIT {n}) };\n"
-    + "LET $t = " + _AS_ARRAY.replace("$x", "$t") + ";\n"
+    "LET $terms = search::analyze('memory_text', $text);\n"
+    # Without a term left (only function words), a match would select every memory.
+    "LET $t = IF $terms = [] { [] } ELSE { (SELECT {cols}, search::score(1) AS bm25 FROM memory "
+    "WHERE content @1@ $text{where} ORDER BY bm25 DESC LIMIT {n}) };\n"
+    + "LET $t = "
+    + _AS_ARRAY.replace("$x", "$t")
+    + ";\n"
+    "LET $t = IF $terms = [] OR array::len($t) >= {enough} { $t } ELSE { (SELECT {cols}, "
+    "search::score(2) AS bm25 FROM memory WHERE content @2,OR@ $text{where} "
+    "ORDER BY bm25 DESC LIMIT {n}) };\n" + "LET $t = " + _AS_ARRAY.replace("$x", "$t") + ";\n"
 )
 
 
@@ -887,7 +894,9 @@ def _vector_statements(*, stashed: str | None, cols: str) -> str:
         live
         + f"LET $s = {scan};\n"
         + "LET $v = (SELECT * FROM array::concat($v, $s) ORDER BY distance LIMIT {n});\n"
-        + "LET $v = " + _AS_ARRAY.replace("$x", "$v") + ";\n"
+        + "LET $v = "
+        + _AS_ARRAY.replace("$x", "$v")
+        + ";\n"
     )
 
 
@@ -1018,7 +1027,7 @@ async def recall(
             for i, r in enumerate(rows, 1)
         ]
     if mode == "fulltext":
-        query = _fill(_TEXT + "$t;", n=k, cols=_FIELDS, **{**parts, "where": text_where})
+        query = _fill(_TEXT + "$t;", n=k, enough=k, cols=_FIELDS, **{**parts, "where": text_where})
         trows = await db.query(query, _TextRow, text=text, **params)
         return [
             RecallHit(memory=_plain(r), score=r.bm25, text_score=r.bm25, text_rank=i)
@@ -1027,7 +1036,7 @@ async def recall(
     query = (
         _NOT_REEMBEDDING
         + _vector_statements(stashed=stashed, cols="id")
-        + _fill(_TEXT, cols="id", where=text_where)
+        + _fill(_TEXT, cols="id", where=text_where, enough=1)
         + "LET $fused = search::rrf([$v, $t], {k}, "
         + str(_RRF_K)
         + ");\n"

@@ -265,6 +265,12 @@ async def test_fulltext_ranks_documents_with_the_terms_first(corpus: Store) -> N
     assert hits[0].text_score is not None and hits[0].text_rank == 1
 
 
+async def test_function_words_do_not_match(corpus: Store) -> None:
+    assert await memory.recall(corpus, text="what is the", mode="fulltext") == []
+    hits = await memory.recall(corpus, text="What does the user drink?", mode="fulltext")
+    assert {h.memory.key for h in hits[:2]} == {"tea", "coffee"}
+
+
 async def test_vector_recall_finds_the_nearest(corpus: Store) -> None:
     e = WordEmbedder()
     hits = await memory.recall(corpus, vector=e.vector("a cat named Miso"), k=2)
