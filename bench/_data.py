@@ -95,17 +95,28 @@ _FUNCTION_WORDS = [
 ]
 
 
+def _word(j: int) -> str:
+    # Letters only: the analyzer's class tokenizer would split "w67" into "w" and "67".
+    out = ""
+    j += 26 * 26
+    while j:
+        j, r = divmod(j, 26)
+        out = chr(ord("a") + r) + out
+    return out
+
+
 def texts(n: int, *, words: int = 12, vocabulary: int = 5000, seed: int = 0) -> list[str]:
     """``n`` distinct short texts whose words follow a Zipf law over ``vocabulary`` words, as
-    natural language does: a few words (function words) are everywhere, most are rare."""
+    natural language does: a few words (function words) are everywhere, most are rare. Each
+    ends with a name of its own (``z`` + letters), so no two are equal."""
     rng = np.random.default_rng(seed)
     weights = 1.0 / np.arange(1, vocabulary + 1) ** 1.1
     picks = rng.choice(vocabulary, size=(n, words), p=weights / weights.sum())
-    names = _FUNCTION_WORDS + [f"w{j}" for j in range(len(_FUNCTION_WORDS), vocabulary)]
-    return [f"doc{i} " + " ".join(names[j] for j in row) for i, row in enumerate(picks)]
+    names = _FUNCTION_WORDS + [_word(j) for j in range(len(_FUNCTION_WORDS), vocabulary)]
+    return [" ".join(names[j] for j in row) + f" z{_word(i)}" for i, row in enumerate(picks)]
 
 
 def query_text(text: str, *, words: int = 2) -> str:
     """A question about ``text``: function words and ``words`` of its content words."""
-    content = [w for w in text.split(" ")[1:] if w not in _FUNCTION_WORDS][:words]
+    content = [w for w in text.split(" ")[:-1] if w not in _FUNCTION_WORDS][:words]
     return "what do we know about the " + " ".join(content)

@@ -75,7 +75,7 @@ __all__ = [
 DEFAULT_SCOPE: Final = "default"
 DEFAULT_EF: Final = 64
 """HNSW search effort used when ``recall(ef=...)`` is not given (see ``bench memory``)."""
-DEFAULT_CANDIDATES: Final = 40
+DEFAULT_CANDIDATES: Final = 20
 """How many candidates each signal contributes to a hybrid fusion, at least."""
 _RRF_K: Final = 60
 _MAX_BATCH: Final = 1000
