@@ -399,6 +399,7 @@ IF !record::exists($id) {
     IF $embedding != NONE { UPDATE embedding_space:active SET unindexed += 1 RETURN NONE };
 };
 """
+    + "{provenance}"
     + f"SELECT {_FIELDS} FROM ONLY $id;\nCOMMIT;"
 )
 
@@ -460,9 +461,14 @@ async def remember(
     agent: str | None = None,
     valid_from: dt.datetime | None = None,
     valid_until: dt.datetime | None = None,
+    provenance: Sequence[Any] = (),
 ) -> Memory:
     """Store a memory and return it; the same content in the same scope returns the existing
     memory unchanged.
+
+    ``provenance`` lists where it came from (:mod:`surreal_store.provenance` facts: run trace,
+    state snapshot, user annotation, memory derivation); they are recorded in the same
+    transaction, and checked before it.
 
     ``embedding`` must match the store's space (or pass ``embedder`` to embed ``content``).
     ``branch`` attaches the memory to that branch's head commit. A wrong dimension raises
@@ -484,8 +490,15 @@ async def remember(
         embedding=embedding, commit=commit, agent=agent, valid_from=valid_from,
         valid_until=valid_until,
     )  # fmt: skip
+    text = _REMEMBER.replace("{provenance}", "")
+    if provenance:
+        from . import provenance as _provenance
+
+        facts = [_provenance.parse_provenance(p) for p in provenance]
+        text = _REMEMBER.replace("{provenance}", _provenance.ATTACH_BLOCK)
+        row.update(_provenance.attach_params(row["id"], facts))
     return await db.query_required_single(
-        _REMEMBER,
+        text,
         Memory,
         idempotent=True,  # a fixed id and INSERT IGNORE: replaying cannot duplicate
         branch=_branches.validate_name(branch) if branch is not None else None,
@@ -746,7 +759,7 @@ BEGIN;
 IF !record::exists($id) {{ THROW 'not_found: memory ' + record::id($id) }};
 LET $stashed = (SELECT VALUE embedding_stash FROM ONLY $id);
 UPDATE ONLY $id SET invalidated_at = NONE, invalidated_reason = NONE, invalidated_by = NONE,
-    embedding = embedding_stash, embedding_stash = NONE RETURN NONE;
+    invalidated_cause = NONE, embedding = embedding_stash, embedding_stash = NONE RETURN NONE;
 IF $stashed != NONE {{ UPDATE embedding_space:active SET unindexed += 1 RETURN NONE }};
 SELECT {_FIELDS} FROM ONLY $id;
 COMMIT;

@@ -16,7 +16,17 @@ def test_all_names_exist_and_are_public() -> None:
     assert len(set(surreal_store.__all__)) == len(surreal_store.__all__)  # ruff keeps it sorted
 
 
-DOMAIN_MODULES = {"agents", "branches", "cas", "ci", "commits", "memory", "releases", "runs"}
+DOMAIN_MODULES = {
+    "agents",
+    "branches",
+    "cas",
+    "ci",
+    "commits",
+    "memory",
+    "provenance",
+    "releases",
+    "runs",
+}
 
 
 def test_every_public_attribute_is_in_all() -> None:

@@ -1,0 +1,835 @@
+"""Decisions and the provenance graph: where a memory came from, what depends on a source, why
+a decision was taken, and distrusting a source with everything derived from it.
+
+::
+
+    await provenance.attach(store, memory=m.id, sources=[
+        provenance.RunTrace(run_id="r1", seq=3),
+        provenance.MemoryDerivation(parent=other.id, how="summarise"),
+    ])
+    d = await provenance.record_decision(store, task="reply", action="answer", confidence=0.8,
+                                         used=hits)
+    graph = await provenance.why(store, decision=d.id)
+    receipt = await provenance.invalidate(store, source=provenance.RunTrace(run_id="r1", seq=3),
+                                          reason="tool returned garbage")
+
+Graph questions are answered by recursive graph queries, one per 256 levels (the engine's
+recursion limit). An invalidation cascade is one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from . import branches as _branches
+from . import commits as _commits
+from ._client import Executor
+from ._errors import ConflictError, NotFoundError, StaleError, ValidationError
+from ._types import Key, RecordId, json_value
+from .memory import RecallHit, _memory_key
+
+__all__ = [
+    "Decision",
+    "Edge",
+    "Impact",
+    "InvalidationReceipt",
+    "MemoryDerivation",
+    "Node",
+    "Provenance",
+    "ProvenanceGraph",
+    "RunTrace",
+    "StateSnapshot",
+    "SuccessRate",
+    "UserAnnotation",
+    "attach",
+    "decisions_for_commit",
+    "decisions_for_task",
+    "get_decision",
+    "impact",
+    "invalidate",
+    "lineage",
+    "parse_provenance",
+    "record_decision",
+    "record_outcome",
+    "restore",
+    "success_rates",
+    "why",
+]
+
+_PAGE: Final = 256
+
+
+# -- provenance facts: the seed's four source kinds --------------------------------------------
+
+
+class RunTrace(BaseModel):
+    """The memory came from event ``seq`` of run ``run_id``."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["run_trace"] = "run_trace"
+    run_id: str
+    seq: int = Field(ge=1)
+
+    @property
+    def record(self) -> RecordId:
+        return RecordId("run_event", [self.run_id, self.seq])
+
+
+class StateSnapshot(BaseModel):
+    """The memory came from the agent state stored with ``commit``."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["state_snapshot"] = "state_snapshot"
+    commit: str
+
+    @property
+    def record(self) -> RecordId:
+        return RecordId("snapshot", _commits._commit_key(self.commit))
+
+
+class UserAnnotation(BaseModel):
+    """A person said so. ``annotation`` is the stored annotation's id once recorded."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["user_annotation"] = "user_annotation"
+    user: str = Field(min_length=1)
+    note: str = ""
+    annotation: str | None = None
+
+    @property
+    def record(self) -> RecordId:
+        if self.annotation is None:
+            raise ValidationError("this annotation is not recorded yet")
+        return RecordId("annotation", self.annotation)
+
+
+class MemoryDerivation(BaseModel):
+    """The memory was made from memory ``parent`` by ``how`` (summarise, merge, extract...)."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["memory_derivation"] = "memory_derivation"
+    parent: str
+    how: str = Field(min_length=1, max_length=64)
+
+    @property
+    def record(self) -> RecordId:
+        return RecordId("memory", _memory_key(self.parent))
+
+
+Provenance = Annotated[
+    RunTrace | StateSnapshot | UserAnnotation | MemoryDerivation, Field(discriminator="kind")
+]
+"""One provenance fact: a discriminated union on ``kind``."""
+
+_PROVENANCE: TypeAdapter[Provenance] = TypeAdapter(Provenance)
+
+
+def parse_provenance(value: Provenance | Mapping[str, Any]) -> Provenance:
+    """A provenance fact from a model or a mapping with a ``kind``; ``ValidationError`` for an
+    unknown kind or bad fields."""
+    if isinstance(value, RunTrace | StateSnapshot | UserAnnotation | MemoryDerivation):
+        return value
+    try:
+        return _PROVENANCE.validate_python(value)
+    except PydanticValidationError as exc:
+        raise ValidationError(f"invalid provenance {value!r}: {exc.errors()[0]['msg']}") from None
+
+
+# The edges of one memory, in the caller's transaction. Sources must exist (ENFORCED would say
+# so too, but not by name); edge ids are [memory, source], so attaching twice is a no-op.
+ATTACH_BLOCK: Final = """
+FOR $s IN $p_sources {
+    IF !record::exists($s) { THROW 'not_found: source ' + <string>$s + ' does not exist' };
+};
+FOR $d IN $p_parents {
+    IF !record::exists($d.parent) {
+        THROW 'not_found: memory ' + record::id($d.parent) + ' does not exist';
+    };
+};
+LET $p_notes = $p_annotations.map(|$a| (CREATE ONLY annotation CONTENT $a RETURN VALUE id));
+LET $p_edges = array::concat($p_sources, $p_notes).map(|$s| {
+    id: type::record('sourced_from', [record::id($p_memory), <string>$s]),
+    in: $p_memory, out: $s,
+});
+INSERT RELATION INTO sourced_from $p_edges.filter(|$e| !record::exists($e.id)) RETURN NONE;
+LET $p_derived = $p_parents.map(|$d| {
+    id: type::record('derived_from', [record::id($p_memory), record::id($d.parent)]),
+    in: $p_memory, out: $d.parent, how: $d.how,
+});
+INSERT RELATION INTO derived_from $p_derived.filter(|$e| !record::exists($e.id)) RETURN NONE;
+"""
+
+
+def attach_params(memory: RecordId, facts: Iterable[Provenance]) -> dict[str, Any]:
+    """The parameters of :data:`ATTACH_BLOCK` for ``facts`` about ``memory``."""
+    sources: list[RecordId] = []
+    parents: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    for f in facts:
+        if isinstance(f, MemoryDerivation):
+            if f.record == memory:
+                raise ValidationError("a memory cannot derive from itself")
+            parents.append({"parent": f.record, "how": f.how})
+        elif isinstance(f, UserAnnotation) and f.annotation is None:
+            notes.append({"user": f.user, "note": f.note})
+        else:
+            sources.append(f.record)
+    return {"p_memory": memory, "p_sources": sources, "p_parents": parents, "p_annotations": notes}
+
+
+async def attach(
+    db: Executor, *, memory: str, sources: Sequence[Provenance | Mapping[str, Any]]
+) -> None:
+    """Record where ``memory`` came from, all facts in one transaction. Every fact is checked
+    before anything is written; attaching the same fact again changes nothing."""
+    facts = [parse_provenance(s) for s in sources]
+    mid = RecordId("memory", _memory_key(memory))
+    text = (
+        "BEGIN;\nIF !record::exists($p_memory) { THROW 'not_found: memory ' "
+        "+ record::id($p_memory) };\n" + ATTACH_BLOCK + "COMMIT;"
+    )
+    await db.execute(text, **attach_params(mid, facts))
+
+
+# -- decisions ---------------------------------------------------------------------------------
+
+
+class Decision(BaseModel):
+    """A recorded decision; ``outcome`` / ``success`` / ``outcome_at`` once its outcome is in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: Key
+    task: str
+    action: str
+    rationale: str
+    alternatives: list[str]
+    confidence: float
+    commit: Key | None = None
+    agent: Key | None = None
+    outcome: dict[str, Any] | None = None
+    success: bool | None = None
+    outcome_at: dt.datetime | None = None
+    created_at: dt.datetime
+
+
+_DECISION_FIELDS = (
+    "id, task, action, rationale, alternatives, confidence, commit, agent, outcome, success, "
+    "outcome_at, created_at"
+)
+
+_RECORD_DECISION = f"""
+BEGIN;
+FOR $u IN $used {{
+    IF !record::exists($u.out) {{
+        THROW 'not_found: memory ' + record::id($u.out) + ' does not exist';
+    }};
+}};
+CREATE ONLY $id CONTENT {{
+    task: $task, action: $action, rationale: $rationale, alternatives: $alternatives,
+    confidence: $confidence, commit: $commit, agent: $agent
+}} RETURN NONE;
+INSERT RELATION INTO used $used.map(|$u| object::extend($u, {{ in: $id }})) RETURN NONE;
+SELECT {_DECISION_FIELDS} FROM ONLY $id;
+COMMIT;
+"""
+
+
+def _decision_key(value: str) -> str:
+    key = value.removeprefix("decision:") if isinstance(value, str) else ""
+    if not key or len(key) > 128 or not all(c.isalnum() or c in "-_" for c in key):
+        raise ValidationError(f"invalid decision id {value!r}")
+    return key
+
+
+async def record_decision(
+    db: Executor,
+    *,
+    task: str,
+    action: str,
+    confidence: float,
+    rationale: str = "",
+    alternatives: Sequence[str] = (),
+    used: Sequence[RecallHit | str | tuple[str, float | None]] = (),
+    commit: str | None = None,
+    branch: str | None = None,
+    agent: str | None = None,
+) -> Decision:
+    """Record a decision and the memories it ``used`` (recall hits, ids, or ``(id, score)``
+    pairs, best first: their position is the rank), in one transaction."""
+    for label, value in (("task", task), ("action", action)):
+        if not isinstance(value, str) or not value:
+            raise ValidationError(f"decision {label} must be a non-empty string")
+    if not isinstance(rationale, str):
+        raise ValidationError("rationale must be a string")
+    if isinstance(alternatives, str) or not all(isinstance(a, str) for a in alternatives):
+        raise ValidationError("alternatives must be a list of strings")
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float):
+        raise ValidationError("confidence must be a number")
+    if not 0.0 <= float(confidence) <= 1.0:
+        raise ValidationError(f"confidence must be within [0, 1], not {confidence!r}")
+    if commit is not None and branch is not None:
+        raise ValidationError("give commit= or branch=, not both")
+    if branch is not None:
+        head = await _branches.head(db, name=branch)
+        if head is None:
+            raise NotFoundError(f"no branch {branch}")
+        commit = head
+    key = uuid.uuid4().hex
+    rows: list[dict[str, Any]] = []
+    for rank, u in enumerate(used, 1):
+        mid, score = (
+            (u.memory.id, u.score)
+            if isinstance(u, RecallHit)
+            else (u, None)
+            if isinstance(u, str)
+            else (u[0], u[1])
+        )
+        target = RecordId("memory", _memory_key(mid))
+        rows.append(
+            {
+                "id": RecordId("used", [key, target.key]),
+                "out": target,
+                "rank": rank,
+                "score": None if score is None else float(score),
+            }
+        )
+    if len({r["out"] for r in rows}) != len(rows):
+        raise ValidationError("a memory is listed twice in used")
+    return await db.query_required_single(
+        _RECORD_DECISION,
+        Decision,
+        id=RecordId("decision", key),
+        task=task,
+        action=action,
+        rationale=rationale,
+        alternatives=list(alternatives),
+        confidence=float(confidence),
+        commit=RecordId("commit", _commits._commit_key(commit)) if commit else None,
+        agent=RecordId("agent", agent) if agent else None,
+        used=rows,
+    )
+
+
+_RECORD_OUTCOME = f"""
+BEGIN;
+IF !record::exists($id) {{ THROW 'not_found: decision ' + record::id($id) }};
+UPDATE ONLY $id SET outcome = $outcome, success = $success, outcome_at = time::now()
+    RETURN NONE;
+SELECT {_DECISION_FIELDS} FROM ONLY $id;
+COMMIT;
+"""
+
+
+async def record_outcome(
+    db: Executor, *, decision: str, outcome: Mapping[str, Any], success: bool
+) -> Decision:
+    """Record how the decision turned out, once: a second outcome raises
+    :class:`AlreadyExistsError` and changes nothing."""
+    if not isinstance(outcome, Mapping):
+        raise ValidationError("outcome must be a mapping")
+    if not isinstance(success, bool):
+        raise ValidationError("success must be a bool")
+    return await db.query_required_single(
+        _RECORD_OUTCOME,
+        Decision,
+        id=RecordId("decision", _decision_key(decision)),
+        outcome=json_value(dict(outcome), what="outcome"),
+        success=success,
+    )
+
+
+async def get_decision(db: Executor, *, decision: str) -> Decision:
+    """The decision, or :class:`NotFoundError`."""
+    key = _decision_key(decision)
+    found = await db.query_single(
+        f"SELECT {_DECISION_FIELDS} FROM ONLY $id;", Decision, id=RecordId("decision", key)
+    )
+    if found is None:
+        raise NotFoundError(f"no decision {key}")
+    return found
+
+
+async def decisions_for_commit(db: Executor, *, commit: str) -> list[Decision]:
+    """The decisions recorded at ``commit``, newest first."""
+    return await db.query(
+        f"SELECT {_DECISION_FIELDS} FROM decision WHERE commit = $commit ORDER BY created_at DESC;",
+        Decision,
+        commit=RecordId("commit", _commits._commit_key(commit)),
+    )
+
+
+async def decisions_for_task(
+    db: Executor, *, task: str, limit: int | None = None
+) -> list[Decision]:
+    """The decisions for ``task``, newest first."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValidationError("limit must be a positive int")
+    text = (
+        f"SELECT {_DECISION_FIELDS} FROM decision WHERE task = $task ORDER BY created_at DESC"
+        + (" LIMIT $limit;" if limit is not None else ";")
+    )
+    return await db.query(text, Decision, task=task, limit=limit)
+
+
+class SuccessRate(BaseModel):
+    """Decisions per task or action: how many, how many have an outcome, how many succeeded,
+    and ``rate`` = succeeded / with an outcome (``None`` before any outcome)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    decisions: int
+    with_outcome: int
+    succeeded: int
+    rate: float | None
+
+
+_RATES: Final = {
+    by: f"""
+SELECT {by} AS key, count() AS decisions, count(success != NONE) AS with_outcome,
+    count(success = true) AS succeeded
+FROM decision GROUP BY {by} ORDER BY key;
+"""
+    for by in ("task", "action")
+}
+
+
+class _Counts(BaseModel):
+    key: str
+    decisions: int
+    with_outcome: int
+    succeeded: int
+
+
+async def success_rates(db: Executor, *, by: Literal["task", "action"]) -> list[SuccessRate]:
+    """Success rate per task or per action, counted in the database."""
+    if by not in _RATES:
+        raise ValidationError("by must be 'task' or 'action'")
+    rows = await db.query(_RATES[by], _Counts)
+    return [
+        SuccessRate(
+            **r.model_dump(), rate=(r.succeeded / r.with_outcome) if r.with_outcome else None
+        )
+        for r in rows
+    ]
+
+
+# -- the graph ---------------------------------------------------------------------------------
+
+NodeKind = Literal["memory", "decision", "run_event", "commit", "snapshot", "annotation"]
+EdgeKind = Literal["used", "derived_from", "sourced_from"]
+
+
+@dataclass(frozen=True)
+class Node:
+    """A memory, decision or source. ``id`` is ``table:key``; ``data`` its stored fields."""
+
+    id: str
+    kind: NodeKind
+    label: str
+    data: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``source`` -> ``target`` (node ids), as stored: decision -used-> memory, memory
+    -derived_from-> memory, memory -sourced_from-> source."""
+
+    source: str
+    target: str
+    kind: EdgeKind
+    data: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass
+class ProvenanceGraph:
+    """Nodes and edges of a provenance question, and its ``roots``: the sources at the top of
+    the lineage (and memories with no recorded origin)."""
+
+    nodes: dict[str, Node] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+    roots: list[str] = field(default_factory=list)
+
+    def of_kind(self, kind: NodeKind) -> list[Node]:
+        return [n for n in self.nodes.values() if n.kind == kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready once datetimes are encoded)."""
+        return {
+            "nodes": [
+                {"id": n.id, "kind": n.kind, "label": n.label, "data": n.data}
+                for n in self.nodes.values()
+            ],
+            "edges": [
+                {"source": e.source, "target": e.target, "kind": e.kind, "data": e.data}
+                for e in self.edges
+            ],
+            "roots": list(self.roots),
+        }
+
+    def to_networkx(self) -> Any:
+        """A ``networkx.MultiDiGraph`` (install the ``notebook`` extra for networkx)."""
+        try:
+            import networkx as nx  # type: ignore[import-not-found, import-untyped, unused-ignore]
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("to_networkx needs networkx: pip install networkx") from exc
+        g = nx.MultiDiGraph()
+        for n in self.nodes.values():
+            g.add_node(n.id, kind=n.kind, label=n.label, **n.data)
+        for e in self.edges:
+            g.add_edge(e.source, e.target, key=e.kind, kind=e.kind, **e.data)
+        return g
+
+
+_MEMORY_NODE = "id, scope, key, kind, content, invalidated_at, invalidated_reason, created_at"
+
+# A page of lineage: everything up to 256 derivation levels above $from, the edges among them
+# and the sources they cite.
+_UPSTREAM_PAGE = """
+LET $up = array::distinct(array::flatten(
+    $from.map(|$m| $m.{1..{depth}+collect}->derived_from->memory)
+));
+LET $all = array::union($from, $up);
+{
+    memories: $all.map(|$m| $m.{fields}),
+    derived: array::flatten($all.map(|$m| $m->derived_from.{in, out, how})),
+    sourced: array::flatten($all.map(|$m| $m->sourced_from.{in, out})),
+};
+"""
+
+_SOURCES = "RETURN $ids.map(|$s| $s.*);"
+
+
+class _Page(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    memories: list[dict[str, Any]]
+    derived: list[dict[str, Any]]
+    sourced: list[dict[str, Any]]
+
+
+def _memory_node(row: Mapping[str, Any]) -> Node:
+    rid = row["id"]
+    data = {k: v for k, v in row.items() if k != "id"}
+    content = str(row.get("content", ""))
+    label = content if len(content) <= 60 else content[:57] + "..."
+    return Node(str(rid), "memory", label, data)
+
+
+def _source_node(row: Mapping[str, Any]) -> Node:
+    rid = row["id"]
+    assert isinstance(rid, RecordId)
+    data = {k: v for k, v in row.items() if k not in ("id", "state_json", "data")}
+    table = rid.table
+    if table == "run_event":
+        label = f"run {rid.key[0]} event {rid.key[1]}: {row.get('kind', '')}"  # type: ignore[index]
+    elif table == "commit":
+        label = f"commit {str(rid.key)[:12]}: {row.get('message', '')}"
+    elif table == "snapshot":
+        label = f"state of commit {str(rid.key)[:12]}"
+    else:
+        label = f"{row.get('user', '')}: {row.get('note', '')}"
+    return Node(str(rid), table, label, data)  # type: ignore[arg-type]
+
+
+async def _upstream(
+    db: Executor, starts: Sequence[RecordId], graph: ProvenanceGraph, max_depth: int | None
+) -> None:
+    """Add the lineage of ``starts`` to ``graph``: memories, edges, sources and roots."""
+    frontier = list(dict.fromkeys(starts))
+    depth_left = max_depth
+    source_ids: dict[str, RecordId] = {}
+    has_parent: set[str] = set()
+    has_source: set[str] = set()
+    while frontier:
+        depth = _PAGE if depth_left is None else min(_PAGE, depth_left)
+        if depth <= 0:
+            break
+        text = _UPSTREAM_PAGE.replace("{depth}", str(depth)).replace(
+            "{fields}", "{" + _MEMORY_NODE + "}"
+        )
+        page = await db.query_required_single(text, _Page, idempotent=True, **{"from": frontier})
+        for row in page.memories:
+            if row.get("id") is None:
+                raise NotFoundError("no such memory")
+            node = _memory_node(row)
+            graph.nodes.setdefault(node.id, node)
+        for e in page.derived:
+            edge = Edge(str(e["in"]), str(e["out"]), "derived_from", {"how": e.get("how")})
+            if edge not in graph.edges:
+                graph.edges.append(edge)
+            has_parent.add(edge.source)
+        for e in page.sourced:
+            edge = Edge(str(e["in"]), str(e["out"]), "sourced_from")
+            if edge not in graph.edges:
+                graph.edges.append(edge)
+            source_ids[edge.target] = e["out"]
+            has_source.add(edge.source)
+        # Parents beyond this page's depth: the next page starts there.
+        frontier = [
+            e["out"]
+            for e in page.derived
+            if str(e["out"]) not in graph.nodes and e["out"] not in frontier
+        ]
+        frontier = list(dict.fromkeys(frontier))
+        if depth_left is not None:
+            depth_left -= depth
+    if source_ids:
+        rows = await db.query(_SOURCES, dict, idempotent=True, ids=list(source_ids.values()))
+        for row in rows:
+            if row:
+                node = _source_node(row)
+                graph.nodes[node.id] = node
+    roots = [s for s in source_ids if s in graph.nodes]
+    roots += [
+        n.id
+        for n in graph.nodes.values()
+        if n.kind == "memory" and n.id not in has_parent and n.id not in has_source
+    ]
+    graph.roots = sorted(dict.fromkeys(graph.roots + roots))
+
+
+async def lineage(db: Executor, *, memory: str, max_depth: int | None = None) -> ProvenanceGraph:
+    """Where ``memory`` came from: its derivation ancestors (up to ``max_depth`` levels), the
+    sources they cite, and the roots. One query per 256 levels, plus one for the sources."""
+    if max_depth is not None and (
+        isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0
+    ):
+        raise ValidationError("max_depth must be an int >= 0")
+    graph = ProvenanceGraph()
+    mid = RecordId("memory", _memory_key(memory))
+    await _upstream(db, [mid], graph, max_depth)
+    if str(mid) not in graph.nodes:
+        raise NotFoundError(f"no memory {mid.key}")
+    return graph
+
+
+_WHY = f"""
+LET $d = (SELECT {_DECISION_FIELDS} FROM ONLY $id);
+IF $d = NONE {{ THROW 'not_found: decision ' + record::id($id) }};
+{{ decision: $d, used: $id->used.{{out, rank, score}} }};
+"""
+
+
+async def why(db: Executor, *, decision: str) -> ProvenanceGraph:
+    """Why a decision was taken: the decision, the memories it used (edges carry rank and
+    score), their lineage, and the runs, events, commits and people at the roots."""
+    rid = RecordId("decision", _decision_key(decision))
+    result = await db.query_required_single(_WHY, dict, idempotent=True, id=rid)
+    d = Decision.model_validate(result["decision"])
+    graph = ProvenanceGraph()
+    graph.nodes[str(rid)] = Node(
+        str(rid), "decision", f"{d.task}: {d.action}", d.model_dump(exclude={"id"})
+    )
+    used = [
+        u for u in (result["used"] if isinstance(result["used"], list) else [result["used"]]) if u
+    ]
+    for u in sorted(used, key=lambda u: u["rank"]):
+        graph.edges.append(
+            Edge(str(rid), str(u["out"]), "used", {"rank": u["rank"], "score": u.get("score")})
+        )
+    await _upstream(db, [u["out"] for u in used], graph, None)
+    return graph
+
+
+# -- impact and invalidation -------------------------------------------------------------------
+
+SourceRef = RunTrace | StateSnapshot | UserAnnotation | RecordId
+
+
+def _source_record(source: SourceRef | str) -> RecordId:
+    if isinstance(source, RunTrace | StateSnapshot | UserAnnotation):
+        return source.record
+    if isinstance(source, str):
+        source = RecordId.parse(source)
+    if not isinstance(source, RecordId) or source.table not in (
+        "run_event", "commit", "snapshot", "annotation",
+    ):  # fmt: skip
+        raise ValidationError(f"not a provenance source: {source!r}")
+    return source
+
+
+class Impact(BaseModel):
+    """Everything downstream of a source or memory: the memories derived from it (directly or
+    transitively; for a memory, itself included) and the decisions that used any of them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    memories: list[str]
+    decisions: list[str]
+
+
+# A page of impact: up to 256 derivation levels below $from. Children of what was found that
+# are not in it lie deeper: the next page starts at them.
+_DOWNSTREAM_PAGE = """
+LET $down = array::distinct(array::flatten(
+    $from.map(|$m| $m.{1..256+collect}<-derived_from<-memory)
+));
+LET $known = array::union($from, $down);
+{
+    memories: $down,
+    next: array::complement(
+        array::distinct(array::flatten($down.map(|$m| $m<-derived_from<-memory))), $known
+    ),
+    decisions: array::distinct(array::flatten($known.map(|$m| $m<-used<-decision))),
+};
+"""
+_DIRECT = """
+LET $start = IF $memory != NONE { [$memory] } ELSE { $source<-sourced_from<-memory };
+IF $memory != NONE AND !record::exists($memory) {
+    THROW 'not_found: memory ' + record::id($memory);
+};
+{
+    memories: $start,
+    decisions: array::distinct(array::flatten($start.map(|$m| $m<-used<-decision))),
+};
+"""
+
+
+class _Ids(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    memories: list[RecordId]
+    decisions: list[RecordId]
+    next: list[RecordId] = Field(default_factory=list)
+
+
+async def _downstream(
+    db: Executor, *, source: RecordId | None, memory: RecordId | None
+) -> tuple[list[RecordId], list[RecordId]]:
+    first = await db.query_required_single(
+        _DIRECT, _Ids, idempotent=True, source=source, memory=memory
+    )
+    memories = dict.fromkeys(first.memories)
+    decisions = dict.fromkeys(first.decisions)
+    frontier = list(memories)
+    while frontier:
+        page = await db.query_required_single(
+            _DOWNSTREAM_PAGE, _Ids, idempotent=True, **{"from": frontier}
+        )
+        memories.update(dict.fromkeys(page.memories))
+        decisions.update(dict.fromkeys(page.decisions))
+        frontier = [m for m in page.next if m not in memories]
+        memories.update(dict.fromkeys(frontier))
+    return list(memories), list(decisions)
+
+
+def _one_target(source: SourceRef | str | None, memory: str | None) -> tuple[Any, Any]:
+    if (source is None) == (memory is None):
+        raise ValidationError("give exactly one of source= or memory=")
+    if memory is not None:
+        return None, RecordId("memory", _memory_key(memory))
+    assert source is not None
+    return _source_record(source), None
+
+
+async def impact(
+    db: Executor, *, source: SourceRef | str | None = None, memory: str | None = None
+) -> Impact:
+    """Every memory and decision that depends on ``source`` (a run event, commit, snapshot or
+    annotation) or on ``memory``."""
+    src, mem = _one_target(source, memory)
+    memories, decisions = await _downstream(db, source=src, memory=mem)
+    return Impact(
+        memories=[str(m.key) for m in memories], decisions=[str(d.key) for d in decisions]
+    )
+
+
+class InvalidationReceipt(BaseModel):
+    """What one invalidation marked: the cause and every memory it reached (newly marked)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cause: str
+    memories: list[str]
+    decisions_affected: list[str]
+
+
+# One transaction. The set was computed beforehand; the transaction checks that it is still
+# closed under derivation (every child of a member is a member) and that the source's direct
+# memories are in it, so a memory derived meanwhile cannot escape. Otherwise: stale, retry.
+_INVALIDATE = """
+BEGIN;
+LET $direct = IF $source != NONE { $source<-sourced_from<-memory } ELSE { [$memory] };
+LET $children = array::distinct(array::flatten($set.map(|$m| $m<-derived_from<-memory)));
+IF array::len(array::complement(array::union($direct, $children), $set)) > 0 {
+    THROW 'stale: the derivation graph changed while invalidating; retry';
+};
+IF $source != NONE {
+    UPSERT ONLY type::record('source_invalidation', [$source]) SET source = $source,
+        reason = $reason, by = $by, at = time::now(), memories = array::len($set) RETURN NONE;
+};
+UPDATE $set SET invalidated_at = time::now(), invalidated_reason = $reason, invalidated_by = $by,
+    invalidated_cause = $cause, embedding_stash = embedding, embedding = NONE
+    WHERE invalidated_at = NONE RETURN NONE;
+COMMIT;
+"""
+
+
+async def invalidate(
+    db: Executor,
+    *,
+    source: SourceRef | str | None = None,
+    memory: str | None = None,
+    reason: str,
+    by: str | None = None,
+) -> InvalidationReceipt:
+    """Distrust ``source`` (or ``memory``) and mark every memory derived from it, directly or
+    transitively, in one transaction; recall then leaves them out. Memories already
+    invalidated keep their first record. :func:`restore` undoes it."""
+    if not isinstance(reason, str) or not reason:
+        raise ValidationError("reason must be a non-empty string")
+    src, mem = _one_target(source, memory)
+    for attempt in range(3):
+        memories, decisions = await _downstream(db, source=src, memory=mem)
+        try:
+            await db.execute(
+                _INVALIDATE,
+                source=src,
+                memory=mem,
+                set=memories,
+                cause=src or mem,
+                reason=reason,
+                by=by,
+            )
+            break
+        except StaleError:
+            if attempt == 2:
+                raise ConflictError(
+                    "the derivation graph kept changing during invalidation; try again"
+                ) from None
+    return InvalidationReceipt(
+        cause=str(src or mem),
+        memories=[str(m.key) for m in memories],
+        decisions_affected=[str(d.key) for d in decisions],
+    )
+
+
+_RESTORE = """
+BEGIN;
+LET $marked = (SELECT VALUE id FROM memory WHERE invalidated_cause = $cause);
+UPDATE memory SET invalidated_at = NONE, invalidated_reason = NONE, invalidated_by = NONE,
+    invalidated_cause = NONE, embedding = embedding_stash, embedding_stash = NONE
+    WHERE invalidated_cause = $cause RETURN NONE;
+DELETE type::record('source_invalidation', [$cause]) RETURN NONE;
+$marked;
+COMMIT;
+"""
+
+
+async def restore(
+    db: Executor, *, source: SourceRef | str | None = None, memory: str | None = None
+) -> list[str]:
+    """Undo :func:`invalidate` of ``source`` / ``memory``: the memories it marked become
+    valid again. Returns their ids."""
+    src, mem = _one_target(source, memory)
+    restored = await db.query(_RESTORE, RecordId, cause=src or mem)
+    return [str(r.key) for r in restored]

@@ -1,0 +1,246 @@
+"""Decisions and the provenance graph on the real embedded engine: lineage, impact, the
+invalidation cascade and why()."""
+
+from __future__ import annotations
+
+import pytest
+
+from surreal_store import (
+    AlreadyExistsError,
+    ConstraintError,
+    NotFoundError,
+    Store,
+    ThrownError,
+    ValidationError,
+    commits,
+    memory,
+    provenance,
+    runs,
+)
+from surreal_store.provenance import MemoryDerivation, RunTrace, StateSnapshot, UserAnnotation
+
+pytestmark = pytest.mark.anyio
+
+SPEC = "a" * 64
+
+
+async def run_with_events(s: Store, run_id: str, n: int) -> list[RunTrace]:
+    await runs.create_run(s, spec_digest=SPEC, agent_name="bot", run_id=run_id)
+    for i in range(n):
+        await runs.append_event(s, run_id=run_id, kind="tool_called", payload={"i": i})
+    return [RunTrace(run_id=run_id, seq=i + 1) for i in range(n)]
+
+
+async def chain(s: Store, root: RunTrace, depth: int, prefix: str = "m") -> list[memory.Memory]:
+    """``depth`` memories, each derived from the previous; the first is sourced from ``root``."""
+    out = [await memory.remember(s, content=f"{prefix}0", provenance=[root])]
+    for i in range(1, depth):
+        parent = MemoryDerivation(parent=out[-1].id, how="summarise")
+        out.append(await memory.remember(s, content=f"{prefix}{i}", provenance=[parent]))
+    return out
+
+
+async def count(s: Store, table: str) -> int:
+    return await s.query_required_single(f"RETURN count(SELECT id FROM {table});", int)
+
+
+async def test_hundred_deep_chain_lineage_and_impact(store: Store) -> None:
+    (event,) = await run_with_events(store, "r1", 1)
+    mems = await chain(store, event, 100)
+    graph = await provenance.lineage(store, memory=mems[-1].id)
+    assert len(graph.of_kind("memory")) == 100
+    assert graph.roots == [str(event.record)]
+    assert graph.nodes[str(event.record)].kind == "run_event"
+    assert len([e for e in graph.edges if e.kind == "derived_from"]) == 99
+    shallow = await provenance.lineage(store, memory=mems[-1].id, max_depth=3)
+    assert len(shallow.of_kind("memory")) == 4
+    hit = await provenance.impact(store, source=event)
+    assert sorted(hit.memories) == sorted(m.id for m in mems)
+    mid = await provenance.impact(store, memory=mems[50].id)
+    assert sorted(mid.memories) == sorted(m.id for m in mems[50:])
+
+
+async def test_chains_deeper_than_one_page(store: Store) -> None:
+    (event,) = await run_with_events(store, "deep", 1)
+    mems = await chain(store, event, 300)
+    graph = await provenance.lineage(store, memory=mems[-1].id)
+    assert len(graph.of_kind("memory")) == 300 and graph.roots == [str(event.record)]
+    hit = await provenance.impact(store, source=event)
+    assert len(hit.memories) == 300
+
+
+async def test_diamonds_appear_once(store: Store) -> None:
+    (event,) = await run_with_events(store, "r", 1)
+    root = await memory.remember(store, content="root", provenance=[event])
+    left = await memory.remember(
+        store, content="left", provenance=[MemoryDerivation(parent=root.id, how="extract")]
+    )
+    right = await memory.remember(
+        store, content="right", provenance=[MemoryDerivation(parent=root.id, how="extract")]
+    )
+    top = await memory.remember(
+        store,
+        content="top",
+        provenance=[
+            MemoryDerivation(parent=left.id, how="merge"),
+            MemoryDerivation(parent=right.id, how="merge"),
+        ],
+    )
+    graph = await provenance.lineage(store, memory=top.id)
+    assert len(graph.of_kind("memory")) == 4
+    assert len(graph.edges) == 5  # 4 derivations and 1 source
+    assert graph.roots == [str(event.record)]
+    hit = await provenance.impact(store, memory=root.id)
+    assert sorted(hit.memories) == sorted([root.id, left.id, right.id, top.id])
+    # Attaching the same fact again changes nothing.
+    await provenance.attach(store, memory=top.id, sources=[{"kind": "memory_derivation",
+                                                           "parent": left.id, "how": "merge"}])  # fmt: skip
+    assert await count(store, "derived_from") == 4
+
+
+async def test_all_four_source_kinds(store: Store) -> None:
+    (event,) = await run_with_events(store, "r", 1)
+    c = await commits.commit(store, state={"x": 1}, message="state", author="t", branch="main")
+    base = await memory.remember(store, content="base")
+    m = await memory.remember(
+        store,
+        content="fact",
+        provenance=[
+            event,
+            StateSnapshot(commit=c.id),
+            UserAnnotation(user="alice", note="I told it so"),
+            MemoryDerivation(parent=base.id, how="extract"),
+        ],
+    )
+    graph = await provenance.lineage(store, memory=m.id)
+    kinds = sorted(n.kind for n in graph.nodes.values())
+    assert kinds == ["annotation", "memory", "memory", "run_event", "snapshot"]
+    assert len(graph.roots) == 4  # three sources and the unsourced base memory
+    as_dict = graph.to_dict()
+    assert {n["kind"] for n in as_dict["nodes"]} == set(kinds)
+
+
+async def test_bad_provenance_writes_nothing(store: Store) -> None:
+    with pytest.raises(ValidationError, match="invalid provenance"):
+        await memory.remember(store, content="x", provenance=[{"kind": "gossip", "who": "bob"}])
+    with pytest.raises(NotFoundError, match="run_event"):
+        await memory.remember(store, content="x", provenance=[RunTrace(run_id="nope", seq=1)])
+    with pytest.raises(NotFoundError, match="memory"):
+        await memory.remember(
+            store, content="x", provenance=[MemoryDerivation(parent="ab" * 32, how="merge")]
+        )
+    assert await count(store, "memory") == 0
+    assert await count(store, "sourced_from") == 0
+
+
+async def test_invalidating_a_run_event_hides_its_descendants_only(store: Store) -> None:
+    bad, good = await run_with_events(store, "r", 2)
+    tainted = await chain(store, bad, 5, prefix="tainted tea ")
+    clean = await chain(store, good, 3, prefix="clean tea ")
+    mixed = await memory.remember(
+        store,
+        content="mixed tea",
+        provenance=[
+            MemoryDerivation(parent=tainted[2].id, how="merge"),
+            MemoryDerivation(parent=clean[1].id, how="merge"),
+        ],
+    )
+    receipt = await provenance.invalidate(store, source=bad, reason="tool lied", by="ops")
+    assert sorted(receipt.memories) == sorted([m.id for m in tainted] + [mixed.id])
+    hits = await memory.recall(store, text="tea", k=50)
+    assert sorted(h.memory.content for h in hits) == sorted(m.content for m in clean)
+    got = await memory.get(store, memory=mixed.id)
+    assert got.invalidated and got.invalidated_reason == "tool lied"
+    # Restoring is explicit, and undoes exactly this cascade.
+    restored = await provenance.restore(store, source=bad)
+    assert sorted(restored) == sorted(receipt.memories)
+    assert len(await memory.recall(store, text="tea", k=50)) == 9
+
+
+async def test_the_cascade_is_one_transaction(store: Store) -> None:
+    (event,) = await run_with_events(store, "r", 1)
+    mems = await chain(store, event, 20)
+    # A guard that refuses to invalidate one memory deep in the chain: the whole cascade fails.
+    await store.execute(
+        "DEFINE EVENT refuse ON memory WHEN $event = 'UPDATE' AND $after.content = 'm17' "
+        "AND $after.invalidated_at != NONE THEN { THROW 'no' };"
+    )
+    with pytest.raises(ThrownError):
+        await provenance.invalidate(store, source=event, reason="bad")
+    assert (
+        await store.query_required_single(
+            "RETURN count(SELECT id FROM memory WHERE invalidated_at != NONE);", int
+        )
+        == 0
+    )
+    assert await count(store, "source_invalidation") == 0
+    await store.execute("REMOVE EVENT refuse ON memory;")
+    receipt = await provenance.invalidate(store, source=event, reason="bad")
+    assert len(receipt.memories) == len(mems)
+
+
+async def test_decisions_why_and_outcomes(store: Store) -> None:
+    (event,) = await run_with_events(store, "r", 1)
+    used = await chain(store, event, 3, prefix="used ")
+    other = await memory.remember(store, content="not used")
+    c = await commits.commit(store, state={"s": 1}, message="m", author="t", branch="main")
+    d = await provenance.record_decision(
+        store, task="reply", action="answer", confidence=0.75, rationale="it fits",
+        alternatives=["ask", "wait"], used=[(used[2].id, 0.9), used[0].id], branch="main",
+    )  # fmt: skip
+    assert d.commit == c.id and d.outcome is None
+    graph = await provenance.why(store, decision=d.id)
+    used_edges = [e for e in graph.edges if e.kind == "used"]
+    assert [e.target for e in used_edges] == [f"memory:{used[2].id}", f"memory:{used[0].id}"]
+    assert [e.data["rank"] for e in used_edges] == [1, 2]
+    assert f"memory:{other.id}" not in graph.nodes
+    assert graph.roots == [str(event.record)]
+    # Outcomes: once.
+    done = await provenance.record_outcome(store, decision=d.id, outcome={"ok": 1}, success=True)
+    assert done.success is True and done.outcome_at is not None
+    with pytest.raises(AlreadyExistsError):
+        await provenance.record_outcome(store, decision=d.id, outcome={"ok": 2}, success=False)
+    assert (await provenance.get_decision(store, decision=d.id)).outcome == {"ok": 1}
+    d2 = await provenance.record_decision(store, task="reply", action="ask", confidence=0.2)
+    await provenance.record_outcome(store, decision=d2.id, outcome={}, success=False)
+    await provenance.record_decision(store, task="plan", action="ask", confidence=0.5)
+    assert [x.id for x in await provenance.decisions_for_task(store, task="reply")] == [
+        d2.id, d.id,
+    ]  # fmt: skip
+    assert [x.id for x in await provenance.decisions_for_commit(store, commit=c.id)] == [d.id]
+    by_action = {r.key: r for r in await provenance.success_rates(store, by="action")}
+    assert by_action["answer"].rate == 1.0 and by_action["ask"].rate == 0.0
+    assert by_action["ask"].decisions == 2 and by_action["ask"].with_outcome == 1
+    by_task = {r.key: r for r in await provenance.success_rates(store, by="task")}
+    assert by_task["reply"].rate == 0.5 and by_task["plan"].rate is None
+    # The decisions that used a memory are part of its impact.
+    assert (await provenance.impact(store, source=event)).decisions == [d.id]
+
+
+async def test_bad_decisions_write_nothing(store: Store) -> None:
+    m = await memory.remember(store, content="m")
+    for confidence in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValidationError):
+            await provenance.record_decision(store, task="t", action="a", confidence=confidence)
+    with pytest.raises(NotFoundError):
+        await provenance.record_decision(
+            store, task="t", action="a", confidence=0.5, used=[m.id, "cd" * 32]
+        )
+    with pytest.raises(ValidationError):
+        await provenance.record_decision(store, task="", action="a", confidence=0.5)
+    # The database refuses it too.
+    with pytest.raises(ConstraintError):
+        await store.execute(
+            "CREATE decision CONTENT { task: 't', action: 'a', rationale: '', confidence: 2.0 }"
+        )
+    assert await count(store, "decision") == 0 and await count(store, "used") == 0
+    with pytest.raises(NotFoundError):
+        await provenance.record_outcome(store, decision="nope", outcome={}, success=True)
+
+
+async def test_graph_converts_to_networkx(store: Store) -> None:
+    nx = pytest.importorskip("networkx")
+    (event,) = await run_with_events(store, "r", 1)
+    mems = await chain(store, event, 3)
+    g = (await provenance.lineage(store, memory=mems[-1].id)).to_networkx()
+    assert isinstance(g, nx.MultiDiGraph) and g.number_of_nodes() == 4
