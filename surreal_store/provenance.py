@@ -20,6 +20,7 @@ recursion limit). An invalidation cascade is one transaction.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -491,53 +492,43 @@ class ProvenanceGraph:
 
 _MEMORY_NODE = "id, scope, key, kind, content, invalidated_at, invalidated_reason, created_at"
 
-# A page of lineage: everything up to 256 derivation levels above $from, the edges among them
-# and the sources they cite.
+# A page of lineage: every memory up to 256 derivation levels above $from with its fields, its
+# parents and its sources, and the sources' records. Sent as JSON text: decoding the engine's
+# own encoding of many small records costs more than the graph walk.
 _UPSTREAM_PAGE = """
-LET $up = array::distinct(array::flatten(
-    $from.map(|$m| $m.{1..{depth}+collect}->derived_from->memory)
+LET $all = array::union($from, array::flatten(
+    (SELECT VALUE @.{1..{depth}+collect}->derived_from->memory FROM $from)
 ));
-LET $all = array::union($from, $up);
-{
-    memories: $all.map(|$m| $m.{fields}),
-    derived: array::flatten($all.map(|$m| $m->derived_from.{in, out, how})),
-    sourced: array::flatten($all.map(|$m| $m->sourced_from.{in, out})),
-};
+LET $rows = SELECT {fields}, ->derived_from.{out, how} AS parents, ->sourced_from.out AS sources
+    FROM $all;
+encoding::json::encode({
+    rows: $rows,
+    sources: array::distinct(array::flatten($rows.sources)).map(|$s| $s.*),
+});
 """
-
-_SOURCES = "RETURN $ids.map(|$s| $s.*);"
-
-
-class _Page(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    memories: list[dict[str, Any]]
-    derived: list[dict[str, Any]]
-    sourced: list[dict[str, Any]]
 
 
 def _memory_node(row: Mapping[str, Any]) -> Node:
-    rid = row["id"]
-    data = {k: v for k, v in row.items() if k != "id"}
+    data = {k: v for k, v in row.items() if k not in ("id", "parents", "sources")}
     content = str(row.get("content", ""))
     label = content if len(content) <= 60 else content[:57] + "..."
-    return Node(str(rid), "memory", label, data)
+    return Node(str(row["id"]), "memory", label, data)
 
 
 def _source_node(row: Mapping[str, Any]) -> Node:
-    rid = row["id"]
-    assert isinstance(rid, RecordId)
+    rid = str(row["id"])
     data = {k: v for k, v in row.items() if k not in ("id", "state_json", "data")}
-    table = rid.table
+    table = rid.partition(":")[0]
     if table == "run_event":
-        label = f"run {rid.key[0]} event {rid.key[1]}: {row.get('kind', '')}"  # type: ignore[index]
+        run = str(row.get("run", "")).partition(":")[2]
+        label = f"run {run} event {row.get('seq')}: {row.get('kind', '')}"
     elif table == "commit":
-        label = f"commit {str(rid.key)[:12]}: {row.get('message', '')}"
+        label = f"commit {rid.partition(':')[2][:12]}: {row.get('message', '')}"
     elif table == "snapshot":
-        label = f"state of commit {str(rid.key)[:12]}"
+        label = f"state of commit {rid.partition(':')[2][:12]}"
     else:
         label = f"{row.get('user', '')}: {row.get('note', '')}"
-    return Node(str(rid), table, label, data)  # type: ignore[arg-type]
+    return Node(rid, table, label, data)  # type: ignore[arg-type]
 
 
 async def _upstream(
@@ -546,55 +537,46 @@ async def _upstream(
     """Add the lineage of ``starts`` to ``graph``: memories, edges, sources and roots."""
     frontier = list(dict.fromkeys(starts))
     depth_left = max_depth
-    source_ids: dict[str, RecordId] = {}
-    has_parent: set[str] = set()
-    has_source: set[str] = set()
+    sources: set[str] = set()
+    unsourced: set[str] = set()
     while frontier:
         depth = _PAGE if depth_left is None else min(_PAGE, depth_left)
-        if depth <= 0:
-            break
-        text = _UPSTREAM_PAGE.replace("{depth}", str(depth)).replace(
-            "{fields}", "{" + _MEMORY_NODE + "}"
-        )
-        page = await db.query_required_single(text, _Page, idempotent=True, **{"from": frontier})
-        for row in page.memories:
+        text = _UPSTREAM_PAGE.replace("{depth}", str(depth)).replace("{fields}", _MEMORY_NODE)
+        if depth == 0:  # only the starts themselves
+            text = text.replace("@.{1..0+collect}->derived_from->memory", "[]")
+        raw = await db.query_required_single(text, str, idempotent=True, **{"from": frontier})
+        page = json.loads(raw)
+        missing: list[str] = []
+        for row in page["rows"]:
             if row.get("id") is None:
                 raise NotFoundError("no such memory")
             node = _memory_node(row)
             graph.nodes.setdefault(node.id, node)
-        for e in page.derived:
-            edge = Edge(str(e["in"]), str(e["out"]), "derived_from", {"how": e.get("how")})
-            if edge not in graph.edges:
-                graph.edges.append(edge)
-            has_parent.add(edge.source)
-        for e in page.sourced:
-            edge = Edge(str(e["in"]), str(e["out"]), "sourced_from")
-            if edge not in graph.edges:
-                graph.edges.append(edge)
-            source_ids[edge.target] = e["out"]
-            has_source.add(edge.source)
-        # Parents beyond this page's depth: the next page starts there.
-        frontier = [
-            e["out"]
-            for e in page.derived
-            if str(e["out"]) not in graph.nodes and e["out"] not in frontier
-        ]
-        frontier = list(dict.fromkeys(frontier))
+            parents = row.get("parents") or []
+            for p in parents:
+                graph.edges.append(Edge(node.id, p["out"], "derived_from", {"how": p["how"]}))
+                missing.append(p["out"])
+            for src in row.get("sources") or []:
+                graph.edges.append(Edge(node.id, src, "sourced_from"))
+                sources.add(src)
+            if not parents and not row.get("sources"):
+                unsourced.add(node.id)
+        for row in page["sources"]:
+            if row:
+                src_node = _source_node(row)
+                graph.nodes[src_node.id] = src_node
         if depth_left is not None:
             depth_left -= depth
-    if source_ids:
-        rows = await db.query(_SOURCES, dict, idempotent=True, ids=list(source_ids.values()))
-        for row in rows:
-            if row:
-                node = _source_node(row)
-                graph.nodes[node.id] = node
-    roots = [s for s in source_ids if s in graph.nodes]
-    roots += [
-        n.id
-        for n in graph.nodes.values()
-        if n.kind == "memory" and n.id not in has_parent and n.id not in has_source
-    ]
-    graph.roots = sorted(dict.fromkeys(graph.roots + roots))
+            if depth_left <= 0:
+                break
+        # Parents beyond this page's depth: the next page starts there.
+        frontier = [
+            RecordId("memory", m.partition(":")[2])
+            for m in dict.fromkeys(missing)
+            if m not in graph.nodes
+        ]
+    graph.edges = list(dict.fromkeys(graph.edges))
+    graph.roots = sorted({*graph.roots, *sources, *unsourced})
 
 
 async def lineage(db: Executor, *, memory: str, max_depth: int | None = None) -> ProvenanceGraph:
@@ -676,10 +658,13 @@ LET $down = array::distinct(array::flatten(
 LET $known = array::union($from, $down);
 {
     memories: $down,
-    next: array::complement(
+    -- Fewer than 256 found: no walk reached the recursion limit, nothing lies deeper.
+    next: IF array::len($down) < 256 { [] } ELSE { array::complement(
         array::distinct(array::flatten($down.map(|$m| $m<-derived_from<-memory))), $known
-    ),
-    decisions: array::distinct(array::flatten($known.map(|$m| $m<-used<-decision))),
+    ) },
+    decisions: IF $decisions {
+        array::distinct(array::flatten($known.map(|$m| $m<-used<-decision)))
+    } ELSE { [] },
 };
 """
 _DIRECT = """
@@ -689,7 +674,9 @@ IF $memory != NONE AND !record::exists($memory) {
 };
 {
     memories: $start,
-    decisions: array::distinct(array::flatten($start.map(|$m| $m<-used<-decision))),
+    decisions: IF $decisions {
+        array::distinct(array::flatten($start.map(|$m| $m<-used<-decision)))
+    } ELSE { [] },
 };
 """
 
@@ -703,23 +690,28 @@ class _Ids(BaseModel):
 
 
 async def _downstream(
-    db: Executor, *, source: RecordId | None, memory: RecordId | None
+    db: Executor, *, source: RecordId | None, memory: RecordId | None, decisions: bool = True
 ) -> tuple[list[RecordId], list[RecordId]]:
+    with_decisions = decisions
     first = await db.query_required_single(
-        _DIRECT, _Ids, idempotent=True, source=source, memory=memory
+        _DIRECT, _Ids, idempotent=True, source=source, memory=memory, decisions=with_decisions
     )
     memories = dict.fromkeys(first.memories)
-    decisions = dict.fromkeys(first.decisions)
+    found = dict.fromkeys(first.decisions)
     frontier = list(memories)
     while frontier:
         page = await db.query_required_single(
-            _DOWNSTREAM_PAGE, _Ids, idempotent=True, **{"from": frontier}
+            _DOWNSTREAM_PAGE,
+            _Ids,
+            idempotent=True,
+            decisions=with_decisions,
+            **{"from": frontier},
         )
         memories.update(dict.fromkeys(page.memories))
-        decisions.update(dict.fromkeys(page.decisions))
+        found.update(dict.fromkeys(page.decisions))
         frontier = [m for m in page.next if m not in memories]
         memories.update(dict.fromkeys(frontier))
-    return list(memories), list(decisions)
+    return list(memories), list(found)
 
 
 def _one_target(source: SourceRef | str | None, memory: str | None) -> tuple[Any, Any]:
@@ -744,13 +736,13 @@ async def impact(
 
 
 class InvalidationReceipt(BaseModel):
-    """What one invalidation marked: the cause and every memory it reached (newly marked)."""
+    """What one invalidation reached: its cause and every memory derived from it (those already
+    invalid keep their first record). :func:`impact` names the decisions that used them."""
 
     model_config = ConfigDict(frozen=True)
 
     cause: str
     memories: list[str]
-    decisions_affected: list[str]
 
 
 # One transaction. The set was computed beforehand; the transaction checks that it is still
@@ -789,7 +781,7 @@ async def invalidate(
         raise ValidationError("reason must be a non-empty string")
     src, mem = _one_target(source, memory)
     for attempt in range(3):
-        memories, decisions = await _downstream(db, source=src, memory=mem)
+        memories, _ = await _downstream(db, source=src, memory=mem, decisions=False)
         try:
             await db.execute(
                 _INVALIDATE,
@@ -806,11 +798,7 @@ async def invalidate(
                 raise ConflictError(
                     "the derivation graph kept changing during invalidation; try again"
                 ) from None
-    return InvalidationReceipt(
-        cause=str(src or mem),
-        memories=[str(m.key) for m in memories],
-        decisions_affected=[str(d.key) for d in decisions],
-    )
+    return InvalidationReceipt(cause=str(src or mem), memories=[str(m.key) for m in memories])
 
 
 _RESTORE = """
