@@ -56,6 +56,7 @@ __all__ = [
     "RecallMode",
     "ReembedReport",
     "RememberManyResult",
+    "SentenceTransformerEmbedder",
     "by_key",
     "declare_space",
     "forget",
@@ -95,6 +96,43 @@ class Embedder(Protocol):
     def dimension(self) -> int: ...
 
     async def embed(self, texts: Sequence[str], /) -> Sequence[Sequence[float]]: ...
+
+
+class SentenceTransformerEmbedder:
+    """A local :class:`Embedder` on sentence-transformers (``pip install
+    'surreal-store[local]'``), e.g. ``all-MiniLM-L6-v2`` (384-d). Encoding runs in a worker
+    thread, so the event loop stays free. ``model`` is the name recorded in the store."""
+
+    def __init__(self, name: str = "all-MiniLM-L6-v2", *, device: str | None = None) -> None:
+        try:
+            from sentence_transformers import (  # type: ignore[import-not-found, unused-ignore]
+                SentenceTransformer,
+            )
+        except ImportError as exc:
+            raise ImportError(
+                "SentenceTransformerEmbedder needs sentence-transformers: "
+                "pip install 'surreal-store[local]'"
+            ) from exc
+        self._model = SentenceTransformer(name, device=device)
+        self._name = name
+        dim = self._model.get_sentence_embedding_dimension()
+        self._dimension = int(dim) if dim is not None else len(self._model.encode(["x"])[0])
+
+    @property
+    def model(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    async def embed(self, texts: Sequence[str], /) -> list[list[float]]:
+        import anyio.to_thread
+
+        vectors = await anyio.to_thread.run_sync(
+            lambda: self._model.encode(list(texts), normalize_embeddings=True)
+        )
+        return [list(map(float, v)) for v in vectors]
 
 
 class Memory(BaseModel):

@@ -554,3 +554,17 @@ async def test_vector_recall_at_10_on_10k_clustered_vectors(tmp_path: Path) -> N
             hits += len(want & {h.memory.id for h in got})
     recall = hits / (10 * len(queries))
     assert recall >= 0.95, recall
+
+
+async def test_sentence_transformer_embedder_when_installed(mem: Store) -> None:
+    pytest.importorskip("sentence_transformers")
+    try:
+        e = memory.SentenceTransformerEmbedder("all-MiniLM-L6-v2")
+    except Exception as exc:  # no model files offline
+        pytest.skip(f"model not available: {exc}")
+    async with Store("mem://") as s:
+        await memory.declare_space(s, model=e.model, dimension=e.dimension)
+        await memory.remember(s, content="The user drinks green tea", embedder=e)
+        await memory.remember(s, content="The deploy failed on Tuesday", embedder=e)
+        hits = await memory.recall(s, text="what beverage does the user like", embedder=e, k=1)
+        assert hits[0].memory.content == "The user drinks green tea"

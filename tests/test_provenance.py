@@ -93,8 +93,8 @@ async def test_diamonds_appear_once(store: Store) -> None:
     hit = await provenance.impact(store, memory=root.id)
     assert sorted(hit.memories) == sorted([root.id, left.id, right.id, top.id])
     # Attaching the same fact again changes nothing.
-    await provenance.attach(store, memory=top.id, sources=[{"kind": "memory_derivation",
-                                                           "parent": left.id, "how": "merge"}])  # fmt: skip
+    again = {"kind": "memory_derivation", "parent": left.id, "how": "merge"}
+    await provenance.attach(store, memory=top.id, sources=[again])
     assert await count(store, "derived_from") == 4
 
 
