@@ -19,9 +19,11 @@ import anyio
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
+from rich.tree import Tree
 
-from . import branches, commits, releases, runs
+from . import branches, commits, memory, provenance, releases, runs
 from ._client import Store
 from ._config import Settings
 from ._errors import StoreError
@@ -389,6 +391,247 @@ def releases_(
         table.add_row(str(r.seq), r.version_label, action, r.spec_digest[:12], r.promoted_by,
                       f"{r.created_at:%Y-%m-%d %H:%M:%S}")  # fmt: skip
     out.print(table)
+
+
+# -- memory and provenance ---------------------------------------------------------------------
+
+
+def _embedder_for(space: memory.EmbeddingSpace | None) -> memory.Embedder | None:
+    """The built-in embedder when the store's space is its own (the demo's); else none: the
+    CLI has no model of its own, and recall falls back to full text."""
+    if space is None:
+        return None
+    hashing = memory.HashingEmbedder(space.dimension)
+    return hashing if hashing.model == space.model else None
+
+
+@app.command("recall")
+def recall_(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="What to recall.")],
+    k: Annotated[int, typer.Option("--k", min=1, max=1000)] = 10,
+    kind: Annotated[list[str] | None, typer.Option("--kind", help="Only these kinds.")] = None,
+    scope: Annotated[str | None, typer.Option()] = None,
+    branch: Annotated[str | None, typer.Option(help="Memories of this branch's history.")] = None,
+    include_invalidated: Annotated[bool, typer.Option("--include-invalidated")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recall memories: hybrid when the store's embedding model is available here, else full
+    text."""
+
+    async def go(s: Store) -> list[memory.RecallHit]:
+        embedder = _embedder_for(await memory.get_space(s))
+        return await memory.recall(
+            s, text=text, embedder=embedder, k=k, kind=kind or None, scope=scope,
+            branch=branch, include_invalidated=include_invalidated,
+        )  # fmt: skip
+
+    hits = _query(ctx.obj, go)
+    if as_json:
+        _print_json(_dump(hits))
+        return
+    table = Table("#", "score", "vector", "text", "kind", "memory", "content")
+    for i, h in enumerate(hits, 1):
+        table.add_row(
+            str(i), f"{h.score:.4f}",
+            "" if h.vector_score is None else f"{h.vector_score:.3f} (#{h.vector_rank})",
+            "" if h.text_score is None else f"{h.text_score:.2f} (#{h.text_rank})",
+            h.memory.kind, h.memory.id[:12], h.memory.content,
+        )  # fmt: skip
+    out.print(table)
+
+
+def _label(node: provenance.Node) -> str:
+    mark = "[red]INVALIDATED[/] " if node.data.get("invalidated_at") else ""
+    short = node.id.partition(":")[2][:12] if node.kind == "memory" else node.id
+    return f"{mark}[bold]{node.kind}[/] {short}: {_escape(node.label)}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+def _grow(
+    tree: Tree,
+    graph: provenance.ProvenanceGraph,
+    node_id: str,
+    seen: set[str],
+    depth: int | None = None,
+) -> None:
+    """Upstream from ``node_id``: what it was derived from and what it cites."""
+    if depth is not None and depth <= 0:
+        return
+    below = None if depth is None else depth - 1
+    for e in graph.edges:
+        if e.source != node_id or e.kind == "used":
+            continue
+        target = graph.nodes.get(e.target)
+        if target is None:
+            continue
+        how = f"[dim]{e.data.get('how') or 'source'}[/] "
+        if e.target in seen:
+            tree.add(how + _label(target) + " [dim](shown above)[/]")
+            continue
+        seen.add(e.target)
+        _grow(tree.add(how + _label(target)), graph, e.target, seen, below)
+
+
+def _print_graph(graph: provenance.ProvenanceGraph, root: str, depth: int | None = None) -> None:
+    tree = Tree(_label(graph.nodes[root]))
+    seen = {root}
+    if graph.nodes[root].kind == "decision":
+        for e in sorted((e for e in graph.edges if e.kind == "used"), key=lambda e: e.data["rank"]):
+            score = e.data.get("score")
+            used = f"[dim]used #{e.data['rank']}" + (f" {score:.3f}" if score else "") + "[/] "
+            seen.add(e.target)
+            _grow(tree.add(used + _label(graph.nodes[e.target])), graph, e.target, seen, depth)
+    else:
+        _grow(tree, graph, root, seen, depth)
+    out.print(tree)
+    out.print(f"roots: {', '.join(graph.roots) or '(none)'}", highlight=False)
+
+
+def _memory_arg(value: str) -> str:
+    return value.removeprefix("memory:")
+
+
+@app.command()
+def lineage(
+    ctx: typer.Context,
+    memory_id: Annotated[str, typer.Argument(metavar="MEMORY", help="Memory id.")],
+    max_depth: Annotated[int | None, typer.Option(min=0)] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Where a memory came from: its derivations and root sources, as a tree."""
+    mid = _memory_arg(memory_id)
+    graph = _query(ctx.obj, lambda s: provenance.lineage(s, memory=mid, max_depth=max_depth))
+    if as_json:
+        _print_json(graph.to_dict())
+        return
+    _print_graph(graph, f"memory:{mid}")
+
+
+@app.command()
+def impact(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Argument(help="A memory id, RUN:SEQ for a run event, or commit:ID.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Everything that depends on a source or a memory: memories and decisions."""
+    target = _source_arg(source)
+
+    async def go(s: Store) -> provenance.Impact:
+        if isinstance(target, str):
+            return await provenance.impact(s, memory=target)
+        return await provenance.impact(s, source=target)
+
+    found = _query(ctx.obj, go)
+    if as_json:
+        _print_json(_dump(found))
+        return
+    out.print(
+        f"{len(found.memories)} memories, {len(found.decisions)} decisions depend on {source}"
+    )
+    for d in found.decisions:
+        out.print(f"  decision {d}", highlight=False)
+
+
+def _source_arg(value: str) -> str | provenance.SourceRef:
+    if value.startswith("commit:"):
+        return provenance.StateSnapshot(commit=value.removeprefix("commit:"))
+    run, sep, seq = value.rpartition(":")
+    if sep and seq.isdigit() and run and not run.startswith("memory"):
+        return provenance.RunTrace(run_id=run, seq=int(seq))
+    return _memory_arg(value)
+
+
+@app.command()
+def why(
+    ctx: typer.Context,
+    decision: Annotated[str, typer.Argument(help="Decision id.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Why a decision was taken: the memories it used, their lineage and root sources."""
+    did = decision.removeprefix("decision:")
+    graph = _query(ctx.obj, lambda s: provenance.why(s, decision=did))
+    if as_json:
+        _print_json(graph.to_dict())
+        return
+    _print_graph(graph, f"decision:{did}")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no tour.")] = False,
+) -> None:
+    """Build a realistic agent history in the store (once), then tour it: the log, a recall,
+    a memory's lineage, why a decision was taken, and what distrusting a run hid."""
+    from ._demo import seed
+
+    opts: _Options = ctx.obj
+
+    async def go() -> None:
+        async with opts.store(migrate=True, check=True) as s:
+            if quiet:
+                result = await seed(s)
+            else:
+                with Progress(console=err, transient=True) as bar:
+                    task = bar.add_task("building the demo history", total=None)
+
+                    def advance(label: str, n: int) -> None:
+                        bar.update(task, advance=n, description=f"building: {label}")
+
+                    result = await seed(s, progress=advance)
+            if quiet:
+                return
+            verb = "built" if result.created else "found (already built)"
+            out.print(
+                f"[bold]demo history {verb}[/]: {result.memories} memories, "
+                f"{len(result.decisions)} decisions, {len(result.invalidated)} invalidated\n"
+            )
+            out.rule("commit log (main)")
+            history = await commits.log(s, branch="main")
+            table = Table("commit", "gen", "branch", "message")
+            for c in history:
+                table.add_row(c.id[:12], str(c.generation), c.branch or "", c.message)
+            out.print(table)
+            out.rule("recall: 'train to Porto in May' (hybrid)")
+            embedder = _embedder_for(await memory.get_space(s))
+            hits = await memory.recall(s, text="train to Porto in May", embedder=embedder, k=5)
+            table = Table("score", "vector", "text", "content")
+            for h in hits:
+                table.add_row(
+                    f"{h.score:.4f}",
+                    "" if h.vector_score is None else f"{h.vector_score:.3f}",
+                    "" if h.text_score is None else f"{h.text_score:.2f}",
+                    h.memory.content,
+                )
+            out.print(table)
+            out.rule("lineage of a summary")
+            _print_graph(
+                await provenance.lineage(s, memory=result.summary), f"memory:{result.summary}"
+            )
+            if result.decisions:
+                out.rule("why was this decided?")
+                d = result.decisions[0]
+                out.print("(two levels shown; surreal-store why DECISION shows all)")
+                _print_graph(await provenance.why(s, decision=d), f"decision:{d}", depth=1)
+            out.rule("what distrusting run 3 hid")
+            out.print(
+                f"{len(result.invalidated)} memories derived from run 3's tool calls are "
+                "invalidated; recall leaves them out unless asked:"
+            )
+            before = await memory.recall(
+                s, text="hotel prices", embedder=embedder, k=200, include_invalidated=True
+            )
+            after = await memory.recall(s, text="hotel prices", embedder=embedder, k=200)
+            out.print(f"  recall 'hotel prices': {len(before)} with them, {len(after)} without")
+            out.print("\nTry: surreal-store recall 'Kyoto hotel' | lineage MEMORY | why DECISION")
+
+    _run(go)
 
 
 def _print_status(st: SchemaStatus, report: DriftReport | None) -> None:

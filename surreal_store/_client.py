@@ -468,9 +468,11 @@ def _error_for(
         code, sep, rest = message.partition(": ")
         if sep and code in _THROW_CODES:
             # Schema events and domain queries THROW 'code: text' to name the failure.
+            # These are the domain's own answers ("no decision X"): the message is the whole
+            # story, so it is not prefixed with the statement that raised it.
             thrown = _THROW_CODES[code]
             if issubclass(thrown, e.QueryError):
-                return thrown(rest, statement=statement, statement_text=text, kind="Thrown")
+                return thrown(rest, kind="Thrown")
             return thrown(rest)
         cls = e.ThrownError
     elif kind == "Internal" and any(h in message.lower() for h in _CONSTRAINT_HINTS):

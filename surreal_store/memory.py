@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import itertools
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, Protocol, runtime_checkable
@@ -50,6 +51,7 @@ __all__ = [
     "Embedder",
     "EmbeddingSpace",
     "ForgetReceipt",
+    "HashingEmbedder",
     "Memory",
     "NewMemory",
     "RecallHit",
@@ -96,6 +98,42 @@ class Embedder(Protocol):
     def dimension(self) -> int: ...
 
     async def embed(self, texts: Sequence[str], /) -> Sequence[Sequence[float]]: ...
+
+
+class HashingEmbedder:
+    """A dependency-free :class:`Embedder`: words (lowercased, stripped of punctuation) and
+    word pairs hashed into ``dimension`` signed buckets, L2-normalised (the hashing trick).
+
+    It captures shared words, not meaning; it exists so that the demo, tests and offline tools
+    have vectors without a model download. Use a real model for real recall."""
+
+    def __init__(self, dimension: int = 256) -> None:
+        _positive(dimension, "dimension", limit=16384)
+        self._dimension = dimension
+
+    @property
+    def model(self) -> str:
+        return f"surreal-store/hashing-v1-{self._dimension}"
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def vector(self, text: str) -> list[float]:
+        words = "".join(c if c.isalnum() else " " for c in text.lower()).split()
+        features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+        v = [0.0] * self._dimension
+        for f in features:
+            h = hashlib.blake2b(f.encode(), digest_size=8).digest()
+            i = int.from_bytes(h[:4], "little") % self._dimension
+            v[i] += 1.0 if h[4] & 1 else -1.0
+        norm = math.sqrt(sum(x * x for x in v))
+        if norm == 0:
+            v[0], norm = 1.0, 1.0
+        return [x / norm for x in v]
+
+    async def embed(self, texts: Sequence[str], /) -> list[list[float]]:
+        return [self.vector(t) for t in texts]
 
 
 class SentenceTransformerEmbedder:
@@ -414,7 +452,7 @@ _FIELDS = (
 # database to use". A branch named '-' cannot exist, so it stands for "no branch".
 _COMMIT_OF_BRANCH = """
 LET $head = type::record('branch', $branch ?? '-').head;
-IF $branch != NONE AND $head = NONE { THROW 'not_found: branch ' + $branch };
+IF $branch != NONE AND $head = NONE { THROW 'not_found: no branch ' + $branch };
 LET $commit = $head ?? $commit;
 """
 
@@ -784,7 +822,7 @@ async def latest_by_key(
 # The vector moves out of the index while a memory is invalidated (see the schema).
 _INVALIDATE = f"""
 BEGIN;
-IF !record::exists($id) {{ THROW 'not_found: memory ' + record::id($id) }};
+IF !record::exists($id) {{ THROW 'not_found: no memory ' + record::id($id) }};
 UPDATE ONLY $id SET invalidated_at = time::now(), invalidated_reason = $reason,
     invalidated_by = $by, embedding_stash = embedding, embedding = NONE
     WHERE invalidated_at = NONE RETURN NONE;
@@ -794,7 +832,7 @@ COMMIT;
 
 _RESTORE = f"""
 BEGIN;
-IF !record::exists($id) {{ THROW 'not_found: memory ' + record::id($id) }};
+IF !record::exists($id) {{ THROW 'not_found: no memory ' + record::id($id) }};
 LET $stashed = (SELECT VALUE embedding_stash FROM ONLY $id);
 UPDATE ONLY $id SET invalidated_at = NONE, invalidated_reason = NONE, invalidated_by = NONE,
     invalidated_cause = NONE, embedding = embedding_stash, embedding_stash = NONE RETURN NONE;

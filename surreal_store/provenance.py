@@ -193,7 +193,7 @@ async def attach(
     facts = [parse_provenance(s) for s in sources]
     mid = RecordId("memory", _memory_key(memory))
     text = (
-        "BEGIN;\nIF !record::exists($p_memory) { THROW 'not_found: memory ' "
+        "BEGIN;\nIF !record::exists($p_memory) { THROW 'not_found: no memory ' "
         "+ record::id($p_memory) };\n" + ATTACH_BLOCK + "COMMIT;"
     )
     await db.execute(text, **attach_params(mid, facts))
@@ -321,7 +321,7 @@ async def record_decision(
 
 _RECORD_OUTCOME = f"""
 BEGIN;
-IF !record::exists($id) {{ THROW 'not_found: decision ' + record::id($id) }};
+IF !record::exists($id) {{ THROW 'not_found: no decision ' + record::id($id) }};
 UPDATE ONLY $id SET outcome = $outcome, success = $success, outcome_at = time::now()
     RETURN NONE;
 SELECT {_DECISION_FIELDS} FROM ONLY $id;
@@ -596,7 +596,7 @@ async def lineage(db: Executor, *, memory: str, max_depth: int | None = None) ->
 
 _WHY = f"""
 LET $d = (SELECT {_DECISION_FIELDS} FROM ONLY $id);
-IF $d = NONE {{ THROW 'not_found: decision ' + record::id($id) }};
+IF $d = NONE {{ THROW 'not_found: no decision ' + record::id($id) }};
 {{ decision: $d, used: $id->used.{{out, rank, score}} }};
 """
 
@@ -670,7 +670,7 @@ LET $known = array::union($from, $down);
 _DIRECT = """
 LET $start = IF $memory != NONE { [$memory] } ELSE { $source<-sourced_from<-memory };
 IF $memory != NONE AND !record::exists($memory) {
-    THROW 'not_found: memory ' + record::id($memory);
+    THROW 'not_found: no memory ' + record::id($memory);
 };
 {
     memories: $start,

@@ -167,3 +167,64 @@ def test_read_commands_fail_in_one_line(kv_url: str, args: tuple[str, ...], frag
     assert result.returncode == 1
     assert fragment in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_demo_builds_once_and_the_provenance_commands_read_it(kv_url: str) -> None:
+    first = cli("--url", kv_url, "demo")
+    assert first.returncode == 0, first.stderr
+    assert "demo history built" in first.stdout
+    for heading in ("commit log", "recall", "lineage of a summary", "why was this", "run 3 hid"):
+        assert heading in first.stdout, heading
+    again = cli("--url", kv_url, "demo", "--quiet")
+    assert again.returncode == 0 and again.stdout == "", again.stderr
+    hits = json.loads(cli("--url", kv_url, "recall", "Kyoto hotel", "--k", "3", "--json").stdout)
+    assert len(hits) == 3 and hits[0]["vector_rank"] is not None
+    assert all("Kyoto" in h["memory"]["content"] or h["text_rank"] is None for h in hits[:1])
+    kinds = cli("--url", kv_url, "recall", "hotel", "--kind", "summary", "--json").stdout
+    assert {h["memory"]["kind"] for h in json.loads(kinds)} == {"summary"}
+    mid = hits[0]["memory"]["id"]
+    graph = json.loads(cli("--url", kv_url, "lineage", mid, "--json").stdout)
+    assert graph["roots"] and graph["nodes"][0]["id"] == f"memory:{mid}"
+    impact = json.loads(cli("--url", kv_url, "impact", "demo-run-3:4", "--json").stdout)
+    assert impact["memories"]
+    decision = json.loads(cli("--url", kv_url, "impact", mid, "--json").stdout)
+    assert mid in decision["memories"]
+    runs_out = json.loads(cli("--url", kv_url, "runs", "--json").stdout)
+    assert {r["id"] for r in runs_out} == {"demo-run-1", "demo-run-2", "demo-run-3"}
+    d_id = json.loads(cli("--url", kv_url, "why", _any_decision(kv_url), "--json").stdout)
+    assert any(n["kind"] == "decision" for n in d_id["nodes"])
+    for args in (("recall", "train"), ("lineage", mid), ("why", _any_decision(kv_url))):
+        human = cli("--url", kv_url, *args)
+        assert human.returncode == 0, (args, human.stderr)
+
+
+def _any_decision(url: str) -> str:
+    import anyio
+
+    from surreal_store import Store
+
+    async def first() -> str:
+        async with Store(url) as store:
+            return await store.query_required_single(
+                "SELECT VALUE record::id(id) FROM decision ORDER BY created_at LIMIT 1;", str
+            )
+
+    return anyio.run(first, backend="asyncio")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("lineage", "ab" * 32), "no memory"),
+        (("lineage", "nope"), "invalid memory id"),
+        (("why", "nothing-here"), "no decision nothing-here"),
+        (("impact", "memory:" + "cd" * 32), "no memory"),
+    ],
+)
+def test_provenance_commands_fail_in_one_line(
+    kv_url: str, args: tuple[str, ...], fragment: str
+) -> None:
+    result = cli("--url", kv_url, *args)
+    assert result.returncode == 1, result.stdout
+    assert fragment in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
