@@ -477,16 +477,18 @@ class ProvenanceGraph:
         }
 
     def to_networkx(self) -> Any:
-        """A ``networkx.MultiDiGraph`` (install the ``notebook`` extra for networkx)."""
+        """A ``networkx.MultiDiGraph`` (networkx comes with the ``notebook`` extra)."""
         try:
             import networkx as nx  # type: ignore[import-not-found, import-untyped, unused-ignore]
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("to_networkx needs networkx: pip install networkx") from exc
         g = nx.MultiDiGraph()
         for n in self.nodes.values():
-            g.add_node(n.id, kind=n.kind, label=n.label, **n.data)
+            # A memory's own "kind" (fact, summary...) is kept as memory_kind.
+            attrs = {("memory_kind" if k == "kind" else k): v for k, v in n.data.items()}
+            g.add_node(n.id, **{**attrs, "kind": n.kind, "label": n.label})
         for e in self.edges:
-            g.add_edge(e.source, e.target, key=e.kind, kind=e.kind, **e.data)
+            g.add_edge(e.source, e.target, key=e.kind, **{**e.data, "kind": e.kind})
         return g
 
 

@@ -244,3 +244,6 @@ async def test_graph_converts_to_networkx(store: Store) -> None:
     mems = await chain(store, event, 3)
     g = (await provenance.lineage(store, memory=mems[-1].id)).to_networkx()
     assert isinstance(g, nx.MultiDiGraph) and g.number_of_nodes() == 4
+    assert g.nodes[str(event.record)]["kind"] == "run_event"
+    assert g.nodes[f"memory:{mems[0].id}"]["memory_kind"] == "note"
+    assert nx.has_path(g, f"memory:{mems[-1].id}", str(event.record))
