@@ -48,7 +48,9 @@ DEFINE INDEX memory_embedding ON memory FIELDS embedding HNSW DIMENSION 384 DIST
 @register("memory")
 async def run(scale: Scale) -> list[Figure]:
     """Recall@10, latency vs the raw KNN / a DB scan / numpy, growth, hybrid, bulk load."""
-    small, large = scale.pick(2_000, 10_000), scale.pick(10_000, 100_000)
+    # 50k, not the issue's 100k: the engine stopped answering during the index rebuild over
+    # 100k vectors (twice; see the closing note), and an unbuilt index is searched linearly.
+    small, large = scale.pick(2_000, 10_000), scale.pick(10_000, 50_000)
     root = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     try:
         a = await _one_size(root, small, scale, scan=False)
@@ -62,10 +64,17 @@ async def run(scale: Scale) -> list[Figure]:
         Figure(f"recall_at_10_{tag[large]}", b["recall"], target=(">=", 0.95)),
         Figure("recall_vs_raw_knn", b["vs_raw"], "x", target=("<=", 1.15)),
         Figure(f"recall_vs_raw_knn_{tag[small]}", a["vs_raw"], "x"),
-        Figure("recall_speedup_vs_db_scan", b["scan_speedup"], "x", target=(">=", 10)),
+        Figure(
+            f"recall_speedup_vs_db_scan_{tag[large]}", b["scan_speedup"], "x", target=(">=", 10)
+        ),
         Figure("recall_vs_numpy_exact", b["vs_numpy"], "x"),
         Figure(f"recall_vs_numpy_exact_{tag[small]}", a["vs_numpy"], "x"),
-        Figure("recall_p50_growth", b["p50"] / a["p50"], "x", target=("<=", 2)),
+        Figure(
+            f"recall_p50_growth_{tag[large]}_vs_{tag[small]}",
+            b["p50"] / a["p50"],
+            "x",
+            target=("<=", 2),
+        ),
         Figure("hybrid_vs_vector_p50", b["hybrid_vs_vector"], "x", target=("<=", 2)),
         Figure(f"hybrid_vs_vector_p50_{tag[small]}", a["hybrid_vs_vector"], "x"),
         Figure("remember_many_vs_raw", b["load_vs_raw"], "x", target=(">=", 0.8)),

@@ -3,7 +3,10 @@ updating memories one by one."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from surreal_store import RecordId, Store, memory, provenance, runs
@@ -17,13 +20,24 @@ SPEC = "b" * 64
 async def run(scale: Scale) -> list[Figure]:
     """Lineage (depth 100) and why (20 memories x 10 deep) vs hop walks; cascade vs one by one."""
     figures: list[Figure] = []
-    async with Store("mem://") as store:
+    # surrealkv, the durable default: the mem:// engine's large transactions are quadratic.
+    root = Path(tempfile.mkdtemp(prefix="bench-provenance-"))
+    try:
+        figures = await _all(scale, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return figures
+
+
+async def _all(scale: Scale, root: Path) -> list[Figure]:
+    figures: list[Figure] = []
+    async with Store(f"surrealkv://{root / 'graph'}") as store:
         await runs.create_run(store, spec_digest=SPEC, agent_name="bench", run_id="r")
         for i in range(3):
             await runs.append_event(store, run_id="r", kind="tool_called", payload={"i": i})
         figures += await _lineage(store, scale)
         figures += await _why(store, scale)
-    async with Store("mem://") as store:
+    async with Store(f"surrealkv://{root / 'cascade'}") as store:
         await runs.create_run(store, spec_digest=SPEC, agent_name="bench", run_id="r")
         await runs.append_event(store, run_id="r", kind="tool_called")
         figures += await _invalidate(store, scale)
