@@ -878,7 +878,9 @@ _FORGET = """
 BEGIN;
 LET $ids = IF $ids != NONE { $ids.filter(|$i| record::exists($i)) }
     ELSE { (SELECT VALUE id FROM memory WHERE scope = $scope AND key = $key) };
-LET $edges = array::distinct(array::flatten($ids.map(|$i| array::concat($i->?.id, $i<-?.id))));
+LET $edges = array::distinct(array::flatten(
+    (SELECT VALUE array::union(->?.id, <-?.id) FROM $ids)
+));
 IF $purge {
     DELETE $edges;
     DELETE $ids;
