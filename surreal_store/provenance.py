@@ -511,11 +511,15 @@ encoding::json::encode({
 """
 
 
-def _memory_node(row: Mapping[str, Any]) -> Node:
-    data = {k: v for k, v in row.items() if k not in ("id", "parents", "sources")}
-    content = str(row.get("content", ""))
+def _memory_node(row: dict[str, Any]) -> Node:
+    """The node of a page row (a fresh dict from the page's JSON: its fields are taken over,
+    not copied, as this runs once per memory of the answer)."""
+    node_id = row.pop("id")
+    row.pop("parents", None)
+    row.pop("sources", None)
+    content = row.get("content") or ""
     label = content if len(content) <= 60 else content[:57] + "..."
-    return Node(str(row["id"]), "memory", label, data)
+    return Node(node_id, "memory", label, row)
 
 
 def _source_node(row: Mapping[str, Any]) -> Node:
@@ -578,16 +582,17 @@ async def _upstream(
         for row in page["rows"]:
             if row.get("id") is None:
                 raise NotFoundError("no such memory")
+            parents = row.get("parents") or []
+            cited = row.get("sources") or []
             node = _memory_node(row)
             graph.nodes.setdefault(node.id, node)
-            parents = row.get("parents") or []
             for p in parents:
                 graph.edges.append(Edge(node.id, p["out"], "derived_from", {"how": p["how"]}))
                 missing.append(p["out"])
-            for src in row.get("sources") or []:
+            for src in cited:
                 graph.edges.append(Edge(node.id, src, "sourced_from"))
                 sources.add(src)
-            if not parents and not row.get("sources"):
+            if not parents and not cited:
                 unsourced.add(node.id)
         for row in page["sources"]:
             if row:
