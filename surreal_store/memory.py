@@ -635,25 +635,25 @@ async def remember_many(
         row["content_hash"] = row.pop("hash")
         rows.append(row)
     ids = [str(r["id"].key) for r in rows]
-    # Repeats within the call are one memory: the first occurrence is stored.
-    rows = list({r["id"]: r for r in reversed(rows)}.values())[::-1]
     space: EmbeddingSpace | None = None
     if any(r["embedding"] is not None for r in rows) or embedder is not None:
         space = await _required_space(db)
-        if embedder is not None:
-            _check_embedder(embedder, space)
-            todo = [r for r in rows if r["embedding"] is None]
-            for start in range(0, len(todo), batch_size):
-                chunk = todo[start : start + batch_size]
-                vectors = await _embed(embedder, [r["content"] for r in chunk], space.dimension)
-                for r, v in zip(chunk, vectors, strict=True):
-                    r["embedding"] = v
         for i, r in enumerate(rows):
             if r["embedding"] is not None and len(r["embedding"]) != space.index_dimension:
                 raise DimensionError(
                     f"item {i}: the embedding has {len(r['embedding'])} dimensions; the store's "
                     f"space {space.writing_model} has {space.index_dimension}"
                 )
+    # Repeats within the call are one memory: the first occurrence is stored.
+    rows = list({r["id"]: r for r in reversed(rows)}.values())[::-1]
+    if embedder is not None and space is not None:
+        _check_embedder(embedder, space)
+        todo = [r for r in rows if r["embedding"] is None]
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            vectors = await _embed(embedder, [r["content"] for r in chunk], space.index_dimension)
+            for r, v in zip(chunk, vectors, strict=True):
+                r["embedding"] = v
     model = space.writing_model if space is not None else None
     default_commit = None
     if branch is not None:
@@ -674,7 +674,7 @@ async def remember_many(
     inserted = 0
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
-        ids_ = [r["id"] for r in batch]
+        batch_ids = [r["id"] for r in batch]
         vector_ids = [r["id"] for r in batch if "embedding" in r]
         for attempt in (1, 2):
             try:
@@ -683,7 +683,7 @@ async def remember_many(
                     int,
                     idempotent=True,
                     rows=batch,
-                    ids=ids_,
+                    ids=batch_ids,
                     vector_ids=vector_ids,
                 )
                 break
