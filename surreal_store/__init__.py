@@ -34,6 +34,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._frames import to_pandas
 from ._migrate import (
     AppliedMigration,
     DriftItem,
@@ -102,6 +103,7 @@ __all__ = [
     "provenance",
     "releases",
     "runs",
+    "to_pandas",
 ]
 
 # Public names report this package as their home, so reprs and docs don't leak private modules.

@@ -247,3 +247,19 @@ async def test_graph_converts_to_networkx(store: Store) -> None:
     assert g.nodes[str(event.record)]["kind"] == "run_event"
     assert g.nodes[f"memory:{mems[0].id}"]["memory_kind"] == "note"
     assert nx.has_path(g, f"memory:{mems[-1].id}", str(event.record))
+
+
+async def test_results_as_frames_and_svg(store: Store) -> None:
+    pytest.importorskip("pandas")
+    from surreal_store import to_pandas
+
+    (event,) = await run_with_events(store, "r", 1)
+    mems = await chain(store, event, 3)
+    graph = await provenance.lineage(store, memory=mems[-1].id)
+    nodes, edges = graph.to_pandas()
+    assert len(nodes) == 4 and set(edges["kind"]) == {"derived_from", "sourced_from"}
+    assert nodes.set_index("id").loc[str(event.record), "root"]
+    svg = graph._repr_html_()
+    assert svg.startswith("<svg") and svg.count("<circle") == 4
+    frame = to_pandas(await memory.recall(store, text="m1", mode="fulltext"))
+    assert "memory_content" in frame.columns and frame.loc[0, "memory_content"] == "m1"

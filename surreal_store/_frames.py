@@ -1,0 +1,34 @@
+"""Results as pandas DataFrames, for notebooks (pandas comes with the ``notebook`` extra)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+__all__ = ["to_pandas"]
+
+
+def _flat(row: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(row, BaseModel):
+        row = {name: getattr(row, name) for name in type(row).model_fields}
+    if not isinstance(row, Mapping):
+        return {prefix.rstrip("_") or "value": row}
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, BaseModel):
+            out.update(_flat(value, f"{prefix}{key}_"))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def to_pandas(rows: Iterable[Any]) -> Any:
+    """A DataFrame of ``rows``: models or mappings, one row each. Nested models become prefixed
+    columns (a recall hit's ``memory.content`` is ``memory_content``)."""
+    try:
+        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("to_pandas needs pandas: pip install 'surreal-store[notebook]'") from exc
+    return pd.DataFrame([_flat(r) for r in rows])
