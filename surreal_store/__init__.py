@@ -3,7 +3,7 @@
 Open a store with ``async with Store(url) as store:``; see ``README.md``.
 """
 
-from . import agents, branches, cas, ci, commits, memory, provenance, releases, runs
+from . import agents, branches, bundles, cas, ci, commits, memory, provenance, releases, runs
 from ._client import Executor, Store, StoreState, StoreStats
 from ._config import Settings, default_data_dir
 from ._errors import (
@@ -93,6 +93,7 @@ __all__ = [
     "__version__",
     "agents",
     "branches",
+    "bundles",
     "cas",
     "ci",
     "commits",

@@ -546,6 +546,20 @@ _PASS = frozenset(
 )
 
 
+def precise_datetime(text: str) -> dt.datetime:
+    """An RFC 3339 UTC timestamp with up to nine fractional digits, as a datetime that keeps
+    its nanoseconds when written (the SDK's own type; only this module imports the SDK)."""
+    head, _, frac = text.rstrip("Z").partition(".")
+    digits = (frac + "000000000")[:9]
+    base = dt.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(
+        microsecond=int(digits[:6]), tzinfo=dt.UTC
+    )
+    return surrealdb.PreciseDatetime(
+        base.year, base.month, base.day, base.hour, base.minute, base.second,
+        base.microsecond, tzinfo=dt.UTC, nanosecond=int(digits[6:]),
+    )  # fmt: skip
+
+
 def _to_sdk(value: Any) -> Any:
     if type(value) in _PASS or isinstance(value, _SCALARS):
         return value

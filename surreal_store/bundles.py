@@ -1,0 +1,313 @@
+"""Portable, schema-versioned bundles: a store's records as JSON Lines, one file per table, and
+a manifest (schema version and checksums of the files it was made with, engine and tool
+versions, record counts, SHA-256 of every file).
+
+::
+
+    manifest = await bundles.export_bundle(store, "backup/")
+    await bundles.import_bundle(fresh_store, "backup/")
+
+Both stream: memory stays bounded by one page (1,000 records), whatever the store's size.
+An import goes into an empty store at the same schema version, and reproduces every record and
+edge with its id. Values keep their types: record links, datetimes to the nanosecond, bytes,
+JSON nulls. Exporting the imported store gives the same files byte for byte; only the fields
+named in the manifest's ``volatile`` list (its own timestamp and fields the schema recomputes
+on every write) may differ.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+from uuid import UUID
+
+import anyio
+import anyio.to_thread
+
+from . import _client
+from ._client import Store
+from ._errors import SchemaError, StoreStateError, ValidationError
+from ._migrate import Migrator
+from ._space import SPACE_ID, EmbeddingSpace, index_ddl
+from ._surql import validate_identifier
+from ._types import JSON_NULL, RecordId
+from ._version import __version__
+
+__all__ = ["FORMAT", "Manifest", "export_bundle", "import_bundle"]
+
+FORMAT: Final = "surreal-store-bundle/1"
+MANIFEST: Final = "manifest.json"
+_PAGE: Final = 1000
+# The migrator's own tables: the target store has its own, checked against the manifest.
+_SKIP: Final = {"schema_migration", "schema_lock"}
+# Fields the schema recomputes on every write (VALUE time::now()): not reproducible.
+_VOLATILE: Final = ["exported_at", "branch.updated_at", "embedding_space.updated_at"]
+
+Manifest = dict[str, Any]
+Progress = Callable[[str, int], Awaitable[None] | None]
+
+
+# -- values <-> JSON ---------------------------------------------------------------------------
+
+
+def _enc(value: Any) -> Any:
+    if value is None or value is JSON_NULL:
+        return None  # inside a record, only JSON null is None: NONE fields are absent
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return {"$float": repr(value)} if value != value or value in (1e309, -1e309) else value
+    if isinstance(value, RecordId):
+        return {"$rid": [value.table, _enc(value.key)]}
+    if isinstance(value, dt.datetime):
+        utc = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        ns = getattr(value, "nanosecond", 0)
+        return {"$dt": utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond:06d}{ns:03d}Z"}
+    if isinstance(value, bytes | bytearray):
+        return {"$bytes": base64.b64encode(value).decode()}
+    if isinstance(value, dt.timedelta):
+        return {"$dur": round(value.total_seconds() * 1_000_000)}
+    if isinstance(value, Decimal):
+        return {"$dec": str(value)}
+    if isinstance(value, UUID):
+        return {"$uuid": str(value)}
+    if isinstance(value, list | tuple):
+        return [_enc(v) for v in value]
+    if isinstance(value, dict):
+        out = {str(k): _enc(v) for k, v in value.items()}
+        # A stored object whose keys look like our tags is wrapped, so it reads back as itself.
+        return {"$obj": out} if any(k.startswith("$") for k in out) else out
+    raise ValidationError(f"cannot export a {type(value).__name__} value: {value!r}")
+
+
+def _dec(value: Any) -> Any:
+    if value is None:
+        return JSON_NULL
+    if isinstance(value, list):
+        return [_dec(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        ((tag, body),) = value.items()
+        if tag == "$rid":
+            return RecordId(body[0], _dec(body[1]))
+        if tag == "$dt":
+            return _client.precise_datetime(body)
+        if tag == "$bytes":
+            return base64.b64decode(body)
+        if tag == "$dur":
+            return dt.timedelta(microseconds=body)
+        if tag == "$dec":
+            return Decimal(body)
+        if tag == "$uuid":
+            return UUID(body)
+        if tag == "$float":
+            return float(body)
+        if tag == "$obj":
+            return {k: _dec(v) for k, v in body.items()}
+    return {k: _dec(v) for k, v in value.items()}
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    return (
+        json.dumps(_enc(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+    ).encode()
+
+
+# -- the store's tables ------------------------------------------------------------------------
+
+
+async def _tables(store: Store) -> list[tuple[str, bool]]:
+    """``(table, is_relation)`` for every exported table: nodes first, then edges, by name."""
+    info = await store.query_required_single("INFO FOR DB;", dict, idempotent=True)
+    found = [
+        (name, "TYPE RELATION" in str(ddl))
+        for name, ddl in info.get("tables", {}).items()
+        if name not in _SKIP
+    ]
+    return sorted(found, key=lambda t: (t[1], t[0]))
+
+
+async def _schema(store: Store) -> list[dict[str, Any]]:
+    applied = await Migrator(store).applied()
+    return [{"version": m.version, "name": m.name, "checksum": m.checksum} for m in applied]
+
+
+# -- export ------------------------------------------------------------------------------------
+
+
+async def export_bundle(
+    store: Store, path: str | Path, *, progress: Progress | None = None
+) -> Manifest:
+    """Write every record of ``store`` to the directory ``path`` (created; it must not hold a
+    bundle already) and return the manifest."""
+    root = anyio.Path(path)
+    if await (root / MANIFEST).exists():
+        raise ValidationError(f"{root} already holds a bundle")
+    await root.mkdir(parents=True, exist_ok=True)
+    tables: dict[str, Any] = {}
+    for table, relation in await _tables(store):
+        name = validate_identifier(table, what="table")
+        first = f"SELECT * FROM {name} ORDER BY id LIMIT {_PAGE};"
+        after = f"SELECT * FROM {name} WHERE id > $after ORDER BY id LIMIT {_PAGE};"
+        digest = hashlib.sha256()
+        count = 0
+        async with await anyio.open_file(root / f"{table}.jsonl", "wb") as out:
+            last: Any = None
+            while True:
+                rows = await store.query(
+                    first if last is None else after, dict, idempotent=True, after=last
+                )
+                page = b"".join(_line(row) for row in rows)
+                digest.update(page)
+                await out.write(page)
+                count += len(rows)
+                if progress is not None:
+                    maybe = progress(table, len(rows))
+                    if maybe is not None:
+                        await maybe
+                if len(rows) < _PAGE:
+                    break
+                last = rows[-1]["id"]
+        tables[table] = {
+            "file": f"{table}.jsonl",
+            "records": count,
+            "sha256": digest.hexdigest(),
+            "relation": relation,
+        }
+    manifest: Manifest = {
+        "format": FORMAT,
+        "schema": await _schema(store),
+        "engine_version": store.engine_version,
+        "tool_version": __version__,
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(),
+        "volatile": _VOLATILE,
+        "tables": tables,
+    }
+    await (root / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+# -- import ------------------------------------------------------------------------------------
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """The manifest of the bundle at ``path``, checked for its format."""
+    file = Path(path) / MANIFEST
+    try:
+        manifest: Manifest = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"{file}: not a readable bundle manifest ({exc})") from None
+    if manifest.get("format") != FORMAT:
+        raise ValidationError(f"{file}: not a {FORMAT} bundle")
+    return manifest
+
+
+def _lines(file: Path) -> Iterator[bytes]:
+    with file.open("rb") as f:
+        yield from f
+
+
+def _check_files(root: Path, manifest: Manifest) -> None:
+    for table, meta in manifest["tables"].items():
+        validate_identifier(table, what="table")
+        digest, count = hashlib.sha256(), 0
+        file = root / meta["file"]
+        if not file.is_file():
+            raise ValidationError(f"the bundle lacks {meta['file']}")
+        for line in _lines(file):
+            digest.update(line)
+            count += 1
+        if digest.hexdigest() != meta["sha256"] or count != meta["records"]:
+            raise ValidationError(f"{meta['file']} does not match the manifest (damaged?)")
+
+
+async def import_bundle(
+    store: Store, path: str | Path, *, progress: Progress | None = None
+) -> Manifest:
+    """Load the bundle at ``path`` into ``store``, which must be empty and at the bundle's
+    schema version; returns the manifest.
+
+    Every file is checked against the manifest before anything is written. The schema's
+    events (the guards) are suspended while records go in, since they were checked when the
+    records were first written and some (an outcome recorded later, events of a finished run)
+    cannot hold for a record written whole; the schema files are re-applied afterwards,
+    whatever happens, and the vector index is rebuilt. Import into a new store: if an import
+    fails half-way, discard that store."""
+    root = Path(path)
+    manifest = await anyio.to_thread.run_sync(read_manifest, root)
+    ours = await _schema(store)
+    if manifest["schema"] != ours:
+        theirs = ", ".join(f"{s['version']:03d}_{s['name']}" for s in manifest["schema"])
+        mine = ", ".join(f"{s['version']:03d}_{s['name']}" for s in ours)
+        raise SchemaError(
+            f"the bundle was made at schema [{theirs}], this store is at [{mine}] (or their "
+            f"files differ); import into a store at the same schema version"
+        )
+    await anyio.to_thread.run_sync(_check_files, root, manifest)
+    existing = {t for t, _ in await _tables(store)}
+    for table in manifest["tables"]:
+        if table in existing and await store.query(
+            f"SELECT id FROM {validate_identifier(table)} LIMIT 1;", dict
+        ):
+            raise StoreStateError(f"the store is not empty (table {table} has records)")
+    migrator = Migrator(store)
+    try:
+        await _suspend_events(store)
+        for table, meta in sorted(
+            manifest["tables"].items(), key=lambda kv: (kv[1]["relation"], kv[0])
+        ):
+            await _load(store, root / meta["file"], table, meta["relation"], progress)
+    finally:
+        for f in migrator.files:
+            if f.version in {s["version"] for s in ours}:
+                await store.execute(f.text)
+    space = await store.query_single(
+        "SELECT * OMIT id FROM ONLY $space;", EmbeddingSpace, space=SPACE_ID
+    )
+    if space is not None:
+        await store.execute(index_ddl(space), timeout_s=None)
+    return manifest
+
+
+async def _suspend_events(store: Store) -> None:
+    info = await store.query_required_single("INFO FOR DB;", dict, idempotent=True)
+    for table in info.get("tables", {}):
+        if table in _SKIP:
+            continue
+        name = validate_identifier(table, what="table")
+        table_info = await store.query_required_single(f"INFO FOR TABLE {name};", dict)
+        for event in table_info.get("events", {}):
+            await store.execute(
+                f"REMOVE EVENT {validate_identifier(event, what='event')} ON {name};"
+            )
+
+
+async def _load(
+    store: Store, file: Path, table: str, relation: bool, progress: Progress | None
+) -> None:
+    name = validate_identifier(table, what="table")
+    text = f"INSERT {'RELATION ' if relation else ''}INTO {name} $rows RETURN NONE;"
+    batch: list[Any] = []
+
+    async def flush() -> None:
+        await store.execute(text, rows=batch)
+        if progress is not None:
+            maybe = progress(table, len(batch))
+            if maybe is not None:
+                await maybe
+        batch.clear()
+
+    async with await anyio.open_file(file, "rb") as f:
+        async for line in f:
+            batch.append(_dec(json.loads(line)))
+            if len(batch) >= _PAGE:
+                await flush()
+    if batch:
+        await flush()
