@@ -12,7 +12,7 @@ from pathlib import Path
 
 import anyio
 
-from . import core, ledger, memory, provenance, vcs  # noqa: F401  (each registers its benchmark)
+from . import bundle, core, ledger, memory, provenance, vcs  # noqa: F401  (each registers its benchmark)
 from ._harness import REGISTRY, Figure, Scale
 
 

@@ -23,7 +23,7 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.tree import Tree
 
-from . import branches, commits, memory, provenance, releases, runs
+from . import branches, bundles, commits, memory, provenance, releases, runs
 from ._client import Store
 from ._config import Settings
 from ._errors import StoreError
@@ -632,6 +632,56 @@ def demo(
             out.print("\nTry: surreal-store recall 'Kyoto hotel' | lineage MEMORY | why DECISION")
 
     _run(go)
+
+
+def _with_progress(
+    opts: _Options, quiet: bool, label: str, work: Callable[[Store, Any], Awaitable[T]]
+) -> T:
+    """Run ``work(store, progress)`` with a progress bar of records (none with ``quiet``)."""
+
+    async def go() -> T:
+        async with opts.store(migrate=True, check=True) as s:
+            if quiet:
+                return await work(s, None)
+            with Progress(console=err, transient=True) as bar:
+                task = bar.add_task(label, total=None)
+
+                def advance(table: str, n: int) -> None:
+                    bar.update(task, advance=n, description=f"{label}: {table}")
+
+                return await work(s, advance)
+
+    return _run(go)
+
+
+@app.command("export")
+def export_(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="Directory to write the bundle to.")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Write the store to a portable bundle: JSON Lines per table and a manifest."""
+    manifest = _with_progress(
+        ctx.obj, quiet, "exporting", lambda s, p: bundles.export_bundle(s, path, progress=p)
+    )
+    if not quiet:
+        total = sum(t["records"] for t in manifest["tables"].values())
+        out.print(f"exported {total} records of {len(manifest['tables'])} tables to {path}")
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A bundle directory made by export.")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Load a bundle into an empty store at the same schema version."""
+    manifest = _with_progress(
+        ctx.obj, quiet, "importing", lambda s, p: bundles.import_bundle(s, path, progress=p)
+    )
+    if not quiet:
+        total = sum(t["records"] for t in manifest["tables"].values())
+        out.print(f"imported {total} records of {len(manifest['tables'])} tables from {path}")
 
 
 def _print_status(st: SchemaStatus, report: DriftReport | None) -> None:

@@ -34,7 +34,7 @@ from . import _client
 from ._client import Store
 from ._errors import SchemaError, StoreStateError, ValidationError
 from ._migrate import Migrator
-from ._space import SPACE_ID, EmbeddingSpace, index_ddl
+from ._space import SPACE_ID, index_ddl
 from ._surql import validate_identifier
 from ._types import JSON_NULL, RecordId
 from ._version import __version__
@@ -47,7 +47,15 @@ _PAGE: Final = 1000
 # The migrator's own tables: the target store has its own, checked against the manifest.
 _SKIP: Final = {"schema_migration", "schema_lock"}
 # Fields the schema recomputes on every write (VALUE time::now()): not reproducible.
-_VOLATILE: Final = ["exported_at", "branch.updated_at", "embedding_space.updated_at"]
+_VOLATILE: Final = [
+    "exported_at",
+    "branch.updated_at",
+    "embedding_space.updated_at",
+    # The index's build state belongs to the store, not to the data.
+    "embedding_space.indexed",
+    "embedding_space.unindexed",
+    "embedding_space.built_at",
+]
 
 Manifest = dict[str, Any]
 Progress = Callable[[str, int], Awaitable[None] | None]
@@ -56,7 +64,16 @@ Progress = Callable[[str, int], Awaitable[None] | None]
 # -- values <-> JSON ---------------------------------------------------------------------------
 
 
+_PLAIN: Final = (str, int, bool)
+
+
 def _enc(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
+    if type(value) is dict:
+        out = {k: v if type(v) in _PLAIN else _enc(v) for k, v in value.items()}
+        # A stored object whose keys look like our tags is wrapped, so it reads back as itself.
+        return {"$obj": out} if any(k[:1] == "$" for k in out) else out
     if value is None or value is JSON_NULL:
         return None  # inside a record, only JSON null is None: NONE fields are absent
     if isinstance(value, bool | int | str):
@@ -161,9 +178,11 @@ async def export_bundle(
         async with await anyio.open_file(root / f"{table}.jsonl", "wb") as out:
             last: Any = None
             while True:
-                rows = await store.query(
-                    first if last is None else after, dict, idempotent=True, after=last
+                # execute: rows come converted, and need no validation to be written out.
+                results = await store.execute(
+                    first if last is None else after, idempotent=True, after=last
                 )
+                rows: list[dict[str, Any]] = results[-1] or []
                 page = b"".join(_line(row) for row in rows)
                 digest.update(page)
                 await out.write(page)
@@ -237,9 +256,10 @@ async def import_bundle(
     Every file is checked against the manifest before anything is written. The schema's
     events (the guards) are suspended while records go in, since they were checked when the
     records were first written and some (an outcome recorded later, events of a finished run)
-    cannot hold for a record written whole; the schema files are re-applied afterwards,
-    whatever happens, and the vector index is rebuilt. Import into a new store: if an import
-    fails half-way, discard that store."""
+    cannot hold for a record written whole; they are defined again afterwards, whatever
+    happens, from the definitions the database printed. The vector index is then rebuilt as
+    after a bulk load. Import into a new store: if an import fails half-way, discard that
+    store."""
     root = Path(path)
     manifest = await anyio.to_thread.run_sync(read_manifest, root)
     ours = await _schema(store)
@@ -257,36 +277,63 @@ async def import_bundle(
             f"SELECT id FROM {validate_identifier(table)} LIMIT 1;", dict
         ):
             raise StoreStateError(f"the store is not empty (table {table} has records)")
-    migrator = Migrator(store)
+    events = await _events(store)
     try:
-        await _suspend_events(store)
+        for table, event, _ in events:
+            await store.execute(f"REMOVE EVENT {event} ON {table};")
         for table, meta in sorted(
             manifest["tables"].items(), key=lambda kv: (kv[1]["relation"], kv[0])
         ):
             await _load(store, root / meta["file"], table, meta["relation"], progress)
+            if table == "embedding_space":
+                # Its vector index, before the memories arrive (tables load by name).
+                await _define_vector_index(store)
     finally:
-        for f in migrator.files:
-            if f.version in {s["version"] for s in ours}:
-                await store.execute(f.text)
-    space = await store.query_single(
-        "SELECT * OMIT id FROM ONLY $space;", EmbeddingSpace, space=SPACE_ID
-    )
-    if space is not None:
-        await store.execute(index_ddl(space), timeout_s=None)
+        # The very definitions that were removed, as the database printed them: the schema
+        # is as before (the drift check agrees), and no index is rebuilt for nothing.
+        for _, _, ddl in events:
+            await store.execute(ddl)
+    await _reindex_vectors(store)
     return manifest
 
 
-async def _suspend_events(store: Store) -> None:
+async def _define_vector_index(store: Store) -> None:
+    from . import memory
+
+    space = await memory.get_space(store)
+    if space is not None:
+        await store.execute(index_ddl(space, if_not_exists=True))
+
+
+async def _reindex_vectors(store: Store) -> None:
+    """The imported vectors went into the index as unbuilt: count them as such, and build the
+    graph as remember_many would."""
+    from . import memory
+
+    space = await memory.get_space(store)
+    if space is None:
+        return
+    await store.execute(
+        "UPDATE ONLY $space SET indexed = 0, built_at = NONE, "
+        "unindexed = count(SELECT id FROM memory WHERE embedding != NONE) RETURN NONE;",
+        space=SPACE_ID,
+    )
+    if await memory._needs_rebuild(store):
+        await memory.rebuild_index(store)
+
+
+async def _events(store: Store) -> list[tuple[str, str, str]]:
+    """``(table, event, DDL)`` of every event of the exported tables."""
     info = await store.query_required_single("INFO FOR DB;", dict, idempotent=True)
-    for table in info.get("tables", {}):
+    found: list[tuple[str, str, str]] = []
+    for table in sorted(info.get("tables", {})):
         if table in _SKIP:
             continue
         name = validate_identifier(table, what="table")
         table_info = await store.query_required_single(f"INFO FOR TABLE {name};", dict)
-        for event in table_info.get("events", {}):
-            await store.execute(
-                f"REMOVE EVENT {validate_identifier(event, what='event')} ON {name};"
-            )
+        for event, ddl in sorted(table_info.get("events", {}).items()):
+            found.append((name, validate_identifier(event, what="event"), str(ddl)))
+    return found
 
 
 async def _load(

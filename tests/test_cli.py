@@ -228,3 +228,19 @@ def test_provenance_commands_fail_in_one_line(
     assert result.returncode == 1, result.stdout
     assert fragment in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_export_and_import_from_the_command_line(kv_url: str, tmp_path: Path) -> None:
+    assert cli("--url", kv_url, "demo", "--quiet").returncode == 0
+    bundle = tmp_path / "bundle"
+    done = cli("--url", kv_url, "export", str(bundle))
+    assert done.returncode == 0, done.stderr
+    assert "exported" in done.stdout and (bundle / "manifest.json").is_file()
+    target = f"surrealkv://{tmp_path / 'copy'}"
+    loaded = cli("--url", target, "import", str(bundle), "--quiet")
+    assert loaded.returncode == 0 and loaded.stdout == "", loaded.stderr
+    again = cli("--url", target, "import", str(bundle))
+    assert again.returncode == 1 and "not empty" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    missing = cli("--url", target, "import", str(tmp_path / "nowhere"))
+    assert missing.returncode == 1 and "manifest" in missing.stderr

@@ -1,0 +1,118 @@
+"""``bundle``: export and import rates against the raw engine, and export memory."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import surrealdb
+
+from surreal_store import Store, bundles, memory
+
+from ._data import texts
+from ._harness import Figure, Scale, register
+
+_RAW_PAGE = "SELECT * FROM memory WHERE id > $after ORDER BY id LIMIT 1000;"
+_RAW_FIRST = "SELECT * FROM memory ORDER BY id LIMIT 1000;"
+
+
+@register("bundle")
+async def run(scale: Scale) -> list[Figure]:
+    """Import of n memories vs the raw engine's batched insert; export vs a raw paged SELECT."""
+    n = scale.pick(5_000, 100_000)
+    root = Path(tempfile.mkdtemp(prefix="bench-bundle-"))
+    try:
+        return await _measure(root, n)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def _fill(store: Store, n: int, seed: int) -> None:
+    items = [memory.NewMemory(content=t, kind="note", tags=["bench"]) for t in texts(n, seed=seed)]
+    await memory.remember_many(store, items)
+
+
+async def _raw_export(sdk: Any) -> int:
+    """The raw SDK's paged read of the same records, nothing written."""
+    count, last = 0, None
+    while True:
+        params: dict[str, Any] = {"after": last}
+        result = await sdk.query(_RAW_FIRST if last is None else _RAW_PAGE, params)
+        rows = result[0] if result and isinstance(result[0], list) else result
+        count += len(rows)
+        if len(rows) < 1000:
+            return count
+        last = rows[-1]["id"]
+
+
+def _rss_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _reset_peak() -> None:
+    # Linux: writing 5 to clear_refs resets VmHWM; elsewhere the peak covers the whole run.
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+
+
+async def _export_peak_mb(store: Store, path: Path) -> tuple[float, float]:
+    """Seconds, and how far the process's peak RSS rose above its RSS before, during an export
+    (Linux: the peak is reset first through /proc/self/clear_refs), in MB."""
+    gc.collect()
+    _reset_peak()
+    before = _rss_kb("VmRSS")
+    t0 = time.perf_counter()
+    await bundles.export_bundle(store, path)
+    elapsed = time.perf_counter() - t0
+    return elapsed, max(0, _rss_kb("VmHWM") - before) / 1024
+
+
+async def _measure(root: Path, n: int) -> list[Figure]:
+    url = f"surrealkv://{root / 'source'}"
+    sdk = surrealdb.AsyncSurreal(url)
+    await sdk.connect()
+    async with Store(url, connection=sdk) as source:
+        await _fill(source, n, seed=1)
+        t0 = time.perf_counter()
+        raw_rows = await _raw_export(sdk)
+        raw_export_s = time.perf_counter() - t0
+        ours_export_s, peak = await _export_peak_mb(source, root / "full")
+        assert raw_rows == n
+    async with Store(f"surrealkv://{root / 'half'}") as half:
+        await _fill(half, n // 2, seed=2)
+        half_s, half_peak = await _export_peak_mb(half, root / "half.bundle")
+    manifest = bundles.read_manifest(root / "full")
+    with (root / "full" / "memory.jsonl").open("rb") as f:
+        rows = [bundles._dec(json.loads(line)) for line in f]
+    async with Store(f"surrealkv://{root / 'raw'}") as raw:
+        t0 = time.perf_counter()
+        for i in range(0, len(rows), 1000):
+            await raw.execute("INSERT INTO memory $rows RETURN NONE;", rows=rows[i : i + 1000])
+        raw_import_s = time.perf_counter() - t0
+    async with Store(f"surrealkv://{root / 'ours'}") as ours:
+        t0 = time.perf_counter()
+        await bundles.import_bundle(ours, root / "full")
+        ours_import_s = time.perf_counter() - t0
+    per_100k = 100_000 / n
+    tag = f"{n // 1000}k"
+    assert manifest["tables"]["memory"]["records"] == n
+    return [
+        Figure("import_rate_vs_raw", raw_import_s / ours_import_s, "x", target=(">=", 0.7)),
+        Figure("export_rate_vs_raw", raw_export_s / ours_export_s, "x", target=(">=", 0.7)),
+        Figure("export_peak_rss_mb_per_100k", peak * per_100k, "MB"),
+        Figure(f"export_peak_rss_growth_mb_{tag}", peak, "MB"),
+        Figure(f"export_peak_rss_growth_mb_{n // 2000}k", half_peak, "MB"),
+        Figure(f"import_s_{tag}", ours_import_s, "s"),
+        Figure(f"export_s_{tag}", ours_export_s, "s"),
+        Figure(f"export_s_{n // 2000}k", half_s, "s"),
+    ]
