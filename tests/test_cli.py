@@ -244,3 +244,15 @@ def test_export_and_import_from_the_command_line(kv_url: str, tmp_path: Path) ->
     assert len(again.stderr.strip().splitlines()) == 1
     missing = cli("--url", target, "import", str(tmp_path / "nowhere"))
     assert missing.returncode == 1 and "manifest" in missing.stderr
+
+
+def test_import_of_another_schema_version_fails_in_one_line(kv_url: str, tmp_path: Path) -> None:
+    assert cli("--url", kv_url, "migrate").returncode == 0
+    bundle = tmp_path / "bundle"
+    assert cli("--url", kv_url, "export", str(bundle), "--quiet").returncode == 0
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["schema"][-1]["checksum"] = "0" * 64
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    result = cli("--url", f"surrealkv://{tmp_path / 'other'}", "import", str(bundle))
+    assert result.returncode == 1 and "same schema version" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
