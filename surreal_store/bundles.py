@@ -163,7 +163,10 @@ async def export_bundle(
     store: Store, path: str | Path, *, progress: Progress | None = None
 ) -> Manifest:
     """Write every record of ``store`` to the directory ``path`` (created; it must not hold a
-    bundle already) and return the manifest."""
+    bundle already) and return the manifest.
+
+    Tables are read page by page, not in one snapshot: export a store nobody writes to, or
+    expect records written meanwhile to be in the bundle or not, table by table."""
     root = anyio.Path(path)
     if await (root / MANIFEST).exists():
         raise ValidationError(f"{root} already holds a bundle")
