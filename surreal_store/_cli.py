@@ -575,16 +575,7 @@ def demo(
 
     async def go() -> None:
         async with opts.store(migrate=True, check=True) as s:
-            if quiet:
-                result = await seed(s)
-            else:
-                with Progress(console=err, transient=True) as bar:
-                    task = bar.add_task("building the demo history", total=None)
-
-                    def advance(label: str, n: int) -> None:
-                        bar.update(task, advance=n, description=f"building: {label}")
-
-                    result = await seed(s, progress=advance)
+            result = await _with_progress(quiet, "building", lambda p: seed(s, progress=p))
             if quiet:
                 return
             verb = "built" if result.created else "found (already built)"
@@ -634,24 +625,35 @@ def demo(
     _run(go)
 
 
-def _with_progress(
-    opts: _Options, quiet: bool, label: str, work: Callable[[Store, Any], Awaitable[T]]
+async def _with_progress(
+    quiet: bool, label: str, work: Callable[[Callable[[str, int], None] | None], Awaitable[T]]
 ) -> T:
-    """Run ``work(store, progress)`` with a progress bar of records (none with ``quiet``)."""
+    """Run ``work(progress)`` under a progress bar (none with ``quiet``); ``progress(step, n)``
+    advances it by ``n`` and names the current step."""
+    if quiet:
+        return await work(None)
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None)
 
-    async def go() -> T:
+        def advance(step: str, n: int) -> None:
+            bar.update(task, advance=n, description=f"{label}: {step}")
+
+        return await work(advance)
+
+
+def _bundle_command(
+    opts: _Options, quiet: bool, label: str, run: Callable[..., Awaitable[bundles.Manifest]]
+) -> bundles.Manifest:
+    async def go() -> bundles.Manifest:
         async with opts.store(migrate=True, check=True) as s:
-            if quiet:
-                return await work(s, None)
-            with Progress(console=err, transient=True) as bar:
-                task = bar.add_task(label, total=None)
-
-                def advance(table: str, n: int) -> None:
-                    bar.update(task, advance=n, description=f"{label}: {table}")
-
-                return await work(s, advance)
+            return await _with_progress(quiet, label, lambda p: run(s, progress=p))
 
     return _run(go)
+
+
+def _records(manifest: bundles.Manifest) -> str:
+    total = sum(t["records"] for t in manifest["tables"].values())
+    return f"{total} records of {len(manifest['tables'])} tables"
 
 
 @app.command("export")
@@ -661,12 +663,11 @@ def export_(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Write the store to a portable bundle: JSON Lines per table and a manifest."""
-    manifest = _with_progress(
-        ctx.obj, quiet, "exporting", lambda s, p: bundles.export_bundle(s, path, progress=p)
+    manifest = _bundle_command(
+        ctx.obj, quiet, "exporting", lambda s, **kw: bundles.export_bundle(s, path, **kw)
     )
     if not quiet:
-        total = sum(t["records"] for t in manifest["tables"].values())
-        out.print(f"exported {total} records of {len(manifest['tables'])} tables to {path}")
+        out.print(f"exported {_records(manifest)} to {path}")
 
 
 @app.command("import")
@@ -676,12 +677,11 @@ def import_(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Load a bundle into an empty store at the same schema version."""
-    manifest = _with_progress(
-        ctx.obj, quiet, "importing", lambda s, p: bundles.import_bundle(s, path, progress=p)
+    manifest = _bundle_command(
+        ctx.obj, quiet, "importing", lambda s, **kw: bundles.import_bundle(s, path, **kw)
     )
     if not quiet:
-        total = sum(t["records"] for t in manifest["tables"].values())
-        out.print(f"imported {total} records of {len(manifest['tables'])} tables from {path}")
+        out.print(f"imported {_records(manifest)} from {path}")
 
 
 def _print_status(st: SchemaStatus, report: DriftReport | None) -> None:
