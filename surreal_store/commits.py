@@ -166,56 +166,22 @@ def _optional_hash(value: str | None, what: str) -> str | None:
 
 # -- writing -------------------------------------------------------------------------------------
 
-# One transaction, built to do as few reads as its guarantees allow:
-# - INSERT IGNORE creates the commit or, if this exact commit exists, returns nothing (one
-#   statement instead of an existence check and a create);
-# - moving the head returns the previous head, and the compare-and-swap is checked after it:
-#   a THROW rolls the whole transaction back, so nothing of a stale commit remains;
-# - writes RETURN NONE (decoding what they would return costs more than the writes);
-# - no RETURN inside a block: it would end the whole query.
-# - parents given as Commit objects carry their generation and branch: the transaction then
-#   skips fetching them (the commit table's event still checks the generation).
-# Missing parents and a wrong generation are also refused by the commit table's event.
-_COMMIT = f"""
-BEGIN;
-LET $up = IF array::len($parents) = 0 OR $generation != NONE {{ [] }} ELSE {{
-    LET $found = $parents.*;
-    IF NONE IN $found {{ THROW 'not_found: a parent commit does not exist' }};
-    $found
-}};
-LET $created = (INSERT IGNORE INTO commit [{{
-    id: $commit, state_hash: $state_hash, logic_hash: $logic_hash, env_hash: $env_hash,
-    parents: $parents, message: $message, author: $author, branch: $branch_name,
-    generation: $generation ?? (IF array::len($up) = 0 {{ 1 }}
-        ELSE {{ math::max($up.generation) + 1 }})
-}}] RETURN {_FIELDS});
-IF array::len($created) > 0 {{
-    LET $kind = $edge_kind ?? (IF array::len($up) > 1 {{ 'merge' }}
-        ELSE IF array::len($up) = 1 AND $up[0].branch != $branch_name {{ 'fork' }}
-        ELSE {{ 'normal' }});
-    CREATE $snapshot CONTENT {{
-        commit: $commit, state_json: $state_json, state_hash: $state_hash, size: $size
-    }} RETURN NONE;
-    IF array::len($edges) > 0 {{
-        INSERT RELATION INTO child_of array::map($edges, |$e| {{
-            id: $e.id, in: $commit, out: $e.out, position: $e.position, kind: $kind
-        }}) RETURN NONE;
-    }};
-}};
-LET $current = (UPDATE ONLY $branch SET head = $commit RETURN VALUE $before.head);
-IF ($check = 'exact' AND $current != $expected)
-    OR ($check = 'first_parent' AND $current != NONE AND $current != $parents[0]) {{
-    THROW 'stale: branch ' + $branch_name + ' is at ' + <string>($current ?? 'no commit')
-        + ', expected ' + <string>((IF $check = 'exact' {{ $expected }} ELSE {{ $parents[0] }})
-        ?? 'no commit');
-}};
-IF $current = NONE {{
-    CREATE $branch SET name = $branch_name, head = $commit,
-        is_default = count(SELECT id FROM branch WHERE is_default = true) = 0 RETURN NONE;
-}};
-RETURN $created[0] ?? (SELECT {_FIELDS} FROM ONLY $commit);
-COMMIT;
-"""
+# The write path is the stored function ``fn::commit`` (schema/008_commit_fn.surql): one
+# statement, so one transaction, parsed once per store instead of once per commit. Values go in
+# as plain strings (commit keys, not record ids): encoding record ids was a measurable share of
+# a commit's cost. It returns the commit when it already existed, and otherwise only what the
+# database decided (id, generation, branch, created_at).
+_COMMIT = "RETURN fn::commit($c);"
+
+
+class _Written(BaseModel):
+    """What ``fn::commit`` returns: the whole commit if it existed, else the database's part."""
+
+    id: CommitKey
+    generation: int
+    branch: str | None = None
+    created_at: dt.datetime
+    existing: Commit | None = None
 
 
 async def commit(
@@ -271,34 +237,44 @@ async def commit(
         if len(set(parent_keys)) != len(parent_keys):
             raise ValidationError("a commit cannot list the same parent twice")
     check: Literal["exact", "first_parent"] = "first_parent"
-    expected: RecordId | None = None
+    expected: str | None = None
     if not isinstance(expected_head, _Unset):
         check = "exact"
-        expected = _rid(expected_head) if expected_head is not None else None
+        expected = _commit_key(expected_head) if expected_head is not None else None
     text = canonical_json(dict(state))
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     key = commit_id(state_hash=digest, logic_hash=logic, env_hash=env, parents=parent_keys)
-    return await db.query_required_single(
+    row = await db.query_required_single(
         _COMMIT,
-        Commit,
-        commit=RecordId("commit", key),
-        snapshot=RecordId("snapshot", key),
-        branch=RecordId("branch", name),
-        branch_name=name,
-        check=check,
-        expected=expected,
-        generation=generation,
-        edge_kind=edge_kind,
-        parents=[RecordId("commit", p) for p in parent_keys],
-        edges=[
-            {"id": RecordId("child_of", [key, i]), "out": RecordId("commit", p), "position": i}
-            for i, p in enumerate(parent_keys)
-        ],
-        state_json=text,
-        state_hash=digest,
-        size=len(text.encode("utf-8")),
+        _Written,
+        c={
+            "key": key,
+            "parents": parent_keys,
+            "branch": name,
+            "check": check,
+            "expected": expected,
+            "generation": generation,
+            "edge_kind": edge_kind,
+            "state_json": text,
+            "state_hash": digest,
+            "size": len(text.encode("utf-8")),
+            "message": message,
+            "author": author,
+            "logic_hash": logic,
+            "env_hash": env,
+        },
+    )
+    if row.existing is not None:
+        return row.existing
+    return Commit(
+        id=row.id,
+        parents=parent_keys,
+        generation=row.generation,
         message=message,
         author=author,
+        branch=row.branch,
+        created_at=row.created_at,
+        state_hash=digest,
         logic_hash=logic,
         env_hash=env,
     )
