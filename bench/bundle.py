@@ -83,11 +83,19 @@ async def _measure(root: Path, n: int) -> list[Figure]:
     await sdk.connect()
     async with Store(url, connection=sdk) as source:
         await _fill(source, n, seed=1)
-        t0 = time.perf_counter()
-        raw_rows = await _raw_export(sdk)
-        raw_export_s = time.perf_counter() - t0
-        ours_export_s, peak = await _export_peak_mb(source, root / "full")
-        assert raw_rows == n
+        # Twice each, alternating, best of each: one pass of either is at the mercy of what
+        # else the machine does during its seconds.
+        raw_times, ours_times, peaks = [], [], []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            raw_rows = await _raw_export(sdk)
+            raw_times.append(time.perf_counter() - t0)
+            assert raw_rows == n
+            shutil.rmtree(root / "full", ignore_errors=True)
+            elapsed, peak = await _export_peak_mb(source, root / "full")
+            ours_times.append(elapsed)
+            peaks.append(peak)
+        raw_export_s, ours_export_s, peak = min(raw_times), min(ours_times), max(peaks)
     async with Store(f"surrealkv://{root / 'half'}") as half:
         await _fill(half, n // 2, seed=2)
         half_s, half_peak = await _export_peak_mb(half, root / "half.bundle")
