@@ -40,8 +40,8 @@ DEFINE INDEX memory_commit ON memory FIELDS commit;
 DEFINE INDEX memory_kind ON memory FIELDS kind;
 DEFINE INDEX memory_created ON memory FIELDS created_at;
 DEFINE INDEX memory_content ON memory FIELDS content FULLTEXT ANALYZER memory_text BM25;
-DEFINE INDEX memory_embedding ON memory FIELDS embedding HNSW DIMENSION 384 DIST COSINE
-    TYPE F32 EFC 150 M 12;
+DEFINE INDEX memory_embedding ON memory FIELDS embedding DISKANN DIMENSION 384 DIST COSINE
+    TYPE F32 DEGREE 64 L_BUILD 100;
 """
 
 

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
 
 from . import branches as _branches
 from . import commits as _commits
@@ -77,7 +78,7 @@ __all__ = [
 
 DEFAULT_SCOPE: Final = "default"
 DEFAULT_EF: Final = 64
-"""HNSW search effort used when ``recall(ef=...)`` is not given (see ``bench memory``)."""
+"""Vector index search effort used when ``recall(ef=...)`` is not given (``bench memory``)."""
 DEFAULT_CANDIDATES: Final = 20
 """How many candidates each signal contributes to a hybrid fusion, at least."""
 _RRF_K: Final = 60
@@ -342,8 +343,7 @@ _GET_SPACE = "SELECT * OMIT id FROM ONLY $space;"
 # The record and the index in one transaction: a space never exists without its index.
 _DECLARE_SPACE = """
 BEGIN;
-CREATE ONLY $space CONTENT { model: $model, dimension: $dimension, hnsw_m: $m, hnsw_efc: $efc }
-    RETURN NONE;
+CREATE ONLY $space CONTENT $content RETURN NONE;
 {ddl}
 COMMIT;
 """
@@ -355,20 +355,41 @@ async def get_space(db: Executor) -> EmbeddingSpace | None:
 
 
 async def declare_space(
-    db: Executor, *, model: str, dimension: int, hnsw_m: int = 12, hnsw_efc: int = 150
+    db: Executor,
+    *,
+    model: str,
+    dimension: int,
+    index: Literal["diskann", "hnsw"] = "diskann",
+    hnsw_m: int = 12,
+    hnsw_efc: int = 150,
+    diskann_degree: int = 64,
+    diskann_l_build: int = 100,
 ) -> EmbeddingSpace:
     """Declare the store's embedding space, or check that it is the one already declared.
 
-    The first declaration records the space and defines the vector index. Later ones must name
-    the same model and dimension: anything else raises :class:`EmbeddingSpaceError` (change
-    model with :func:`reembed`). The HNSW parameters only apply to the first declaration.
+    The first declaration records the space and defines the vector index: ``index="diskann"``
+    (the default: on engine 3.2.4 it answers faster, grows slower with the store and recalls
+    better on hard data than HNSW; see ``bench memory``) or ``"hnsw"``, each with its own build
+    parameters. Later declarations must name the same model and dimension: anything else
+    raises :class:`EmbeddingSpaceError` (change model with :func:`reembed`). The index choice
+    and its parameters only apply to the first declaration.
     """
     _text(model, "model", limit=256)
     _positive(dimension, "dimension", limit=16384)
-    wanted = EmbeddingSpace(model=model, dimension=dimension, hnsw_m=hnsw_m, hnsw_efc=hnsw_efc)
+    if index not in ("diskann", "hnsw"):
+        raise ValidationError(f"index must be 'diskann' or 'hnsw', not {index!r}")
+    content = {
+        "model": model,
+        "dimension": dimension,
+        "index_kind": index,
+        "hnsw_m": hnsw_m,
+        "hnsw_efc": hnsw_efc,
+        "diskann_degree": diskann_degree,
+        "diskann_l_build": diskann_l_build,
+    }
     try:
-        ddl = index_ddl(wanted)
-    except ValueError as exc:
+        ddl = index_ddl(EmbeddingSpace.model_validate(content))
+    except (ValueError, PydanticValidationError) as exc:
         raise ValidationError(str(exc)) from None
     for attempt in range(2):
         current = await get_space(db)
@@ -379,12 +400,7 @@ async def declare_space(
             # Another declarer may win the race: the loop then compares with theirs.
             with contextlib.suppress(AlreadyExistsError, ConflictError):
                 await db.execute(
-                    _DECLARE_SPACE.replace("{ddl}", ddl),
-                    space=SPACE_ID,
-                    model=model,
-                    dimension=dimension,
-                    m=hnsw_m,
-                    efc=hnsw_efc,
+                    _DECLARE_SPACE.replace("{ddl}", ddl), space=SPACE_ID, content=content
                 )
     raise StoreStateError("the embedding space could not be declared")  # pragma: no cover
 
@@ -986,8 +1002,35 @@ _TEXT = (
 )
 
 
-def _vector_statements(*, stashed: str | None, cols: str) -> str:
+# With filters, the DiskANN index filters the candidates it found (HNSW filters during the
+# search): a selective filter can leave fewer than asked for. The search is then repeated with
+# 8 and 64 times the effort, and as a last resort the filtered memories are compared exactly,
+# so a filter never loses a memory that it admits.
+_WIDER_KNN = (
+    "LET $v = IF array::len($v) >= {n} { $v } ELSE { (SELECT {cols}, "
+    "vector::distance::knn() AS distance FROM memory "
+    "WHERE embedding <|{n},{wider}|> $vector{where} ORDER BY distance LIMIT {n}) };\n"
+)
+_EXACT_FILTERED = (
+    "LET $v = IF array::len($v) >= {n} { $v } ELSE { (SELECT {cols}, "
+    "1 - vector::similarity::cosine(embedding, $vector) AS distance FROM memory "
+    "WHERE embedding != NONE{where} ORDER BY distance LIMIT {n}) };\n"
+)
+_MAX_EF: Final = 10_000
+
+
+def _vector_statements(*, stashed: str | None, cols: str, filtered: bool, ef: int) -> str:
     live = f"LET $v = {_LIVE_KNN.replace('{cols}', cols)};\n"
+    if filtered:
+        # A filtered SELECT can answer one row as that row, not as an array (3.2.4).
+        as_array = "LET $v = " + _AS_ARRAY.replace("$x", "$v") + ";\n"
+        live += as_array
+        for factor in (8, 64):
+            wider = min(ef * factor, _MAX_EF)
+            live += _WIDER_KNN.replace("{wider}", str(wider)).replace("{cols}", cols) + as_array
+            if wider == _MAX_EF:
+                break
+        live += _EXACT_FILTERED.replace("{cols}", cols) + as_array
     if stashed is None:
         return live
     scan = _STASHED_SCAN.replace("{cols}", cols).replace("{stashed}", stashed)
@@ -1056,7 +1099,10 @@ async def recall(
     ``tags`` (all of them), ``commit``/``branch`` (memories of that commit's history),
     ``created_*`` ranges, ``valid_at`` (valid at that time) and ``as_of`` (what was recorded,
     valid and not yet invalidated at that time). Invalidated memories are left out unless
-    ``include_invalidated``. ``ef`` is the HNSW search effort (default :data:`DEFAULT_EF`).
+    ``include_invalidated``. ``ef`` is the index's search effort (default :data:`DEFAULT_EF`):
+    the candidates it weighs per query. With filters, a search that finds fewer than ``k``
+    admissible memories is repeated with more effort and, failing that, the memories the
+    filters admit are compared exactly.
     """
     _positive(k, "k", limit=_MAX_K)
     if text is not None:
@@ -1119,7 +1165,11 @@ async def recall(
         stashed = _STASHED_AS_OF if as_of is not None and not include_invalidated else _STASHED
     parts = {"ef": ef, "k": k, "where": where}
     if mode == "vector":
-        query = _NOT_REEMBEDDING + _vector_statements(stashed=stashed, cols=_FIELDS) + "$v;"
+        query = (
+            _NOT_REEMBEDDING
+            + _vector_statements(stashed=stashed, cols=_FIELDS, filtered=bool(where), ef=ef)
+            + "$v;"
+        )
         rows = await db.query(_fill(query, n=k, **parts), _VectorRow, vector=vector, **params)
         return [
             RecallHit(
@@ -1136,7 +1186,7 @@ async def recall(
         ]
     query = (
         _NOT_REEMBEDDING
-        + _vector_statements(stashed=stashed, cols="id")
+        + _vector_statements(stashed=stashed, cols="id", filtered=bool(where), ef=ef)
         + _fill(_TEXT, cols="id", where=text_where, enough=1)
         + "LET $fused = search::rrf([$v, $t], {k}, "
         + str(_RRF_K)

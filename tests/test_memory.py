@@ -568,3 +568,60 @@ async def test_sentence_transformer_embedder_when_installed(mem: Store) -> None:
         await memory.remember(s, content="The deploy failed on Tuesday", embedder=e)
         hits = await memory.recall(s, text="what beverage does the user like", embedder=e, k=1)
         assert hits[0].memory.content == "The user drinks green tea"
+
+
+async def test_selective_filter_keeps_what_it_admits(tmp_path: Path) -> None:
+    """DiskANN filters the candidates it found: a filter admitting 2% of the store must still
+    give the exact top 10 of what it admits, and a filter admitting 3 memories all 3."""
+    from bench._data import clustered, exact_top_k
+
+    data = clustered(3_000, seed=3)
+    queries = clustered(20, seed=4)
+    rare = [i for i in range(len(data)) if i % 50 == 0]
+    async with Store(f"surrealkv://{tmp_path / 'filtered'}") as s:
+        space = await memory.declare_space(s, model="synthetic", dimension=384)
+        assert space.index_kind == "diskann"
+        items = [
+            NewMemory(
+                content=f"m{i}",
+                kind="rare" if i % 50 == 0 else "common",
+                tags=["three"] if i in (7, 1500, 2999) else [],
+                embedding=v.tolist(),
+            )
+            for i, v in enumerate(data)
+        ]
+        ids = (await memory.remember_many(s, items, rebuild=True)).ids
+        hits = 0
+        for q in queries:
+            want = {ids[rare[j]] for j in exact_top_k(data[rare], q, 10)}
+            got = await memory.recall(s, vector=q.tolist(), k=10, kind="rare")
+            assert all(h.memory.kind == "rare" for h in got)
+            hits += len(want & {h.memory.id for h in got})
+        assert hits / (10 * len(queries)) >= 0.95
+        got = await memory.recall(s, vector=queries[0].tolist(), k=10, tags=["three"])
+        assert {h.memory.id for h in got} == {ids[7], ids[1500], ids[2999]}
+
+
+async def test_an_hnsw_space_is_declared_and_searched() -> None:
+    e = WordEmbedder()
+    async with Store("mem://") as s:
+        space = await memory.declare_space(
+            s, model=e.model, dimension=e.dimension, index="hnsw", hnsw_m=8, hnsw_efc=64
+        )
+        assert (space.index_kind, space.hnsw_m, space.hnsw_efc) == ("hnsw", 8, 64)
+        info = await s.execute("INFO FOR TABLE memory;")
+        assert "HNSW" in info[0]["indexes"]["memory_embedding"]
+        await memory.remember(s, content="the user drinks tea", embedder=e)
+        await memory.remember(s, content="the deploy failed", embedder=e)
+        hits = await memory.recall(s, vector=e.vector("the user drinks tea"), k=1)
+        assert hits[0].memory.content == "the user drinks tea"
+        assert (await Migrator(s).drift()).ok
+
+
+async def test_an_unknown_index_kind_is_refused() -> None:
+    async with Store("mem://") as s:
+        with pytest.raises(ValidationError):
+            await memory.declare_space(s, model="m", dimension=4, index="ivf")  # type: ignore[arg-type]
+        with pytest.raises(ValidationError):
+            await memory.declare_space(s, model="m", dimension=4, diskann_degree=1000)
+        assert await memory.get_space(s) is None
