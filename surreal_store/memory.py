@@ -305,6 +305,11 @@ def _vector(value: Any, what: str = "embedding") -> list[float]:
         raise ValidationError(f"{what} must be a sequence of numbers")
     if not value:
         raise ValidationError(f"{what} must not be empty")
+    # The common case (floats, e.g. from numpy's tolist or an embedder) checked in C: a NaN or
+    # an infinity makes the sum non-finite; so can an overflow of finite values, which the
+    # element-by-element path below then judges exactly.
+    if set(map(type, value)) == {float} and math.isfinite(sum(value)):
+        return list(value)
     out: list[float] = []
     for x in value:
         if isinstance(x, bool) or not isinstance(x, int | float):
