@@ -237,7 +237,7 @@ async def commit(
         if len(set(parent_keys)) != len(parent_keys):
             raise ValidationError("a commit cannot list the same parent twice")
     check: Literal["exact", "first_parent"] = "first_parent"
-    expected: str | None = None
+    expected: str | None = parent_keys[0] if parent_keys else None
     if not isinstance(expected_head, _Unset):
         check = "exact"
         expected = _commit_key(expected_head) if expected_head is not None else None
