@@ -85,7 +85,7 @@ async def _log_speed(scale: Scale) -> list[Figure]:
         async def walk() -> object:
             return await _hop_walk(store, head)
 
-        a, b = await interleaved(ours, walk, rounds=scale.pick(3, 5), calls=1, warmup=1)
+        a, b = await interleaved(ours, walk, rounds=scale.pick(3, 9), calls=1, warmup=1)
     return [
         Figure("log_speedup_vs_hop_walk", p50(b) / p50(a), "x", (">=", 10)),
         Figure("log_commits", total),
