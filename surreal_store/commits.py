@@ -266,7 +266,8 @@ async def commit(
     )
     if row.existing is not None:
         return row.existing
-    return Commit(
+    # Every field is checked already: by this function or, for the database's part, by _Written.
+    return Commit.model_construct(
         id=row.id,
         parents=parent_keys,
         generation=row.generation,
