@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in args.names if n not in REGISTRY]
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(REGISTRY)}")
-    names = args.names or list(REGISTRY)
+    names = args.names or [name for name, bench in REGISTRY.items() if bench.default]
     scale = Scale(quick=args.quick)
     figures: dict[str, float] = {}
     failed = False

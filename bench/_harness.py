@@ -45,14 +45,19 @@ class Bench:
     doc: str
     run: Callable[[Scale], Awaitable[list[Figure]]]
     figures: list[Figure] = field(default_factory=list)
+    default: bool = True
+    """Run when no benchmark is named (long ones are run by name only)."""
 
 
 REGISTRY: dict[str, Bench] = {}
 
 
-def register(name: str) -> Callable[[Callable[[Scale], Awaitable[list[Figure]]]], Bench]:
+def register(
+    name: str, *, default: bool = True
+) -> Callable[[Callable[[Scale], Awaitable[list[Figure]]]], Bench]:
     def wrap(fn: Callable[[Scale], Awaitable[list[Figure]]]) -> Bench:
-        bench = Bench(name=name, doc=(fn.__doc__ or "").strip().splitlines()[0], run=fn)
+        doc = (fn.__doc__ or "").strip().splitlines()[0]
+        bench = Bench(name=name, doc=doc, run=fn, default=default)
         REGISTRY[name] = bench
         return bench
 

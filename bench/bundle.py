@@ -33,6 +33,34 @@ async def run(scale: Scale) -> list[Figure]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@register("bundle_1m", default=False)
+async def run_1m(scale: Scale) -> list[Figure]:
+    """Peak RSS growth while exporting 1M memories (100k with --quick), by name only.
+
+    The issue's "memory stays bounded for 1M records" at its own scale; not in the default run,
+    as filling the store takes a quarter of an hour."""
+    n = scale.pick(100_000, 1_000_000)
+    root = Path(tempfile.mkdtemp(prefix="bench-bundle-1m-"))
+    try:
+        async with Store(f"surrealkv://{root / 'source'}") as source:
+            t0 = time.perf_counter()
+            await _fill(source, n, seed=3)
+            fill_s = time.perf_counter() - t0
+            export_s, peak = await _export_peak_mb(source, root / "bundle")
+        manifest = bundles.read_manifest(root / "bundle")
+        assert manifest["tables"]["memory"]["records"] == n
+        tag = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}m"
+        return [
+            Figure(f"export_peak_rss_growth_mb_{tag}", peak, "MB"),
+            Figure("export_peak_rss_mb_per_100k_at_scale", peak * 100_000 / n, "MB"),
+            Figure(f"export_s_{tag}", export_s, "s"),
+            Figure(f"export_records_per_s_{tag}", n / export_s, "/s"),
+            Figure(f"fill_s_{tag}", fill_s, "s"),
+        ]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 async def _fill(store: Store, n: int, seed: int) -> None:
     items = [memory.NewMemory(content=t, kind="note", tags=["bench"]) for t in texts(n, seed=seed)]
     await memory.remember_many(store, items)
