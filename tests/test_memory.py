@@ -208,7 +208,7 @@ async def test_remember_on_a_branch_and_unknown_references(mem: Store) -> None:
 
 
 hostile = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
     min_size=1,
     max_size=30,
 ) | st.sampled_from(["'; DELETE memory; --", "$content", "⟩ OR true", "\\", "RETURN 1;", "𝔘𝔫𝔦"])
@@ -382,7 +382,7 @@ async def test_invalidated_are_excluded_unless_asked_and_restorable(corpus: Stor
             corpus,
             text="green tea",
             vector=WordEmbedder().vector("green tea"),
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
         )
         assert tea.id not in {h.memory.id for h in hits}, mode
     hits = await memory.recall(corpus, text="green tea", include_invalidated=True)
