@@ -972,15 +972,28 @@ _STASHED: Final = "invalidated_at != NONE AND embedding_stash != NONE"
 _STASHED_AS_OF: Final = "invalidated_at > $as_of AND embedding_stash != NONE"
 
 # Vector search during a re-embed would silently miss the memories not yet moved.
+_REEMBEDDING_THROW = (
+    "THROW 'reembedding: the store is being re-embedded; vector recall is available again "
+    "when memory.reembed finishes'"
+)
 _NOT_REEMBEDDING = (
     "LET $space_status = embedding_space:active.status;\n"
-    "IF $space_status = 'reembedding' { THROW 'reembedding: the store is being "
-    "re-embedded; vector recall is available again when memory.reembed finishes' };\n"
+    "IF $space_status = 'reembedding' { " + _REEMBEDDING_THROW + " };\n"
 )
+
 # Only live memories have a vector in the index: no per-candidate check is needed for them.
 _LIVE_KNN = (
     "SELECT {cols}, vector::distance::knn() AS distance FROM memory "
     "WHERE embedding <|{n},{ef}|> $vector{where} ORDER BY distance LIMIT {n}"
+)
+# The plain vector recall (no filter, no invalidated memories) as one statement: each costs.
+# The status is read by a sub-SELECT: a record's field read inside an IF fails on 3.2.4.
+_PLAIN_VECTOR = (
+    "IF (SELECT VALUE status FROM ONLY embedding_space:active) = 'reembedding' { "
+    + _REEMBEDDING_THROW
+    + " } ELSE { ("
+    + _LIVE_KNN
+    + ") };"
 )
 # Invalidated memories, when asked for: an exact scan of the (few) stashed vectors.
 _STASHED_SCAN = (
@@ -1170,11 +1183,14 @@ async def recall(
         stashed = _STASHED_AS_OF if as_of is not None and not include_invalidated else _STASHED
     parts = {"ef": ef, "k": k, "where": where}
     if mode == "vector":
-        query = (
-            _NOT_REEMBEDDING
-            + _vector_statements(stashed=stashed, cols=_FIELDS, filtered=bool(where), ef=ef)
-            + "$v;"
-        )
+        if not where and stashed is None:
+            query = _PLAIN_VECTOR.replace("{cols}", _FIELDS)
+        else:
+            query = (
+                _NOT_REEMBEDDING
+                + _vector_statements(stashed=stashed, cols=_FIELDS, filtered=bool(where), ef=ef)
+                + "$v;"
+            )
         rows = await db.query(_fill(query, n=k, **parts), _VectorRow, vector=vector, **params)
         return [
             RecallHit(
