@@ -35,7 +35,7 @@ _FACTS = [
     "the user liked the {topic} options in {city}",
     "{city} {topic} availability is high in {month}",
     "the user wants to avoid {topic} delays around {city}",
-    "a {topic} near the centre of {city} was rated {n} out of 10",
+    "a {topic} near the centre of {city} was rated {score} out of 10",
 ]
 _MONTHS = ["March", "April", "May", "June", "September", "October"]
 
@@ -104,8 +104,9 @@ async def seed(store: Store, *, progress: Progress | None = None) -> DemoResult:
                 payload={"tool": f"search_{topic}", "city": city, "ok": run_id != BAD_RUN},
             )  # fmt: skip
             for f in range(5):
+                n = rng.randint(3, 300)
                 text = _FACTS[(e + f) % len(_FACTS)].format(
-                    topic=topic, city=city, n=rng.randint(3, 300), month=rng.choice(_MONTHS)
+                    topic=topic, city=city, n=n, score=4 + n % 7, month=rng.choice(_MONTHS)
                 )
                 items.append(
                     (
