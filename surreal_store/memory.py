@@ -976,10 +976,9 @@ _REEMBEDDING_THROW = (
     "THROW 'reembedding: the store is being re-embedded; vector recall is available again "
     "when memory.reembed finishes'"
 )
-_NOT_REEMBEDDING = (
-    "LET $space_status = embedding_space:active.status;\n"
-    "IF $space_status = 'reembedding' { " + _REEMBEDDING_THROW + " };\n"
-)
+# The status is read by a sub-SELECT: a record's field read inside an IF fails on 3.2.4.
+_IS_REEMBEDDING = "(SELECT VALUE status FROM ONLY embedding_space:active) = 'reembedding'"
+_NOT_REEMBEDDING = "IF " + _IS_REEMBEDDING + " { " + _REEMBEDDING_THROW + " };\n"
 
 # Only live memories have a vector in the index: no per-candidate check is needed for them.
 _LIVE_KNN = (
@@ -987,13 +986,8 @@ _LIVE_KNN = (
     "WHERE embedding <|{n},{ef}|> $vector{where} ORDER BY distance LIMIT {n}"
 )
 # The plain vector recall (no filter, no invalidated memories) as one statement: each costs.
-# The status is read by a sub-SELECT: a record's field read inside an IF fails on 3.2.4.
 _PLAIN_VECTOR = (
-    "IF (SELECT VALUE status FROM ONLY embedding_space:active) = 'reembedding' { "
-    + _REEMBEDDING_THROW
-    + " } ELSE { ("
-    + _LIVE_KNN
-    + ") };"
+    "IF " + _IS_REEMBEDDING + " { " + _REEMBEDDING_THROW + " } ELSE { (" + _LIVE_KNN + ") };"
 )
 # Invalidated memories, when asked for: an exact scan of the (few) stashed vectors.
 _STASHED_SCAN = (
