@@ -166,21 +166,20 @@ def _optional_hash(value: str | None, what: str) -> str | None:
 
 # -- writing -------------------------------------------------------------------------------------
 
-# The write path is the stored function ``fn::commit`` (schema/008_commit_fn.surql): one
+# The write path is the stored function ``fn::commit`` (schema/008 and 010): one
 # statement, so one transaction, parsed once per store instead of once per commit. Values go in
 # as plain strings (commit keys, not record ids): encoding record ids was a measurable share of
-# a commit's cost. It returns the commit when it already existed, and otherwise only what the
-# database decided (id, generation, branch, created_at).
+# a commit's cost, and so was each parameter sent (None values are left out). It returns the
+# commit when it already existed, and otherwise only what the database decided (generation,
+# created_at).
 _COMMIT = "RETURN fn::commit($c);"
 
 
 class _Written(BaseModel):
     """What ``fn::commit`` returns: the whole commit if it existed, else the database's part."""
 
-    id: CommitKey
-    generation: int
-    branch: str | None = None
-    created_at: dt.datetime
+    generation: int | None = None
+    created_at: dt.datetime | None = None
     existing: Commit | None = None
 
 
@@ -244,36 +243,37 @@ async def commit(
     text = canonical_json(dict(state))
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     key = commit_id(state_hash=digest, logic_hash=logic, env_hash=env, parents=parent_keys)
+    c = {
+        "key": key,
+        "parents": parent_keys,
+        "branch": name,
+        "check": check,
+        "expected": expected,
+        "generation": generation,
+        "edge_kind": edge_kind,
+        "state_json": text,
+        "state_hash": digest,
+        "size": len(text.encode("utf-8")),
+        "message": message,
+        "author": author,
+        "logic_hash": logic,
+        "env_hash": env,
+    }
     row = await db.query_required_single(
-        _COMMIT,
-        _Written,
-        c={
-            "key": key,
-            "parents": parent_keys,
-            "branch": name,
-            "check": check,
-            "expected": expected,
-            "generation": generation,
-            "edge_kind": edge_kind,
-            "state_json": text,
-            "state_hash": digest,
-            "size": len(text.encode("utf-8")),
-            "message": message,
-            "author": author,
-            "logic_hash": logic,
-            "env_hash": env,
-        },
+        _COMMIT, _Written, c={k: v for k, v in c.items() if v is not None}
     )
     if row.existing is not None:
         return row.existing
+    if row.generation is None or row.created_at is None:
+        raise ResultError("fn::commit returned neither a new nor an existing commit")
     # Every field is checked already: by this function or, for the database's part, by _Written.
     return Commit.model_construct(
-        id=row.id,
+        id=key,
         parents=parent_keys,
         generation=row.generation,
         message=message,
         author=author,
-        branch=row.branch,
+        branch=name,
         created_at=row.created_at,
         state_hash=digest,
         logic_hash=logic,
@@ -308,36 +308,24 @@ async def get_state(db: Executor, *, commit: str) -> dict[str, Any]:
     return state
 
 
-# Pages of history travel as one JSON text of positional rows with plain-string ids, parsed by
-# pydantic in Rust: the SDK's pure-Python CBOR decoder was most of the cost of a page.
+# Pages of history travel as one JSON text of rows with plain-string ids, validated straight
+# into Commits by pydantic in Rust: the SDK's pure-Python CBOR decoder was most of the cost of a
+# page, and building the models in Python (model_construct) after parsing was a third of a log.
 _ROW = (
-    "[record::id(id), array::map(parents, |$p| record::id($p)), generation, message, author, "
-    "branch, <string>created_at, state_hash, logic_hash, env_hash]"
+    "record::id(id) AS id, array::map(parents, |$p| record::id($p)) AS parents, generation, "
+    "message, author, branch, <string>created_at AS created_at, state_hash, logic_hash, env_hash"
 )
-_ROW_NAMES = (
-    "id", "parents", "generation", "message", "author", "branch", "created_at", "state_hash",
-    "logic_hash", "env_hash",
-)  # fmt: skip
-_Row = tuple[str, list[str], int, str, str, str | None, dt.datetime, str, str | None, str | None]
-
-
-_ROWS: TypeAdapter[list[_Row]] = TypeAdapter(list[_Row])
-
-
-def _from_row(row: _Row) -> Commit:
-    # Validated already (as a _Row): construct without validating twice.
-    fields: dict[str, Any] = dict(zip(_ROW_NAMES, row, strict=True))
-    return Commit.model_construct(**fields)
+_ROWS: TypeAdapter[list[Commit]] = TypeAdapter(list[Commit])
 
 
 # A page of ancestry: the start commits and everything up to 256 levels above them.
 _ANCESTRY_PAGE = f"""
-RETURN encoding::json::encode((SELECT VALUE {_ROW} FROM array::union($from, array::flatten(
+RETURN encoding::json::encode((SELECT {_ROW} FROM array::union($from, array::flatten(
     (SELECT VALUE @.{{1..{_PAGE_DEPTH}+collect}}->child_of->commit FROM $from)
 ))));
 """
 _FIRST_PARENT_PAGE = f"""
-RETURN encoding::json::encode((SELECT VALUE {_ROW} FROM array::union($from, array::flatten(
+RETURN encoding::json::encode((SELECT {_ROW} FROM array::union($from, array::flatten(
     (SELECT VALUE @.{{1..{_PAGE_DEPTH}+collect}}->(child_of WHERE position = 0)->commit FROM $from)
 ))));
 """
@@ -378,7 +366,7 @@ async def _walk(
     while start:
         text = await db.query_required_single(query, str, idempotent=True, **{"from": start})
         try:
-            rows = [_from_row(r) for r in _ROWS.validate_json(text)]
+            rows = _ROWS.validate_json(text)
         except PydanticValidationError as exc:
             raise ResultError(f"a page of history did not parse: {exc}") from None
         for row in rows:
