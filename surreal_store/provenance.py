@@ -573,21 +573,38 @@ def _svg(graph: ProvenanceGraph, *, width: int) -> str:
 
 _MEMORY_NODE = "id, scope, key, kind, content, invalidated_at, invalidated_reason, created_at"
 
-# A page of lineage: every memory up to 256 derivation levels above $from with its fields, its
-# parents and its sources, and the sources' records. Sent as JSON text: decoding the engine's
-# own encoding of many small records costs more than the graph walk.
+# A page of lineage: the derivation and source edges up to {depth} levels above $from (256 at
+# most: the engine's recursion limit), the memories they reach with their fields, and the
+# sources' records. One walk over the edges themselves: walking to the memories and then reading
+# each memory's edges again cost a fifth more. Sent as JSON text: decoding the engine's own
+# encoding of many small records costs more than the graph walk.
 _UPSTREAM_PAGE = """
-LET $all = array::union($from, array::flatten(
-    (SELECT VALUE @.{1..{depth}+collect}->derived_from->memory FROM $from)
-));
-LET $rows = SELECT {fields}, ->derived_from.{out, how} AS parents, ->sourced_from.out AS sources
-    FROM $all;
+LET $first = {first};
+LET $edges = (SELECT in, out, how FROM array::union($first, {deeper}));
 encoding::json::encode({
-    rows: $rows,
-    sources: (SELECT * FROM array::distinct(array::flatten($rows.sources))),
+    edges: $edges,
+    rows: (SELECT {fields} FROM array::union($from, $edges[WHERE record::tb(out) = 'memory'].out)),
+    sources: (SELECT * FROM array::distinct($edges[WHERE record::tb(out) != 'memory'].out)),
     {extra}
 });
 """
+_FIRST_EDGES = "$from->(derived_from, sourced_from)"
+_DEEPER_EDGES = (
+    "array::flatten((SELECT VALUE @.{1..{rest}+collect}(.out->(derived_from, sourced_from)) "
+    "FROM $first))"
+)
+
+
+def _upstream_page(depth: int, extra: str) -> str:
+    """The page query for edges up to ``depth`` levels (0: only the starts themselves)."""
+    first = _FIRST_EDGES if depth >= 1 else "[]"
+    deeper = _DEEPER_EDGES.replace("{rest}", str(depth - 1)) if depth >= 2 else "[]"
+    return (
+        _UPSTREAM_PAGE.replace("{first}", first)
+        .replace("{deeper}", deeper)
+        .replace("{fields}", _MEMORY_NODE)
+        .replace("{extra}", extra)
+    )
 
 
 def _memory_node(row: dict[str, Any]) -> Node:
@@ -636,14 +653,12 @@ async def _upstream(
     depth_left = max_depth
     sources: set[str] = set()
     unsourced: set[str] = set()
+    expanded: set[str] = set()  # memories whose edges (all of them) have been read
     first: dict[str, Any] | None = None
     while frontier or first is None:
         depth = _PAGE if depth_left is None else min(_PAGE, depth_left)
-        text = _UPSTREAM_PAGE.replace("{depth}", str(depth)).replace("{fields}", _MEMORY_NODE)
-        if depth == 0:  # only the starts themselves
-            text = text.replace("@.{1..0+collect}->derived_from->memory", "[]")
         if first is None:
-            text = prelude + text.replace("{extra}", extra)
+            text = prelude + _upstream_page(depth, extra)
             raw = await db.query_required_single(
                 text,
                 str,
@@ -652,27 +667,31 @@ async def _upstream(
                 **({"from": frontier} if not prelude else {}),
             )
         else:
-            text = text.replace("{extra}", "")
+            text = _upstream_page(depth, "")
             raw = await db.query_required_single(text, str, idempotent=True, **{"from": frontier})
         page = json.loads(raw)
         if first is None:
             first = page
-        missing: list[str] = []
+        # The page's starts have had their edges read (at depth 0 there were none to read).
+        starts_here = {str(m) for m in frontier} if depth else set()
+        if first is page and prelude:
+            starts_here = {str(u["out"]) for u in page.get("used") or []} if depth else set()
+        with_edges: set[str] = set()
+        for e in page["edges"]:
+            child, target = e["in"], e["out"]
+            with_edges.add(child)
+            if target.startswith("memory:"):
+                graph.edges.append(Edge(child, target, "derived_from", {"how": e["how"]}))
+            else:
+                graph.edges.append(Edge(child, target, "sourced_from"))
+                sources.add(target)
+        expanded |= with_edges | starts_here
+        unsourced |= starts_here - with_edges
         for row in page["rows"]:
             if row.get("id") is None:
                 raise NotFoundError("no such memory")
-            parents = row.get("parents") or []
-            cited = row.get("sources") or []
             node = _memory_node(row)
             graph.nodes.setdefault(node.id, node)
-            for p in parents:
-                graph.edges.append(Edge(node.id, p["out"], "derived_from", {"how": p["how"]}))
-                missing.append(p["out"])
-            for src in cited:
-                graph.edges.append(Edge(node.id, src, "sourced_from"))
-                sources.add(src)
-            if not parents and not cited:
-                unsourced.add(node.id)
         for row in page["sources"]:
             if row:
                 src_node = _source_node(row)
@@ -681,11 +700,11 @@ async def _upstream(
             depth_left -= depth
             if depth_left <= 0:
                 break
-        # Parents beyond this page's depth: the next page starts there.
+        # Memories reached but not expanded (the page's last level): the next page starts there.
         frontier = [
             RecordId("memory", m.partition(":")[2])
-            for m in dict.fromkeys(missing)
-            if m not in graph.nodes
+            for m in graph.nodes
+            if m.startswith("memory:") and m not in expanded
         ]
     graph.edges = list(dict.fromkeys(graph.edges))
     graph.roots = sorted({*graph.roots, *sources, *unsourced})

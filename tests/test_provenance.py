@@ -98,6 +98,31 @@ async def test_diamonds_appear_once(store: Store) -> None:
     assert await count(store, "derived_from") == 4
 
 
+async def test_lineage_depth_limit_and_unsourced_roots(store: Store) -> None:
+    # bare (no provenance) <- mid <- top, and top also cites a run event.
+    (event,) = await run_with_events(store, "r", 1)
+    bare = await memory.remember(store, content="bare")
+    mid = await memory.remember(
+        store, content="mid", provenance=[MemoryDerivation(parent=bare.id, how="extract")]
+    )
+    top = await memory.remember(
+        store,
+        content="top",
+        provenance=[MemoryDerivation(parent=mid.id, how="summarise"), event],
+    )
+    whole = await provenance.lineage(store, memory=top.id)
+    assert sorted(whole.roots) == sorted([str(event.record), f"memory:{bare.id}"])
+    assert len(whole.edges) == 3
+    # One level: top, its parent and its source; no edge leads to a node outside the graph, and
+    # the parent (not walked further) is no root.
+    one = await provenance.lineage(store, memory=top.id, max_depth=1)
+    assert set(one.nodes) == {f"memory:{top.id}", f"memory:{mid.id}", str(event.record)}
+    assert all(e.source in one.nodes and e.target in one.nodes for e in one.edges)
+    assert one.roots == [str(event.record)]
+    zero = await provenance.lineage(store, memory=top.id, max_depth=0)
+    assert set(zero.nodes) == {f"memory:{top.id}"} and zero.edges == [] and zero.roots == []
+
+
 async def test_all_four_source_kinds(store: Store) -> None:
     (event,) = await run_with_events(store, "r", 1)
     c = await commits.commit(store, state={"x": 1}, message="state", author="t", branch="main")
