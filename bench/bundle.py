@@ -8,6 +8,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -116,27 +117,30 @@ def _reset_peak() -> None:
         refs.write("5")
 
 
-async def _raw_export_peak_mb(sdk: Any, n: int) -> tuple[float, float]:
-    """Seconds, and peak RSS growth in MB, of the raw SDK's paged read of every memory."""
+async def _peak_mb(work: Awaitable[object]) -> tuple[float, float]:
+    """Seconds of ``work``, and how far the process's peak RSS rose above its RSS before, in MB
+    (Linux: the peak is reset first through /proc/self/clear_refs)."""
     gc.collect()
     _reset_peak()
     before = _rss_kb("VmRSS")
     t0 = time.perf_counter()
-    assert await _raw_export(sdk) == n
+    await work
     elapsed = time.perf_counter() - t0
     return elapsed, max(0, _rss_kb("VmHWM") - before) / 1024
+
+
+async def _raw_export_peak_mb(sdk: Any, n: int) -> tuple[float, float]:
+    """Seconds, and peak RSS growth in MB, of the raw SDK's paged read of every memory."""
+
+    async def read() -> None:
+        assert await _raw_export(sdk) == n
+
+    return await _peak_mb(read())
 
 
 async def _export_peak_mb(store: Store, path: Path) -> tuple[float, float]:
-    """Seconds, and how far the process's peak RSS rose above its RSS before, during an export
-    (Linux: the peak is reset first through /proc/self/clear_refs), in MB."""
-    gc.collect()
-    _reset_peak()
-    before = _rss_kb("VmRSS")
-    t0 = time.perf_counter()
-    await bundles.export_bundle(store, path)
-    elapsed = time.perf_counter() - t0
-    return elapsed, max(0, _rss_kb("VmHWM") - before) / 1024
+    """Seconds, and peak RSS growth in MB, of an export of ``store`` to ``path``."""
+    return await _peak_mb(bundles.export_bundle(store, path))
 
 
 async def _measure(root: Path, n: int) -> list[Figure]:

@@ -672,10 +672,11 @@ async def _upstream(
         page = json.loads(raw)
         if first is None:
             first = page
-        # The page's starts have had their edges read (at depth 0 there were none to read).
-        starts_here = {str(m) for m in frontier} if depth else set()
-        if first is page and prelude:
-            starts_here = {str(u["out"]) for u in page.get("used") or []} if depth else set()
+        # The page's starts (the prelude's on its page) have had their edges read; at depth 0
+        # there were none to read.
+        used = page.get("used") or []
+        starts = [u["out"] for u in used] if prelude and first is page else frontier
+        starts_here = {str(m) for m in starts} if depth else set()
         with_edges: set[str] = set()
         for e in page["edges"]:
             child, target = e["in"], e["out"]
