@@ -166,10 +166,11 @@ def _optional_hash(value: str | None, what: str) -> str | None:
 
 # -- writing -------------------------------------------------------------------------------------
 
-# The write path is the stored function ``fn::commit`` (schema/008 and 010): one
+# The write path is the stored function ``fn::commit`` (schema/008, 010 and 011): one
 # statement, so one transaction, parsed once per store instead of once per commit. Values go in
 # as plain strings (commit keys, not record ids): encoding record ids was a measurable share of
-# a commit's cost, and so was each parameter sent (None values are left out). It returns the
+# a commit's cost, and so was each parameter sent (None values are left out). The parents go as
+# 'commit:<key>' strings, which the function casts to record ids in one step. It returns the
 # commit when it already existed, and otherwise only what the database decided (generation,
 # created_at).
 _COMMIT = "RETURN fn::commit($c);"
@@ -245,7 +246,7 @@ async def commit(
     key = commit_id(state_hash=digest, logic_hash=logic, env_hash=env, parents=parent_keys)
     c = {
         "key": key,
-        "parents": parent_keys,
+        "parents": ["commit:" + p for p in parent_keys],
         "branch": name,
         "check": check,
         "expected": expected,
