@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import math
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -177,6 +177,25 @@ async def test_remember_round_trip_and_dedup(mem: Store) -> None:
     assert other.id != m.id
     stored = await memory.get(mem, memory=m.id, with_embedding=True)
     assert stored.embedding is not None and len(stored.embedding) == DIM
+
+
+async def test_remember_many_batches_by_engine(mem: Store, tmp_path: Path) -> None:
+    # 1,000-row statements on surrealkv; 100-row ones in memory, whose indexing slows with the
+    # size of a transaction. A given batch_size is used as given.
+    def recorder(seen: list[tuple[int, int]]) -> Callable[[int, int], None]:
+        return lambda done, total: seen.append((done, total))
+
+    items = [NewMemory(content=f"note {i}") for i in range(1050)]
+    seen: list[tuple[int, int]] = []
+    await memory.remember_many(mem, items[:250], progress=recorder(seen))
+    assert seen == [(100, 250), (200, 250), (250, 250)]
+    seen.clear()
+    await memory.remember_many(mem, items[:250], batch_size=200, progress=recorder(seen))
+    assert seen == [(200, 250), (250, 250)]
+    seen.clear()
+    async with Store(f"surrealkv://{tmp_path / 'kv'}") as kv:
+        await memory.remember_many(kv, items, progress=recorder(seen))
+    assert seen == [(1000, 1050), (1050, 1050)]
 
 
 async def test_memory_ids_are_collision_proof() -> None:
