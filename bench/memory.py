@@ -96,6 +96,7 @@ async def _run(scale: Scale, large: int, *, engine: Literal["surrealkv", "mem"])
         t = tag[size]
         figures.append(Figure(f"recall_p50_ms_{t}", r["p50"] * 1e3, "ms"))
         figures.append(Figure(f"remember_many_per_s_{t}", r["load_rate"], "rows/s"))
+        figures.append(Figure(f"fulltext_one_match_p50_ms_{t}", r["one_match_p50"] * 1e3, "ms"))
         for ef, (rec, lat) in r["curve"].items():
             figures.append(Figure(f"effort_{ef}_recall_{t}", rec))
             figures.append(Figure(f"effort_{ef}_p50_ms_{t}", lat * 1e3, "ms"))
@@ -237,6 +238,18 @@ async def _one_size(root: Path, n: int, scale: Scale, *, scan: bool, engine: str
 
             h, v = await interleaved(hybrid, ours, rounds=scale.pick(6, 10), calls=5, warmup=5)
             result["hybrid_vs_vector"] = p50(h) / p50(v)
+
+            # A term found in one memory (its name; the stemmer may merge two): what full-text
+            # recall costs beyond its matches. The embedded engine never compacts a full-text
+            # index (README), so this grows with the memories written.
+            names = itertools.cycle([w.rsplit(" ", 1)[-1] for w in words[: len(queries)]])
+            one_times = []
+            for _ in range(len(queries)):
+                t0 = time.perf_counter()
+                got = await memory.recall(store, text=next(names), mode="fulltext", k=K)
+                one_times.append(time.perf_counter() - t0)
+                assert 1 <= len(got) <= 3, got
+            result["one_match_p50"] = p50(one_times)
 
             np_times = []
             for q in queries:
