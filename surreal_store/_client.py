@@ -573,7 +573,8 @@ def _to_sdk(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _to_sdk(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_to_sdk(v) for v in value]
+        # Vectors are long lists of scalars: test those inline rather than recursing.
+        return [v if type(v) in _PASS else _to_sdk(v) for v in value]
     if isinstance(value, dt.timedelta):
         ns = (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1000
         return surrealdb.Duration(ns)

@@ -27,7 +27,7 @@ import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from . import branches as _branches
@@ -1066,12 +1066,13 @@ def _vector_statements(*, stashed: str | None, cols: str, filtered: bool, ef: in
     )
 
 
-class _VectorRow(Memory):
-    distance: float
+# A recall row is a memory's columns plus its score column, which Memory ignores: validating
+# the row once as a Memory is cheaper than a subclass and a copy into a plain Memory.
+_SCORE: Final = TypeAdapter(float)
 
 
-class _TextRow(Memory):
-    bm25: float
+def _scored(rows: list[dict[str, Any]], column: str) -> list[tuple[Memory, float]]:
+    return [(Memory.model_validate(r), _SCORE.validate_python(r.get(column))) for r in rows]
 
 
 class _Fused(BaseModel):
@@ -1195,19 +1196,17 @@ async def recall(
                 + _vector_statements(stashed=stashed, cols=_FIELDS, filtered=bool(where), ef=ef)
                 + "$v;"
             )
-        rows = await db.query(_fill(query, n=k, **parts), _VectorRow, vector=vector, **params)
+        rows = await db.query(_fill(query, n=k, **parts), dict[str, Any], vector=vector, **params)
         return [
-            RecallHit(
-                memory=_plain(r), score=1 - r.distance, vector_score=1 - r.distance, vector_rank=i
-            )
-            for i, r in enumerate(rows, 1)
+            RecallHit(memory=m, score=1 - d, vector_score=1 - d, vector_rank=i)
+            for i, (m, d) in enumerate(_scored(rows, "distance"), 1)
         ]
     if mode == "fulltext":
         query = _fill(_TEXT + "$t;", n=k, enough=k, cols=_FIELDS, **{**parts, "where": text_where})
-        trows = await db.query(query, _TextRow, text=text, **params)
+        trows = await db.query(query, dict[str, Any], text=text, **params)
         return [
-            RecallHit(memory=_plain(r), score=r.bm25, text_score=r.bm25, text_rank=i)
-            for i, r in enumerate(trows, 1)
+            RecallHit(memory=m, score=b, text_score=b, text_rank=i)
+            for i, (m, b) in enumerate(_scored(trows, "bm25"), 1)
         ]
     query = (
         _NOT_REEMBEDDING
@@ -1248,10 +1247,6 @@ def _fill(template: str, **parts: object) -> str:
     for name, value in parts.items():
         template = template.replace("{" + name + "}", str(value))
     return template
-
-
-def _plain(row: Memory) -> Memory:
-    return Memory.model_construct(**{name: getattr(row, name) for name in Memory.model_fields})
 
 
 # -- re-embed --------------------------------------------------------------------------------
