@@ -227,7 +227,7 @@ async def _one_size(root: Path, n: int, scale: Scale, *, scan: bool, engine: str
                 params: dict[str, Any] = {"vector": next_q()}
                 return await sdk.query(raw_text, params)
 
-            a, b = await interleaved(ours, raw, rounds=scale.pick(6, 10), calls=5, warmup=5)
+            a, b = await interleaved(ours, raw, rounds=scale.pick(6, 30), calls=5, warmup=5)
             result["vs_raw"] = p50(a) / p50(b)
 
             words_q = [query_text(w) for w in words[: len(queries)]]
