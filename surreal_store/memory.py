@@ -27,7 +27,7 @@ import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from . import branches as _branches
@@ -1066,13 +1066,21 @@ def _vector_statements(*, stashed: str | None, cols: str, filtered: bool, ef: in
     )
 
 
-# A recall row is a memory's columns plus its score column, which Memory ignores: validating
-# the row once as a Memory is cheaper than a subclass and a copy into a plain Memory.
-_SCORE: Final = TypeAdapter(float)
+class _Scored(BaseModel):
+    """A recall row: a memory's columns plus its score column (``distance`` or ``bm25``).
 
+    The row is validated once, as the memory (which ignores the score column) beside the
+    score: cheaper than a Memory subclass copied into a plain Memory."""
 
-def _scored(rows: list[dict[str, Any]], column: str) -> list[tuple[Memory, float]]:
-    return [(Memory.model_validate(r), _SCORE.validate_python(r.get(column))) for r in rows]
+    memory: Memory
+    score: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split(cls, row: Any) -> Any:
+        if isinstance(row, dict):
+            return {"memory": row, "score": row.get("distance", row.get("bm25"))}
+        return row
 
 
 class _Fused(BaseModel):
@@ -1196,17 +1204,17 @@ async def recall(
                 + _vector_statements(stashed=stashed, cols=_FIELDS, filtered=bool(where), ef=ef)
                 + "$v;"
             )
-        rows = await db.query(_fill(query, n=k, **parts), dict[str, Any], vector=vector, **params)
+        rows = await db.query(_fill(query, n=k, **parts), _Scored, vector=vector, **params)
         return [
-            RecallHit(memory=m, score=1 - d, vector_score=1 - d, vector_rank=i)
-            for i, (m, d) in enumerate(_scored(rows, "distance"), 1)
+            RecallHit(memory=r.memory, score=1 - r.score, vector_score=1 - r.score, vector_rank=i)
+            for i, r in enumerate(rows, 1)
         ]
     if mode == "fulltext":
         query = _fill(_TEXT + "$t;", n=k, enough=k, cols=_FIELDS, **{**parts, "where": text_where})
-        trows = await db.query(query, dict[str, Any], text=text, **params)
+        trows = await db.query(query, _Scored, text=text, **params)
         return [
-            RecallHit(memory=m, score=b, text_score=b, text_rank=i)
-            for i, (m, b) in enumerate(_scored(trows, "bm25"), 1)
+            RecallHit(memory=r.memory, score=r.score, text_score=r.score, text_rank=i)
+            for i, r in enumerate(trows, 1)
         ]
     query = (
         _NOT_REEMBEDDING
