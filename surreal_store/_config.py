@@ -135,6 +135,11 @@ class Settings(BaseSettings):
         return self.scheme in EMBEDDED_SCHEMES
 
     @property
+    def is_in_memory(self) -> bool:
+        """Whether the store lives in this process's memory only (``mem://``)."""
+        return self.scheme in {"mem", "memory"}
+
+    @property
     def path(self) -> Path | None:
         """The directory of a file-backed embedded store, else ``None``."""
         if self.scheme in {"surrealkv", "surrealkv+versioned", "file"}:

@@ -650,7 +650,7 @@ async def remember_many(
     50,000 vectors the default does not rebuild (see :func:`rebuild_index`).
     """
     if batch_size is None:
-        in_memory = isinstance(db, Store) and db.settings.scheme in ("mem", "memory")
+        in_memory = isinstance(db, Store) and db.settings.is_in_memory
         batch_size = _MEM_BATCH if in_memory else _MAX_BATCH
     _positive(batch_size, "batch_size", limit=_MAX_BATCH)
     if commit is not None and branch is not None:
