@@ -660,7 +660,8 @@ async def remember_many(
         if not isinstance(item, NewMemory):
             raise ValidationError(f"item {i} is not a NewMemory")
         try:
-            row = _row(**item.model_dump())
+            # The fields as they are: model_dump would copy every vector, element by element.
+            row = _row(**dict(item))
         except ValidationError as exc:
             raise ValidationError(f"item {i}: {exc}") from None
         row["content_hash"] = row.pop("hash")
