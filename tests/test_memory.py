@@ -153,6 +153,28 @@ async def test_bad_vectors_are_validation_errors(mem: Store) -> None:
     assert await count(mem) == 0
 
 
+async def test_the_database_checks_vectors_whole(mem: Store) -> None:
+    # Written past the Python checks: the field type refuses anything but numbers (and stores
+    # them as floats), with no per-element field definitions, which cost a field's work each.
+    from surreal_store import ConstraintError
+
+    fields = await mem.query_required_single("RETURN (INFO FOR TABLE memory).fields;", dict)
+    assert "embedding" in fields and "embedding_stash" in fields
+    assert not [name for name in fields if name.startswith("embedding") and "*" in name]
+    create = (
+        "CREATE type::record('memory', $id) SET scope = 's', kind = 'k', content = 'c', "
+        "content_hash = crypto::sha256('c'), embedding = $v, embedding_model = 'words-v1'"
+    )
+    key = memory.memory_id("s", "c")
+    for bad in (["a"] * DIM, [[1.0]] * DIM, [True] * DIM, ["1.5"] * DIM, None):
+        with pytest.raises(ConstraintError):
+            await mem.execute(create.replace("$v", "NULL" if bad is None else "$v"), id=key, v=bad)
+    assert await count(mem) == 0
+    await mem.execute(create, id=key, v=[1] * DIM)
+    stored = await memory.get(mem, memory=key, with_embedding=True)
+    assert stored.embedding == [1.0] * DIM
+
+
 # -- remember --------------------------------------------------------------------------------
 
 
