@@ -609,14 +609,14 @@ async def remember(
 
 
 # Rows come complete from Python (commit, model); the database skips the ids it already has.
-# Closures touch ids only: filtering the rows themselves (384 floats each) costs as much as
-# inserting them.
+# The ids it has are found by one SELECT over them (a closure per id cost 0.1 ms a row);
+# the rows themselves (384 floats each) are filtered only when some exist.
 _REMEMBER_MANY = """
 BEGIN;
-LET $have = $ids.filter(|$i| record::exists($i));
+LET $have = (SELECT VALUE id FROM $ids);
 INSERT INTO memory (IF $have = [] { $rows } ELSE { $rows.filter(|$r| $r.id NOTINSIDE $have) })
     RETURN NONE;
-LET $vectors = array::len($vector_ids.filter(|$i| $i NOTINSIDE $have));
+LET $vectors = array::len(array::complement($vector_ids, $have));
 IF $vectors > 0 { UPDATE embedding_space:active SET unindexed += $vectors RETURN NONE };
 array::len($have);
 COMMIT;
