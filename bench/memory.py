@@ -43,15 +43,18 @@ _RAW_ANALYZER = "\n".join(
     )
 )
 assert _RAW_ANALYZER.count("DEFINE ") == 2, _RAW_ANALYZER
-_RAW_INDEXES = """
-DEFINE INDEX memory_scope_key ON memory FIELDS scope, key;
-DEFINE INDEX memory_commit ON memory FIELDS commit;
-DEFINE INDEX memory_kind ON memory FIELDS kind;
-DEFINE INDEX memory_created ON memory FIELDS created_at;
-DEFINE INDEX memory_content ON memory FIELDS content FULLTEXT ANALYZER memory_text BM25;
-DEFINE INDEX memory_embedding ON memory FIELDS embedding DISKANN DIMENSION 384 DIST COSINE
-    TYPE F32 DEGREE 64 L_BUILD 100;
-"""
+# Every index our schema defines on memory (the schema files are read, so none is missed),
+# and the vector index as declare_space defines it by default.
+_RAW_INDEXES = "\n".join(
+    statement.replace("DEFINE INDEX OVERWRITE ", "DEFINE INDEX ", 1) + ";"
+    for path in sorted(default_schema_dir().glob("*.surql"))
+    for statement in split_statements(path.read_text())
+    if statement.startswith("DEFINE INDEX OVERWRITE ") and " ON memory FIELDS " in statement
+) + (
+    "\nDEFINE INDEX memory_embedding ON memory FIELDS embedding DISKANN DIMENSION 384 "
+    "DIST COSINE TYPE F32 DEGREE 64 L_BUILD 100;"
+)
+assert _RAW_INDEXES.count("DEFINE INDEX ") == 8, _RAW_INDEXES
 
 
 @register("memory")
