@@ -14,6 +14,7 @@ import surrealdb
 
 from surreal_store import Store, memory
 from surreal_store._migrate import default_schema_dir
+from surreal_store._space import EmbeddingSpace, index_ddl
 from surreal_store._surql import split_statements
 
 from ._data import Matrix, clustered, exact_top_k, query_text, texts, uniform
@@ -44,15 +45,15 @@ _RAW_ANALYZER = "\n".join(
 )
 assert _RAW_ANALYZER.count("DEFINE ") == 2, _RAW_ANALYZER
 # Every index our schema defines on memory (the schema files are read, so none is missed),
-# and the vector index as declare_space defines it by default.
+# and the vector index in the very DDL declare_space runs for a default 384-d space.
 _RAW_INDEXES = "\n".join(
-    statement.replace("DEFINE INDEX OVERWRITE ", "DEFINE INDEX ", 1) + ";"
-    for path in sorted(default_schema_dir().glob("*.surql"))
-    for statement in split_statements(path.read_text())
-    if statement.startswith("DEFINE INDEX OVERWRITE ") and " ON memory FIELDS " in statement
-) + (
-    "\nDEFINE INDEX memory_embedding ON memory FIELDS embedding DISKANN DIMENSION 384 "
-    "DIST COSINE TYPE F32 DEGREE 64 L_BUILD 100;"
+    [
+        statement + ";"
+        for path in sorted(default_schema_dir().glob("*.surql"))
+        for statement in split_statements(path.read_text())
+        if statement.startswith("DEFINE INDEX OVERWRITE ") and " ON memory FIELDS " in statement
+    ]
+    + [index_ddl(EmbeddingSpace(model="bench", dimension=384, index_kind="diskann"))]
 )
 assert _RAW_INDEXES.count("DEFINE INDEX ") == 8, _RAW_INDEXES
 
