@@ -11,7 +11,7 @@ from pydantic_core import core_schema
 
 from ._errors import ValidationError
 
-__all__ = ["JSON_NULL", "Key", "RecordId", "json_value"]
+__all__ = ["JSON_NULL", "Key", "RecordId", "check_text", "json_value"]
 
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_]+$")
@@ -127,12 +127,35 @@ class _JsonNull:
 JSON_NULL = _JsonNull()
 
 
+def check_text(value: Any, what: str, *, empty: bool = False, limit: int | None = None) -> str:
+    """``value`` checked to be a string the database can store: text that encodes as UTF-8
+    (no lone surrogates), not empty unless ``empty``, at most ``limit`` characters."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string, not {type(value).__name__}")
+    if not empty and not value:
+        raise ValidationError(f"{what} must not be empty")
+    if limit is not None and len(value) > limit:
+        raise ValidationError(f"{what} is longer than {limit} characters")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise ValidationError(
+                f"{what} is not valid text: {exc.reason} at position {exc.start}"
+            ) from None
+    return value
+
+
 def json_value(value: Any, *, what: str = "value") -> Any:
     """``value`` checked to be JSON (dicts with string keys, lists, str, int, float, bool,
     None) with every ``None`` replaced by :data:`JSON_NULL`, so it round-trips exactly."""
     if value is None:
         return JSON_NULL
-    if isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        return check_text(value, what, empty=True)
+    if isinstance(value, bool | int):
+        if type(value) is int and not -(2**63) <= value < 2**63:
+            raise ValidationError(f"{what} is out of the 64-bit integer range: {value}")
         return value
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
@@ -145,7 +168,7 @@ def json_value(value: Any, *, what: str = "value") -> Any:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise ValidationError(f"{what} is not JSON: key {k!r} is not a string")
-            out[k] = json_value(v, what=what)
+            out[check_text(k, f"a key of {what}", empty=True)] = json_value(v, what=what)
         return out
     raise ValidationError(f"{what} is not JSON: {type(value).__name__} {value!r}")
 

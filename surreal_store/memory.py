@@ -30,6 +30,7 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from . import _invalidation
 from . import branches as _branches
 from . import commits as _commits
 from ._client import Executor, Store
@@ -43,7 +44,7 @@ from ._errors import (
     ValidationError,
 )
 from ._space import INDEX_NAME, SPACE_ID, EmbeddingSpace, index_ddl, remove_index_ddl
-from ._types import Key, RecordId, json_value
+from ._types import Key, RecordId, check_text, json_value
 
 __all__ = [
     "DEFAULT_CANDIDATES",
@@ -202,6 +203,9 @@ class Memory(BaseModel):
     invalidated_at: dt.datetime | None = None
     invalidated_reason: str | None = None
     invalidated_by: str | None = None
+    invalidated_causes: list[RecordId] = Field(default_factory=list)
+    """What keeps it hidden: distrusted sources and memories upstream of it (or itself),
+    each recorded in ``source_invalidation``. Empty exactly when it is visible."""
 
     @property
     def invalidated(self) -> bool:
@@ -292,14 +296,7 @@ def _memory_key(value: str) -> str:
     return key
 
 
-def _text(value: Any, what: str, *, empty: bool = False, limit: int | None = None) -> str:
-    if not isinstance(value, str):
-        raise ValidationError(f"{what} must be a string, not {type(value).__name__}")
-    if not empty and not value:
-        raise ValidationError(f"{what} must not be empty")
-    if limit is not None and len(value) > limit:
-        raise ValidationError(f"{what} is longer than {limit} characters")
-    return value
+_text = check_text
 
 
 def _vector(value: Any, what: str = "embedding") -> list[float]:
@@ -470,7 +467,7 @@ async def _embed(embedder: Embedder, texts: Sequence[str], dimension: int) -> li
 _FIELDS = (
     "id, scope, agent, key, kind, content, content_hash, tags, metadata, commit, "
     "embedding_model, created_at, valid_from, valid_until, invalidated_at, invalidated_reason, "
-    "invalidated_by"
+    "invalidated_by, invalidated_causes"
 )
 
 # Record fields are read outside IF blocks: inside one the engine (3.2.4) fails with "Specify a
@@ -861,52 +858,42 @@ async def latest_by_key(
 
 # -- invalidate, restore, forget -------------------------------------------------------------
 
-# The vector moves out of the index while a memory is invalidated (see the schema).
-_INVALIDATE = f"""
-BEGIN;
-IF !record::exists($id) {{ THROW 'not_found: no memory ' + record::id($id) }};
-UPDATE ONLY $id SET invalidated_at = time::now(), invalidated_reason = $reason,
-    invalidated_by = $by, embedding_stash = embedding, embedding = NONE
-    WHERE invalidated_at = NONE RETURN NONE;
-SELECT {_FIELDS} FROM ONLY $id;
-COMMIT;
-"""
-
-_RESTORE = f"""
-BEGIN;
-IF !record::exists($id) {{ THROW 'not_found: no memory ' + record::id($id) }};
-LET $stashed = (SELECT VALUE embedding_stash FROM ONLY $id);
-UPDATE ONLY $id SET invalidated_at = NONE, invalidated_reason = NONE, invalidated_by = NONE,
-    invalidated_cause = NONE, embedding = embedding_stash, embedding_stash = NONE RETURN NONE;
-IF $stashed != NONE {{ UPDATE embedding_space:active SET unindexed += 1 RETURN NONE }};
-SELECT {_FIELDS} FROM ONLY $id;
-COMMIT;
-"""
-
 
 async def invalidate(db: Executor, *, memory: str, reason: str, by: str | None = None) -> Memory:
-    """Mark a memory invalid (recall then skips it by default). Invalidating an invalidated
-    memory keeps the first record of it. Reversible with :func:`restore`."""
+    """Hide one memory (recall then skips it by default), unlike
+    :func:`provenance.invalidate <surreal_store.provenance.invalidate>`, which also hides
+    what was derived from it. Invalidating it again keeps the first record of it; a memory
+    hidden for other causes gains this one. Undone by :func:`restore`."""
     key = _memory_key(memory)
-    return await db.query_required_single(
-        _INVALIDATE,
-        Memory,
-        idempotent=True,
-        id=RecordId("memory", key),
+    rid = RecordId("memory", key)
+    await _invalidation.add_cause(
+        db,
+        memory=rid,
+        cascade=False,
         reason=_text(reason, "reason"),
         by=_text(by, "by") if by is not None else None,
     )
+    return await get(db, memory=key)
 
 
 async def restore(db: Executor, *, memory: str) -> Memory:
-    """Undo :func:`invalidate`."""
+    """Undo :func:`invalidate` (or a provenance invalidation of this memory): the memory stops
+    being a cause anywhere. It becomes visible unless another standing cause (a distrusted
+    source or memory upstream of it) still hides it; the memory is returned either way."""
     key = _memory_key(memory)
-    return await db.query_required_single(
-        _RESTORE, Memory, idempotent=True, id=RecordId("memory", key)
-    )
+    if await db.query_single(_EXISTS, bool, id=RecordId("memory", key)) is not True:
+        raise NotFoundError(f"no memory {key}")
+    await _invalidation.remove_cause(db, memory=RecordId("memory", key))
+    return await get(db, memory=key)
 
 
-_FORGET = """
+_EXISTS = "RETURN record::exists($id);"
+
+# Purging deletes the memories, every edge touching them and their own distrust; what was
+# derived from them ($recompute) no longer is, so its causes are recomputed from the graph.
+# Soft forgetting hides each memory by its own distrust.
+_FORGET = (
+    """
 BEGIN;
 LET $ids = IF $ids != NONE { $ids.filter(|$i| record::exists($i)) }
     ELSE { (SELECT VALUE id FROM memory WHERE scope = $scope AND key = $key) };
@@ -916,14 +903,29 @@ LET $edges = array::distinct(array::flatten(
 IF $purge {
     DELETE $edges;
     DELETE $ids;
+    DELETE $ids.map(|$i| type::record('source_invalidation', [$i]));
 } ELSE {
+    FOR $i IN $ids {
+        IF !record::exists(type::record('source_invalidation', [$i])) {
+            CREATE type::record('source_invalidation', [$i]) SET source = $i, cascade = false,
+                reason = $reason, by = $by, at = time::now(), memories = 1 RETURN NONE;
+        };
+    };
+    UPDATE $ids SET invalidated_causes = array::union(invalidated_causes, [id])
+        WHERE invalidated_at != NONE RETURN NONE;
     UPDATE $ids SET invalidated_at = time::now(), invalidated_reason = $reason,
-        invalidated_by = $by, embedding_stash = embedding, embedding = NONE
-        WHERE invalidated_at = NONE;
+        invalidated_by = $by, invalidated_causes = [id],
+        embedding_stash = embedding, embedding = NONE
+        WHERE invalidated_at = NONE RETURN NONE;
 };
+LET $recompute = IF $purge { array::complement($derived, $ids) } ELSE { [] };
+"""
+    + _invalidation.recompute_causes_block()
+    + """
 { memories: $ids.map(|$i| record::id($i)), edges: $edges.map(|$e| <string>$e) };
 COMMIT;
 """
+)
 
 
 async def forget(
@@ -945,10 +947,28 @@ async def forget(
     if (memory is None) == (key is None):
         raise ValidationError("give exactly one of memory= or key=")
     ids = [RecordId("memory", _memory_key(memory))] if memory is not None else None
+    if key is not None:
+        _text(key, "key")
+    _text(scope, "scope")
+    if by is not None:
+        _text(by, "by")
+    derived: list[RecordId] = []
+    if purge:
+        # What derives from the memories: after the purge it no longer does.
+        targets = ids or await db.query(
+            "SELECT VALUE id FROM memory WHERE scope = $scope AND key = $key;",
+            RecordId, scope=scope, key=key,
+        )  # fmt: skip
+        for target in targets:
+            found, _ = await _invalidation.downstream(
+                db, memory=target, decisions=False, must_exist=False
+            )
+            derived.extend(found)
     receipt = await db.query_required_single(
         _FORGET,
         dict,
         ids=ids,
+        derived=list(dict.fromkeys(derived)),
         key=_text(key, "key") if key is not None else None,
         scope=_text(scope, "scope"),
         purge=purge,

@@ -29,11 +29,13 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+from . import _invalidation
 from . import branches as _branches
 from . import commits as _commits
 from ._client import Executor
-from ._errors import ConflictError, NotFoundError, StaleError, ValidationError
+from ._errors import NotFoundError, ValidationError
 from ._types import Key, RecordId, json_value
+from ._types import check_text as _text
 from .memory import RecallHit, _memory_key
 
 __all__ = [
@@ -165,7 +167,16 @@ LET $p_derived = $p_parents.map(|$d| {
     in: $p_memory, out: $d.parent, how: $d.how,
 });
 INSERT RELATION INTO derived_from $p_derived.filter(|$e| !record::exists($e.id)) RETURN NONE;
-"""
+-- A distrusted source or a hidden parent: the memory and what derives from it inherit the
+-- standing causes (see _invalidation), recomputed from the graph as it now stands.
+LET $p_tainted = array::len((SELECT VALUE id FROM $p_sources.map(
+        |$s| type::record('source_invalidation', [$s])))) > 0
+    OR array::len((SELECT VALUE id FROM $p_parents.map(|$d| $d.parent)
+        WHERE invalidated_at != NONE)) > 0;
+LET $recompute = IF $p_tainted {
+    array::union([$p_memory], $p_memory.{1..256+collect}<-derived_from<-memory)
+} ELSE { [] };
+""" + _invalidation.recompute_causes_block()
 
 
 def attach_params(memory: RecordId, facts: Iterable[Provenance]) -> dict[str, Any]:
@@ -790,73 +801,6 @@ class Impact(BaseModel):
     decisions: list[str]
 
 
-# Graph steps run as SELECT ... FROM an array: the same step inside array::map's closure is
-# some thirty times slower on 3.2.4.
-# A page of impact: up to 256 derivation levels below $from. Children of what was found that
-# are not in it lie deeper: the next page starts at them.
-_DOWNSTREAM_PAGE = """
-LET $down = array::distinct(array::flatten(
-    (SELECT VALUE @.{1..256+collect}<-derived_from<-memory FROM $from)
-));
-LET $known = array::union($from, $down);
-{
-    memories: $down,
-    -- Fewer than 256 found: no walk reached the recursion limit, nothing lies deeper.
-    next: IF array::len($down) < 256 { [] } ELSE { array::complement(
-        array::distinct(array::flatten((SELECT VALUE <-derived_from<-memory FROM $down))), $known
-    ) },
-    decisions: IF $decisions {
-        array::distinct(array::flatten((SELECT VALUE <-used<-decision FROM $known)))
-    } ELSE { [] },
-};
-"""
-_DIRECT = """
-LET $start = IF $memory != NONE { [$memory] } ELSE { $source<-sourced_from<-memory };
-IF $memory != NONE AND !record::exists($memory) {
-    THROW 'not_found: no memory ' + record::id($memory);
-};
-{
-    memories: $start,
-    decisions: IF $decisions {
-        array::distinct(array::flatten((SELECT VALUE <-used<-decision FROM $start)))
-    } ELSE { [] },
-};
-"""
-
-
-class _Ids(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    memories: list[RecordId]
-    decisions: list[RecordId]
-    next: list[RecordId] = Field(default_factory=list)
-
-
-async def _downstream(
-    db: Executor, *, source: RecordId | None, memory: RecordId | None, decisions: bool = True
-) -> tuple[list[RecordId], list[RecordId]]:
-    with_decisions = decisions
-    first = await db.query_required_single(
-        _DIRECT, _Ids, idempotent=True, source=source, memory=memory, decisions=with_decisions
-    )
-    memories = dict.fromkeys(first.memories)
-    found = dict.fromkeys(first.decisions)
-    frontier = list(memories)
-    while frontier:
-        page = await db.query_required_single(
-            _DOWNSTREAM_PAGE,
-            _Ids,
-            idempotent=True,
-            decisions=with_decisions,
-            **{"from": frontier},
-        )
-        memories.update(dict.fromkeys(page.memories))
-        found.update(dict.fromkeys(page.decisions))
-        frontier = [m for m in page.next if m not in memories]
-        memories.update(dict.fromkeys(frontier))
-    return list(memories), list(found)
-
-
 def _one_target(source: SourceRef | str | None, memory: str | None) -> tuple[Any, Any]:
     if (source is None) == (memory is None):
         raise ValidationError("give exactly one of source= or memory=")
@@ -872,7 +816,7 @@ async def impact(
     """Every memory and decision that depends on ``source`` (a run event, commit, snapshot or
     annotation) or on ``memory``."""
     src, mem = _one_target(source, memory)
-    memories, decisions = await _downstream(db, source=src, memory=mem)
+    memories, decisions = await _invalidation.downstream(db, source=src, memory=mem)
     return Impact(
         memories=[str(m.key) for m in memories], decisions=[str(d.key) for d in decisions]
     )
@@ -888,27 +832,6 @@ class InvalidationReceipt(BaseModel):
     memories: list[str]
 
 
-# One transaction. The set was computed beforehand; the transaction checks that it is still
-# closed under derivation (every child of a member is a member) and that the source's direct
-# memories are in it, so a memory derived meanwhile cannot escape. Otherwise: stale, retry.
-_INVALIDATE = """
-BEGIN;
-LET $direct = IF $source != NONE { $source<-sourced_from<-memory } ELSE { [$memory] };
-LET $children = array::distinct(array::flatten((SELECT VALUE <-derived_from<-memory FROM $set)));
-IF array::len(array::complement(array::union($direct, $children), $set)) > 0 {
-    THROW 'stale: the derivation graph changed while invalidating; retry';
-};
-IF $source != NONE {
-    UPSERT ONLY type::record('source_invalidation', [$source]) SET source = $source,
-        reason = $reason, by = $by, at = time::now(), memories = array::len($set) RETURN NONE;
-};
-UPDATE $set SET invalidated_at = time::now(), invalidated_reason = $reason, invalidated_by = $by,
-    invalidated_cause = $cause, embedding_stash = embedding, embedding = NONE
-    WHERE invalidated_at = NONE RETURN NONE;
-COMMIT;
-"""
-
-
 async def invalidate(
     db: Executor,
     *,
@@ -917,50 +840,33 @@ async def invalidate(
     reason: str,
     by: str | None = None,
 ) -> InvalidationReceipt:
-    """Distrust ``source`` (or ``memory``) and mark every memory derived from it, directly or
-    transitively, in one transaction; recall then leaves them out. Memories already
-    invalidated keep their first record. :func:`restore` undoes it."""
+    """Distrust ``source`` (or ``memory``) and hide every memory derived from it, directly or
+    transitively, in one transaction; recall then leaves them out.
+
+    A memory stays hidden while any of its causes stands: distrusting a second source of an
+    already hidden memory adds that cause (its first ``invalidated_reason`` stays), and
+    :func:`restore` of one cause leaves it hidden while another stands. Memories remembered
+    later from a distrusted source, or derived from a hidden memory, are hidden from the
+    start. Distrusting a standing cause again changes nothing."""
     if not isinstance(reason, str) or not reason:
         raise ValidationError("reason must be a non-empty string")
+    _text(reason, "reason")
+    if by is not None:
+        _text(by, "by")
     src, mem = _one_target(source, memory)
-    for attempt in range(3):
-        memories, _ = await _downstream(db, source=src, memory=mem, decisions=False)
-        try:
-            await db.execute(
-                _INVALIDATE,
-                source=src,
-                memory=mem,
-                set=memories,
-                cause=src or mem,
-                reason=reason,
-                by=by,
-            )
-            break
-        except StaleError:
-            if attempt == 2:
-                raise ConflictError(
-                    "the derivation graph kept changing during invalidation; try again"
-                ) from None
+    memories = await _invalidation.add_cause(
+        db, source=src, memory=mem, cascade=True, reason=reason, by=by
+    )
     return InvalidationReceipt(cause=str(src or mem), memories=[str(m.key) for m in memories])
-
-
-_RESTORE = """
-BEGIN;
-LET $marked = (SELECT VALUE id FROM memory WHERE invalidated_cause = $cause);
-UPDATE memory SET invalidated_at = NONE, invalidated_reason = NONE, invalidated_by = NONE,
-    invalidated_cause = NONE, embedding = embedding_stash, embedding_stash = NONE
-    WHERE invalidated_cause = $cause RETURN NONE;
-DELETE type::record('source_invalidation', [$cause]) RETURN NONE;
-$marked;
-COMMIT;
-"""
 
 
 async def restore(
     db: Executor, *, source: SourceRef | str | None = None, memory: str | None = None
 ) -> list[str]:
-    """Undo :func:`invalidate` of ``source`` / ``memory``: the memories it marked become
-    valid again. Returns their ids."""
+    """Undo :func:`invalidate` of ``source`` / ``memory`` (or :func:`memory.invalidate
+    <surreal_store.memory.invalidate>` of ``memory``): it stops being a cause anywhere.
+    Returns the ids of the memories that became visible; those that another standing cause
+    still reaches stay hidden."""
     src, mem = _one_target(source, memory)
-    restored = await db.query(_RESTORE, RecordId, cause=src or mem)
+    restored = await _invalidation.remove_cause(db, source=src, memory=mem)
     return [str(r.key) for r in restored]
