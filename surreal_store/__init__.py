@@ -8,6 +8,7 @@ from ._client import Executor, Store, StoreState, StoreStats
 from ._config import Settings, default_data_dir
 from ._errors import (
     AlreadyExistsError,
+    BundleError,
     ChecksumMismatchError,
     ConfigError,
     ConflictError,
@@ -15,6 +16,8 @@ from ._errors import (
     DimensionError,
     DriftError,
     EmbeddingSpaceError,
+    ImmutableError,
+    InvariantError,
     MergeConflictError,
     MigrationLockedError,
     NotFoundError,
@@ -53,6 +56,7 @@ __all__ = [
     "JSON_NULL",
     "AlreadyExistsError",
     "AppliedMigration",
+    "BundleError",
     "ChecksumMismatchError",
     "ConfigError",
     "ConflictError",
@@ -63,6 +67,8 @@ __all__ = [
     "DriftReport",
     "EmbeddingSpaceError",
     "Executor",
+    "ImmutableError",
+    "InvariantError",
     "MergeConflictError",
     "MigrationLockedError",
     "MigrationResult",

@@ -23,9 +23,9 @@ import anyio
 import surrealdb
 from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from . import _errors as e
+from . import _retry
 from ._config import Settings, redact_url
 from ._surql import QueryShape, shape
 from ._types import JSON_NULL, RecordId
@@ -51,13 +51,16 @@ _CONSTRAINT_HINTS = (
 
 _THROWN = "An error occurred: "
 # ``THROW 'code: message'`` in schema events and domain queries -> the error to raise.
-_THROW_CODES: dict[str, type[e.StoreError]] = {
+THROW_CODES: dict[str, type[e.StoreError]] = {
     "not_found": e.NotFoundError,
     "already_exists": e.AlreadyExistsError,
     "stale": e.StaleError,
     "dimension": e.DimensionError,
     "embedding_space": e.EmbeddingSpaceError,
     "reembedding": e.StoreStateError,
+    "invalid": e.InvariantError,
+    "default_branch": e.InvariantError,
+    "immutable": e.ImmutableError,
 }
 
 
@@ -340,17 +343,17 @@ class Store:
             # The common case pays nothing for the retry machinery.
             return await self._attempt(text, sdk_params, sh, serialise, timeout_s), sh
         except (e.TransportError, e.ConflictError) as exc:
-            if not _may_retry(exc, sh, idempotent) or self._settings.max_attempts < 2:
+            if not _retry.may_replay(exc, sh, idempotent) or self._settings.max_attempts < 2:
                 raise
             log.debug("retrying after %s", exc)
         s = self._settings
         await anyio.sleep(random.uniform(0, s.retry_initial_s))
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(lambda exc: _may_retry(exc, sh, idempotent)),
-            stop=stop_after_attempt(s.max_attempts - 1),
-            wait=wait_random_exponential(multiplier=s.retry_initial_s, max=s.retry_max_s),
-            sleep=anyio.sleep,
-            reraise=True,
+        retrying = _retry.replays(
+            shape=sh,
+            idempotent=idempotent,
+            attempts=s.max_attempts - 1,
+            initial_s=s.retry_initial_s,
+            max_s=s.retry_max_s,
         )
         async for attempt in retrying:
             with attempt:
@@ -397,14 +400,6 @@ class Store:
         self.stats.by_error[name] = self.stats.by_error.get(name, 0) + 1
         if isinstance(err, e.ConflictError):
             self.stats.conflicts += 1
-
-
-def _may_retry(exc: BaseException, sh: QueryShape, idempotent: bool) -> bool:
-    if not isinstance(exc, e.StoreError) or not exc.retryable:
-        return False
-    if sh.read_only or idempotent:
-        return True
-    return isinstance(exc, e.ConflictError) and sh.atomic
 
 
 # -- results and errors ----------------------------------------------------------------------
@@ -469,13 +464,14 @@ def _error_for(
         # A THROW, directly or inside an event ("Error while processing event e: An error ...").
         message = message.partition(_THROWN)[2] or message
         code, sep, rest = message.partition(": ")
-        if sep and code in _THROW_CODES:
+        if sep and code in THROW_CODES:
             # Schema events and domain queries THROW 'code: text' to name the failure.
             # These are the domain's own answers ("no decision X"): the message is the whole
             # story, so it is not prefixed with the statement that raised it.
-            thrown = _THROW_CODES[code]
+            thrown = THROW_CODES[code]
             if issubclass(thrown, e.QueryError):
-                return thrown(rest, kind="Thrown")
+                # A guard's code says what kind of rule it is ("immutable: ..."): kept.
+                return thrown(message if issubclass(thrown, e.ThrownError) else rest, kind="Thrown")
             return thrown(rest)
         cls = e.ThrownError
     elif kind == "Internal" and any(h in message.lower() for h in _CONSTRAINT_HINTS):
@@ -571,7 +567,11 @@ def _to_sdk(value: Any) -> Any:
     if value is JSON_NULL:
         return surrealdb.Null
     if isinstance(value, Mapping):
-        return {str(k): _to_sdk(v) for k, v in value.items()}
+        for k in value:
+            if type(k) is not str:
+                # str(k) would store {1: 2} as {"1": 2}: refuse rather than coerce.
+                raise e.ValidationError(f"object keys must be strings, not {k!r}")
+        return {k: _to_sdk(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         # Vectors are long lists of scalars: test those inline rather than recursing.
         return [v if type(v) in _PASS else _to_sdk(v) for v in value]

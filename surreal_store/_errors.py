@@ -16,6 +16,8 @@ boundary (``_client``), so callers never need to import ``surrealdb`` to handle 
      │   ├─ AlreadyExistsError    a record or definition with that id exists
      │   ├─ ConstraintError       a schema rule refused the write (type, ASSERT, UNIQUE, READONLY)
      │   │   └─ ThrownError       a THROW, e.g. from an event guarding an invariant
+     │   │       ├─ InvariantError   a schema guard refused: the write would break a rule
+     │   │       └─ ImmutableError   a fact (an edge, a completed run) cannot change
      │   └─ PermissionDeniedError the session may not do this
      ├─ ResultError               the database answered, but not in the shape asked for
      ├─ MergeConflictError        a three-way merge found paths changed on both sides
@@ -28,7 +30,8 @@ boundary (``_client``), so callers never need to import ``surrealdb`` to handle 
      │   └─ EmbeddingSpaceError   vectors or a model that are not the store's embedding space
      ├─ StoreStateError           misuse: a store used before open, after close, or opened twice
      ├─ ValidationError(ValueError) bad input, refused before any query is sent
-     │   └─ DimensionError        a vector's length is not the embedding space's dimension
+     │   ├─ DimensionError        a vector's length is not the embedding space's dimension
+     │   └─ BundleError           a bundle is damaged, edited or not a bundle at all
      └─ ConfigError(ValueError)   bad settings: URL, namespace, credentials
 
 ``retryable`` on an instance says whether trying again may succeed; the retry loop asks it.
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 __all__ = [
     "AlreadyExistsError",
+    "BundleError",
     "ChecksumMismatchError",
     "ConfigError",
     "ConflictError",
@@ -45,6 +49,8 @@ __all__ = [
     "DimensionError",
     "DriftError",
     "EmbeddingSpaceError",
+    "ImmutableError",
+    "InvariantError",
     "MergeConflictError",
     "MigrationLockedError",
     "NotFoundError",
@@ -172,6 +178,16 @@ class ThrownError(ConstraintError):
     """A ``THROW`` ran: typically an event or function guarding an invariant."""
 
 
+class InvariantError(ThrownError):
+    """A schema guard refused the write: it would break a rule the database keeps (a memory
+    keyed by its content, the default branch kept, an outcome recorded once...)."""
+
+
+class ImmutableError(ThrownError):
+    """The write would change or delete a fact: a provenance edge, a decision, an annotation,
+    the events of a finished run."""
+
+
 class PermissionDeniedError(QueryError):
     """The session is not allowed to do this."""
 
@@ -224,3 +240,8 @@ class DimensionError(ValidationError):
 
 class ConfigError(StoreError, ValueError):
     """A setting is invalid: URL, namespace, database, credentials or limits."""
+
+
+class BundleError(ValidationError):
+    """A bundle cannot be imported as it is: a file or the manifest is damaged or was edited,
+    or names tables its schema version does not define. Nothing was written."""

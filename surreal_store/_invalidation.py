@@ -20,10 +20,11 @@ derivation; a derivation made meanwhile makes it stale, and it is recomputed and
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from . import _retry
 from ._client import Executor
 from ._errors import ConflictError, StaleError
 from ._types import RecordId
@@ -211,6 +212,10 @@ async def _closed_set(
     return memories
 
 
+def _kept_changing(_: BaseException) -> ConflictError:
+    return ConflictError("the derivation graph kept changing during the change; try again")
+
+
 async def add_cause(
     db: Executor,
     *,
@@ -224,29 +229,19 @@ async def add_cause(
     one transaction; returns the memories the cause reaches."""
     cause = source if source is not None else memory
     assert cause is not None
-    for attempt in range(_ATTEMPTS):
+
+    async def step() -> list[RecordId]:
         if cascade:
             members = await _closed_set(db, source=source, memory=memory, must_exist=True)
         else:
             members = [cause]
-        try:
-            await db.execute(
-                _ADD,
-                source=source,
-                memory=memory,
-                cause=cause,
-                cascade=cascade,
-                set=members,
-                reason=reason,
-                by=by,
-            )
-            return members
-        except StaleError:
-            if attempt == _ATTEMPTS - 1:
-                raise ConflictError(
-                    "the derivation graph kept changing during invalidation; try again"
-                ) from None
-    raise AssertionError("unreachable")  # pragma: no cover
+        await db.execute(
+            _ADD, source=source, memory=memory, cause=cause, cascade=cascade, set=members,
+            reason=reason, by=by,
+        )  # fmt: skip
+        return members
+
+    return await _retry.again(step, on=(StaleError,), attempts=_ATTEMPTS, exhausted=_kept_changing)
 
 
 async def remove_cause(
@@ -256,19 +251,14 @@ async def remove_cause(
     Returns the memories that became visible (those with other causes stay hidden)."""
     cause = source if source is not None else memory
     assert cause is not None
-    for attempt in range(_ATTEMPTS):
+
+    async def step() -> list[RecordId]:
         members = await _closed_set(db, source=source, memory=memory, must_exist=False)
         if memory is not None and memory not in members:
             members.append(memory)
-        try:
-            revealed: list[Any] = await db.query(
-                _REMOVE, RecordId, source=source, memory=memory, cause=cause, cascade=True,
-                set=members,
-            )  # fmt: skip
-            return revealed
-        except StaleError:
-            if attempt == _ATTEMPTS - 1:
-                raise ConflictError(
-                    "the derivation graph kept changing during restore; try again"
-                ) from None
-    raise AssertionError("unreachable")  # pragma: no cover
+        return await db.query(
+            _REMOVE, RecordId, source=source, memory=memory, cause=cause, cascade=True,
+            set=members,
+        )  # fmt: skip
+
+    return await _retry.again(step, on=(StaleError,), attempts=_ATTEMPTS, exhausted=_kept_changing)

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 import re
 import socket
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
-from pydantic import BaseModel
 
 from . import _errors as e
+from . import _retry
 from ._surql import checksum, split_statements, validate_identifier
-from ._types import RecordId
+from ._types import Model, RecordId
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ UPDATE $_sm_id SET previous_checksums += checksum, checksum = $_sm_checksum,
 """
 
 
-class AppliedMigration(BaseModel):
+class AppliedMigration(Model):
     """A ``schema_migration`` record: one applied file."""
 
     version: int
@@ -494,26 +494,26 @@ class _SchemaLock:
         return outcome[0]
 
     async def _acquire(self) -> None:
-        deadline = time.monotonic() + self._timeout_s
-        delay = 0.02
-        while True:
-            try:
-                await self._store.execute(_ACQUIRE, lock=_LOCK_ID, owner=self.owner, ttl=self._ttl)
-                return
-            except (e.AlreadyExistsError, e.ConflictError):
-                pass
-            if time.monotonic() >= deadline:
-                holder = await self._store.query_single(_HOLDER, dict, lock=_LOCK_ID)
-                who = (
-                    f"{holder.get('owner')} (lock valid until {holder.get('expires_at')})"
-                    if holder
-                    else "another migrator"
-                )
-                raise e.MigrationLockedError(
-                    f"the schema is being migrated by {who}; gave up after {self._timeout_s}s"
-                )
-            await anyio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+        try:
+            await _retry.again(
+                functools.partial(
+                    self._store.execute, _ACQUIRE, lock=_LOCK_ID, owner=self.owner, ttl=self._ttl
+                ),
+                on=(e.AlreadyExistsError, e.ConflictError),
+                within_s=self._timeout_s,
+                initial_s=0.02,
+                max_s=0.5,
+            )
+        except (e.AlreadyExistsError, e.ConflictError):
+            holder = await self._store.query_single(_HOLDER, dict, lock=_LOCK_ID)
+            who = (
+                f"{holder.get('owner')} (lock valid until {holder.get('expires_at')})"
+                if holder
+                else "another migrator"
+            )
+            raise e.MigrationLockedError(
+                f"the schema is being migrated by {who}; gave up after {self._timeout_s}s"
+            ) from None
 
     async def _renew(self, scope: anyio.CancelScope) -> None:
         interval = self._ttl.total_seconds() / 3

@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
-from ._types import RecordId
+from ._types import Model, RecordId
 
 __all__ = ["INDEX_NAME", "SPACE_ID", "EmbeddingSpace", "index_ddl", "remove_index_ddl"]
 
@@ -19,7 +19,7 @@ SPACE_ID = RecordId("embedding_space", "active")
 INDEX_NAME = "memory_embedding"
 
 
-class EmbeddingSpace(BaseModel):
+class EmbeddingSpace(Model):
     """The model and dimension every stored embedding belongs to, and the index's parameters.
 
     ``index_kind`` is the vector index: ``"diskann"`` (the default for new spaces) or

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import BeforeValidator, GetCoreSchemaHandler
+from pydantic import BaseModel, BeforeValidator, GetCoreSchemaHandler
+from pydantic import ValidationError as PydanticValidationError
+from pydantic._internal._model_construction import ModelMetaclass
 from pydantic_core import core_schema
 
 from ._errors import ValidationError
 
-__all__ = ["JSON_NULL", "Key", "RecordId", "check_text", "json_value"]
+__all__ = ["JSON_NULL", "Key", "Model", "RecordId", "canonical_json", "check_text", "json_value"]
 
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_]+$")
@@ -146,6 +149,27 @@ def check_text(value: Any, what: str, *, empty: bool = False, limit: int | None 
     return value
 
 
+def canonical_json(value: Any, *, what: str = "value") -> str:
+    """The canonical JSON text of ``value`` (sorted keys, no insignificant whitespace), which
+    must read back as exactly ``value``: keys that are not strings (``{1: 2}`` would come back
+    as ``{"1": 2}``), tuples, NaN, infinities and text that is not UTF-8 are refused."""
+    try:
+        text = json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+        text.encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{what} is not JSON: {exc}") from None
+    # json.dumps writes any key as a string and a tuple as an array: reading the text back is
+    # the exact check, and costs less than walking the value in Python.
+    if json.loads(text) != value:
+        raise ValidationError(
+            f"{what} would not read back as written: keys must be strings and arrays lists "
+            "(a key 1 or None would come back as the string '1' or 'null')"
+        )
+    return text
+
+
 def json_value(value: Any, *, what: str = "value") -> Any:
     """``value`` checked to be JSON (dicts with string keys, lists, str, int, float, bool,
     None) with every ``None`` replaced by :data:`JSON_NULL`, so it round-trips exactly."""
@@ -179,3 +203,41 @@ def _record_key(value: Any) -> Any:
 
 Key = Annotated[str, BeforeValidator(_record_key)]
 """A record link read as its (string) key, e.g. ``commit:ab12...`` -> ``"ab12..."``."""
+
+
+class _ModelType(ModelMetaclass):
+    # Construction is wrapped here, not in __init__: a model with its own __init__ makes
+    # pydantic call it for every row it validates, which would slow every read.
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except PydanticValidationError as exc:
+            raise ValidationError(describe(cls.__name__, exc)) from None
+
+
+class Model(BaseModel, metaclass=_ModelType):
+    """The base of every public model: a value that does not fit raises our
+    :class:`ValidationError` (``RunTrace(seq=0)``), never pydantic's own error."""
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate(obj, **kwargs)
+        except PydanticValidationError as exc:
+            raise ValidationError(describe(cls.__name__, exc)) from None
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate_json(json_data, **kwargs)
+        except PydanticValidationError as exc:
+            raise ValidationError(describe(cls.__name__, exc)) from None
+
+
+def describe(what: str, exc: PydanticValidationError) -> str:
+    """One line per problem of a pydantic error, without its links to pydantic's site."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in err["loc"]) or "value"
+        problems.append(f"{where}: {err['msg']}")
+    return f"invalid {what}: " + "; ".join(problems)

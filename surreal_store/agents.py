@@ -8,18 +8,18 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
-from ._types import Key, RecordId
+from ._types import Key, Model, RecordId
 
 __all__ = ["Agent", "get", "list_all", "register"]
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
-class Agent(BaseModel):
+class Agent(Model):
     model_config = ConfigDict(frozen=True)
 
     id: Key

@@ -10,11 +10,11 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
-from ._types import Key, RecordId
+from ._types import Key, Model, RecordId
 
 __all__ = [
     "Branch",
@@ -48,7 +48,7 @@ def validate_name(name: str) -> str:
     return name
 
 
-class Branch(BaseModel):
+class Branch(Model):
     model_config = ConfigDict(frozen=True)
 
     name: str

@@ -10,11 +10,11 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
-from ._types import Key, RecordId
+from ._types import Key, Model, RecordId, canonical_json
 
 __all__ = [
     "CiRun",
@@ -37,7 +37,7 @@ CiStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
-class CiRun(BaseModel):
+class CiRun(Model):
     model_config = ConfigDict(frozen=True)
 
     id: Key
@@ -56,12 +56,7 @@ _FIELDS = "id, snapshot, pipeline, status, result, created_at, started_at, finis
 def _canonical(content: Mapping[str, Any], what: str) -> str:
     if not isinstance(content, Mapping):
         raise ValidationError(f"a {what} is a JSON object")
-    try:
-        return json.dumps(
-            content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{what} is not JSON: {exc}") from None
+    return canonical_json(dict(content), what=what)
 
 
 def canonical_digest(content: Mapping[str, Any]) -> str:

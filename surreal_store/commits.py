@@ -20,13 +20,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from . import branches as _branches
 from ._client import Executor
 from ._errors import MergeConflictError, NotFoundError, ResultError, ValidationError
-from ._types import Key, RecordId
+from ._types import Key, Model, RecordId
+from ._types import canonical_json as _canonical_json
 
 __all__ = [
     "MISSING_VALUE",
@@ -69,7 +70,7 @@ UNSET: Final = _Unset()
 CommitKey = Key
 
 
-class Commit(BaseModel):
+class Commit(Model):
     """An immutable commit. ``id`` and ``parents`` are 64-hex commit ids."""
 
     model_config = ConfigDict(frozen=True)
@@ -98,15 +99,9 @@ _FIELDS = (
 
 
 def canonical_json(state: Any) -> str:
-    """The canonical JSON text of ``state``: sorted keys, no insignificant whitespace."""
-    try:
-        text = json.dumps(
-            state, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-        text.encode("utf-8")
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"state is not JSON: {exc}") from None
-    return text
+    """The canonical JSON text of ``state``: sorted keys, no insignificant whitespace. A state
+    that would not read back exactly (a key that is not a string, a tuple) is refused."""
+    return _canonical_json(state, what="state")
 
 
 def state_hash(state: Any) -> str:
@@ -433,7 +428,7 @@ SELECT {_FIELDS}, <-child_of.in AS children FROM array::flatten(
 
 
 class _WithChildren(Commit):
-    children: list[CommitKey] = []
+    children: list[CommitKey] = Field(default_factory=list)
 
 
 async def descendants(db: Executor, *, commit: str) -> list[Commit]:

@@ -19,8 +19,8 @@ moving to another model is the explicit, resumable :func:`reembed`.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import functools
 import hashlib
 import itertools
 import math
@@ -30,7 +30,7 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from . import _invalidation
+from . import _invalidation, _retry
 from . import branches as _branches
 from . import commits as _commits
 from ._client import Executor, Store
@@ -40,11 +40,10 @@ from ._errors import (
     DimensionError,
     EmbeddingSpaceError,
     NotFoundError,
-    StoreStateError,
     ValidationError,
 )
 from ._space import INDEX_NAME, SPACE_ID, EmbeddingSpace, index_ddl, remove_index_ddl
-from ._types import Key, RecordId, check_text, json_value
+from ._types import Key, Model, RecordId, check_text, json_value
 
 __all__ = [
     "DEFAULT_CANDIDATES",
@@ -179,7 +178,7 @@ class SentenceTransformerEmbedder:
         return [list(map(float, v)) for v in vectors]
 
 
-class Memory(BaseModel):
+class Memory(Model):
     """A stored memory. ``id`` is the 64-hex key of ``memory:<id>``; ``embedding`` is only
     filled when asked for (``get(..., with_embedding=True)``)."""
 
@@ -212,7 +211,7 @@ class Memory(BaseModel):
         return self.invalidated_at is not None
 
 
-class NewMemory(BaseModel):
+class NewMemory(Model):
     """One memory to store with :func:`remember_many`."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
@@ -230,7 +229,7 @@ class NewMemory(BaseModel):
     valid_until: dt.datetime | None = None
 
 
-class RecallHit(BaseModel):
+class RecallHit(Model):
     """One recalled memory with its fused ``score`` and the score of each signal.
 
     ``score`` is the cosine similarity in vector mode, the BM25 score in full-text mode and the
@@ -247,7 +246,7 @@ class RecallHit(BaseModel):
     text_rank: int | None = None
 
 
-class RememberManyResult(BaseModel):
+class RememberManyResult(Model):
     """The ids of the memories, in input order, and how many of them were new."""
 
     model_config = ConfigDict(frozen=True)
@@ -256,7 +255,7 @@ class RememberManyResult(BaseModel):
     inserted: int
 
 
-class ForgetReceipt(BaseModel):
+class ForgetReceipt(Model):
     """What :func:`forget` removed (or, with ``purge=False``, invalidated)."""
 
     model_config = ConfigDict(frozen=True)
@@ -266,7 +265,7 @@ class ForgetReceipt(BaseModel):
     purged: bool
 
 
-class ReembedReport(BaseModel):
+class ReembedReport(Model):
     """The outcome of :func:`reembed`: the space now in force and how many memories moved."""
 
     model_config = ConfigDict(frozen=True)
@@ -397,18 +396,18 @@ async def declare_space(
         ddl = index_ddl(EmbeddingSpace.model_validate(content))
     except (ValueError, PydanticValidationError) as exc:
         raise ValidationError(str(exc)) from None
-    for attempt in range(2):
+
+    async def get_or_declare() -> EmbeddingSpace:
         current = await get_space(db)
-        if current is not None:
-            _check_same(current, model=model, dimension=dimension)
-            return current
-        if attempt == 0:
-            # Another declarer may win the race: the loop then compares with theirs.
-            with contextlib.suppress(AlreadyExistsError, ConflictError):
-                await db.execute(
-                    _DECLARE_SPACE.replace("{ddl}", ddl), space=SPACE_ID, content=content
-                )
-    raise StoreStateError("the embedding space could not be declared")  # pragma: no cover
+        if current is None:
+            await db.execute(_DECLARE_SPACE.replace("{ddl}", ddl), space=SPACE_ID, content=content)
+            current = await get_space(db)
+            assert current is not None
+        _check_same(current, model=model, dimension=dimension)
+        return current
+
+    # Another declarer may win the race: the second try compares with theirs.
+    return await _retry.again(get_or_declare, on=(AlreadyExistsError, ConflictError), attempts=2)
 
 
 def _check_same(space: EmbeddingSpace, *, model: str, dimension: int) -> None:
@@ -705,22 +704,21 @@ async def remember_many(
         batch = rows[start : start + batch_size]
         batch_ids = [r["id"] for r in batch]
         vector_ids = [r["id"] for r in batch if "embedding" in r]
-        for attempt in (1, 2):
-            try:
-                had = await db.query_required_single(
-                    _REMEMBER_MANY,
-                    int,
-                    idempotent=True,
-                    rows=batch,
-                    ids=batch_ids,
-                    vector_ids=vector_ids,
-                )
-                break
-            except AlreadyExistsError:
-                # Another writer stored some of the same content between our existence check
-                # and the insert (servers only; embedded writes are serialised): try once more.
-                if attempt == 2:
-                    raise
+        # Another writer may store some of the same content between the existence check and
+        # the insert (servers only; embedded writes are serialised): the second try skips it.
+        had = await _retry.again(
+            functools.partial(
+                db.query_required_single,
+                _REMEMBER_MANY,
+                int,
+                idempotent=True,
+                rows=batch,
+                ids=batch_ids,
+                vector_ids=vector_ids,
+            ),
+            on=(AlreadyExistsError,),
+            attempts=2,
+        )
         inserted += len(batch) - had
         if progress is not None:
             maybe = progress(start + len(batch), len(rows))
@@ -1298,21 +1296,26 @@ SELECT VALUE { id: id, content: content } FROM memory
 WHERE embedding_model = NONE OR embedding_model != $model LIMIT $limit;
 """
 
+# Replayed after a lost answer, it writes the same vectors again and counts only the memories
+# that did not have them yet (none, then), so the unindexed count stays true.
 _SET_EMBEDDINGS = """
 BEGIN;
+LET $fresh = array::len((SELECT VALUE id FROM $rows.map(|$r| $r.id)
+    WHERE embedding_model = NONE OR embedding_model != $model));
 FOR $r IN $rows {
     UPDATE ONLY $r.id SET embedding = $r.embedding, embedding_model = $model
         WHERE invalidated_at = NONE RETURN NONE;
     UPDATE ONLY $r.id SET embedding_stash = $r.embedding, embedding_model = $model
         WHERE invalidated_at != NONE RETURN NONE;
 };
-UPDATE embedding_space:active SET unindexed += array::len($rows) RETURN NONE;
+IF $fresh > 0 { UPDATE embedding_space:active SET unindexed += $fresh RETURN NONE };
 COMMIT;
 """
 
+# Only while re-embedding: a replay after it finished would copy the (cleared) target.
 _FINISH_REEMBED = """
 UPDATE ONLY $space SET model = target_model, dimension = target_dimension, status = 'ready',
-    target_model = NONE, target_dimension = NONE RETURN NONE;
+    target_model = NONE, target_dimension = NONE WHERE status = 'reembedding' RETURN NONE;
 """
 
 

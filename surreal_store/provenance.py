@@ -20,6 +20,7 @@ recursion limit). An invalidation cascade is one transaction.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,7 +35,7 @@ from . import branches as _branches
 from . import commits as _commits
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
-from ._types import Key, RecordId, json_value
+from ._types import Key, Model, RecordId, json_value
 from ._types import check_text as _text
 from .memory import RecallHit, _memory_key
 
@@ -72,7 +73,7 @@ _PAGE: Final = 256
 # -- provenance facts: the seed's four source kinds --------------------------------------------
 
 
-class RunTrace(BaseModel):
+class RunTrace(Model):
     """The memory came from event ``seq`` of run ``run_id``."""
 
     model_config = ConfigDict(frozen=True)
@@ -85,7 +86,7 @@ class RunTrace(BaseModel):
         return RecordId("run_event", [self.run_id, self.seq])
 
 
-class StateSnapshot(BaseModel):
+class StateSnapshot(Model):
     """The memory came from the agent state stored with ``commit``."""
 
     model_config = ConfigDict(frozen=True)
@@ -97,7 +98,7 @@ class StateSnapshot(BaseModel):
         return RecordId("snapshot", _commits._commit_key(self.commit))
 
 
-class UserAnnotation(BaseModel):
+class UserAnnotation(Model):
     """A person said so. ``annotation`` is the stored annotation's id once recorded."""
 
     model_config = ConfigDict(frozen=True)
@@ -113,7 +114,7 @@ class UserAnnotation(BaseModel):
         return RecordId("annotation", self.annotation)
 
 
-class MemoryDerivation(BaseModel):
+class MemoryDerivation(Model):
     """The memory was made from memory ``parent`` by ``how`` (summarise, merge, extract...)."""
 
     model_config = ConfigDict(frozen=True)
@@ -156,7 +157,13 @@ FOR $d IN $p_parents {
         THROW 'not_found: memory ' + record::id($d.parent) + ' does not exist';
     };
 };
-LET $p_notes = $p_annotations.map(|$a| (CREATE ONLY annotation CONTENT $a RETURN VALUE id));
+-- An annotation's id is the hash of its memory, user and note: a replayed call finds it.
+FOR $a IN $p_annotations {
+    IF !record::exists($a.id) {
+        CREATE ONLY $a.id SET user = $a.user, note = $a.note RETURN NONE;
+    };
+};
+LET $p_notes = $p_annotations.map(|$a| $a.id);
 LET $p_edges = array::concat($p_sources, $p_notes).map(|$s| {
     id: type::record('sourced_from', [record::id($p_memory), <string>$s]),
     in: $p_memory, out: $s,
@@ -190,7 +197,10 @@ def attach_params(memory: RecordId, facts: Iterable[Provenance]) -> dict[str, An
                 raise ValidationError("a memory cannot derive from itself")
             parents.append({"parent": f.record, "how": f.how})
         elif isinstance(f, UserAnnotation) and f.annotation is None:
-            notes.append({"user": f.user, "note": f.note})
+            key = hashlib.sha256(
+                json.dumps([str(memory.key), f.user, f.note], ensure_ascii=False).encode()
+            ).hexdigest()
+            notes.append({"id": RecordId("annotation", key), "user": f.user, "note": f.note})
         else:
             sources.append(f.record)
     return {"p_memory": memory, "p_sources": sources, "p_parents": parents, "p_annotations": notes}
@@ -213,7 +223,7 @@ async def attach(
 # -- decisions ---------------------------------------------------------------------------------
 
 
-class Decision(BaseModel):
+class Decision(Model):
     """A recorded decision; ``outcome`` / ``success`` / ``outcome_at`` once its outcome is in."""
 
     model_config = ConfigDict(frozen=True)
@@ -391,7 +401,7 @@ async def decisions_for_task(
     return await db.query(text, Decision, task=task, limit=limit)
 
 
-class SuccessRate(BaseModel):
+class SuccessRate(Model):
     """Decisions per task or action: how many, how many have an outcome, how many succeeded,
     and ``rate`` = succeeded / with an outcome (``None`` before any outcome)."""
 
@@ -791,7 +801,7 @@ def _source_record(source: SourceRef | str) -> RecordId:
     return source
 
 
-class Impact(BaseModel):
+class Impact(Model):
     """Everything downstream of a source or memory: the memories derived from it (directly or
     transitively; for a memory, itself included) and the decisions that used any of them."""
 
@@ -822,7 +832,7 @@ async def impact(
     )
 
 
-class InvalidationReceipt(BaseModel):
+class InvalidationReceipt(Model):
     """What one invalidation reached: its cause and every memory derived from it (those already
     invalid keep their first record). :func:`impact` names the decisions that used them."""
 

@@ -11,11 +11,11 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BeforeValidator, ConfigDict
 
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
-from ._types import RecordId
+from ._types import Model, RecordId
 
 __all__ = ["Release", "current", "history", "promote", "rollback"]
 
@@ -31,7 +31,7 @@ def _seq_of(value: Any) -> Any:
     return value
 
 
-class Release(BaseModel):
+class Release(Model):
     model_config = ConfigDict(frozen=True)
 
     agent_name: str

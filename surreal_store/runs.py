@@ -15,11 +15,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
-from ._types import Key, RecordId, json_value
+from ._types import Key, Model, RecordId, json_value
 
 __all__ = [
     "NewEvent",
@@ -45,7 +45,7 @@ _MAX_BATCH = 1000
 _MAX_SEQ = 2**62
 
 
-class RunSummary(BaseModel):
+class RunSummary(Model):
     model_config = ConfigDict(frozen=True)
 
     total_events: int
@@ -54,7 +54,7 @@ class RunSummary(BaseModel):
     success: bool
 
 
-class Run(BaseModel):
+class Run(Model):
     model_config = ConfigDict(frozen=True)
 
     id: Key
@@ -68,7 +68,7 @@ class Run(BaseModel):
     completed_at: dt.datetime | None = None
 
 
-class RunEvent(BaseModel):
+class RunEvent(Model):
     model_config = ConfigDict(frozen=True)
 
     run_id: str
@@ -78,11 +78,11 @@ class RunEvent(BaseModel):
     timestamp: dt.datetime
 
 
-class NewEvent(BaseModel):
+class NewEvent(Model):
     """An event to append: its kind (``graph_started``, ``tool_called``, ...) and payload."""
 
     kind: str
-    payload: dict[str, Any] = {}
+    payload: dict[str, Any] = Field(default_factory=dict)
 
 
 _RUN_FIELDS = (
