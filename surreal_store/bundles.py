@@ -21,6 +21,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -29,19 +30,21 @@ from uuid import UUID
 
 import anyio
 import anyio.to_thread
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
 
 from . import _client
 from ._client import Store
-from ._errors import SchemaError, StoreStateError, ValidationError
+from ._errors import BundleError, SchemaError, StoreStateError, ValidationError
 from ._migrate import Migrator
-from ._space import SPACE_ID, index_ddl
+from ._space import SPACE_ID, index_ddl, remove_index_ddl
 from ._surql import validate_identifier
 from ._types import JSON_NULL, RecordId
 from ._version import __version__
 
 __all__ = ["FORMAT", "Manifest", "export_bundle", "import_bundle"]
 
-FORMAT: Final = "surreal-store-bundle/1"
+FORMAT: Final = "surreal-store-bundle/2"
 MANIFEST: Final = "manifest.json"
 _PAGE: Final = 1000
 # The migrator's own tables: the target store has its own, checked against the manifest.
@@ -173,7 +176,13 @@ async def export_bundle(
     root = anyio.Path(path)
     if await (root / MANIFEST).exists():
         raise ValidationError(f"{root} already holds a bundle")
+    if await root.exists():
+        if not await root.is_dir():
+            raise ValidationError(f"{root} is not a directory")
+        if [entry async for entry in root.iterdir()]:
+            raise ValidationError(f"{root} is not empty; export into a new or empty directory")
     await root.mkdir(parents=True, exist_ok=True)
+    defined = await _schema_tables(store)
     tables: dict[str, Any] = {}
     for table, relation in await _tables(store):
         name = validate_identifier(table, what="table")
@@ -205,6 +214,7 @@ async def export_bundle(
             "records": count,
             "sha256": digest.hexdigest(),
             "relation": relation,
+            "schema": table in defined,
         }
     manifest: Manifest = {
         "format": FORMAT,
@@ -215,23 +225,120 @@ async def export_bundle(
         "volatile": _VOLATILE,
         "tables": tables,
     }
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
     await (root / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
+
+
+def _manifest_digest(manifest: Manifest) -> str:
+    """SHA-256 of the manifest's canonical JSON, its own digest left out."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_DEFINED = re.compile(
+    r"^\s*DEFINE\s+TABLE\s+(?:OVERWRITE\s+|IF\s+NOT\s+EXISTS\s+)?(\w+)", re.M | re.I
+)
+_REMOVED = re.compile(r"^\s*REMOVE\s+TABLE\s+(?:IF\s+EXISTS\s+)?(\w+)", re.M | re.I)
+
+
+async def _schema_tables(store: Store) -> set[str]:
+    """The tables the store's applied schema files define (the migrator's own left out)."""
+    applied = {m.version for m in await Migrator(store).applied()}
+    tables: set[str] = set()
+    for f in Migrator(store).files:
+        if f.version in applied:
+            tables |= set(_DEFINED.findall(f.text))
+            tables -= set(_REMOVED.findall(f.text))
+    return tables - _SKIP
 
 
 # -- import ------------------------------------------------------------------------------------
 
 
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    file: str
+    records: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    relation: bool
+    schema_: bool = Field(alias="schema")
+
+
+class _Migration(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    version: int
+    name: str
+    checksum: str
+
+
+class _Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    format: str
+    schema_: list[_Migration] = Field(alias="schema")
+    engine_version: str
+    tool_version: str
+    exported_at: str
+    volatile: list[str]
+    tables: dict[str, _Table]
+    manifest_sha256: str
+
+
 def read_manifest(path: str | Path) -> Manifest:
-    """The manifest of the bundle at ``path``, checked for its format."""
+    """The manifest of the bundle at ``path``, checked for its format, its shape and its own
+    digest (:class:`BundleError` if any is off)."""
     file = Path(path) / MANIFEST
     try:
-        manifest: Manifest = json.loads(file.read_text())
+        manifest: Any = json.loads(file.read_bytes())
     except (OSError, ValueError) as exc:
-        raise ValidationError(f"{file}: not a readable bundle manifest ({exc})") from None
-    if manifest.get("format") != FORMAT:
-        raise ValidationError(f"{file}: not a {FORMAT} bundle")
+        raise BundleError(f"{file}: not a readable bundle manifest ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise BundleError(f"{file}: not a {FORMAT} bundle (format {found!r})")
+    try:
+        checked = _Manifest.model_validate(manifest)
+    except PydanticValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        )
+        raise BundleError(f"{file}: the manifest is damaged or was edited ({problems})") from None
+    for table, meta in checked.tables.items():
+        if not _IDENT.match(table) or meta.file != f"{table}.jsonl":
+            raise BundleError(f"{file}: table {table!r} and its file {meta.file!r} do not match")
     return manifest
+
+
+_IDENT: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def _check_manifest(manifest: Manifest, path: Path) -> None:
+    if manifest["manifest_sha256"] != _manifest_digest(manifest):
+        raise BundleError(
+            f"{path / MANIFEST} does not match its digest: it was edited after the export"
+        )
+
+
+def _check_tables(manifest: Manifest, defined: set[str], version: str) -> None:
+    """Tables marked as the schema's must be the schema's, and all of them; the others must
+    not take a schema table's name."""
+    listed = manifest["tables"]
+    for table, meta in listed.items():
+        if meta["schema"] and table not in defined:
+            raise BundleError(
+                f"the bundle has table {table}, which schema {version} does not define"
+            )
+        if not meta["schema"] and table in defined:
+            raise BundleError(
+                f"the bundle's table {table} is marked as not the schema's, but it is"
+            )
+    missing = sorted(t for t in defined if t not in listed)
+    if missing:
+        raise BundleError(f"the bundle lacks table(s) {', '.join(missing)} of schema {version}")
 
 
 def _lines(file: Path) -> Iterator[bytes]:
@@ -245,12 +352,12 @@ def _check_files(root: Path, manifest: Manifest) -> None:
         digest, count = hashlib.sha256(), 0
         file = root / meta["file"]
         if not file.is_file():
-            raise ValidationError(f"the bundle lacks {meta['file']}")
+            raise BundleError(f"the bundle lacks {meta['file']}")
         for line in _lines(file):
             digest.update(line)
             count += 1
         if digest.hexdigest() != meta["sha256"] or count != meta["records"]:
-            raise ValidationError(f"{meta['file']} does not match the manifest (damaged?)")
+            raise BundleError(f"{meta['file']} does not match the manifest (damaged?)")
 
 
 async def import_bundle(
@@ -276,6 +383,9 @@ async def import_bundle(
             f"the bundle was made at schema [{theirs}], this store is at [{mine}] (or their "
             f"files differ); import into a store at the same schema version"
         )
+    _check_manifest(manifest, root)
+    version = f"{ours[-1]['version']:03d}" if ours else "(none)"
+    _check_tables(manifest, await _schema_tables(store), version)
     await anyio.to_thread.run_sync(_check_files, root, manifest)
     existing = {t for t, _ in await _tables(store)}
     for table in manifest["tables"]:
@@ -287,13 +397,19 @@ async def import_bundle(
     try:
         for table, event, _ in events:
             await store.execute(f"REMOVE EVENT {event} ON {table};")
-        for table, meta in sorted(
-            manifest["tables"].items(), key=lambda kv: (kv[1]["relation"], kv[0])
-        ):
-            await _load(store, root / meta["file"], table, meta["relation"], progress)
-            if table == "embedding_space":
-                # Its vector index, before the memories arrive (tables load by name).
-                await _define_vector_index(store)
+        try:
+            for table, meta in sorted(
+                manifest["tables"].items(), key=lambda kv: (kv[1]["relation"], kv[0])
+            ):
+                await _load(store, root / meta["file"], table, meta["relation"], progress)
+                if table == "embedding_space":
+                    # Its vector index, before the memories arrive (tables load by name).
+                    await _define_vector_index(store)
+        except BaseException:
+            # The store was empty: leave it so (the guards are still suspended).
+            with anyio.CancelScope(shield=True):
+                await _empty(store, manifest, existing)
+            raise
     finally:
         # The very definitions that were removed, as the database printed them: the schema
         # is as before (the drift check agrees), and no index is rebuilt for nothing.
@@ -301,6 +417,17 @@ async def import_bundle(
             await store.execute(ddl)
     await _reindex_vectors(store)
     return manifest
+
+
+async def _empty(store: Store, manifest: Manifest, existing: set[str]) -> None:
+    for table in manifest["tables"]:
+        name = validate_identifier(table, what="table")
+        if table in existing:
+            await store.execute(f"DELETE {name};")
+        else:
+            await store.execute(f"REMOVE TABLE IF EXISTS {name};")
+    if "embedding_space" in manifest["tables"]:
+        await store.execute(remove_index_ddl())
 
 
 async def _define_vector_index(store: Store) -> None:
@@ -358,8 +485,17 @@ async def _load(
         batch.clear()
 
     async with await anyio.open_file(file, "rb") as f:
+        number = 0
         async for line in f:
-            batch.append(_dec(json.loads(line)))
+            number += 1
+            try:
+                row = _dec(json.loads(line))
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                raise BundleError(f"{file.name}, line {number}: not a record ({exc})") from None
+            rid = row.get("id") if isinstance(row, dict) else None
+            if not isinstance(rid, RecordId) or rid.table != table:
+                raise BundleError(f"{file.name}, line {number}: not a record of table {table}")
+            batch.append(row)
             if len(batch) >= _PAGE:
                 await flush()
     if batch:

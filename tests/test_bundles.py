@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 
 from surreal_store import (
@@ -112,3 +115,144 @@ async def test_values_keep_their_types() -> None:
     assert back["link"] == value["link"] and back["raw"] == value["raw"]
     assert back["when"] == value["when"] and back["tricky"] == {"$rid": "not a link"}
     assert back["nested"] == value["nested"]
+
+
+def _rename_table(m: dict[str, Any], old: str = "memory", new: str = "memoryx") -> None:
+    meta = m["tables"].pop(old)
+    m["tables"][new] = {**meta, "file": f"{new}.jsonl"}
+
+
+def _rename_key(m: dict[str, Any]) -> None:
+    meta = m["tables"]["memory"]
+    meta["rows"] = meta.pop("records")
+
+
+def _more_records(m: dict[str, Any]) -> None:
+    m["tables"]["memory"]["records"] += 1
+
+
+def _drop_table(m: dict[str, Any]) -> None:
+    del m["tables"]["derived_from"]
+
+
+def _not_schema(m: dict[str, Any]) -> None:
+    m["tables"]["memory"]["schema"] = False
+
+
+def _wrong_type(m: dict[str, Any]) -> None:
+    m["tables"]["memory"]["records"] = "12"
+
+
+def _escape_file(m: dict[str, Any]) -> None:
+    m["tables"]["memory"]["file"] = "../memory.jsonl"
+
+
+_EDITS = {
+    "table renamed": _rename_table,
+    "key renamed": _rename_key,
+    "count changed": _more_records,
+    "table dropped": _drop_table,
+    "schema flag flipped": _not_schema,
+    "count as text": _wrong_type,
+    "file outside": _escape_file,
+}
+
+
+async def _is_empty(store: Store) -> bool:
+    info = await store.query_required_single("INFO FOR DB;", dict)
+    for table in info["tables"]:
+        if table in ("schema_migration", "schema_lock"):
+            continue
+        if await store.query(f"SELECT id FROM {table} LIMIT 1;", dict):
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One demo bundle for the module's tests (each edits a copy)."""
+    root = tmp_path_factory.mktemp("exported")
+
+    async def make() -> None:
+        async with Store(f"surrealkv://{root / 'src'}") as s:
+            await seed(s)
+            await bundles.export_bundle(s, root / "good")
+
+    anyio.run(make, backend="asyncio")
+    return root / "good"
+
+
+@pytest.mark.parametrize("edit", sorted(_EDITS))
+@pytest.mark.parametrize("redigest", [False, True], ids=["as-edited", "digest-recomputed"])
+async def test_an_edited_manifest_is_refused_before_anything_is_written(
+    tmp_path: Path, exported: Path, edit: str, redigest: bool
+) -> None:
+    from surreal_store import BundleError
+    from surreal_store.bundles import _manifest_digest
+
+    bundle = tmp_path / "edited"
+    shutil.copytree(exported, bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    _EDITS[edit](manifest)
+    if edit == "table renamed":
+        (bundle / "memory.jsonl").rename(bundle / "memoryx.jsonl")
+    if redigest:
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    async with Store("mem://") as target:
+        with pytest.raises(BundleError):
+            await bundles.import_bundle(target, bundle)
+        assert await _is_empty(target)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "not json", "[]", '{"format": "surreal-store-bundle/2"}', '{"format": 2}']
+)
+async def test_a_manifest_that_is_no_manifest_is_refused(tmp_path: Path, text: str) -> None:
+    from surreal_store import BundleError
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "manifest.json").write_text(text)
+    async with Store("mem://") as target:
+        with pytest.raises(BundleError):
+            await bundles.import_bundle(target, tmp_path / "b")
+        assert await _is_empty(target)
+
+
+async def test_a_forged_record_fails_the_import_and_leaves_the_store_empty(
+    tmp_path: Path, exported: Path
+) -> None:
+    """Every file and the manifest forged consistently, but one record of derived_from (loaded
+    late, after the node tables) is not of its table: the import fails and undoes itself."""
+    from surreal_store import BundleError
+    from surreal_store.bundles import _manifest_digest
+
+    bundle = tmp_path / "forged"
+    shutil.copytree(exported, bundle)
+    file = bundle / "derived_from.jsonl"
+    lines = file.read_bytes().splitlines(keepends=True)
+    lines[-1] = lines[-1].replace(b'"derived_from"', b'"memory"', 1)
+    file.write_bytes(b"".join(lines))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["tables"]["derived_from"]["sha256"] = hashlib.sha256(b"".join(lines)).hexdigest()
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    async with Store("mem://") as target:
+        with pytest.raises(BundleError, match="not a record of table derived_from"):
+            await bundles.import_bundle(target, bundle)
+        assert await _is_empty(target)
+        from surreal_store import Migrator
+
+        assert (await Migrator(target).drift()).ok  # guards back, no stray vector index
+
+
+async def test_export_refuses_a_non_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me")
+    async with Store("mem://") as s:
+        with pytest.raises(ValidationError, match="not empty"):
+            await bundles.export_bundle(s, tmp_path / "notes")
+        with pytest.raises(ValidationError, match="not a directory"):
+            await bundles.export_bundle(s, tmp_path / "notes" / "todo.txt")
+        await bundles.export_bundle(s, tmp_path / "fresh")
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
