@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ConfigDict
 
+from ._api import public
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
 from ._types import Key, Model, RecordId
@@ -38,6 +39,7 @@ def _rid(agent_id: str) -> RecordId:
 _REGISTER = "CREATE $id CONTENT { name: $name, kind: $kind, config: $config };"
 
 
+@public
 async def register(
     db: Executor,
     *,
@@ -60,6 +62,7 @@ async def register(
 _GET = "SELECT * FROM ONLY $id;"
 
 
+@public
 async def get(db: Executor, *, agent_id: str) -> Agent:
     """The agent with this id; ``NotFoundError`` if there is none."""
     found = await db.query_single(_GET, Agent, id=_rid(agent_id))
@@ -71,6 +74,7 @@ async def get(db: Executor, *, agent_id: str) -> Agent:
 _LIST = "SELECT * FROM agent ORDER BY name, id;"
 
 
+@public
 async def list_all(db: Executor) -> list[Agent]:
     """Every agent, by name."""
     return await db.query(_LIST, Agent)

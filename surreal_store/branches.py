@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from pydantic import ConfigDict
 
+from ._api import public
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
 from ._types import Key, Model, RecordId
@@ -32,6 +33,7 @@ __all__ = [
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 
 
+@public
 def validate_name(name: str) -> str:
     """``name`` if it is a valid branch name (git-like), else ``ValidationError``."""
     if (
@@ -74,6 +76,7 @@ def _commit(key: str) -> RecordId:
 _GET = f"SELECT {_FIELDS} FROM ONLY $branch;"
 
 
+@public
 async def get(db: Executor, *, name: str) -> Branch:
     """The branch called ``name``; ``NotFoundError`` if there is none."""
     found = await db.query_single(_GET, Branch, branch=_rid(name))
@@ -85,6 +88,7 @@ async def get(db: Executor, *, name: str) -> Branch:
 _HEAD = "SELECT VALUE head FROM ONLY $branch;"
 
 
+@public
 async def head(db: Executor, *, name: str) -> str | None:
     """The commit id at the head of ``name``, or ``None`` if the branch does not exist."""
     value = await db.query_single(_HEAD, RecordId, branch=_rid(name))
@@ -94,6 +98,7 @@ async def head(db: Executor, *, name: str) -> str | None:
 _LIST = f"SELECT {_FIELDS} FROM branch ORDER BY name;"
 
 
+@public
 async def list_all(db: Executor) -> list[Branch]:
     """Every branch, by name."""
     return await db.query(_LIST, Branch)
@@ -106,6 +111,7 @@ RETURN {_FIELDS};
 """
 
 
+@public
 async def create(db: Executor, *, name: str, at: str, default: bool = False) -> Branch:
     """Create branch ``name`` at commit ``at``. ``AlreadyExistsError`` if it exists; the first
     branch becomes the default."""
@@ -128,6 +134,7 @@ COMMIT;
 """
 
 
+@public
 async def move(db: Executor, *, name: str, to: str, expected: str | None = None) -> Branch:
     """Point ``name`` at commit ``to``. With ``expected``, only if the head is still there
     (compare-and-swap; :class:`StaleError` otherwise, nothing written)."""
@@ -150,6 +157,7 @@ COMMIT;
 """
 
 
+@public
 async def delete(db: Executor, *, name: str) -> None:
     """Delete branch ``name`` (its commits stay). The default branch is refused
     (``ConstraintError``); an unknown branch is ``NotFoundError``."""
@@ -166,6 +174,7 @@ COMMIT;
 """
 
 
+@public
 async def set_default(db: Executor, *, name: str) -> Branch:
     """Make ``name`` the default branch (the previous default stops being it), atomically."""
     return await db.query_required_single(_SET_DEFAULT, Branch, branch=_rid(name), name=name)
@@ -182,6 +191,7 @@ COMMIT;
 """
 
 
+@public
 async def fork(db: Executor, *, commit: str, names: Sequence[str]) -> list[Branch]:
     """Create several branches at ``commit`` at once (all or none)."""
     checked = [validate_name(n) for n in names]

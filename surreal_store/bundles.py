@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from . import _client
+from ._api import public
 from ._client import Store
 from ._errors import BundleError, SchemaError, StoreStateError, ValidationError
 from ._migrate import Migrator
@@ -165,6 +166,7 @@ async def _schema(store: Store) -> list[dict[str, Any]]:
 # -- export ------------------------------------------------------------------------------------
 
 
+@public
 async def export_bundle(
     store: Store, path: str | Path, *, progress: Progress | None = None
 ) -> Manifest:
@@ -360,6 +362,7 @@ def _check_files(root: Path, manifest: Manifest) -> None:
             raise BundleError(f"{meta['file']} does not match the manifest (damaged?)")
 
 
+@public
 async def import_bundle(
     store: Store, path: str | Path, *, progress: Progress | None = None
 ) -> Manifest:

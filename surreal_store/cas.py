@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from ._api import public
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
 from ._types import RecordId
@@ -20,11 +21,13 @@ __all__ = ["contains", "delete", "digest_of", "get", "normalise_digest", "put"]
 _DIGEST = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
+@public
 def digest_of(data: bytes) -> str:
     """The lowercase hex SHA-256 of ``data``: its address."""
     return hashlib.sha256(data).hexdigest()
 
 
+@public
 def normalise_digest(digest: str) -> str:
     """``digest`` lower-cased, or ``ValidationError`` if it is not 64 hex characters."""
     if not isinstance(digest, str) or not _DIGEST.match(digest):
@@ -40,6 +43,7 @@ def _id(digest: str) -> RecordId:
 _PUT = "INSERT IGNORE INTO blob [{ id: $id, data: $data, size: $size }] RETURN NONE;"
 
 
+@public
 async def put(db: Executor, *, data: bytes) -> str:
     """Store ``data`` (once, however often it is put) and return its digest."""
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -53,6 +57,7 @@ async def put(db: Executor, *, data: bytes) -> str:
 _GET = "SELECT VALUE data FROM ONLY $id;"
 
 
+@public
 async def get(db: Executor, *, digest: str) -> bytes:
     """The bytes stored under ``digest``; ``NotFoundError`` if there are none."""
     key = _id(digest)
@@ -65,6 +70,7 @@ async def get(db: Executor, *, digest: str) -> bytes:
 _CONTAINS = "RETURN record::exists($id);"
 
 
+@public
 async def contains(db: Executor, *, digest: str) -> bool:
     """Whether bytes are stored under ``digest``."""
     return await db.query_required_single(_CONTAINS, bool, id=_id(digest))
@@ -73,6 +79,7 @@ async def contains(db: Executor, *, digest: str) -> bool:
 _DELETE = "DELETE $id;"
 
 
+@public
 async def delete(db: Executor, *, digest: str) -> None:
     """Remove the blob; deleting an absent digest is a no-op."""
     await db.execute(_DELETE, id=_id(digest), idempotent=True)

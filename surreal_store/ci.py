@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict
 
+from ._api import public
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
 from ._types import Key, Model, RecordId, canonical_json
@@ -59,6 +60,7 @@ def _canonical(content: Mapping[str, Any], what: str) -> str:
     return canonical_json(dict(content), what=what)
 
 
+@public
 def canonical_digest(content: Mapping[str, Any]) -> str:
     """SHA-256 of the canonical JSON (sorted keys, no spaces) of ``content``."""
     return hashlib.sha256(_canonical(content, "document").encode("utf-8")).hexdigest()
@@ -70,6 +72,7 @@ def _digest(value: str, what: str) -> str:
     return value.lower()
 
 
+@public
 def run_id_for(snapshot: str, pipeline: str) -> str:
     """The stable id of the CI run of ``pipeline`` on ``snapshot``."""
     s, p = _digest(snapshot, "snapshot"), _digest(pipeline, "pipeline")
@@ -90,11 +93,13 @@ async def _save(db: Executor, table: str, content: Mapping[str, Any]) -> str:
     return digest
 
 
+@public
 async def save_snapshot(db: Executor, *, content: Mapping[str, Any]) -> str:
     """Store a snapshot (once) and return its digest; saving it again is a no-op."""
     return await _save(db, "ci_snapshot", content)
 
 
+@public
 async def save_pipeline(db: Executor, *, spec: Mapping[str, Any]) -> str:
     """Store a pipeline spec (once) and return its digest; saving it again is a no-op."""
     return await _save(db, "ci_pipeline", spec)
@@ -111,10 +116,12 @@ async def _load(db: Executor, table: str, digest: str) -> dict[str, Any]:
     return content
 
 
+@public
 async def get_snapshot(db: Executor, *, digest: str) -> dict[str, Any]:
     return await _load(db, "ci_snapshot", digest)
 
 
+@public
 async def get_pipeline(db: Executor, *, digest: str) -> dict[str, Any]:
     return await _load(db, "ci_pipeline", digest)
 
@@ -129,6 +136,7 @@ COMMIT;
 """
 
 
+@public
 async def queue_run(db: Executor, *, snapshot: str, pipeline: str) -> CiRun:
     """Queue the run of ``pipeline`` on ``snapshot`` (both saved first), or return the existing
     run with that stable id."""
@@ -168,11 +176,13 @@ async def _move(
     )
 
 
+@public
 async def start_run(db: Executor, *, run_id: str) -> CiRun:
     """queued -> running."""
     return await _move(db, run_id, "running", None)
 
 
+@public
 async def finish_run(
     db: Executor,
     *,
@@ -186,6 +196,7 @@ async def finish_run(
     return await _move(db, run_id, status, result)
 
 
+@public
 async def cancel_run(db: Executor, *, run_id: str) -> CiRun:
     """queued | running -> cancelled."""
     return await _move(db, run_id, "cancelled", None)
@@ -194,6 +205,7 @@ async def cancel_run(db: Executor, *, run_id: str) -> CiRun:
 _GET = f"SELECT {_FIELDS} FROM ONLY $id;"
 
 
+@public
 async def get_run(db: Executor, *, run_id: str) -> CiRun:
     found = await db.query_single(_GET, CiRun, id=RecordId("ci_run", _digest(run_id, "CI run")))
     if found is None:
@@ -204,6 +216,7 @@ async def get_run(db: Executor, *, run_id: str) -> CiRun:
 _LIST = f"SELECT {_FIELDS} FROM ci_run WHERE snapshot = $snapshot ORDER BY created_at, id;"
 
 
+@public
 async def list_runs(db: Executor, *, snapshot: str) -> list[CiRun]:
     """The CI runs of a snapshot, oldest first."""
     return await db.query(

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from . import branches as _branches
+from ._api import public
 from ._client import Executor
 from ._errors import MergeConflictError, NotFoundError, ResultError, ValidationError
 from ._types import Key, Model, RecordId
@@ -98,17 +99,20 @@ _FIELDS = (
 # -- identity ------------------------------------------------------------------------------------
 
 
+@public
 def canonical_json(state: Any) -> str:
     """The canonical JSON text of ``state``: sorted keys, no insignificant whitespace. A state
     that would not read back exactly (a key that is not a string, a tuple) is refused."""
     return _canonical_json(state, what="state")
 
 
+@public
 def state_hash(state: Any) -> str:
     """SHA-256 (hex) of the canonical JSON of ``state``."""
     return hashlib.sha256(canonical_json(state).encode("utf-8")).hexdigest()
 
 
+@public
 def commit_id(
     *,
     state_hash: str,
@@ -179,6 +183,7 @@ class _Written(BaseModel):
     existing: Commit | None = None
 
 
+@public
 async def commit(
     db: Executor,
     *,
@@ -282,6 +287,7 @@ async def commit(
 _GET = f"SELECT {_FIELDS} FROM ONLY $commit;"
 
 
+@public
 async def get(db: Executor, *, commit: str) -> Commit:
     """The commit with this id; ``NotFoundError`` if there is none."""
     rid = _rid(commit)
@@ -294,6 +300,7 @@ async def get(db: Executor, *, commit: str) -> Commit:
 _STATE = "SELECT VALUE state_json FROM ONLY $snapshot;"
 
 
+@public
 async def get_state(db: Executor, *, commit: str) -> dict[str, Any]:
     """The state stored by the commit, exactly as committed."""
     key = _commit_key(commit)
@@ -390,6 +397,7 @@ async def _walk(
     return walk
 
 
+@public
 async def log(
     db: Executor,
     *,
@@ -414,6 +422,7 @@ async def log(
     return ordered if limit is None else ordered[:limit]
 
 
+@public
 async def ancestors(db: Executor, *, commit: str, limit: int | None = None) -> list[Commit]:
     """All ancestors of ``commit`` (excluding it), children before parents."""
     history = await log(db, commit=commit, limit=None if limit is None else limit + 1)
@@ -431,6 +440,7 @@ class _WithChildren(Commit):
     children: list[CommitKey] = Field(default_factory=list)
 
 
+@public
 async def descendants(db: Executor, *, commit: str) -> list[Commit]:
     """All descendants of ``commit`` (excluding it), parents before children (oldest first)."""
     root = (await get(db, commit=commit)).id
@@ -453,6 +463,7 @@ async def descendants(db: Executor, *, commit: str) -> list[Commit]:
 _CHILDREN = f"SELECT {_FIELDS} FROM array::distinct($commit<-child_of<-commit);"
 
 
+@public
 async def children(db: Executor, *, commit: str) -> list[Commit]:
     """The direct children of ``commit``."""
     rows = await db.query(_CHILDREN, Commit, commit=_rid(commit))
@@ -467,6 +478,7 @@ class _Generation(BaseModel):
     generation: int
 
 
+@public
 async def is_ancestor(db: Executor, *, ancestor: str, descendant: str) -> bool:
     """Whether ``ancestor`` is ``descendant`` or one of its ancestors."""
     a, d = _commit_key(ancestor), _commit_key(descendant)
@@ -490,6 +502,7 @@ async def is_ancestor(db: Executor, *, ancestor: str, descendant: str) -> bool:
     return a in walk.seen
 
 
+@public
 async def merge_bases(db: Executor, *, a: str, b: str) -> list[Commit]:
     """The best common ancestors of ``a`` and ``b``: common ancestors that are not ancestors
     of other common ancestors (one in most histories; several after criss-cross merges)."""
@@ -509,6 +522,7 @@ async def merge_bases(db: Executor, *, a: str, b: str) -> list[Commit]:
     return sorted(best, key=_newest_first)
 
 
+@public
 async def merge_base(db: Executor, *, a: str, b: str) -> Commit | None:
     """The best common ancestor of ``a`` and ``b`` (highest generation), or ``None``."""
     bases = await merge_bases(db, a=a, b=b)
@@ -547,6 +561,7 @@ def _pointer(path: tuple[str, ...]) -> str:
     return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in path)
 
 
+@public
 def diff_states(a: Mapping[str, Any], b: Mapping[str, Any]) -> Diff:
     """The structured difference from state ``a`` to state ``b``."""
     out = Diff()
@@ -566,6 +581,7 @@ def diff_states(a: Mapping[str, Any], b: Mapping[str, Any]) -> Diff:
     return out
 
 
+@public
 async def diff(db: Executor, *, a: str, b: str) -> Diff:
     """The structured difference between the states of commits ``a`` and ``b``."""
     return diff_states(await get_state(db, commit=a), await get_state(db, commit=b))
@@ -577,6 +593,7 @@ stands for an absent key, and may be returned to drop it)."""
 MISSING_VALUE: Final = _MISSING
 
 
+@public
 def merge_states(
     base: Mapping[str, Any],
     ours: Mapping[str, Any],
@@ -623,6 +640,7 @@ def merge_states(
     return dict(result) if isinstance(result, Mapping) else {}
 
 
+@public
 async def merge(
     db: Executor,
     *,

@@ -33,6 +33,7 @@ from pydantic import ValidationError as PydanticValidationError
 from . import _invalidation, _retry
 from . import branches as _branches
 from . import commits as _commits
+from ._api import public
 from ._client import Executor, Store
 from ._errors import (
     AlreadyExistsError,
@@ -278,6 +279,7 @@ class ReembedReport(Model):
 # -- identity and input checks ---------------------------------------------------------------
 
 
+@public
 def memory_id(scope: str, content: str) -> str:
     """The id of ``content`` in ``scope``: SHA-256 over the scope's length, the scope and the
     content, so ``("ab", "c")`` and ``("a", "bc")`` differ. The database checks it too."""
@@ -354,11 +356,13 @@ COMMIT;
 """
 
 
+@public
 async def get_space(db: Executor) -> EmbeddingSpace | None:
     """The store's embedding space, or ``None`` if none is declared yet."""
     return await db.query_single(_GET_SPACE, EmbeddingSpace, space=SPACE_ID)
 
 
+@public
 async def declare_space(
     db: Executor,
     *,
@@ -542,6 +546,7 @@ def _row(
     }
 
 
+@public
 async def remember(
     db: Executor,
     *,
@@ -619,6 +624,7 @@ COMMIT;
 """
 
 
+@public
 async def remember_many(
     db: Executor,
     items: Sequence[NewMemory],
@@ -753,6 +759,7 @@ async def _needs_rebuild(db: Executor) -> bool:
     return space.unindexed >= max(_REBUILD_MIN, space.indexed // 4)
 
 
+@public
 async def rebuild_index(db: Executor, *, timeout_s: float | None = None) -> EmbeddingSpace:
     """Rebuild the vector index's graph over every stored vector and return the space.
 
@@ -776,6 +783,7 @@ _GET = f"SELECT {_FIELDS} FROM ONLY $id;"
 _GET_WITH_EMBEDDING = f"SELECT {_FIELDS}, embedding FROM ONLY $id;"
 
 
+@public
 async def get(db: Executor, *, memory: str, with_embedding: bool = False) -> Memory:
     """The memory with id ``memory``; :class:`NotFoundError` if there is none."""
     key = _memory_key(memory)
@@ -814,6 +822,7 @@ def _by_key_text(template: str, *, visible: bool, include_invalidated: bool) -> 
     )
 
 
+@public
 async def by_key(
     db: Executor,
     *,
@@ -834,6 +843,7 @@ async def by_key(
     )
 
 
+@public
 async def latest_by_key(
     db: Executor,
     *,
@@ -857,6 +867,7 @@ async def latest_by_key(
 # -- invalidate, restore, forget -------------------------------------------------------------
 
 
+@public
 async def invalidate(db: Executor, *, memory: str, reason: str, by: str | None = None) -> Memory:
     """Hide one memory (recall then skips it by default), unlike
     :func:`provenance.invalidate <surreal_store.provenance.invalidate>`, which also hides
@@ -874,6 +885,7 @@ async def invalidate(db: Executor, *, memory: str, reason: str, by: str | None =
     return await get(db, memory=key)
 
 
+@public
 async def restore(db: Executor, *, memory: str) -> Memory:
     """Undo :func:`invalidate` (or a provenance invalidation of this memory): the memory stops
     being a cause anywhere. It becomes visible unless another standing cause (a distrusted
@@ -926,6 +938,7 @@ COMMIT;
 )
 
 
+@public
 async def forget(
     db: Executor,
     *,
@@ -1118,6 +1131,7 @@ class _HybridResult(BaseModel):
     rows: list[Memory]
 
 
+@public
 async def recall(
     db: Executor,
     *,
@@ -1324,6 +1338,7 @@ class _Pending(BaseModel):
     content: str
 
 
+@public
 async def reembed(
     db: Executor,
     *,

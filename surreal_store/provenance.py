@@ -33,6 +33,7 @@ from pydantic import ValidationError as PydanticValidationError
 from . import _invalidation
 from . import branches as _branches
 from . import commits as _commits
+from ._api import public
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
 from ._types import Key, Model, RecordId, json_value
@@ -135,6 +136,7 @@ Provenance = Annotated[
 _PROVENANCE: TypeAdapter[Provenance] = TypeAdapter(Provenance)
 
 
+@public
 def parse_provenance(value: Provenance | Mapping[str, Any]) -> Provenance:
     """A provenance fact from a model or a mapping with a ``kind``; ``ValidationError`` for an
     unknown kind or bad fields."""
@@ -206,6 +208,7 @@ def attach_params(memory: RecordId, facts: Iterable[Provenance]) -> dict[str, An
     return {"p_memory": memory, "p_sources": sources, "p_parents": parents, "p_annotations": notes}
 
 
+@public
 async def attach(
     db: Executor, *, memory: str, sources: Sequence[Provenance | Mapping[str, Any]]
 ) -> None:
@@ -271,6 +274,7 @@ def _decision_key(value: str) -> str:
     return key
 
 
+@public
 async def record_decision(
     db: Executor,
     *,
@@ -350,6 +354,7 @@ COMMIT;
 """
 
 
+@public
 async def record_outcome(
     db: Executor, *, decision: str, outcome: Mapping[str, Any], success: bool
 ) -> Decision:
@@ -368,6 +373,7 @@ async def record_outcome(
     )
 
 
+@public
 async def get_decision(db: Executor, *, decision: str) -> Decision:
     """The decision, or :class:`NotFoundError`."""
     key = _decision_key(decision)
@@ -379,6 +385,7 @@ async def get_decision(db: Executor, *, decision: str) -> Decision:
     return found
 
 
+@public
 async def decisions_for_commit(db: Executor, *, commit: str) -> list[Decision]:
     """The decisions recorded at ``commit``, newest first."""
     return await db.query(
@@ -388,6 +395,7 @@ async def decisions_for_commit(db: Executor, *, commit: str) -> list[Decision]:
     )
 
 
+@public
 async def decisions_for_task(
     db: Executor, *, task: str, limit: int | None = None
 ) -> list[Decision]:
@@ -431,6 +439,7 @@ class _Counts(BaseModel):
     succeeded: int
 
 
+@public
 async def success_rates(db: Executor, *, by: Literal["task", "action"]) -> list[SuccessRate]:
     """Success rate per task or per action, counted in the database."""
     if by not in _RATES:
@@ -733,6 +742,7 @@ async def _upstream(
     return first
 
 
+@public
 async def lineage(db: Executor, *, memory: str, max_depth: int | None = None) -> ProvenanceGraph:
     """Where ``memory`` came from: its derivation ancestors (up to ``max_depth`` levels), the
     sources they cite, and the roots. One query per 256 levels, plus one for the sources."""
@@ -761,6 +771,7 @@ def _key(value: Any) -> Any:
     return value.partition(":")[2] if isinstance(value, str) and ":" in value else value
 
 
+@public
 async def why(db: Executor, *, decision: str) -> ProvenanceGraph:
     """Why a decision was taken: the decision, the memories it used (edges carry rank and
     score), their lineage, and the runs, events, commits and people at the roots."""
@@ -820,6 +831,7 @@ def _one_target(source: SourceRef | str | None, memory: str | None) -> tuple[Any
     return _source_record(source), None
 
 
+@public
 async def impact(
     db: Executor, *, source: SourceRef | str | None = None, memory: str | None = None
 ) -> Impact:
@@ -842,6 +854,7 @@ class InvalidationReceipt(Model):
     memories: list[str]
 
 
+@public
 async def invalidate(
     db: Executor,
     *,
@@ -870,6 +883,7 @@ async def invalidate(
     return InvalidationReceipt(cause=str(src or mem), memories=[str(m.key) for m in memories])
 
 
+@public
 async def restore(
     db: Executor, *, source: SourceRef | str | None = None, memory: str | None = None
 ) -> list[str]:

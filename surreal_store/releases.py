@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict
 
+from ._api import public
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
 from ._types import Model, RecordId
@@ -79,6 +80,7 @@ COMMIT;
 """
 
 
+@public
 async def promote(
     db: Executor,
     *,
@@ -127,6 +129,7 @@ COMMIT;
 """
 
 
+@public
 async def rollback(
     db: Executor, *, agent_name: str, promoted_by: str, notes: str | None = None
 ) -> Release:
@@ -145,6 +148,7 @@ async def rollback(
 _CURRENT = f"SELECT {_FIELDS} FROM ONLY (SELECT VALUE current FROM ONLY $head_id);"
 
 
+@public
 async def current(db: Executor, *, agent_name: str) -> Release:
     """The agent's current release; ``NotFoundError`` if it has none."""
     found = await db.query_single(_CURRENT, Release, head_id=_head(_agent(agent_name)))
@@ -158,6 +162,7 @@ SELECT {_FIELDS} FROM release:[$agent, 1]..=[$agent, {_MAX_SEQ}] ORDER BY seq DE
 """
 
 
+@public
 async def history(db: Executor, *, agent_name: str, limit: int | None = None) -> list[Release]:
     """Every entry for the agent, newest first (by sequence)."""
     return await db.query(

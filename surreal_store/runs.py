@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._api import public
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
 from ._types import Key, Model, RecordId, json_value
@@ -130,6 +131,7 @@ COMMIT;
 """
 
 
+@public
 async def create_run(
     db: Executor,
     *,
@@ -161,6 +163,7 @@ async def create_run(
 _GET = f"SELECT {_RUN_FIELDS} FROM ONLY $run;"
 
 
+@public
 async def get_run(db: Executor, *, run_id: str) -> Run:
     """The run; ``NotFoundError`` if there is none."""
     found = await db.query_single(_GET, Run, run=_run_rid(run_id))
@@ -208,6 +211,7 @@ async def _finish(
     )
 
 
+@public
 async def complete(
     db: Executor,
     *,
@@ -230,6 +234,7 @@ async def complete(
     )
 
 
+@public
 async def fail(
     db: Executor,
     *,
@@ -250,6 +255,7 @@ async def fail(
     )
 
 
+@public
 async def cancel(db: Executor, *, run_id: str) -> Run:
     """RUNNING -> CANCELLED with a summary (``success`` false)."""
     return await _finish(
@@ -275,6 +281,7 @@ LIMIT $limit START $offset;
 """
 
 
+@public
 async def list_runs(
     db: Executor,
     *,
@@ -353,6 +360,7 @@ COMMIT;
 """
 
 
+@public
 async def append_event(
     db: Executor,
     *,
@@ -395,6 +403,7 @@ class _Appended(BaseModel):
     count: int
 
 
+@public
 async def append_events(
     db: Executor,
     *,
@@ -432,6 +441,7 @@ LIMIT $limit;
 _RUN_EXISTS = "RETURN record::exists($run);"
 
 
+@public
 async def events(
     db: Executor, *, run_id: str, from_seq: int = 1, limit: int | None = None
 ) -> list[RunEvent]:

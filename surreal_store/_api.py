@@ -1,0 +1,57 @@
+"""The boundary of the public API: what a caller's wrong value becomes.
+
+Domain functions check their arguments where a check says something useful (a key's shape, a
+vector's length). A value of the wrong kind altogether (``None`` where a list belongs, a
+number for a path) can still fail deeper, in Python, as a ``TypeError`` or ``ValueError``;
+:func:`public` turns that into a :class:`ValidationError` naming the function, with the
+original error kept as its cause, so no exception but a :class:`StoreError` leaves a public
+call.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from ._errors import StoreError, ValidationError
+
+__all__ = ["public"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# What Python raises for a value of the wrong kind or range. A StoreError is a ValueError too
+# (ValidationError) and passes unchanged.
+_MISUSE = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError)
+
+
+def _refused(fn: Callable[..., Any], exc: BaseException) -> ValidationError:
+    return ValidationError(f"{fn.__name__}: invalid argument: {exc}")
+
+
+def public(fn: F) -> F:
+    """Wrap a public function so a misuse error leaves it as :class:`ValidationError`."""
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await fn(*args, **kwargs)
+            except StoreError:
+                raise
+            except _MISUSE as exc:
+                raise _refused(fn, exc) from exc
+
+        return cast(F, guarded_async)
+
+    @functools.wraps(fn)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except StoreError:
+            raise
+        except _MISUSE as exc:
+            raise _refused(fn, exc) from exc
+
+    return cast(F, guarded)
