@@ -190,9 +190,9 @@ def test_lone_surrogates_are_refused_before_anything_is_written(engine: _Engine)
     async def scenario() -> None:
         store = engine.store
         before = await store.query_required_single("RETURN count(SELECT id FROM memory);", int)
-        for kwargs in ({"content": "tea \ud800"}, {"content": "tea", "scope": "\udfff"}):
+        for content, scope in (("tea \ud800", "default"), ("tea", "\udfff")):
             with pytest.raises(ValidationError, match="not valid text"):
-                await memory.remember(store, **kwargs)
+                await memory.remember(store, content=content, scope=scope)
         with pytest.raises(ValidationError):
             await commits.commit(store, state={"k": "\ud800"}, message="m", author="a")
         with pytest.raises(ValidationError):
