@@ -6,12 +6,15 @@ rich table or, with ``--json``, one JSON document, and exits non-zero with one l
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 import os
+import re
 import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -19,30 +22,71 @@ import anyio
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.padding import Padding
 from rich.progress import Progress
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 from rich.tree import Tree
 
 from . import branches, bundles, commits, memory, provenance, releases, runs
 from ._client import Store
 from ._config import Settings
-from ._errors import StoreError
+from ._errors import NotFoundError, QueryError, StoreError, ValidationError
 from ._migrate import DriftReport, Migrator, SchemaStatus, describe
+from ._types import RecordId
 from ._version import __version__
+
+try:  # typer 0.29 and later vendor their own click
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click.exceptions import (  # type: ignore[import-not-found,no-redef]
+        ClickException,
+        UsageError,
+    )
 
 __all__ = ["app", "main"]
 
 T = TypeVar("T")
 
+
+class _Group(typer.core.TyperGroup):
+    """Usage errors are one line, like every other error: ``error: ...`` and exit 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "surreal-store"
+            message = " ".join(exc.format_message().split())
+            err.print(f"[bold red]error:[/] {_escape(message)} (see: {where} --help)")
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            err.print(f"[bold red]error:[/] {_escape(' '.join(exc.format_message().split()))}")
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            err.print("[bold red]error:[/] aborted")
+            sys.exit(1)
+        except StoreError as exc:  # raised outside _run, e.g. while reading the settings
+            err.print(f"[bold red]error:[/] {_escape(_message(exc))}", highlight=False)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="surreal-store",
-    help="A provenance-first knowledge store for AI agents, on SurrealDB.",
+    help=(
+        "A provenance-first knowledge store for AI agents, on SurrealDB. Store options "
+        "(--url, --ns, --db, --username, --password, --schema-dir) go before or after the "
+        "command."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_Group,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = Console()
+err = Console(stderr=True, soft_wrap=True)  # an error is one line, whatever the width
 
 
 @dataclass
@@ -73,8 +117,14 @@ class _Options:
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {_escape(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
+
+
+def _message(exc: StoreError) -> str:
+    """What the user reads: the database's answer, never the statement that got it."""
+    text = exc.message if isinstance(exc, QueryError) else str(exc)
+    return " ".join(text.split())
 
 
 def _run(fn: Callable[[], Awaitable[T]]) -> T:
@@ -82,7 +132,7 @@ def _run(fn: Callable[[], Awaitable[T]]) -> T:
     try:
         return anyio.run(fn, backend="asyncio")
     except StoreError as exc:
-        _fail(" ".join(str(exc).split()))
+        _fail(_message(exc))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
 
@@ -111,6 +161,46 @@ def _global(
     ctx.obj = _Options(url, namespace, database, username, password, schema_dir)
 
 
+_STORE_OPTIONS: dict[str, Any] = {
+    "url": Annotated[str | None, typer.Option(help="Store URL (as before the command).")],
+    "namespace": Annotated[str | None, typer.Option("--namespace", "--ns")],
+    "database": Annotated[str | None, typer.Option("--database", "--db")],
+    "username": Annotated[str | None, typer.Option()],
+    "password": Annotated[str | None, typer.Option(help="Prefer SURREAL_STORE_PASSWORD.")],
+    "schema_dir": Annotated[Path | None, typer.Option()],
+}
+
+
+def _store_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """Let a command take the store options after its name too (``migrate --url X``); given
+    there, they beat those given before the command."""
+    signature = inspect.signature(fn, eval_str=True)
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
+        for name, kind in _STORE_OPTIONS.items()
+    ]
+
+    @functools.wraps(fn)
+    def command(*args: Any, **kwargs: Any) -> None:
+        given = {name: kwargs.pop(name) for name in _STORE_OPTIONS}
+        ctx: typer.Context = kwargs["ctx"]
+        if ctx.obj is None:
+            ctx.obj = _Options()
+        for f in fields(_Options):
+            if given.get(f.name) is not None:
+                setattr(ctx.obj, f.name, given[f.name])
+        fn(*args, **kwargs)
+
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in signature.parameters.values()]
+    command.__signature__ = signature.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
+    command.__annotations__ = {
+        **{p.name: p.annotation for p in signature.parameters.values()},
+        **_STORE_OPTIONS,
+        "return": None,
+    }
+    return command
+
+
 @app.command()
 def version() -> None:
     """Print the versions of surreal-store and its engine."""
@@ -121,6 +211,7 @@ def version() -> None:
 
 
 @app.command()
+@_store_options
 def migrate(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
@@ -155,6 +246,7 @@ def migrate(
 
 
 @app.command()
+@_store_options
 def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -180,6 +272,7 @@ def status(
 
 
 @app.command()
+@_store_options
 def verify(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -213,6 +306,7 @@ def verify(
 
 
 @app.command()
+@_store_options
 def rebless(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="Schema file: path, name or version number.")],
@@ -245,6 +339,65 @@ def _query(opts: _Options, fn: Callable[[Store], Awaitable[T]]) -> T:
     return _run(go)
 
 
+# Ids a person types: the whole key, ``table:key``, or a unique prefix of the key (as git takes
+# a commit's), at least this long.
+_MIN_PREFIX = 6
+_KEY_LENGTH = {"commit": 64, "memory": 64, "decision": 32}
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_BY_PREFIX = (
+    "SELECT VALUE record::id(id) FROM type::table($table) "
+    "WHERE id >= type::record($table, $low) AND id < type::record($table, $high) "
+    "ORDER BY id LIMIT 6;"
+)
+
+
+async def _resolve(store: Store, text: str, kind: str) -> str:
+    """The full key of the ``kind`` record that ``text`` names: a key, ``kind:key``, or a
+    unique prefix of at least six hex characters."""
+    table, sep, key = text.strip().partition(":")
+    if not sep:
+        key = table
+    elif table != kind:
+        raise ValidationError(f"{text!r} is a {table} id, but a {kind} id is expected here")
+    full = _KEY_LENGTH[kind]
+    if not _HEX.match(key) or len(key) >= full:
+        return key  # a whole key, or none at all: the library checks it and says which
+    key = key.lower()
+    if len(key) < _MIN_PREFIX:
+        raise ValidationError(f"give at least {_MIN_PREFIX} hex characters of the {kind} id")
+    found = await store.query(_BY_PREFIX, str, table=kind, low=key, high=key + "g")
+    if not found:
+        raise NotFoundError(f"no {kind} id starts with {key}")
+    if len(found) > 1:
+        shown = ", ".join(f[:12] for f in found[:5]) + (", ..." if len(found) > 5 else "")
+        raise ValidationError(f"{kind} id prefix {key} is ambiguous: {shown}; give more characters")
+    return found[0]
+
+
+# Free text (a message, a memory's content) gets at least this many columns in a table; on a
+# narrower terminal each row prints as a line of its short fields and the text below it.
+_TEXT_MIN = 32
+
+
+def _print_rows(headers: Sequence[str], rows: Sequence[Sequence[str]], *, text: str) -> None:
+    """A table whose ``text`` column wraps by words, never squeezed below ``_TEXT_MIN``."""
+    at = list(headers).index(text)
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers) if i != at]
+    # Borders and padding: 3 per column and 1.
+    if sum(widths) + 3 * len(headers) + 1 + _TEXT_MIN <= out.width:
+        table = Table(*(Column(h, no_wrap=i != at, ratio=1 if i == at else None,
+                               min_width=_TEXT_MIN if i == at else None)
+                        for i, h in enumerate(headers)))  # fmt: skip
+        for r in rows:
+            table.add_row(*r)
+        out.print(table)
+        return
+    for r in rows:
+        head = "  ".join(cell for i, cell in enumerate(r) if i != at and cell)
+        out.print(Text(head, style="bold"))
+        out.print(Padding(Text(r[at]), (0, 0, 0, 4), expand=False))
+
+
 def _dump(items: Any) -> Any:
     if isinstance(items, list):
         return [_dump(i) for i in items]
@@ -254,6 +407,7 @@ def _dump(items: Any) -> Any:
 
 
 @app.command("log")
+@_store_options
 def log_(
     ctx: typer.Context,
     branch: Annotated[str, typer.Option(help="Branch whose history to show.")] = "main",
@@ -264,35 +418,39 @@ def log_(
 ) -> None:
     """Commit history, newest first (children before their parents)."""
     opts: _Options = ctx.obj
-    history = _query(
-        opts,
-        lambda s: commits.log(
-            s, commit=commit, branch=None if commit else branch, limit=limit,
+
+    async def go(s: Store) -> list[commits.Commit]:
+        start = await _resolve(s, commit, "commit") if commit else None
+        return await commits.log(
+            s, commit=start, branch=None if start else branch, limit=limit,
             first_parent=first_parent,
-        ),
-    )  # fmt: skip
+        )  # fmt: skip
+
+    history = _query(opts, go)
     if as_json:
         _print_json(_dump(history))
         return
-    table = Table("commit", "gen", "when", "author", "branch", "message")
-    for c in history:
-        merge = " (merge)" if len(c.parents) > 1 else ""
-        table.add_row(c.id[:12], str(c.generation), f"{c.created_at:%Y-%m-%d %H:%M:%S}",
-                      c.author, c.branch or "", c.message + merge)  # fmt: skip
-    out.print(table)
+    rows = [
+        [c.id[:12], str(c.generation), f"{c.created_at:%Y-%m-%d %H:%M}", c.author,
+         c.branch or "", c.message + (" (merge)" if len(c.parents) > 1 else "")]
+        for c in history
+    ]  # fmt: skip
+    _print_rows(["commit", "gen", "when", "author", "branch", "message"], rows, text="message")
 
 
 @app.command()
+@_store_options
 def show(
     ctx: typer.Context,
-    commit: Annotated[str, typer.Argument(help="Commit id (64 hex).")],
+    commit: Annotated[str, typer.Argument(help="Commit id, or a unique prefix of 6+ hex.")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One commit and its state."""
     opts: _Options = ctx.obj
 
     async def fetch(s: Store) -> tuple[commits.Commit, dict[str, Any]]:
-        return await commits.get(s, commit=commit), await commits.get_state(s, commit=commit)
+        key = await _resolve(s, commit, "commit")
+        return await commits.get(s, commit=key), await commits.get_state(s, commit=key)
 
     found, state = _query(opts, fetch)
     if as_json:
@@ -307,6 +465,7 @@ def show(
 
 
 @app.command("branches")
+@_store_options
 def branches_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Branches and their heads."""
     found = _query(ctx.obj, branches.list_all)
@@ -321,6 +480,7 @@ def branches_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json"
 
 
 @app.command("runs")
+@_store_options
 def runs_(
     ctx: typer.Context,
     agent: Annotated[str | None, typer.Option(help="Only this agent's runs.")] = None,
@@ -348,11 +508,12 @@ def runs_(
     for r in found:
         events = str(r.summary.total_events) if r.summary else ""
         table.add_row(r.id, r.agent_name, r.status, events,
-                      f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.spec_digest[:12])  # fmt: skip
+                      f"{r.created_at:%Y-%m-%d %H:%M}", r.spec_digest[:8])  # fmt: skip
     out.print(table)
 
 
 @app.command("events")
+@_store_options
 def events_(
     ctx: typer.Context,
     run: Annotated[str, typer.Argument(help="Run id.")],
@@ -365,14 +526,16 @@ def events_(
     if as_json:
         _print_json(_dump(found))
         return
-    table = Table("seq", "kind", "time", "payload")
-    for e in found:
-        table.add_row(str(e.seq), e.kind, f"{e.timestamp:%H:%M:%S.%f}",
-                      json.dumps(e.payload, ensure_ascii=False)[:80])  # fmt: skip
-    out.print(table)
+    rows = [
+        [str(e.seq), e.kind, f"{e.timestamp:%H:%M:%S.%f}",
+         json.dumps(e.payload, ensure_ascii=False)]
+        for e in found
+    ]  # fmt: skip
+    _print_rows(["seq", "kind", "time", "payload"], rows, text="payload")
 
 
 @app.command("releases")
+@_store_options
 def releases_(
     ctx: typer.Context,
     agent: Annotated[str, typer.Argument(help="Agent name.")],
@@ -406,6 +569,7 @@ def _embedder_for(space: memory.EmbeddingSpace | None) -> memory.Embedder | None
 
 
 @app.command("recall")
+@_store_options
 def recall_(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="What to recall.")],
@@ -430,21 +594,46 @@ def recall_(
     if as_json:
         _print_json(_dump(hits))
         return
-    table = Table("#", "score", "vector", "text", "kind", "memory", "content")
-    for i, h in enumerate(hits, 1):
-        table.add_row(
+    rows = [
+        [
             str(i), f"{h.score:.4f}",
             "" if h.vector_score is None else f"{h.vector_score:.3f} (#{h.vector_rank})",
             "" if h.text_score is None else f"{h.text_score:.2f} (#{h.text_rank})",
             h.memory.kind, h.memory.id[:12], h.memory.content,
-        )  # fmt: skip
-    out.print(table)
+        ]
+        for i, h in enumerate(hits, 1)
+    ]  # fmt: skip
+    _print_rows(["#", "score", "vector", "text", "kind", "memory", "content"], rows,
+                text="content")  # fmt: skip
+
+
+def _ref(node: provenance.Node) -> str:
+    """A node's id in the form the commands take: a key prefix, ``commit:`` and a prefix,
+    ``RUN:SEQ`` for a run event."""
+    table, _, key = node.id.partition(":")
+    if table == "run_event":
+        run = node.data.get("run")
+        name = str(run.key) if isinstance(run, RecordId) else str(run).partition(":")[2]
+        return f"{name.strip('`⟨⟩')}:{node.data.get('seq')}"
+    if table in ("memory", "decision"):
+        return key[:12]
+    if table in ("commit", "snapshot"):
+        return f"commit:{key[:12]}"
+    return node.id
 
 
 def _label(node: provenance.Node) -> str:
     mark = "[red]INVALIDATED[/] " if node.data.get("invalidated_at") else ""
-    short = node.id.partition(":")[2][:12] if node.kind == "memory" else node.id
-    return f"{mark}[bold]{node.kind}[/] {short}: {_escape(node.label)}"
+    if node.kind == "memory":
+        text = str(node.data.get("content") or node.label)
+    elif node.kind == "run_event":
+        text = str(node.data.get("kind", ""))
+    elif node.kind in ("commit", "snapshot"):
+        text = node.label.partition(": ")[2] if node.kind == "commit" else "state"
+    else:
+        text = node.label
+    kind = node.kind.replace("_", " ")
+    return f"{mark}[bold]{kind}[/] {_escape(_ref(node))}: {_escape(text)}"
 
 
 def _escape(text: str) -> str:
@@ -488,23 +677,27 @@ def _print_graph(graph: provenance.ProvenanceGraph, root: str, depth: int | None
     else:
         _grow(tree, graph, root, seen, depth)
     out.print(tree)
-    out.print(f"roots: {', '.join(graph.roots) or '(none)'}", highlight=False)
-
-
-def _memory_arg(value: str) -> str:
-    return value.removeprefix("memory:")
+    roots = [_ref(graph.nodes[r]) if r in graph.nodes else r for r in graph.roots]
+    out.print(f"roots: {', '.join(roots) or '(none)'}", highlight=False)
 
 
 @app.command()
+@_store_options
 def lineage(
     ctx: typer.Context,
-    memory_id: Annotated[str, typer.Argument(metavar="MEMORY", help="Memory id.")],
+    memory_id: Annotated[
+        str, typer.Argument(metavar="MEMORY", help="Memory id, or a unique prefix of 6+ hex.")
+    ],
     max_depth: Annotated[int | None, typer.Option(min=0)] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Where a memory came from: its derivations and root sources, as a tree."""
-    mid = _memory_arg(memory_id)
-    graph = _query(ctx.obj, lambda s: provenance.lineage(s, memory=mid, max_depth=max_depth))
+
+    async def go(s: Store) -> tuple[str, provenance.ProvenanceGraph]:
+        mid = await _resolve(s, memory_id, "memory")
+        return mid, await provenance.lineage(s, memory=mid, max_depth=max_depth)
+
+    mid, graph = _query(ctx.obj, go)
     if as_json:
         _print_json(graph.to_dict())
         return
@@ -512,6 +705,7 @@ def lineage(
 
 
 @app.command()
+@_store_options
 def impact(
     ctx: typer.Context,
     source: Annotated[
@@ -520,9 +714,9 @@ def impact(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Everything that depends on a source or a memory: memories and decisions."""
-    target = _source_arg(source)
 
     async def go(s: Store) -> provenance.Impact:
+        target = await _source_arg(s, source)
         if isinstance(target, str):
             return await provenance.impact(s, memory=target)
         return await provenance.impact(s, source=target)
@@ -538,24 +732,35 @@ def impact(
         out.print(f"  decision {d}", highlight=False)
 
 
-def _source_arg(value: str) -> str | provenance.SourceRef:
+async def _source_arg(store: Store, value: str) -> str | provenance.SourceRef:
+    """``commit:ID`` (a snapshot), ``RUN:SEQ`` (a run event) or a memory id (the key, or
+    ``memory:`` and the key; prefixes of 6+ hex are resolved)."""
     if value.startswith("commit:"):
-        return provenance.StateSnapshot(commit=value.removeprefix("commit:"))
+        return provenance.StateSnapshot(commit=await _resolve(store, value, "commit"))
     run, sep, seq = value.rpartition(":")
-    if sep and seq.isdigit() and run and not run.startswith("memory"):
-        return provenance.RunTrace(run_id=run, seq=int(seq))
-    return _memory_arg(value)
+    if sep and seq.isdigit() and run and run != "memory":
+        await runs.get_run(store, run_id=run)  # NotFoundError for an unknown run
+        trace = provenance.RunTrace(run_id=run, seq=int(seq))
+        if not await runs.events(store, run_id=run, from_seq=trace.seq, limit=1):
+            raise NotFoundError(f"run {run} has no event {trace.seq}")
+        return trace
+    return await _resolve(store, value, "memory")
 
 
 @app.command()
+@_store_options
 def why(
     ctx: typer.Context,
-    decision: Annotated[str, typer.Argument(help="Decision id.")],
+    decision: Annotated[str, typer.Argument(help="Decision id, or a unique prefix of 6+ hex.")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Why a decision was taken: the memories it used, their lineage and root sources."""
-    did = decision.removeprefix("decision:")
-    graph = _query(ctx.obj, lambda s: provenance.why(s, decision=did))
+
+    async def go(s: Store) -> tuple[str, provenance.ProvenanceGraph]:
+        did = await _resolve(s, decision, "decision")
+        return did, await provenance.why(s, decision=did)
+
+    did, graph = _query(ctx.obj, go)
     if as_json:
         _print_json(graph.to_dict())
         return
@@ -563,6 +768,7 @@ def why(
 
 
 @app.command()
+@_store_options
 def demo(
     ctx: typer.Context,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no tour.")] = False,
@@ -585,22 +791,17 @@ def demo(
             )
             out.rule("commit log (main)")
             history = await commits.log(s, branch="main")
-            table = Table("commit", "gen", "branch", "message")
-            for c in history:
-                table.add_row(c.id[:12], str(c.generation), c.branch or "", c.message)
-            out.print(table)
+            rows = [[c.id[:12], str(c.generation), c.branch or "", c.message] for c in history]
+            _print_rows(["commit", "gen", "branch", "message"], rows, text="message")
             out.rule("recall: 'train to Porto in May' (hybrid)")
             embedder = _embedder_for(await memory.get_space(s))
             hits = await memory.recall(s, text="train to Porto in May", embedder=embedder, k=5)
-            table = Table("score", "vector", "text", "content")
-            for h in hits:
-                table.add_row(
-                    f"{h.score:.4f}",
-                    "" if h.vector_score is None else f"{h.vector_score:.3f}",
-                    "" if h.text_score is None else f"{h.text_score:.2f}",
-                    h.memory.content,
-                )
-            out.print(table)
+            rows = [
+                [f"{h.score:.4f}", "" if h.vector_score is None else f"{h.vector_score:.3f}",
+                 "" if h.text_score is None else f"{h.text_score:.2f}", h.memory.content]
+                for h in hits
+            ]  # fmt: skip
+            _print_rows(["score", "vector", "text", "content"], rows, text="content")
             out.rule("lineage of a summary")
             _print_graph(
                 await provenance.lineage(s, memory=result.summary), f"memory:{result.summary}"
@@ -657,6 +858,7 @@ def _records(manifest: bundles.Manifest) -> str:
 
 
 @app.command("export")
+@_store_options
 def export_(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="Directory to write the bundle to.")],
@@ -671,6 +873,7 @@ def export_(
 
 
 @app.command("import")
+@_store_options
 def import_(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="A bundle directory made by export.")],
@@ -729,10 +932,7 @@ def main() -> None:
     """
     code = 0
     try:
-        app()
-    except StoreError as exc:  # raised outside _run, e.g. while building settings
-        code = 1
-        err.print(f"[bold red]error:[/] {' '.join(str(exc).split())}", highlight=False)
+        app(prog_name="surreal-store")
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import textwrap
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -644,7 +645,8 @@ def _memory_node(row: dict[str, Any]) -> Node:
     row.pop("parents", None)
     row.pop("sources", None)
     content = row.get("content") or ""
-    label = content if len(content) <= 60 else content[:57] + "..."
+    # Cut at a word, not inside one.
+    label = textwrap.shorten(content, 60, placeholder="...") if len(content) > 60 else content
     return Node(node_id, "memory", label, row)
 
 

@@ -1,4 +1,5 @@
-"""The command line, run as a real subprocess (entry point, exit codes, one-line errors)."""
+"""The command line: run in-process through typer's CliRunner (exit codes, one-line errors,
+output), and as a real subprocess where the entry point's own exit path is what is tested."""
 
 from __future__ import annotations
 
@@ -9,13 +10,28 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from surreal_store import load_schema_files
+from surreal_store._cli import app
 
 FILES = load_schema_files()
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The command, run in this process; the result looks like a finished subprocess's."""
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("SURREAL_STORE_")}
+    result = _RUNNER.invoke(app, list(args), env={**unset, **(env or {})}, catch_exceptions=False)
+    return subprocess.CompletedProcess(
+        list(args), result.exit_code, stdout=result.stdout, stderr=result.stderr
+    )
+
+
+_RUNNER = CliRunner()
+
+
+def cli_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The command as a real subprocess: the console entry point and its exit path."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SURREAL_STORE_")}
     full_env.update(env or {})
     return subprocess.run(
@@ -29,7 +45,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 def test_status_json_after_migrate_shows_nothing_pending(kv_url: str) -> None:
-    before = cli("--url", kv_url, "status", "--json")
+    before = cli_process("--url", kv_url, "status", "--json")
     assert before.returncode == 0, before.stderr
     assert json.loads(before.stdout)["pending"] == [f.label for f in FILES]
 
@@ -256,3 +272,123 @@ def test_import_of_another_schema_version_fails_in_one_line(kv_url: str, tmp_pat
     result = cli("--url", f"surrealkv://{tmp_path / 'other'}", "import", str(bundle))
     assert result.returncode == 1 and "same schema version" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_entry_point_exits_with_the_commands_status(kv_url: str) -> None:
+    ok = cli_process("--url", kv_url, "migrate", "--json")
+    assert ok.returncode == 0, ok.stderr
+    usage = cli_process("log", "--url", kv_url, "--bogus")
+    assert usage.returncode == 2
+    assert usage.stderr.strip().splitlines() == [
+        "error: No such option: --bogus (see: surreal-store log --help)"
+    ]
+
+
+def test_store_options_go_before_or_after_the_command(kv_url: str, tmp_path: Path) -> None:
+    after = cli("migrate", "--url", kv_url, "--ns", "a", "--db", "b", "--json")
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)["applied"] == [f.label for f in FILES]
+    before = cli("--url", kv_url, "--ns", "a", "--db", "b", "status", "--json")
+    assert json.loads(before.stdout)["pending"] == []
+    # Given after the command, an option beats the same one given before it.
+    other = f"surrealkv://{tmp_path / 'other'}"
+    mixed = cli("--url", kv_url, "status", "--url", other, "--json")
+    assert json.loads(mixed.stdout)["db_version"] == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("log", "--bogus"), ("nosuch",), ("recall",), ("log", "--limit", "zero"), ("--frob",)],
+)
+def test_usage_errors_are_one_line(args: tuple[str, ...]) -> None:
+    result = cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+
+
+def _colliding_contents(chars: int = 6) -> tuple[str, str]:
+    """Two contents whose memory ids (default scope) share their first ``chars`` hex."""
+    from surreal_store import memory
+
+    seen: dict[str, str] = {}
+    for i in range(1_000_000):
+        content = f"collision {i}"
+        prefix = memory.memory_id("default", content)[:chars]
+        if prefix in seen:
+            return seen[prefix], content
+        seen[prefix] = content
+    raise AssertionError("no collision")  # pragma: no cover
+
+
+def test_ids_by_unique_prefix_as_git_takes_them(kv_url: str) -> None:
+    from surreal_store import Store, memory
+
+    a, b = _colliding_contents()
+
+    async def fill() -> str:
+        async with Store(kv_url) as store:
+            first = await memory.remember(store, content=a)
+            await memory.remember(store, content=b)
+            return first.id
+
+    import anyio
+
+    key = anyio.run(fill, backend="asyncio")
+    shared = key[:6]
+    ambiguous = cli("--url", kv_url, "lineage", shared)
+    assert ambiguous.returncode == 1
+    assert f"memory id prefix {shared} is ambiguous" in ambiguous.stderr
+    assert len(ambiguous.stderr.strip().splitlines()) == 1
+    # A prefix long enough to tell them apart, in either spelling, is the memory.
+    unique = next(n for n in range(7, 64) if not memory.memory_id("default", b).startswith(key[:n]))
+    for spelling in (key[:unique], f"memory:{key[:unique]}", key[:unique].upper()):
+        found = cli("--url", kv_url, "lineage", spelling, "--json")
+        assert found.returncode == 0, found.stderr
+        assert [n["id"] for n in json.loads(found.stdout)["nodes"]] == [f"memory:{key}"]
+    assert "at least 6" in cli("--url", kv_url, "lineage", key[:5]).stderr
+    assert "no memory id starts with" in cli("--url", kv_url, "lineage", "ffffff0").stderr
+
+
+def test_ids_of_the_wrong_kind_say_what_was_expected(kv_url: str) -> None:
+    cli("--url", kv_url, "demo", "--quiet")
+    history = json.loads(cli("--url", kv_url, "log", "--json", "--limit", "1").stdout)
+    commit = history[0]["id"]
+    shown = cli("--url", kv_url, "show", commit[:8], "--json")
+    assert json.loads(shown.stdout)["commit"]["id"] == commit
+    wrong = cli("--url", kv_url, "lineage", f"commit:{commit[:8]}")
+    assert wrong.returncode == 1
+    assert "is a commit id, but a memory id is expected here" in wrong.stderr
+    unknown_run = cli("--url", kv_url, "impact", "no-such-run:3")
+    assert unknown_run.returncode == 1 and "no run 'no-such-run'" in unknown_run.stderr
+    unknown_event = cli("--url", kv_url, "impact", "demo-run-1:999")
+    assert unknown_event.returncode == 1 and "has no event 999" in unknown_event.stderr
+    # No SurrealQL in what a user reads.
+    for args in (("log", "--commit", "ab" * 32), ("show", "cd" * 32), ("why", "ef" * 16)):
+        failed = cli("--url", kv_url, *args)
+        assert failed.returncode == 1
+        assert not any(w in failed.stderr for w in ("SELECT", "statement", "$", "FROM")), args
+
+
+def test_tables_and_trees_fit_80_columns_without_cutting_words(kv_url: str) -> None:
+    from surreal_store import _cli
+
+    cli("--url", kv_url, "demo", "--quiet")
+    width = _cli.out.width
+    _cli.out.width = 80
+    try:
+        tour = cli("--url", kv_url, "demo").stdout
+        recall = cli("--url", kv_url, "recall", "Kyoto hotel", "--k", "5")
+        hits = json.loads(
+            cli("--url", kv_url, "recall", "Kyoto hotel", "--k", "5", "--json").stdout
+        )
+    finally:
+        _cli.out.width = width
+    for text in (tour, recall.stdout):
+        assert max(len(line) for line in text.splitlines()) <= 80
+    # Every word of every hit's content is whole somewhere in the output: wrapped, not cut.
+    words = set(recall.stdout.replace("│", " ").split())
+    for hit in hits:
+        assert set(hit["memory"]["content"].split()) <= words
+    tour_words = set(tour.replace("│", " ").split())
+    assert "..." not in tour and {"Kyoto", "hotel", "availability"} <= tour_words
