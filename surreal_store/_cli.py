@@ -6,6 +6,7 @@ rich table or, with ``--json``, one JSON document, and exits non-zero with one l
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import json
@@ -202,12 +203,16 @@ def _store_options(fn: Callable[..., None]) -> Callable[..., None]:
 
 
 @app.command()
-def version() -> None:
-    """Print the versions of surreal-store and its engine."""
+def version(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Print the versions of surreal-store and its SDK."""
     import importlib.metadata
 
+    sdk = importlib.metadata.version("surrealdb")
+    if as_json:
+        _print_json({"surreal_store": __version__, "surrealdb_sdk": sdk})
+        return
     out.print(f"surreal-store {__version__}")
-    out.print(f"surrealdb SDK {importlib.metadata.version('surrealdb')}")
+    out.print(f"surrealdb SDK {sdk}")
 
 
 @app.command()
@@ -772,6 +777,9 @@ def why(
 def demo(
     ctx: typer.Context,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no tour.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="What was built, as JSON (no progress, no tour).")
+    ] = False,
 ) -> None:
     """Build a realistic agent history in the store (once), then tour it: the log, a recall,
     a memory's lineage, why a decision was taken, and what distrusting a run hid."""
@@ -781,8 +789,12 @@ def demo(
 
     async def go() -> None:
         async with opts.store(migrate=True, check=True) as s:
-            result = await _with_progress(quiet, "building", lambda p: seed(s, progress=p))
-            if quiet:
+            result = await _with_progress(
+                quiet or as_json, "building", lambda p: seed(s, progress=p)
+            )
+            if as_json:
+                _print_json(dataclasses.asdict(result))
+            if quiet or as_json:
                 return
             verb = "built" if result.created else "found (already built)"
             out.print(
@@ -833,13 +845,20 @@ async def _with_progress(
     advances it by ``n`` and names the current step."""
     if quiet:
         return await work(None)
-    with Progress(console=err, transient=True) as bar:
-        task = bar.add_task(label, total=None)
+    # Started by the first step, so an error before any (a refused bundle) leaves no trace.
+    bar = Progress(console=err, transient=True)
+    task = bar.add_task(label, total=None)
 
-        def advance(step: str, n: int) -> None:
-            bar.update(task, advance=n, description=f"{label}: {step}")
+    def advance(step: str, n: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, advance=n, description=f"{label}: {step}")
 
+    try:
         return await work(advance)
+    finally:
+        if bar.live.is_started:
+            bar.stop()
 
 
 def _bundle_command(

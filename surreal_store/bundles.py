@@ -294,6 +294,8 @@ def read_manifest(path: str | Path) -> Manifest:
     """The manifest of the bundle at ``path``, checked for its format, its shape and its own
     digest (:class:`BundleError` if any is off)."""
     file = Path(path) / MANIFEST
+    if not file.is_file():
+        raise BundleError(f"{path} holds no bundle (no {MANIFEST})")
     try:
         manifest: Any = json.loads(file.read_bytes())
     except (OSError, ValueError) as exc:

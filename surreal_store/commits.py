@@ -26,7 +26,13 @@ from pydantic import ValidationError as PydanticValidationError
 from . import branches as _branches
 from ._api import public
 from ._client import Executor
-from ._errors import MergeConflictError, NotFoundError, ResultError, ValidationError
+from ._errors import (
+    MergeConflictError,
+    NotFoundError,
+    QueryError,
+    ResultError,
+    ValidationError,
+)
 from ._types import Key, Model, RecordId
 from ._types import canonical_json as _canonical_json
 
@@ -367,7 +373,15 @@ async def _walk(
     query = _FIRST_PARENT_PAGE if first_parent else _ANCESTRY_PAGE
     start = [RecordId("commit", s) for s in starts]
     while start:
-        text = await db.query_required_single(query, str, idempotent=True, **{"from": start})
+        try:
+            text = await db.query_required_single(query, str, idempotent=True, **{"from": start})
+        except QueryError:
+            # A start that is no commit fails inside the page query; say which one it was.
+            if not walk.seen:
+                for s in start:
+                    if await db.query_single(_GET, Commit, commit=s) is None:
+                        raise NotFoundError(f"no commit {s.key}") from None
+            raise
         try:
             rows = _ROWS.validate_json(text)
         except PydanticValidationError as exc:

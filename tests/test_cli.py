@@ -351,7 +351,8 @@ def test_ids_by_unique_prefix_as_git_takes_them(kv_url: str) -> None:
 
 
 def test_ids_of_the_wrong_kind_say_what_was_expected(kv_url: str) -> None:
-    cli("--url", kv_url, "demo", "--quiet")
+    built = json.loads(cli("--url", kv_url, "demo", "--json").stdout)
+    assert built["created"] is True and built["memories"] == 225
     history = json.loads(cli("--url", kv_url, "log", "--json", "--limit", "1").stdout)
     commit = history[0]["id"]
     shown = cli("--url", kv_url, "show", commit[:8], "--json")
@@ -364,10 +365,17 @@ def test_ids_of_the_wrong_kind_say_what_was_expected(kv_url: str) -> None:
     unknown_event = cli("--url", kv_url, "impact", "demo-run-1:999")
     assert unknown_event.returncode == 1 and "has no event 999" in unknown_event.stderr
     # No SurrealQL in what a user reads.
-    for args in (("log", "--commit", "ab" * 32), ("show", "cd" * 32), ("why", "ef" * 16)):
+    for args, said in (
+        (("log", "--commit", "ab" * 32), "no commit abab"),
+        (("show", "cd" * 32), "no commit cdcd"),
+        (("why", "ef" * 16), "no decision efef"),
+        (("import", str(Path(kv_url.removeprefix("surrealkv://")).parent / "x")), "no bundle"),
+    ):
         failed = cli("--url", kv_url, *args)
         assert failed.returncode == 1
-        assert not any(w in failed.stderr for w in ("SELECT", "statement", "$", "FROM")), args
+        assert failed.stderr.startswith(f"error: {said}") or said in failed.stderr, failed.stderr
+        assert not any(w in failed.stderr for w in ("SELECT", "statement", "$", "::")), args
+        assert len(failed.stderr.strip().splitlines()) == 1, failed.stderr
 
 
 def test_tables_and_trees_fit_80_columns_without_cutting_words(kv_url: str) -> None:
