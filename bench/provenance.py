@@ -169,12 +169,14 @@ async def _invalidate(store: Store, scale: Scale) -> list[Figure]:
     restored = await provenance.restore(store, source=provenance.RunTrace(run_id="r", seq=1))
     assert len(restored) == total
     t0 = time.perf_counter()
+    # The same fields the cascade writes, the cause included (the schema requires one).
     for m in receipt.memories:
         await store.execute(
             "UPDATE $m SET invalidated_at = time::now(), invalidated_reason = 'bench', "
-            "embedding_stash = embedding, embedding = NONE WHERE invalidated_at = NONE "
-            "RETURN NONE;",
+            "invalidated_causes = [$cause], embedding_stash = embedding, embedding = NONE "
+            "WHERE invalidated_at = NONE RETURN NONE;",
             m=RecordId("memory", m),
+            cause=event,
         )
     one_by_one_s = time.perf_counter() - t0
     return [

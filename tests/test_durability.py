@@ -73,3 +73,39 @@ def test_acknowledged_appends_survive_sigkill(tmp_path: Path) -> None:
     assert set(acknowledged) <= set(stored), "an acknowledged append was lost"
     # Batches are all or nothing, and seqs stay contiguous, even when cut off by a kill.
     assert stored == list(range(1, len(stored) + 1))
+
+
+_PLAIN_SCRIPTS = {
+    # Closes its store and leaves normally: the engine's exit hook lets its threads settle.
+    "closed": """
+        async with Store(sys.argv[1]) as store:
+            await memory.remember(store, content="closed properly")
+    """,
+    # Forgets to close: the exit hook closes the store before the interpreter goes.
+    "left open": """
+        store = Store(sys.argv[1])
+        await store.open()
+        await memory.remember(store, content="left open")
+    """,
+}
+
+
+@pytest.mark.parametrize("case", sorted(_PLAIN_SCRIPTS))
+def test_a_plain_script_exits_zero_and_keeps_its_writes(case: str, tmp_path: Path) -> None:
+    body = textwrap.indent(textwrap.dedent(_PLAIN_SCRIPTS[case]).strip(), "    ")
+    script = (
+        "import sys\nimport anyio\nfrom surreal_store import Store, memory\n\n"
+        f"async def main():\n{body}\n\nanyio.run(main, backend='asyncio')\n"
+    )
+    url = f"surrealkv://{tmp_path / 'store'}"
+    for _ in range(5):
+        done = subprocess.run(
+            [sys.executable, "-c", script, url], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+
+    async def read() -> int:
+        async with Store(url) as store:
+            return await store.query_required_single("RETURN count(SELECT id FROM memory);", int)
+
+    assert anyio.run(read, backend="asyncio") == 1
