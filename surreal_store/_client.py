@@ -21,18 +21,18 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import EllipsisType, TracebackType
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast, get_origin
 
 import anyio
 import surrealdb
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, PydanticUserError, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from . import _errors as e
 from . import _retry
 from ._config import Settings, redact_url
 from ._surql import QueryShape, shape
-from ._types import JSON_NULL, RecordId
+from ._types import JSON_NULL, RecordId, check_text
 
 __all__ = ["Executor", "Store", "StoreState", "StoreStats"]
 
@@ -293,6 +293,7 @@ class Store:
         The result is that of the last statement other than ``BEGIN`` / ``COMMIT`` / ``CANCEL``;
         a single value counts as one row and ``NONE`` as none.
         """
+        _check_into(into)
         results, sh = await self._run(text, params, idempotent=idempotent)
         return _validate_rows(_pick(results, sh), into)
 
@@ -340,6 +341,7 @@ class Store:
 
         Only for writes to records that no serialised write can touch at the same time (the
         migration lock's renewal)."""
+        _check_into(into)
         results, sh = await self._run(text, params, idempotent=True, serialise=False)
         return _validate_rows(_pick(results, sh), into)
 
@@ -354,7 +356,7 @@ class Store:
     ) -> tuple[list[Any], QueryShape]:
         if self._state is not StoreState.OPEN or self._db is None:
             raise e.StoreStateError(f"the store is {self._state.value}; open it first")
-        sh = shape(text)
+        sh = shape(check_text(text, "query text"))
         sdk_params = {k: _to_sdk(v) for k, v in params.items()} if params else None
         try:
             # The common case pays nothing for the retry machinery.
@@ -589,10 +591,19 @@ def _adapter(into: Any) -> TypeAdapter[Any]:
     return TypeAdapter(list[into])
 
 
+def _check_into(into: Any) -> None:
+    # A type (int, a model) or a typing form (list[int], int | None); a string would be taken
+    # for a forward reference. Checked before the query is sent.
+    if not isinstance(into, type) and get_origin(into) is None:
+        raise e.ValidationError(f"rows are read into a type, not {into!r}")
+
+
 def _validate_rows(rows: list[Any], into: type[T]) -> list[T]:
     try:
         adapter: TypeAdapter[list[T]] = _adapter(cast(Hashable, into))
         result = adapter.validate_python(rows)
+    except (TypeError, PydanticUserError) as exc:
+        raise e.ValidationError(f"cannot read rows into {into!r}: {exc}") from None
     except PydanticValidationError as exc:
         name = getattr(into, "__name__", repr(into))
         raise e.ResultError(f"rows do not match {name}: {exc}") from None

@@ -201,3 +201,24 @@ def test_lone_surrogates_are_refused_before_anything_is_written(engine: _Engine)
         assert after == before
 
     engine.loop.run_until_complete(scenario())
+
+
+_STORE_METHODS = ["query", "query_single", "query_required_single", "execute"]
+
+
+@pytest.mark.parametrize("method", _STORE_METHODS)
+def test_store_methods_raise_only_store_errors(engine: _Engine, method: str) -> None:
+    call = getattr(engine.store, method)
+
+    @_SETTINGS
+    @given(
+        text=st.one_of(_texts, _scalars, st.just("RETURN $p"), st.just("SELECT * FROM $p")),
+        into=st.one_of(st.sampled_from([int, str, dict, list, RecordId]), _scalars),
+        params=st.dictionaries(st.sampled_from(["p", "q", "idempotent"]), _values, max_size=2),
+    )
+    def walk(text: Any, into: Any, params: dict[str, Any]) -> None:
+        args = [text] if method == "execute" else [text, into]
+        with contextlib.suppress(StoreError):
+            engine.call(call, args, params)
+
+    walk()
