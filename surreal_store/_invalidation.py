@@ -138,7 +138,7 @@ IF $standing = NONE {
 } ELSE IF $cascade AND !$standing {
     UPDATE ONLY $record SET cascade = true, memories = array::len($set) RETURN NONE;
 };
-UPDATE $set SET invalidated_causes = array::union(invalidated_causes, [$cause])
+UPDATE $set SET invalidated_causes = array::union(invalidated_causes ?? [], [$cause])
     WHERE invalidated_at != NONE RETURN NONE;
 UPDATE $set SET invalidated_at = time::now(), invalidated_reason = $reason,
     invalidated_by = $by, invalidated_causes = [$cause],
@@ -159,7 +159,7 @@ LET $revealed = (SELECT VALUE id FROM $marked WHERE invalidated_causes = [$cause
 LET $vectors = array::len((SELECT VALUE id FROM $revealed WHERE embedding_stash != NONE));
 UPDATE $revealed SET invalidated_at = NONE, invalidated_reason = NONE, invalidated_by = NONE,
     invalidated_causes = [], embedding = embedding_stash, embedding_stash = NONE RETURN NONE;
-UPDATE $marked SET invalidated_causes = array::complement(invalidated_causes, [$cause])
+UPDATE $marked SET invalidated_causes = array::complement(invalidated_causes ?? [], [$cause])
     WHERE invalidated_causes CONTAINS $cause RETURN NONE;
 IF $vectors > 0 { UPDATE embedding_space:active SET unindexed += $vectors RETURN NONE };
 DELETE type::record('source_invalidation', [$cause]) RETURN NONE;

@@ -25,9 +25,9 @@ import hashlib
 import itertools
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Final, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Final, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from . import _invalidation, _retry
@@ -179,6 +179,10 @@ class SentenceTransformerEmbedder:
         return [list(map(float, v)) for v in vectors]
 
 
+def _none_is_empty(value: Any) -> Any:
+    return [] if value is None else value
+
+
 class Memory(Model):
     """A stored memory. ``id`` is the 64-hex key of ``memory:<id>``; ``embedding`` is only
     filled when asked for (``get(..., with_embedding=True)``)."""
@@ -203,7 +207,10 @@ class Memory(Model):
     invalidated_at: dt.datetime | None = None
     invalidated_reason: str | None = None
     invalidated_by: str | None = None
-    invalidated_causes: list[RecordId] = Field(default_factory=list)
+    # Memories written before schema 013 and never hidden have no such field (NONE).
+    invalidated_causes: Annotated[list[RecordId], BeforeValidator(_none_is_empty)] = Field(
+        default_factory=list
+    )
     """What keeps it hidden: distrusted sources and memories upstream of it (or itself),
     each recorded in ``source_invalidation``. Empty exactly when it is visible."""
 
@@ -921,7 +928,7 @@ IF $purge {
                 reason = $reason, by = $by, at = time::now(), memories = 1 RETURN NONE;
         };
     };
-    UPDATE $ids SET invalidated_causes = array::union(invalidated_causes, [id])
+    UPDATE $ids SET invalidated_causes = array::union(invalidated_causes ?? [], [id])
         WHERE invalidated_at != NONE RETURN NONE;
     UPDATE $ids SET invalidated_at = time::now(), invalidated_reason = $reason,
         invalidated_by = $by, invalidated_causes = [id],

@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -296,3 +297,58 @@ def test_restoring_one_of_two_sources_keeps_the_memory_hidden(engine: Loop) -> N
         assert len(await memory.recall(store, text="both child")) == 2
 
     engine.run(scenario())
+
+
+@pytest.mark.anyio
+async def test_schema_013_carries_invalidations_made_before_it(tmp_path: Path) -> None:
+    """A store invalidated under schema 012 (one cause per memory, none for a direct
+    invalidation) gets its causes when 013 applies, and restores as the new rules say."""
+    import shutil
+
+    from surreal_store import default_schema_dir
+
+    old = tmp_path / "schema-012"
+    old.mkdir()
+    for f in sorted(default_schema_dir().glob("*.surql")):
+        if int(f.name[:3]) <= 12:
+            shutil.copy(f, old)
+    url = f"surrealkv://{tmp_path / 'store'}"
+    async with Store(url, schema_dir=old) as store:
+        run = await runs.create_run(store, spec_digest="ef" * 32, agent_name="old")
+        await runs.append_events(store, run_id=run.id, events=[("a", {})])
+        trace = provenance.RunTrace(run_id=run.id, seq=1)
+        source = trace.record
+        cascaded = await memory.remember(store, content="from the run")
+        await provenance.attach(store, memory=cascaded.id, sources=[trace])
+        direct = await memory.remember(store, content="distrusted by hand")
+        untouched = await memory.remember(store, content="never distrusted")
+        # What schema 012's code wrote for a cascade and for memory.invalidate.
+        await store.execute(
+            "UPSERT type::record('source_invalidation', [$s]) SET source = $s, reason = 'old', "
+            "memories = 1; UPDATE $c SET invalidated_at = time::now(), invalidated_reason = "
+            "'old', invalidated_cause = $s; UPDATE $d SET invalidated_at = time::now(), "
+            "invalidated_reason = 'by hand', invalidated_by = 'ops';",
+            s=source,
+            c=RecordId("memory", cascaded.id),
+            d=RecordId("memory", direct.id),
+        )
+    async with Store(url) as store:  # applies 013
+        # Never hidden, so never given the new field: it reads as no cause.
+        assert (await memory.get(store, memory=untouched.id)).invalidated_causes == []
+        assert (await memory.invalidate(store, memory=untouched.id, reason="now")).invalidated
+        assert (await memory.restore(store, memory=untouched.id)).invalidated_causes == []
+        got = await memory.get(store, memory=cascaded.id)
+        assert got.invalidated and got.invalidated_causes == [source]
+        got = await memory.get(store, memory=direct.id)
+        assert got.invalidated and got.invalidated_causes == [RecordId("memory", direct.id)]
+        record = await store.query_required_single(
+            "SELECT cascade, reason, by FROM ONLY $r;",
+            dict,
+            r=RecordId("source_invalidation", [RecordId("memory", direct.id)]),
+        )
+        assert record == {"cascade": False, "reason": "by hand", "by": "ops"}
+        assert await provenance.restore(store, source=source) == [cascaded.id]
+        assert not (await memory.restore(store, memory=direct.id)).invalidated
+        from surreal_store import Migrator
+
+        assert (await Migrator(store).drift()).ok
