@@ -181,11 +181,14 @@ FOR $m IN $recompute_existing {
         RETURN $standing = true OR ($standing = false AND $c = $m);
     });
     LET $first = (SELECT reason, by FROM ONLY type::record('source_invalidation', [$causes[0]]));
+    LET $stashed = (SELECT VALUE embedding_stash != NONE FROM ONLY $m);
     IF array::len($causes) = 0 {
         UPDATE ONLY $m SET invalidated_at = NONE, invalidated_reason = NONE,
             invalidated_by = NONE, invalidated_causes = [],
             embedding = embedding_stash ?? embedding, embedding_stash = NONE
             WHERE invalidated_at != NONE RETURN NONE;
+        -- Its vector goes back to the index, unbuilt (as a restore counts it).
+        IF $stashed { UPDATE embedding_space:active SET unindexed += 1 RETURN NONE };
     } ELSE {
         UPDATE ONLY $m SET invalidated_causes = $causes WHERE invalidated_at != NONE RETURN NONE;
         UPDATE ONLY $m SET invalidated_at = time::now(), invalidated_reason = $first.reason,

@@ -352,3 +352,32 @@ async def test_schema_013_carries_invalidations_made_before_it(tmp_path: Path) -
         from surreal_store import Migrator
 
         assert (await Migrator(store).drift()).ok
+
+
+def test_forgetting_a_distrusted_parent_reveals_its_child_with_its_vector(engine: Loop) -> None:
+    async def scenario() -> None:
+        from surreal_store import Store
+
+        async with Store("mem://") as store:
+            embedder = memory.HashingEmbedder(16)
+            await memory.declare_space(store, model=embedder.model, dimension=16)
+            parent = await memory.remember(store, content="parent fact", embedder=embedder)
+            child = await memory.remember(
+                store,
+                content="child summary",
+                embedder=embedder,
+                provenance=[provenance.MemoryDerivation(parent=parent.id, how="summarise")],
+            )
+            await provenance.invalidate(store, memory=parent.id, reason="wrong")
+            assert await memory.recall(store, text="child summary", embedder=embedder) == []
+            before = await memory.get_space(store)
+            await memory.forget(store, memory=parent.id)
+            got = await memory.get(store, memory=child.id, with_embedding=True)
+            assert not got.invalidated and got.embedding is not None
+            after = await memory.get_space(store)
+            assert before is not None and after is not None
+            assert after.unindexed == before.unindexed + 1
+            hits = await memory.recall(store, text="child summary", embedder=embedder)
+            assert [h.memory.id for h in hits] == [child.id]
+
+    engine.run(scenario())
