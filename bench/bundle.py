@@ -167,7 +167,7 @@ async def _measure(root: Path, n: int) -> list[Figure]:
         half_s, half_peak = await _export_peak_mb(half, root / "half.bundle")
     manifest = bundles.read_manifest(root / "full")
     with (root / "full" / "memory.jsonl").open("rb") as f:
-        rows = [bundles._dec(json.loads(line)) for line in f]
+        rows = [bundles.decode_value(json.loads(line)) for line in f]
     async with Store(f"surrealkv://{root / 'raw'}") as raw:
         t0 = time.perf_counter()
         for i in range(0, len(rows), 1000):

@@ -24,7 +24,7 @@ K = 10
 EFFORTS = (40, 100, 200, 400, 800)
 # The same columns our recall returns, so the raw query does the same reading.
 _RAW_KNN = (
-    f"SELECT {memory._FIELDS}, vector::distance::knn() AS distance FROM memory "
+    f"SELECT {memory.FIELDS}, vector::distance::knn() AS distance FROM memory "
     "WHERE embedding <|10,{ef}|> $vector ORDER BY distance LIMIT 10;"
 )
 _DB_SCAN = (

@@ -11,7 +11,7 @@ from typing import Literal
 
 import surrealdb
 
-from surreal_store import RecordId, Store, branches, commits
+from surreal_store import Store, branches, commits
 
 from ._harness import Figure, Scale, interleaved, p50, register
 
@@ -60,12 +60,10 @@ async def _hop_walk(store: Store, start: str) -> list[commits.Commit]:
         key = todo.pop()
         if key in seen:
             continue
-        c = await store.query_required_single(
-            commits._GET, commits.Commit, commit=RecordId("commit", key)
-        )
+        c = await commits.get(store, commit=key)
         seen[key] = c
         todo.extend(p for p in c.parents if p not in seen)
-    return sorted(seen.values(), key=commits._newest_first)
+    return sorted(seen.values(), key=lambda c: (-c.generation, -c.created_at.timestamp(), c.id))
 
 
 async def _log_speed(scale: Scale) -> list[Figure]:

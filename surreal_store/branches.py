@@ -15,6 +15,7 @@ from pydantic import ConfigDict
 from ._api import public
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._ids import commit_key
 from ._types import Key, Model, RecordId
 
 __all__ = [
@@ -68,9 +69,7 @@ def _rid(name: str) -> RecordId:
 
 
 def _commit(key: str) -> RecordId:
-    from .commits import _commit_key
-
-    return RecordId("commit", _commit_key(key))
+    return RecordId("commit", commit_key(key))
 
 
 _GET = f"SELECT {_FIELDS} FROM ONLY $branch;"

@@ -71,11 +71,12 @@ Progress = Callable[[str, int], Awaitable[None] | None]
 _PLAIN: Final = (str, int, bool)
 
 
-def _enc(value: Any) -> Any:
+def encode_value(value: Any) -> Any:
+    """A stored value as the bundle's JSON: tagged objects for the types JSON lacks."""
     if type(value) in _PLAIN:
         return value
     if type(value) is dict:
-        out = {k: v if type(v) in _PLAIN else _enc(v) for k, v in value.items()}
+        out = {k: v if type(v) in _PLAIN else encode_value(v) for k, v in value.items()}
         # A stored object whose keys look like our tags is wrapped, so it reads back as itself.
         return {"$obj": out} if any(k[:1] == "$" for k in out) else out
     if value is None or value is JSON_NULL:
@@ -85,7 +86,7 @@ def _enc(value: Any) -> Any:
     if isinstance(value, float):
         return {"$float": repr(value)} if value != value or value in (1e309, -1e309) else value
     if isinstance(value, RecordId):
-        return {"$rid": [value.table, _enc(value.key)]}
+        return {"$rid": [value.table, encode_value(value.key)]}
     if isinstance(value, dt.datetime):
         ns = getattr(value, "nanosecond", 0)
         if value.tzinfo is not None and value.utcoffset():
@@ -102,25 +103,26 @@ def _enc(value: Any) -> Any:
     if isinstance(value, UUID):
         return {"$uuid": str(value)}
     if isinstance(value, list | tuple):
-        return [_enc(v) for v in value]
+        return [encode_value(v) for v in value]
     if isinstance(value, dict):
-        out = {str(k): _enc(v) for k, v in value.items()}
+        out = {str(k): encode_value(v) for k, v in value.items()}
         # A stored object whose keys look like our tags is wrapped, so it reads back as itself.
         return {"$obj": out} if any(k.startswith("$") for k in out) else out
     raise ValidationError(f"cannot export a {type(value).__name__} value: {value!r}")
 
 
-def _dec(value: Any) -> Any:
+def decode_value(value: Any) -> Any:
+    """The value that :func:`encode_value` wrote, with its type."""
     if value is None:
         return JSON_NULL
     if isinstance(value, list):
-        return [_dec(v) for v in value]
+        return [decode_value(v) for v in value]
     if not isinstance(value, dict):
         return value
     if len(value) == 1:
         ((tag, body),) = value.items()
         if tag == "$rid":
-            return RecordId(body[0], _dec(body[1]))
+            return RecordId(body[0], decode_value(body[1]))
         if tag == "$dt":
             return _client.precise_datetime(body)
         if tag == "$bytes":
@@ -134,13 +136,14 @@ def _dec(value: Any) -> Any:
         if tag == "$float":
             return float(body)
         if tag == "$obj":
-            return {k: _dec(v) for k, v in body.items()}
-    return {k: _dec(v) for k, v in value.items()}
+            return {k: decode_value(v) for k, v in body.items()}
+    return {k: decode_value(v) for k, v in value.items()}
 
 
 def _line(record: dict[str, Any]) -> bytes:
     return (
-        json.dumps(_enc(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+        json.dumps(encode_value(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        + "\n"
     ).encode()
 
 
@@ -456,7 +459,7 @@ async def _reindex_vectors(store: Store) -> None:
         "unindexed = count(SELECT id FROM memory WHERE embedding != NONE) RETURN NONE;",
         space=SPACE_ID,
     )
-    if await memory._needs_rebuild(store):
+    if await memory.needs_rebuild(store):
         await memory.rebuild_index(store)
 
 
@@ -494,7 +497,7 @@ async def _load(
         async for line in f:
             number += 1
             try:
-                row = _dec(json.loads(line))
+                row = decode_value(json.loads(line))
             except (ValueError, TypeError, KeyError, IndexError) as exc:
                 raise BundleError(f"{file.name}, line {number}: not a record ({exc})") from None
             rid = row.get("id") if isinstance(row, dict) else None

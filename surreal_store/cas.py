@@ -9,16 +9,14 @@
 from __future__ import annotations
 
 import hashlib
-import re
 
 from ._api import public
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._ids import HEX64
 from ._types import RecordId
 
 __all__ = ["contains", "delete", "digest_of", "get", "normalise_digest", "put"]
-
-_DIGEST = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 @public
@@ -30,7 +28,7 @@ def digest_of(data: bytes) -> str:
 @public
 def normalise_digest(digest: str) -> str:
     """``digest`` lower-cased, or ``ValidationError`` if it is not 64 hex characters."""
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
+    if not isinstance(digest, str) or not HEX64.match(digest):
         raise ValidationError(f"invalid digest {digest!r}: expected 64 hex characters (SHA-256)")
     return digest.lower()
 

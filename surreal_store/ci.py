@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -15,6 +14,7 @@ from pydantic import ConfigDict
 from ._api import public
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._ids import HEX64
 from ._types import Key, Model, RecordId, canonical_json
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 CiStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 class CiRun(Model):
@@ -67,7 +66,7 @@ def canonical_digest(content: Mapping[str, Any]) -> str:
 
 
 def _digest(value: str, what: str) -> str:
-    if not isinstance(value, str) or not _HEX64.match(value):
+    if not isinstance(value, str) or not HEX64.match(value):
         raise ValidationError(f"invalid {what} digest {value!r}")
     return value.lower()
 

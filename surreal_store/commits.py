@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -33,6 +32,7 @@ from ._errors import (
     ResultError,
     ValidationError,
 )
+from ._ids import commit_key
 from ._types import Key, Model, RecordId
 from ._types import canonical_json as _canonical_json
 
@@ -61,7 +61,6 @@ __all__ = [
     "state_hash",
 ]
 
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _PAGE_DEPTH: Final = 256  # the engine's recursion cap per query
 
 
@@ -146,19 +145,8 @@ def _absorb(h: Any, value: str | None) -> None:
         h.update(b"\x01" + len(raw).to_bytes(8, "big") + raw)
 
 
-def _commit_key(value: str, *, what: str = "commit id") -> str:
-    if isinstance(value, RecordId):
-        value = str(value.key)
-    if not isinstance(value, str):
-        raise ValidationError(f"invalid {what} {value!r}")
-    value = value.removeprefix("commit:")
-    if not _HEX64.match(value):
-        raise ValidationError(f"invalid {what} {value!r}: expected 64 hex characters")
-    return value.lower()
-
-
 def _rid(key: str) -> RecordId:
-    return RecordId("commit", _commit_key(key))
+    return RecordId("commit", commit_key(key))
 
 
 def _optional_hash(value: str | None, what: str) -> str | None:
@@ -232,7 +220,7 @@ async def commit(
     else:
         known = [p for p in parents if isinstance(p, Commit)]
         parent_keys = [
-            p.id if isinstance(p, Commit) else _commit_key(p, what="parent") for p in parents
+            p.id if isinstance(p, Commit) else commit_key(p, what="parent") for p in parents
         ]
         if parents and len(known) == len(parents):
             # The caller holds the parents: no need to read them again.
@@ -246,7 +234,7 @@ async def commit(
     expected: str | None = parent_keys[0] if parent_keys else None
     if not isinstance(expected_head, _Unset):
         check = "exact"
-        expected = _commit_key(expected_head) if expected_head is not None else None
+        expected = commit_key(expected_head) if expected_head is not None else None
     text = canonical_json(dict(state))
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     key = commit_id(state_hash=digest, logic_hash=logic, env_hash=env, parents=parent_keys)
@@ -309,7 +297,7 @@ _STATE = "SELECT VALUE state_json FROM ONLY $snapshot;"
 @public
 async def get_state(db: Executor, *, commit: str) -> dict[str, Any]:
     """The state stored by the commit, exactly as committed."""
-    key = _commit_key(commit)
+    key = commit_key(commit)
     text = await db.query_single(_STATE, str, snapshot=RecordId("snapshot", key))
     if text is None:
         raise NotFoundError(f"no commit {key}")
@@ -440,7 +428,7 @@ async def log(
 async def ancestors(db: Executor, *, commit: str, limit: int | None = None) -> list[Commit]:
     """All ancestors of ``commit`` (excluding it), children before parents."""
     history = await log(db, commit=commit, limit=None if limit is None else limit + 1)
-    return [c for c in history if c.id != _commit_key(commit)][:limit]
+    return [c for c in history if c.id != commit_key(commit)][:limit]
 
 
 _DESCENDANT_PAGE = f"""
@@ -495,7 +483,7 @@ class _Generation(BaseModel):
 @public
 async def is_ancestor(db: Executor, *, ancestor: str, descendant: str) -> bool:
     """Whether ``ancestor`` is ``descendant`` or one of its ancestors."""
-    a, d = _commit_key(ancestor), _commit_key(descendant)
+    a, d = commit_key(ancestor), commit_key(descendant)
     rows = {
         r.id: r.generation
         for r in await db.query(_GENERATIONS, _Generation, ids=[_rid(a), _rid(d)])
@@ -520,8 +508,8 @@ async def is_ancestor(db: Executor, *, ancestor: str, descendant: str) -> bool:
 async def merge_bases(db: Executor, *, a: str, b: str) -> list[Commit]:
     """The best common ancestors of ``a`` and ``b``: common ancestors that are not ancestors
     of other common ancestors (one in most histories; several after criss-cross merges)."""
-    left = await _walk(db, [_commit_key(a)])
-    right = await _walk(db, [_commit_key(b)])
+    left = await _walk(db, [commit_key(a)])
+    right = await _walk(db, [commit_key(b)])
     common = left.seen.keys() & right.seen.keys()
     # Anything reachable from a common ancestor is itself common, and not a best one.
     below: set[str] = set()
@@ -547,7 +535,7 @@ async def _resolve(db: Executor, *, commit: str | None, branch: str | None) -> s
     if (commit is None) == (branch is None):
         raise ValidationError("give exactly one of commit= or branch=")
     if commit is not None:
-        return _commit_key(commit)
+        return commit_key(commit)
     assert branch is not None
     return (await _branches.get(db, name=branch)).head
 

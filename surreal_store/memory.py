@@ -43,6 +43,7 @@ from ._errors import (
     NotFoundError,
     ValidationError,
 )
+from ._ids import commit_key, memory_key
 from ._space import INDEX_NAME, SPACE_ID, EmbeddingSpace, index_ddl, remove_index_ddl
 from ._types import Key, Model, RecordId, check_text, json_value
 
@@ -293,17 +294,6 @@ def memory_id(scope: str, content: str) -> str:
     return hashlib.sha256(f"{len(scope)}:{scope}{content}".encode()).hexdigest()
 
 
-def _memory_key(value: str) -> str:
-    if isinstance(value, RecordId):
-        value = str(value.key) if value.table == "memory" else ""
-    if not isinstance(value, str):
-        raise ValidationError(f"invalid memory id {value!r}")
-    key = value.removeprefix("memory:")
-    if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
-        raise ValidationError(f"invalid memory id {value!r}: expected 64 lowercase hex")
-    return key
-
-
 _text = check_text
 
 
@@ -474,7 +464,8 @@ async def _embed(embedder: Embedder, texts: Sequence[str], dimension: int) -> li
 
 # -- remember --------------------------------------------------------------------------------
 
-_FIELDS = (
+# The columns a memory is read with (recall, get; the benchmarks' raw queries read the same).
+FIELDS = (
     "id, scope, agent, key, kind, content, content_hash, tags, metadata, commit, "
     "embedding_model, created_at, valid_from, valid_until, invalidated_at, invalidated_reason, "
     "invalidated_by, invalidated_causes"
@@ -508,7 +499,7 @@ IF !record::exists($id) {
 };
 """
     + "{provenance}"
-    + f"SELECT {_FIELDS} FROM ONLY $id;\nCOMMIT;"
+    + f"SELECT {FIELDS} FROM ONLY $id;\nCOMMIT;"
 )
 
 
@@ -546,7 +537,7 @@ def _row(
         "hash": hashlib.sha256(content.encode()).hexdigest(),
         "tags": _tags(tags),
         "metadata": json_value(dict(metadata or {}), what="metadata"),
-        "commit": RecordId("commit", _commits._commit_key(commit)) if commit else None,
+        "commit": RecordId("commit", commit_key(commit)) if commit else None,
         "embedding": _vector(embedding) if embedding is not None else None,
         "valid_from": vf,
         "valid_until": vu,
@@ -703,7 +694,7 @@ async def remember_many(
             raise NotFoundError(f"no branch {branch}")
         default_commit = RecordId("commit", head)
     elif commit is not None:
-        default_commit = RecordId("commit", _commits._commit_key(commit))
+        default_commit = RecordId("commit", commit_key(commit))
     for r in rows:
         if r["commit"] is None:
             r["commit"] = default_commit
@@ -737,7 +728,7 @@ async def remember_many(
             maybe = progress(start + len(batch), len(rows))
             if maybe is not None:
                 await maybe
-    if rebuild or (rebuild is None and inserted and await _needs_rebuild(db)):
+    if rebuild or (rebuild is None and inserted and await needs_rebuild(db)):
         await rebuild_index(db)
     return RememberManyResult(ids=ids, inserted=inserted)
 
@@ -759,7 +750,9 @@ UPDATE ONLY $space SET indexed = count(SELECT id FROM memory WHERE embedding != 
 _AUTO_REBUILD_MAX: Final = 50_000
 
 
-async def _needs_rebuild(db: Executor) -> bool:
+async def needs_rebuild(db: Executor) -> bool:
+    """Whether the vectors written since the index's last build outnumber a quarter of those
+    in it (a bulk load or an import then rebuilds it)."""
     space = await get_space(db)
     if space is None or space.indexed + space.unindexed > _AUTO_REBUILD_MAX:
         return False
@@ -786,14 +779,14 @@ async def rebuild_index(db: Executor, *, timeout_s: float | None = None) -> Embe
 
 # -- read ------------------------------------------------------------------------------------
 
-_GET = f"SELECT {_FIELDS} FROM ONLY $id;"
-_GET_WITH_EMBEDDING = f"SELECT {_FIELDS}, embedding FROM ONLY $id;"
+_GET = f"SELECT {FIELDS} FROM ONLY $id;"
+_GET_WITH_EMBEDDING = f"SELECT {FIELDS}, embedding FROM ONLY $id;"
 
 
 @public
 async def get(db: Executor, *, memory: str, with_embedding: bool = False) -> Memory:
     """The memory with id ``memory``; :class:`NotFoundError` if there is none."""
-    key = _memory_key(memory)
+    key = memory_key(memory)
     found = await db.query_single(
         _GET_WITH_EMBEDDING if with_embedding else _GET, Memory, id=RecordId("memory", key)
     )
@@ -812,12 +805,12 @@ async def _visible_commits(
 
 
 _BY_KEY = f"""
-SELECT {_FIELDS} FROM memory
+SELECT {FIELDS} FROM memory
 WHERE scope = $scope AND key = $key {{visible}} {{live}}
 ORDER BY valid_from DESC, created_at DESC;
 """
 _LATEST_BY_KEY = f"""
-SELECT {_FIELDS} FROM memory
+SELECT {FIELDS} FROM memory
 WHERE scope = $scope AND key != NONE {{visible}} {{live}}
 ORDER BY valid_from DESC, created_at DESC;
 """
@@ -880,7 +873,7 @@ async def invalidate(db: Executor, *, memory: str, reason: str, by: str | None =
     :func:`provenance.invalidate <surreal_store.provenance.invalidate>`, which also hides
     what was derived from it. Invalidating it again keeps the first record of it; a memory
     hidden for other causes gains this one. Undone by :func:`restore`."""
-    key = _memory_key(memory)
+    key = memory_key(memory)
     rid = RecordId("memory", key)
     await _invalidation.add_cause(
         db,
@@ -897,7 +890,7 @@ async def restore(db: Executor, *, memory: str) -> Memory:
     """Undo :func:`invalidate` (or a provenance invalidation of this memory): the memory stops
     being a cause anywhere. It becomes visible unless another standing cause (a distrusted
     source or memory upstream of it) still hides it; the memory is returned either way."""
-    key = _memory_key(memory)
+    key = memory_key(memory)
     if await db.query_single(_EXISTS, bool, id=RecordId("memory", key)) is not True:
         raise NotFoundError(f"no memory {key}")
     await _invalidation.remove_cause(db, memory=RecordId("memory", key))
@@ -964,7 +957,7 @@ async def forget(
     """
     if (memory is None) == (key is None):
         raise ValidationError("give exactly one of memory= or key=")
-    ids = [RecordId("memory", _memory_key(memory))] if memory is not None else None
+    ids = [RecordId("memory", memory_key(memory))] if memory is not None else None
     if key is not None:
         _text(key, "key")
     _text(scope, "scope")
@@ -1237,11 +1230,11 @@ async def recall(
     parts = {"ef": ef, "k": k, "where": where}
     if mode == "vector":
         if not where and stashed is None:
-            query = _PLAIN_VECTOR.replace("{cols}", _FIELDS)
+            query = _PLAIN_VECTOR.replace("{cols}", FIELDS)
         else:
             query = (
                 _NOT_REEMBEDDING
-                + _vector_statements(stashed=stashed, cols=_FIELDS, filtered=bool(where), ef=ef)
+                + _vector_statements(stashed=stashed, cols=FIELDS, filtered=bool(where), ef=ef)
                 + "$v;"
             )
         rows = await db.query(_fill(query, n=k, **parts), _Scored, vector=vector, **params)
@@ -1250,7 +1243,7 @@ async def recall(
             for i, r in enumerate(rows, 1)
         ]
     if mode == "fulltext":
-        query = _fill(_TEXT + "$t;", n=k, enough=k, cols=_FIELDS, **{**parts, "where": text_where})
+        query = _fill(_TEXT + "$t;", n=k, enough=k, cols=FIELDS, **{**parts, "where": text_where})
         trows = await db.query(query, _Scored, text=text, **params)
         return [
             RecallHit(memory=r.memory, score=r.score, text_score=r.score, text_rank=i)
@@ -1264,7 +1257,7 @@ async def recall(
         + str(_RRF_K)
         + ");\n"
         + "{ v: $v.id, t: $t.id, fused: $fused, "
-        + f"rows: (SELECT {_FIELDS} FROM $fused.id) }};"
+        + f"rows: (SELECT {FIELDS} FROM $fused.id) }};"
     )
     query = _fill(query, n=n, **parts)
     result = (await db.query(query, _HybridResult, vector=vector, text=text, **params))[-1]
@@ -1402,7 +1395,7 @@ async def reembed(
     assert current is not None
     if current.status == "reembedding":
         await db.execute(_FINISH_REEMBED, space=SPACE_ID, idempotent=True)
-    if done and await _needs_rebuild(db):
+    if done and await needs_rebuild(db):
         await rebuild_index(db)
     current = await get_space(db)
     assert current is not None

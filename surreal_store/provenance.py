@@ -33,13 +33,13 @@ from pydantic import ValidationError as PydanticValidationError
 
 from . import _invalidation
 from . import branches as _branches
-from . import commits as _commits
 from ._api import public
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._ids import commit_key, decision_key, memory_key
 from ._types import Key, Model, RecordId, json_value
 from ._types import check_text as _text
-from .memory import RecallHit, _memory_key
+from .memory import RecallHit
 
 __all__ = [
     "Decision",
@@ -97,7 +97,7 @@ class StateSnapshot(Model):
 
     @property
     def record(self) -> RecordId:
-        return RecordId("snapshot", _commits._commit_key(self.commit))
+        return RecordId("snapshot", commit_key(self.commit))
 
 
 class UserAnnotation(Model):
@@ -126,7 +126,7 @@ class MemoryDerivation(Model):
 
     @property
     def record(self) -> RecordId:
-        return RecordId("memory", _memory_key(self.parent))
+        return RecordId("memory", memory_key(self.parent))
 
 
 Provenance = Annotated[
@@ -216,7 +216,7 @@ async def attach(
     """Record where ``memory`` came from, all facts in one transaction. Every fact is checked
     before anything is written; attaching the same fact again changes nothing."""
     facts = [parse_provenance(s) for s in sources]
-    mid = RecordId("memory", _memory_key(memory))
+    mid = RecordId("memory", memory_key(memory))
     text = (
         "BEGIN;\nIF !record::exists($p_memory) { THROW 'not_found: no memory ' "
         "+ record::id($p_memory) };\n" + ATTACH_BLOCK + "COMMIT;"
@@ -268,13 +268,6 @@ COMMIT;
 """
 
 
-def _decision_key(value: str) -> str:
-    key = value.removeprefix("decision:") if isinstance(value, str) else ""
-    if not key or len(key) > 128 or not all(c.isalnum() or c in "-_" for c in key):
-        raise ValidationError(f"invalid decision id {value!r}")
-    return key
-
-
 @public
 async def record_decision(
     db: Executor,
@@ -319,7 +312,7 @@ async def record_decision(
             if isinstance(u, str)
             else (u[0], u[1])
         )
-        target = RecordId("memory", _memory_key(mid))
+        target = RecordId("memory", memory_key(mid))
         rows.append(
             {
                 "id": RecordId("used", [key, target.key]),
@@ -339,7 +332,7 @@ async def record_decision(
         rationale=rationale,
         alternatives=list(alternatives),
         confidence=float(confidence),
-        commit=RecordId("commit", _commits._commit_key(commit)) if commit else None,
+        commit=RecordId("commit", commit_key(commit)) if commit else None,
         agent=RecordId("agent", agent) if agent else None,
         used=rows,
     )
@@ -368,7 +361,7 @@ async def record_outcome(
     return await db.query_required_single(
         _RECORD_OUTCOME,
         Decision,
-        id=RecordId("decision", _decision_key(decision)),
+        id=RecordId("decision", decision_key(decision)),
         outcome=json_value(dict(outcome), what="outcome"),
         success=success,
     )
@@ -377,7 +370,7 @@ async def record_outcome(
 @public
 async def get_decision(db: Executor, *, decision: str) -> Decision:
     """The decision, or :class:`NotFoundError`."""
-    key = _decision_key(decision)
+    key = decision_key(decision)
     found = await db.query_single(
         f"SELECT {_DECISION_FIELDS} FROM ONLY $id;", Decision, id=RecordId("decision", key)
     )
@@ -392,7 +385,7 @@ async def decisions_for_commit(db: Executor, *, commit: str) -> list[Decision]:
     return await db.query(
         f"SELECT {_DECISION_FIELDS} FROM decision WHERE commit = $commit ORDER BY created_at DESC;",
         Decision,
-        commit=RecordId("commit", _commits._commit_key(commit)),
+        commit=RecordId("commit", commit_key(commit)),
     )
 
 
@@ -753,7 +746,7 @@ async def lineage(db: Executor, *, memory: str, max_depth: int | None = None) ->
     ):
         raise ValidationError("max_depth must be an int >= 0")
     graph = ProvenanceGraph()
-    mid = RecordId("memory", _memory_key(memory))
+    mid = RecordId("memory", memory_key(memory))
     await _upstream(db, [mid], graph, max_depth)
     if str(mid) not in graph.nodes:
         raise NotFoundError(f"no memory {mid.key}")
@@ -777,7 +770,7 @@ def _key(value: Any) -> Any:
 async def why(db: Executor, *, decision: str) -> ProvenanceGraph:
     """Why a decision was taken: the decision, the memories it used (edges carry rank and
     score), their lineage, and the runs, events, commits and people at the roots."""
-    rid = RecordId("decision", _decision_key(decision))
+    rid = RecordId("decision", decision_key(decision))
     graph = ProvenanceGraph()
     first = await _upstream(
         db, [], graph, None, prelude=_WHY, extra="decision: $d, used: $used,", params={"id": rid}
@@ -828,7 +821,7 @@ def _one_target(source: SourceRef | str | None, memory: str | None) -> tuple[Any
     if (source is None) == (memory is None):
         raise ValidationError("give exactly one of source= or memory=")
     if memory is not None:
-        return None, RecordId("memory", _memory_key(memory))
+        return None, RecordId("memory", memory_key(memory))
     assert source is not None
     return _source_record(source), None
 

@@ -16,12 +16,12 @@ from pydantic import BeforeValidator, ConfigDict
 from ._api import public
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._ids import HEX64
 from ._types import Model, RecordId
 
 __all__ = ["Release", "current", "history", "promote", "rollback"]
 
 _AGENT = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _MAX_SEQ = 2**62
 
 
@@ -91,7 +91,7 @@ async def promote(
     notes: str | None = None,
 ) -> Release:
     """Make ``spec_digest`` the agent's current release (a new history entry)."""
-    if not isinstance(spec_digest, str) or not _HEX64.match(spec_digest):
+    if not isinstance(spec_digest, str) or not HEX64.match(spec_digest):
         raise ValidationError(f"invalid spec digest {spec_digest!r}")
     if not isinstance(version_label, str) or not version_label:
         raise ValidationError("version_label is a non-empty string")

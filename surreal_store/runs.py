@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._api import public
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._ids import digest
 from ._types import Key, Model, RecordId, json_value
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
 
 RunStatus = Literal["RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _MAX_BATCH = 1000
 _MAX_SEQ = 2**62
 
@@ -99,9 +99,7 @@ def _run_rid(run_id: str) -> RecordId:
 
 
 def _digest(value: str, what: str) -> str:
-    if not isinstance(value, str) or not _HEX64.match(value.lower()):
-        raise ValidationError(f"invalid {what} {value!r}: expected a SHA-256 hex digest")
-    return value.lower()
+    return digest(value, what=what)
 
 
 def _new_events(events: Sequence[NewEvent | tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:

@@ -101,7 +101,8 @@ async def test_values_keep_their_types() -> None:
     import datetime as dt
 
     from surreal_store import RecordId
-    from surreal_store.bundles import _dec, _enc
+    from surreal_store.bundles import decode_value as _dec
+    from surreal_store.bundles import encode_value as _enc
 
     value = {
         "link": RecordId("run_event", ["r", 3]),
