@@ -30,7 +30,7 @@ from typing import Annotated, Any, Final, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from . import _invalidation, _retry
+from . import _facts, _invalidation, _retry
 from . import branches as _branches
 from . import commits as _commits
 from ._api import public
@@ -592,11 +592,9 @@ async def remember(
     )  # fmt: skip
     text = _REMEMBER.replace("{provenance}", "")
     if provenance:
-        from . import provenance as _provenance
-
-        facts = [_provenance.parse_provenance(p) for p in provenance]
-        text = _REMEMBER.replace("{provenance}", _provenance.ATTACH_BLOCK)
-        row.update(_provenance.attach_params(row["id"], facts))
+        facts = [_facts.parse_provenance(p) for p in provenance]
+        text = _REMEMBER.replace("{provenance}", _facts.ATTACH_BLOCK)
+        row.update(_facts.attach_params(row["id"], facts))
     return await db.query_required_single(
         text,
         Memory,
