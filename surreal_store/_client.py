@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import EllipsisType, TracebackType
-from typing import Any, Protocol, TypeVar, cast, get_origin
+from typing import Any, TypeVar, cast, get_origin
 
 import anyio
 import surrealdb
@@ -31,6 +31,8 @@ from pydantic import ValidationError as PydanticValidationError
 from . import _errors as e
 from . import _retry
 from ._config import Settings, redact_url
+from ._executor import Executor
+from ._space import declare_space
 from ._surql import QueryShape, shape
 from ._types import JSON_NULL, RecordId, check_text
 
@@ -87,32 +89,6 @@ class StoreStats:
     conflicts: int = 0
     """Write conflicts seen (retried or not)."""
     by_error: dict[str, int] = field(default_factory=dict)
-
-
-class Executor(Protocol):
-    """What domain functions need: a store, or anything that speaks like one."""
-
-    async def query(
-        self, text: str, into: type[T], /, *, idempotent: bool = False, **params: Any
-    ) -> list[T]: ...
-
-    async def query_single(
-        self, text: str, into: type[T], /, *, idempotent: bool = False, **params: Any
-    ) -> T | None: ...
-
-    async def query_required_single(
-        self, text: str, into: type[T], /, *, idempotent: bool = False, **params: Any
-    ) -> T: ...
-
-    async def execute(
-        self,
-        text: str,
-        /,
-        *,
-        idempotent: bool = False,
-        timeout_s: float | EllipsisType | None = ...,
-        **params: Any,
-    ) -> list[Any]: ...
 
 
 class Store:
@@ -250,8 +226,6 @@ class Store:
             else:
                 await migrator.check()
             if s.embedding_model is not None and s.embedding_dimension is not None:
-                from .memory import declare_space
-
                 await declare_space(self, model=s.embedding_model, dimension=s.embedding_dimension)
         except BaseException:
             await self.aclose()

@@ -28,7 +28,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Any, Final, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from pydantic import ValidationError as PydanticValidationError
 
 from . import _facts, _invalidation, _retry
 from . import branches as _branches
@@ -37,14 +36,22 @@ from ._api import public
 from ._client import Executor, Store
 from ._errors import (
     AlreadyExistsError,
-    ConflictError,
     DimensionError,
     EmbeddingSpaceError,
     NotFoundError,
     ValidationError,
 )
 from ._ids import commit_key, memory_key
-from ._space import INDEX_NAME, SPACE_ID, EmbeddingSpace, index_ddl, remove_index_ddl
+from ._space import (
+    INDEX_NAME,
+    SPACE_ID,
+    EmbeddingSpace,
+    check_same,
+    declare_space,
+    get_space,
+    index_ddl,
+    remove_index_ddl,
+)
 from ._types import Key, Model, RecordId, check_text, json_value
 
 __all__ = [
@@ -341,90 +348,6 @@ def _utc(value: dt.datetime | None, what: str) -> dt.datetime | None:
 
 
 # -- the embedding space ---------------------------------------------------------------------
-
-_GET_SPACE = "SELECT * OMIT id FROM ONLY $space;"
-
-# The record and the index in one transaction: a space never exists without its index.
-_DECLARE_SPACE = """
-BEGIN;
-CREATE ONLY $space CONTENT $content RETURN NONE;
-{ddl}
-COMMIT;
-"""
-
-
-@public
-async def get_space(db: Executor) -> EmbeddingSpace | None:
-    """The store's embedding space, or ``None`` if none is declared yet."""
-    return await db.query_single(_GET_SPACE, EmbeddingSpace, space=SPACE_ID)
-
-
-@public
-async def declare_space(
-    db: Executor,
-    *,
-    model: str,
-    dimension: int,
-    index: Literal["diskann", "hnsw"] = "diskann",
-    hnsw_m: int = 12,
-    hnsw_efc: int = 150,
-    diskann_degree: int = 64,
-    diskann_l_build: int = 100,
-) -> EmbeddingSpace:
-    """Declare the store's embedding space, or check that it is the one already declared.
-
-    The first declaration records the space and defines the vector index: ``index="diskann"``
-    (the default: on engine 3.2.4 it answers faster, grows slower with the store and recalls
-    better on hard data than HNSW; see ``bench memory``) or ``"hnsw"``, each with its own build
-    parameters. Later declarations must name the same model and dimension: anything else
-    raises :class:`EmbeddingSpaceError` (change model with :func:`reembed`). The index choice
-    and its parameters only apply to the first declaration.
-    """
-    _text(model, "model", limit=256)
-    _positive(dimension, "dimension", limit=16384)
-    if index not in ("diskann", "hnsw"):
-        raise ValidationError(f"index must be 'diskann' or 'hnsw', not {index!r}")
-    content = {
-        "model": model,
-        "dimension": dimension,
-        "index_kind": index,
-        "hnsw_m": hnsw_m,
-        "hnsw_efc": hnsw_efc,
-        "diskann_degree": diskann_degree,
-        "diskann_l_build": diskann_l_build,
-    }
-    try:
-        ddl = index_ddl(EmbeddingSpace.model_validate(content))
-    except (ValueError, PydanticValidationError) as exc:
-        raise ValidationError(str(exc)) from None
-
-    async def get_or_declare() -> EmbeddingSpace:
-        current = await get_space(db)
-        if current is None:
-            await db.execute(_DECLARE_SPACE.replace("{ddl}", ddl), space=SPACE_ID, content=content)
-            current = await get_space(db)
-            assert current is not None
-        _check_same(current, model=model, dimension=dimension)
-        return current
-
-    # Another declarer may win the race: the second try compares with theirs.
-    return await _retry.again(get_or_declare, on=(AlreadyExistsError, ConflictError), attempts=2)
-
-
-def _check_same(space: EmbeddingSpace, *, model: str, dimension: int) -> None:
-    if space.status == "reembedding":
-        if (space.target_model, space.target_dimension) == (model, dimension):
-            return
-        raise EmbeddingSpaceError(
-            f"the store is being re-embedded from {space.model} ({space.dimension}-d) to "
-            f"{space.target_model} ({space.target_dimension}-d), not to {model} ({dimension}-d); "
-            f"finish that re-embed first"
-        )
-    if (space.model, space.dimension) != (model, dimension):
-        raise EmbeddingSpaceError(
-            f"the store's embedding space is {space.model} ({space.dimension}-d), not {model} "
-            f"({dimension}-d); to change model, run memory.reembed with the new embedder"
-        )
 
 
 async def _required_space(db: Executor) -> EmbeddingSpace:
@@ -1363,7 +1286,7 @@ async def reembed(
     if space is None:
         space = await declare_space(db, model=model, dimension=dimension)
     elif space.status == "reembedding":
-        _check_same(space, model=model, dimension=dimension)
+        check_same(space, model=model, dimension=dimension)
         resumed = True
     elif (space.model, space.dimension) != (model, dimension):
         target = space.model_copy(
