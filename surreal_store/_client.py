@@ -16,7 +16,7 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import Hashable, Mapping
+from collections.abc import AsyncIterator, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -31,7 +31,8 @@ from pydantic import ValidationError as PydanticValidationError
 from . import _errors as e
 from . import _retry
 from ._config import Settings, redact_url
-from ._executor import Executor
+from ._executor import Executor, SchemaAccess, ScratchStore
+from ._migrate import Migrator
 from ._space import declare_space
 from ._surql import QueryShape, shape
 from ._types import JSON_NULL, RecordId, check_text
@@ -218,8 +219,6 @@ class Store:
         if not self._check_schema:
             return
         try:
-            from ._migrate import Migrator
-
             migrator = Migrator(self, schema_dir=self._schema_dir)
             if s.auto_migrate:
                 await migrator.migrate()
@@ -310,6 +309,12 @@ class Store:
 
     # -- machinery ---------------------------------------------------------------------------
 
+    def schema_access(self) -> SchemaAccess:
+        """The interface this store hands its migrator (:class:`Migrator`): its migration
+        lock, an unqueued write for the schema lock's renewal, a scratch store. Not for
+        applications."""
+        return _SchemaAccess(self)
+
     async def _query_unserialised(self, text: str, into: type[T], /, **params: Any) -> list[T]:
         """:meth:`query` without the embedded write lock, retried as idempotent.
 
@@ -394,6 +399,25 @@ class Store:
         self.stats.by_error[name] = self.stats.by_error.get(name, 0) + 1
         if isinstance(err, e.ConflictError):
             self.stats.conflicts += 1
+
+
+class _SchemaAccess:
+    """:class:`SchemaAccess` for one store."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def lock(self) -> anyio.Lock:
+        return self._store._migrate_lock
+
+    async def renew(self, text: str, into: type[T], /, **params: Any) -> list[T]:
+        return await self._store._query_unserialised(text, into, **params)
+
+    @contextlib.asynccontextmanager
+    async def scratch(self) -> AsyncIterator[ScratchStore]:
+        async with Store(settings=self._store.settings.scratch(), check_schema=False) as s:
+            yield s
 
 
 # -- the embedded engine at interpreter exit --------------------------------------------------

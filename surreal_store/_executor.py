@@ -1,11 +1,18 @@
-"""What domain functions run their queries on: a store, or anything that speaks like one."""
+"""What domain functions run their queries on (a store, or anything that speaks like one), and
+the small interface a store hands its migrator."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from types import EllipsisType
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-__all__ = ["Executor"]
+import anyio
+
+if TYPE_CHECKING:
+    from ._config import Settings
+
+__all__ = ["Executor", "MigrationTarget", "SchemaAccess", "ScratchStore"]
 
 T = TypeVar("T")
 
@@ -34,3 +41,41 @@ class Executor(Protocol):
         timeout_s: float | EllipsisType | None = ...,
         **params: Any,
     ) -> list[Any]: ...
+
+
+class ScratchStore(Executor, Protocol):
+    """An empty in-memory store with the same settings, for building expected definitions."""
+
+    @property
+    def engine_version(self) -> str: ...
+
+
+class SchemaAccess(Protocol):
+    """What a migrator needs of a store beyond its queries."""
+
+    @property
+    def lock(self) -> anyio.Lock:
+        """Held by one migrator of this store at a time."""
+        ...
+
+    async def renew(self, text: str, into: type[T], /, **params: Any) -> list[T]:
+        """A write that is not queued behind the store's own write lock (which a migration
+        holds while a long statement runs): only for the schema lock's record, which no
+        serialised write touches meanwhile. Retried as idempotent."""
+        ...
+
+    def scratch(self) -> AbstractAsyncContextManager[ScratchStore]:
+        """An empty in-memory store with the same settings, closed on exit."""
+        ...
+
+
+class MigrationTarget(Executor, Protocol):
+    """A store as the migrator sees it."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def engine_version(self) -> str: ...
+
+    def schema_access(self) -> SchemaAccess: ...

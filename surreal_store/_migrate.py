@@ -28,18 +28,16 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 
 from . import _errors as e
 from . import _retry
+from ._executor import Executor, MigrationTarget
 from ._surql import checksum, split_statements, validate_identifier
 from ._types import Model, RecordId
 from ._version import __version__
-
-if TYPE_CHECKING:
-    from ._client import Store
 
 __all__ = [
     "AppliedMigration",
@@ -277,8 +275,9 @@ def _read(path: Path, version: int, name: str) -> SchemaFile:
 class Migrator:
     """Applies, checks and compares the schema files of one store."""
 
-    def __init__(self, store: Store, *, schema_dir: Path | None = None) -> None:
+    def __init__(self, store: MigrationTarget, *, schema_dir: Path | None = None) -> None:
         self._store = store
+        self._access = store.schema_access()
         self._dir = schema_dir
         self._files: list[SchemaFile] | None = None
 
@@ -347,7 +346,7 @@ class Migrator:
 
     async def migrate(self, *, dry_run: bool = False) -> MigrationResult:
         """Apply the pending files in order, holding the database lock while doing so."""
-        async with self._store._migrate_lock:  # one migrator per store at a time
+        async with self._access.lock:  # one migrator per store at a time
             status = await self.check()
             if not status.pending or dry_run:
                 return MigrationResult(applied=[], plan=status.pending, dry_run=dry_run)
@@ -381,7 +380,7 @@ class Migrator:
             )
             return f
 
-        async with self._store._migrate_lock:
+        async with self._access.lock:
             return await self._locked().run(work)
 
     async def _apply(self, f: SchemaFile) -> None:
@@ -416,13 +415,10 @@ class Migrator:
 
     async def drift(self) -> DriftReport:
         """Compare live definitions with those of the applied files, built in ``mem://``."""
-        from ._client import Store
-
         applied = {m.version for m in await self.applied()}
         expected_files = [f for f in self.files if f.version in applied]
-        scratch = Store(settings=self._store.settings.scratch(), check_schema=False)
         live = await definitions(self._store)
-        async with scratch:
+        async with self._access.scratch() as scratch:
             if expected_files:  # the lock table appears with the first migration
                 await scratch.execute(_LOCK_DDL)
             for f in expected_files:
@@ -440,7 +436,7 @@ class Migrator:
         return DriftReport(items=compare_definitions(live, expected), note=note)
 
 
-async def _runtime_definitions(store: Store) -> str:
+async def _runtime_definitions(store: Executor) -> str:
     """DDL the application defines at run time from recorded settings: the vector index of the
     embedding space. Rebuilt from the record, so a hand-edited index still shows as drift."""
     info = await store.query_required_single("INFO FOR DB;", dict, idempotent=True)
@@ -457,8 +453,9 @@ async def _runtime_definitions(store: Store) -> str:
 class _SchemaLock:
     """The ``schema_lock:migrate`` record, renewed in the background while work runs."""
 
-    def __init__(self, store: Store, *, ttl_s: float, timeout_s: float) -> None:
+    def __init__(self, store: MigrationTarget, *, ttl_s: float, timeout_s: float) -> None:
         self._store = store
+        self._access = store.schema_access()
         self._ttl = dt.timedelta(seconds=ttl_s)
         self._timeout_s = timeout_s
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -523,7 +520,7 @@ class _SchemaLock:
                 # Not queued behind the embedded write lock, which the migration itself holds
                 # while a long statement (an index build) runs; the renewal touches only the
                 # lock record, which no serialised write touches while we hold it.
-                held = await self._store._query_unserialised(
+                held = await self._access.renew(
                     _RENEW, str, lock=_LOCK_ID, owner=self.owner, ttl=self._ttl
                 )
             except e.StoreError:
@@ -537,7 +534,7 @@ class _SchemaLock:
 # -- definitions -------------------------------------------------------------------------------
 
 
-async def definitions(store: Store) -> dict[tuple[str, str], str]:
+async def definitions(store: Executor) -> dict[tuple[str, str], str]:
     """Every definition of the database as ``{(kind, name): canonical DDL}``.
 
     Two round trips: ``INFO FOR DB``, then ``INFO FOR TABLE`` for every table at once.

@@ -56,3 +56,35 @@ def _crossings(path: Path) -> list[str]:
 def test_no_private_name_crosses_modules() -> None:
     crossings = {str(p.relative_to(ROOT)): c for p in _sources() if (c := _crossings(p))}
     assert crossings == {}
+
+
+def _imports() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports (at the top, lazily, or for typing)."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "surreal_store").glob("*.py")):
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    found.add(node.module.split(".")[0])
+                else:
+                    found.update(alias.name for alias in node.names)
+        graph[path.stem] = found - {path.stem}
+    return graph
+
+
+def test_no_import_circle() -> None:
+    graph = _imports()
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            raise AssertionError("import circle: " + " -> ".join([*path, module]))
+        if module in done or module not in graph:
+            return
+        for imported in sorted(graph[module]):
+            visit(imported, [*path, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
