@@ -20,6 +20,7 @@ derivation; a derivation made meanwhile makes it stale, and it is recomputed and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,7 +30,7 @@ from ._client import Executor
 from ._errors import ConflictError, StaleError
 from ._types import RecordId
 
-__all__ = ["add_cause", "downstream", "recompute_causes_block", "remove_cause"]
+__all__ = ["add_cause", "derived", "downstream", "recompute_causes_block", "remove_cause"]
 
 _ATTEMPTS: Final = 3
 
@@ -94,8 +95,20 @@ async def downstream(
         decisions=decisions,
         must_exist=must_exist,
     )
-    memories = dict.fromkeys(first.memories)
-    found = dict.fromkeys(first.decisions)
+    return await _walk(db, first.memories, first.decisions, decisions=decisions)
+
+
+async def derived(db: Executor, *, memories: Sequence[RecordId]) -> list[RecordId]:
+    """``memories`` and every memory derived from them, directly or transitively."""
+    found, _ = await _walk(db, memories, [], decisions=False)
+    return found
+
+
+async def _walk(
+    db: Executor, start: Sequence[RecordId], used_by: Sequence[RecordId], *, decisions: bool
+) -> tuple[list[RecordId], list[RecordId]]:
+    memories = dict.fromkeys(start)
+    found = dict.fromkeys(used_by)
     frontier = list(memories)
     while frontier:
         page = await db.query_required_single(
@@ -248,17 +261,21 @@ async def add_cause(
 
 
 async def remove_cause(
-    db: Executor, *, source: RecordId | None = None, memory: RecordId | None = None
+    db: Executor,
+    *,
+    source: RecordId | None = None,
+    memory: RecordId | None = None,
+    must_exist: bool = False,
 ) -> list[RecordId]:
     """Restore ``source`` or ``memory`` in one transaction: it stops being a cause anywhere.
-    Returns the memories that became visible (those with other causes stay hidden)."""
+    Returns the memories that became visible (those with other causes stay hidden).
+    ``must_exist``: a memory that is not there is :class:`NotFoundError`, not a no-op (a
+    forgotten memory's cause can still be restored without it)."""
     cause = source if source is not None else memory
     assert cause is not None
 
     async def step() -> list[RecordId]:
-        members = await _closed_set(db, source=source, memory=memory, must_exist=False)
-        if memory is not None and memory not in members:
-            members.append(memory)
+        members = await _closed_set(db, source=source, memory=memory, must_exist=must_exist)
         return await db.query(
             _REMOVE, RecordId, source=source, memory=memory, cause=cause, cascade=True,
             set=members,

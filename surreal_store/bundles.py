@@ -40,7 +40,7 @@ from ._errors import BundleError, SchemaError, StoreStateError, ValidationError
 from ._migrate import Migrator
 from ._space import SPACE_ID, index_ddl, remove_index_ddl
 from ._surql import validate_identifier
-from ._types import JSON_NULL, RecordId
+from ._types import JSON_NULL, RecordId, canonical_json
 from ._version import __version__
 
 __all__ = ["FORMAT", "Manifest", "export_bundle", "import_bundle"]
@@ -187,7 +187,8 @@ async def export_bundle(
         if [entry async for entry in root.iterdir()]:
             raise ValidationError(f"{root} is not empty; export into a new or empty directory")
     await root.mkdir(parents=True, exist_ok=True)
-    defined = await _schema_tables(store)
+    schema = await _schema(store)
+    defined = _schema_tables(store, schema)
     tables: dict[str, Any] = {}
     for table, relation in await _tables(store):
         name = validate_identifier(table, what="table")
@@ -223,7 +224,7 @@ async def export_bundle(
         }
     manifest: Manifest = {
         "format": FORMAT,
-        "schema": await _schema(store),
+        "schema": schema,
         "engine_version": store.engine_version,
         "tool_version": __version__,
         "exported_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -238,8 +239,7 @@ async def export_bundle(
 def _manifest_digest(manifest: Manifest) -> str:
     """SHA-256 of the manifest's canonical JSON, its own digest left out."""
     body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(canonical_json(body, what="the manifest").encode()).hexdigest()
 
 
 _DEFINED = re.compile(
@@ -248,11 +248,12 @@ _DEFINED = re.compile(
 _REMOVED = re.compile(r"^\s*REMOVE\s+TABLE\s+(?:IF\s+EXISTS\s+)?(\w+)", re.M | re.I)
 
 
-async def _schema_tables(store: Store) -> set[str]:
-    """The tables the store's applied schema files define (the migrator's own left out)."""
-    applied = {m.version for m in await Migrator(store).applied()}
+def _schema_tables(store: Store, schema: list[dict[str, Any]]) -> set[str]:
+    """The tables that the applied schema files (``schema``, as :func:`_schema` lists them)
+    define, the migrator's own left out."""
+    applied = {m["version"] for m in schema}
     tables: set[str] = set()
-    for f in Migrator(store).files:
+    for f in Migrator(store, schema_dir=store.schema_dir).files:
         if f.version in applied:
             tables |= set(_DEFINED.findall(f.text))
             tables -= set(_REMOVED.findall(f.text))
@@ -315,12 +316,13 @@ def read_manifest(path: str | Path) -> Manifest:
         )
         raise BundleError(f"{file}: the manifest is damaged or was edited ({problems})") from None
     for table, meta in checked.tables.items():
-        if not _IDENT.match(table) or meta.file != f"{table}.jsonl":
+        try:
+            validate_identifier(table, what="table")
+        except ValidationError as exc:
+            raise BundleError(f"{file}: {exc}") from None
+        if meta.file != f"{table}.jsonl":
             raise BundleError(f"{file}: table {table!r} and its file {meta.file!r} do not match")
     return manifest
-
-
-_IDENT: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
 def _check_manifest(manifest: Manifest, path: Path) -> None:
@@ -393,7 +395,7 @@ async def import_bundle(
         )
     _check_manifest(manifest, root)
     version = f"{ours[-1]['version']:03d}" if ours else "(none)"
-    _check_tables(manifest, await _schema_tables(store), version)
+    _check_tables(manifest, _schema_tables(store, ours), version)
     await anyio.to_thread.run_sync(_check_files, root, manifest)
     existing = {t for t, _ in await _tables(store)}
     for table in manifest["tables"]:

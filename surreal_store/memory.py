@@ -812,17 +812,17 @@ async def restore(db: Executor, *, memory: str) -> Memory:
     being a cause anywhere. It becomes visible unless another standing cause (a distrusted
     source or memory upstream of it) still hides it; the memory is returned either way."""
     key = memory_key(memory)
-    if await db.query_single(_EXISTS, bool, id=RecordId("memory", key)) is not True:
-        raise NotFoundError(f"no memory {key}")
-    await _invalidation.remove_cause(db, memory=RecordId("memory", key))
+    await _invalidation.remove_cause(db, memory=RecordId("memory", key), must_exist=True)
     return await get(db, memory=key)
 
-
-_EXISTS = "RETURN record::exists($id);"
 
 # Purging deletes the memories, every edge touching them and their own distrust; what was
 # derived from them ($recompute) no longer is, so its causes are recomputed from the graph.
 # Soft forgetting hides each memory by its own distrust.
+_HIDDEN = """
+LET $ids = $ids ?? (SELECT VALUE id FROM memory WHERE scope = $scope AND key = $key);
+SELECT VALUE id FROM $ids WHERE invalidated_at != NONE;
+"""
 _FORGET = (
     """
 BEGIN;
@@ -886,23 +886,18 @@ async def forget(
         _text(by, "by")
     derived: list[RecordId] = []
     if purge:
-        # What derives from the memories: after the purge it no longer does.
-        targets = ids or await db.query(
-            "SELECT VALUE id FROM memory WHERE scope = $scope AND key = $key;",
-            RecordId, scope=scope, key=key,
-        )  # fmt: skip
-        for target in targets:
-            found, _ = await _invalidation.downstream(
-                db, memory=target, decisions=False, must_exist=False
-            )
-            derived.extend(found)
+        # What derives from a hidden memory holds its causes through it, and loses them with
+        # it; a visible memory passes no cause down, so only hidden ones need the walk.
+        hidden = await db.query(_HIDDEN, RecordId, ids=ids, scope=scope, key=key, idempotent=True)
+        if hidden:
+            derived = await _invalidation.derived(db, memories=hidden)
     receipt = await db.query_required_single(
         _FORGET,
         dict,
         ids=ids,
-        derived=list(dict.fromkeys(derived)),
-        key=_text(key, "key") if key is not None else None,
-        scope=_text(scope, "scope"),
+        derived=derived,
+        key=key,
+        scope=scope,
         purge=purge,
         reason=_text(reason, "reason"),
         by=by,
