@@ -1,0 +1,149 @@
+"""What the memory layer reads and writes: the models, a memory's id and its columns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Final
+
+from pydantic import BeforeValidator, ConfigDict, Field
+
+from .._api import public
+from .._space import EmbeddingSpace
+from .._types import Key, Model, RecordId
+
+__all__ = [
+    "DEFAULT_SCOPE",
+    "FIELDS",
+    "ForgetReceipt",
+    "Memory",
+    "NewMemory",
+    "RecallHit",
+    "ReembedReport",
+    "RememberManyResult",
+    "memory_id",
+]
+
+DEFAULT_SCOPE: Final = "default"
+
+# The columns a memory is read with (recall, get; the benchmarks' raw queries read the same).
+FIELDS: Final = (
+    "id, scope, agent, key, kind, content, content_hash, tags, metadata, commit, "
+    "embedding_model, created_at, valid_from, valid_until, invalidated_at, invalidated_reason, "
+    "invalidated_by, invalidated_causes"
+)
+
+
+@public
+def memory_id(scope: str, content: str) -> str:
+    """The id of ``content`` in ``scope``: SHA-256 over the scope's length, the scope and the
+    content, so ``("ab", "c")`` and ``("a", "bc")`` differ. The database checks it too."""
+    return hashlib.sha256(f"{len(scope)}:{scope}{content}".encode()).hexdigest()
+
+
+def _none_is_empty(value: Any) -> Any:
+    return [] if value is None else value
+
+
+class Memory(Model):
+    """A stored memory. ``id`` is the 64-hex key of ``memory:<id>``; ``embedding`` is only
+    filled when asked for (``get(..., with_embedding=True)``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: Key
+    scope: str
+    agent: Key | None = None
+    key: str | None = None
+    kind: str
+    content: str
+    content_hash: str
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    commit: Key | None = None
+    embedding_model: str | None = None
+    embedding: list[float] | None = None
+    created_at: dt.datetime
+    valid_from: dt.datetime
+    valid_until: dt.datetime | None = None
+    invalidated_at: dt.datetime | None = None
+    invalidated_reason: str | None = None
+    invalidated_by: str | None = None
+    # Memories written before schema 013 and never hidden have no such field (NONE).
+    invalidated_causes: Annotated[list[RecordId], BeforeValidator(_none_is_empty)] = Field(
+        default_factory=list
+    )
+    """What keeps it hidden: distrusted sources and memories upstream of it (or itself),
+    each recorded in ``source_invalidation``. Empty exactly when it is visible."""
+
+    @property
+    def invalidated(self) -> bool:
+        return self.invalidated_at is not None
+
+
+class NewMemory(Model):
+    """One memory to store with :func:`remember_many`."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    content: str
+    scope: str = DEFAULT_SCOPE
+    key: str | None = None
+    kind: str = "note"
+    tags: Sequence[str] = ()
+    metadata: Mapping[str, Any] | None = None
+    embedding: Sequence[float] | None = None
+    commit: str | None = None
+    agent: str | None = None
+    valid_from: dt.datetime | None = None
+    valid_until: dt.datetime | None = None
+
+
+class RecallHit(Model):
+    """One recalled memory with its fused ``score`` and the score of each signal.
+
+    ``score`` is the cosine similarity in vector mode, the BM25 score in full-text mode and the
+    reciprocal-rank-fusion score in hybrid mode. Ranks are 1-based within each signal's list.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    memory: Memory
+    score: float
+    vector_score: float | None = None
+    text_score: float | None = None
+    vector_rank: int | None = None
+    text_rank: int | None = None
+
+
+class RememberManyResult(Model):
+    """The ids of the memories, in input order, and how many of them were new."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ids: list[str]
+    inserted: int
+
+
+class ForgetReceipt(Model):
+    """What :func:`forget` removed (or, with ``purge=False``, invalidated)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    memories: list[str]
+    edges: list[str]
+    purged: bool
+
+
+class ReembedReport(Model):
+    """The outcome of :func:`reembed`: the space now in force and how many memories moved."""
+
+    model_config = ConfigDict(frozen=True)
+
+    space: EmbeddingSpace
+    embedded: int
+    resumed: bool
+
+
+# -- identity and input checks ---------------------------------------------------------------

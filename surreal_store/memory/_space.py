@@ -1,0 +1,145 @@
+"""The embedding space as the memory layer uses it: requiring one, and moving every memory to
+another (re-embed)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from pydantic import BaseModel
+
+from .._api import public
+from .._errors import EmbeddingSpaceError, ValidationError
+from .._executor import Executor
+from .._space import (
+    SPACE_ID,
+    EmbeddingSpace,
+    check_same,
+    declare_space,
+    get_space,
+    index_ddl,
+    remove_index_ddl,
+)
+from .._types import RecordId, check_text
+from ._checks import MAX_BATCH, check_positive
+from ._embedders import Embedder, embed_texts
+from ._index import needs_rebuild, rebuild_index
+from ._models import ReembedReport
+
+__all__ = ["reembed", "required_space"]
+
+
+async def required_space(db: Executor) -> EmbeddingSpace:
+    """The store's embedding space; :class:`EmbeddingSpaceError` when none is declared."""
+    space = await get_space(db)
+    if space is None:
+        raise EmbeddingSpaceError(
+            "no embedding space is declared; call memory.declare_space(model=..., dimension=...)"
+            " or set SURREAL_STORE_EMBEDDING_MODEL and SURREAL_STORE_EMBEDDING_DIMENSION"
+        )
+    return space
+
+
+_BEGIN_REEMBED = f"""
+BEGIN;
+UPDATE ONLY $space SET status = 'reembedding', target_model = $model,
+    target_dimension = $dimension RETURN NONE;
+{remove_index_ddl()}
+UPDATE memory SET embedding = NONE, embedding_stash = NONE, embedding_model = NONE
+    WHERE embedding_model != NONE RETURN NONE;
+COMMIT;
+"""
+
+_PENDING = """
+SELECT VALUE { id: id, content: content } FROM memory
+WHERE embedding_model = NONE OR embedding_model != $model LIMIT $limit;
+"""
+
+# Replayed after a lost answer, it writes the same vectors again and counts only the memories
+# that did not have them yet (none, then), so the unindexed count stays true.
+_SET_EMBEDDINGS = """
+BEGIN;
+LET $fresh = array::len((SELECT VALUE id FROM $rows.map(|$r| $r.id)
+    WHERE embedding_model = NONE OR embedding_model != $model));
+FOR $r IN $rows {
+    UPDATE ONLY $r.id SET embedding = $r.embedding, embedding_model = $model
+        WHERE invalidated_at = NONE RETURN NONE;
+    UPDATE ONLY $r.id SET embedding_stash = $r.embedding, embedding_model = $model
+        WHERE invalidated_at != NONE RETURN NONE;
+};
+IF $fresh > 0 { UPDATE embedding_space:active SET unindexed += $fresh RETURN NONE };
+COMMIT;
+"""
+
+# Only while re-embedding: a replay after it finished would copy the (cleared) target.
+_FINISH_REEMBED = """
+UPDATE ONLY $space SET model = target_model, dimension = target_dimension, status = 'ready',
+    target_model = NONE, target_dimension = NONE WHERE status = 'reembedding' RETURN NONE;
+"""
+
+
+class _Pending(BaseModel):
+    id: RecordId
+    content: str
+
+
+@public
+async def reembed(
+    db: Executor,
+    *,
+    embedder: Embedder,
+    batch_size: int = 256,
+    progress: Callable[[int], Awaitable[None] | None] | None = None,
+) -> ReembedReport:
+    """Move every memory to ``embedder``'s space: embed the memories that have no vector from
+    its model, in batches, and make its space the store's.
+
+    Changing model clears the old vectors and rebuilds the index for the new dimension (vector
+    recall raises :class:`StoreStateError` until the re-embed finishes; full-text recall keeps
+    working). The work is resumable: run ``reembed`` again with the same embedder after an
+    interruption and it continues where it stopped. With the store's own model it embeds the
+    memories stored without a vector. ``progress(done)`` is called after each batch.
+    """
+    if not isinstance(embedder, Embedder):
+        raise ValidationError("embedder must have model, dimension and an async embed()")
+    check_positive(batch_size, "batch_size", limit=MAX_BATCH)
+    model, dimension = check_text(embedder.model, "model", limit=256), embedder.dimension
+    check_positive(dimension, "dimension", limit=16384)
+    space = await get_space(db)
+    resumed = False
+    if space is None:
+        space = await declare_space(db, model=model, dimension=dimension)
+    elif space.status == "reembedding":
+        check_same(space, model=model, dimension=dimension)
+        resumed = True
+    elif (space.model, space.dimension) != (model, dimension):
+        target = space.model_copy(
+            update={"status": "reembedding", "target_model": model, "target_dimension": dimension}
+        )
+        await db.execute(_BEGIN_REEMBED, space=SPACE_ID, model=model, dimension=dimension)
+        space = target
+    if space.status == "reembedding":
+        # Defined empty, before the new vectors arrive: built as they are written. Kept if a
+        # resumed run finds it there already.
+        await db.execute(index_ddl(space, if_not_exists=True), idempotent=True)
+    done = 0
+    while True:
+        batch = await db.query(_PENDING, _Pending, model=model, limit=batch_size)
+        if not batch:
+            break
+        vectors = await embed_texts(embedder, [p.content for p in batch], dimension)
+        rows = [{"id": p.id, "embedding": v} for p, v in zip(batch, vectors, strict=True)]
+        await db.execute(_SET_EMBEDDINGS, rows=rows, model=model, idempotent=True)
+        done += len(batch)
+        if progress is not None:
+            maybe = progress(done)
+            if maybe is not None:
+                await maybe
+    current = await get_space(db)
+    assert current is not None
+    if current.status == "reembedding":
+        await db.execute(_FINISH_REEMBED, space=SPACE_ID, idempotent=True)
+    if done and await needs_rebuild(db):
+        await rebuild_index(db)
+    current = await get_space(db)
+    assert current is not None
+    return ReembedReport(space=current, embedded=done, resumed=resumed)
