@@ -1,8 +1,12 @@
 """The package's own rules about imports, read from the source with ``ast``.
 
-A private name (``_x``) belongs to its module: no other module of the package, and no
-benchmark, imports it or reaches it through a module (``memory._x``). Private *modules*
-(``from . import _retry``) are the package's own and may be imported anywhere in it.
+- Layers: every module of ``surreal_store`` belongs to one layer of :data:`LAYERS` (a package
+  with all its modules), and imports only from its own layer or the ones below it.
+- No import circle between modules (a package's ``__init__`` counts as a module).
+- A private name (``_x``) belongs to its module: no other module of the package, and no
+  benchmark, imports it or reaches it through a module (``memory._x``). Private *modules*
+  (``from . import _retry``, ``from ._write import remember``) are the package's own and may be
+  imported anywhere above them.
 """
 
 from __future__ import annotations
@@ -11,66 +15,90 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "surreal_store"
 _OURS = ("surreal_store", "bench")
 
-
-def _sources() -> list[Path]:
-    return sorted(p for d in _OURS for p in (ROOT / d).glob("*.py"))
-
-
-def _is_private(name: str) -> bool:
-    return name.startswith("_") and not name.startswith("__")
-
-
-def _crossings(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text())
-    found: list[str] = []
-    ours: set[str] = set()  # names bound to modules of the package or the benchmarks
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            inside = node.level > 0 or (node.module or "").split(".")[0] in _OURS
-            if not inside:
-                continue
-            for alias in node.names:
-                if (
-                    _is_private(alias.name)
-                    and not (ROOT / "surreal_store" / f"{alias.name}.py").exists()
-                ):
-                    found.append(f"from {'.' * node.level}{node.module or ''} import {alias.name}")
-                ours.add(alias.asname or alias.name)
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.split(".")[0] in _OURS:
-                    ours.add(alias.asname or alias.name.split(".")[0])
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Name)
-            and node.value.id in ours
-            and _is_private(node.attr)
-        ):
-            found.append(f"{node.value.id}.{node.attr}")
-    return found
+# Bottom to top. A module may import from its own layer and from every layer below it.
+LAYERS: list[set[str]] = [
+    {"_version", "_errors", "_frames"},
+    {"_types", "_api", "_surql", "_config"},
+    {"_ids", "_retry", "_executor"},
+    {"_space", "_migrate"},
+    {"_client"},
+    {"_invalidation"},
+    {"_facts"},
+    {"agents", "cas", "ci", "releases", "runs", "branches"},
+    {"commits"},
+    {"memory"},
+    {"provenance"},
+    {"bundles"},
+    {"_demo"},
+    {"_cli", "__main__", ""},  # "" is the package's own __init__
+]
 
 
-def test_no_private_name_crosses_modules() -> None:
-    crossings = {str(p.relative_to(ROOT)): c for p in _sources() if (c := _crossings(p))}
-    assert crossings == {}
+def _module_name(path: Path, base: Path = PACKAGE) -> str:
+    parts = list(path.relative_to(base).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules(base: Path = PACKAGE) -> dict[str, Path]:
+    return {_module_name(p, base): p for p in sorted(base.rglob("*.py"))}
+
+
+def _package_of(name: str, path: Path) -> list[str]:
+    parts = name.split(".") if name else []
+    return parts if path.name == "__init__.py" else parts[:-1]
+
+
+def _targets(name: str, path: Path, known: set[str]) -> set[str]:
+    """The package's modules that ``name`` imports (at the top, lazily or for typing)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            package = _package_of(name, path)
+            base = package[: len(package) - (node.level - 1)]
+            target = ".".join(base + (node.module.split(".") if node.module else []))
+            if node.module:
+                found.add(target)
+            for alias in node.names:  # `from . import x`: x may be a module
+                sub = f"{target}.{alias.name}" if target else alias.name
+                if sub in known:
+                    found.add(sub)
+                elif not node.module:
+                    found.add(target)
+    return found - {name}
 
 
 def _imports() -> dict[str, set[str]]:
-    """Module -> the package's modules it imports (at the top, lazily, or for typing)."""
-    graph: dict[str, set[str]] = {}
-    for path in sorted((ROOT / "surreal_store").glob("*.py")):
-        found: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                if node.module:
-                    found.add(node.module.split(".")[0])
-                else:
-                    found.update(alias.name for alias in node.names)
-        graph[path.stem] = found - {path.stem}
-    return graph
+    modules = _modules()
+    known = set(modules)
+    return {name: _targets(name, path, known) for name, path in modules.items()}
+
+
+def _layer(module: str) -> int:
+    top = module.split(".")[0]
+    for i, layer in enumerate(LAYERS):
+        if top in layer:
+            return i
+    raise AssertionError(f"{module or '__init__'}: not in any layer of tests/test_layers.py")
+
+
+def test_every_module_has_a_layer() -> None:
+    for module in _modules():
+        _layer(module)
+
+
+def test_imports_go_down_the_layers() -> None:
+    upward = sorted(
+        f"{module or '__init__'} imports {target or '__init__'}"
+        for module, targets in _imports().items()
+        for target in targets
+        if _layer(target) > _layer(module)
+    )
+    assert upward == []
 
 
 def test_no_import_circle() -> None:
@@ -88,3 +116,76 @@ def test_no_import_circle() -> None:
 
     for module in sorted(graph):
         visit(module, [])
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _all_modules() -> set[str]:
+    """Every module and package of ours, dotted from the repository root."""
+    out: set[str] = set()
+    for top in _OURS:
+        for name in _modules(ROOT / top):
+            out.add(f"{top}.{name}" if name else top)
+    return out
+
+
+def _absolute(path: Path) -> str:
+    return _module_name(path, ROOT)
+
+
+def _crossings(path: Path, every: set[str]) -> list[str]:
+    tree = ast.parse(path.read_text())
+    name = _absolute(path)
+    package = _package_of(name, path)
+    found: list[str] = []
+    ours: set[str] = set()  # names bound to modules of the package or the benchmarks
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level > 0:
+                base = package[: len(package) - (node.level - 1)]
+                source = ".".join(base + (node.module.split(".") if node.module else []))
+            else:
+                source = node.module or ""
+            if source.split(".")[0] not in _OURS:
+                continue
+            for alias in node.names:
+                if _is_private(alias.name) and f"{source}.{alias.name}" not in every:
+                    found.append(f"from {source} import {alias.name}")
+                ours.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in _OURS:
+                    ours.add(alias.asname or alias.name.split(".")[0])
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ours
+            and _is_private(node.attr)
+            and not any(m.endswith(f".{node.attr}") for m in every)
+        ):
+            found.append(f"{node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_private_name_crosses_modules() -> None:
+    every = _all_modules()
+    sources = sorted(p for top in _OURS for p in (ROOT / top).rglob("*.py"))
+    crossings = {str(p.relative_to(ROOT)): c for p in sources if (c := _crossings(p, every))}
+    assert crossings == {}
+
+
+def test_the_rules_see_a_violation() -> None:
+    # The rules read real import statements: an upward import and a private name are caught.
+    graph = _imports()
+    assert "memory._write" in graph and "_client" in graph["memory._write"]
+    assert _layer("memory._write") > _layer("_client")
+    every = _all_modules()
+    probe = ROOT / "tests" / "_layers_probe.py"
+    probe.write_text("from surreal_store.memory._write import _row\n")
+    try:
+        assert _crossings(probe, every) == ["from surreal_store.memory._write import _row"]
+    finally:
+        probe.unlink()

@@ -1,0 +1,116 @@
+"""Downstream: what depends on a source or memory, distrusting it and trusting it again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ConfigDict
+
+from .. import _invalidation
+from .._api import public
+from .._client import Executor
+from .._errors import ValidationError
+from .._facts import RunTrace, StateSnapshot, UserAnnotation
+from .._ids import memory_key
+from .._types import Model, RecordId, check_text
+
+__all__ = ["Impact", "InvalidationReceipt", "SourceRef", "impact", "invalidate", "restore"]
+
+
+SourceRef = RunTrace | StateSnapshot | UserAnnotation | RecordId
+
+
+def _source_record(source: SourceRef | str) -> RecordId:
+    if isinstance(source, RunTrace | StateSnapshot | UserAnnotation):
+        return source.record
+    if isinstance(source, str):
+        source = RecordId.parse(source)
+    if not isinstance(source, RecordId) or source.table not in (
+        "run_event", "commit", "snapshot", "annotation",
+    ):  # fmt: skip
+        raise ValidationError(f"not a provenance source: {source!r}")
+    return source
+
+
+class Impact(Model):
+    """Everything downstream of a source or memory: the memories derived from it (directly or
+    transitively; for a memory, itself included) and the decisions that used any of them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    memories: list[str]
+    decisions: list[str]
+
+
+def _one_target(source: SourceRef | str | None, memory: str | None) -> tuple[Any, Any]:
+    if (source is None) == (memory is None):
+        raise ValidationError("give exactly one of source= or memory=")
+    if memory is not None:
+        return None, RecordId("memory", memory_key(memory))
+    assert source is not None
+    return _source_record(source), None
+
+
+@public
+async def impact(
+    db: Executor, *, source: SourceRef | str | None = None, memory: str | None = None
+) -> Impact:
+    """Every memory and decision that depends on ``source`` (a run event, commit, snapshot or
+    annotation) or on ``memory``."""
+    src, mem = _one_target(source, memory)
+    memories, decisions = await _invalidation.downstream(db, source=src, memory=mem)
+    return Impact(
+        memories=[str(m.key) for m in memories], decisions=[str(d.key) for d in decisions]
+    )
+
+
+class InvalidationReceipt(Model):
+    """What one invalidation reached: its cause and every memory derived from it (those already
+    invalid keep their first record). :func:`impact` names the decisions that used them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cause: str
+    memories: list[str]
+
+
+@public
+async def invalidate(
+    db: Executor,
+    *,
+    source: SourceRef | str | None = None,
+    memory: str | None = None,
+    reason: str,
+    by: str | None = None,
+) -> InvalidationReceipt:
+    """Distrust ``source`` (or ``memory``) and hide every memory derived from it, directly or
+    transitively, in one transaction; recall then leaves them out.
+
+    A memory stays hidden while any of its causes stands: distrusting a second source of an
+    already hidden memory adds that cause (its first ``invalidated_reason`` stays), and
+    :func:`restore` of one cause leaves it hidden while another stands. Memories remembered
+    later from a distrusted source, or derived from a hidden memory, are hidden from the
+    start. Distrusting a standing cause again changes nothing."""
+    if not isinstance(reason, str) or not reason:
+        raise ValidationError("reason must be a non-empty string")
+    check_text(reason, "reason")
+    if by is not None:
+        check_text(by, "by")
+    src, mem = _one_target(source, memory)
+    memories = await _invalidation.add_cause(
+        db, source=src, memory=mem, cascade=True, reason=reason, by=by
+    )
+    return InvalidationReceipt(cause=str(src or mem), memories=[str(m.key) for m in memories])
+
+
+@public
+async def restore(
+    db: Executor, *, source: SourceRef | str | None = None, memory: str | None = None
+) -> list[str]:
+    """Undo :func:`invalidate` of ``source`` / ``memory`` (or :func:`memory.invalidate
+    <surreal_store.memory.invalidate>` of ``memory``): it stops being a cause anywhere.
+    Returns the ids of the memories that became visible; those that another standing cause
+    still reaches stay hidden."""
+    src, mem = _one_target(source, memory)
+    restored = await _invalidation.remove_cause(db, source=src, memory=mem)
+    return [str(r.key) for r in restored]
