@@ -1,0 +1,242 @@
+"""The application: its options, how a command opens the store, runs and fails."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import anyio
+import typer
+
+from .. import memory
+from .._client import Store
+from .._config import Settings
+from .._errors import NotFoundError, QueryError, StoreError, ValidationError
+from ._render import T, err, escape_markup
+
+__all__ = [
+    "Options",
+    "app",
+    "embedder_for",
+    "error_text",
+    "fail",
+    "resolve_id",
+    "run_async",
+    "store_options",
+    "with_store",
+]
+
+try:  # typer 0.29 and later vendor their own click
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click.exceptions import (  # type: ignore[import-not-found,no-redef]
+        ClickException,
+        UsageError,
+    )
+
+
+class _Group(typer.core.TyperGroup):
+    """Usage errors are one line, like every other error: ``error: ...`` and exit 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "surreal-store"
+            message = " ".join(exc.format_message().split())
+            err.print(f"[bold red]error:[/] {escape_markup(message)} (see: {where} --help)")
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            message = " ".join(exc.format_message().split())
+            err.print(f"[bold red]error:[/] {escape_markup(message)}")
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            err.print("[bold red]error:[/] aborted")
+            sys.exit(1)
+        except StoreError as exc:  # raised outside run_async, e.g. while reading the settings
+            err.print(f"[bold red]error:[/] {escape_markup(error_text(exc))}", highlight=False)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(
+    name="surreal-store",
+    help=(
+        "A provenance-first knowledge store for AI agents, on SurrealDB. Store options "
+        "(--url, --ns, --db, --username, --password, --schema-dir) go before or after the "
+        "command."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    cls=_Group,
+)
+
+
+@dataclass
+class Options:
+    url: str | None = None
+    namespace: str | None = None
+    database: str | None = None
+    username: str | None = None
+    password: str | None = None
+    schema_dir: Path | None = None
+
+    def settings(self) -> Settings:
+        return Settings.load(
+            url=self.url,
+            namespace=self.namespace,
+            database=self.database,
+            username=self.username,
+            password=self.password,
+        )
+
+    def store(self, *, migrate: bool = False, check: bool = False) -> Store:
+        return Store(
+            settings=self.settings(),
+            migrate=migrate,
+            check_schema=check,
+            schema_dir=self.schema_dir,
+        )
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape_markup(message)}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def error_text(exc: StoreError) -> str:
+    """What the user reads: the database's answer, never the statement that got it."""
+    text = exc.message if isinstance(exc, QueryError) else str(exc)
+    return " ".join(text.split())
+
+
+def run_async(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run ``fn`` on asyncio (the SDK needs it); errors become one line and exit code 1."""
+    try:
+        return anyio.run(fn, backend="asyncio")
+    except StoreError as exc:
+        fail(error_text(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None, typer.Option(help="Store URL: mem://, surrealkv://PATH, ws://HOST:PORT.")
+    ] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "--ns")] = None,
+    database: Annotated[str | None, typer.Option("--database", "--db")] = None,
+    username: Annotated[str | None, typer.Option(help="Root user for a server.")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="Prefer SURREAL_STORE_PASSWORD: options show in process lists."),
+    ] = None,
+    schema_dir: Annotated[
+        Path | None, typer.Option(help="Schema files to use instead of the packaged ones.")
+    ] = None,
+) -> None:
+    ctx.obj = Options(url, namespace, database, username, password, schema_dir)
+
+
+_STORE_OPTIONS: dict[str, Any] = {
+    "url": Annotated[str | None, typer.Option(help="Store URL (as before the command).")],
+    "namespace": Annotated[str | None, typer.Option("--namespace", "--ns")],
+    "database": Annotated[str | None, typer.Option("--database", "--db")],
+    "username": Annotated[str | None, typer.Option()],
+    "password": Annotated[str | None, typer.Option(help="Prefer SURREAL_STORE_PASSWORD.")],
+    "schema_dir": Annotated[Path | None, typer.Option()],
+}
+
+
+def store_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """Let a command take the store options after its name too (``migrate --url X``); given
+    there, they beat those given before the command."""
+    signature = inspect.signature(fn, eval_str=True)
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
+        for name, kind in _STORE_OPTIONS.items()
+    ]
+
+    @functools.wraps(fn)
+    def command(*args: Any, **kwargs: Any) -> None:
+        given = {name: kwargs.pop(name) for name in _STORE_OPTIONS}
+        ctx: typer.Context = kwargs["ctx"]
+        if ctx.obj is None:
+            ctx.obj = Options()
+        for f in fields(Options):
+            if given.get(f.name) is not None:
+                setattr(ctx.obj, f.name, given[f.name])
+        fn(*args, **kwargs)
+
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in signature.parameters.values()]
+    command.__signature__ = signature.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
+    command.__annotations__ = {
+        **{p.name: p.annotation for p in signature.parameters.values()},
+        **_STORE_OPTIONS,
+        "return": None,
+    }
+    return command
+
+
+def with_store(opts: Options, fn: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store as the library does (pending schema files applied), run ``fn``, close."""
+
+    async def go() -> T:
+        async with opts.store(migrate=True, check=True) as store:
+            return await fn(store)
+
+    return run_async(go)
+
+
+# Ids a person types: the whole key, ``table:key``, or a unique prefix of the key (as git takes
+# a commit's), at least this long.
+_MIN_PREFIX = 6
+_KEY_LENGTH = {"commit": 64, "memory": 64, "decision": 32}
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_BY_PREFIX = (
+    "SELECT VALUE record::id(id) FROM type::table($table) "
+    "WHERE id >= type::record($table, $low) AND id < type::record($table, $high) "
+    "ORDER BY id LIMIT 6;"
+)
+
+
+async def resolve_id(store: Store, text: str, kind: str) -> str:
+    """The full key of the ``kind`` record that ``text`` names: a key, ``kind:key``, or a
+    unique prefix of at least six hex characters."""
+    table, sep, key = text.strip().partition(":")
+    if not sep:
+        key = table
+    elif table != kind:
+        raise ValidationError(f"{text!r} is a {table} id, but a {kind} id is expected here")
+    full = _KEY_LENGTH[kind]
+    if not _HEX.match(key) or len(key) >= full:
+        return key  # a whole key, or none at all: the library checks it and says which
+    key = key.lower()
+    if len(key) < _MIN_PREFIX:
+        raise ValidationError(f"give at least {_MIN_PREFIX} hex characters of the {kind} id")
+    found = await store.query(_BY_PREFIX, str, table=kind, low=key, high=key + "g")
+    if not found:
+        raise NotFoundError(f"no {kind} id starts with {key}")
+    if len(found) > 1:
+        shown = ", ".join(f[:12] for f in found[:5]) + (", ..." if len(found) > 5 else "")
+        raise ValidationError(f"{kind} id prefix {key} is ambiguous: {shown}; give more characters")
+    return found[0]
+
+
+def embedder_for(space: memory.EmbeddingSpace | None) -> memory.Embedder | None:
+    """The built-in embedder when the store's space is its own (the demo's); else none: the
+    CLI has no model of its own, and recall falls back to full text."""
+    if space is None:
+        return None
+    hashing = memory.HashingEmbedder(space.dimension)
+    return hashing if hashing.model == space.model else None

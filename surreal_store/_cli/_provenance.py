@@ -1,0 +1,138 @@
+"""Memory and provenance: recall, lineage, impact, why."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import memory, provenance, runs
+from .._client import Store
+from .._errors import NotFoundError
+from ._app import app, embedder_for, resolve_id, store_options, with_store
+from ._render import dump, out, print_graph, print_json, print_rows
+
+
+@app.command("recall")
+@store_options
+def recall_(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="What to recall.")],
+    k: Annotated[int, typer.Option("--k", min=1, max=1000)] = 10,
+    kind: Annotated[list[str] | None, typer.Option("--kind", help="Only these kinds.")] = None,
+    scope: Annotated[str | None, typer.Option()] = None,
+    branch: Annotated[str | None, typer.Option(help="Memories of this branch's history.")] = None,
+    include_invalidated: Annotated[bool, typer.Option("--include-invalidated")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recall memories: hybrid when the store's embedding model is available here, else full
+    text."""
+
+    async def go(s: Store) -> list[memory.RecallHit]:
+        embedder = embedder_for(await memory.get_space(s))
+        return await memory.recall(
+            s, text=text, embedder=embedder, k=k, kind=kind or None, scope=scope,
+            branch=branch, include_invalidated=include_invalidated,
+        )  # fmt: skip
+
+    hits = with_store(ctx.obj, go)
+    if as_json:
+        print_json(dump(hits))
+        return
+    rows = [
+        [
+            str(i), f"{h.score:.4f}",
+            "" if h.vector_score is None else f"{h.vector_score:.3f} (#{h.vector_rank})",
+            "" if h.text_score is None else f"{h.text_score:.2f} (#{h.text_rank})",
+            h.memory.kind, h.memory.id[:12], h.memory.content,
+        ]
+        for i, h in enumerate(hits, 1)
+    ]  # fmt: skip
+    print_rows(["#", "score", "vector", "text", "kind", "memory", "content"], rows,
+                text="content")  # fmt: skip
+
+
+@app.command()
+@store_options
+def lineage(
+    ctx: typer.Context,
+    memory_id: Annotated[
+        str, typer.Argument(metavar="MEMORY", help="Memory id, or a unique prefix of 6+ hex.")
+    ],
+    max_depth: Annotated[int | None, typer.Option(min=0)] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Where a memory came from: its derivations and root sources, as a tree."""
+
+    async def go(s: Store) -> tuple[str, provenance.ProvenanceGraph]:
+        mid = await resolve_id(s, memory_id, "memory")
+        return mid, await provenance.lineage(s, memory=mid, max_depth=max_depth)
+
+    mid, graph = with_store(ctx.obj, go)
+    if as_json:
+        print_json(graph.to_dict())
+        return
+    print_graph(graph, f"memory:{mid}")
+
+
+@app.command()
+@store_options
+def impact(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Argument(help="A memory id, RUN:SEQ for a run event, or commit:ID.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Everything that depends on a source or a memory: memories and decisions."""
+
+    async def go(s: Store) -> provenance.Impact:
+        target = await _source_arg(s, source)
+        if isinstance(target, str):
+            return await provenance.impact(s, memory=target)
+        return await provenance.impact(s, source=target)
+
+    found = with_store(ctx.obj, go)
+    if as_json:
+        print_json(dump(found))
+        return
+    out.print(
+        f"{len(found.memories)} memories, {len(found.decisions)} decisions depend on {source}"
+    )
+    for d in found.decisions:
+        out.print(f"  decision {d}", highlight=False)
+
+
+async def _source_arg(store: Store, value: str) -> str | provenance.SourceRef:
+    """``commit:ID`` (a snapshot), ``RUN:SEQ`` (a run event) or a memory id (the key, or
+    ``memory:`` and the key; prefixes of 6+ hex are resolved)."""
+    if value.startswith("commit:"):
+        return provenance.StateSnapshot(commit=await resolve_id(store, value, "commit"))
+    run, sep, seq = value.rpartition(":")
+    if sep and seq.isdigit() and run and run != "memory":
+        await runs.get_run(store, run_id=run)  # NotFoundError for an unknown run
+        trace = provenance.RunTrace(run_id=run, seq=int(seq))
+        if not await runs.events(store, run_id=run, from_seq=trace.seq, limit=1):
+            raise NotFoundError(f"run {run} has no event {trace.seq}")
+        return trace
+    return await resolve_id(store, value, "memory")
+
+
+@app.command()
+@store_options
+def why(
+    ctx: typer.Context,
+    decision: Annotated[str, typer.Argument(help="Decision id, or a unique prefix of 6+ hex.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Why a decision was taken: the memories it used, their lineage and root sources."""
+
+    async def go(s: Store) -> tuple[str, provenance.ProvenanceGraph]:
+        did = await resolve_id(s, decision, "decision")
+        return did, await provenance.why(s, decision=did)
+
+    did, graph = with_store(ctx.obj, go)
+    if as_json:
+        print_json(graph.to_dict())
+        return
+    print_graph(graph, f"decision:{did}")

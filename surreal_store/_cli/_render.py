@@ -1,0 +1,167 @@
+"""How the command line prints: consoles, tables, JSON, graphs as trees, progress."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.padding import Padding
+from rich.progress import Progress
+from rich.table import Column, Table
+from rich.text import Text
+from rich.tree import Tree
+
+from .. import provenance
+from .._types import RecordId
+
+__all__ = [
+    "T",
+    "dump",
+    "err",
+    "escape_markup",
+    "out",
+    "print_graph",
+    "print_json",
+    "print_rows",
+    "with_progress",
+]
+
+T = TypeVar("T")
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)  # an error is one line, whatever the width
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+_TEXT_MIN = 32
+
+
+def print_rows(headers: Sequence[str], rows: Sequence[Sequence[str]], *, text: str) -> None:
+    """A table whose ``text`` column wraps by words, never squeezed below ``_TEXT_MIN``."""
+    at = list(headers).index(text)
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers) if i != at]
+    # Borders and padding: 3 per column and 1.
+    if sum(widths) + 3 * len(headers) + 1 + _TEXT_MIN <= out.width:
+        table = Table(*(Column(h, no_wrap=i != at, ratio=1 if i == at else None,
+                               min_width=_TEXT_MIN if i == at else None)
+                        for i, h in enumerate(headers)))  # fmt: skip
+        for r in rows:
+            table.add_row(*r)
+        out.print(table)
+        return
+    for r in rows:
+        head = "  ".join(cell for i, cell in enumerate(r) if i != at and cell)
+        out.print(Text(head, style="bold"))
+        out.print(Padding(Text(r[at]), (0, 0, 0, 4), expand=False))
+
+
+def dump(items: Any) -> Any:
+    if isinstance(items, list):
+        return [dump(i) for i in items]
+    if isinstance(items, BaseModel):
+        return items.model_dump(mode="json")
+    return items
+
+
+def _ref(node: provenance.Node) -> str:
+    """A node's id in the form the commands take: a key prefix, ``commit:`` and a prefix,
+    ``RUN:SEQ`` for a run event."""
+    table, _, key = node.id.partition(":")
+    if table == "run_event":
+        run = node.data.get("run")
+        name = str(run.key) if isinstance(run, RecordId) else str(run).partition(":")[2]
+        return f"{name.strip('`⟨⟩')}:{node.data.get('seq')}"
+    if table in ("memory", "decision"):
+        return key[:12]
+    if table in ("commit", "snapshot"):
+        return f"commit:{key[:12]}"
+    return node.id
+
+
+def _label(node: provenance.Node) -> str:
+    mark = "[red]INVALIDATED[/] " if node.data.get("invalidated_at") else ""
+    if node.kind == "memory":
+        text = str(node.data.get("content") or node.label)
+    elif node.kind == "run_event":
+        text = str(node.data.get("kind", ""))
+    elif node.kind in ("commit", "snapshot"):
+        text = node.label.partition(": ")[2] if node.kind == "commit" else "state"
+    else:
+        text = node.label
+    kind = node.kind.replace("_", " ")
+    return f"{mark}[bold]{kind}[/] {escape_markup(_ref(node))}: {escape_markup(text)}"
+
+
+def escape_markup(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+def _grow(
+    tree: Tree,
+    graph: provenance.ProvenanceGraph,
+    node_id: str,
+    seen: set[str],
+    depth: int | None = None,
+) -> None:
+    """Upstream from ``node_id``: what it was derived from and what it cites."""
+    if depth is not None and depth <= 0:
+        return
+    below = None if depth is None else depth - 1
+    for e in graph.edges:
+        if e.source != node_id or e.kind == "used":
+            continue
+        target = graph.nodes.get(e.target)
+        if target is None:
+            continue
+        how = f"[dim]{e.data.get('how') or 'source'}[/] "
+        if e.target in seen:
+            tree.add(how + _label(target) + " [dim](shown above)[/]")
+            continue
+        seen.add(e.target)
+        _grow(tree.add(how + _label(target)), graph, e.target, seen, below)
+
+
+def print_graph(graph: provenance.ProvenanceGraph, root: str, depth: int | None = None) -> None:
+    tree = Tree(_label(graph.nodes[root]))
+    seen = {root}
+    if graph.nodes[root].kind == "decision":
+        for e in sorted((e for e in graph.edges if e.kind == "used"), key=lambda e: e.data["rank"]):
+            score = e.data.get("score")
+            used = f"[dim]used #{e.data['rank']}" + (f" {score:.3f}" if score else "") + "[/] "
+            seen.add(e.target)
+            _grow(tree.add(used + _label(graph.nodes[e.target])), graph, e.target, seen, depth)
+    else:
+        _grow(tree, graph, root, seen, depth)
+    out.print(tree)
+    roots = [_ref(graph.nodes[r]) if r in graph.nodes else r for r in graph.roots]
+    out.print(f"roots: {', '.join(roots) or '(none)'}", highlight=False)
+
+
+async def with_progress(
+    quiet: bool, label: str, work: Callable[[Callable[[str, int], None] | None], Awaitable[T]]
+) -> T:
+    """Run ``work(progress)`` under a progress bar (none with ``quiet``); ``progress(step, n)``
+    advances it by ``n`` and names the current step."""
+    if quiet:
+        return await work(None)
+    # Started by the first step, so an error before any (a refused bundle) leaves no trace.
+    bar = Progress(console=err, transient=True)
+    task = bar.add_task(label, total=None)
+
+    def advance(step: str, n: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, advance=n, description=f"{label}: {step}")
+
+    try:
+        return await work(advance)
+    finally:
+        if bar.live.is_started:
+            bar.stop()

@@ -1,0 +1,78 @@
+"""The demo: build a realistic agent history once, then tour it."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+import typer
+
+from .. import commits, memory, provenance
+from ._app import Options, app, embedder_for, run_async, store_options
+from ._render import out, print_graph, print_json, print_rows, with_progress
+
+
+@app.command()
+@store_options
+def demo(
+    ctx: typer.Context,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no tour.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="What was built, as JSON (no progress, no tour).")
+    ] = False,
+) -> None:
+    """Build a realistic agent history in the store (once), then tour it: the log, a recall,
+    a memory's lineage, why a decision was taken, and what distrusting a run hid."""
+    from .._demo import seed
+
+    opts: Options = ctx.obj
+
+    async def go() -> None:
+        async with opts.store(migrate=True, check=True) as s:
+            result = await with_progress(
+                quiet or as_json, "building", lambda p: seed(s, progress=p)
+            )
+            if as_json:
+                print_json(dataclasses.asdict(result))
+            if quiet or as_json:
+                return
+            verb = "built" if result.created else "found (already built)"
+            out.print(
+                f"[bold]demo history {verb}[/]: {result.memories} memories, "
+                f"{len(result.decisions)} decisions, {len(result.invalidated)} invalidated\n"
+            )
+            out.rule("commit log (main)")
+            history = await commits.log(s, branch="main")
+            rows = [[c.id[:12], str(c.generation), c.branch or "", c.message] for c in history]
+            print_rows(["commit", "gen", "branch", "message"], rows, text="message")
+            out.rule("recall: 'train to Porto in May' (hybrid)")
+            embedder = embedder_for(await memory.get_space(s))
+            hits = await memory.recall(s, text="train to Porto in May", embedder=embedder, k=5)
+            rows = [
+                [f"{h.score:.4f}", "" if h.vector_score is None else f"{h.vector_score:.3f}",
+                 "" if h.text_score is None else f"{h.text_score:.2f}", h.memory.content]
+                for h in hits
+            ]  # fmt: skip
+            print_rows(["score", "vector", "text", "content"], rows, text="content")
+            out.rule("lineage of a summary")
+            print_graph(
+                await provenance.lineage(s, memory=result.summary), f"memory:{result.summary}"
+            )
+            if result.decisions:
+                out.rule("why was this decided?")
+                d = result.decisions[0]
+                out.print("(two levels shown; surreal-store why DECISION shows all)")
+                print_graph(await provenance.why(s, decision=d), f"decision:{d}", depth=1)
+            out.rule("what distrusting run 3 hid")
+            out.print(
+                f"{len(result.invalidated)} memories derived from run 3's tool calls are "
+                "invalidated; recall leaves them out unless asked:"
+            )
+            before = await memory.recall(
+                s, text="hotel prices", embedder=embedder, k=200, include_invalidated=True
+            )
+            after = await memory.recall(s, text="hotel prices", embedder=embedder, k=200)
+            out.print(f"  recall 'hotel prices': {len(before)} with them, {len(after)} without")
+            out.print("\nTry: surreal-store recall 'Kyoto hotel' | lineage MEMORY | why DECISION")
+
+    run_async(go)
