@@ -14,45 +14,48 @@ from ._render import out, with_progress
 
 
 def _bundle_command(
-    opts: Options, quiet: bool, label: str, run: Callable[..., Awaitable[bundles.Manifest]]
-) -> bundles.Manifest:
-    async def go() -> bundles.Manifest:
-        async with opts.store(migrate=True, check=True) as s:
-            return await with_progress(quiet, label, lambda p: run(s, progress=p))
-
-    return run_async(go)
-
-
-def _records(manifest: bundles.Manifest) -> str:
-    total = sum(t["records"] for t in manifest["tables"].values())
-    return f"{total} records of {len(manifest['tables'])} tables"
-
-
-@app.command("export")
-@store_options
-def export_(
-    ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="Directory to write the bundle to.")],
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    name: str,
+    *,
+    doc: str,
+    path_help: str,
+    label: str,
+    run: Callable[..., Awaitable[bundles.Manifest]],
+    done: str,
 ) -> None:
-    """Write the store to a portable bundle: JSON Lines per table and a manifest."""
-    manifest = _bundle_command(
-        ctx.obj, quiet, "exporting", lambda s, **kw: bundles.export_bundle(s, path, **kw)
-    )
-    if not quiet:
-        out.print(f"exported {_records(manifest)} to {path}")
+    """Add the command ``name PATH [--quiet]``: ``run(store, path, progress=...)`` under a
+    progress bar, then ``done`` filled in and printed."""
+
+    def command(ctx: typer.Context, path: Path, quiet: bool = False) -> None:
+        opts: Options = ctx.obj
+
+        async def go() -> bundles.Manifest:
+            async with opts.store(migrate=True, check=True) as s:
+                return await with_progress(quiet, label, lambda p: run(s, path, progress=p))
+
+        manifest = run_async(go)
+        if not quiet:
+            total = sum(t["records"] for t in manifest["tables"].values())
+            records = f"{total} records of {len(manifest['tables'])} tables"
+            out.print(done.format(records=records, path=path))
+
+    command.__doc__ = doc
+    command.__annotations__ = {
+        "ctx": typer.Context,
+        "path": Annotated[Path, typer.Argument(help=path_help)],
+        "quiet": Annotated[bool, typer.Option("--quiet", "-q")],
+        "return": None,
+    }
+    app.command(name)(store_options(command))
 
 
-@app.command("import")
-@store_options
-def import_(
-    ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="A bundle directory made by export.")],
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
-) -> None:
-    """Load a bundle into an empty store at the same schema version."""
-    manifest = _bundle_command(
-        ctx.obj, quiet, "importing", lambda s, **kw: bundles.import_bundle(s, path, **kw)
-    )
-    if not quiet:
-        out.print(f"imported {_records(manifest)} from {path}")
+# name, help, the path's help, progress label, work, what is printed after it
+_COMMANDS: list[tuple[str, str, str, str, Callable[..., Awaitable[bundles.Manifest]], str]] = [
+    ("export", "Write the store to a portable bundle: JSON Lines per table and a manifest.",
+     "Directory to write the bundle to.", "exporting", bundles.export_bundle,
+     "exported {records} to {path}"),
+    ("import", "Load a bundle into an empty store at the same schema version.",
+     "A bundle directory made by export.", "importing", bundles.import_bundle,
+     "imported {records} from {path}"),
+]  # fmt: skip
+for _name, _doc, _path_help, _label, _run, _done in _COMMANDS:
+    _bundle_command(_name, doc=_doc, path_help=_path_help, label=_label, run=_run, done=_done)
