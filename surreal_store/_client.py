@@ -374,7 +374,7 @@ class Store:
         timeout = self._settings.query_timeout_s if timeout_s is ... else timeout_s
         try:
             # asyncio's own timeout, not anyio.fail_after: the SDK runs only on asyncio, and
-            # anyio's cancel scope cost about 30 us more per query, some 3% of a commit.
+            # anyio's cancel scope costs about 30 us more per query, some 3% of a commit.
             async with asyncio.timeout(timeout):
                 if self._write_lock is not None and serialise and not sh.read_only:
                     async with self._write_lock:

@@ -91,7 +91,7 @@ def encode_value(value: Any) -> Any:
         ns = getattr(value, "nanosecond", 0)
         if value.tzinfo is not None and value.utcoffset():
             value = value.astimezone(dt.UTC)
-        # isoformat is C code; strftime was the costliest step of an export.
+        # isoformat is C code; strftime would be the costliest step of an export.
         plain = value.replace(tzinfo=None).isoformat(timespec="microseconds")
         return {"$dt": f"{plain}{ns:03d}Z"}
     if isinstance(value, bytes | bytearray):

@@ -161,8 +161,8 @@ def _optional_hash(value: str | None, what: str) -> str | None:
 
 # The write path is the stored function ``fn::commit`` (schema/008, 010 and 011): one
 # statement, so one transaction, parsed once per store instead of once per commit. Values go in
-# as plain strings (commit keys, not record ids): encoding record ids was a measurable share of
-# a commit's cost, and so was each parameter sent (None values are left out). The parents go as
+# as plain strings (commit keys, not record ids): encoding record ids is a measurable share of
+# a commit's cost, and so is each parameter sent (None values are left out). The parents go as
 # 'commit:<key>' strings, which the function casts to record ids in one step. It returns the
 # commit when it already existed, and otherwise only what the database decided (generation,
 # created_at).
@@ -306,8 +306,8 @@ async def get_state(db: Executor, *, commit: str) -> dict[str, Any]:
 
 
 # Pages of history travel as one JSON text of rows with plain-string ids, validated straight
-# into Commits by pydantic in Rust: the SDK's pure-Python CBOR decoder was most of the cost of a
-# page, and building the models in Python (model_construct) after parsing was a third of a log.
+# into Commits by pydantic in Rust: the SDK's pure-Python CBOR decoder would be most of the cost
+# of a page, and building the models in Python (model_construct) after parsing a third of a log.
 _ROW = (
     "record::id(id) AS id, array::map(parents, |$p| record::id($p)) AS parents, generation, "
     "message, author, branch, <string>created_at AS created_at, state_hash, logic_hash, env_hash"
@@ -376,7 +376,7 @@ async def _walk(
             raise ResultError(f"a page of history did not parse: {exc}") from None
         for row in rows:
             walk.seen.setdefault(row.id, row)
-        # Keys, not RecordIds: building (and checking) one per row was a tenth of a log's time.
+        # Keys, not RecordIds: building (and checking) one per row costs a tenth of a log's time.
         missing = {str(s.key) for s in start}.difference(r.id for r in rows)
         if missing and len(walk.seen) == len(rows):
             raise NotFoundError(f"no commit {sorted(missing)[0]}")

@@ -20,8 +20,8 @@ UPDATE ONLY $space SET indexed = count(SELECT id FROM memory WHERE embedding != 
 """
 
 
-# The engine (3.2.4 on surrealkv) was seen to stop answering during a rebuild over 100,000
-# 384-d vectors (twice; at 40,000 it takes 36 s and completes), so automatic rebuilds stay
+# The engine (3.2.4 on surrealkv) can stop answering during a rebuild over 100,000 384-d
+# vectors (seen twice; at 40,000 it takes 36 s and completes), so automatic rebuilds stay
 # below that; past it, rebuild_index is the caller's explicit choice.
 _AUTO_REBUILD_MAX: Final = 50_000
 
@@ -44,7 +44,7 @@ async def rebuild_index(db: Executor, *, timeout_s: float | None = None) -> Embe
     be rebuilt; :func:`remember_many` does this itself. Takes about as long as indexing every
     vector once (superlinear in their number: 36 s for 40,000 384-d vectors here); embedded
     writes wait for it. ``timeout_s``: ``None`` waits as long as it takes. On SurrealDB 3.2.4
-    a rebuild over 100,000 vectors was seen to hang the engine; set a timeout there.
+    a rebuild over 100,000 vectors can hang the engine; set a timeout there.
     """
     await db.execute(_REBUILD, space=SPACE_ID, timeout_s=timeout_s)
     space = await get_space(db)

@@ -35,7 +35,7 @@ from ._space import required_space
 __all__ = ["forget", "invalidate", "remember", "remember_many", "restore"]
 
 # The in-memory engine's live full-text indexing slows down with every row already written in
-# the same transaction (3.2.4: 5,000 memories in 1,000-row statements took 11 s, in 100-row ones
+# the same transaction (3.2.4: 5,000 memories in 1,000-row statements take 11 s, in 100-row ones
 # 1.6 s); surrealkv's does not, and there 1,000-row statements are the fastest.
 _MEM_BATCH: Final = 100
 
@@ -176,7 +176,7 @@ async def remember(
 
 
 # Rows come complete from Python (commit, model); the database skips the ids it already has.
-# The ids it has are found by one SELECT over them (a closure per id cost 0.1 ms a row);
+# The ids it has are found by one SELECT over them (a closure per id costs 0.1 ms a row);
 # the rows themselves (384 floats each) are filtered only when some exist.
 _REMEMBER_MANY = """
 BEGIN;

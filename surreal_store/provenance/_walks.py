@@ -32,7 +32,7 @@ def _upstream_page(depth: int, extra: str) -> str:
     with their fields, the sources' records, and ``extra`` fields.
 
     One walk over the edges themselves: walking to the memories and then reading each
-    memory's edges again cost a fifth more. Sent as JSON text: decoding the engine's own
+    memory's edges again costs a fifth more. Sent as JSON text: decoding the engine's own
     encoding of many small records costs more than the graph walk."""
     hop = "(derived_from, sourced_from)"
     first = f"$from->{hop}" if depth >= 1 else "[]"
