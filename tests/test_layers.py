@@ -189,3 +189,11 @@ def test_the_rules_see_a_violation() -> None:
         assert _crossings(probe, every) == ["from surreal_store.memory._write import _row"]
     finally:
         probe.unlink()
+
+
+def test_modules_inside_packages_are_private() -> None:
+    # A package's public surface is its __init__; what it is made of stays private.
+    public = sorted(
+        name for name in _modules() if "." in name and not name.rsplit(".", 1)[1].startswith("_")
+    )
+    assert public == []
