@@ -1,4 +1,5 @@
-"""Provenance facts: where a memory came from (the seed's four source kinds), and the block
+"""Provenance facts: where a memory came from (the seed's four source kinds and a LangGraph
+checkpoint), and the block
 that records them as graph edges inside the caller's transaction.
 
 Below :mod:`memory`, which records facts as it remembers, and re-exported by
@@ -23,6 +24,7 @@ from ._types import Model, RecordId
 
 __all__ = [
     "ATTACH_BLOCK",
+    "GraphCheckpoint",
     "MemoryDerivation",
     "Provenance",
     "RunTrace",
@@ -77,6 +79,23 @@ class UserAnnotation(Model):
         return RecordId("annotation", self.annotation)
 
 
+class GraphCheckpoint(Model):
+    """The memory came from a LangGraph checkpoint stored by
+    :class:`surreal_store.langgraph.SurrealCheckpointSaver`: the graph state of ``thread_id``
+    (in ``checkpoint_ns``) at ``checkpoint_id``. The checkpoint outlives its thread's deletion
+    while a memory cites it."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["graph_checkpoint"] = "graph_checkpoint"
+    thread_id: str = Field(min_length=1, max_length=1024)
+    checkpoint_ns: str = Field(default="", max_length=1024)
+    checkpoint_id: str = Field(min_length=1, max_length=256)
+
+    @property
+    def record(self) -> RecordId:
+        return RecordId("lg_checkpoint", [self.thread_id, self.checkpoint_ns, self.checkpoint_id])
+
+
 class MemoryDerivation(Model):
     """The memory was made from memory ``parent`` by ``how`` (summarise, merge, extract...)."""
 
@@ -91,7 +110,8 @@ class MemoryDerivation(Model):
 
 
 Provenance = Annotated[
-    RunTrace | StateSnapshot | UserAnnotation | MemoryDerivation, Field(discriminator="kind")
+    RunTrace | StateSnapshot | UserAnnotation | GraphCheckpoint | MemoryDerivation,
+    Field(discriminator="kind"),
 ]
 """One provenance fact: a discriminated union on ``kind``."""
 
@@ -102,7 +122,9 @@ _PROVENANCE: TypeAdapter[Provenance] = TypeAdapter(Provenance)
 def parse_provenance(value: Provenance | Mapping[str, Any]) -> Provenance:
     """A provenance fact from a model or a mapping with a ``kind``; ``ValidationError`` for an
     unknown kind or bad fields."""
-    if isinstance(value, RunTrace | StateSnapshot | UserAnnotation | MemoryDerivation):
+    if isinstance(
+        value, RunTrace | StateSnapshot | UserAnnotation | GraphCheckpoint | MemoryDerivation
+    ):
         return value
     try:
         return _PROVENANCE.validate_python(value)

@@ -32,6 +32,7 @@ LAYERS: list[set[str]] = [
     {"memory"},
     {"provenance"},
     {"bundles"},
+    {"langgraph"},  # an optional extra: nothing of the core imports it
     {"_demo"},
     {"_cli", "__main__", ""},  # "" is the package's own __init__
 ]

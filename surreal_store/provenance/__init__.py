@@ -22,6 +22,7 @@ invalidate, restore). The facts themselves live in ``surreal_store._facts``, bel
 """
 
 from .._facts import (
+    GraphCheckpoint,
     MemoryDerivation,
     Provenance,
     RunTrace,
@@ -48,6 +49,7 @@ from ._walks import lineage, why
 __all__ = [
     "Decision",
     "Edge",
+    "GraphCheckpoint",
     "Impact",
     "InvalidationReceipt",
     "MemoryDerivation",

@@ -9,7 +9,9 @@ from typing import Any, Final, Literal
 __all__ = ["Edge", "EdgeKind", "Node", "NodeKind", "ProvenanceGraph"]
 
 
-NodeKind = Literal["memory", "decision", "run_event", "commit", "snapshot", "annotation"]
+NodeKind = Literal[
+    "memory", "decision", "run_event", "commit", "snapshot", "annotation", "checkpoint"
+]
 EdgeKind = Literal["used", "derived_from", "sourced_from"]
 
 
@@ -106,7 +108,7 @@ class ProvenanceGraph:
 
 _COLOURS: Final = {
     "decision": "#6a3d9a", "memory": "#1f78b4", "run_event": "#33a02c", "commit": "#b15928",
-    "snapshot": "#b15928", "annotation": "#ff7f00",
+    "snapshot": "#b15928", "annotation": "#ff7f00", "checkpoint": "#b15928",
 }  # fmt: skip
 
 

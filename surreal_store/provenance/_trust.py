@@ -10,23 +10,23 @@ from .. import _invalidation
 from .._api import public
 from .._client import Executor
 from .._errors import ValidationError
-from .._facts import RunTrace, StateSnapshot, UserAnnotation
+from .._facts import GraphCheckpoint, RunTrace, StateSnapshot, UserAnnotation
 from .._ids import memory_key
 from .._types import Model, RecordId, check_text
 
 __all__ = ["Impact", "InvalidationReceipt", "SourceRef", "impact", "invalidate", "restore"]
 
 
-SourceRef = RunTrace | StateSnapshot | UserAnnotation | RecordId
+SourceRef = RunTrace | StateSnapshot | UserAnnotation | GraphCheckpoint | RecordId
 
 
 def _source_record(source: SourceRef | str) -> RecordId:
-    if isinstance(source, RunTrace | StateSnapshot | UserAnnotation):
+    if isinstance(source, RunTrace | StateSnapshot | UserAnnotation | GraphCheckpoint):
         return source.record
     if isinstance(source, str):
         source = RecordId.parse(source)
     if not isinstance(source, RecordId) or source.table not in (
-        "run_event", "commit", "snapshot", "annotation",
+        "run_event", "commit", "snapshot", "annotation", "lg_checkpoint",
     ):  # fmt: skip
         raise ValidationError(f"not a provenance source: {source!r}")
     return source
@@ -55,8 +55,8 @@ def _one_target(source: SourceRef | str | None, memory: str | None) -> tuple[Any
 async def impact(
     db: Executor, *, source: SourceRef | str | None = None, memory: str | None = None
 ) -> Impact:
-    """Every memory and decision that depends on ``source`` (a run event, commit, snapshot or
-    annotation) or on ``memory``."""
+    """Every memory and decision that depends on ``source`` (a run event, commit, snapshot,
+    annotation or graph checkpoint) or on ``memory``."""
     src, mem = _one_target(source, memory)
     memories, decisions = await _invalidation.downstream(db, source=src, memory=mem)
     return Impact(

@@ -68,7 +68,11 @@ def _memory_node(row: dict[str, Any]) -> Node:
 
 def _source_node(row: Mapping[str, Any]) -> Node:
     rid = str(row["id"])
-    data = {k: v for k, v in row.items() if k not in ("id", "state_json", "data")}
+    data = {
+        k: v
+        for k, v in row.items()
+        if k not in ("id", "state_json", "data", "metadata_data", "type", "metadata_type")
+    }
     table = rid.partition(":")[0]
     if table == "run_event":
         run = str(row.get("run", "")).partition(":")[2]
@@ -77,6 +81,9 @@ def _source_node(row: Mapping[str, Any]) -> Node:
         label = f"commit {rid.partition(':')[2][:12]}: {row.get('message', '')}"
     elif table == "snapshot":
         label = f"state of commit {rid.partition(':')[2][:12]}"
+    elif table == "lg_checkpoint":
+        table = "checkpoint"
+        label = f"thread {row.get('thread_id')} checkpoint {row.get('checkpoint_id')}"
     else:
         label = f"{row.get('user', '')}: {row.get('note', '')}"
     return Node(rid, table, label, data)  # type: ignore[arg-type]

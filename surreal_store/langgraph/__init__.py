@@ -1,0 +1,18 @@
+"""LangGraph on surreal-store (``pip install 'surreal-store[langgraph]'``).
+
+- :class:`SurrealCheckpointSaver`: a checkpointer (``builder.compile(checkpointer=...)``):
+  threads, checkpoints, pending writes and forks persisted in the store.
+
+Both are built on an open :class:`~surreal_store.Store` and close nothing they did not open.
+"""
+
+try:
+    import langgraph.checkpoint.base  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "surreal_store.langgraph needs LangGraph: pip install 'surreal-store[langgraph]'"
+    ) from exc
+
+from ._checkpoint import SurrealCheckpointSaver, checkpoint_record
+
+__all__ = ["SurrealCheckpointSaver", "checkpoint_record"]

@@ -1,0 +1,621 @@
+"""A LangGraph checkpointer on the store: checkpoints, pending writes and channel values in
+SurrealDB (schema ``014_langgraph``), one round trip per call."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import secrets
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from pydantic import BaseModel
+
+from .._client import Store
+from .._errors import StoreStateError, ValidationError
+from .._types import RecordId, check_text
+
+__all__ = ["SurrealCheckpointSaver", "checkpoint_record"]
+
+_PAGE: Final = 100
+"""Checkpoints read per query while listing."""
+
+
+def checkpoint_record(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RecordId:
+    """The record of a checkpoint: ``lg_checkpoint:[thread, ns, id]``."""
+    return RecordId("lg_checkpoint", [thread_id, checkpoint_ns, checkpoint_id])
+
+
+def _blob_key(type_: str, data: bytes) -> str:
+    # The database recomputes this on every new blob (schema 014): base64 without padding.
+    encoded = base64.b64encode(data).decode().rstrip("=")
+    return hashlib.sha256(f"{type_}:{encoded}".encode()).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    """Metadata as JSON values, for filtering in the database (read back from the exact copy)."""
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+def _configurable(config: RunnableConfig | None, what: str = "config") -> Mapping[str, Any]:
+    if not isinstance(config, Mapping):
+        raise ValidationError(f"{what} must be a RunnableConfig (a mapping)")
+    conf = config.get("configurable")
+    if not isinstance(conf, Mapping):
+        raise ValidationError(f"{what} has no 'configurable' mapping")
+    return conf
+
+
+def _thread(conf: Mapping[str, Any]) -> str:
+    thread_id = conf.get("thread_id")
+    if isinstance(thread_id, int) and not isinstance(thread_id, bool):
+        thread_id = str(thread_id)  # LangGraph accepts numeric thread ids
+    return check_text(thread_id, "thread_id", limit=1024)
+
+
+def _thread_ids(values: Sequence[str] | str, what: str) -> list[str]:
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise ValidationError(f"{what} must be a sequence of strings")
+    return [check_text(v, what, limit=1024) for v in values]
+
+
+def _ns(conf: Mapping[str, Any]) -> str:
+    return check_text(conf.get("checkpoint_ns", ""), "checkpoint_ns", empty=True, limit=1024)
+
+
+def _optional_id(value: Any, what: str) -> str | None:
+    return None if value is None else check_text(value, what, limit=256)
+
+
+class _Row(BaseModel):
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str
+    parent_id: str | None = None
+    type: str
+    data: bytes
+    metadata_type: str
+    metadata_data: bytes
+    refs: list[dict[str, Any]]
+    writes: list[dict[str, Any]]
+
+
+class _Blob(BaseModel):
+    id: RecordId
+    type: str
+    data: bytes
+
+    model_config = {"arbitrary_types_allowed": True}
+
+
+class _Page(BaseModel):
+    rows: list[_Row]
+    blobs: list[_Blob]
+
+
+# A page of checkpoints with everything a CheckpointTuple holds: each row's channel blobs (by
+# id: a blob shared by many checkpoints is sent once) and pending writes. {source} and {where}
+# are fixed texts from this module; every value is a parameter.
+def _page_query(source: str, where: str, order: str) -> str:
+    return f"""
+LET $rows = (SELECT id, thread_id, checkpoint_ns, checkpoint_id, parent_id, type, data,
+    metadata_type, metadata_data,
+    object::entries(channel_versions).map(|$e| {{ channel: $e[0], blob: type::record(
+        'lg_version', [$this.thread_id, $this.checkpoint_ns, $e[0], $e[1]]).blob }}) AS refs,
+    (SELECT task_id, idx, channel, type, data, task_path FROM lg_write:[$parent.thread_id,
+        $parent.checkpoint_ns, $parent.checkpoint_id, NONE, NONE]..=[$parent.thread_id,
+        $parent.checkpoint_ns, $parent.checkpoint_id, {{}}, {{}}]) AS writes
+    FROM {source} WHERE retained_at = NONE{where} ORDER BY {order} LIMIT $limit);
+LET $rows = IF type::is_array($rows) {{ $rows }} ELSE IF $rows = NONE {{ [] }} ELSE {{ [$rows] }};
+LET $blob_ids = array::distinct(array::flatten($rows.map(|$r| $r.refs.map(|$x| $x.blob))))
+    .filter(|$b| $b != NONE);
+LET $blobs = IF $blob_ids = [] {{ [] }} ELSE {{ (SELECT id, type, data FROM $blob_ids) }};
+{{ rows: $rows, blobs: IF type::is_array($blobs) {{ $blobs }} ELSE {{ [$blobs] }} }};
+"""
+
+
+_ONE_THREAD_NS: Final = "lg_checkpoint:[$t, $ns, NONE]..=[$t, $ns, {}]"
+_ONE_THREAD: Final = "lg_checkpoint:[$t, NONE, NONE]..=[$t, {}, {}]"
+_GET_LATEST: Final = _page_query(_ONE_THREAD_NS, "", "id DESC")
+_GET_ONE: Final = _page_query("$id", "", "id DESC")
+
+# Blobs new to the store are created (a content already stored is not written again), versions
+# point at them, and the checkpoint is written (again, if LangGraph puts it twice), in one
+# transaction.
+_PUT: Final = """
+BEGIN;
+INSERT INTO lg_blob $blobs.filter(|$b| !record::exists($b.id)) RETURN NONE;
+INSERT INTO lg_version $versions ON DUPLICATE KEY UPDATE blob = $input.blob RETURN NONE;
+UPSERT $id CONTENT $checkpoint RETURN NONE;
+COMMIT;
+"""
+
+# Regular writes keep the first value stored for (task, idx); special ones (errors, interrupts,
+# resumes: negative idx) are replaced, as LangGraph's own savers do.
+_PUT_WRITES: Final = """
+BEGIN;
+INSERT INTO lg_write $regular.filter(|$w| !record::exists($w.id)) RETURN NONE;
+INSERT INTO lg_write $special ON DUPLICATE KEY UPDATE channel = $input.channel,
+    type = $input.type, data = $input.data, task_path = $input.task_path RETURN NONE;
+COMMIT;
+"""
+
+# Deleting checkpoints ($doomed, record ids): their writes go with them; a checkpoint that a
+# memory cites stays as a retained record (hidden from LangGraph) with the versions it needs.
+# Then the versions of the touched threads that no remaining checkpoint uses go, and the blobs
+# that no version uses.
+_COLLECT: Final = """
+LET $cited = (SELECT VALUE id FROM $doomed WHERE count(<-sourced_from) > 0);
+UPDATE $cited SET retained_at = time::now() WHERE retained_at = NONE RETURN NONE;
+LET $gone = array::complement($doomed, $cited);
+FOR $c IN $gone {
+    LET $k = record::id($c);
+    DELETE lg_write:[$k[0], $k[1], $k[2], NONE, NONE]..=[$k[0], $k[1], $k[2], {}, {}];
+};
+DELETE $gone;
+LET $threads = array::distinct($doomed.map(|$c| record::id($c)[0]));
+LET $versions = array::flatten($threads.map(|$t|
+    (SELECT VALUE id FROM lg_version:[$t, NONE, NONE, NONE]..=[$t, {}, {}, {}])));
+LET $used = array::flatten($threads.map(|$t| (SELECT VALUE object::entries(channel_versions)
+    .map(|$e| type::record('lg_version', [thread_id, checkpoint_ns, $e[0], $e[1]]))
+    FROM lg_checkpoint:[$t, NONE, NONE]..=[$t, {}, {}])));
+LET $unused = array::complement($versions, array::flatten($used));
+LET $blobs = array::distinct((DELETE $unused RETURN BEFORE).blob);
+-- (Computed first: inside DELETE (SELECT ...), $parent is not the SELECT's row on 3.2.4.)
+LET $free = (SELECT VALUE id FROM $blobs WHERE count(SELECT VALUE id FROM lg_version
+    WHERE blob = $parent.id LIMIT 1) = 0);
+DELETE $free;
+"""
+
+
+def _collect_query(doomed: str) -> str:
+    return f"BEGIN;\nLET $doomed = ({doomed});\n{_COLLECT}COMMIT;"
+
+
+_DELETE_THREAD: Final = _collect_query(
+    "SELECT VALUE id FROM lg_checkpoint:[$t, NONE, NONE]..=[$t, {}, {}] WHERE retained_at = NONE"
+)
+_DELETE_FOR_RUNS: Final = _collect_query(
+    "SELECT VALUE id FROM lg_checkpoint WHERE run_id IN $runs AND retained_at = NONE"
+)
+_DELETE_IDS: Final = _collect_query("$ids")
+_THREAD_IDS: Final = """
+array::flatten($threads.map(|$t| (SELECT VALUE [checkpoint_ns, checkpoint_id, id]
+    FROM lg_checkpoint:[$t, NONE, NONE]..=[$t, {}, {}] WHERE retained_at = NONE)));
+"""
+
+
+# The target gets the source's checkpoints, versions and writes under its own thread id
+# (blobs are shared: content is stored once). Checkpoints it already has are overwritten.
+_COPY_THREAD: Final = """
+BEGIN;
+LET $cps = (SELECT * FROM lg_checkpoint:[$src, NONE, NONE]..=[$src, {}, {}]
+    WHERE retained_at = NONE);
+INSERT INTO lg_checkpoint $cps.map(|$c| $c + {
+    id: type::record('lg_checkpoint', [$dst, $c.checkpoint_ns, $c.checkpoint_id]),
+    thread_id: $dst,
+}) ON DUPLICATE KEY UPDATE type = $input.type, data = $input.data,
+    channel_versions = $input.channel_versions, metadata = $input.metadata,
+    metadata_type = $input.metadata_type, metadata_data = $input.metadata_data,
+    parent_id = $input.parent_id, run_id = $input.run_id, retained_at = NONE RETURN NONE;
+LET $versions = (SELECT * FROM lg_version:[$src, NONE, NONE, NONE]..=[$src, {}, {}, {}]);
+INSERT INTO lg_version $versions.map(|$v| {
+    id: type::record('lg_version', array::concat([$dst], array::slice(record::id($v.id), 1))),
+    blob: $v.blob,
+}) ON DUPLICATE KEY UPDATE blob = $input.blob RETURN NONE;
+LET $writes = (SELECT * FROM lg_write:[$src, NONE, NONE, NONE, NONE]..=[$src, {}, {}, {}, {}]);
+INSERT INTO lg_write $writes.map(|$w| $w + {
+    id: type::record('lg_write', array::concat([$dst], array::slice(record::id($w.id), 1))),
+}) ON DUPLICATE KEY UPDATE channel = $input.channel, type = $input.type, data = $input.data,
+    task_path = $input.task_path RETURN NONE;
+COMMIT;
+"""
+
+
+class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
+    """A LangGraph checkpointer on an open :class:`~surreal_store.Store`.
+
+    ::
+
+        async with Store() as store:
+            graph = builder.compile(checkpointer=SurrealCheckpointSaver(store))
+            await graph.ainvoke(inputs, {"configurable": {"thread_id": "t1"}})
+
+    Every method is one query, in one transaction where it writes. Channel values are stored
+    once per content (``lg_blob``, keyed by its SHA-256) and once per version of a channel, so
+    a channel that did not change is not written again. The async methods are the real ones;
+    the sync methods (for ``graph.invoke``) run them on the store's event loop and must be
+    called from another thread. The saver does not close the store: its owner does
+    (:meth:`from_url` opens and closes one for you).
+    """
+
+    def __init__(self, store: Store, *, serde: SerializerProtocol | None = None) -> None:
+        if not isinstance(store, Store):
+            raise ValidationError("SurrealCheckpointSaver needs an open surreal_store.Store")
+        super().__init__(serde=serde)
+        self.store = store
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+
+    @classmethod
+    @asynccontextmanager
+    async def from_url(
+        cls, url: str | None = None, *, serde: SerializerProtocol | None = None, **settings: Any
+    ) -> AsyncIterator[SurrealCheckpointSaver]:
+        """Open a store at ``url`` (the settings' default when ``None``), migrated, and yield a
+        saver on it; the store is closed on exit."""
+        async with Store(url, migrate=True, **settings) as store:
+            yield cls(store, serde=serde)
+
+    def get_next_version(self, current: str | int | None, channel: None = None) -> str:
+        """The next version of a channel: a counter and a random part, as LangGraph's own
+        savers make them. Two forks from one checkpoint both advance a channel from the same
+        version; the random part keeps their versions (and so their values) apart."""
+        if current is None:
+            number = 0
+        elif isinstance(current, int):
+            number = current
+        else:
+            number = int(str(current).split(".")[0])
+        return f"{number + 1:032}.{secrets.randbelow(10**16):016}"
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _tuples(self, page: _Page) -> list[CheckpointTuple]:
+        blobs = {str(b.id.key): b for b in page.blobs}
+        out: list[CheckpointTuple] = []
+        for row in page.rows:
+            checkpoint: Checkpoint = self.serde.loads_typed((row.type, row.data))
+            values: dict[str, Any] = {}
+            for ref in row.refs:
+                blob = ref.get("blob")
+                found = blobs.get(str(blob.key)) if isinstance(blob, RecordId) else None
+                if found is not None and found.type != "empty":
+                    values[ref["channel"]] = self.serde.loads_typed((found.type, found.data))
+            writes = sorted(row.writes, key=lambda w: (w["task_path"], w["task_id"], w["idx"]))
+            conf = {"thread_id": row.thread_id, "checkpoint_ns": row.checkpoint_ns}
+            out.append(
+                CheckpointTuple(
+                    config={"configurable": {**conf, "checkpoint_id": row.checkpoint_id}},
+                    checkpoint={**checkpoint, "channel_values": values},
+                    metadata=self.serde.loads_typed((row.metadata_type, row.metadata_data)),
+                    parent_config=(
+                        {"configurable": {**conf, "checkpoint_id": row.parent_id}}
+                        if row.parent_id
+                        else None
+                    ),
+                    pending_writes=[
+                        (w["task_id"], w["channel"], self.serde.loads_typed((w["type"], w["data"])))
+                        for w in writes
+                    ],
+                )
+            )
+        return out
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint ``config`` names, or its thread's (and namespace's) latest."""
+        conf = _configurable(config)
+        thread_id, ns = _thread(conf), _ns(conf)
+        checkpoint_id = _optional_id(get_checkpoint_id(config), "checkpoint_id")
+        if checkpoint_id is None:
+            page = await self.store.query_required_single(
+                _GET_LATEST, _Page, idempotent=True, t=thread_id, ns=ns, limit=1
+            )
+        else:
+            rid = checkpoint_record(thread_id, ns, checkpoint_id)
+            page = await self.store.query_required_single(
+                _GET_ONE, _Page, idempotent=True, id=rid, limit=1
+            )
+        found = self._tuples(page)
+        return found[0] if found else None
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Checkpoints newest first: of ``config``'s thread (and namespace, when it names one;
+        every thread when ``config`` is ``None``), whose metadata has every key and value of
+        ``filter``, older than ``before``, at most ``limit``."""
+        params: dict[str, Any] = {}
+        conditions: list[str] = []
+        source = "lg_checkpoint"
+        if config is not None:
+            conf = _configurable(config)
+            params["t"] = _thread(conf)
+            if conf.get("checkpoint_ns") is not None:
+                params["ns"] = _ns(conf)
+                source = _ONE_THREAD_NS
+            else:
+                source = _ONE_THREAD
+            if (cid := _optional_id(get_checkpoint_id(config), "checkpoint_id")) is not None:
+                conditions.append("checkpoint_id = $cid")
+                params["cid"] = cid
+        if before is not None:
+            bid = _optional_id(get_checkpoint_id(before), "before's checkpoint_id")
+            if bid is not None:
+                conditions.append("checkpoint_id < $before")
+                params["before"] = bid
+        if filter:
+            if not isinstance(filter, Mapping):
+                raise ValidationError("filter must be a mapping of metadata keys to values")
+            for i, (key, value) in enumerate(filter.items()):
+                if not isinstance(key, str):
+                    raise ValidationError("filter keys must be strings")
+                params[f"fk{i}"] = key
+                if value is None:
+                    conditions.append(f"metadata[$fk{i}] IN [NONE, NULL]")
+                else:
+                    conditions.append(f"metadata[$fk{i}] = $fv{i}")
+                    params[f"fv{i}"] = _jsonable(value)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise ValidationError("limit must be an int or None")
+        left = limit
+        # Pages continue after the last row seen: (checkpoint_id, id) is a total order.
+        last: tuple[str, RecordId] | None = None
+        while left is None or left > 0:
+            where = "".join(f" AND {c}" for c in conditions)
+            if last is not None:
+                where += (
+                    " AND (checkpoint_id < $last_cid"
+                    " OR (checkpoint_id = $last_cid AND id < $last_id))"
+                )
+                params["last_cid"], params["last_id"] = last
+            size = _PAGE if left is None else min(_PAGE, left)
+            query = _page_query(source, where, "checkpoint_id DESC, id DESC")
+            page = await self.store.query_required_single(
+                query, _Page, idempotent=True, limit=size, **params
+            )
+            for tup in self._tuples(page):
+                yield tup
+            if len(page.rows) < size:
+                return
+            if left is not None:
+                left -= len(page.rows)
+            r = page.rows[-1]
+            last = (
+                r.checkpoint_id,
+                checkpoint_record(r.thread_id, r.checkpoint_ns, r.checkpoint_id),
+            )
+
+    # -- writing -------------------------------------------------------------------------------
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store ``checkpoint`` (its channels in ``new_versions`` changed) after the one that
+        ``config`` names, in one transaction; returns the config that names it."""
+        conf = _configurable(config)
+        thread_id, ns = _thread(conf), _ns(conf)
+        parent_id = _optional_id(conf.get("checkpoint_id"), "checkpoint_id")
+        if not isinstance(checkpoint, Mapping) or not isinstance(checkpoint.get("id"), str):
+            raise ValidationError("checkpoint must be a LangGraph Checkpoint with a string id")
+        checkpoint_id = check_text(checkpoint["id"], "checkpoint id", limit=256)
+        c: dict[str, Any] = dict(checkpoint)
+        values: Mapping[str, Any] = c.pop("channel_values", None) or {}
+        blobs: dict[str, dict[str, Any]] = {}
+        versions: list[dict[str, Any]] = []
+        for channel, version in new_versions.items():
+            type_, data = (
+                self.serde.dumps_typed(values[channel]) if channel in values else ("empty", b"")
+            )
+            key = _blob_key(type_, data)
+            blobs.setdefault(key, {"id": RecordId("lg_blob", key), "type": type_, "data": data})
+            versions.append(
+                {
+                    "id": RecordId("lg_version", [thread_id, ns, channel, version]),
+                    "blob": RecordId("lg_blob", key),
+                }
+            )
+        full_metadata = get_checkpoint_metadata(config, metadata)
+        checkpoint_type, checkpoint_data = self.serde.dumps_typed(c)
+        metadata_type, metadata_data = self.serde.dumps_typed(full_metadata)
+        run_id = full_metadata.get("run_id")
+        row = {
+            "thread_id": thread_id,
+            "checkpoint_ns": ns,
+            "checkpoint_id": checkpoint_id,
+            "parent_id": parent_id,
+            "type": checkpoint_type,
+            "data": checkpoint_data,
+            "channel_versions": dict(c.get("channel_versions") or {}),
+            "metadata_type": metadata_type,
+            "metadata_data": metadata_data,
+            "metadata": _jsonable(full_metadata),
+            "run_id": str(run_id) if run_id is not None else None,
+        }
+        await self.store.execute(
+            _PUT,
+            idempotent=True,  # fixed ids throughout: a replay writes the same records
+            id=checkpoint_record(thread_id, ns, checkpoint_id),
+            checkpoint={k: v for k, v in row.items() if v is not None},
+            blobs=list(blobs.values()),
+            versions=versions,
+        )
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
+                                 "checkpoint_id": checkpoint_id}}  # fmt: skip
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's pending writes against the checkpoint ``config`` names."""
+        conf = _configurable(config)
+        thread_id, ns = _thread(conf), _ns(conf)
+        checkpoint_id = _optional_id(conf.get("checkpoint_id"), "checkpoint_id")
+        if checkpoint_id is None:
+            raise ValidationError("put_writes needs a config that names a checkpoint_id")
+        check_text(task_id, "task_id", limit=256)
+        check_text(task_path, "task_path", empty=True, limit=4096)
+        regular: list[dict[str, Any]] = []
+        special: list[dict[str, Any]] = []
+        for i, (channel, value) in enumerate(writes):
+            check_text(channel, "a write's channel", limit=1024)
+            idx = WRITES_IDX_MAP.get(channel, i)
+            type_, data = self.serde.dumps_typed(value)
+            (special if idx < 0 else regular).append(
+                {
+                    "id": RecordId("lg_write", [thread_id, ns, checkpoint_id, task_id, idx]),
+                    "task_id": task_id,
+                    "idx": idx,
+                    "channel": channel,
+                    "type": type_,
+                    "data": data,
+                    "task_path": task_path,
+                }
+            )
+        await self.store.execute(_PUT_WRITES, idempotent=True, regular=regular, special=special)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint, write and channel value of ``thread_id`` (every namespace).
+        Checkpoints that a memory cites stay as retained records, hidden from LangGraph."""
+        await self.store.execute(_DELETE_THREAD, t=check_text(thread_id, "thread_id"))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) whose metadata names one of ``run_ids``."""
+        runs = _thread_ids(run_ids, "run_ids")
+        if runs:
+            await self.store.execute(_DELETE_FOR_RUNS, runs=runs)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint and write of one thread to another (channel values are shared,
+        not copied)."""
+        src = check_text(source_thread_id, "source_thread_id")
+        dst = check_text(target_thread_id, "target_thread_id")
+        if src == dst:
+            return
+        await self.store.execute(_COPY_THREAD, idempotent=True, src=src, dst=dst)
+
+    async def aprune(
+        self,
+        thread_ids: Sequence[str],
+        *,
+        strategy: str = "keep_latest",
+    ) -> None:
+        """``keep_latest``: keep only each namespace's newest checkpoint of each thread;
+        ``delete``: delete them all."""
+        threads = _thread_ids(thread_ids, "thread_ids")
+        if strategy not in ("keep_latest", "delete"):
+            raise ValidationError(f"strategy must be keep_latest or delete, not {strategy!r}")
+        if not threads:
+            return
+        rows = await self.store.query(_THREAD_IDS, list, idempotent=True, threads=threads)
+        doomed: list[RecordId] = []
+        newest: dict[tuple[str, str], str] = {}
+        if strategy == "keep_latest":
+            for ns, checkpoint_id, rid in rows:
+                key = (str(rid.key[0]), ns)
+                if checkpoint_id > newest.get(key, ""):
+                    newest[key] = checkpoint_id
+        for ns, checkpoint_id, rid in rows:
+            if newest.get((str(rid.key[0]), ns)) != checkpoint_id:
+                doomed.append(rid)
+        if doomed:
+            await self.store.execute(_DELETE_IDS, ids=doomed)
+
+    # -- sync --------------------------------------------------------------------------------
+
+    def _sync(self, coro: Any) -> Any:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            coro.close()
+            raise StoreStateError(
+                "the sync methods need the saver to be made on a running event loop (the "
+                "store's); use the async methods (graph.ainvoke) there"
+            )
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            coro.close()
+            raise StoreStateError(
+                "a sync method was called on the store's own event loop, which would wait on "
+                "itself: use the async methods (graph.ainvoke, aget_tuple, ...) there"
+            )
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Sync :meth:`aget_tuple` (from another thread than the store's loop)."""
+        result: CheckpointTuple | None = self._sync(self.aget_tuple(config))
+        return result
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Sync :meth:`alist` (from another thread than the store's loop)."""
+
+        async def collect() -> list[CheckpointTuple]:
+            return [t async for t in self.alist(config, filter=filter, before=before, limit=limit)]
+
+        found: list[CheckpointTuple] = self._sync(collect())
+        yield from found
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Sync :meth:`aput` (from another thread than the store's loop)."""
+        result: RunnableConfig = self._sync(self.aput(config, checkpoint, metadata, new_versions))
+        return result
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Sync :meth:`aput_writes` (from another thread than the store's loop)."""
+        self._sync(self.aput_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Sync :meth:`adelete_thread` (from another thread than the store's loop)."""
+        self._sync(self.adelete_thread(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Sync :meth:`adelete_for_runs` (from another thread than the store's loop)."""
+        self._sync(self.adelete_for_runs(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Sync :meth:`acopy_thread` (from another thread than the store's loop)."""
+        self._sync(self.acopy_thread(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Sync :meth:`aprune` (from another thread than the store's loop)."""
+        self._sync(self.aprune(thread_ids, strategy=strategy))
