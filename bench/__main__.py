@@ -4,6 +4,7 @@ write one flat JSON object of figure name -> number."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -13,6 +14,9 @@ from pathlib import Path
 import anyio
 
 from . import bundle, core, ledger, memory, provenance, vcs  # noqa: F401  (each registers its benchmark)
+
+with contextlib.suppress(ImportError):  # without the langgraph extra, no langgraph benchmark
+    from . import langgraph  # noqa: F401
 from ._harness import REGISTRY, Figure, Scale
 
 

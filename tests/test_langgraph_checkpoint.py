@@ -5,18 +5,20 @@ memories citing checkpoints; content stored once; the sync methods; bad input.""
 from __future__ import annotations
 
 import json
+import operator
 import sys
 import textwrap
 import threading
 import types
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import anyio
 import pytest
 
 pytest.importorskip("langgraph.checkpoint.base")
 
+import anyio.lowlevel
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import empty_checkpoint
 
@@ -368,3 +370,54 @@ async def test_checkpoints_travel_in_a_bundle(store: Store, tmp_path: Path) -> N
         after = [t async for t in SurrealCheckpointSaver(other).alist(None)]
     assert after == before
     assert [len(t.pending_writes or []) for t in after] == [1, 0]
+
+
+async def test_concurrent_writes_are_all_kept(store: Store) -> None:
+    # LangGraph runs a super-step's tasks concurrently: their put_writes overlap.
+    saver = SurrealCheckpointSaver(store)
+    cfg = await _put(saver, "t", {"a": 1}, {"a": 1}, {"a": 1})
+    async with anyio.create_task_group() as tg:
+        for i in range(40):
+            tg.start_soon(saver.aput_writes, cfg, [("a", i), ("b", -i)], f"task-{i:02d}")
+    found = await saver.aget_tuple(cfg)
+    assert found is not None
+    assert sorted(found.pending_writes or []) == sorted(
+        [(f"task-{i:02d}", "a", i) for i in range(40)]
+        + [(f"task-{i:02d}", "b", -i) for i in range(40)]
+    )
+
+
+class FanState(TypedDict):
+    seen: Annotated[list[str], operator.add]
+
+
+async def test_a_parallel_fan_out_runs_as_on_langgraphs_own_saver(store: Store) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import END, START, StateGraph
+
+    def node(name: str) -> Any:
+        async def run(state: FanState) -> dict[str, list[str]]:
+            await anyio.lowlevel.checkpoint()
+            return {"seen": [name]}
+
+        return run
+
+    def build(checkpointer: Any) -> Any:
+        g = StateGraph(FanState)
+        for name in ("a", "b", "c", "d"):
+            g.add_node(name, node(name))
+            g.add_edge(START, name)
+            g.add_edge(name, "join")
+        g.add_node("join", node("join"))
+        g.add_edge("join", END)
+        return g.compile(checkpointer=checkpointer)
+
+    async def run(checkpointer: Any) -> list[Any]:
+        graph = build(checkpointer)
+        cfg: RunnableConfig = {"configurable": {"thread_id": "fan"}}
+        for _ in range(3):
+            await graph.ainvoke({"seen": []}, cfg)
+        return [[sorted(h.values.get("seen", [])), list(h.next)]
+                async for h in graph.aget_state_history(cfg)]  # fmt: skip
+
+    assert await run(SurrealCheckpointSaver(store)) == await run(InMemorySaver())

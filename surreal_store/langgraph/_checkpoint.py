@@ -91,8 +91,8 @@ class _Row(BaseModel):
     data: bytes
     metadata_type: str
     metadata_data: bytes
-    refs: list[dict[str, Any]]
-    writes: list[dict[str, Any]]
+    blobs: dict[str, Any]
+    writes: list[dict[str, Any]] | None = None
 
 
 class _Blob(BaseModel):
@@ -106,42 +106,81 @@ class _Blob(BaseModel):
 class _Page(BaseModel):
     rows: list[_Row]
     blobs: list[_Blob]
+    writes: list[dict[str, Any]] | None = None
 
 
-# A page of checkpoints with everything a CheckpointTuple holds: each row's channel blobs (by
-# id: a blob shared by many checkpoints is sent once) and pending writes. {source} and {where}
-# are fixed texts from this module; every value is a parameter.
-def _page_query(source: str, where: str, order: str) -> str:
-    return f"""
-LET $rows = (SELECT id, thread_id, checkpoint_ns, checkpoint_id, parent_id, type, data,
-    metadata_type, metadata_data,
-    object::entries(channel_versions).map(|$e| {{ channel: $e[0], blob: type::record(
-        'lg_version', [$this.thread_id, $this.checkpoint_ns, $e[0], $e[1]]).blob }}) AS refs,
-    (SELECT task_id, idx, channel, type, data, task_path FROM lg_write:[$parent.thread_id,
-        $parent.checkpoint_ns, $parent.checkpoint_id, NONE, NONE]..=[$parent.thread_id,
-        $parent.checkpoint_ns, $parent.checkpoint_id, {{}}, {{}}]) AS writes
-    FROM {source} WHERE retained_at = NONE{where} ORDER BY {order} LIMIT $limit);
-LET $rows = IF type::is_array($rows) {{ $rows }} ELSE IF $rows = NONE {{ [] }} ELSE {{ [$rows] }};
-LET $blob_ids = array::distinct(array::flatten($rows.map(|$r| $r.refs.map(|$x| $x.blob))))
-    .filter(|$b| $b != NONE);
-LET $blobs = IF $blob_ids = [] {{ [] }} ELSE {{ (SELECT id, type, data FROM $blob_ids) }};
-{{ rows: $rows, blobs: IF type::is_array($blobs) {{ $blobs }} ELSE {{ [$blobs] }} }};
+_COLUMNS: Final = (
+    "id, thread_id, checkpoint_ns, checkpoint_id, parent_id, type, data, metadata_type, "
+    "metadata_data, blobs"
+)
+# A checkpoint's own writes, for pages that span threads or namespaces.
+_ROW_WRITES: Final = (
+    "(SELECT task_id, idx, channel, type, data, task_path FROM lg_write:[$parent.thread_id, "
+    "$parent.checkpoint_ns, $parent.checkpoint_id, NONE, NONE]..=[$parent.thread_id, "
+    "$parent.checkpoint_ns, $parent.checkpoint_id, {}, {}]) AS writes"
+)
+# The blobs of a page's rows, each sent once however many checkpoints share it.
+_PAGE_BLOBS: Final = """
+LET $blob_ids = array::distinct(array::flatten($rows.map(|$r| object::values($r.blobs))));
+LET $blobs = IF $blob_ids = [] { [] } ELSE { (SELECT id, type, data FROM $blob_ids) };
+LET $blobs = IF type::is_array($blobs) { $blobs } ELSE { [$blobs] };
 """
 
 
-_ONE_THREAD_NS: Final = "lg_checkpoint:[$t, $ns, NONE]..=[$t, $ns, {}]"
-_ONE_THREAD: Final = "lg_checkpoint:[$t, NONE, NONE]..=[$t, {}, {}]"
-_GET_LATEST: Final = _page_query(_ONE_THREAD_NS, "", "id DESC")
-_GET_ONE: Final = _page_query("$id", "", "id DESC")
+def _ns_page_query(where: str) -> str:
+    """A page of one thread's namespace ($t, $ns), newest first, with every blob and write
+    its checkpoints hold: the writes come from one range scan over the page's checkpoints
+    (read by the thread index, backwards), filtered to them by the caller."""
+    return f"""
+LET $rows = (SELECT {_COLUMNS} FROM lg_checkpoint
+    WHERE thread_id = $t AND checkpoint_ns = $ns AND retained_at = NONE{where}
+    ORDER BY checkpoint_id DESC LIMIT $limit);
+{_PAGE_BLOBS}
+LET $lo = array::min($rows.checkpoint_id);
+LET $hi = array::max($rows.checkpoint_id);
+LET $writes = IF $rows = [] {{ [] }} ELSE {{ (SELECT record::id(id)[2] AS checkpoint_id, task_id,
+    idx, channel, type, data, task_path
+    FROM lg_write:[$t, $ns, $lo, NONE, NONE]..=[$t, $ns, $hi, {{}}, {{}}]) }};
+LET $writes = IF type::is_array($writes) {{ $writes }} ELSE IF $writes = NONE {{ [] }}
+    ELSE {{ [$writes] }};
+{{ rows: $rows, blobs: $blobs, writes: $writes }};
+"""
 
-# Blobs new to the store are created (a content already stored is not written again), versions
-# point at them, and the checkpoint is written (again, if LangGraph puts it twice), in one
-# transaction.
+
+def _any_page_query(source: str, where: str) -> str:
+    """A page of checkpoints from ``source`` (a thread's every namespace, or every thread),
+    newest first, each with its own writes."""
+    return f"""
+LET $rows = (SELECT {_COLUMNS}, {_ROW_WRITES} FROM {source} AND retained_at = NONE{where}
+    ORDER BY checkpoint_id DESC, id DESC LIMIT $limit);
+{_PAGE_BLOBS}
+{{ rows: $rows, blobs: $blobs }};
+"""
+
+
+_GET_LATEST: Final = _ns_page_query("")
+_GET_ONE: Final = f"""
+LET $rows = (SELECT {_COLUMNS}, {_ROW_WRITES} FROM $id WHERE retained_at = NONE);
+{_PAGE_BLOBS}
+{{ rows: $rows, blobs: $blobs }};
+"""
+_ONE_THREAD: Final = "lg_checkpoint WHERE thread_id = $t"
+_EVERY_THREAD: Final = "lg_checkpoint WHERE true"
+
+
+# One transaction: blobs new to the store are created (a content already stored is not written
+# again), versions point at them, and the checkpoint is written (again, if LangGraph puts it
+# twice) with the blob of each of its channels: those it changed from the caller, the others
+# resolved here from the versions already stored, so that a read follows no version.
 _PUT: Final = """
 BEGIN;
 INSERT INTO lg_blob $blobs.filter(|$b| !record::exists($b.id)) RETURN NONE;
 INSERT INTO lg_version $versions ON DUPLICATE KEY UPDATE blob = $input.blob RETURN NONE;
-UPSERT $id CONTENT $checkpoint RETURN NONE;
+LET $kept = $unchanged.map(|$e| [$e[0], type::record('lg_version', [$checkpoint.thread_id,
+    $checkpoint.checkpoint_ns, $e[0], $e[1]]).blob]).filter(|$e| $e[1] != NONE);
+UPSERT $id CONTENT $checkpoint + {
+    blobs: object::extend(object::from_entries($kept), $changed)
+} RETURN NONE;
 COMMIT;
 """
 
@@ -210,7 +249,7 @@ INSERT INTO lg_checkpoint $cps.map(|$c| $c + {
     id: type::record('lg_checkpoint', [$dst, $c.checkpoint_ns, $c.checkpoint_id]),
     thread_id: $dst,
 }) ON DUPLICATE KEY UPDATE type = $input.type, data = $input.data,
-    channel_versions = $input.channel_versions, metadata = $input.metadata,
+    channel_versions = $input.channel_versions, blobs = $input.blobs, metadata = $input.metadata,
     metadata_type = $input.metadata_type, metadata_data = $input.metadata_data,
     parent_id = $input.parent_id, run_id = $input.run_id, retained_at = NONE RETURN NONE;
 LET $versions = (SELECT * FROM lg_version:[$src, NONE, NONE, NONE]..=[$src, {}, {}, {}]);
@@ -280,16 +319,19 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
 
     def _tuples(self, page: _Page) -> list[CheckpointTuple]:
         blobs = {str(b.id.key): b for b in page.blobs}
+        page_writes: dict[str, list[dict[str, Any]]] = {}
+        for w in page.writes or []:
+            page_writes.setdefault(w["checkpoint_id"], []).append(w)
         out: list[CheckpointTuple] = []
         for row in page.rows:
             checkpoint: Checkpoint = self.serde.loads_typed((row.type, row.data))
             values: dict[str, Any] = {}
-            for ref in row.refs:
-                blob = ref.get("blob")
+            for channel, blob in row.blobs.items():
                 found = blobs.get(str(blob.key)) if isinstance(blob, RecordId) else None
                 if found is not None and found.type != "empty":
-                    values[ref["channel"]] = self.serde.loads_typed((found.type, found.data))
-            writes = sorted(row.writes, key=lambda w: (w["task_path"], w["task_id"], w["idx"]))
+                    values[channel] = self.serde.loads_typed((found.type, found.data))
+            own = row.writes if row.writes is not None else page_writes.get(row.checkpoint_id, [])
+            writes = sorted(own, key=lambda w: (w["task_path"], w["task_id"], w["idx"]))
             conf = {"thread_id": row.thread_id, "checkpoint_ns": row.checkpoint_ns}
             out.append(
                 CheckpointTuple(
@@ -339,13 +381,13 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         ``filter``, older than ``before``, at most ``limit``."""
         params: dict[str, Any] = {}
         conditions: list[str] = []
-        source = "lg_checkpoint"
+        source: str | None = _EVERY_THREAD  # None: one thread's namespace
         if config is not None:
             conf = _configurable(config)
             params["t"] = _thread(conf)
             if conf.get("checkpoint_ns") is not None:
                 params["ns"] = _ns(conf)
-                source = _ONE_THREAD_NS
+                source = None
             else:
                 source = _ONE_THREAD
             if (cid := _optional_id(get_checkpoint_id(config), "checkpoint_id")) is not None:
@@ -371,7 +413,8 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise ValidationError("limit must be an int or None")
         left = limit
-        # Pages continue after the last row seen: (checkpoint_id, id) is a total order.
+        # Pages continue after the last row seen: (checkpoint_id, id) is a total order (within
+        # one namespace of one thread, checkpoint_id alone is).
         last: tuple[str, RecordId] | None = None
         while left is None or left > 0:
             where = "".join(f" AND {c}" for c in conditions)
@@ -382,7 +425,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
                 )
                 params["last_cid"], params["last_id"] = last
             size = _PAGE if left is None else min(_PAGE, left)
-            query = _page_query(source, where, "checkpoint_id DESC, id DESC")
+            query = _ns_page_query(where) if source is None else _any_page_query(source, where)
             page = await self.store.query_required_single(
                 query, _Page, idempotent=True, limit=size, **params
             )
@@ -419,18 +462,28 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         values: Mapping[str, Any] = c.pop("channel_values", None) or {}
         blobs: dict[str, dict[str, Any]] = {}
         versions: list[dict[str, Any]] = []
+        versions_blob: dict[str, RecordId] = {}
         for channel, version in new_versions.items():
             type_, data = (
                 self.serde.dumps_typed(values[channel]) if channel in values else ("empty", b"")
             )
             key = _blob_key(type_, data)
             blobs.setdefault(key, {"id": RecordId("lg_blob", key), "type": type_, "data": data})
+            versions_blob[channel] = RecordId("lg_blob", key)
             versions.append(
                 {
                     "id": RecordId("lg_version", [thread_id, ns, channel, version]),
                     "blob": RecordId("lg_blob", key),
                 }
             )
+        channel_versions = dict(c.get("channel_versions") or {})
+        changed: dict[str, RecordId] = {}
+        unchanged: list[list[Any]] = []
+        for channel, version in channel_versions.items():
+            if channel in new_versions and new_versions[channel] == version:
+                changed[channel] = versions_blob[channel]
+            else:
+                unchanged.append([channel, version])
         full_metadata = get_checkpoint_metadata(config, metadata)
         checkpoint_type, checkpoint_data = self.serde.dumps_typed(c)
         metadata_type, metadata_data = self.serde.dumps_typed(full_metadata)
@@ -442,7 +495,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             "parent_id": parent_id,
             "type": checkpoint_type,
             "data": checkpoint_data,
-            "channel_versions": dict(c.get("channel_versions") or {}),
+            "channel_versions": channel_versions,
             "metadata_type": metadata_type,
             "metadata_data": metadata_data,
             "metadata": _jsonable(full_metadata),
@@ -455,6 +508,8 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             checkpoint={k: v for k, v in row.items() if v is not None},
             blobs=list(blobs.values()),
             versions=versions,
+            changed=changed,
+            unchanged=unchanged,
         )
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
                                  "checkpoint_id": checkpoint_id}}  # fmt: skip
