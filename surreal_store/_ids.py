@@ -12,10 +12,13 @@ from typing import Any, Final
 from ._errors import ValidationError
 from ._types import RecordId
 
-__all__ = ["HEX64", "commit_key", "decision_key", "digest", "memory_key"]
+__all__ = ["HEX", "HEX64", "LOWER_HEX64", "commit_key", "decision_key", "digest", "memory_key"]
 
+HEX: Final = re.compile(r"^[0-9a-fA-F]+$")
+"""Hex of any length: a key's prefix as a person types it."""
 HEX64: Final = re.compile(r"^[0-9a-fA-F]{64}$")
-_LOWER_HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
+LOWER_HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
+"""A SHA-256 digest as the database stores it."""
 
 
 def commit_key(value: Any, *, what: str = "commit id") -> str:
@@ -37,7 +40,7 @@ def memory_key(value: Any) -> str:
     if not isinstance(value, str):
         raise ValidationError(f"invalid memory id {value!r}")
     key = value.removeprefix("memory:")
-    if not _LOWER_HEX64.match(key):
+    if not LOWER_HEX64.match(key):
         raise ValidationError(f"invalid memory id {value!r}: expected 64 lowercase hex")
     return key
 

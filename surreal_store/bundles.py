@@ -37,6 +37,7 @@ from . import _client
 from ._api import public
 from ._client import Store
 from ._errors import BundleError, SchemaError, StoreStateError, ValidationError
+from ._ids import LOWER_HEX64
 from ._migrate import Migrator
 from ._space import SPACE_ID, index_ddl, remove_index_ddl
 from ._surql import validate_identifier
@@ -268,7 +269,7 @@ class _Table(BaseModel):
 
     file: str
     records: int = Field(ge=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: str = Field(pattern=LOWER_HEX64.pattern)
     relation: bool
     schema_: bool = Field(alias="schema")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
@@ -18,6 +17,7 @@ from .. import memory
 from .._client import Store
 from .._config import Settings
 from .._errors import NotFoundError, QueryError, StoreError, ValidationError
+from .._ids import HEX
 from ._render import T, err, escape_markup
 
 __all__ = [
@@ -202,7 +202,6 @@ def with_store(opts: Options, fn: Callable[[Store], Awaitable[T]]) -> T:
 # a commit's), at least this long.
 _MIN_PREFIX = 6
 _KEY_LENGTH = {"commit": 64, "memory": 64, "decision": 32}
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
 _BY_PREFIX = (
     "SELECT VALUE record::id(id) FROM type::table($table) "
     "WHERE id >= type::record($table, $low) AND id < type::record($table, $high) "
@@ -219,7 +218,7 @@ async def resolve_id(store: Store, text: str, kind: str) -> str:
     elif table != kind:
         raise ValidationError(f"{text!r} is a {table} id, but a {kind} id is expected here")
     full = _KEY_LENGTH[kind]
-    if not _HEX.match(key) or len(key) >= full:
+    if not HEX.match(key) or len(key) >= full:
         return key  # a whole key, or none at all: the library checks it and says which
     key = key.lower()
     if len(key) < _MIN_PREFIX:
