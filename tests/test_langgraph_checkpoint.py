@@ -4,17 +4,21 @@ memories citing checkpoints; content stored once; the sync methods; bad input.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import operator
 import sys
 import textwrap
 import threading
 import types
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import anyio
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("langgraph.checkpoint.base")
 
@@ -22,7 +26,15 @@ import anyio.lowlevel
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import empty_checkpoint
 
-from surreal_store import Store, StoreState, StoreStateError, ValidationError, memory, provenance
+from surreal_store import (
+    Store,
+    StoreError,
+    StoreState,
+    StoreStateError,
+    ValidationError,
+    memory,
+    provenance,
+)
 from surreal_store.langgraph import SurrealCheckpointSaver
 
 pytestmark = pytest.mark.anyio
@@ -309,6 +321,20 @@ async def test_bad_configs_are_refused_and_write_nothing(store: Store, config: A
     assert await _count(store, "lg_checkpoint") == 0
 
 
+async def test_values_the_serializer_refuses_are_validation_errors(store: Store) -> None:
+    saver = SurrealCheckpointSaver(store)
+    cfg = await _put(saver, "t", {"a": 1}, {"a": 1}, {"a": 1})
+    with pytest.raises(ValidationError, match="serial"):
+        await saver.aput_writes(cfg, [("a", object())], "task")
+    with pytest.raises(ValidationError, match="serial"):
+        await _put(saver, "t", {"a": object()}, {"a": 2}, {"a": 2}, parent=cfg)
+    cp = empty_checkpoint()
+    with pytest.raises(ValidationError, match="serial"):
+        await saver.aput(cfg, cp, {"source": object()}, {})  # type: ignore[typeddict-item]
+    assert await _count(store, "lg_write") == 0
+    assert await _count(store, "lg_checkpoint") == 1
+
+
 async def test_bad_arguments_are_refused(store: Store) -> None:
     saver = SurrealCheckpointSaver(store)
     cfg = await _put(saver, "t", {"a": 1}, {"a": 1}, {"a": 1})
@@ -421,3 +447,72 @@ async def test_a_parallel_fan_out_runs_as_on_langgraphs_own_saver(store: Store) 
                 async for h in graph.aget_state_history(cfg)]  # fmt: skip
 
     assert await run(SurrealCheckpointSaver(store)) == await run(InMemorySaver())
+
+
+_hostile_text = st.one_of(
+    st.text(max_size=6),
+    st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2),
+    st.sampled_from(["", "\x00", "a" * 2000, "'; DELETE lg_checkpoint; --", "⟨⟩", "$t"]),
+)
+_hostile = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True),
+    st.binary(max_size=3),
+    _hostile_text,
+    st.lists(_hostile_text, max_size=2),
+    st.dictionaries(st.one_of(_hostile_text, st.integers()), _hostile_text, max_size=2),
+    st.just(object()),
+    st.just(len),
+)
+_configs = st.one_of(
+    _hostile,
+    st.fixed_dictionaries(
+        {"configurable": st.dictionaries(
+            st.sampled_from(["thread_id", "checkpoint_ns", "checkpoint_id"]), _hostile,
+            max_size=3,
+        )}
+    ),
+)  # fmt: skip
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(config=_configs, other=_hostile, text=_hostile)
+def test_hostile_values_leave_only_store_errors(
+    config: Any, other: Any, text: Any, tmp_path: Path
+) -> None:
+    async def walk() -> None:
+        async with Store("mem://") as store:
+            saver = SurrealCheckpointSaver(store)
+            valid = await _put(saver, "t", {"a": 1}, {"a": 1}, {"a": 1})
+            calls: list[Callable[[], Awaitable[object]]] = [
+                lambda: saver.aput_writes(valid, [(text, other)], text),
+                lambda: saver.aput_writes(valid, other, "task"),
+                lambda: saver.aput(valid, empty_checkpoint(), other, {}),
+                lambda: saver.aput(valid, empty_checkpoint(), {}, other),
+                lambda: _drain(saver.alist(valid, filter=other, limit=other)),
+                lambda: saver.aput(config, empty_checkpoint(), {"k": other}, {}),  # type: ignore[typeddict-unknown-key]
+                lambda: saver.aput(config, other, {}, {}),
+                lambda: saver.aput_writes(config, [(text, other)], text),
+                lambda: saver.aget_tuple(config),
+                lambda: _drain(saver.alist(config, filter=other, before=config, limit=other)),
+                lambda: saver.adelete_thread(text),
+                lambda: saver.adelete_for_runs(other),
+                lambda: saver.acopy_thread(text, text),
+                lambda: saver.aprune(other, strategy=text),
+            ]
+            for call in calls:
+                with contextlib.suppress(StoreError):
+                    await call()
+            # Whatever was refused, what was accepted reads back.
+            await _drain(saver.alist(None))
+
+    anyio.run(walk, backend="asyncio")
+
+
+async def _drain(it: Any) -> None:
+    async for _ in it:
+        pass

@@ -26,6 +26,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from pydantic import BaseModel
 
+from .._api import public
 from .._client import Store
 from .._errors import StoreStateError, ValidationError
 from .._types import RecordId, check_text
@@ -50,6 +51,25 @@ def _blob_key(type_: str, data: bytes) -> str:
 def _jsonable(value: Any) -> Any:
     """Metadata as JSON values, for filtering in the database (read back from the exact copy)."""
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+def _dump(serde: SerializerProtocol, value: Any, what: str) -> tuple[str, bytes]:
+    try:
+        return serde.dumps_typed(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValidationError(f"{what} cannot be serialised: {exc}") from exc
+
+
+def _versions(value: Mapping[str, Any], what: str) -> dict[str, str | int | float]:
+    out: dict[str, str | int | float] = {}
+    for channel, version in value.items():
+        check_text(channel, f"a channel name in {what}", limit=1024)
+        if isinstance(version, bool) or not isinstance(version, str | int | float):
+            raise ValidationError(f"{what}[{channel!r}] must be a str, int or float version")
+        if isinstance(version, float) and version != version:
+            raise ValidationError(f"{what}[{channel!r}] is NaN")
+        out[channel] = version
+    return out
 
 
 def _configurable(config: RunnableConfig | None, what: str = "config") -> Mapping[str, Any]:
@@ -351,6 +371,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             )
         return out
 
+    @public
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint ``config`` names, or its thread's (and namespace's) latest."""
         conf = _configurable(config)
@@ -394,7 +415,8 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
                 conditions.append("checkpoint_id = $cid")
                 params["cid"] = cid
         if before is not None:
-            bid = _optional_id(get_checkpoint_id(before), "before's checkpoint_id")
+            bid = _optional_id(_configurable(before, "before").get("checkpoint_id"),
+                               "before's checkpoint_id")  # fmt: skip
             if bid is not None:
                 conditions.append("checkpoint_id < $before")
                 params["before"] = bid
@@ -443,6 +465,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
 
     # -- writing -------------------------------------------------------------------------------
 
+    @public
     async def aput(
         self,
         config: RunnableConfig,
@@ -458,6 +481,13 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         if not isinstance(checkpoint, Mapping) or not isinstance(checkpoint.get("id"), str):
             raise ValidationError("checkpoint must be a LangGraph Checkpoint with a string id")
         checkpoint_id = check_text(checkpoint["id"], "checkpoint id", limit=256)
+        if not isinstance(metadata, Mapping):
+            raise ValidationError("metadata must be a mapping")
+        if not isinstance(new_versions, Mapping):
+            raise ValidationError("new_versions must be a mapping of channel to version")
+        if not isinstance(checkpoint.get("channel_versions") or {}, Mapping):
+            raise ValidationError("the checkpoint's channel_versions must be a mapping")
+        new_versions = _versions(new_versions, "new_versions")
         c: dict[str, Any] = dict(checkpoint)
         values: Mapping[str, Any] = c.pop("channel_values", None) or {}
         blobs: dict[str, dict[str, Any]] = {}
@@ -465,7 +495,9 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         versions_blob: dict[str, RecordId] = {}
         for channel, version in new_versions.items():
             type_, data = (
-                self.serde.dumps_typed(values[channel]) if channel in values else ("empty", b"")
+                _dump(self.serde, values[channel], f"channel {channel!r}")
+                if channel in values
+                else ("empty", b"")
             )
             key = _blob_key(type_, data)
             blobs.setdefault(key, {"id": RecordId("lg_blob", key), "type": type_, "data": data})
@@ -476,7 +508,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
                     "blob": RecordId("lg_blob", key),
                 }
             )
-        channel_versions = dict(c.get("channel_versions") or {})
+        channel_versions = _versions(c.get("channel_versions") or {}, "channel_versions")
         changed: dict[str, RecordId] = {}
         unchanged: list[list[Any]] = []
         for channel, version in channel_versions.items():
@@ -485,8 +517,8 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             else:
                 unchanged.append([channel, version])
         full_metadata = get_checkpoint_metadata(config, metadata)
-        checkpoint_type, checkpoint_data = self.serde.dumps_typed(c)
-        metadata_type, metadata_data = self.serde.dumps_typed(full_metadata)
+        checkpoint_type, checkpoint_data = _dump(self.serde, c, "the checkpoint")
+        metadata_type, metadata_data = _dump(self.serde, full_metadata, "the metadata")
         run_id = full_metadata.get("run_id")
         row = {
             "thread_id": thread_id,
@@ -514,6 +546,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
                                  "checkpoint_id": checkpoint_id}}  # fmt: skip
 
+    @public
     async def aput_writes(
         self,
         config: RunnableConfig,
@@ -531,10 +564,15 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         check_text(task_path, "task_path", empty=True, limit=4096)
         regular: list[dict[str, Any]] = []
         special: list[dict[str, Any]] = []
-        for i, (channel, value) in enumerate(writes):
+        if isinstance(writes, str | bytes) or not isinstance(writes, Sequence):
+            raise ValidationError("writes must be a sequence of (channel, value) pairs")
+        for i, write in enumerate(writes):
+            if not isinstance(write, Sequence) or isinstance(write, str | bytes) or len(write) != 2:
+                raise ValidationError(f"write {i} is not a (channel, value) pair")
+            channel, value = write
             check_text(channel, "a write's channel", limit=1024)
             idx = WRITES_IDX_MAP.get(channel, i)
-            type_, data = self.serde.dumps_typed(value)
+            type_, data = _dump(self.serde, value, f"the write to {channel!r}")
             (special if idx < 0 else regular).append(
                 {
                     "id": RecordId("lg_write", [thread_id, ns, checkpoint_id, task_id, idx]),
@@ -548,17 +586,20 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             )
         await self.store.execute(_PUT_WRITES, idempotent=True, regular=regular, special=special)
 
+    @public
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and channel value of ``thread_id`` (every namespace).
         Checkpoints that a memory cites stay as retained records, hidden from LangGraph."""
         await self.store.execute(_DELETE_THREAD, t=check_text(thread_id, "thread_id"))
 
+    @public
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) whose metadata names one of ``run_ids``."""
         runs = _thread_ids(run_ids, "run_ids")
         if runs:
             await self.store.execute(_DELETE_FOR_RUNS, runs=runs)
 
+    @public
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint and write of one thread to another (channel values are shared,
         not copied)."""
@@ -568,6 +609,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             return
         await self.store.execute(_COPY_THREAD, idempotent=True, src=src, dst=dst)
 
+    @public
     async def aprune(
         self,
         thread_ids: Sequence[str],
