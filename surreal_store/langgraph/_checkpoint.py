@@ -102,47 +102,70 @@ def _optional_id(value: Any, what: str) -> str | None:
     return None if value is None else check_text(value, what, limit=256)
 
 
+class _Write(BaseModel):
+    checkpoint_ns: str | None = None
+    checkpoint_id: str | None = None
+    task_id: str
+    idx: int
+    channel: str
+    type: str
+    data: str
+    task_path: str
+
+
 class _Row(BaseModel):
     thread_id: str
     checkpoint_ns: str
     checkpoint_id: str
     parent_id: str | None = None
     type: str
-    data: bytes
+    data: str
     metadata_type: str
-    metadata_data: bytes
-    blobs: dict[str, Any]
-    writes: list[dict[str, Any]] | None = None
+    metadata_data: str
+    blobs: dict[str, str]
+    writes: list[_Write] | None = None
 
 
 class _Blob(BaseModel):
-    id: RecordId
+    id: str
     type: str
-    data: bytes
-
-    model_config = {"arbitrary_types_allowed": True}
+    data: str
 
 
 class _Page(BaseModel):
     rows: list[_Row]
     blobs: list[_Blob]
-    writes: list[dict[str, Any]] | None = None
+    writes: list[_Write] | None = None
 
 
+def _bytes(text: str) -> bytes:
+    # The database's base64 has no padding.
+    return base64.b64decode(text + "=" * (-len(text) % 4))
+
+
+# Pages travel as one JSON text, bytes as base64 and record ids as keys: the SDK's pure-Python
+# CBOR decoder would be most of the cost of a page.
 _COLUMNS: Final = (
-    "id, thread_id, checkpoint_ns, checkpoint_id, parent_id, type, data, metadata_type, "
-    "metadata_data, blobs"
+    "id, thread_id, checkpoint_ns, checkpoint_id, parent_id, type, "
+    "encoding::base64::encode(data) AS data, metadata_type, "
+    "encoding::base64::encode(metadata_data) AS metadata_data, "
+    "object::from_entries(object::entries(blobs).map(|$e| [$e[0], record::id($e[1])])) AS blobs"
+)
+_WRITE_COLUMNS: Final = (
+    "task_id, idx, channel, type, encoding::base64::encode(data) AS data, task_path"
 )
 # A checkpoint's own writes, for pages that span threads or namespaces.
 _ROW_WRITES: Final = (
-    "(SELECT task_id, idx, channel, type, data, task_path FROM lg_write:[$parent.thread_id, "
+    f"(SELECT {_WRITE_COLUMNS} FROM lg_write:[$parent.thread_id, "
     "$parent.checkpoint_ns, $parent.checkpoint_id, NONE, NONE]..=[$parent.thread_id, "
     "$parent.checkpoint_ns, $parent.checkpoint_id, {}, {}]) AS writes"
 )
 # The blobs of a page's rows, each sent once however many checkpoints share it.
 _PAGE_BLOBS: Final = """
-LET $blob_ids = array::distinct(array::flatten($rows.map(|$r| object::values($r.blobs))));
-LET $blobs = IF $blob_ids = [] { [] } ELSE { (SELECT id, type, data FROM $blob_ids) };
+LET $blob_ids = array::distinct(array::flatten($rows.map(|$r| object::values($r.blobs))))
+    .map(|$k| type::record('lg_blob', $k));
+LET $blobs = IF $blob_ids = [] { [] } ELSE { (SELECT record::id(id) AS id, type,
+    encoding::base64::encode(data) AS data FROM $blob_ids) };
 LET $blobs = IF type::is_array($blobs) { $blobs } ELSE { [$blobs] };
 """
 
@@ -153,17 +176,17 @@ def _ns_page_query(where: str) -> str:
     (read by the thread index, backwards), filtered to them by the caller."""
     return f"""
 LET $rows = (SELECT {_COLUMNS} FROM lg_checkpoint
-    WHERE thread_id = $t AND checkpoint_ns = $ns AND retained_at = NONE{where}
+    WHERE live_thread = $t AND checkpoint_ns = $ns{where}
     ORDER BY checkpoint_id DESC LIMIT $limit);
 {_PAGE_BLOBS}
 LET $lo = array::min($rows.checkpoint_id);
 LET $hi = array::max($rows.checkpoint_id);
-LET $writes = IF $rows = [] {{ [] }} ELSE {{ (SELECT record::id(id)[2] AS checkpoint_id, task_id,
-    idx, channel, type, data, task_path
+LET $writes = IF $rows = [] {{ [] }} ELSE {{ (SELECT record::id(id)[1] AS checkpoint_ns,
+    record::id(id)[2] AS checkpoint_id, {_WRITE_COLUMNS}
     FROM lg_write:[$t, $ns, $lo, NONE, NONE]..=[$t, $ns, $hi, {{}}, {{}}]) }};
 LET $writes = IF type::is_array($writes) {{ $writes }} ELSE IF $writes = NONE {{ [] }}
     ELSE {{ [$writes] }};
-{{ rows: $rows, blobs: $blobs, writes: $writes }};
+encoding::json::encode({{ rows: $rows, blobs: $blobs, writes: $writes }});
 """
 
 
@@ -171,21 +194,32 @@ def _any_page_query(source: str, where: str) -> str:
     """A page of checkpoints from ``source`` (a thread's every namespace, or every thread),
     newest first, each with its own writes."""
     return f"""
-LET $rows = (SELECT {_COLUMNS}, {_ROW_WRITES} FROM {source} AND retained_at = NONE{where}
+LET $rows = (SELECT {_COLUMNS}, {_ROW_WRITES} FROM {source}{where}
     ORDER BY checkpoint_id DESC, id DESC LIMIT $limit);
 {_PAGE_BLOBS}
-{{ rows: $rows, blobs: $blobs }};
+encoding::json::encode({{ rows: $rows, blobs: $blobs }});
 """
 
 
 _GET_LATEST: Final = _ns_page_query("")
 _GET_ONE: Final = f"""
-LET $rows = (SELECT {_COLUMNS}, {_ROW_WRITES} FROM $id WHERE retained_at = NONE);
+LET $rows = (SELECT {_COLUMNS}, {_ROW_WRITES} FROM $id WHERE live_thread != NONE);
 {_PAGE_BLOBS}
-{{ rows: $rows, blobs: $blobs }};
+encoding::json::encode({{ rows: $rows, blobs: $blobs }});
 """
-_ONE_THREAD: Final = "lg_checkpoint WHERE thread_id = $t"
-_EVERY_THREAD: Final = "lg_checkpoint WHERE true"
+_ONE_THREAD: Final = "lg_checkpoint WHERE live_thread = $t"
+_NAMESPACES: Final = (
+    "SELECT VALUE checkpoint_ns FROM lg_checkpoint WHERE live_thread = $t GROUP BY checkpoint_ns;"
+)
+
+
+def _order(tup: CheckpointTuple | None) -> tuple[str, str]:
+    assert tup is not None
+    conf = tup.config["configurable"]
+    return (conf["checkpoint_id"], conf["checkpoint_ns"])
+
+
+_EVERY_THREAD: Final = "lg_checkpoint WHERE live_thread != NONE"
 
 
 # One transaction: blobs new to the store are created (a content already stored is not written
@@ -220,7 +254,8 @@ COMMIT;
 # that no version uses.
 _COLLECT: Final = """
 LET $cited = (SELECT VALUE id FROM $doomed WHERE count(<-sourced_from) > 0);
-UPDATE $cited SET retained_at = time::now() WHERE retained_at = NONE RETURN NONE;
+UPDATE $cited SET retained_at = time::now(), live_thread = NONE WHERE live_thread != NONE
+    RETURN NONE;
 LET $gone = array::complement($doomed, $cited);
 FOR $c IN $gone {
     LET $k = record::id($c);
@@ -247,15 +282,15 @@ def _collect_query(doomed: str) -> str:
 
 
 _DELETE_THREAD: Final = _collect_query(
-    "SELECT VALUE id FROM lg_checkpoint:[$t, NONE, NONE]..=[$t, {}, {}] WHERE retained_at = NONE"
+    "SELECT VALUE id FROM lg_checkpoint:[$t, NONE, NONE]..=[$t, {}, {}] WHERE live_thread != NONE"
 )
 _DELETE_FOR_RUNS: Final = _collect_query(
-    "SELECT VALUE id FROM lg_checkpoint WHERE run_id IN $runs AND retained_at = NONE"
+    "SELECT VALUE id FROM lg_checkpoint WHERE run_id IN $runs AND live_thread != NONE"
 )
 _DELETE_IDS: Final = _collect_query("$ids")
 _THREAD_IDS: Final = """
 array::flatten($threads.map(|$t| (SELECT VALUE [checkpoint_ns, checkpoint_id, id]
-    FROM lg_checkpoint:[$t, NONE, NONE]..=[$t, {}, {}] WHERE retained_at = NONE)));
+    FROM lg_checkpoint:[$t, NONE, NONE]..=[$t, {}, {}] WHERE live_thread != NONE)));
 """
 
 
@@ -264,14 +299,16 @@ array::flatten($threads.map(|$t| (SELECT VALUE [checkpoint_ns, checkpoint_id, id
 _COPY_THREAD: Final = """
 BEGIN;
 LET $cps = (SELECT * FROM lg_checkpoint:[$src, NONE, NONE]..=[$src, {}, {}]
-    WHERE retained_at = NONE);
+    WHERE live_thread != NONE);
 INSERT INTO lg_checkpoint $cps.map(|$c| $c + {
     id: type::record('lg_checkpoint', [$dst, $c.checkpoint_ns, $c.checkpoint_id]),
     thread_id: $dst,
+    live_thread: $dst,
 }) ON DUPLICATE KEY UPDATE type = $input.type, data = $input.data,
     channel_versions = $input.channel_versions, blobs = $input.blobs, metadata = $input.metadata,
     metadata_type = $input.metadata_type, metadata_data = $input.metadata_data,
-    parent_id = $input.parent_id, run_id = $input.run_id, retained_at = NONE RETURN NONE;
+    parent_id = $input.parent_id, run_id = $input.run_id, live_thread = $dst, retained_at = NONE
+    RETURN NONE;
 LET $versions = (SELECT * FROM lg_version:[$src, NONE, NONE, NONE]..=[$src, {}, {}, {}]);
 INSERT INTO lg_version $versions.map(|$v| {
     id: type::record('lg_version', array::concat([$dst], array::slice(record::id($v.id), 1))),
@@ -338,38 +375,46 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
     # -- reading -------------------------------------------------------------------------------
 
     def _tuples(self, page: _Page) -> list[CheckpointTuple]:
-        blobs = {str(b.id.key): b for b in page.blobs}
-        page_writes: dict[str, list[dict[str, Any]]] = {}
+        loads = self.serde.loads_typed
+        blobs = {b.id: b for b in page.blobs}
+        page_writes: dict[tuple[str | None, str | None], list[_Write]] = {}
         for w in page.writes or []:
-            page_writes.setdefault(w["checkpoint_id"], []).append(w)
+            page_writes.setdefault((w.checkpoint_ns, w.checkpoint_id), []).append(w)
         out: list[CheckpointTuple] = []
         for row in page.rows:
-            checkpoint: Checkpoint = self.serde.loads_typed((row.type, row.data))
+            checkpoint: Checkpoint = loads((row.type, _bytes(row.data)))
             values: dict[str, Any] = {}
-            for channel, blob in row.blobs.items():
-                found = blobs.get(str(blob.key)) if isinstance(blob, RecordId) else None
+            for channel, key in row.blobs.items():
+                found = blobs.get(key)
                 if found is not None and found.type != "empty":
-                    values[channel] = self.serde.loads_typed((found.type, found.data))
-            own = row.writes if row.writes is not None else page_writes.get(row.checkpoint_id, [])
-            writes = sorted(own, key=lambda w: (w["task_path"], w["task_id"], w["idx"]))
+                    values[channel] = loads((found.type, _bytes(found.data)))
+            own = (
+                row.writes
+                if row.writes is not None
+                else page_writes.get((row.checkpoint_ns, row.checkpoint_id), [])
+            )
+            writes = sorted(own, key=lambda w: (w.task_path, w.task_id, w.idx))
             conf = {"thread_id": row.thread_id, "checkpoint_ns": row.checkpoint_ns}
             out.append(
                 CheckpointTuple(
                     config={"configurable": {**conf, "checkpoint_id": row.checkpoint_id}},
                     checkpoint={**checkpoint, "channel_values": values},
-                    metadata=self.serde.loads_typed((row.metadata_type, row.metadata_data)),
+                    metadata=loads((row.metadata_type, _bytes(row.metadata_data))),
                     parent_config=(
                         {"configurable": {**conf, "checkpoint_id": row.parent_id}}
                         if row.parent_id
                         else None
                     ),
                     pending_writes=[
-                        (w["task_id"], w["channel"], self.serde.loads_typed((w["type"], w["data"])))
-                        for w in writes
+                        (w.task_id, w.channel, loads((w.type, _bytes(w.data)))) for w in writes
                     ],
                 )
             )
         return out
+
+    async def _page(self, query: str, **params: Any) -> _Page:
+        text = await self.store.query_required_single(query, str, idempotent=True, **params)
+        return _Page.model_validate_json(text)
 
     @public
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -378,14 +423,10 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         thread_id, ns = _thread(conf), _ns(conf)
         checkpoint_id = _optional_id(get_checkpoint_id(config), "checkpoint_id")
         if checkpoint_id is None:
-            page = await self.store.query_required_single(
-                _GET_LATEST, _Page, idempotent=True, t=thread_id, ns=ns, limit=1
-            )
+            page = await self._page(_GET_LATEST, t=thread_id, ns=ns, limit=1)
         else:
             rid = checkpoint_record(thread_id, ns, checkpoint_id)
-            page = await self.store.query_required_single(
-                _GET_ONE, _Page, idempotent=True, id=rid, limit=1
-            )
+            page = await self._page(_GET_ONE, id=rid, limit=1)
         found = self._tuples(page)
         return found[0] if found else None
 
@@ -434,23 +475,59 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
                     params[f"fv{i}"] = _jsonable(value)
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise ValidationError("limit must be an int or None")
+        where = "".join(f" AND {c}" for c in conditions)
+        if source == _ONE_THREAD:
+            # Every namespace of the thread: each read newest first through the thread index,
+            # merged here, so that no page sorts the whole thread.
+            names = await self.store.query(_NAMESPACES, str, idempotent=True, t=params["t"])
+            streams = [
+                self._pages(None, where, {**params, "ns": ns}, limit).__aiter__() for ns in names
+            ]
+            heads: list[CheckpointTuple | None] = [await anext(s, None) for s in streams]
+            left = limit
+            while left is None or left > 0:
+                live = [i for i, h in enumerate(heads) if h is not None]
+                if not live:
+                    return
+                best = max(live, key=lambda i: _order(heads[i]))
+                tup = heads[best]
+                assert tup is not None
+                yield tup
+                heads[best] = await anext(streams[best], None)
+                if left is not None:
+                    left -= 1
+            return
+        async for tup in self._pages(source, where, params, limit):
+            yield tup
+
+    async def _pages(
+        self, source: str | None, where: str, params: dict[str, Any], limit: int | None
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Checkpoints of one namespace of one thread (``source`` None) or of every thread,
+        newest first, page by page."""
+        params = dict(params)
         left = limit
-        # Pages continue after the last row seen: (checkpoint_id, id) is a total order (within
-        # one namespace of one thread, checkpoint_id alone is).
+        # Pages continue after the last row seen: within one namespace of one thread,
+        # checkpoint_id is unique; across threads, (checkpoint_id, id) is.
         last: tuple[str, RecordId] | None = None
         while left is None or left > 0:
-            where = "".join(f" AND {c}" for c in conditions)
-            if last is not None:
-                where += (
+            after = ""
+            if last is not None and source is None:
+                after = " AND checkpoint_id < $last_cid"
+                params["last_cid"] = last[0]
+            elif last is not None:
+                after = (
                     " AND (checkpoint_id < $last_cid"
                     " OR (checkpoint_id = $last_cid AND id < $last_id))"
                 )
                 params["last_cid"], params["last_id"] = last
             size = _PAGE if left is None else min(_PAGE, left)
-            query = _ns_page_query(where) if source is None else _any_page_query(source, where)
-            page = await self.store.query_required_single(
-                query, _Page, idempotent=True, limit=size, **params
+            query = (
+                _ns_page_query(where + after)
+                if source is None
+                else _any_page_query(source, where + after)
             )
+            page = await self._page(query, limit=size, **params)
             for tup in self._tuples(page):
                 yield tup
             if len(page.rows) < size:
@@ -522,6 +599,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         run_id = full_metadata.get("run_id")
         row = {
             "thread_id": thread_id,
+            "live_thread": thread_id,
             "checkpoint_ns": ns,
             "checkpoint_id": checkpoint_id,
             "parent_id": parent_id,
