@@ -1,5 +1,5 @@
 """A LangGraph checkpointer on the store: checkpoints, pending writes and channel values in
-SurrealDB (schema ``014_langgraph``), one round trip per call."""
+SurrealDB (schema ``014_langgraph``), one round trip per call (per page, listing)."""
 
 from __future__ import annotations
 
@@ -332,7 +332,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             graph = builder.compile(checkpointer=SurrealCheckpointSaver(store))
             await graph.ainvoke(inputs, {"configurable": {"thread_id": "t1"}})
 
-    Every method is one query, in one transaction where it writes. Channel values are stored
+    Every method is one query (listing: one per page), in one transaction where it writes. Channel values are stored
     once per content (``lg_blob``, keyed by its SHA-256) and once per version of a channel, so
     a channel that did not change is not written again. The async methods are the real ones;
     the sync methods (for ``graph.invoke``) run them on the store's event loop and must be
