@@ -332,12 +332,12 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             graph = builder.compile(checkpointer=SurrealCheckpointSaver(store))
             await graph.ainvoke(inputs, {"configurable": {"thread_id": "t1"}})
 
-    Every method is one query (listing: one per page), in one transaction where it writes. Channel values are stored
-    once per content (``lg_blob``, keyed by its SHA-256) and once per version of a channel, so
-    a channel that did not change is not written again. The async methods are the real ones;
-    the sync methods (for ``graph.invoke``) run them on the store's event loop and must be
-    called from another thread. The saver does not close the store: its owner does
-    (:meth:`from_url` opens and closes one for you).
+    Every method is one query (listing: one per page), in one transaction where it writes.
+    Channel values are stored once per content (``lg_blob``, keyed by its SHA-256) and once per
+    version of a channel, so a channel that did not change is not written again. The async
+    methods are the real ones; the sync methods (for ``graph.invoke``) run them on the store's
+    event loop and must be called from another thread. The saver does not close the store: its
+    owner does (:meth:`from_url` opens and closes one for you).
     """
 
     def __init__(self, store: Store, *, serde: SerializerProtocol | None = None) -> None:
