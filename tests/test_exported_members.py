@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import surreal_store
@@ -30,9 +32,29 @@ DOMAIN_MODULES = {
 }
 
 
+# Public subpackages for optional extras: never imported by the package itself (their
+# dependencies may be missing), so not in __all__; once imported they are attributes.
+OPTIONAL_MODULES = {"langgraph"}
+
+
 def test_every_public_attribute_is_in_all() -> None:
     public = {name for name in vars(surreal_store) if not name.startswith("_")}
-    assert public == set(surreal_store.__all__) - {"__version__"}
+    for name in public & OPTIONAL_MODULES:
+        assert getattr(surreal_store, name).__name__ == f"surreal_store.{name}"
+    assert public - OPTIONAL_MODULES == set(surreal_store.__all__) - {"__version__"}
+
+
+def test_optional_modules_are_not_imported_by_the_package() -> None:
+    # A fresh interpreter: this one has imported them already (the tests do).
+    code = (
+        "import sys, surreal_store; "
+        f"print(sorted(m for m in {sorted(OPTIONAL_MODULES)!r} "
+        "if 'surreal_store.' + m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
 
 
 def test_exported_objects_claim_the_package() -> None:
