@@ -323,6 +323,17 @@ COMMIT;
 """
 
 
+def _sync_twin(name: str) -> Any:
+    """The sync method ``name``: ``a<name>`` run on the store's event loop."""
+
+    def method(self: SurrealCheckpointSaver, *args: Any, **kwargs: Any) -> Any:
+        return self._sync(getattr(self, f"a{name}")(*args, **kwargs))
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Sync :meth:`a{name}` (from another thread than the store's loop)."
+    return method
+
+
 class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
     """A LangGraph checkpointer on an open :class:`~surreal_store.Store`.
 
@@ -737,11 +748,6 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             )
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """Sync :meth:`aget_tuple` (from another thread than the store's loop)."""
-        result: CheckpointTuple | None = self._sync(self.aget_tuple(config))
-        return result
-
     def list(
         self,
         config: RunnableConfig | None,
@@ -758,39 +764,11 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         found: list[CheckpointTuple] = self._sync(collect())
         yield from found
 
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        """Sync :meth:`aput` (from another thread than the store's loop)."""
-        result: RunnableConfig = self._sync(self.aput(config, checkpoint, metadata, new_versions))
-        return result
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        """Sync :meth:`aput_writes` (from another thread than the store's loop)."""
-        self._sync(self.aput_writes(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        """Sync :meth:`adelete_thread` (from another thread than the store's loop)."""
-        self._sync(self.adelete_thread(thread_id))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Sync :meth:`adelete_for_runs` (from another thread than the store's loop)."""
-        self._sync(self.adelete_for_runs(run_ids))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Sync :meth:`acopy_thread` (from another thread than the store's loop)."""
-        self._sync(self.acopy_thread(source_thread_id, target_thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """Sync :meth:`aprune` (from another thread than the store's loop)."""
-        self._sync(self.aprune(thread_ids, strategy=strategy))
+    # The other sync methods: each runs its async twin on the store's loop.
+    get_tuple = _sync_twin("get_tuple")
+    put = _sync_twin("put")
+    put_writes = _sync_twin("put_writes")
+    delete_thread = _sync_twin("delete_thread")
+    delete_for_runs = _sync_twin("delete_for_runs")
+    copy_thread = _sync_twin("copy_thread")
+    prune = _sync_twin("prune")
