@@ -1,8 +1,11 @@
 """LangGraph's own checkpointer conformance suite (``langgraph-checkpoint-conformance``) on the
-real embedded engine, in memory and on surrealkv: every base and every extended capability."""
+real embedded engine, in memory and on surrealkv (and on a server when SURREAL_STORE_TEST_URL
+is set): every base and every extended capability."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from langgraph.checkpoint.conformance.capabilities import (
     EXTENDED_CAPABILITIES,
 )
 
-from surreal_store import Store
+from surreal_store import Settings, Store
 from surreal_store.langgraph import SurrealCheckpointSaver
 
 pytestmark = pytest.mark.anyio
@@ -26,13 +29,30 @@ BASE_TESTS = 58
 EXTENDED_TESTS = 23
 
 
-@pytest.mark.parametrize("engine", ["mem", "surrealkv"])
+def _settings(engine: str, tmp_path: Path) -> Settings:
+    if engine == "mem":
+        return Settings.load(url="mem://")
+    if engine == "surrealkv":
+        return Settings.load(url=f"surrealkv://{tmp_path / 'store'}")
+    url = os.environ.get("SURREAL_STORE_TEST_URL")
+    if not url:
+        pytest.skip("SURREAL_STORE_TEST_URL is not set")
+    return Settings.load(
+        url=url,
+        namespace="surreal_store_test",
+        database="lg_" + uuid.uuid4().hex[:12],
+        username=os.environ.get("SURREAL_STORE_TEST_USERNAME", "root"),
+        password=os.environ.get("SURREAL_STORE_TEST_PASSWORD", "root"),
+    )
+
+
+@pytest.mark.parametrize("engine", ["mem", "surrealkv", "server"])
 async def test_conformance(engine: str, tmp_path: Path) -> None:
-    url = "mem://" if engine == "mem" else f"surrealkv://{tmp_path / 'store'}"
+    settings = _settings(engine, tmp_path)
 
     @checkpointer_test(name=f"SurrealCheckpointSaver[{engine}]")
     async def saver() -> AsyncIterator[SurrealCheckpointSaver]:
-        async with Store(url) as store:
+        async with Store(settings=settings) as store:
             yield SurrealCheckpointSaver(store)
 
     report = await validate(saver)
