@@ -516,3 +516,21 @@ def test_hostile_values_leave_only_store_errors(
 async def _drain(it: Any) -> None:
     async for _ in it:
         pass
+
+
+def test_from_url_sync_serves_a_synchronous_graph(tmp_path: Path) -> None:
+    build = _graph_module()["build"]
+    url = f"surrealkv://{tmp_path / 'sync'}"
+    cfg: RunnableConfig = {"configurable": {"thread_id": "s"}}
+    with SurrealCheckpointSaver.from_url_sync(url) as saver:
+        graph = build(saver)
+        assert graph.invoke({"count": 0, "log": [], "approved": ""}, cfg)["count"] == 3
+        assert graph.get_state(cfg).next == ("review",)
+        n = len(list(graph.get_state_history(cfg)))
+    # Closed on exit: the next open (same process) finds the thread as it was left.
+    with SurrealCheckpointSaver.from_url_sync(url) as saver:
+        graph = build(saver)
+        assert graph.get_state(cfg).values["count"] == 3
+        assert len(list(graph.get_state_history(cfg))) == n
+    with pytest.raises(StoreError), SurrealCheckpointSaver.from_url_sync("nope://x"):
+        pass

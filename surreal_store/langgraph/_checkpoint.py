@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import hashlib
 import json
 import secrets
+import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, Final
 
 from langchain_core.runnables import RunnableConfig
@@ -370,6 +372,43 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         saver on it; the store is closed on exit."""
         async with Store(url, migrate=True, **settings) as store:
             yield cls(store, serde=serde)
+
+    @classmethod
+    @contextmanager
+    def from_url_sync(
+        cls, url: str | None = None, *, serde: SerializerProtocol | None = None, **settings: Any
+    ) -> Iterator[SurrealCheckpointSaver]:
+        """For synchronous code (``graph.invoke``): open a store at ``url`` on an event loop of
+        its own, in a background thread, and yield a saver whose sync methods run there. The
+        store is closed and the thread ended on exit."""
+        ready: concurrent.futures.Future[SurrealCheckpointSaver] = concurrent.futures.Future()
+        stop: asyncio.Event | None = None
+        loop: asyncio.AbstractEventLoop | None = None
+
+        async def own() -> None:
+            nonlocal stop, loop
+            stop, loop = asyncio.Event(), asyncio.get_running_loop()
+            try:
+                async with Store(url, migrate=True, **settings) as store:
+                    ready.set_result(cls(store, serde=serde))
+                    await stop.wait()
+            except BaseException as exc:
+                if not ready.done():
+                    ready.set_exception(exc)
+                else:
+                    raise
+
+        thread = threading.Thread(
+            target=lambda: asyncio.run(own()), name="surreal-store-langgraph", daemon=True
+        )
+        thread.start()
+        try:
+            yield ready.result()
+        finally:
+            if loop is not None and stop is not None:
+                with suppress(RuntimeError):  # the loop ended already (the open failed)
+                    loop.call_soon_threadsafe(stop.set)
+            thread.join()
 
     def get_next_version(self, current: str | int | None, channel: None = None) -> str:
         """The next version of a channel: a counter and a random part, as LangGraph's own
