@@ -130,7 +130,7 @@ class _Row(BaseModel):
 
 class _Blob(BaseModel):
     id: str
-    type: str
+    type: str | None = None  # None: the blob is gone
     data: str
 
 
@@ -203,12 +203,24 @@ encoding::json::encode({{ rows: $rows, blobs: $blobs }});
 """
 
 
-_GET_LATEST: Final = _ns_page_query("")
-_GET_ONE: Final = f"""
-LET $rows = (SELECT {_COLUMNS}, {_ROW_WRITES} FROM $id WHERE live_thread != NONE);
-{_PAGE_BLOBS}
-encoding::json::encode({{ rows: $rows, blobs: $blobs }});
+def _single_query(source: str) -> str:
+    """One checkpoint (the first row of ``source``) with its writes and blobs: a single
+    statement, which is what a read of one checkpoint costs most in."""
+    return f"""
+LET $rows = (SELECT {_COLUMNS}, {_ROW_WRITES} FROM {source});
+encoding::json::encode({{ rows: $rows, blobs: array::distinct(array::flatten(
+    $rows.map(|$r| object::values($r.blobs)))).map(|$k| {{
+        LET $b = type::record('lg_blob', $k).{{type, data}};
+        RETURN {{ id: $k, type: $b.type, data: encoding::base64::encode($b.data ?? <bytes>'') }};
+    }}) }});
 """
+
+
+_GET_LATEST: Final = _single_query(
+    "lg_checkpoint WHERE live_thread = $t AND checkpoint_ns = $ns "
+    "ORDER BY checkpoint_id DESC LIMIT 1"
+)
+_GET_ONE: Final = _single_query("$id WHERE live_thread != NONE")
 _ONE_THREAD: Final = "lg_checkpoint WHERE live_thread = $t"
 _NAMESPACES: Final = (
     "SELECT VALUE checkpoint_ns FROM lg_checkpoint WHERE live_thread = $t GROUP BY checkpoint_ns;"
@@ -436,7 +448,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             values: dict[str, Any] = {}
             for channel, key in row.blobs.items():
                 found = blobs.get(key)
-                if found is not None and found.type != "empty":
+                if found is not None and found.type not in (None, "empty"):
                     values[channel] = loads((found.type, _bytes(found.data)))
             own = (
                 row.writes
@@ -473,10 +485,10 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         thread_id, ns = _thread(conf), _ns(conf)
         checkpoint_id = _optional_id(get_checkpoint_id(config), "checkpoint_id")
         if checkpoint_id is None:
-            page = await self._page(_GET_LATEST, t=thread_id, ns=ns, limit=1)
+            page = await self._page(_GET_LATEST, t=thread_id, ns=ns)
         else:
             rid = checkpoint_record(thread_id, ns, checkpoint_id)
-            page = await self._page(_GET_ONE, id=rid, limit=1)
+            page = await self._page(_GET_ONE, id=rid)
         found = self._tuples(page)
         return found[0] if found else None
 
