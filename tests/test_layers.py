@@ -54,14 +54,20 @@ def _package_of(name: str, path: Path) -> list[str]:
     return parts if path.name == "__init__.py" else parts[:-1]
 
 
+def _source(package: list[str], node: ast.ImportFrom) -> str:
+    """The dotted module a ``from ... import`` reads from, relative levels resolved."""
+    if node.level == 0:
+        return node.module or ""
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join(base + (node.module.split(".") if node.module else []))
+
+
 def _targets(name: str, path: Path, known: set[str]) -> set[str]:
     """The package's modules that ``name`` imports (at the top, lazily or for typing)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.level > 0:
-            package = _package_of(name, path)
-            base = package[: len(package) - (node.level - 1)]
-            target = ".".join(base + (node.module.split(".") if node.module else []))
+            target = _source(_package_of(name, path), node)
             if node.module:
                 found.add(target)
             for alias in node.names:  # `from . import x`: x may be a module
@@ -144,11 +150,7 @@ def _crossings(path: Path, every: set[str]) -> list[str]:
     ours: set[str] = set()  # names bound to modules of the package or the benchmarks
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            if node.level > 0:
-                base = package[: len(package) - (node.level - 1)]
-                source = ".".join(base + (node.module.split(".") if node.module else []))
-            else:
-                source = node.module or ""
+            source = _source(package, node)
             if source.split(".")[0] not in _OURS:
                 continue
             for alias in node.names:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import anyio
 import typer
@@ -18,7 +18,7 @@ from .._client import Store
 from .._config import Settings
 from .._errors import NotFoundError, QueryError, StoreError, ValidationError
 from .._ids import HEX
-from ._render import T, err, escape_markup
+from ._render import err, escape_markup
 
 __all__ = [
     "Options",
@@ -31,6 +31,8 @@ __all__ = [
     "store_options",
     "with_store",
 ]
+
+T = TypeVar("T")
 
 try:  # typer 0.29 and later vendor their own click
     from typer._click.exceptions import ClickException, UsageError

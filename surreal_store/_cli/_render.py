@@ -19,7 +19,6 @@ from .. import provenance
 from .._types import RecordId
 
 __all__ = [
-    "T",
     "dump",
     "err",
     "escape_markup",

@@ -90,7 +90,7 @@ def _thread(conf: Mapping[str, Any]) -> str:
     return check_text(thread_id, "thread_id", limit=1024)
 
 
-def _thread_ids(values: Sequence[str] | str, what: str) -> list[str]:
+def _names(values: Sequence[str] | str, what: str) -> list[str]:
     if isinstance(values, str) or not isinstance(values, Sequence):
         raise ValidationError(f"{what} must be a sequence of strings")
     return [check_text(v, what, limit=1024) for v in values]
@@ -162,14 +162,13 @@ _ROW_WRITES: Final = (
     "$parent.checkpoint_ns, $parent.checkpoint_id, NONE, NONE]..=[$parent.thread_id, "
     "$parent.checkpoint_ns, $parent.checkpoint_id, {}, {}]) AS writes"
 )
-# The blobs of a page's rows, each sent once however many checkpoints share it.
-_PAGE_BLOBS: Final = """
-LET $blob_ids = array::distinct(array::flatten($rows.map(|$r| object::values($r.blobs))))
-    .map(|$k| type::record('lg_blob', $k));
-LET $blobs = IF $blob_ids = [] { [] } ELSE { (SELECT record::id(id) AS id, type,
-    encoding::base64::encode(data) AS data FROM $blob_ids) };
-LET $blobs = IF type::is_array($blobs) { $blobs } ELSE { [$blobs] };
-"""
+# The blobs of the rows in $rows, each sent once however many checkpoints share it (a blob gone
+# missing comes back without a type).
+_ROW_BLOBS: Final = """array::distinct(array::flatten($rows.map(|$r| object::values($r.blobs))))
+    .map(|$k| {
+        LET $b = type::record('lg_blob', $k).{type, data};
+        RETURN { id: $k, type: $b.type, data: encoding::base64::encode($b.data ?? <bytes>'') };
+    })"""
 
 
 def _ns_page_query(where: str) -> str:
@@ -180,7 +179,6 @@ def _ns_page_query(where: str) -> str:
 LET $rows = (SELECT {_COLUMNS} FROM lg_checkpoint
     WHERE live_thread = $t AND checkpoint_ns = $ns{where}
     ORDER BY checkpoint_id DESC LIMIT $limit);
-{_PAGE_BLOBS}
 LET $lo = array::min($rows.checkpoint_id);
 LET $hi = array::max($rows.checkpoint_id);
 LET $writes = IF $rows = [] {{ [] }} ELSE {{ (SELECT record::id(id)[1] AS checkpoint_ns,
@@ -188,7 +186,7 @@ LET $writes = IF $rows = [] {{ [] }} ELSE {{ (SELECT record::id(id)[1] AS checkp
     FROM lg_write:[$t, $ns, $lo, NONE, NONE]..=[$t, $ns, $hi, {{}}, {{}}]) }};
 LET $writes = IF type::is_array($writes) {{ $writes }} ELSE IF $writes = NONE {{ [] }}
     ELSE {{ [$writes] }};
-encoding::json::encode({{ rows: $rows, blobs: $blobs, writes: $writes }});
+encoding::json::encode({{ rows: $rows, blobs: {_ROW_BLOBS}, writes: $writes }});
 """
 
 
@@ -198,8 +196,7 @@ def _any_page_query(source: str, where: str) -> str:
     return f"""
 LET $rows = (SELECT {_COLUMNS}, {_ROW_WRITES} FROM {source}{where}
     ORDER BY checkpoint_id DESC, id DESC LIMIT $limit);
-{_PAGE_BLOBS}
-encoding::json::encode({{ rows: $rows, blobs: $blobs }});
+encoding::json::encode({{ rows: $rows, blobs: {_ROW_BLOBS} }});
 """
 
 
@@ -208,11 +205,7 @@ def _single_query(source: str) -> str:
     statement, which is what a read of one checkpoint costs most in."""
     return f"""
 LET $rows = (SELECT {_COLUMNS}, {_ROW_WRITES} FROM {source});
-encoding::json::encode({{ rows: $rows, blobs: array::distinct(array::flatten(
-    $rows.map(|$r| object::values($r.blobs)))).map(|$k| {{
-        LET $b = type::record('lg_blob', $k).{{type, data}};
-        RETURN {{ id: $k, type: $b.type, data: encoding::base64::encode($b.data ?? <bytes>'') }};
-    }}) }});
+encoding::json::encode({{ rows: $rows, blobs: {_ROW_BLOBS} }});
 """
 
 
@@ -226,14 +219,14 @@ _NAMESPACES: Final = (
     "SELECT VALUE checkpoint_ns FROM lg_checkpoint WHERE live_thread = $t GROUP BY checkpoint_ns;"
 )
 
+_EVERY_THREAD: Final = "lg_checkpoint WHERE live_thread != NONE"
+
 
 def _order(tup: CheckpointTuple | None) -> tuple[str, str]:
+    """Newest first across namespaces: by checkpoint id, then namespace."""
     assert tup is not None
     conf = tup.config["configurable"]
     return (conf["checkpoint_id"], conf["checkpoint_ns"])
-
-
-_EVERY_THREAD: Final = "lg_checkpoint WHERE live_thread != NONE"
 
 
 # One transaction: blobs new to the store are created (a content already stored is not written
@@ -638,14 +631,11 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
                 if channel in values
                 else ("empty", b"")
             )
-            key = _blob_key(type_, data)
-            blobs.setdefault(key, {"id": RecordId("lg_blob", key), "type": type_, "data": data})
-            versions_blob[channel] = RecordId("lg_blob", key)
+            blob = RecordId("lg_blob", _blob_key(type_, data))
+            blobs.setdefault(str(blob.key), {"id": blob, "type": type_, "data": data})
+            versions_blob[channel] = blob
             versions.append(
-                {
-                    "id": RecordId("lg_version", [thread_id, ns, channel, version]),
-                    "blob": RecordId("lg_blob", key),
-                }
+                {"id": RecordId("lg_version", [thread_id, ns, channel, version]), "blob": blob}
             )
         channel_versions = _versions(c.get("channel_versions") or {}, "channel_versions")
         changed: dict[str, RecordId] = {}
@@ -735,7 +725,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
     @public
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) whose metadata names one of ``run_ids``."""
-        runs = _thread_ids(run_ids, "run_ids")
+        runs = _names(run_ids, "run_ids")
         if runs:
             await self.store.execute(_DELETE_FOR_RUNS, runs=runs)
 
@@ -758,7 +748,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> None:
         """``keep_latest``: keep only each namespace's newest checkpoint of each thread;
         ``delete``: delete them all."""
-        threads = _thread_ids(thread_ids, "thread_ids")
+        threads = _names(thread_ids, "thread_ids")
         if strategy not in ("keep_latest", "delete"):
             raise ValidationError(f"strategy must be keep_latest or delete, not {strategy!r}")
         if not threads:

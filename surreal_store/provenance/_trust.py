@@ -91,8 +91,6 @@ async def invalidate(
     :func:`restore` of one cause leaves it hidden while another stands. Memories remembered
     later from a distrusted source, or derived from a hidden memory, are hidden from the
     start. Distrusting a standing cause again changes nothing."""
-    if not isinstance(reason, str) or not reason:
-        raise ValidationError("reason must be a non-empty string")
     check_text(reason, "reason")
     if by is not None:
         check_text(by, "by")
