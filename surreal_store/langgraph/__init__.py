@@ -2,6 +2,8 @@
 
 - :class:`SurrealCheckpointSaver`: a checkpointer (``builder.compile(checkpointer=...)``):
   threads, checkpoints, pending writes and forks persisted in the store.
+- :class:`SurrealStore`: a long-term memory store (``builder.compile(store=...)``): namespaced
+  items, searched with the memory layer's recall, with filters and time to live.
 
 Both are built on an open :class:`~surreal_store.Store` and close nothing they did not open.
 """
@@ -14,5 +16,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from ._checkpoint import SurrealCheckpointSaver, checkpoint_record
+from ._store import ITEM_KIND, NamespaceError, SurrealStore, item_record
 
-__all__ = ["SurrealCheckpointSaver", "checkpoint_record"]
+__all__ = [
+    "ITEM_KIND",
+    "NamespaceError",
+    "SurrealCheckpointSaver",
+    "SurrealStore",
+    "checkpoint_record",
+    "item_record",
+]

@@ -3,15 +3,12 @@ SurrealDB (schema ``014_langgraph``), one round trip per call (per page, listing
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import concurrent.futures
 import hashlib
 import json
 import secrets
-import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Final
 
 from langchain_core.runnables import RunnableConfig
@@ -30,8 +27,9 @@ from pydantic import BaseModel
 
 from .._api import public
 from .._client import Store
-from .._errors import StoreStateError, ValidationError
+from .._errors import ValidationError
 from .._types import RecordId, check_text
+from ._loop import current_loop, in_background, run_on
 
 __all__ = ["SurrealCheckpointSaver", "checkpoint_record"]
 
@@ -363,10 +361,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             raise ValidationError("SurrealCheckpointSaver needs an open surreal_store.Store")
         super().__init__(serde=serde)
         self.store = store
-        try:
-            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            self._loop = None
+        self._loop = current_loop()
 
     @classmethod
     @asynccontextmanager
@@ -386,34 +381,8 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         """For synchronous code (``graph.invoke``): open a store at ``url`` on an event loop of
         its own, in a background thread, and yield a saver whose sync methods run there. The
         store is closed and the thread ended on exit."""
-        ready: concurrent.futures.Future[SurrealCheckpointSaver] = concurrent.futures.Future()
-        stop: asyncio.Event | None = None
-        loop: asyncio.AbstractEventLoop | None = None
-
-        async def own() -> None:
-            nonlocal stop, loop
-            stop, loop = asyncio.Event(), asyncio.get_running_loop()
-            try:
-                async with Store(url, migrate=True, **settings) as store:
-                    ready.set_result(cls(store, serde=serde))
-                    await stop.wait()
-            except BaseException as exc:
-                if not ready.done():
-                    ready.set_exception(exc)
-                else:
-                    raise
-
-        thread = threading.Thread(
-            target=lambda: asyncio.run(own()), name="surreal-store-langgraph", daemon=True
-        )
-        thread.start()
-        try:
-            yield ready.result()
-        finally:
-            if loop is not None and stop is not None:
-                with suppress(RuntimeError):  # the loop ended already (the open failed)
-                    loop.call_soon_threadsafe(stop.set)
-            thread.join()
+        with in_background(url, settings, lambda store: cls(store, serde=serde)) as saver:
+            yield saver
 
     def get_next_version(self, current: str | int | None, channel: None = None) -> str:
         """The next version of a channel: a counter and a random part, as LangGraph's own
@@ -770,24 +739,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
     # -- sync --------------------------------------------------------------------------------
 
     def _sync(self, coro: Any) -> Any:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            coro.close()
-            raise StoreStateError(
-                "the sync methods need the saver to be made on a running event loop (the "
-                "store's); use the async methods (graph.ainvoke) there"
-            )
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            coro.close()
-            raise StoreStateError(
-                "a sync method was called on the store's own event loop, which would wait on "
-                "itself: use the async methods (graph.ainvoke, aget_tuple, ...) there"
-            )
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        return run_on(self._loop, coro, "saver")
 
     def list(
         self,

@@ -9,7 +9,7 @@ candidates: the KNN operator takes no parameters) and the fixed condition texts 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from .._api import public
 from .._errors import ValidationError
 from .._executor import Executor
+from .._match import match_conditions
 from .._types import RecordId, check_text
 from ._checks import check_positive, check_tags, check_utc, check_vector
 from ._embedders import Embedder, check_embedder, embed_texts
@@ -238,6 +239,7 @@ async def recall(
     created_before: dt.datetime | None = None,
     valid_at: dt.datetime | None = None,
     as_of: dt.datetime | None = None,
+    metadata: Mapping[str, Any] | None = None,
     include_invalidated: bool = False,
     ef: int | None = None,
     candidates: int | None = None,
@@ -249,7 +251,10 @@ async def recall(
     Filters narrow the candidates inside the index search: ``kind`` (one or several),
     ``tags`` (all of them), ``commit``/``branch`` (memories of that commit's history),
     ``created_*`` ranges, ``valid_at`` (valid at that time) and ``as_of`` (what was recorded,
-    valid and not yet invalidated at that time). Invalidated memories are left out unless
+    valid and not yet invalidated at that time) and ``metadata`` (a filter on the metadata:
+    ``{"path.to": value}`` or ``{"path": {"$gte": 3}}``, with ``$eq $ne $gt $gte $lt $lte``;
+    ``None`` matches null or missing; order operators compare numbers with numbers and
+    strings with strings). Invalidated memories are left out unless
     ``include_invalidated``. ``ef`` is the index's search effort (default :data:`DEFAULT_EF`):
     the candidates it weighs per query. With filters, a search that finds fewer than ``k``
     admissible memories is repeated with more effort and, failing that, the memories the
@@ -300,6 +305,10 @@ async def recall(
     add("created_before", check_utc(created_before, "created_before"))
     add("valid_at", check_utc(valid_at, "valid_at"))
     add("as_of", check_utc(as_of, "as_of"))
+    if metadata is not None:
+        matched, matched_params = match_conditions(metadata, field="metadata", prefix="mf")
+        conditions.extend(matched)
+        params.update(matched_params)
     if mode != "fulltext" and vector is None:
         if embedder is None:
             raise ValidationError(f"{mode} recall needs vector= or embedder=")

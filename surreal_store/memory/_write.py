@@ -378,22 +378,29 @@ COMMIT;
 async def forget(
     db: Executor,
     *,
-    memory: str | None = None,
+    memory: str | Sequence[str] | None = None,
     key: str | None = None,
     scope: str = DEFAULT_SCOPE,
     purge: bool = True,
     reason: str = "forgotten",
     by: str | None = None,
 ) -> ForgetReceipt:
-    """Remove one memory (``memory=``) or every memory about a subject (``key=`` in
-    ``scope``, across all commits), with every graph edge touching them, in one transaction.
+    """Remove one memory (``memory=`` an id, or a list of ids) or every memory about a subject
+    (``key=`` in ``scope``, across all commits), with every graph edge touching them, in one
+    transaction.
 
     ``purge=False`` invalidates instead of deleting (edges stay). The receipt lists what was
     affected; forgetting what is not there returns an empty receipt.
     """
     if (memory is None) == (key is None):
         raise ValidationError("give exactly one of memory= or key=")
-    ids = [RecordId("memory", memory_key(memory))] if memory is not None else None
+    ids: list[RecordId] | None = None
+    if isinstance(memory, str):
+        ids = [RecordId("memory", memory_key(memory))]
+    elif memory is not None:
+        if not isinstance(memory, Sequence):
+            raise ValidationError("memory= is an id or a list of ids")
+        ids = [RecordId("memory", memory_key(m)) for m in memory]
     if key is not None:
         check_text(key, "key")
     check_text(scope, "scope")

@@ -1,0 +1,79 @@
+"""The store's event loop, for LangGraph's sync methods: running a coroutine there from
+another thread, and owning a store on a loop of its own in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
+
+from .._client import Store
+from .._errors import StoreStateError
+
+__all__ = ["current_loop", "in_background", "run_on"]
+
+T = TypeVar("T")
+
+
+def current_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop, if any: where an object made now will find its store."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def run_on(loop: asyncio.AbstractEventLoop | None, coro: Coroutine[Any, Any, T], what: str) -> T:
+    """Run ``coro`` on ``loop`` (the store's) from another thread and wait for its result."""
+    if loop is None or loop.is_closed():
+        coro.close()
+        raise StoreStateError(
+            f"the sync methods need the {what} to be made on a running event loop (the "
+            "store's); use the async methods there"
+        )
+    if current_loop() is loop:
+        coro.close()
+        raise StoreStateError(
+            "a sync method was called on the store's own event loop, which would wait on "
+            "itself: use the async methods (graph.ainvoke, aget, ...) there"
+        )
+    return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+
+@contextmanager
+def in_background(
+    url: str | None, settings: dict[str, Any], build: Callable[[Store], T]
+) -> Iterator[T]:
+    """Open a store at ``url`` on an event loop of its own in a background thread, and yield
+    ``build(store)`` (made on that loop). The store is closed and the thread ended on exit."""
+    ready: concurrent.futures.Future[T] = concurrent.futures.Future()
+    stop: asyncio.Event | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+
+    async def own() -> None:
+        nonlocal stop, loop
+        stop, loop = asyncio.Event(), asyncio.get_running_loop()
+        try:
+            async with Store(url, migrate=True, **settings) as store:
+                ready.set_result(build(store))
+                await stop.wait()
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            else:
+                raise
+
+    thread = threading.Thread(
+        target=lambda: asyncio.run(own()), name="surreal-store-langgraph", daemon=True
+    )
+    thread.start()
+    try:
+        yield ready.result()
+    finally:
+        if loop is not None and stop is not None:
+            with suppress(RuntimeError):  # the loop ended already (the open failed)
+                loop.call_soon_threadsafe(stop.set)
+        thread.join()

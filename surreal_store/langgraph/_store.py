@@ -1,0 +1,737 @@
+"""A LangGraph ``BaseStore`` on the store: items in ``lg_item`` (schema ``015_langgraph_store``),
+their indexed texts as memories, searched with the memory layer's recall."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import math
+import secrets
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
+from typing import Any, Final, Literal
+
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    IndexConfig,
+    InvalidNamespaceError,
+    Item,
+    ListNamespacesOp,
+    MatchCondition,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+    ensure_embeddings,
+    get_text_at_path,
+    tokenize_path,
+    validate_op_namespace,
+)
+from pydantic import BaseModel, ConfigDict
+
+from .. import memory
+from .._api import public
+from .._client import Store
+from .._errors import ConflictError, DimensionError, ValidationError
+from .._match import match_conditions
+from .._types import RecordId, check_text, json_value
+from ._loop import current_loop, in_background, run_on
+
+__all__ = ["ITEM_KIND", "NamespaceError", "SurrealStore", "item_record"]
+
+ITEM_KIND: Final = "langgraph_item"
+"""The kind of the memories that hold items' indexed texts."""
+_NS_TAG: Final = "langgraph.ns:"
+_MAX_SEARCH: Final = 1000
+"""The most items a search with a query reaches (``offset + limit``): recall's largest k."""
+_MAX_OPS: Final = 1000
+
+
+def item_record(namespace: Sequence[str], key: str) -> RecordId:
+    """The record of an item: ``lg_item:[namespace, key]``."""
+    return RecordId("lg_item", [list(namespace), key])
+
+
+def _ns_path(namespace: Sequence[str]) -> str:
+    # Each label followed by "." (which no label holds): a prefix of labels is a prefix here.
+    return "".join(f"{label}." for label in namespace)
+
+
+def _ns_tags(namespace: Sequence[str]) -> list[str]:
+    return [_NS_TAG + _ns_path(namespace[:depth]) for depth in range(1, len(namespace) + 1)]
+
+
+def _ttl_ms(minutes: float) -> int:
+    return max(1, round(minutes * 60_000))
+
+
+class _ItemRow(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    id: RecordId
+    namespace: list[str]
+    key: str
+    value: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    def item(self) -> Item:
+        return Item(
+            value=self.value,
+            key=self.key,
+            namespace=tuple(self.namespace),
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+    def search_item(self, score: float | None = None) -> SearchItem:
+        return SearchItem(
+            namespace=tuple(self.namespace),
+            key=self.key,
+            value=self.value,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            score=score,
+        )
+
+
+_ITEM_COLUMNS: Final = "id, namespace, key, value, created_at, updated_at"
+_LIVE: Final = "(expires_at = NONE OR expires_at > time::now())"
+
+# An item's time to live restarts from now: the item's expiry and its memories' validity.
+_REFRESH: Final = """
+LET $due = $refresh.filter(|$i| $i.ttl_minutes != NONE AND $i.expires_at > time::now());
+FOR $it IN $due {
+    LET $until = time::now() + duration::from_millis(<int>math::max([1,
+        math::round($it.ttl_minutes * 60000)]));
+    UPDATE $it SET expires_at = $until RETURN NONE;
+    LET $memories = $it.memories;
+    IF $memories != [] { UPDATE $memories SET valid_until = $until RETURN NONE };
+};
+"""
+
+_GET: Final = f"""
+BEGIN;
+{_REFRESH}
+SELECT {_ITEM_COLUMNS} FROM $ids WHERE {_LIVE};
+COMMIT;
+"""
+
+# Puts and deletes of one batch, in one transaction. An item's previous memories go (with the
+# graph edges touching them, as memory.forget does); its new ones are written in a scope of
+# their own, so they never share an id with the ones they replace. A hidden (invalidated)
+# memory among the previous ones may pass causes down to memories derived from it: then
+# nothing is written, its id is returned, and the caller forgets it first and tries again.
+_WRITE: Final = """
+BEGIN;
+LET $now = time::now();
+LET $targets = array::concat($puts.map(|$p| $p.id), $deletes ?? (SELECT VALUE id FROM lg_item
+    WHERE expires_at != NONE AND expires_at <= $now));
+LET $old = array::flatten($targets.map(|$t| $t.memories ?? [])).filter(|$m| record::exists($m));
+LET $hidden = $old.filter(|$m| $m.invalidated_at != NONE);
+LET $edges = array::distinct(array::flatten($old.map(|$m| array::union($m->?.id, $m<-?.id))));
+LET $items = $puts.map(|$p| {
+    LET $until = IF $p.ttl_minutes = NONE { NONE }
+        ELSE { $now + duration::from_millis($p.ttl_ms) };
+    RETURN {
+        item: {
+            id: $p.id, namespace: $p.namespace, ns_path: $p.ns_path, key: $p.key,
+            value: $p.value, created_at: $now, updated_at: $now,
+            ttl_minutes: $p.ttl_minutes, expires_at: $until,
+            memories: $p.rows.map(|$r| $r.id),
+        },
+        rows: $p.rows.map(|$r| $r + {
+            created_at: $now, valid_from: $now, valid_until: $until,
+            metadata: $r.metadata + { created_at: $p.id.created_at ?? $now },
+        }),
+    };
+});
+LET $rows = array::flatten($items.map(|$i| $i.rows));
+IF $hidden = [] {
+    IF $edges != [] { DELETE $edges };
+    IF $old != [] { DELETE $old };
+    LET $gone = array::complement($targets, $puts.map(|$p| $p.id));
+    IF $gone != [] { DELETE $gone };
+    IF $rows != [] { INSERT INTO memory $rows RETURN NONE };
+    LET $vectors = array::len($rows.filter(|$r| $r.embedding != NONE));
+    IF $vectors > 0 { UPDATE embedding_space:active SET unindexed += $vectors RETURN NONE };
+    IF $items != [] {
+        INSERT INTO lg_item $items.map(|$i| $i.item) ON DUPLICATE KEY UPDATE
+            value = $input.value, updated_at = $input.updated_at,
+            ttl_minutes = $input.ttl_minutes, expires_at = $input.expires_at,
+            memories = $input.memories RETURN NONE;
+    };
+};
+{ hidden: $hidden, removed: array::len(array::complement($targets, $puts.map(|$p| $p.id))) };
+COMMIT;
+"""
+
+_NAMESPACES: Final = f"SELECT namespace FROM lg_item WHERE {_LIVE}{{where}} GROUP BY namespace;"
+
+
+class _WriteOutcome(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    hidden: list[RecordId]
+    removed: int
+
+
+class NamespaceError(ValidationError, InvalidNamespaceError):
+    """A namespace LangGraph refuses (empty, a label empty or with a "." or NUL, not a string,
+    or the root label "langgraph"): both our :class:`ValidationError` and LangGraph's
+    ``InvalidNamespaceError``."""
+
+
+def _check_namespace(namespace: Any, *, put: bool) -> tuple[str, ...]:
+    if isinstance(namespace, str) or not isinstance(namespace, tuple | list):
+        raise NamespaceError(f"a namespace is a tuple of strings, not {namespace!r}")
+    labels: tuple[str, ...] = tuple(namespace)
+    if put and not labels:
+        raise NamespaceError("Namespace cannot be empty.")
+    if put and labels[0] == "langgraph":
+        raise NamespaceError(f'Root label for namespace cannot be "langgraph". Got: {labels}')
+    try:
+        validate_op_namespace(GetOp(labels, ""))
+    except InvalidNamespaceError as exc:
+        raise NamespaceError(str(exc)) from None
+    for label in labels:
+        check_text(label, "a namespace label")
+    return labels
+
+
+def _model_of(embeddings: Any) -> str:
+    for attr in ("model", "model_name"):
+        name = getattr(embeddings, attr, None)
+        if isinstance(name, str) and name:
+            return name
+    return f"langgraph:{type(embeddings).__name__}"
+
+
+def _matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
+    path = tuple(condition.path)
+    if len(namespace) < len(path):
+        return False
+    if condition.match_type == "prefix":
+        pairs = zip(namespace, path, strict=False)
+    elif condition.match_type == "suffix":
+        pairs = zip(reversed(namespace), reversed(path), strict=False)
+    else:
+        raise ValidationError(f"unsupported match type {condition.match_type!r}")
+    return all(p == "*" or n == p for n, p in pairs)
+
+
+def _check_page(limit: Any, offset: Any) -> tuple[int, int]:
+    for name, value in (("limit", limit), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValidationError(f"{name} must be an int ≥ 0, not {value!r}")
+    return limit, offset
+
+
+class SurrealStore(BaseStore):
+    """LangGraph's long-term memory store (``BaseStore``) on an open
+    :class:`~surreal_store.Store`.
+
+    ::
+
+        async with Store() as store:
+            lg_store = SurrealStore(store, index={"dims": 384, "embed": embeddings})
+            graph = builder.compile(store=lg_store)
+
+    Items persist in the store (``lg_item``). With an ``index``, each indexed text of an item is
+    a memory (kind :data:`ITEM_KIND`), and search with a query is the memory layer's recall:
+    vector recall (``search_mode="vector"``, scores are cosine similarities) or hybrid
+    (``"hybrid"``: the query's words and its vector, fused by reciprocal rank). Filters are
+    exact: ``{"path.to": value}`` or operators ``$eq $ne $gt $gte $lt $lte``. Namespaces compare
+    label by label.
+
+    ``ttl`` is LangGraph's ``TTLConfig``: ``default_ttl`` (minutes), ``refresh_on_read`` (reads
+    restart an item's time to live; off unless set, as in LangGraph's SQLite store) and
+    ``sweep_interval_minutes`` (for :meth:`start_ttl_sweeper`). An expired item is never
+    returned, and a sweep deletes it. ``model`` names the embedding model for the store's
+    embedding space (default: the embeddings' ``model`` attribute).
+
+    The async methods are the real ones; the sync ones run them on the store's event loop from
+    another thread (:meth:`from_url_sync` makes such a store). The store is not closed by this
+    object: its owner closes it.
+    """
+
+    supports_ttl = True
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        model: str | None = None,
+        search_mode: Literal["vector", "hybrid"] = "vector",
+    ) -> None:
+        if not isinstance(store, Store):
+            raise ValidationError("SurrealStore needs an open surreal_store.Store")
+        if search_mode not in ("vector", "hybrid"):
+            raise ValidationError(f"search_mode must be 'vector' or 'hybrid', not {search_mode!r}")
+        self.store = store
+        self.search_mode = search_mode
+        self.index_config: IndexConfig | None = None
+        self.embeddings: Any = None
+        self._fields: list[tuple[str, Any]] = []
+        self._dims = 0
+        if index is not None:
+            if not isinstance(index, Mapping):
+                raise ValidationError("index must be an IndexConfig mapping")
+            dims = index.get("dims")
+            if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
+                raise ValidationError(f"index['dims'] must be a positive int, not {dims!r}")
+            self.index_config = IndexConfig(**index)
+            self.embeddings = ensure_embeddings(index.get("embed"))
+            self._dims = dims
+            fields = index.get("fields") or ["$"]
+            self._fields = [(p, tokenize_path(p) if p != "$" else p) for p in fields]
+        if ttl is not None:
+            if not isinstance(ttl, Mapping):
+                raise ValidationError("ttl must be a TTLConfig mapping")
+            for name in ("default_ttl", "sweep_interval_minutes"):
+                value = ttl.get(name)
+                if value is not None and (
+                    isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+                ):
+                    raise ValidationError(f"ttl[{name!r}] must be a positive number, not {value!r}")
+        self.ttl_config = ttl
+        self._model = (
+            model
+            if model is not None
+            else (_model_of(self.embeddings) if self.embeddings is not None else None)
+        )
+        if self._model is not None:
+            check_text(self._model, "model", limit=256)
+        self._writing_model: str | None = None
+        self._loop = current_loop()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def from_url(
+        cls,
+        url: str | None = None,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        model: str | None = None,
+        search_mode: Literal["vector", "hybrid"] = "vector",
+        **settings: Any,
+    ) -> AsyncIterator[SurrealStore]:
+        """Open a store at ``url`` (the settings' default when ``None``), migrated, and yield a
+        LangGraph store on it; on exit its TTL sweeper stops and the store is closed."""
+        async with Store(url, migrate=True, **settings) as store:
+            lg = cls(store, index=index, ttl=ttl, model=model, search_mode=search_mode)
+            await lg.setup()
+            try:
+                yield lg
+            finally:
+                await lg.astop_ttl_sweeper()
+
+    @classmethod
+    @contextmanager
+    def from_url_sync(
+        cls,
+        url: str | None = None,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        model: str | None = None,
+        search_mode: Literal["vector", "hybrid"] = "vector",
+        **settings: Any,
+    ) -> Iterator[SurrealStore]:
+        """For synchronous code (``graph.invoke``, ``store.put``): open a store at ``url`` on an
+        event loop of its own in a background thread and yield a LangGraph store whose sync
+        methods run there. On exit the sweeper stops, the store closes and the thread ends."""
+
+        def build(store: Store) -> SurrealStore:
+            return cls(store, index=index, ttl=ttl, model=model, search_mode=search_mode)
+
+        with in_background(url, settings, build) as lg:
+            lg.setup_sync()
+            try:
+                yield lg
+            finally:
+                lg.stop_ttl_sweeper()
+
+    # -- setup -------------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Declare the store's embedding space for the index (or check that the one declared
+        has this model and dimension). Done on first use when not called."""
+        if self.embeddings is None or self._writing_model is not None:
+            return
+        assert self._model is not None
+        space = await memory.declare_space(self.store, model=self._model, dimension=self._dims)
+        self._writing_model = space.writing_model
+
+    def setup_sync(self) -> None:
+        """Sync :meth:`setup`."""
+        run_on(self._loop, self.setup(), "store")
+
+    # -- batch -------------------------------------------------------------------------------
+
+    @public
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """Run ``ops`` (gets, searches and namespace listings see the store as it was before
+        the batch; its puts and deletes are then applied together, the last one per item
+        winning, in one transaction)."""
+        ops = list(ops)
+        if len(ops) > _MAX_OPS:
+            raise ValidationError(f"a batch holds at most {_MAX_OPS} operations")
+        puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
+        for i, op in enumerate(ops):
+            if not isinstance(op, GetOp | PutOp | SearchOp | ListNamespacesOp):
+                raise ValidationError(f"unknown operation {type(op).__name__}")
+            if isinstance(op, GetOp | PutOp):
+                namespace = _check_namespace(op.namespace, put=isinstance(op, PutOp))
+                check_text(op.key, "a key", empty=True)
+                op = ops[i] = op._replace(namespace=namespace)
+            if isinstance(op, PutOp):
+                puts[(op.namespace, op.key)] = op
+            elif isinstance(op, SearchOp):
+                prefix = _check_namespace(op.namespace_prefix, put=False)
+                _check_page(op.limit, op.offset)
+                ops[i] = op._replace(namespace_prefix=prefix)
+            elif isinstance(op, ListNamespacesOp):
+                conditions = []
+                for c in op.match_conditions or ():
+                    if not isinstance(c, MatchCondition) or c.match_type not in (
+                        "prefix",
+                        "suffix",
+                    ):
+                        raise ValidationError(f"not a prefix or suffix condition: {c!r}")
+                    conditions.append(c._replace(path=_check_namespace(c.path, put=False)))
+                ops[i] = op._replace(match_conditions=tuple(conditions))
+                _check_page(op.limit, op.offset)
+                if op.max_depth is not None and (
+                    isinstance(op.max_depth, bool)
+                    or not isinstance(op.max_depth, int)
+                    or op.max_depth < 1
+                ):
+                    raise ValidationError(f"max_depth must be an int ≥ 1, not {op.max_depth!r}")
+        await self.setup()
+        writes = await self._prepare_puts(list(puts.values())) if puts else None
+        results: list[Result] = [None] * len(ops)
+        gets = [(i, op) for i, op in enumerate(ops) if isinstance(op, GetOp)]
+        if gets:
+            found = await self._get_many([op for _, op in gets])
+            for i, op in gets:
+                results[i] = found.get((op.namespace, op.key))
+        for i, op in enumerate(ops):
+            if isinstance(op, SearchOp):
+                results[i] = await self._search(op)
+            elif isinstance(op, ListNamespacesOp):
+                results[i] = await self._list_namespaces(op)
+        if writes is not None:
+            await self._write(writes["puts"], deletes=writes["deletes"])
+        return results
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        """Sync :meth:`abatch` (from another thread than the store's loop)."""
+        result: list[Result] = run_on(self._loop, self.abatch(list(ops)), "store")
+        return result
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def _refreshing(self, refresh_ttl: bool) -> bool:
+        # As LangGraph's SQLite store: a read refreshes when it asks to (BaseStore asks by
+        # default) and the TTL config turns refresh_on_read on.
+        return bool(refresh_ttl) and bool((self.ttl_config or {}).get("refresh_on_read", False))
+
+    async def _get_many(self, ops: Sequence[GetOp]) -> dict[tuple[tuple[str, ...], str], Item]:
+        ids = list({item_record(op.namespace, op.key): None for op in ops})
+        refresh = [
+            item_record(op.namespace, op.key) for op in ops if self._refreshing(op.refresh_ttl)
+        ]
+        rows = await self.store.query(_GET, _ItemRow, ids=ids, refresh=refresh)
+        return {(tuple(r.namespace), r.key): r.item() for r in rows}
+
+    async def _refresh(self, ids: Sequence[RecordId]) -> None:
+        if ids:
+            await self.store.execute(f"BEGIN;\n{_REFRESH}COMMIT;", refresh=list(ids))
+
+    async def _search(self, op: SearchOp) -> list[SearchItem]:
+        if op.query and self.embeddings is not None:
+            found = await self._recall(op)
+        else:
+            found = await self._scan(op)
+        if self._refreshing(op.refresh_ttl) and found:
+            await self._refresh([item_record(i.namespace, i.key) for i in found])
+        return found
+
+    async def _scan(self, op: SearchOp) -> list[SearchItem]:
+        conditions: list[str] = [_LIVE]
+        params: dict[str, Any] = {"limit": op.limit, "offset": op.offset}
+        if op.namespace_prefix:
+            path = _ns_path(op.namespace_prefix)
+            # Labels hold no ".", and "/" follows "." : the range is exactly the prefix.
+            conditions.append("ns_path >= $ns_low AND ns_path < $ns_high")
+            params.update(ns_low=path, ns_high=path[:-1] + "/")
+        if op.filter:
+            matched, matched_params = _value_conditions(op.filter, field="value")
+            conditions += matched
+            params.update(matched_params)
+        text = (
+            f"SELECT {_ITEM_COLUMNS} FROM lg_item WHERE {' AND '.join(conditions)} "
+            "ORDER BY updated_at DESC, id LIMIT $limit START $offset;"
+        )
+        rows = await self.store.query(text, _ItemRow, **params)
+        return [r.search_item() for r in rows]
+
+    async def _recall(self, op: SearchOp) -> list[SearchItem]:
+        wanted = op.offset + op.limit
+        if wanted > _MAX_SEARCH:
+            raise ValidationError(
+                f"a search with a query reaches at most {_MAX_SEARCH} items (offset + limit)"
+            )
+        if op.limit == 0:
+            return []
+        assert op.query is not None
+        (vector,) = [await self.embeddings.aembed_query(op.query)]
+        vector = _check_vector(vector, self._dims)
+        value_filter = {f"value.{k}": v for k, v in (op.filter or {}).items()}
+        if op.filter:
+            _value_conditions(op.filter, field="value")  # refuses a bad filter before recalling
+        k = wanted
+        while True:
+            hits = await memory.recall(
+                self.store,
+                text=op.query if self.search_mode == "hybrid" else None,
+                vector=vector,
+                k=k,
+                kind=ITEM_KIND,
+                tags=[_NS_TAG + _ns_path(op.namespace_prefix)] if op.namespace_prefix else None,
+                metadata=value_filter or None,
+                valid_at=dt.datetime.now(dt.UTC),
+            )
+            seen: dict[tuple[tuple[str, ...], str], SearchItem] = {}
+            for hit in hits:
+                meta = hit.memory.metadata
+                key = (tuple(meta["namespace"]), meta["key"])
+                if key not in seen:
+                    seen[key] = SearchItem(
+                        namespace=key[0],
+                        key=key[1],
+                        value=meta["value"],
+                        created_at=meta["created_at"],
+                        updated_at=hit.memory.created_at,
+                        score=hit.score,
+                    )
+            # An item has one memory per indexed text: ask for more until enough items.
+            if len(seen) >= wanted or len(hits) < k or k >= _MAX_SEARCH:
+                return list(seen.values())[op.offset : wanted]
+            k = min(k * 2, _MAX_SEARCH)
+
+    async def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
+        where, params = "", dict[str, Any]()
+        for condition in op.match_conditions or ():
+            path = tuple(condition.path)
+            if condition.match_type == "prefix" and path and "*" not in path:
+                prefix = _ns_path(path)
+                where = " AND ns_path >= $ns_low AND ns_path < $ns_high"
+                params = {"ns_low": prefix, "ns_high": prefix[:-1] + "/"}
+                break
+        rows = await self.store.query(_NAMESPACES.format(where=where), dict, **params)
+        namespaces = [tuple(r["namespace"]) for r in rows]
+        for condition in op.match_conditions or ():
+            namespaces = [ns for ns in namespaces if _matches(condition, ns)]
+        if op.max_depth is not None:
+            namespaces = list({ns[: op.max_depth] for ns in namespaces})
+        namespaces.sort()
+        return namespaces[op.offset : op.offset + op.limit]
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def _prepare_puts(self, ops: Sequence[PutOp]) -> dict[str, Any]:
+        puts: list[dict[str, Any]] = []
+        deletes: list[RecordId] = []
+        texts: list[str] = []
+        owners: list[tuple[int, str]] = []
+        for op in ops:
+            rid = item_record(op.namespace, op.key)
+            if op.value is None:
+                deletes.append(rid)
+                continue
+            if not isinstance(op.value, Mapping):
+                raise ValidationError(f"the value of {op.key!r} must be a dict, not {op.value!r}")
+            value = json_value(dict(op.value), what=f"the value of {op.key!r}")
+            ttl = op.ttl
+            if ttl is not None and (
+                isinstance(ttl, bool)
+                or not isinstance(ttl, int | float)
+                or not ttl > 0
+                or not math.isfinite(ttl)
+            ):
+                raise ValidationError(f"ttl must be a positive number of minutes, not {ttl!r}")
+            if (
+                op.index is not None
+                and op.index is not False
+                and (isinstance(op.index, str) or not isinstance(op.index, Sequence))
+            ):
+                raise ValidationError("index must be False or a list of field paths")
+            puts.append(
+                {
+                    "id": rid,
+                    "namespace": list(op.namespace),
+                    "ns_path": _ns_path(op.namespace),
+                    "key": op.key,
+                    "value": value,
+                    "ttl_minutes": float(ttl) if ttl is not None else None,
+                    "ttl_ms": _ttl_ms(ttl) if ttl is not None else None,
+                    "rows": [],
+                }
+            )
+            if self.embeddings is None or op.index is False:
+                continue
+            fields = (
+                self._fields
+                if op.index is None
+                else [(p, tokenize_path(p) if p != "$" else p) for p in op.index]
+            )
+            for _path, tokens in fields:
+                for text in get_text_at_path(op.value, tokens):
+                    texts.append(check_text(text, "an indexed text", empty=True))
+                    owners.append((len(puts) - 1, text))
+        vectors: list[list[float]] = []
+        if texts:
+            vectors = [
+                _check_vector(v, self._dims) for v in await self.embeddings.aembed_documents(texts)
+            ]
+            if len(vectors) != len(texts):
+                raise ValidationError(
+                    f"the embeddings returned {len(vectors)} vectors for {len(texts)} texts"
+                )
+        scopes = [f"langgraph:{secrets.token_hex(16)}" for _ in puts]
+        for (index, text), vector in zip(owners, vectors, strict=True):
+            put = puts[index]
+            mid = RecordId("memory", memory.memory_id(scopes[index], text))
+            if any(r["id"] == mid for r in put["rows"]):
+                continue  # the same text twice in one item: one memory
+            put["rows"].append(
+                {
+                    "id": mid,
+                    "scope": scopes[index],
+                    "key": json.dumps([*put["namespace"], put["key"]], ensure_ascii=False),
+                    "kind": ITEM_KIND,
+                    "content": text,
+                    "content_hash": hashlib.sha256(text.encode()).hexdigest(),
+                    "tags": _ns_tags(put["namespace"]),
+                    "metadata": {
+                        "namespace": put["namespace"],
+                        "key": put["key"],
+                        "value": put["value"],
+                    },
+                    "embedding": vector,
+                    "embedding_model": self._writing_model,
+                }
+            )
+        return {"puts": puts, "deletes": deletes}
+
+    async def _write(
+        self, puts: Sequence[Mapping[str, Any]], *, deletes: Sequence[RecordId] | None
+    ) -> int:
+        """Apply ``puts`` and ``deletes`` (``None``: the expired items); how many went."""
+        for _ in range(3):
+            outcome = await self.store.query_required_single(
+                _WRITE, _WriteOutcome, idempotent=True, puts=list(puts), deletes=deletes
+            )
+            if not outcome.hidden:
+                return outcome.removed
+            # Hidden memories pass causes down: forgetting them recomputes what they reach.
+            await memory.forget(self.store, memory=[str(h.key) for h in outcome.hidden])
+        raise ConflictError("an item's memories kept being hidden while it was written")
+
+    # -- time to live ------------------------------------------------------------------------
+
+    @public
+    async def asweep_ttl(self) -> int:
+        """Delete the expired items (and their memories) now; returns how many."""
+        return await self._write([], deletes=None)
+
+    def sweep_ttl(self) -> int:
+        """Sync :meth:`asweep_ttl`."""
+        removed: int = run_on(self._loop, self.asweep_ttl(), "store")
+        return removed
+
+    async def astart_ttl_sweeper(self, sweep_interval_minutes: float | None = None) -> None:
+        """Sweep expired items every ``sweep_interval_minutes`` (default: the TTL config's, or
+        5) in a task on the store's loop, until :meth:`astop_ttl_sweeper`."""
+        interval = (
+            sweep_interval_minutes or (self.ttl_config or {}).get("sweep_interval_minutes") or 5
+        )
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+            raise ValidationError(f"the sweep interval must be positive, not {interval!r}")
+        if self._sweeper is not None and not self._sweeper.done():
+            return
+
+        async def sweep() -> None:
+            while True:
+                await asyncio.sleep(interval * 60)
+                await self.asweep_ttl()
+
+        self._sweeper = asyncio.get_running_loop().create_task(sweep())
+
+    async def astop_ttl_sweeper(self) -> bool:
+        """Stop the sweeper; True when one was running."""
+        task, self._sweeper = self._sweeper, None
+        if task is None or task.done():
+            return False
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        return True
+
+    def start_ttl_sweeper(self, sweep_interval_minutes: float | None = None) -> None:
+        """Sync :meth:`astart_ttl_sweeper`."""
+        run_on(self._loop, self.astart_ttl_sweeper(sweep_interval_minutes), "store")
+
+    def stop_ttl_sweeper(self) -> bool:
+        """Sync :meth:`astop_ttl_sweeper`."""
+        stopped: bool = run_on(self._loop, self.astop_ttl_sweeper(), "store")
+        return stopped
+
+    # -- provenance --------------------------------------------------------------------------
+
+    @public
+    async def amemories(self, namespace: tuple[str, ...], key: str) -> list[str]:
+        """The ids of the memories holding the item's indexed texts (for
+        :func:`surreal_store.provenance.why` and friends); ``[]`` when it has none."""
+        namespace = _check_namespace(namespace, put=False)
+        found = await self.store.query(
+            f"SELECT VALUE memories.map(|$m| record::id($m)) FROM $ids WHERE {_LIVE};",
+            list[str],
+            ids=[item_record(namespace, check_text(key, "a key"))],
+        )
+        return found[0] if found else []
+
+    def memories(self, namespace: tuple[str, ...], key: str) -> list[str]:
+        """Sync :meth:`amemories`."""
+        found: list[str] = run_on(self._loop, self.amemories(namespace, key), "store")
+        return found
+
+
+def _value_conditions(filter: Mapping[str, Any], *, field: str) -> tuple[list[str], dict[str, Any]]:
+    if not isinstance(filter, Mapping):
+        raise ValidationError("filter must be a mapping of value paths to values")
+    return match_conditions(filter, field=field, prefix="vf")
+
+
+def _check_vector(vector: Any, dims: int) -> list[float]:
+    if hasattr(vector, "tolist"):
+        vector = vector.tolist()
+    if isinstance(vector, str | bytes) or not isinstance(vector, Sequence):
+        raise ValidationError("the embeddings returned something other than a vector")
+    out = [float(x) for x in vector]
+    if len(out) != dims:
+        raise DimensionError(f"the embeddings returned {len(out)} dimensions; the index has {dims}")
+    if not all(math.isfinite(x) for x in out):
+        raise ValidationError("the embeddings returned a vector with a NaN or an infinity")
+    return out
