@@ -22,6 +22,7 @@ _OURS = ("surreal_store", "bench")
 LAYERS: list[set[str]] = [
     {"_version", "_errors", "_frames"},
     {"_types", "_api", "_surql", "_config"},
+    {"_match"},
     {"_ids", "_retry", "_executor"},
     {"_space", "_migrate"},
     {"_client"},

@@ -9,9 +9,9 @@ import hashlib
 import json
 import math
 import secrets
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from langgraph.store.base import (
     BaseStore,
@@ -43,6 +43,8 @@ from .._types import RecordId, check_text, json_value
 from ._loop import current_loop, in_background, run_on
 
 __all__ = ["ITEM_KIND", "NamespaceError", "SurrealStore", "item_record"]
+
+T = TypeVar("T")
 
 ITEM_KIND: Final = "langgraph_item"
 """The kind of the memories that hold items' indexed texts."""
@@ -182,19 +184,18 @@ class _WriteOutcome(BaseModel):
 
 
 class NamespaceError(ValidationError, InvalidNamespaceError):
-    """A namespace LangGraph refuses (empty, a label empty or with a "." or NUL, not a string,
-    or the root label "langgraph"): both our :class:`ValidationError` and LangGraph's
-    ``InvalidNamespaceError``."""
+    """A namespace LangGraph refuses (empty, a label empty, not a string or with a "." or
+    NUL): both our :class:`ValidationError` and LangGraph's ``InvalidNamespaceError``."""
 
 
 def _check_namespace(namespace: Any, *, put: bool) -> tuple[str, ...]:
     if isinstance(namespace, str) or not isinstance(namespace, tuple | list):
         raise NamespaceError(f"a namespace is a tuple of strings, not {namespace!r}")
     labels: tuple[str, ...] = tuple(namespace)
+    # The root label "langgraph" is refused by BaseStore's put, not by a batch: LangGraph
+    # writes there itself.
     if put and not labels:
         raise NamespaceError("Namespace cannot be empty.")
-    if put and labels[0] == "langgraph":
-        raise NamespaceError(f'Root label for namespace cannot be "langgraph". Got: {labels}')
     try:
         validate_op_namespace(GetOp(labels, ""))
     except InvalidNamespaceError as exc:
@@ -378,12 +379,22 @@ class SurrealStore(BaseStore):
 
     # -- batch -------------------------------------------------------------------------------
 
+    async def _at_home(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on the store's loop: a store made by :meth:`from_url_sync` serves
+        async callers on other loops too."""
+        loop = self._loop
+        if loop is None or loop is asyncio.get_running_loop() or not loop.is_running():
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
     @public
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Run ``ops`` (gets, searches and namespace listings see the store as it was before
         the batch; its puts and deletes are then applied together, the last one per item
         winning, in one transaction)."""
-        ops = list(ops)
+        return await self._at_home(self._abatch(list(ops)))
+
+    async def _abatch(self, ops: list[Op]) -> list[Result]:
         if len(ops) > _MAX_OPS:
             raise ValidationError(f"a batch holds at most {_MAX_OPS} operations")
         puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
@@ -467,8 +478,8 @@ class SurrealStore(BaseStore):
             await self._refresh([item_record(i.namespace, i.key) for i in found])
         return found
 
-    async def _scan(self, op: SearchOp) -> list[SearchItem]:
-        conditions: list[str] = [_LIVE]
+    async def _scan(self, op: SearchOp, *, unindexed: bool = False) -> list[SearchItem]:
+        conditions: list[str] = [_LIVE, "memories = []"] if unindexed else [_LIVE]
         params: dict[str, Any] = {"limit": op.limit, "offset": op.offset}
         if op.namespace_prefix:
             path = _ns_path(op.namespace_prefix)
@@ -527,8 +538,16 @@ class SurrealStore(BaseStore):
                     )
             # An item has one memory per indexed text: ask for more until enough items.
             if len(seen) >= wanted or len(hits) < k or k >= _MAX_SEARCH:
-                return list(seen.values())[op.offset : wanted]
+                break
             k = min(k * 2, _MAX_SEARCH)
+        found = list(seen.values())
+        if len(found) < wanted:
+            # As InMemoryStore: items with no vector (index=False, no text at the indexed
+            # paths) follow the scored ones, unscored.
+            found += await self._scan(
+                op._replace(limit=wanted - len(found), offset=0), unindexed=True
+            )
+        return found[op.offset : wanted]
 
     async def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         where, params = "", dict[str, Any]()
@@ -654,7 +673,7 @@ class SurrealStore(BaseStore):
     @public
     async def asweep_ttl(self) -> int:
         """Delete the expired items (and their memories) now; returns how many."""
-        return await self._write([], deletes=None)
+        return await self._at_home(self._write([], deletes=None))
 
     def sweep_ttl(self) -> int:
         """Sync :meth:`asweep_ttl`."""
@@ -705,10 +724,12 @@ class SurrealStore(BaseStore):
         """The ids of the memories holding the item's indexed texts (for
         :func:`surreal_store.provenance.why` and friends); ``[]`` when it has none."""
         namespace = _check_namespace(namespace, put=False)
-        found = await self.store.query(
-            f"SELECT VALUE memories.map(|$m| record::id($m)) FROM $ids WHERE {_LIVE};",
-            list[str],
-            ids=[item_record(namespace, check_text(key, "a key"))],
+        found = await self._at_home(
+            self.store.query(
+                f"SELECT VALUE memories.map(|$m| record::id($m)) FROM $ids WHERE {_LIVE};",
+                list[str],
+                ids=[item_record(namespace, check_text(key, "a key", empty=True))],
+            )
         )
         return found[0] if found else []
 
