@@ -125,10 +125,12 @@ COMMIT;
 """
 
 # Puts and deletes of one batch, in one transaction. An item's previous memories go (with the
-# graph edges touching them, as memory.forget does); its new ones are written in a scope of
-# their own, so they never share an id with the ones they replace. A hidden (invalidated)
-# memory among the previous ones may pass causes down to memories derived from it: then
-# nothing is written, its id is returned, and the caller forgets it first and tries again.
+# graph edges touching them, as memory.forget does), except those something cites (a decision
+# used it, a memory derives from it): they stay, hidden as superseded (as memory.invalidate
+# hides one), so a decision still shows what it used. An item's new memories are written in a
+# scope of their own, so they never share an id with the ones they replace. A hidden memory
+# among the previous ones may pass causes down to memories derived from it: then nothing is
+# written, its id is returned, and the caller forgets it first and tries again.
 _WRITE: Final = """
 BEGIN;
 LET $now = time::now();
@@ -136,7 +138,9 @@ LET $targets = array::concat($puts.map(|$p| $p.id), $deletes ?? (SELECT VALUE id
     WHERE expires_at != NONE AND expires_at <= $now));
 LET $old = array::flatten($targets.map(|$t| $t.memories ?? [])).filter(|$m| record::exists($m));
 LET $hidden = $old.filter(|$m| $m.invalidated_at != NONE);
-LET $edges = array::distinct(array::flatten($old.map(|$m| array::union($m->?.id, $m<-?.id))));
+LET $cited = $old.filter(|$m| array::len($m<-?) > 0);
+LET $drop = array::complement($old, $cited);
+LET $edges = array::distinct(array::flatten($drop.map(|$m| array::union($m->?.id, $m<-?.id))));
 LET $items = $puts.map(|$p| {
     LET $until = IF $p.ttl_minutes = NONE { NONE }
         ELSE { $now + duration::from_millis($p.ttl_ms) };
@@ -156,7 +160,16 @@ LET $items = $puts.map(|$p| {
 LET $rows = array::flatten($items.map(|$i| $i.rows));
 IF $hidden = [] {
     IF $edges != [] { DELETE $edges };
-    IF $old != [] { DELETE $old };
+    IF $drop != [] { DELETE $drop };
+    FOR $m IN $cited {
+        CREATE type::record('source_invalidation', [$m]) SET source = $m, cascade = false,
+            reason = $superseded, by = 'langgraph', at = $now, memories = 1 RETURN NONE;
+    };
+    IF $cited != [] {
+        UPDATE $cited SET invalidated_at = $now, invalidated_reason = $superseded,
+            invalidated_by = 'langgraph', invalidated_causes = [id],
+            embedding_stash = embedding, embedding = NONE RETURN NONE;
+    };
     LET $gone = array::complement($targets, $puts.map(|$p| $p.id));
     IF $gone != [] { DELETE $gone };
     IF $rows != [] { INSERT INTO memory $rows RETURN NONE };
@@ -660,7 +673,12 @@ class SurrealStore(BaseStore):
         """Apply ``puts`` and ``deletes`` (``None``: the expired items); how many went."""
         for _ in range(3):
             outcome = await self.store.query_required_single(
-                _WRITE, _WriteOutcome, idempotent=True, puts=list(puts), deletes=deletes
+                _WRITE,
+                _WriteOutcome,
+                idempotent=True,
+                puts=list(puts),
+                deletes=deletes,
+                superseded="superseded: its item was overwritten or deleted",
             )
             if not outcome.hidden:
                 return outcome.removed

@@ -54,10 +54,7 @@ def test_ttl_basic(temp_db_file: str) -> None:
     ttl_seconds = 1
     ttl_minutes = ttl_seconds / 60
 
-    with SqliteStore.from_conn_string(
-        temp_db_file, ttl={"default_ttl": ttl_minutes}
-    ) as store:
-
+    with SqliteStore.from_conn_string(temp_db_file, ttl={"default_ttl": ttl_minutes}) as store:
         store.put(("test",), "item1", {"value": "test"})
 
         item = store.get(("test",), "item1")
@@ -80,7 +77,6 @@ def test_ttl_refresh(temp_db_file: str) -> None:
     with SqliteStore.from_conn_string(
         temp_db_file, ttl={"default_ttl": ttl_minutes, "refresh_on_read": True}
     ) as store:
-
         # Store an item with TTL
         store.put(("test",), "item1", {"value": "test"})
 
@@ -126,7 +122,6 @@ def test_ttl_sweeper(temp_db_file: str) -> None:
         temp_db_file,
         ttl=ttl_config,
     ) as store:
-
         # Start the TTL sweeper
         store.start_ttl_sweeper()
 
@@ -151,7 +146,6 @@ def test_ttl_sweeper(temp_db_file: str) -> None:
 def test_ttl_custom_value(temp_db_file: str) -> None:
     """Test TTL with custom value per item."""
     with SqliteStore.from_conn_string(temp_db_file) as store:
-
         # Store items with different TTLs
         store.put(("test",), "item1", {"value": "short"}, ttl=1 / 60)  # 1 second
         store.put(("test",), "item2", {"value": "long"}, ttl=3 / 60)  # 3 seconds
@@ -181,7 +175,6 @@ def test_ttl_override_default(temp_db_file: str) -> None:
         temp_db_file,
         ttl={"default_ttl": 5 / 60},  # 5 seconds default
     ) as store:
-
         # Store an item with shorter than default TTL
         store.put(("test",), "item1", {"value": "override"}, ttl=1 / 60)  # 1 second
 
@@ -221,10 +214,7 @@ def test_search_with_ttl(temp_db_file: str) -> None:
     ttl_seconds = 1
     ttl_minutes = ttl_seconds / 60
 
-    with SqliteStore.from_conn_string(
-        temp_db_file, ttl={"default_ttl": ttl_minutes}
-    ) as store:
-
+    with SqliteStore.from_conn_string(temp_db_file, ttl={"default_ttl": ttl_minutes}) as store:
         # Store items
         store.put(("test",), "item1", {"value": "apple"})
         store.put(("test",), "item2", {"value": "banana"})
@@ -402,9 +392,7 @@ async def test_async_asearch_refresh_ttl(temp_db_file: str) -> None:
         # Perform asearch with refresh_ttl=True for item1.
         # item1's TTL should be refreshed. New expiry: t=3.0s + 4.0s = t=7.0s.
         # item2's TTL is not affected. Expires at t=4.0s.
-        searched_items = await store.asearch(
-            namespace, filter={"id": 1}, refresh_ttl=True
-        )
+        searched_items = await store.asearch(namespace, filter={"id": 1}, refresh_ttl=True)
         assert len(searched_items) == 1
         assert searched_items[0].key == "item1"
 
@@ -418,16 +406,12 @@ async def test_async_asearch_refresh_ttl(temp_db_file: str) -> None:
 
         # Check item1 (should exist due to asearch refresh)
         item1_check1 = await store.aget(namespace, "item1", refresh_ttl=False)
-        assert item1_check1 is not None, (
-            "Item1 should exist after asearch refresh and first sweep"
-        )
+        assert item1_check1 is not None, "Item1 should exist after asearch refresh and first sweep"
         assert item1_check1.value["text"] == "content1"
 
         # Check item2 (should be gone)
         item2_check1 = await store.aget(namespace, "item2", refresh_ttl=False)
-        assert item2_check1 is None, (
-            "Item2 should be gone after its original TTL expired"
-        )
+        assert item2_check1 is None, "Item2 should be gone after its original TTL expired"
 
         # t=7.5s: (after sleep ttl_seconds * 0.625 = 2.5s more. Total elapsed: 5s + 2.5s = 7.5s)
         await asyncio.sleep(ttl_seconds * 0.625)
@@ -438,6 +422,4 @@ async def test_async_asearch_refresh_ttl(temp_db_file: str) -> None:
 
         # Check item1 again (should be gone now)
         item1_final_check = await store.aget(namespace, "item1", refresh_ttl=False)
-        assert item1_final_check is None, (
-            "Item1 should be gone after its refreshed TTL expired"
-        )
+        assert item1_final_check is None, "Item1 should be gone after its refreshed TTL expired"
