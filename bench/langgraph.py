@@ -1,4 +1,5 @@
-"""``langgraph``: the LangGraph checkpointer against LangGraph's own SQLite saver."""
+"""``langgraph``: the LangGraph checkpointer against LangGraph's own SQLite saver, and the
+LangGraph store against the memory layer it is built on."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
+from langchain_core.embeddings import Embeddings
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     BaseCheckpointSaver,
@@ -22,10 +24,12 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import START, StateGraph
+from langgraph.store.base import PutOp
 
-from surreal_store import Store
-from surreal_store.langgraph import SurrealCheckpointSaver
+from surreal_store import Store, memory
+from surreal_store.langgraph import SurrealCheckpointSaver, SurrealStore
 
+from ._data import clustered, texts
 from ._harness import Figure, Scale, interleaved, p50, register
 
 
@@ -188,9 +192,102 @@ async def _list_speed(scale: Scale, store: Store) -> list[Figure]:
     ]
 
 
+class _Lookup(Embeddings):
+    """Precomputed vectors by text: embedding costs nothing and is the same for both sides."""
+
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
+        self.vectors = vectors
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self.vectors[t] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.vectors[text]
+
+
+async def _store_speed(scale: Scale, root: Path) -> list[Figure]:
+    """SurrealStore's search and put against the memory layer's own recall and remember."""
+    n, dim = scale.pick(1000, 10_000), 384
+    corpus = texts(n)
+    vectors = clustered(n, dim=dim)
+    queries = [f"query {i}" for i in range(200)]
+    qvectors = clustered(len(queries), dim=dim, seed=1)
+    lookup = {t: v.tolist() for t, v in zip(corpus, vectors, strict=True)}
+    lookup.update({q: v.tolist() for q, v in zip(queries, qvectors, strict=True)})
+    index: Any = {"dims": dim, "embed": _Lookup(lookup), "fields": ["text"]}
+    figures: list[Figure] = []
+    async with Store(f"surrealkv://{root / 'items'}") as store:
+        lg = SurrealStore(store, index=index, model="bench")
+        t0 = time.perf_counter()
+        for start in range(0, n, 500):
+            await lg.abatch(
+                [
+                    PutOp(("bench", f"u{i % 10}"), f"k{i}", {"text": corpus[i], "i": i})
+                    for i in range(start, min(n, start + 500))
+                ]
+            )
+        if await memory.needs_rebuild(store):
+            await memory.rebuild_index(store)
+        figures.append(Figure(f"store_load_{n}_s", time.perf_counter() - t0, "s"))
+        q = iter(range(10**9))
+
+        async def searched() -> object:
+            i = next(q) % len(queries)
+            return await lg.asearch(("bench",), query=queries[i], limit=10)
+
+        async def recalled() -> object:
+            i = next(q) % len(queries)
+            return await memory.recall(store, vector=lookup[queries[i]], k=10)
+
+        assert len(await lg.asearch(("bench",), query=queries[0], limit=10)) == 10
+        assert len(await memory.recall(store, vector=lookup[queries[0]], k=10)) == 10
+        a, b = await interleaved(searched, recalled, rounds=scale.pick(3, 7), calls=30)
+        figures += [
+            Figure(f"store_search_vs_native_recall_{n}", p50(a) / p50(b), "x", ("<=", 1.2)),
+            Figure("store_search_ms", p50(a) * 1000, "ms"),
+            Figure("native_recall_ms", p50(b) * 1000, "ms"),
+        ]
+    # Puts: one item per call against one memory per call, each on a store of its own.
+    m = scale.pick(200, 1000)
+    async with (
+        Store(f"surrealkv://{root / 'puts'}") as ours,
+        Store(f"surrealkv://{root / 'remember'}") as native,
+    ):
+        lg = SurrealStore(ours, index=index, model="bench")
+        await lg.setup()
+        await memory.declare_space(native, model="bench", dimension=dim)
+        i_put, i_rem = iter(range(10**9)), iter(range(10**9))
+
+        async def put() -> object:
+            i = next(i_put) % n
+            await lg.aput(("bench", f"u{i % 10}"), f"k{i}", {"text": corpus[i], "i": i})
+            return None
+
+        async def remember() -> object:
+            i = next(i_rem) % n
+            return await memory.remember(
+                native,
+                content=corpus[i],
+                scope=f"bench/u{i % 10}",
+                key=f"k{i}",
+                metadata={"i": i},
+                embedding=lookup[corpus[i]],
+            )
+
+        rounds = scale.pick(2, 5)
+        a, b = await interleaved(put, remember, rounds=rounds, calls=m // rounds, warmup=10)
+        figures += [
+            Figure("store_put_vs_native_remember", p50(b) / p50(a), "x", (">=", 0.8)),
+            Figure("store_puts_per_s", 1 / p50(a), "/s"),
+            Figure("native_remembers_per_s", 1 / p50(b), "/s"),
+        ]
+    return figures
+
+
 @register("langgraph")
 async def run(scale: Scale) -> list[Figure]:
-    """Checkpoints: put and get vs AsyncSqliteSaver on a recorded graph run; list vs a walk."""
+    """Checkpoints: put and get vs AsyncSqliteSaver on a recorded graph run; list vs a walk.
+    Store: search and put vs the memory layer's recall and remember on the same data."""
     calls = await _record(scale.pick(20, 100))
     rounds = scale.pick(2, 5)
     root = Path(tempfile.mkdtemp(prefix="bench-langgraph-"))
@@ -205,6 +302,7 @@ async def run(scale: Scale) -> list[Figure]:
             _sqlite(str(root / "lg.sqlite")) as sqlite,
         ):
             figures += await _pair(SurrealCheckpointSaver(store), sqlite, calls, rounds, "_on_disk")
+        figures += await _store_speed(scale, root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return figures

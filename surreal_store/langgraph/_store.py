@@ -52,6 +52,7 @@ _NS_TAG: Final = "langgraph.ns:"
 _MAX_SEARCH: Final = 1000
 """The most items a search with a query reaches (``offset + limit``): recall's largest k."""
 _MAX_OPS: Final = 1000
+_REBUILD_CHECK: Final = 1000
 
 
 def item_record(namespace: Sequence[str], key: str) -> RecordId:
@@ -68,8 +69,8 @@ def _ns_tags(namespace: Sequence[str]) -> list[str]:
     return [_NS_TAG + _ns_path(namespace[:depth]) for depth in range(1, len(namespace) + 1)]
 
 
-def _ttl_ms(minutes: float) -> int:
-    return max(1, round(minutes * 60_000))
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 class _ItemRow(BaseModel):
@@ -103,13 +104,14 @@ class _ItemRow(BaseModel):
 
 
 _ITEM_COLUMNS: Final = "id, namespace, key, value, created_at, updated_at"
-_LIVE: Final = "(expires_at = NONE OR expires_at > time::now())"
+# Times are the client's clock (``$now``), in writes and reads alike: one clock for a TTL.
+_LIVE: Final = "(expires_at = NONE OR expires_at > $now)"
 
 # An item's time to live restarts from now: the item's expiry and its memories' validity.
 _REFRESH: Final = """
-LET $due = $refresh.filter(|$i| $i.ttl_minutes != NONE AND $i.expires_at > time::now());
+LET $due = $refresh.filter(|$i| $i.ttl_minutes != NONE AND $i.expires_at > $now);
 FOR $it IN $due {
-    LET $until = time::now() + duration::from_millis(<int>math::max([1,
+    LET $until = $now + duration::from_millis(<int>math::max([1,
         math::round($it.ttl_minutes * 60000)]));
     UPDATE $it SET expires_at = $until RETURN NONE;
     LET $memories = $it.memories;
@@ -133,31 +135,14 @@ COMMIT;
 # written, its id is returned, and the caller forgets it first and tries again.
 _WRITE: Final = """
 BEGIN;
-LET $now = time::now();
-LET $targets = array::concat($puts.map(|$p| $p.id), $deletes ?? (SELECT VALUE id FROM lg_item
+LET $targets = array::concat($items.map(|$i| $i.id), $deletes ?? (SELECT VALUE id FROM lg_item
     WHERE expires_at != NONE AND expires_at <= $now));
 LET $old = array::flatten($targets.map(|$t| $t.memories ?? [])).filter(|$m| record::exists($m));
 LET $hidden = $old.filter(|$m| $m.invalidated_at != NONE);
 LET $cited = $old.filter(|$m| array::len($m<-?) > 0);
 LET $drop = array::complement($old, $cited);
 LET $edges = array::distinct(array::flatten($drop.map(|$m| array::union($m->?.id, $m<-?.id))));
-LET $items = $puts.map(|$p| {
-    LET $until = IF $p.ttl_minutes = NONE { NONE }
-        ELSE { $now + duration::from_millis($p.ttl_ms) };
-    RETURN {
-        item: {
-            id: $p.id, namespace: $p.namespace, ns_path: $p.ns_path, key: $p.key,
-            value: $p.value, created_at: $now, updated_at: $now,
-            ttl_minutes: $p.ttl_minutes, expires_at: $until,
-            memories: $p.rows.map(|$r| $r.id),
-        },
-        rows: $p.rows.map(|$r| $r + {
-            created_at: $now, valid_from: $now, valid_until: $until,
-            metadata: $r.metadata + { created_at: $p.id.created_at ?? $now },
-        }),
-    };
-});
-LET $rows = array::flatten($items.map(|$i| $i.rows));
+LET $gone = array::complement($targets, $items.map(|$i| $i.id));
 IF $hidden = [] {
     IF $edges != [] { DELETE $edges };
     IF $drop != [] { DELETE $drop };
@@ -170,19 +155,17 @@ IF $hidden = [] {
             invalidated_by = 'langgraph', invalidated_causes = [id],
             embedding_stash = embedding, embedding = NONE RETURN NONE;
     };
-    LET $gone = array::complement($targets, $puts.map(|$p| $p.id));
     IF $gone != [] { DELETE $gone };
     IF $rows != [] { INSERT INTO memory $rows RETURN NONE };
-    LET $vectors = array::len($rows.filter(|$r| $r.embedding != NONE));
     IF $vectors > 0 { UPDATE embedding_space:active SET unindexed += $vectors RETURN NONE };
     IF $items != [] {
-        INSERT INTO lg_item $items.map(|$i| $i.item) ON DUPLICATE KEY UPDATE
-            value = $input.value, updated_at = $input.updated_at,
-            ttl_minutes = $input.ttl_minutes, expires_at = $input.expires_at,
-            memories = $input.memories RETURN NONE;
+        INSERT INTO lg_item $items ON DUPLICATE KEY UPDATE
+            value = $input.value, created_at = $input.created_at,
+            updated_at = $input.updated_at, ttl_minutes = $input.ttl_minutes,
+            expires_at = $input.expires_at, memories = $input.memories RETURN NONE;
     };
 };
-{ hidden: $hidden, removed: array::len(array::complement($targets, $puts.map(|$p| $p.id))) };
+{ hidden: $hidden, removed: array::len($gone) };
 COMMIT;
 """
 
@@ -326,6 +309,7 @@ class SurrealStore(BaseStore):
         self._writing_model: str | None = None
         self._loop = current_loop()
         self._sweeper: asyncio.Task[None] | None = None
+        self._unchecked = 0
 
     @classmethod
     @asynccontextmanager
@@ -456,7 +440,18 @@ class SurrealStore(BaseStore):
                 results[i] = await self._list_namespaces(op)
         if writes is not None:
             await self._write(writes["puts"], deletes=writes["deletes"])
+            await self._maybe_rebuild(sum(len(p["rows"]) for p in writes["puts"]))
         return results
+
+    async def _maybe_rebuild(self, vectors: int) -> None:
+        # As memory.remember_many does: the vector index's graph is rebuilt once the vectors
+        # written since its last build outnumber a quarter of it, so search stays an index
+        # search. Checked every 1,000 vectors written.
+        self._unchecked += vectors
+        if self._unchecked >= _REBUILD_CHECK:
+            self._unchecked = 0
+            if await memory.needs_rebuild(self.store):
+                await memory.rebuild_index(self.store)
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Sync :meth:`abatch` (from another thread than the store's loop)."""
@@ -475,12 +470,12 @@ class SurrealStore(BaseStore):
         refresh = [
             item_record(op.namespace, op.key) for op in ops if self._refreshing(op.refresh_ttl)
         ]
-        rows = await self.store.query(_GET, _ItemRow, ids=ids, refresh=refresh)
+        rows = await self.store.query(_GET, _ItemRow, ids=ids, refresh=refresh, now=_now())
         return {(tuple(r.namespace), r.key): r.item() for r in rows}
 
     async def _refresh(self, ids: Sequence[RecordId]) -> None:
         if ids:
-            await self.store.execute(f"BEGIN;\n{_REFRESH}COMMIT;", refresh=list(ids))
+            await self.store.execute(f"BEGIN;\n{_REFRESH}COMMIT;", refresh=list(ids), now=_now())
 
     async def _search(self, op: SearchOp) -> list[SearchItem]:
         if op.query and self.embeddings is not None:
@@ -493,7 +488,7 @@ class SurrealStore(BaseStore):
 
     async def _scan(self, op: SearchOp, *, unindexed: bool = False) -> list[SearchItem]:
         conditions: list[str] = [_LIVE, "memories = []"] if unindexed else [_LIVE]
-        params: dict[str, Any] = {"limit": op.limit, "offset": op.offset}
+        params: dict[str, Any] = {"limit": op.limit, "offset": op.offset, "now": _now()}
         if op.namespace_prefix:
             path = _ns_path(op.namespace_prefix)
             # Labels hold no ".", and "/" follows "." : the range is exactly the prefix.
@@ -524,33 +519,33 @@ class SurrealStore(BaseStore):
         value_filter = {f"value.{k}": v for k, v in (op.filter or {}).items()}
         if op.filter:
             _value_conditions(op.filter, field="value")  # refuses a bad filter before recalling
+        now = _now()
+        tag = _NS_TAG + _ns_path(op.namespace_prefix) if op.namespace_prefix else None
+        text = op.query if self.search_mode == "hybrid" else None
+        seen: dict[tuple[tuple[str, ...], str], SearchItem] = {}
+        if not op.filter and text is None:
+            # First one unfiltered vector recall: an index search with no check per candidate
+            # (a filter makes the engine read every candidate's record). Vector scores do not
+            # depend on what else is ranked, so when the admitted hits hold enough items they
+            # are exactly what the filtered recall returns; otherwise it follows.
+            hits = await memory.recall(self.store, vector=vector, k=wanted)
+            _collect(seen, [h for h in hits if _admitted(h.memory, tag, now)])
         k = wanted
-        while True:
+        while len(seen) < wanted:
             hits = await memory.recall(
                 self.store,
-                text=op.query if self.search_mode == "hybrid" else None,
+                text=text,
                 vector=vector,
                 k=k,
                 kind=ITEM_KIND,
-                tags=[_NS_TAG + _ns_path(op.namespace_prefix)] if op.namespace_prefix else None,
+                tags=[tag] if tag is not None else None,
                 metadata=value_filter or None,
-                valid_at=dt.datetime.now(dt.UTC),
+                valid_at=now,
             )
-            seen: dict[tuple[tuple[str, ...], str], SearchItem] = {}
-            for hit in hits:
-                meta = hit.memory.metadata
-                key = (tuple(meta["namespace"]), meta["key"])
-                if key not in seen:
-                    seen[key] = SearchItem(
-                        namespace=key[0],
-                        key=key[1],
-                        value=meta["value"],
-                        created_at=meta["created_at"],
-                        updated_at=hit.memory.created_at,
-                        score=hit.score,
-                    )
+            seen.clear()
+            _collect(seen, hits)
             # An item has one memory per indexed text: ask for more until enough items.
-            if len(seen) >= wanted or len(hits) < k or k >= _MAX_SEARCH:
+            if len(hits) < k or k >= _MAX_SEARCH:
                 break
             k = min(k * 2, _MAX_SEARCH)
         found = list(seen.values())
@@ -571,7 +566,7 @@ class SurrealStore(BaseStore):
                 where = " AND ns_path >= $ns_low AND ns_path < $ns_high"
                 params = {"ns_low": prefix, "ns_high": prefix[:-1] + "/"}
                 break
-        rows = await self.store.query(_NAMESPACES.format(where=where), dict, **params)
+        rows = await self.store.query(_NAMESPACES.format(where=where), dict, now=_now(), **params)
         namespaces = [tuple(r["namespace"]) for r in rows]
         for condition in op.match_conditions or ():
             namespaces = [ns for ns in namespaces if _matches(condition, ns)]
@@ -617,7 +612,6 @@ class SurrealStore(BaseStore):
                     "key": op.key,
                     "value": value,
                     "ttl_minutes": float(ttl) if ttl is not None else None,
-                    "ttl_ms": _ttl_ms(ttl) if ttl is not None else None,
                     "rows": [],
                 }
             )
@@ -671,13 +665,37 @@ class SurrealStore(BaseStore):
         self, puts: Sequence[Mapping[str, Any]], *, deletes: Sequence[RecordId] | None
     ) -> int:
         """Apply ``puts`` and ``deletes`` (``None``: the expired items); how many went."""
+        now = _now()
+        items: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
+        for put in puts:
+            ttl = put["ttl_minutes"]
+            until = now + dt.timedelta(minutes=ttl) if ttl is not None else None
+            items.append({
+                "id": put["id"], "namespace": put["namespace"], "ns_path": put["ns_path"],
+                "key": put["key"], "value": put["value"], "created_at": now,
+                "updated_at": now, "ttl_minutes": ttl, "expires_at": until,
+                "memories": [r["id"] for r in put["rows"]],
+            })  # fmt: skip
+            for row in put["rows"]:
+                times = {"created_at": now, "valid_from": now}
+                if until is not None:
+                    times["valid_until"] = until
+                rows.append(row | times)
+        for item in items:
+            for name in ("ttl_minutes", "expires_at"):
+                if item[name] is None:
+                    del item[name]  # absent: NONE
         for _ in range(3):
             outcome = await self.store.query_required_single(
                 _WRITE,
                 _WriteOutcome,
                 idempotent=True,
-                puts=list(puts),
+                items=items,
+                rows=rows,
+                vectors=len(rows),
                 deletes=deletes,
+                now=now,
                 superseded="superseded: its item was overwritten or deleted",
             )
             if not outcome.hidden:
@@ -747,6 +765,7 @@ class SurrealStore(BaseStore):
                 f"SELECT VALUE memories.map(|$m| record::id($m)) FROM $ids WHERE {_LIVE};",
                 list[str],
                 ids=[item_record(namespace, check_text(key, "a key", empty=True))],
+                now=_now(),
             )
         )
         return found[0] if found else []
@@ -761,6 +780,34 @@ def _value_conditions(filter: Mapping[str, Any], *, field: str) -> tuple[list[st
     if not isinstance(filter, Mapping):
         raise ValidationError("filter must be a mapping of value paths to values")
     return match_conditions(filter, field=field, prefix="vf")
+
+
+def _admitted(m: memory.Memory, tag: str | None, now: dt.datetime) -> bool:
+    """Whether the filtered recall of a search admits ``m`` (the namespace's tag, live)."""
+    return (
+        m.kind == ITEM_KIND
+        and (tag is None or tag in m.tags)
+        and m.valid_from <= now
+        and (m.valid_until is None or m.valid_until > now)
+    )
+
+
+def _collect(
+    seen: dict[tuple[tuple[str, ...], str], SearchItem], hits: Sequence[memory.RecallHit]
+) -> None:
+    """The items of ``hits`` in rank order, each at its best score (its first hit)."""
+    for hit in hits:
+        meta = hit.memory.metadata
+        key = (tuple(meta["namespace"]), meta["key"])
+        if key not in seen:
+            seen[key] = SearchItem(
+                namespace=key[0],
+                key=key[1],
+                value=meta["value"],
+                created_at=hit.memory.created_at,
+                updated_at=hit.memory.created_at,
+                score=hit.score,
+            )
 
 
 def _check_vector(vector: Any, dims: int) -> list[float]:
