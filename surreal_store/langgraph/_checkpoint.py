@@ -142,7 +142,7 @@ class _Page(BaseModel):
 # the SDK's pure-Python CBOR decoder would be most of the cost of a page of CBOR values.
 _COLUMNS: Final = (
     "id, thread_id, checkpoint_ns, checkpoint_id, parent_id, type, data, metadata_type, "
-    "metadata_data, "
+    "metadata_data, object::values(blobs) AS blob_links, "
     "object::from_entries(object::entries(blobs).map(|$e| [$e[0], record::id($e[1])])) AS blobs"
 )
 _WRITE_COLUMNS: Final = "task_id, idx, channel, type, data, task_path"
@@ -153,13 +153,11 @@ _ROW_WRITES: Final = (
     "$parent.checkpoint_ns, $parent.checkpoint_id, {}, {}]) AS writes"
 )
 # The blobs of the rows in $rows, each sent once however many checkpoints share it (a blob gone
-# missing comes back without a type).
+# missing does not come back).
 _ROW_BLOBS: Final = """
-LET $blobs = array::distinct(array::flatten($rows.map(|$r| object::values($r.blobs))))
-    .map(|$k| {
-        LET $b = type::record('lg_blob', $k).{type, data};
-        RETURN { id: $k, type: $b.type, data: $b.data ?? <bytes>'' };
-    });
+LET $links = array::distinct(array::flatten($rows.blob_links));
+LET $blobs = IF $links = [] { [] } ELSE { (SELECT record::id(id) AS id, type, data FROM $links) };
+LET $blobs = IF type::is_array($blobs) { $blobs } ELSE IF $blobs = NONE { [] } ELSE { [$blobs] };
 """
 _ROW_JSON: Final = "thread_id, checkpoint_ns, checkpoint_id, parent_id, type, metadata_type, blobs"
 _WRITE_JSON: Final = "checkpoint_ns, checkpoint_id, task_id, idx, channel, type, task_path"
@@ -169,10 +167,13 @@ def _page_result(*, row_writes: bool, page_writes: bool) -> str:
     """The page as one JSON text without its bytes (``j``), and the bytes beside it, in the
     JSON's order: JSON has no bytes, and the SDK decodes a list of bytes far faster than the
     same in base64 strings (or than rows of CBOR values)."""
-    row = f"$r.{{{_ROW_JSON}}}"
+    rows = f"$rows.{{{_ROW_JSON}}}"
     if row_writes:
-        row = f"{row} + {{ writes: $r.writes.map(|$w| $w.{{{_WRITE_JSON}}}) }}"
-    parts = [f"rows: $rows.map(|$r| {row})", "blobs: $blobs.map(|$b| $b.{id, type})"]
+        rows = (
+            f"$rows.map(|$r| $r.{{{_ROW_JSON}}} + "
+            f"{{ writes: $r.writes.map(|$w| $w.{{{_WRITE_JSON}}}) }})"
+        )
+    parts = [f"rows: {rows}", "blobs: $blobs.{id, type}"]
     if page_writes:
         parts.append(f"writes: $writes.map(|$w| $w.{{{_WRITE_JSON}}})")
     out = [
