@@ -815,9 +815,17 @@ def _check_vector(vector: Any, dims: int) -> list[float]:
         vector = vector.tolist()
     if isinstance(vector, str | bytes) or not isinstance(vector, Sequence):
         raise ValidationError("the embeddings returned something other than a vector")
-    out = [float(x) for x in vector]
-    if len(out) != dims:
-        raise DimensionError(f"the embeddings returned {len(out)} dimensions; the index has {dims}")
-    if not all(math.isfinite(x) for x in out):
-        raise ValidationError("the embeddings returned a vector with a NaN or an infinity")
+    if len(vector) != dims:
+        raise DimensionError(
+            f"the embeddings returned {len(vector)} dimensions; the index has {dims}"
+        )
+    # The common case (floats) checked in C: a NaN or an infinity makes the sum non-finite,
+    # and so can an overflow of finite values, which the loop below then judges exactly.
+    if set(map(type, vector)) == {float} and math.isfinite(sum(vector)):
+        return list(vector)
+    out: list[float] = []
+    for x in vector:
+        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
+            raise ValidationError(f"the embeddings returned {x!r} in a vector")
+        out.append(float(x))
     return out
