@@ -23,11 +23,13 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import random
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -138,14 +140,33 @@ def _key(item: Any) -> tuple[tuple[str, ...], str]:
     return tuple(item.namespace), item.key
 
 
+def server_kwargs() -> dict[str, Any]:
+    """A fresh database on the server at SURREAL_STORE_TEST_URL (the test skips without)."""
+    url = os.environ.get("SURREAL_STORE_TEST_URL")
+    if not url:
+        pytest.skip("SURREAL_STORE_TEST_URL is not set")
+    return {
+        "url": url,
+        "namespace": "surreal_store_test",
+        "database": "lgs_" + uuid.uuid4().hex[:12],
+        "username": os.environ.get("SURREAL_STORE_TEST_USERNAME", "root"),
+        "password": os.environ.get("SURREAL_STORE_TEST_PASSWORD", "root"),
+    }
+
+
 class Differential(RuleBasedStateMachine):
+    where: ClassVar[dict[str, Any]] = {"url": "mem://"}
+
     def __init__(self) -> None:
         super().__init__()
         global SEQUENCES
         SEQUENCES += 1
         self.ref = InMemoryStore(index=INDEX)
         self._open = contextlib.ExitStack()
-        self.lg = self._open.enter_context(SurrealStore.from_url_sync("mem://", index=INDEX))
+        where = dict(self.where)
+        if "database" in where:
+            where["database"] += f"_{SEQUENCES}"
+        self.lg = self._open.enter_context(SurrealStore.from_url_sync(index=INDEX, **where))
 
     def teardown(self) -> None:
         self._open.close()
@@ -247,20 +268,23 @@ class Differential(RuleBasedStateMachine):
         assert self.lg.list_namespaces(**kwargs) == self.ref.list_namespaces(**kwargs)
 
 
-def test_differential_against_in_memory_store() -> None:
+@pytest.mark.parametrize("engine", ["mem", "server"])
+def test_differential_against_in_memory_store(engine: str) -> None:
     global STEPS
+    Differential.where = server_kwargs() if engine == "server" else {"url": "mem://"}
+    sequences = 200 if engine == "mem" else 30  # a server's round trips cost more
     before, STEPS = SEQUENCES, 0
     run_state_machine_as_test(
         Differential,
         settings=settings(
-            max_examples=200,
+            max_examples=sequences,
             stateful_step_count=15,
             deadline=None,
             derandomize=True,
             suppress_health_check=list(HealthCheck),
         ),
     )
-    assert SEQUENCES - before >= 200, SEQUENCES - before
+    assert SEQUENCES - before >= sequences, SEQUENCES - before
     print(f"differential: {SEQUENCES - before} sequences, {STEPS} operations, 0 divergences")
 
 

@@ -49,6 +49,17 @@ def _open(conn_str: str, **kwargs: Any) -> Generator[SurrealStore, None, None]:
     # ported: a SurrealStore where the tests opened a SqliteStore
     if conn_str == ":memory:":
         url = "mem://"
+    elif conn_str == "server":  # ported: and a SurrealDB server, when one is named
+        url = os.environ.get("SURREAL_STORE_TEST_URL")
+        if not url:
+            pytest.skip("SURREAL_STORE_TEST_URL is not set")
+        kwargs = {
+            "namespace": "surreal_store_test",
+            "database": "lgs_" + uuid.uuid4().hex[:12],
+            "username": os.environ.get("SURREAL_STORE_TEST_USERNAME", "root"),
+            "password": os.environ.get("SURREAL_STORE_TEST_PASSWORD", "root"),
+            **kwargs,
+        }
     else:
         os.unlink(conn_str)  # ported: surrealkv makes its own directory there
         url = f"surrealkv://{conn_str}"
@@ -60,12 +71,12 @@ def _open(conn_str: str, **kwargs: Any) -> Generator[SurrealStore, None, None]:
 from _embed_test_utils import CharacterEmbeddings
 
 
-@pytest.fixture(scope="function", params=["memory", "file"])
+@pytest.fixture(scope="function", params=["memory", "file", "server"])
 def store(request: Any) -> Generator[SqliteStore, None, None]:
     """Create a SqliteStore for testing."""
-    if request.param == "memory":
+    if request.param in ("memory", "server"):
         # In-memory store
-        with _open(":memory:") as store:
+        with _open(":memory:" if request.param == "memory" else "server") as store:
             yield store
     else:
         # Temporary file store
