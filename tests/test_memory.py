@@ -9,6 +9,7 @@ import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -666,3 +667,118 @@ async def test_an_unknown_index_kind_is_refused() -> None:
         with pytest.raises(ValidationError):
             await memory.declare_space(s, model="m", dimension=4, diskann_degree=1000)
         assert await memory.get_space(s) is None
+
+
+# -- recall filtered by metadata ----------------------------------------------------------------
+
+EMBED = WordEmbedder()
+
+_DOCS: list[dict[str, object]] = [
+    {"n": 1, "s": "a", "nested": {"k": 1, "z": "x"}, "list": [1, 2], "opt": None},
+    {"n": 2.5, "s": "b", "nested": {"k": 2}, "list": [2]},
+    {"n": 3, "s": "c", "tags-x": "y", "user": {"access-level": "root"}},
+    {"n": "3", "s": "a", "flag": True},
+    {"s": "b", "flag": False, "n": 2**62},
+]
+
+
+def _expected(flt: dict[str, object]) -> set[int]:
+    """The documents a filter admits, by the rules of surreal_store._match, in Python."""
+
+    def get(doc: object, path: str) -> object:
+        for part in path.split("."):
+            doc = doc.get(part) if isinstance(doc, dict) else None
+        return doc
+
+    def ok(value: object, wanted: object) -> bool:
+        if isinstance(wanted, dict) and any(k.startswith("$") for k in wanted):
+            return all(op_ok(value, op, v) for op, v in wanted.items())
+        if isinstance(wanted, dict):
+            return isinstance(value, dict) and all(ok(value.get(k), v) for k, v in wanted.items())
+        return op_ok(value, "$eq", wanted)
+
+    def op_ok(value: Any, op: str, v: Any) -> bool:
+        numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (value, v))
+        same = numbers or type(value) is type(v)
+        if op in ("$eq", "$ne"):
+            equal = value is None if v is None else (same and value == v)
+            return equal if op == "$eq" else not equal
+        if not same or isinstance(value, bool):
+            return False
+        if op == "$gt":
+            return bool(value > v)
+        if op == "$gte":
+            return bool(value >= v)
+        if op == "$lt":
+            return bool(value < v)
+        return bool(value <= v)
+
+    return {i for i, d in enumerate(_DOCS) if all(ok(get(d, p), w) for p, w in flt.items())}
+
+
+@pytest.mark.parametrize(
+    "flt",
+    [
+        {"s": "a"},
+        {"n": {"$gt": 1}},
+        {"n": {"$gte": 2.5, "$lt": 3}},
+        {"n": {"$lte": "3"}},
+        {"n": 1.0},
+        {"n": {"$ne": 1}},
+        {"opt": None},
+        {"opt": {"$ne": None}},
+        {"nested": {"k": 1}},
+        {"nested.k": {"$gte": 2}},
+        {"list": [1, 2]},
+        {"flag": True},
+        {"flag": {"$ne": True}},
+        {"tags-x": "y", "s": "c"},
+        {"user.access-level": "root"},
+        {"n": {"$lt": float("inf")}},
+        {"n": {"$gt": float("-inf")}},
+        {"n": {"$eq": float("nan")}},
+        {"n": {"$lt": 10**100}},
+        {"n": 2**62},
+        {"s": "a' OR true OR '"},
+    ],
+    ids=str,
+)
+async def test_recall_filters_on_metadata_exactly(mem: Store, flt: dict[str, object]) -> None:
+    await memory.remember_many(
+        mem,
+        [
+            NewMemory(
+                content=f"doc {i}", metadata=d, embedding=EMBED.vector(f"doc {i}"), scope="meta"
+            )
+            for i, d in enumerate(_DOCS)
+        ],
+    )
+    want = {f"doc {i}" for i in _expected(flt)}
+    for mode in ("vector", "fulltext", "hybrid"):
+        hits = await memory.recall(
+            mem, text="doc", vector=EMBED.vector("doc"), k=10, mode=mode, scope="meta",
+            metadata=flt,
+        )  # fmt: skip
+        assert {h.memory.content for h in hits} == want, mode
+
+
+async def test_a_bad_metadata_filter_is_refused(mem: Store) -> None:
+    for flt in [
+        {"n": {"$regex": "."}},
+        {"n": {"$gt": [1]}},
+        {"a..b": 1},
+        {"": 1},
+        {"n": {"$gt": True}},
+        "n",
+    ]:
+        with pytest.raises(ValidationError):
+            await memory.recall(mem, text="doc", metadata=flt)  # type: ignore[arg-type]
+
+
+async def test_forget_takes_a_list_of_ids(mem: Store) -> None:
+    a = await memory.remember(mem, content="first")
+    b = await memory.remember(mem, content="second")
+    receipt = await memory.forget(mem, memory=[a.id, b.id, "0" * 64])
+    assert sorted(receipt.memories) == sorted([a.id, b.id])
+    with pytest.raises(ValidationError):
+        await memory.forget(mem, memory=123)  # type: ignore[arg-type]
