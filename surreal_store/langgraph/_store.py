@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import secrets
+import textwrap
 from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, Final, Literal, TypeVar
@@ -133,39 +134,48 @@ COMMIT;
 # scope of their own, so they never share an id with the ones they replace. A hidden memory
 # among the previous ones may pass causes down to memories derived from it: then nothing is
 # written, its id is returned, and the caller forgets it first and tries again.
-_WRITE: Final = """
-BEGIN;
-LET $targets = array::concat($items.map(|$i| $i.id), $deletes ?? (SELECT VALUE id FROM lg_item
-    WHERE expires_at != NONE AND expires_at <= $now));
-LET $old = array::flatten($targets.map(|$t| $t.memories ?? [])).filter(|$m| record::exists($m));
-LET $hidden = $old.filter(|$m| $m.invalidated_at != NONE);
-LET $cited = $old.filter(|$m| array::len($m<-?) > 0);
-LET $drop = array::complement($old, $cited);
-LET $edges = array::distinct(array::flatten($drop.map(|$m| array::union($m->?.id, $m<-?.id))));
-LET $gone = array::complement($targets, $items.map(|$i| $i.id));
-IF $hidden = [] {
-    IF $edges != [] { DELETE $edges };
-    IF $drop != [] { DELETE $drop };
-    FOR $m IN $cited {
-        CREATE type::record('source_invalidation', [$m]) SET source = $m, cascade = false,
-            reason = $superseded, by = 'langgraph', at = $now, memories = 1 RETURN NONE;
-    };
-    IF $cited != [] {
-        UPDATE $cited SET invalidated_at = $now, invalidated_reason = $superseded,
-            invalidated_by = 'langgraph', invalidated_causes = [id],
-            embedding_stash = embedding, embedding = NONE RETURN NONE;
-    };
-    IF $gone != [] { DELETE $gone };
-    IF $rows != [] { INSERT INTO memory $rows RETURN NONE };
-    IF $vectors > 0 { UPDATE embedding_space:active SET unindexed += $vectors RETURN NONE };
-    IF $items != [] {
-        INSERT INTO lg_item $items ON DUPLICATE KEY UPDATE
-            value = $input.value, created_at = $input.created_at,
-            updated_at = $input.updated_at, ttl_minutes = $input.ttl_minutes,
-            expires_at = $input.expires_at, memories = $input.memories RETURN NONE;
-    };
+_INSERT: Final = """\
+IF $rows != [] { INSERT INTO memory $rows RETURN NONE };
+IF $vectors > 0 { UPDATE embedding_space:active SET unindexed += $vectors RETURN NONE };
+IF $items != [] {
+    INSERT INTO lg_item $items ON DUPLICATE KEY UPDATE
+        value = $input.value, created_at = $input.created_at,
+        updated_at = $input.updated_at, ttl_minutes = $input.ttl_minutes,
+        expires_at = $input.expires_at, memories = $input.memories RETURN NONE;
 };
-{ hidden: $hidden, removed: array::len($gone) };
+"""
+# New items, with nothing to delete, take the first branch: no bookkeeping statements (they
+# cost a new item's put some 20%).
+_WRITE: Final = f"""
+BEGIN;
+LET $targets = $targets ?? (SELECT VALUE id FROM lg_item
+    WHERE expires_at != NONE AND expires_at <= $now);
+LET $old = array::flatten($targets.map(|$t| $t.memories ?? [])).filter(|$m| record::exists($m));
+IF $old = [] AND $deletes = [] {{
+{textwrap.indent(_INSERT, "    ")}    {{ hidden: [], removed: 0 }}
+}} ELSE {{
+    LET $hidden = $old.filter(|$m| $m.invalidated_at != NONE);
+    LET $cited = $old.filter(|$m| array::len($m<-?) > 0);
+    LET $drop = array::complement($old, $cited);
+    LET $edges = array::distinct(array::flatten($drop.map(|$m|
+        array::union($m->?.id, $m<-?.id))));
+    LET $gone = array::complement($targets, $items.map(|$i| $i.id));
+    IF $hidden = [] {{
+        IF $edges != [] {{ DELETE $edges }};
+        IF $drop != [] {{ DELETE $drop }};
+        FOR $m IN $cited {{
+            CREATE type::record('source_invalidation', [$m]) SET source = $m, cascade = false,
+                reason = $superseded, by = 'langgraph', at = $now, memories = 1 RETURN NONE;
+        }};
+        IF $cited != [] {{
+            UPDATE $cited SET invalidated_at = $now, invalidated_reason = $superseded,
+                invalidated_by = 'langgraph', invalidated_causes = [id],
+                embedding_stash = embedding, embedding = NONE RETURN NONE;
+        }};
+        IF $gone != [] {{ DELETE $gone }};
+{textwrap.indent(_INSERT, "        ")}    }};
+    {{ hidden: $hidden, removed: IF $hidden = [] {{ array::len($gone) }} ELSE {{ 0 }} }}
+}};
 COMMIT;
 """
 
@@ -695,6 +705,8 @@ class SurrealStore(BaseStore):
                 rows=rows,
                 vectors=len(rows),
                 deletes=deletes,
+                # None: the expired items, found by the query.
+                targets=None if deletes is None else [i["id"] for i in items] + list(deletes),
                 now=now,
                 superseded="superseded: its item was overwritten or deleted",
             )
