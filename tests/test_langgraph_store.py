@@ -548,3 +548,29 @@ def test_many_threads_and_loops_share_one_background_store(shared: SurrealStore)
         t.join()
     assert not errors
     assert len(shared.search(("threads",), limit=100)) == 16
+
+
+async def test_items_travel_in_a_bundle(tmp_path: Path) -> None:
+    from surreal_store import bundles
+
+    async with SurrealStore.from_url("mem://", index=INDEX) as lg:
+        await lg.aput(("a", "b"), "k1", {"text": "red apple", "none": None, "n": [1, 2.5]})
+        await lg.aput(("a",), "k2", {"text": "blue sky"}, index=False)
+        await lg.aput(("a",), "k3", {"text": "soon gone"}, ttl=60)
+        before = await lg.asearch(("a",), query="red apple")
+        listed = await lg.alist_namespaces()
+        await bundles.export_bundle(lg.store, tmp_path / "b")
+    async with Store("mem://", migrate=True) as imported:
+        await bundles.import_bundle(imported, tmp_path / "b")
+        other = SurrealStore(imported, index=INDEX)
+        after = await other.asearch(("a",), query="red apple")
+        assert [(i.namespace, i.key, i.value, i.score) for i in after] == [
+            (i.namespace, i.key, i.value, i.score) for i in before
+        ]
+        assert await other.alist_namespaces() == listed
+        got = await other.aget(("a", "b"), "k1")
+        assert got is not None and got.value == {"text": "red apple", "none": None, "n": [1, 2.5]}
+        await other.aput(("a", "b"), "k1", {"text": "green apple"})  # writes go on as before
+        assert (await other.asearch(("a", "b"), query="green apple"))[0].value["text"] == (
+            "green apple"
+        )
