@@ -41,6 +41,7 @@ from .._client import Store
 from .._errors import ConflictError, DimensionError, ValidationError
 from .._match import match_conditions
 from .._types import RecordId, check_text, json_value
+from ..memory._checks import check_vector
 from ._loop import current_loop, in_background, run_on
 
 __all__ = ["ITEM_KIND", "NamespaceError", "SurrealStore", "item_record"]
@@ -93,14 +94,13 @@ class _ItemRow(BaseModel):
             updated_at=self.updated_at,
         )
 
-    def search_item(self, score: float | None = None) -> SearchItem:
+    def search_item(self) -> SearchItem:
         return SearchItem(
             namespace=tuple(self.namespace),
             key=self.key,
             value=self.value,
             created_at=self.created_at,
             updated_at=self.updated_at,
-            score=score,
         )
 
 
@@ -417,6 +417,8 @@ class SurrealStore(BaseStore):
             elif isinstance(op, SearchOp):
                 prefix = _check_namespace(op.namespace_prefix, put=False)
                 _check_page(op.limit, op.offset)
+                if op.filter is not None and not isinstance(op.filter, Mapping):
+                    raise ValidationError("filter must be a mapping of value paths to values")
                 ops[i] = op._replace(namespace_prefix=prefix)
             elif isinstance(op, ListNamespacesOp):
                 conditions = []
@@ -505,7 +507,7 @@ class SurrealStore(BaseStore):
             conditions.append("ns_path >= $ns_low AND ns_path < $ns_high")
             params.update(ns_low=path, ns_high=path[:-1] + "/")
         if op.filter:
-            matched, matched_params = _value_conditions(op.filter, field="value")
+            matched, matched_params = match_conditions(op.filter, field="value", prefix="vf")
             conditions += matched
             params.update(matched_params)
         text = (
@@ -524,11 +526,8 @@ class SurrealStore(BaseStore):
         if op.limit == 0:
             return []
         assert op.query is not None
-        (vector,) = [await self.embeddings.aembed_query(op.query)]
-        vector = _check_vector(vector, self._dims)
+        vector = _check_vector(await self.embeddings.aembed_query(op.query), self._dims)
         value_filter = {f"value.{k}": v for k, v in (op.filter or {}).items()}
-        if op.filter:
-            _value_conditions(op.filter, field="value")  # refuses a bad filter before recalling
         now = _now()
         tag = _NS_TAG + _ns_path(op.namespace_prefix) if op.namespace_prefix else None
         text = op.query if self.search_mode == "hybrid" else None
@@ -788,12 +787,6 @@ class SurrealStore(BaseStore):
         return found
 
 
-def _value_conditions(filter: Mapping[str, Any], *, field: str) -> tuple[list[str], dict[str, Any]]:
-    if not isinstance(filter, Mapping):
-        raise ValidationError("filter must be a mapping of value paths to values")
-    return match_conditions(filter, field=field, prefix="vf")
-
-
 def _admitted(m: memory.Memory, tag: str | None, now: dt.datetime) -> bool:
     """Whether the filtered recall of a search admits ``m`` (the namespace's tag, live)."""
     return (
@@ -823,21 +816,7 @@ def _collect(
 
 
 def _check_vector(vector: Any, dims: int) -> list[float]:
-    if hasattr(vector, "tolist"):
-        vector = vector.tolist()
-    if isinstance(vector, str | bytes) or not isinstance(vector, Sequence):
-        raise ValidationError("the embeddings returned something other than a vector")
-    if len(vector) != dims:
-        raise DimensionError(
-            f"the embeddings returned {len(vector)} dimensions; the index has {dims}"
-        )
-    # The common case (floats) checked in C: a NaN or an infinity makes the sum non-finite,
-    # and so can an overflow of finite values, which the loop below then judges exactly.
-    if set(map(type, vector)) == {float} and math.isfinite(sum(vector)):
-        return list(vector)
-    out: list[float] = []
-    for x in vector:
-        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-            raise ValidationError(f"the embeddings returned {x!r} in a vector")
-        out.append(float(x))
+    out = check_vector(vector, "a vector from the embeddings")
+    if len(out) != dims:
+        raise DimensionError(f"the embeddings returned {len(out)} dimensions; the index has {dims}")
     return out
