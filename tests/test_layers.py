@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"_ids", "_retry", "_executor"},
     {"_space", "_migrate"},
     {"_client"},
+    {"_loop"},
     {"_invalidation"},
     {"_facts"},
     {"agents", "cas", "ci", "releases", "runs", "branches"},

@@ -37,7 +37,7 @@ T = TypeVar("T")
 try:  # typer 0.29 and later vendor their own click
     from typer._click.exceptions import ClickException, UsageError
 except ImportError:  # pragma: no cover - older typer uses click itself
-    from click.exceptions import (  # type: ignore[import-not-found,no-redef]
+    from click.exceptions import (  # type: ignore[import-not-found,no-redef,assignment,unused-ignore]
         ClickException,
         UsageError,
     )

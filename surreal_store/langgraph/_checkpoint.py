@@ -28,8 +28,8 @@ from pydantic import BaseModel
 from .._api import public
 from .._client import Store
 from .._errors import ValidationError
+from .._loop import current_loop, in_background, run_on
 from .._types import RecordId, check_text
-from ._loop import current_loop, in_background, run_on
 
 __all__ = ["SurrealCheckpointSaver", "checkpoint_record"]
 

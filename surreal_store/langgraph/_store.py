@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import json
 import math
-import secrets
-import textwrap
 from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, Final, Literal, TypeVar
@@ -38,11 +35,12 @@ from pydantic import BaseModel, ConfigDict
 from .. import memory
 from .._api import public
 from .._client import Store
-from .._errors import ConflictError, DimensionError, ValidationError
+from .._errors import DimensionError, ValidationError
+from .._loop import current_loop, in_background, run_on
 from .._match import match_conditions
 from .._types import RecordId, check_text, json_value
 from ..memory._checks import check_vector
-from ._loop import current_loop, in_background, run_on
+from ..memory._owned import new_scope, owned_row, owned_write_query, write_owned
 
 __all__ = ["ITEM_KIND", "NamespaceError", "SurrealStore", "item_record"]
 
@@ -127,66 +125,21 @@ SELECT {_ITEM_COLUMNS} FROM $ids WHERE {_LIVE};
 COMMIT;
 """
 
-# Puts and deletes of one batch, in one transaction. An item's previous memories go (with the
-# graph edges touching them, as memory.forget does), except those something cites (a decision
-# used it, a memory derives from it): they stay, hidden as superseded (as memory.invalidate
-# hides one), so a decision still shows what it used. An item's new memories are written in a
-# scope of their own, so they never share an id with the ones they replace. A hidden memory
-# among the previous ones may pass causes down to memories derived from it: then nothing is
-# written, its id is returned, and the caller forgets it first and tries again.
-_INSERT: Final = """\
-IF $rows != [] { INSERT INTO memory $rows RETURN NONE };
-IF $vectors > 0 { UPDATE embedding_space:active SET unindexed += $vectors RETURN NONE };
-IF $items != [] {
-    INSERT INTO lg_item $items ON DUPLICATE KEY UPDATE
-        value = $input.value, created_at = $input.created_at,
-        updated_at = $input.updated_at, ttl_minutes = $input.ttl_minutes,
-        expires_at = $input.expires_at, memories = $input.memories RETURN NONE;
-};
+# Puts and deletes of one batch, in one transaction (memory._owned): an item's previous
+# memories are replaced by its new ones.
+_UPSERT: Final = """
+INSERT INTO lg_item $items ON DUPLICATE KEY UPDATE
+    value = $input.value, created_at = $input.created_at,
+    updated_at = $input.updated_at, ttl_minutes = $input.ttl_minutes,
+    expires_at = $input.expires_at, memories = $input.memories RETURN NONE;
 """
-# New items, with nothing to delete, take the first branch: no bookkeeping statements (they
-# cost a new item's put some 20%).
-_WRITE: Final = f"""
-BEGIN;
-LET $targets = $targets ?? (SELECT VALUE id FROM lg_item
-    WHERE expires_at != NONE AND expires_at <= $now);
-LET $old = array::flatten($targets.map(|$t| $t.memories ?? [])).filter(|$m| record::exists($m));
-IF $old = [] AND $deletes = [] {{
-{textwrap.indent(_INSERT, "    ")}    {{ hidden: [], removed: 0 }}
-}} ELSE {{
-    LET $hidden = $old.filter(|$m| $m.invalidated_at != NONE);
-    LET $cited = $old.filter(|$m| array::len($m<-?) > 0);
-    LET $drop = array::complement($old, $cited);
-    LET $edges = array::distinct(array::flatten($drop.map(|$m|
-        array::union($m->?.id, $m<-?.id))));
-    LET $gone = array::complement($targets, $items.map(|$i| $i.id));
-    IF $hidden = [] {{
-        IF $edges != [] {{ DELETE $edges }};
-        IF $drop != [] {{ DELETE $drop }};
-        FOR $m IN $cited {{
-            CREATE type::record('source_invalidation', [$m]) SET source = $m, cascade = false,
-                reason = $superseded, by = 'langgraph', at = $now, memories = 1 RETURN NONE;
-        }};
-        IF $cited != [] {{
-            UPDATE $cited SET invalidated_at = $now, invalidated_reason = $superseded,
-                invalidated_by = 'langgraph', invalidated_causes = [id],
-                embedding_stash = embedding, embedding = NONE RETURN NONE;
-        }};
-        IF $gone != [] {{ DELETE $gone }};
-{textwrap.indent(_INSERT, "        ")}    }};
-    {{ hidden: $hidden, removed: IF $hidden = [] {{ array::len($gone) }} ELSE {{ 0 }} }}
-}};
-COMMIT;
-"""
+_WRITE: Final = owned_write_query(
+    upsert=_UPSERT,
+    all_targets="SELECT VALUE id FROM lg_item WHERE expires_at != NONE AND expires_at <= $now",
+    by="langgraph",
+)
 
 _NAMESPACES: Final = f"SELECT namespace FROM lg_item WHERE {_LIVE}{{where}} GROUP BY namespace;"
-
-
-class _WriteOutcome(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    hidden: list[RecordId]
-    removed: int
 
 
 class NamespaceError(ValidationError, InvalidNamespaceError):
@@ -452,7 +405,7 @@ class SurrealStore(BaseStore):
                 results[i] = await self._list_namespaces(op)
         if writes is not None:
             await self._write(writes["puts"], deletes=writes["deletes"])
-            await self._maybe_rebuild(sum(len(p["rows"]) for p in writes["puts"]))
+            await self._maybe_rebuild(sum(len(p["texts"]) for p in writes["puts"]))
         return results
 
     async def _maybe_rebuild(self, vectors: int) -> None:
@@ -621,7 +574,7 @@ class SurrealStore(BaseStore):
                     "key": op.key,
                     "value": value,
                     "ttl_minutes": float(ttl) if ttl is not None else None,
-                    "rows": [],
+                    "texts": {},
                 }
             )
             if self.embeddings is None or op.index is False:
@@ -644,30 +597,9 @@ class SurrealStore(BaseStore):
                 raise ValidationError(
                     f"the embeddings returned {len(vectors)} vectors for {len(texts)} texts"
                 )
-        scopes = [f"langgraph:{secrets.token_hex(16)}" for _ in puts]
         for (index, text), vector in zip(owners, vectors, strict=True):
-            put = puts[index]
-            mid = RecordId("memory", memory.memory_id(scopes[index], text))
-            if any(r["id"] == mid for r in put["rows"]):
-                continue  # the same text twice in one item: one memory
-            put["rows"].append(
-                {
-                    "id": mid,
-                    "scope": scopes[index],
-                    "key": json.dumps([*put["namespace"], put["key"]], ensure_ascii=False),
-                    "kind": ITEM_KIND,
-                    "content": text,
-                    "content_hash": hashlib.sha256(text.encode()).hexdigest(),
-                    "tags": _ns_tags(put["namespace"]),
-                    "metadata": {
-                        "namespace": put["namespace"],
-                        "key": put["key"],
-                        "value": put["value"],
-                    },
-                    "embedding": vector,
-                    "embedding_model": self._writing_model,
-                }
-            )
+            texts_of: dict[str, list[float]] = puts[index]["texts"]
+            texts_of.setdefault(text, vector)  # the same text twice in one item: one memory
         return {"puts": puts, "deletes": deletes}
 
     async def _write(
@@ -680,40 +612,46 @@ class SurrealStore(BaseStore):
         for put in puts:
             ttl = put["ttl_minutes"]
             until = now + dt.timedelta(minutes=ttl) if ttl is not None else None
+            scope = new_scope("langgraph")
+            put_rows = [
+                owned_row(
+                    scope=scope,
+                    content=text,
+                    key=json.dumps([*put["namespace"], put["key"]], ensure_ascii=False),
+                    kind=ITEM_KIND,
+                    tags=_ns_tags(put["namespace"]),
+                    metadata={
+                        "namespace": put["namespace"],
+                        "key": put["key"],
+                        "value": put["value"],
+                    },
+                    embedding=vector,
+                    embedding_model=self._writing_model,
+                    now=now,
+                    valid_until=until,
+                )
+                for text, vector in put["texts"].items()
+            ]
+            rows += put_rows
             items.append({
                 "id": put["id"], "namespace": put["namespace"], "ns_path": put["ns_path"],
                 "key": put["key"], "value": put["value"], "created_at": now,
                 "updated_at": now, "ttl_minutes": ttl, "expires_at": until,
-                "memories": [r["id"] for r in put["rows"]],
+                "memories": [r["id"] for r in put_rows],
             })  # fmt: skip
-            for row in put["rows"]:
-                times = {"created_at": now, "valid_from": now}
-                if until is not None:
-                    times["valid_until"] = until
-                rows.append(row | times)
         for item in items:
             for name in ("ttl_minutes", "expires_at"):
                 if item[name] is None:
                     del item[name]  # absent: NONE
-        for _ in range(3):
-            outcome = await self.store.query_required_single(
-                _WRITE,
-                _WriteOutcome,
-                idempotent=True,
-                items=items,
-                rows=rows,
-                vectors=len(rows),
-                deletes=deletes,
-                # None: the expired items, found by the query.
-                targets=None if deletes is None else [i["id"] for i in items] + list(deletes),
-                now=now,
-                superseded="superseded: its item was overwritten or deleted",
-            )
-            if not outcome.hidden:
-                return outcome.removed
-            # Hidden memories pass causes down: forgetting them recomputes what they reach.
-            await memory.forget(self.store, memory=[str(h.key) for h in outcome.hidden])
-        raise ConflictError("an item's memories kept being hidden while it was written")
+        return await write_owned(
+            self.store,
+            _WRITE,
+            items=items,
+            rows=rows,
+            # None: the expired items, found by the query.
+            targets=None if deletes is None else [i["id"] for i in items] + list(deletes),
+            now=now,
+        )
 
     # -- time to live ------------------------------------------------------------------------
 

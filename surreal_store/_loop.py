@@ -1,5 +1,6 @@
-"""The store's event loop, for LangGraph's sync methods: running a coroutine there from
-another thread, and owning a store on a loop of its own in a background thread."""
+"""The store's event loop, for the sync methods of the framework doors (LangGraph, LangChain):
+running a coroutine there from another thread, and owning a store on a loop of its own in a
+background thread."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
-from .._client import Store
-from .._errors import StoreStateError
+from ._client import Store
+from ._errors import StoreStateError
 
 __all__ = ["current_loop", "in_background", "run_on"]
 
@@ -67,7 +68,7 @@ def in_background(
                 raise
 
     thread = threading.Thread(
-        target=lambda: asyncio.run(own()), name="surreal-store-langgraph", daemon=True
+        target=lambda: asyncio.run(own()), name="surreal-store-loop", daemon=True
     )
     thread.start()
     try:

@@ -1,0 +1,171 @@
+"""Memories owned by the records of a framework door (LangGraph's items, LangChain's documents).
+
+An owner record (``lg_item``, ``lc_document``) lists its memories in ``memories``: the texts it
+is searched by. Writing an owner replaces them, in one transaction with the owner's own write:
+
+- the previous memories go, with the graph edges touching them (as :func:`forget` does);
+- except those something cites (a decision used it, a memory derives from it): they stay,
+  hidden as superseded (as :func:`invalidate` hides one), so a decision still shows what it
+  used;
+- new memories are written in a scope of their own per write, so they never share an id with
+  the ones they replace (``mem://`` refuses to delete and re-create one id in one transaction,
+  3.2.4);
+- a hidden memory among the previous ones may pass causes down to memories derived from it:
+  then nothing is written, its id is returned, and :func:`write_owned` forgets it first (which
+  recomputes what it reaches) and tries again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict
+
+from .._errors import ConflictError
+from .._executor import Executor
+from .._types import RecordId
+from ._models import memory_id
+from ._write import forget
+
+__all__ = ["WriteOutcome", "new_scope", "owned_row", "owned_write_query", "write_owned"]
+
+_SUPERSEDED: Final = "superseded: its owner was overwritten or deleted"
+
+_INSERT: Final = """\
+IF $rows != [] {{ INSERT INTO memory $rows RETURN NONE }};
+IF $vectors > 0 {{ UPDATE embedding_space:active SET unindexed += $vectors RETURN NONE }};
+IF $items != [] {{
+    {upsert}
+}};
+"""
+
+
+def owned_write_query(*, upsert: str, all_targets: str, by: str) -> str:
+    """The transaction writing owners (their table's constants are ours, never input).
+
+    Parameters: ``$items`` (owner rows, each with ``memories``), ``$rows`` (memory rows),
+    ``$vectors`` (how many rows have an embedding), ``$targets`` (owners written or deleted;
+    ``NONE``: those ``all_targets`` selects), ``$now``. ``upsert`` writes ``$items``. Returns
+    ``{hidden, removed}``: hidden memories to forget first, and how many owners went."""
+    insert = textwrap.indent(_INSERT.format(upsert=upsert.strip()), "    ")
+    return f"""
+BEGIN;
+LET $targets = $targets ?? ({all_targets});
+LET $old = array::flatten($targets.map(|$t| $t.memories ?? [])).filter(|$m| record::exists($m));
+LET $gone = array::complement($targets, $items.map(|$i| $i.id));
+IF $old = [] AND $gone.filter(|$t| record::exists($t)) = [] {{
+{insert}    {{ hidden: [], removed: 0 }}
+}} ELSE {{
+    LET $hidden = $old.filter(|$m| $m.invalidated_at != NONE);
+    LET $cited = $old.filter(|$m| array::len($m<-?) > 0);
+    LET $drop = array::complement($old, $cited);
+    LET $edges = array::distinct(array::flatten($drop.map(|$m|
+        array::union($m->?.id, $m<-?.id))));
+    LET $gone = $gone.filter(|$t| record::exists($t));
+    IF $hidden = [] {{
+        IF $edges != [] {{ DELETE $edges }};
+        IF $drop != [] {{ DELETE $drop }};
+        FOR $m IN $cited {{
+            CREATE type::record('source_invalidation', [$m]) SET source = $m, cascade = false,
+                reason = '{_SUPERSEDED}', by = '{by}', at = $now, memories = 1 RETURN NONE;
+        }};
+        IF $cited != [] {{
+            UPDATE $cited SET invalidated_at = $now, invalidated_reason = '{_SUPERSEDED}',
+                invalidated_by = '{by}', invalidated_causes = [id],
+                embedding_stash = embedding, embedding = NONE RETURN NONE;
+        }};
+        IF $gone != [] {{ DELETE $gone }};
+    {textwrap.indent(insert, "    ").lstrip()}    }};
+    {{ hidden: $hidden, removed: IF $hidden = [] {{ array::len($gone) }} ELSE {{ 0 }} }}
+}};
+COMMIT;
+"""
+
+
+class WriteOutcome(BaseModel):
+    """What an owned write did: the hidden memories it stopped at, how many owners went."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    hidden: list[RecordId]
+    removed: int
+
+
+def new_scope(prefix: str) -> str:
+    """A memory scope of its own for one write of one owner."""
+    return f"{prefix}:{secrets.token_hex(16)}"
+
+
+def owned_row(
+    *,
+    scope: str,
+    content: str,
+    key: str | None,
+    kind: str,
+    tags: Sequence[str],
+    metadata: Mapping[str, Any],
+    embedding: Sequence[float] | None,
+    embedding_model: str | None,
+    now: dt.datetime,
+    valid_until: dt.datetime | None = None,
+    agent: str | None = None,
+) -> dict[str, Any]:
+    """A memory row as ``INSERT INTO memory`` takes it (checked input, built in Python: a
+    closure per row carrying a vector costs the engine far more)."""
+    row: dict[str, Any] = {
+        "id": RecordId("memory", memory_id(scope, content)),
+        "scope": scope,
+        "kind": kind,
+        "content": content,
+        "content_hash": hashlib.sha256(content.encode()).hexdigest(),
+        "tags": list(tags),
+        "metadata": dict(metadata),
+        "created_at": now,
+        "valid_from": now,
+    }
+    if key is not None:
+        row["key"] = key
+    if embedding is not None:
+        row["embedding"] = list(embedding)
+        row["embedding_model"] = embedding_model
+    if valid_until is not None:
+        row["valid_until"] = valid_until
+    if agent is not None:
+        row["agent"] = RecordId("agent", agent)
+    return row
+
+
+async def write_owned(
+    db: Executor,
+    query: str,
+    *,
+    items: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
+    targets: Sequence[RecordId] | None,
+    now: dt.datetime,
+    **params: Any,
+) -> int:
+    """Run an :func:`owned_write_query`; how many owners went. Retried after forgetting the
+    hidden memories it stopped at (at most three times)."""
+    vectors = sum(1 for r in rows if "embedding" in r)
+    for _ in range(3):
+        outcome = await db.query_required_single(
+            query,
+            WriteOutcome,
+            idempotent=True,
+            items=list(items),
+            rows=list(rows),
+            vectors=vectors,
+            targets=None if targets is None else list(targets),
+            now=now,
+            **params,
+        )
+        if not outcome.hidden:
+            return outcome.removed
+        await forget(db, memory=[str(h.key) for h in outcome.hidden])
+    raise ConflictError("an owner's memories kept being hidden while it was written")
