@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from ._client import Store
 from ._errors import StoreStateError
 
-__all__ = ["current_loop", "in_background", "run_on"]
+__all__ = ["at_home", "current_loop", "in_background", "run_on"]
 
 T = TypeVar("T")
 
@@ -42,6 +42,14 @@ def run_on(loop: asyncio.AbstractEventLoop | None, coro: Coroutine[Any, Any, T],
             "itself: use the async methods (graph.ainvoke, aget, ...) there"
         )
     return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+
+async def at_home(loop: asyncio.AbstractEventLoop | None, coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` on ``loop`` (the store's): a store opened on a background loop serves
+    async callers on other loops too."""
+    if loop is None or loop is asyncio.get_running_loop() or not loop.is_running():
+        return await coro
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
 
 @contextmanager

@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import json
 import math
-from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, Final, Literal, TypeVar
 
@@ -36,11 +36,11 @@ from .. import memory
 from .._api import public
 from .._client import Store
 from .._errors import DimensionError, ValidationError
-from .._loop import current_loop, in_background, run_on
+from .._loop import at_home, current_loop, in_background, run_on
 from .._match import match_conditions
 from .._types import RecordId, check_text, json_value
 from ..memory._checks import check_vector
-from ..memory._owned import new_scope, owned_row, owned_write_query, write_owned
+from ..memory._owned import IndexUpkeep, new_scope, owned_row, owned_write_query, write_owned
 
 __all__ = ["ITEM_KIND", "NamespaceError", "SurrealStore", "item_record"]
 
@@ -272,7 +272,7 @@ class SurrealStore(BaseStore):
         self._writing_model: str | None = None
         self._loop = current_loop()
         self._sweeper: asyncio.Task[None] | None = None
-        self._unchecked = 0
+        self._upkeep = IndexUpkeep(_REBUILD_CHECK)
 
     @classmethod
     @asynccontextmanager
@@ -339,20 +339,12 @@ class SurrealStore(BaseStore):
 
     # -- batch -------------------------------------------------------------------------------
 
-    async def _at_home(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Await ``coro`` on the store's loop: a store made by :meth:`from_url_sync` serves
-        async callers on other loops too."""
-        loop = self._loop
-        if loop is None or loop is asyncio.get_running_loop() or not loop.is_running():
-            return await coro
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
-
     @public
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Run ``ops`` (gets, searches and namespace listings see the store as it was before
         the batch; its puts and deletes are then applied together, the last one per item
         winning, in one transaction)."""
-        return await self._at_home(self._abatch(list(ops)))
+        return await at_home(self._loop, self._abatch(list(ops)))
 
     async def _abatch(self, ops: list[Op]) -> list[Result]:
         if len(ops) > _MAX_OPS:
@@ -405,18 +397,8 @@ class SurrealStore(BaseStore):
                 results[i] = await self._list_namespaces(op)
         if writes is not None:
             await self._write(writes["puts"], deletes=writes["deletes"])
-            await self._maybe_rebuild(sum(len(p["texts"]) for p in writes["puts"]))
+            await self._upkeep.wrote(self.store, sum(len(p["texts"]) for p in writes["puts"]))
         return results
-
-    async def _maybe_rebuild(self, vectors: int) -> None:
-        # As memory.remember_many does: the vector index's graph is rebuilt once the vectors
-        # written since its last build outnumber a quarter of it, so search stays an index
-        # search. Checked every 1,000 vectors written.
-        self._unchecked += vectors
-        if self._unchecked >= _REBUILD_CHECK:
-            self._unchecked = 0
-            if await memory.needs_rebuild(self.store):
-                await memory.rebuild_index(self.store)
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Sync :meth:`abatch` (from another thread than the store's loop)."""
@@ -658,7 +640,7 @@ class SurrealStore(BaseStore):
     @public
     async def asweep_ttl(self) -> int:
         """Delete the expired items (and their memories) now; returns how many."""
-        return await self._at_home(self._write([], deletes=None))
+        return await at_home(self._loop, self._write([], deletes=None))
 
     def sweep_ttl(self) -> int:
         """Sync :meth:`asweep_ttl`."""
@@ -709,13 +691,14 @@ class SurrealStore(BaseStore):
         """The ids of the memories holding the item's indexed texts (for
         :func:`surreal_store.provenance.why` and friends); ``[]`` when it has none."""
         namespace = _check_namespace(namespace, put=False)
-        found = await self._at_home(
+        found = await at_home(
+            self._loop,
             self.store.query(
                 f"SELECT VALUE memories.map(|$m| record::id($m)) FROM $ids WHERE {_LIVE};",
                 list[str],
                 ids=[item_record(namespace, check_text(key, "a key", empty=True))],
                 now=_now(),
-            )
+            ),
         )
         return found[0] if found else []
 

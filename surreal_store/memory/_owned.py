@@ -29,10 +29,18 @@ from pydantic import BaseModel, ConfigDict
 from .._errors import ConflictError
 from .._executor import Executor
 from .._types import RecordId
+from ._index import needs_rebuild, rebuild_index
 from ._models import memory_id
 from ._write import forget
 
-__all__ = ["WriteOutcome", "new_scope", "owned_row", "owned_write_query", "write_owned"]
+__all__ = [
+    "IndexUpkeep",
+    "WriteOutcome",
+    "new_scope",
+    "owned_row",
+    "owned_write_query",
+    "write_owned",
+]
 
 _SUPERSEDED: Final = "superseded: its owner was overwritten or deleted"
 
@@ -169,3 +177,21 @@ async def write_owned(
             return outcome.removed
         await forget(db, memory=[str(h.key) for h in outcome.hidden])
     raise ConflictError("an owner's memories kept being hidden while it was written")
+
+
+class IndexUpkeep:
+    """As :func:`remember_many` does: the vector index's graph is rebuilt once the vectors
+    written since its last build outnumber a quarter of it, so search stays an index search.
+    Checked every ``every`` vectors written."""
+
+    def __init__(self, every: int = 1000) -> None:
+        self._every = every
+        self._unchecked = 0
+
+    async def wrote(self, db: Executor, vectors: int) -> None:
+        """Count ``vectors`` written; check (and rebuild) when enough were."""
+        self._unchecked += vectors
+        if self._unchecked >= self._every:
+            self._unchecked = 0
+            if await needs_rebuild(db):
+                await rebuild_index(db)

@@ -1,0 +1,19 @@
+"""LangChain on surreal-store (``pip install 'surreal-store[langchain]'``).
+
+- :class:`SurrealVectorStore`: a LangChain ``VectorStore`` (and, through ``as_retriever()``,
+  a retriever) whose documents are memories: vector, hybrid or full-text search with the
+  memory layer's recall and filters, and every document's provenance one call away.
+
+Built on an open :class:`~surreal_store.Store`; it closes nothing it did not open.
+"""
+
+try:
+    import langchain_core.vectorstores  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "surreal_store.langchain needs LangChain: pip install 'surreal-store[langchain]'"
+    ) from exc
+
+from ._vectorstore import DOCUMENT_KIND, FILTER_KEYS, SurrealVectorStore, document_record
+
+__all__ = ["DOCUMENT_KIND", "FILTER_KEYS", "SurrealVectorStore", "document_record"]
