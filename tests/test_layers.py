@@ -34,7 +34,7 @@ LAYERS: list[set[str]] = [
     {"memory"},
     {"provenance"},
     {"bundles"},
-    {"langgraph", "langchain"},  # optional extras: nothing of the core imports them
+    {"langgraph", "langchain", "mcp"},  # optional extras: nothing of the core imports them
     {"_demo"},
     {"_cli", "__main__", ""},  # "" is the package's own __init__
 ]

@@ -8,12 +8,11 @@ import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Final, Literal, TypeVar, cast
+from typing import Any, Final, Literal, Self, TypeVar, cast
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
-from typing_extensions import Self
 
 from .. import memory
 from .._api import public
@@ -104,9 +103,11 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / norm if norm else 0.0
 
 
-def _mmr(relevance: Sequence[float], vectors: Sequence[Sequence[float]], k: int, lam: float) -> list[int]:
-    """Maximal marginal relevance: each pick maximises ``lam`` × its similarity to the query
-    minus ``(1 - lam)`` × its greatest similarity to the ones picked before."""
+def _mmr(
+    relevance: Sequence[float], vectors: Sequence[Sequence[float]], k: int, lam: float
+) -> list[int]:
+    """Maximal marginal relevance: each pick maximises ``lam`` times its similarity to the
+    query minus ``1 - lam`` times its greatest similarity to the ones picked before."""
     picked: list[int] = []
     closest = [-math.inf] * len(vectors)  # each candidate's greatest similarity to a pick
     while len(picked) < min(k, len(vectors)):
@@ -174,8 +175,10 @@ class SurrealVectorStore(VectorStore):
         self._tag = _COLLECTION_TAG + self.collection
         self.tags = [self._tag, *(t for t in check_tags(tags) if t != self._tag)]
         self.mode: SearchMode = self._check_mode(mode)
-        self._model = model if model is not None else (
-            _model_of(embedding) if embedding is not None else None
+        self._model = (
+            model
+            if model is not None
+            else (_model_of(embedding) if embedding is not None else None)
         )
         if self._model is not None:
             check_text(self._model, "model", limit=256)
@@ -295,7 +298,7 @@ class SurrealVectorStore(VectorStore):
         texts: Iterable[str],
         metadatas: list[dict[str, Any]] | None = None,
         *,
-        ids: list[str | None] | None = None,
+        ids: list[str] | None = None,
         **kwargs: Any,
     ) -> list[str]:
         """Add documents (``texts`` with their ``metadatas`` and ``ids``; an id is generated
@@ -313,9 +316,12 @@ class SurrealVectorStore(VectorStore):
         out: list[str] = []
         docs: dict[str, tuple[str, dict[str, Any]]] = {}
         for i, text in enumerate(texts):
-            given = ids[i] if ids is not None else None
+            # LangChain's add_documents passes None for a document without an id.
+            given: str | None = ids[i] if ids is not None else None
             doc_id = (
-                str(uuid.uuid4()) if given is None else check_text(given, "a document id", limit=512)
+                str(uuid.uuid4())
+                if given is None
+                else check_text(given, "a document id", limit=512)
             )
             meta = metadatas[i] if metadatas is not None else None
             if meta is None:
@@ -339,11 +345,11 @@ class SurrealVectorStore(VectorStore):
                 raise ValidationError(
                     f"the embedding returned {len(embedded)} vectors for {len(texts)} texts"
                 )
-            vectors = [check_vector(v, "a vector from the embedding") for v in embedded]
-            if vectors:
-                await self._declare(len(vectors[0]))
-                for v in vectors:
-                    assert v is not None
+            embedded = [check_vector(v, "a vector from the embedding") for v in embedded]
+            vectors = list(embedded)
+            if embedded:
+                await self._declare(len(embedded[0]))
+                for v in embedded:
                     self._check_dims(len(v))
         for start in range(0, len(entries), MAX_BATCH):
             chunk = entries[start : start + MAX_BATCH]
@@ -406,7 +412,7 @@ class SurrealVectorStore(VectorStore):
         texts: Iterable[str],
         metadatas: list[dict[str, Any]] | None = None,
         *,
-        ids: list[str | None] | None = None,
+        ids: list[str] | None = None,
         **kwargs: Any,
     ) -> list[str]:
         """Sync :meth:`aadd_texts`."""
@@ -447,8 +453,7 @@ class SurrealVectorStore(VectorStore):
         if isinstance(ids, str):
             raise ValidationError("ids must be a list of strings, not one string")
         records = [
-            document_record(self.collection, check_text(i, "a document id", limit=512))
-            for i in ids
+            document_record(self.collection, check_text(i, "a document id", limit=512)) for i in ids
         ]
         if not records:
             return []
@@ -518,8 +523,9 @@ class SurrealVectorStore(VectorStore):
 
     async def _embed_query(self, query: str) -> list[float]:
         assert self.embedding is not None
-        vector = check_vector(await self.embedding.aembed_query(query), "a vector from the embedding")
-        return vector
+        return check_vector(
+            await self.embedding.aembed_query(query), "a vector from the embedding"
+        )
 
     async def _search(
         self,
@@ -565,7 +571,9 @@ class SurrealVectorStore(VectorStore):
 
     def _scored(self, hit: memory.RecallHit) -> tuple[Document, float]:
         m = hit.memory
-        return self._document(m.key if m.key is not None else m.id, m.content, m.metadata), hit.score
+        return self._document(
+            m.key if m.key is not None else m.id, m.content, m.metadata
+        ), hit.score
 
     def _mode(self, mode: Any) -> SearchMode:
         return self.mode if mode is None else self._check_mode(mode)
@@ -600,9 +608,7 @@ class SurrealVectorStore(VectorStore):
         return found
 
     @public
-    async def asimilarity_search(
-        self, query: str, k: int = 4, **kwargs: Any
-    ) -> list[Document]:
+    async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
         """The ``k`` documents most relevant to ``query``, best first (``filter=``, ``mode=``
         as :meth:`asimilarity_search_with_score`)."""
         return [d for d, _ in await self.asimilarity_search_with_score(query, k, **kwargs)]
@@ -641,7 +647,9 @@ class SurrealVectorStore(VectorStore):
         self, embedding: list[float], k: int = 4, **kwargs: Any
     ) -> list[Document]:
         """Sync :meth:`asimilarity_search_by_vector`."""
-        found: list[Document] = self._sync(self.asimilarity_search_by_vector(embedding, k, **kwargs))
+        found: list[Document] = self._sync(
+            self.asimilarity_search_by_vector(embedding, k, **kwargs)
+        )
         return found
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
@@ -690,21 +698,26 @@ class SurrealVectorStore(VectorStore):
         picked before (weight ``1 - lambda_mult``)."""
         _no_extra(kwargs, "max_marginal_relevance_search")
         k, fetch_k = _check_k(k), _check_k(fetch_k, "fetch_k")
-        if isinstance(lambda_mult, bool) or not isinstance(lambda_mult, int | float) or not (
-            0 <= lambda_mult <= 1
+        if (
+            isinstance(lambda_mult, bool)
+            or not isinstance(lambda_mult, int | float)
+            or not (0 <= lambda_mult <= 1)
         ):
             raise ValidationError(f"lambda_mult must be in [0, 1], not {lambda_mult!r}")
         if self.embedding is None:
             raise ValidationError("max marginal relevance search needs an embedding")
         vector = check_vector(embedding, "embedding")
         return await at_home(
-            self._loop, self._mmr(vector, k=k, fetch_k=max(k, fetch_k), lam=lambda_mult, filter=filter)
+            self._loop,
+            self._mmr(vector, k=k, fetch_k=max(k, fetch_k), lam=lambda_mult, filter=filter),
         )
 
     async def _mmr(
         self, vector: list[float], *, k: int, fetch_k: int, lam: float, filter: Any
     ) -> list[Document]:
-        found = await self._search(query=None, vector=vector, k=fetch_k, filter=filter, mode="vector")
+        found = await self._search(
+            query=None, vector=vector, k=fetch_k, filter=filter, mode="vector"
+        )
         if not found:
             return []
         ids = [RecordId("memory", i) for i in await self._memory_ids(found)]

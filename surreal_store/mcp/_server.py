@@ -1,0 +1,422 @@
+"""The MCP memory server: the memory layer and provenance as Model Context Protocol tools."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Final, Literal, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+from pydantic import Field
+
+from .. import commits, memory, provenance
+from .._client import Store
+from .._errors import StoreError, ValidationError
+from .._version import __version__
+
+__all__ = ["EmbedderChoice", "create_server", "resolve_embedder", "serve"]
+
+T = TypeVar("T")
+log = logging.getLogger("surreal_store.mcp")
+
+EmbedderChoice = Literal["auto", "none", "hashing"] | str
+"""``"auto"`` (the store's own: the built-in hashing embedder when the space is its, a
+sentence-transformers model when the space names one and the ``local`` extra is installed),
+``"none"`` (full text only), ``"hashing"`` / ``"hashing:DIM"`` (the built-in one), or
+``"sentence-transformers:NAME"``."""
+
+_INSTRUCTIONS: Final = """\
+A provenance-first memory store. remember stores a memory (same content in one scope: one id);
+recall finds memories (vector, hybrid or full text; filters on scope, kind, tags, metadata,
+time). Every result carries ids the other tools take: get_memory, lineage (where a memory came
+from), impact (what depends on it), invalidate / restore (hide what you no longer trust, and
+everything derived from it), forget (delete for good), record_decision (with the memory ids it
+used), record_outcome, why (what a decision used, and where that came from), log (the commit
+history of the agent's state)."""
+
+_READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
+_WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
+_APPEND = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
+_DESTROY = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
+
+MemoryId = Annotated[str, Field(description="A memory id (64 hex characters), from any result.")]
+DecisionId = Annotated[str, Field(description="A decision id, from record_decision or why.")]
+
+
+def resolve_embedder(
+    choice: EmbedderChoice, space: memory.EmbeddingSpace | None
+) -> memory.Embedder | None:
+    """The embedder ``choice`` names for a store whose space is ``space``."""
+    if choice == "none":
+        return None
+    if choice == "auto":
+        if space is None:
+            return None
+        hashing = memory.HashingEmbedder(space.dimension)
+        if hashing.model == space.writing_model:
+            return hashing
+        try:
+            return memory.SentenceTransformerEmbedder(space.writing_model)
+        except Exception as exc:  # the local extra missing, or the model not found
+            log.warning("no embedder for %s (%s): full-text recall only", space.writing_model, exc)
+            return None
+    if choice == "hashing" or choice.startswith("hashing:"):
+        _, _, dim = choice.partition(":")
+        if dim and not dim.isdigit():
+            raise ValidationError(f"hashing:DIM takes a number, not {dim!r}")
+        return memory.HashingEmbedder(int(dim) if dim else 256)
+    if choice.startswith("sentence-transformers:"):
+        return memory.SentenceTransformerEmbedder(choice.partition(":")[2])
+    raise ValidationError(
+        f"unknown embedder {choice!r}: auto, none, hashing[:DIM] or sentence-transformers:NAME"
+    )
+
+
+class _Session:
+    """What the server's tools share: the store and its embedder."""
+
+    def __init__(self, store: Store, embedder: memory.Embedder | None) -> None:
+        self.store = store
+        self.embedder = embedder
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        # The store's refusals reach the client as a tool error with the store's message.
+        try:
+            return await fn()
+        except StoreError as exc:
+            raise ToolError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _memory_out(m: memory.Memory) -> dict[str, Any]:
+    return m.model_dump(mode="json", exclude={"embedding"})
+
+
+def _hit_out(h: memory.RecallHit) -> dict[str, Any]:
+    return {
+        "id": h.memory.id,
+        "score": h.score,
+        "vector_score": h.vector_score,
+        "text_score": h.text_score,
+        "content": h.memory.content,
+        "scope": h.memory.scope,
+        "kind": h.memory.kind,
+        "key": h.memory.key,
+        "tags": h.memory.tags,
+        "metadata": h.memory.metadata,
+        "created_at": h.memory.created_at.isoformat(),
+        "invalidated": h.memory.invalidated,
+    }
+
+
+def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> MCPServer[Any]:
+    """An MCP server on ``store`` (open; the server closes nothing). ``embedder`` embeds what
+    is remembered and recalled (it must match the store's space); without one, recall is full
+    text only, and the server says so. :func:`serve` opens a store and runs a server on it."""
+    if not isinstance(store, Store):
+        raise ValidationError("create_server needs an open surreal_store.Store")
+    if embedder is not None and not isinstance(embedder, memory.Embedder):
+        raise ValidationError("embedder must be a surreal_store.memory.Embedder")
+    session = _Session(store, embedder)
+    instructions = _INSTRUCTIONS + (
+        "" if embedder is not None else "\nThis server has no embedder: recall is full text only."
+    )
+    server: MCPServer[Any] = MCPServer(
+        "surreal-store",
+        title="surreal-store memory",
+        instructions=instructions,
+        version=__version__,
+    )
+
+    async def embedder_for_writes() -> memory.Embedder | None:
+        e = session.embedder
+        if e is None:
+            return None
+        space = await memory.get_space(session.store)
+        if space is None:
+            await memory.declare_space(session.store, model=e.model, dimension=e.dimension)
+        return e
+
+    @server.tool(annotations=_WRITE)
+    async def remember(
+        content: Annotated[str, Field(description="The memory's text.")],
+        scope: Annotated[str, Field(description="Whose or what memory this is.")] = "default",
+        key: Annotated[str | None, Field(description="A name for the fact it states.")] = None,
+        kind: Annotated[str, Field(description="note, fact, preference, summary...")] = "note",
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        derived_from: Annotated[
+            list[MemoryId] | None,
+            Field(description="Ids of the memories this one was made from."),
+        ] = None,
+        how: Annotated[str, Field(description="How it was derived from them.")] = "derived",
+        said_by: Annotated[
+            str | None, Field(description="The person who said it, as its source.")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Store a memory and return it (with its id). The same content in the same scope is
+        the same memory: remembering it again returns the existing one."""
+
+        async def go() -> dict[str, Any]:
+            sources: list[Any] = [
+                provenance.MemoryDerivation(parent=p, how=how) for p in derived_from or []
+            ]
+            if said_by is not None:
+                sources.append(provenance.UserAnnotation(user=said_by))
+            m = await memory.remember(
+                session.store, content=content, scope=scope, key=key, kind=kind,
+                tags=tags or [], metadata=metadata, embedder=await embedder_for_writes(),
+                provenance=sources,
+            )  # fmt: skip
+            return _memory_out(m)
+
+        return await session.call(go)
+
+    @server.tool(annotations=_READ)
+    async def recall(
+        query: Annotated[str, Field(description="What to look for.")],
+        k: Annotated[int, Field(ge=1, le=100, description="How many memories.")] = 5,
+        mode: Annotated[
+            Literal["auto", "vector", "hybrid", "fulltext"],
+            Field(description="auto: hybrid with an embedder, full text without."),
+        ] = "auto",
+        scope: str | None = None,
+        kind: str | None = None,
+        tags: Annotated[list[str] | None, Field(description="Memories with all of them.")] = None,
+        metadata: Annotated[
+            dict[str, Any] | None,
+            Field(description='{"path.to": value} or {"path": {"$gte": 3}}: exact filters.'),
+        ] = None,
+        created_after: dt.datetime | None = None,
+        created_before: dt.datetime | None = None,
+        include_invalidated: bool = False,
+    ) -> dict[str, Any]:
+        """The memories most relevant to ``query``, best first, with their ids and scores."""
+
+        async def go() -> dict[str, Any]:
+            e = session.embedder
+            used = mode if mode != "auto" else ("hybrid" if e is not None else "fulltext")
+            if used != "fulltext" and e is None:
+                raise ToolError(
+                    f"{used} recall needs an embedder, and this server has none: use "
+                    "mode='fulltext' (or start the server with --embedder)"
+                )
+            if (
+                e is not None
+                and used != "fulltext"
+                and await memory.get_space(session.store) is None
+            ):
+                return {"mode": used, "hits": [], "note": "nothing was embedded yet"}
+            hits = await memory.recall(
+                session.store, text=query, embedder=e if used != "fulltext" else None, k=k,
+                mode=used, scope=scope, kind=kind, tags=tags, metadata=metadata,
+                created_after=created_after, created_before=created_before,
+                include_invalidated=include_invalidated,
+            )  # fmt: skip
+            out: dict[str, Any] = {"mode": used, "hits": [_hit_out(h) for h in hits]}
+            if e is None:
+                out["note"] = "this server has no embedder: recall is full text only"
+            return out
+
+        return await session.call(go)
+
+    @server.tool(annotations=_READ)
+    async def get_memory(memory_id: MemoryId) -> dict[str, Any]:
+        """One memory by id, hidden or not (``invalidated_*`` say why it is hidden)."""
+        return await session.call(lambda: _get(session, memory_id))
+
+    @server.tool(annotations=_WRITE)
+    async def invalidate(
+        memory_id: MemoryId,
+        reason: Annotated[str, Field(description="Why it is no longer trusted.")],
+        cascade: Annotated[
+            bool, Field(description="Hide what was derived from it too (default).")
+        ] = True,
+        by: str | None = None,
+    ) -> dict[str, Any]:
+        """Hide a memory from recall (and, with ``cascade``, every memory derived from it);
+        reversible with restore. Returns the ids hidden."""
+
+        async def go() -> dict[str, Any]:
+            if cascade:
+                r = await provenance.invalidate(
+                    session.store, memory=memory_id, reason=reason, by=by
+                )
+                return {"cause": r.cause, "hidden": r.memories}
+            m = await memory.invalidate(session.store, memory=memory_id, reason=reason, by=by)
+            return {"cause": f"memory:{m.id}", "hidden": [m.id]}
+
+        return await session.call(go)
+
+    @server.tool(annotations=_WRITE)
+    async def restore(memory_id: MemoryId) -> dict[str, Any]:
+        """Undo invalidate: returns the ids that became visible again (those another cause
+        still hides stay hidden)."""
+
+        async def go() -> dict[str, Any]:
+            return {"restored": await provenance.restore(session.store, memory=memory_id)}
+
+        return await session.call(go)
+
+    @server.tool(annotations=_DESTROY)
+    async def forget(
+        memory_id: Annotated[str | None, Field(description="The memory to delete.")] = None,
+        key: Annotated[
+            str | None, Field(description="Or every memory with this key in scope.")
+        ] = None,
+        scope: str = "default",
+        reason: str = "forgotten",
+    ) -> dict[str, Any]:
+        """Delete memories for good (give ``memory_id``, or ``key`` with its ``scope``), with
+        the provenance edges touching them. Returns the receipt: what was removed."""
+
+        async def go() -> dict[str, Any]:
+            if (memory_id is None) == (key is None):
+                raise ToolError("give memory_id or key, not both and not neither")
+            if memory_id is not None:
+                r = await memory.forget(session.store, memory=memory_id, reason=reason)
+            else:
+                r = await memory.forget(session.store, key=key, scope=scope, reason=reason)
+            return r.model_dump(mode="json")
+
+        return await session.call(go)
+
+    @server.tool(annotations=_APPEND)
+    async def record_decision(
+        task: Annotated[str, Field(description="What the agent was doing.")],
+        action: Annotated[str, Field(description="What it chose to do.")],
+        confidence: Annotated[float, Field(ge=0, le=1)],
+        rationale: str = "",
+        alternatives: list[str] | None = None,
+        used: Annotated[
+            list[MemoryId] | None, Field(description="Ids of the memories it relied on.")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Record a decision and the memories it used; returns it with its id (for why and
+        record_outcome)."""
+
+        async def go() -> dict[str, Any]:
+            d = await provenance.record_decision(
+                session.store, task=task, action=action, confidence=confidence,
+                rationale=rationale, alternatives=alternatives or [], used=used or [],
+            )  # fmt: skip
+            return d.model_dump(mode="json")
+
+        return await session.call(go)
+
+    @server.tool(annotations=_WRITE)
+    async def record_outcome(
+        decision_id: DecisionId,
+        success: bool,
+        outcome: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Record how a decision turned out."""
+
+        async def go() -> dict[str, Any]:
+            d = await provenance.record_outcome(
+                session.store, decision=decision_id, outcome=outcome or {}, success=success
+            )
+            return d.model_dump(mode="json")
+
+        return await session.call(go)
+
+    @server.tool(annotations=_READ)
+    async def lineage(
+        memory_id: MemoryId,
+        max_depth: Annotated[int | None, Field(ge=1)] = None,
+    ) -> dict[str, Any]:
+        """Where a memory came from: the graph of its sources (runs, snapshots, people, the
+        memories it was derived from), as nodes and edges."""
+
+        async def go() -> dict[str, Any]:
+            g = await provenance.lineage(session.store, memory=memory_id, max_depth=max_depth)
+            return g.to_dict()
+
+        return await session.call(go)
+
+    @server.tool(annotations=_READ)
+    async def impact(memory_id: MemoryId) -> dict[str, Any]:
+        """What depends on a memory: the memories derived from it (itself included) and the
+        decisions that used any of them."""
+
+        async def go() -> dict[str, Any]:
+            return (await provenance.impact(session.store, memory=memory_id)).model_dump()
+
+        return await session.call(go)
+
+    @server.tool(annotations=_READ)
+    async def why(decision_id: DecisionId) -> dict[str, Any]:
+        """Why a decision was taken: the memories it used and where they came from."""
+
+        async def go() -> dict[str, Any]:
+            return (await provenance.why(session.store, decision=decision_id)).to_dict()
+
+        return await session.call(go)
+
+    @server.tool(annotations=_READ)
+    async def log(
+        branch: Annotated[str | None, Field(description="Default: main.")] = None,
+        commit: str | None = None,
+        limit: Annotated[int, Field(ge=1, le=1000)] = 20,
+    ) -> dict[str, Any]:
+        """The commit history of the agent's state, newest first."""
+
+        async def go() -> dict[str, Any]:
+            if commit is None:
+                history = await commits.log(session.store, branch=branch or "main", limit=limit)
+            else:
+                if branch is not None:
+                    raise ToolError("give branch or commit, not both")
+                history = await commits.log(session.store, commit=commit, limit=limit)
+            return {"commits": [c.model_dump(mode="json") for c in history]}
+
+        return await session.call(go)
+
+    @server.resource("memory://{memory_id}", mime_type="application/json")
+    async def memory_resource(memory_id: str) -> dict[str, Any]:
+        """A memory by id."""
+        return await session.call(lambda: _get(session, memory_id))
+
+    @server.resource("decision://{decision_id}", mime_type="application/json")
+    async def decision_resource(decision_id: str) -> dict[str, Any]:
+        """A decision by id."""
+
+        async def go() -> dict[str, Any]:
+            d = await provenance.get_decision(session.store, decision=decision_id)
+            return d.model_dump(mode="json")
+
+        return await session.call(go)
+
+    return server
+
+
+async def serve(
+    url: str | None = None,
+    *,
+    transport: Literal["stdio", "http"] = "stdio",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    embedder: EmbedderChoice = "auto",
+    **settings: Any,
+) -> None:
+    """Open the store at ``url`` (the settings' default when ``None``; ``settings`` as
+    :class:`~surreal_store.Store` takes them) once, migrated, serve it over ``transport``
+    (stdio, or streamable HTTP at ``http://host:port/mcp``) until the client or a signal ends
+    it, and close the store."""
+    if transport not in ("stdio", "http"):
+        raise ValidationError(f"transport must be stdio or http, not {transport!r}")
+    async with Store(url, migrate=True, **settings) as store:
+        chosen = resolve_embedder(embedder, await memory.get_space(store))
+        if chosen is None:
+            log.warning("surreal-store mcp: no embedder, so recall is full text only")
+        server = create_server(store, embedder=chosen)
+        if transport == "http":
+            await server.run_streamable_http_async(host=host, port=port)
+        else:
+            await server.run_stdio_async()
+
+
+async def _get(session: _Session, memory_id: str) -> dict[str, Any]:
+    return _memory_out(await memory.get(session.store, memory=memory_id))
