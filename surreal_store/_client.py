@@ -146,6 +146,7 @@ class Store:
         self._db: surrealdb.AsyncSurrealConnection | None = connection
         self._owns_connection = connection is None
         self._state = StoreState.UNOPENED
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._write_lock = anyio.Lock(fast_acquire=True) if self._settings.is_embedded else None
         self._migrate_lock = anyio.Lock()
         self._engine_version = ""
@@ -176,6 +177,12 @@ class Store:
     @property
     def schema_dir(self) -> Path | None:
         return self._schema_dir
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the store was opened on (its connection lives there); ``None``
+        before open. Sync wrappers (LangGraph, LangChain) run their calls on it."""
+        return self._loop
 
     async def __aenter__(self) -> Store:
         await self.open()
@@ -214,6 +221,7 @@ class Store:
             await self._close_connection()
             raise _map_exception(exc, context=f"opening {redact_url(s.url)}") from exc
         self._state = StoreState.OPEN
+        self._loop = asyncio.get_running_loop()
         if s.is_embedded:
             _engine.opened(self)
         if not self._check_schema:

@@ -22,6 +22,7 @@ from .._loop import at_home, current_loop, in_background, run_on
 from .._types import RecordId, check_text, json_value
 from ..memory._checks import MAX_BATCH, check_tags, check_vector
 from ..memory._owned import IndexUpkeep, new_scope, owned_row, owned_write_query, write_owned
+from ..memory._write import write_batch_size
 
 __all__ = ["DOCUMENT_KIND", "FILTER_KEYS", "SurrealVectorStore", "document_record"]
 
@@ -184,7 +185,7 @@ class SurrealVectorStore(VectorStore):
             check_text(self._model, "model", limit=256)
         self._writing_model: str | None = None
         self._dims = 0
-        self._loop = current_loop()
+        self._loop = store.loop or current_loop()
         self._upkeep = IndexUpkeep(MAX_BATCH)
 
     def _check_mode(self, mode: Any) -> SearchMode:
@@ -304,7 +305,8 @@ class SurrealVectorStore(VectorStore):
         """Add documents (``texts`` with their ``metadatas`` and ``ids``; an id is generated
         where none is given) and return their ids. A document with an existing id replaces
         it; given one id twice, the last one wins. Every input is checked before anything is
-        written; each 1,000 documents are written in one transaction."""
+        written; each batch (1,000 documents; 100 on ``mem://``, whose full-text indexing slows
+        within a transaction) is one transaction."""
         _no_extra(kwargs, "add_texts")
         if isinstance(texts, str):
             raise ValidationError("texts must be a list of strings, not one string")
@@ -351,10 +353,13 @@ class SurrealVectorStore(VectorStore):
                 await self._declare(len(embedded[0]))
                 for v in embedded:
                     self._check_dims(len(v))
-        for start in range(0, len(entries), MAX_BATCH):
-            chunk = entries[start : start + MAX_BATCH]
-            await self._write(chunk, vectors[start : start + MAX_BATCH], deletes=[])
-            await self._upkeep.wrote(self.store, sum(v is not None for v in vectors))
+        size = write_batch_size(self.store)
+        for start in range(0, len(entries), size):
+            await self._write(
+                entries[start : start + size], vectors[start : start + size], deletes=[]
+            )
+        # Checked once a call, as remember_many does: a rebuild's cost is spread over it.
+        await self._upkeep.wrote(self.store, sum(v is not None for v in vectors))
 
     async def _declare(self, dims: int) -> None:
         if self._writing_model is None:
@@ -523,9 +528,7 @@ class SurrealVectorStore(VectorStore):
 
     async def _embed_query(self, query: str) -> list[float]:
         assert self.embedding is not None
-        return check_vector(
-            await self.embedding.aembed_query(query), "a vector from the embedding"
-        )
+        return check_vector(await self.embedding.aembed_query(query), "a vector from the embedding")
 
     async def _search(
         self,

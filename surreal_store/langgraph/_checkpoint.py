@@ -377,7 +377,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             raise ValidationError("SurrealCheckpointSaver needs an open surreal_store.Store")
         super().__init__(serde=serde)
         self.store = store
-        self._loop = current_loop()
+        self._loop = store.loop or current_loop()
 
     @classmethod
     @asynccontextmanager

@@ -270,7 +270,7 @@ class SurrealStore(BaseStore):
         if self._model is not None:
             check_text(self._model, "model", limit=256)
         self._writing_model: str | None = None
-        self._loop = current_loop()
+        self._loop = store.loop or current_loop()
         self._sweeper: asyncio.Task[None] | None = None
         self._upkeep = IndexUpkeep(_REBUILD_CHECK)
 

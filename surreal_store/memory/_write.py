@@ -32,12 +32,25 @@ from ._models import (
 from ._reads import get
 from ._space import required_space
 
-__all__ = ["forget", "invalidate", "remember", "remember_many", "restore"]
+__all__ = [
+    "forget",
+    "invalidate",
+    "remember",
+    "remember_many",
+    "restore",
+    "write_batch_size",
+]
 
 # The in-memory engine's live full-text indexing slows down with every row already written in
 # the same transaction (3.2.4: 5,000 memories in 1,000-row statements take 11 s, in 100-row ones
 # 1.6 s); surrealkv's does not, and there 1,000-row statements are the fastest.
 _MEM_BATCH: Final = 100
+
+
+def write_batch_size(db: Executor) -> int:
+    """How many memories one write statement should carry on ``db``'s engine."""
+    return _MEM_BATCH if isinstance(db, Store) and db.settings.is_in_memory else MAX_BATCH
+
 
 _COMMIT_OF_BRANCH = """
 LET $head = type::record('branch', $branch ?? '-').head;
@@ -218,8 +231,7 @@ async def remember_many(
     50,000 vectors the default does not rebuild (see :func:`rebuild_index`).
     """
     if batch_size is None:
-        in_memory = isinstance(db, Store) and db.settings.is_in_memory
-        batch_size = _MEM_BATCH if in_memory else MAX_BATCH
+        batch_size = write_batch_size(db)
     check_positive(batch_size, "batch_size", limit=MAX_BATCH)
     if commit is not None and branch is not None:
         raise ValidationError("give commit= or branch=, not both")
