@@ -30,7 +30,7 @@ from surreal_store import (
     memory,
     provenance,
 )
-from surreal_store.langchain import SurrealVectorStore, document_record
+from surreal_store.langchain import SurrealVectorStore
 
 pytestmark = pytest.mark.anyio
 
@@ -83,7 +83,9 @@ async def test_documents_round_trip_exactly(store: Store) -> None:
             metadata={"n": 1, "f": 2.5, "ok": True, "none": None, "nest": {"a": [1, "é", None]}},
         ),
         Document(page_content="", metadata={}),
-        Document(page_content="漢字 and emoji 🙂", metadata={"big": 2**62, "neg": -0.0}, id="given"),
+        Document(
+            page_content="漢字 and emoji 🙂", metadata={"big": 2**62, "neg": -0.0}, id="given"
+        ),
     ]
     ids = await vs.aadd_documents(docs)
     assert ids[2] == "given" and len(set(ids)) == 3
@@ -162,9 +164,9 @@ async def test_vector_search_matches_brute_force(store: Store, mix: bool) -> Non
         )
     for q, qv in queries.items():
         exact = sorted(range(n), key=lambda i: -_cos(qv, table[f"doc {i}"]))
-        got = await vs.asimilarity_search_with_score(q, k=10)
-        assert [d.id for d, _ in got] == [str(i) for i in exact[:10]]
-        for (_, score), i in zip(got, exact, strict=False):
+        scored = await vs.asimilarity_search_with_score(q, k=10)
+        assert [d.id for d, _ in scored] == [str(i) for i in exact[:10]]
+        for (_, score), i in zip(scored, exact, strict=False):
             assert score == pytest.approx(_cos(qv, table[f"doc {i}"]), abs=1e-6)
         # A filter admitting 1% of the documents loses none of them.
         got = await vs.asimilarity_search(q, k=10, filter={"metadata": {"group": 3}})
@@ -350,10 +352,18 @@ async def test_bad_input_writes_nothing(store: Store) -> None:
         await SurrealVectorStore(store, Words(32), collection="c").aadd_texts(["a"])
     with pytest.raises(DimensionError):
         await vs.asimilarity_search_by_vector([1.0, 0.0], k=1)
-    for kwargs in [{"k": 0}, {"k": 1001}, {"k": "3"}, {"mode": "sideways"}, {"other": 1}]:
+    bad_searches: list[dict[str, Any]] = [
+        {"k": 0},
+        {"k": 1001},
+        {"k": "3"},
+        {"mode": "sideways"},
+        {"other": 1},
+    ]
+    for kwargs in bad_searches:
         with pytest.raises(ValidationError):
             await vs.asimilarity_search("kept", **kwargs)
-    for bad_mmr in [{"lambda_mult": 1.5}, {"fetch_k": 0}, {"k": True}]:
+    bad_mmrs: list[dict[str, Any]] = [{"lambda_mult": 1.5}, {"fetch_k": 0}, {"k": True}]
+    for bad_mmr in bad_mmrs:
         with pytest.raises(ValidationError):
             await vs.amax_marginal_relevance_search("kept", **bad_mmr)
     for ids in ["k", [None], [""]]:
@@ -384,8 +394,9 @@ def test_sync_store_persists_and_reopens(tmp_path: Path) -> None:
         ids = vs.add_texts(["first note", "second note"], [{"i": 1}, {"i": 2}])
         assert vs.similarity_search("first", k=1)[0].id == ids[0]
         assert len(vs.max_marginal_relevance_search("note", k=2, fetch_k=2)) == 2
-        assert vs.similarity_search_by_vector(Words().embed_query("second note"), k=1)[0].id == (
-            ids[1]
+        assert (
+            vs.similarity_search_by_vector(Words().embed_query("second note"), k=1)[0].id
+            == (ids[1])
         )
         assert vs.memory_id(ids[0]) is not None
         vs.delete([ids[1]])

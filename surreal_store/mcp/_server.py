@@ -203,12 +203,11 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
                     f"{used} recall needs an embedder, and this server has none: use "
                     "mode='fulltext' (or start the server with --embedder)"
                 )
-            if (
-                e is not None
-                and used != "fulltext"
-                and await memory.get_space(session.store) is None
-            ):
-                return {"mode": used, "hits": [], "note": "nothing was embedded yet"}
+            note = (
+                None if e is not None else "this server has no embedder: recall is full text only"
+            )
+            if used != "fulltext" and await memory.get_space(session.store) is None:
+                used, note = "fulltext", "nothing is embedded yet: recall is full text"
             hits = await memory.recall(
                 session.store, text=query, embedder=e if used != "fulltext" else None, k=k,
                 mode=used, scope=scope, kind=kind, tags=tags, metadata=metadata,
@@ -216,8 +215,8 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
                 include_invalidated=include_invalidated,
             )  # fmt: skip
             out: dict[str, Any] = {"mode": used, "hits": [_hit_out(h) for h in hits]}
-            if e is None:
-                out["note"] = "this server has no embedder: recall is full text only"
+            if note is not None:
+                out["note"] = note
             return out
 
         return await session.call(go)

@@ -1,0 +1,244 @@
+"""The MCP memory server, through the MCP SDK's own client: in-process (every tool, the walk
+from a recall hit to its lineage and the decisions that used it, bad arguments, resources, a
+server without an embedder), and once over stdio as a subprocess (``surreal-store mcp``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("mcp.server.mcpserver")
+
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+from surreal_store import Store, ValidationError, memory
+from surreal_store.mcp import create_server, resolve_embedder
+
+pytestmark = pytest.mark.anyio
+
+TOOLS = {
+    "remember",
+    "recall",
+    "get_memory",
+    "invalidate",
+    "restore",
+    "forget",
+    "record_decision",
+    "record_outcome",
+    "lineage",
+    "impact",
+    "why",
+    "log",
+}
+READ_ONLY = {"recall", "get_memory", "lineage", "impact", "why", "log"}
+
+
+@pytest.fixture
+async def client(store: Store) -> AsyncIterator[Client]:
+    server = create_server(store, embedder=memory.HashingEmbedder(64))
+    async with Client(server) as c:
+        yield c
+
+
+async def call(c: Client, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    result = await c.call_tool(tool, args)
+    assert not result.is_error, result.content
+    assert isinstance(result.structured_content, dict)
+    return dict(result.structured_content)
+
+
+async def refused(c: Client, tool: str, args: dict[str, Any]) -> str:
+    result = await c.call_tool(tool, args)
+    assert result.is_error, (tool, args, result.structured_content)
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert isinstance(text, str)
+    return text
+
+
+async def test_tools_are_listed_with_schemas_and_hints(client: Client) -> None:
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(tools) == TOOLS
+    for name, tool in tools.items():
+        hints = tool.annotations
+        assert hints is not None and tool.description
+        assert hints.read_only_hint is (name in READ_ONLY), name
+        assert hints.destructive_hint is (name == "forget"), name
+    assert tools["remember"].input_schema["required"] == ["content"]
+    assert set(tools["record_decision"].input_schema["required"]) == {
+        "task",
+        "action",
+        "confidence",
+    }
+    assert tools["recall"].input_schema["properties"]["mode"]["enum"] == [
+        "auto",
+        "vector",
+        "hybrid",
+        "fulltext",
+    ]
+
+
+async def test_walk_from_a_recall_hit_to_lineage_and_decisions(client: Client) -> None:
+    said = await call(
+        client,
+        "remember",
+        {"content": "the user prefers green tea", "scope": "u1", "said_by": "ana"},
+    )
+    summary = await call(
+        client,
+        "remember",
+        {
+            "content": "summary: ana likes tea",
+            "scope": "u1",
+            "kind": "summary",
+            "derived_from": [said["id"]],
+            "how": "summarise",
+            "tags": ["drinks"],
+            "metadata": {"turn": 3},
+        },
+    )
+    again = await call(client, "remember", {"content": "the user prefers green tea", "scope": "u1"})
+    assert again["id"] == said["id"]  # same content, same scope: one memory
+    hits = (await call(client, "recall", {"query": "green tea", "k": 5}))["hits"]
+    assert hits[0]["id"] == said["id"]
+    found = await call(client, "recall", {"query": "tea", "tags": ["drinks"], "mode": "fulltext"})
+    assert [h["id"] for h in found["hits"]] == [summary["id"]]
+    filtered = await call(client, "recall", {"query": "tea", "metadata": {"turn": {"$gte": 3}}})
+    assert [h["id"] for h in filtered["hits"]] == [summary["id"]]
+    lineage = await call(client, "lineage", {"memory_id": summary["id"]})
+    assert f"memory:{said['id']}" in {n["id"] for n in lineage["nodes"]}
+    decision = await call(
+        client,
+        "record_decision",
+        {"task": "drink", "action": "offer tea", "confidence": 0.9, "used": [summary["id"]]},
+    )
+    why = await call(client, "why", {"decision_id": decision["id"]})
+    assert {f"memory:{said['id']}", f"memory:{summary['id']}"} <= {n["id"] for n in why["nodes"]}
+    impact = await call(client, "impact", {"memory_id": said["id"]})
+    assert set(impact["memories"]) == {said["id"], summary["id"]}
+    assert impact["decisions"] == [decision["id"]]
+    done = await call(
+        client,
+        "record_outcome",
+        {"decision_id": decision["id"], "success": True, "outcome": {"accepted": True}},
+    )
+    assert done["success"] is True
+    # Distrust the source memory: what derives from it is hidden too, and comes back.
+    hidden = await call(client, "invalidate", {"memory_id": said["id"], "reason": "misheard"})
+    assert set(hidden["hidden"]) == {said["id"], summary["id"]}
+    assert (await call(client, "recall", {"query": "tea"}))["hits"] == []
+    assert (
+        len((await call(client, "recall", {"query": "tea", "include_invalidated": True}))["hits"])
+        == 2
+    )
+    restored = await call(client, "restore", {"memory_id": said["id"]})
+    assert set(restored["restored"]) == {said["id"], summary["id"]}
+    one = await call(
+        client, "invalidate", {"memory_id": summary["id"], "reason": "stale", "cascade": False}
+    )
+    assert one["hidden"] == [summary["id"]]
+    got = await call(client, "get_memory", {"memory_id": summary["id"]})
+    assert got["invalidated_reason"] == "stale" and "embedding" not in got
+    receipt = await call(client, "forget", {"memory_id": said["id"]})
+    assert receipt["memories"] == [said["id"]] and receipt["purged"] is True
+    assert "no memory" in await refused(client, "get_memory", {"memory_id": said["id"]})
+    # Resources: a memory and a decision by id.
+    res = await client.read_resource(f"memory://{summary['id']}")
+    assert json.loads(res.contents[0].text)["id"] == summary["id"]  # type: ignore[union-attr]
+    res = await client.read_resource(f"decision://{decision['id']}")
+    assert json.loads(res.contents[0].text)["action"] == "offer tea"  # type: ignore[union-attr]
+
+
+async def test_log_of_the_agent_state(client: Client, store: Store) -> None:
+    from surreal_store import commits
+
+    first = await commits.commit(store, state={"step": 1}, message="start", author="agent")
+    history = await call(client, "log", {})
+    assert [c["message"] for c in history["commits"]] == ["start"]
+    assert "no branch" in await refused(client, "log", {"branch": "nope"})
+    assert "not both" in await refused(client, "log", {"branch": "main", "commit": first.id})
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "words"),
+    [
+        ("remember", {}, "content"),
+        ("remember", {"content": 3}, "content"),
+        ("remember", {"content": "x", "tags": "one"}, "tags"),
+        ("remember", {"content": "x", "derived_from": ["nope"]}, "invalid memory id"),
+        ("remember", {"content": "x", "metadata": "x"}, "metadata"),
+        ("remember", {"content": "x", "scope": ""}, "scope"),
+        ("recall", {"query": "x", "k": 0}, "greater than or equal"),
+        ("recall", {"query": "x", "k": 101}, "less than or equal"),
+        ("recall", {"query": "x", "mode": "sideways"}, "mode"),
+        ("recall", {"query": "x", "metadata": {"n": {"$regex": "."}}}, "operator"),
+        ("recall", {"query": "x", "created_after": "yesterday"}, "created_after"),
+        ("get_memory", {"memory_id": "nope"}, "invalid memory id"),
+        ("get_memory", {"memory_id": "0" * 64}, "no memory"),
+        ("invalidate", {"memory_id": "0" * 64}, "reason"),
+        ("invalidate", {"memory_id": "0" * 64, "reason": "x"}, ""),
+        ("forget", {}, "memory_id or key"),
+        ("forget", {"memory_id": "0" * 64, "key": "k"}, "memory_id or key"),
+        ("record_decision", {"task": "t", "action": "a", "confidence": 2}, "confidence"),
+        ("record_decision", {"task": "t", "action": "a", "confidence": 0.5, "used": ["x"]}, ""),
+        ("record_outcome", {"decision_id": "nope", "success": True}, ""),
+        ("why", {"decision_id": "0" * 32}, ""),
+        ("lineage", {"memory_id": "0" * 64, "max_depth": 0}, "max_depth"),
+        ("no_such_tool", {}, "no_such_tool"),
+    ],
+)
+async def test_bad_arguments_are_tool_errors(
+    client: Client, store: Store, tool: str, args: dict[str, Any], words: str
+) -> None:
+    before = await store.query("SELECT count() AS n FROM memory GROUP ALL;", dict)
+    text = await refused(client, tool, args)
+    assert words.lower() in text.lower()
+    # The server goes on, and nothing was written.
+    assert (await call(client, "recall", {"query": "anything"}))["hits"] == []
+    assert await store.query("SELECT count() AS n FROM memory GROUP ALL;", dict) == before
+
+
+async def test_a_server_without_an_embedder_says_so(store: Store) -> None:
+    server = create_server(store)
+    async with Client(server) as c:
+        assert "full text only" in (c.instructions or "")
+        await call(c, "remember", {"content": "plain words only"})
+        found = await call(c, "recall", {"query": "words"})
+        assert found["mode"] == "fulltext" and "full text only" in found["note"]
+        assert len(found["hits"]) == 1
+        assert "needs an embedder" in await refused(c, "recall", {"query": "w", "mode": "vector"})
+
+
+def test_embedder_choices() -> None:
+    assert resolve_embedder("none", None) is None
+    assert resolve_embedder("auto", None) is None
+    hashing = resolve_embedder("hashing:32", None)
+    assert hashing is not None and hashing.dimension == 32
+    for bad in ["hashing:x", "word2vec", ""]:
+        with pytest.raises(ValidationError):
+            resolve_embedder(bad, None)
+    with pytest.raises(ValidationError):
+        create_server("mem://")  # type: ignore[arg-type]
+
+
+async def test_over_stdio_as_a_subprocess(tmp_path: Path) -> None:
+    url = f"surrealkv://{tmp_path / 'kv'}"
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "surreal_store", "mcp", "--url", url, "--embedder", "hashing:64"],
+        cwd=str(tmp_path),
+    )
+    async with Client(params) as c:
+        assert {t.name for t in (await c.list_tools()).tools} == TOOLS
+        m = await call(c, "remember", {"content": "the user prefers green tea"})
+        hits = (await call(c, "recall", {"query": "green tea"}))["hits"]
+        assert hits[0]["id"] == m["id"]
+        assert "invalid memory id" in await refused(c, "get_memory", {"memory_id": "nope"})
+    # The server closed the store on shutdown: this process can open the same files.
+    async with Store(url) as store:
+        assert (await memory.get(store, memory=m["id"])).content == "the user prefers green tea"
