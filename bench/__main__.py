@@ -17,6 +17,8 @@ from . import bundle, core, ledger, memory, provenance, vcs  # noqa: F401  (each
 
 with contextlib.suppress(ImportError):  # without the langgraph extra, no langgraph benchmark
     from . import langgraph  # noqa: F401
+with contextlib.suppress(ImportError):  # without the langchain and mcp extras, none of theirs
+    from . import integrations  # noqa: F401
 from ._harness import REGISTRY, Figure, Scale
 
 

@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-from langchain_core.embeddings import Embeddings
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     BaseCheckpointSaver,
@@ -30,6 +29,7 @@ from surreal_store import Store, memory
 from surreal_store.langgraph import SurrealCheckpointSaver, SurrealStore
 
 from ._data import clustered, texts
+from ._embeddings import Lookup
 from ._harness import Figure, Scale, interleaved, p50, register
 
 
@@ -192,26 +192,6 @@ async def _list_speed(scale: Scale, store: Store) -> list[Figure]:
     ]
 
 
-class _Lookup(Embeddings):
-    """Precomputed vectors by text: embedding costs nothing and is the same for both sides.
-    Natively async, as real providers are (LangChain's default runs the sync one in a thread)."""
-
-    def __init__(self, vectors: dict[str, list[float]]) -> None:
-        self.vectors = vectors
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self.vectors[t] for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.vectors[text]
-
-    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embed_documents(texts)
-
-    async def aembed_query(self, text: str) -> list[float]:
-        return self.embed_query(text)
-
-
 async def _store_speed(scale: Scale, root: Path) -> list[Figure]:
     """SurrealStore's search and put against the memory layer's own recall and remember."""
     n, dim = scale.pick(1000, 10_000), 384
@@ -221,7 +201,7 @@ async def _store_speed(scale: Scale, root: Path) -> list[Figure]:
     qvectors = clustered(len(queries), dim=dim, seed=1)
     lookup = {t: v.tolist() for t, v in zip(corpus, vectors, strict=True)}
     lookup.update({q: v.tolist() for q, v in zip(queries, qvectors, strict=True)})
-    index: Any = {"dims": dim, "embed": _Lookup(lookup), "fields": ["text"]}
+    index: Any = {"dims": dim, "embed": Lookup(lookup), "fields": ["text"]}
     figures: list[Figure] = []
     async with Store(f"surrealkv://{root / 'items'}") as store:
         lg = SurrealStore(store, index=index, model="bench")

@@ -34,7 +34,7 @@ DOMAIN_MODULES = {
 
 # Public subpackages for optional extras: never imported by the package itself (their
 # dependencies may be missing), so not in __all__; once imported they are attributes.
-OPTIONAL_MODULES = {"langgraph"}
+OPTIONAL_MODULES = {"langchain", "langgraph", "mcp"}
 
 
 def test_every_public_attribute_is_in_all() -> None:

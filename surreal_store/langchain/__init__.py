@@ -3,6 +3,7 @@
 - :class:`SurrealVectorStore`: a LangChain ``VectorStore`` (and, through ``as_retriever()``,
   a retriever) whose documents are memories: vector, hybrid or full-text search with the
   memory layer's recall and filters, and every document's provenance one call away.
+- :class:`EmbedderEmbeddings`: a memory-layer embedder as LangChain ``Embeddings``.
 
 Built on an open :class:`~surreal_store.Store`; it closes nothing it did not open.
 """
@@ -14,6 +15,18 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "surreal_store.langchain needs LangChain: pip install 'surreal-store[langchain]'"
     ) from exc
 
-from ._vectorstore import DOCUMENT_KIND, FILTER_KEYS, SurrealVectorStore, document_record
+from ._vectorstore import (
+    DOCUMENT_KIND,
+    FILTER_KEYS,
+    EmbedderEmbeddings,
+    SurrealVectorStore,
+    document_record,
+)
 
-__all__ = ["DOCUMENT_KIND", "FILTER_KEYS", "SurrealVectorStore", "document_record"]
+__all__ = [
+    "DOCUMENT_KIND",
+    "FILTER_KEYS",
+    "EmbedderEmbeddings",
+    "SurrealVectorStore",
+    "document_record",
+]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 import uuid
@@ -17,14 +18,20 @@ from langchain_core.vectorstores import VectorStore
 from .. import memory
 from .._api import public
 from .._client import Store
-from .._errors import DimensionError, ValidationError
+from .._errors import DimensionError, StoreStateError, ValidationError
 from .._loop import at_home, current_loop, in_background, run_on
 from .._types import RecordId, check_text, json_value
 from ..memory._checks import MAX_BATCH, check_tags, check_vector
 from ..memory._owned import IndexUpkeep, new_scope, owned_row, owned_write_query, write_owned
 from ..memory._write import write_batch_size
 
-__all__ = ["DOCUMENT_KIND", "FILTER_KEYS", "SurrealVectorStore", "document_record"]
+__all__ = [
+    "DOCUMENT_KIND",
+    "FILTER_KEYS",
+    "EmbedderEmbeddings",
+    "SurrealVectorStore",
+    "document_record",
+]
 
 T = TypeVar("T")
 
@@ -68,6 +75,32 @@ _GET: Final = (
 )
 _MEMORY_OF: Final = "SELECT VALUE record::id(memories[0]) FROM $ids;"
 _VECTORS: Final = "SELECT VALUE [record::id(id), embedding] FROM $ids WHERE embedding != NONE;"
+
+
+class EmbedderEmbeddings(Embeddings):
+    """A memory-layer :class:`~surreal_store.memory.Embedder` (the built-in hashing one, a
+    sentence-transformers model) as LangChain ``Embeddings``: natively async; the sync methods
+    run it to completion, outside an event loop."""
+
+    def __init__(self, embedder: memory.Embedder) -> None:
+        if not isinstance(embedder, memory.Embedder):
+            raise ValidationError("EmbedderEmbeddings wraps a surreal_store.memory.Embedder")
+        self.embedder = embedder
+        self.model = embedder.model
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [list(v) for v in await self.embedder.embed(texts)]
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return (await self.aembed_documents([text]))[0]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if current_loop() is not None:
+            raise StoreStateError("inside an event loop, use aembed_documents")
+        return asyncio.run(self.aembed_documents(texts))
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
 
 
 def document_record(collection: str, doc_id: str) -> RecordId:
@@ -137,6 +170,9 @@ class SurrealVectorStore(VectorStore):
             await vs.aadd_documents(documents)
             hits = await vs.asimilarity_search("what does the user drink?", k=4)
 
+    ``embedding`` is LangChain ``Embeddings`` or a memory-layer
+    :class:`~surreal_store.memory.Embedder` (wrapped in :class:`EmbedderEmbeddings`).
+
     Each document is one memory: its ``page_content`` the memory's content, its ``metadata``
     the memory's metadata (exactly: nothing is added to it), its ``id`` the memory's key, the
     collection a tag. Adding a document with an existing id replaces it; :meth:`amemory_id`
@@ -157,7 +193,7 @@ class SurrealVectorStore(VectorStore):
     def __init__(
         self,
         store: Store,
-        embedding: Embeddings | None = None,
+        embedding: Embeddings | memory.Embedder | None = None,
         *,
         collection: str = "default",
         kind: str = DOCUMENT_KIND,
@@ -167,8 +203,12 @@ class SurrealVectorStore(VectorStore):
     ) -> None:
         if not isinstance(store, Store):
             raise ValidationError("SurrealVectorStore needs an open surreal_store.Store")
+        if isinstance(embedding, memory.Embedder) and not isinstance(embedding, Embeddings):
+            embedding = EmbedderEmbeddings(embedding)
         if embedding is not None and not isinstance(embedding, Embeddings):
-            raise ValidationError("embedding must be a LangChain Embeddings")
+            raise ValidationError(
+                "embedding must be LangChain Embeddings or a surreal_store.memory.Embedder"
+            )
         self.store = store
         self.embedding = embedding
         self.collection = check_text(collection, "collection", limit=256)
@@ -208,7 +248,7 @@ class SurrealVectorStore(VectorStore):
         cls,
         url: str | None = None,
         *,
-        embedding: Embeddings | None = None,
+        embedding: Embeddings | memory.Embedder | None = None,
         collection: str = "default",
         kind: str = DOCUMENT_KIND,
         tags: Iterable[str] = (),
@@ -230,7 +270,7 @@ class SurrealVectorStore(VectorStore):
         cls,
         url: str | None = None,
         *,
-        embedding: Embeddings | None = None,
+        embedding: Embeddings | memory.Embedder | None = None,
         collection: str = "default",
         kind: str = DOCUMENT_KIND,
         tags: Iterable[str] = (),
