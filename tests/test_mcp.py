@@ -242,3 +242,56 @@ async def test_over_stdio_as_a_subprocess(tmp_path: Path) -> None:
     # The server closed the store on shutdown: this process can open the same files.
     async with Store(url) as store:
         assert (await memory.get(store, memory=m["id"])).content == "the user prefers green tea"
+
+
+async def test_over_streamable_http_two_sessions_one_store(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+
+    import anyio
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"surrealkv://{tmp_path / 'kv'}"
+    args = ["mcp", "--url", url, "--http", "--port", str(port), "--embedder", "hashing:64"]
+    server = await anyio.open_process(
+        [sys.executable, "-m", "surreal_store", *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        ids = []
+        for attempt in range(100):  # until the server listens
+            try:
+                async with Client(f"http://127.0.0.1:{port}/mcp") as c:
+                    ids.append((await call(c, "remember", {"content": "over http"}))["id"])
+                break
+            except Exception:
+                if attempt == 99 or server.returncode is not None:
+                    raise
+                await anyio.sleep(0.2)
+        async with Client(f"http://127.0.0.1:{port}/mcp") as c:  # a second session
+            hits = (await call(c, "recall", {"query": "http"}))["hits"]
+            assert [h["id"] for h in hits] == ids
+    finally:
+        server.terminate()
+        with anyio.fail_after(30):
+            await server.wait()
+    async with Store(url) as store:  # closed on shutdown
+        assert (await memory.get(store, memory=ids[0])).content == "over http"
+
+
+def test_the_command_refuses_a_bad_embedder(tmp_path: Path) -> None:
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-m", "surreal_store", "mcp", "--url", "mem://", "--embedder", "w2v"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 1 and "unknown embedder" in out.stderr
