@@ -422,3 +422,17 @@ async def test_from_texts_and_many_documents(store: Store) -> None:
     assert found[0].metadata == {"i": 1234}
     with pytest.raises(ValidationError, match="store="):
         await SurrealVectorStore.afrom_texts(["x"], Words())
+
+
+async def test_a_failed_first_add_declares_no_space(store: Store) -> None:
+    class Ragged(Embeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return [[1.0] * (2 + i) for i, _ in enumerate(texts)]
+
+        def embed_query(self, text: str) -> list[float]:
+            return [1.0, 0.0]
+
+    with pytest.raises(DimensionError):
+        await SurrealVectorStore(store, Ragged()).aadd_texts(["a", "b"])
+    assert await memory.get_space(store) is None
+    assert await _count(store, "default") == 0

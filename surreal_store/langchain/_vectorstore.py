@@ -390,9 +390,13 @@ class SurrealVectorStore(VectorStore):
             embedded = [check_vector(v, "a vector from the embedding") for v in embedded]
             vectors = list(embedded)
             if embedded:
-                await self._declare(len(embedded[0]))
-                for v in embedded:
-                    self._check_dims(len(v))
+                dims = {len(v) for v in embedded}
+                if len(dims) > 1:
+                    raise DimensionError(
+                        f"the embedding returned vectors of {sorted(dims)} dimensions"
+                    )
+                await self._declare(dims.pop())
+                self._check_dims(len(embedded[0]))
         size = write_batch_size(self.store)
         for start in range(0, len(entries), size):
             await self._write(
