@@ -587,16 +587,20 @@ class SurrealVectorStore(VectorStore):
         k = _check_k(k)
         filters = self._filters(filter)
         if mode != "fulltext":
-            space = await memory.get_space(self.store)
-            if space is None:
-                return []  # nothing was ever embedded: no document to find
+            if not self._dims:
+                # Read once: a space, once declared, keeps its dimension (until a reembed,
+                # which the engine's own check then catches).
+                space = await memory.get_space(self.store)
+                if space is None:
+                    return []  # nothing was ever embedded: no document to find
+                self._dims = space.index_dimension
             if vector is None:
                 assert query is not None
                 vector = await self._embed_query(query)
-            if len(vector) != space.index_dimension:
+            if len(vector) != self._dims:
                 raise DimensionError(
                     f"a query vector of {len(vector)} dimensions; the store's space has "
-                    f"{space.index_dimension}"
+                    f"{self._dims}"
                 )
         if mode == "vector" and filter is None:
             # First one unfiltered vector recall: an index search with no check per candidate
