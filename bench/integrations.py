@@ -15,19 +15,14 @@ from mcp.client.stdio import StdioServerParameters
 from surreal_store import Store, memory
 from surreal_store.langchain import SurrealVectorStore
 
-from ._data import clustered, texts
-from ._embeddings import Lookup
+from ._data import texts
+from ._embeddings import Lookup, corpus_and_queries
 from ._harness import Figure, Scale, interleaved, p50, register
 
 
 async def _langchain(scale: Scale, root: Path) -> list[Figure]:
     n, dim = scale.pick(1000, 10_000), 384
-    corpus = texts(n)
-    vectors = clustered(n, dim=dim)
-    queries = [f"query {i}" for i in range(200)]
-    qvectors = clustered(len(queries), dim=dim, seed=1)
-    lookup = {t: v.tolist() for t, v in zip(corpus, vectors, strict=True)}
-    lookup.update({q: v.tolist() for q, v in zip(queries, qvectors, strict=True)})
+    corpus, queries, lookup = corpus_and_queries(n, dim)
     embedding = Lookup(lookup)
     figures: list[Figure] = []
     # Search: the same store, the same memories, both through the index's graph alone.

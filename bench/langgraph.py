@@ -28,8 +28,7 @@ from langgraph.store.base import PutOp
 from surreal_store import Store, memory
 from surreal_store.langgraph import SurrealCheckpointSaver, SurrealStore
 
-from ._data import clustered, texts
-from ._embeddings import Lookup
+from ._embeddings import Lookup, corpus_and_queries
 from ._harness import Figure, Scale, interleaved, p50, register
 
 
@@ -195,12 +194,7 @@ async def _list_speed(scale: Scale, store: Store) -> list[Figure]:
 async def _store_speed(scale: Scale, root: Path) -> list[Figure]:
     """SurrealStore's search and put against the memory layer's own recall and remember."""
     n, dim = scale.pick(1000, 10_000), 384
-    corpus = texts(n)
-    vectors = clustered(n, dim=dim)
-    queries = [f"query {i}" for i in range(200)]
-    qvectors = clustered(len(queries), dim=dim, seed=1)
-    lookup = {t: v.tolist() for t, v in zip(corpus, vectors, strict=True)}
-    lookup.update({q: v.tolist() for q, v in zip(queries, qvectors, strict=True)})
+    corpus, queries, lookup = corpus_and_queries(n, dim)
     index: Any = {"dims": dim, "embed": Lookup(lookup), "fields": ["text"]}
     figures: list[Figure] = []
     async with Store(f"surrealkv://{root / 'items'}") as store:
