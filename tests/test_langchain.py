@@ -5,13 +5,17 @@ persistence, and bad input that writes nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import random
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("langchain_core.vectorstores")
 
@@ -436,3 +440,61 @@ async def test_a_failed_first_add_declares_no_space(store: Store) -> None:
         await SurrealVectorStore(store, Ragged()).aadd_texts(["a", "b"])
     assert await memory.get_space(store) is None
     assert await _count(store, "default") == 0
+
+
+_hostile_text = st.one_of(
+    st.text(max_size=6),
+    st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2),
+    st.sampled_from(["", "\x00", "a" * 600, "'; DELETE lc_document; --", "⟨⟩", "$collection"]),
+)
+_hostile = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True),
+    st.binary(max_size=3),
+    _hostile_text,
+    st.lists(_hostile_text, max_size=3),
+    st.lists(st.floats(allow_nan=True), max_size=3),
+    st.dictionaries(st.one_of(_hostile_text, st.integers()), _hostile_text, max_size=2),
+    st.fixed_dictionaries({"metadata": st.dictionaries(_hostile_text, _hostile_text, max_size=2)}),
+    st.just(object()),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(a=_hostile, b=_hostile, c=_hostile)
+def test_hostile_values_leave_only_store_errors(a: Any, b: Any, c: Any) -> None:
+    """Every public method, fed hostile values, returns or raises a StoreError; what was
+    accepted reads back."""
+
+    async def walk() -> None:
+        async with Store("mem://") as store:
+            vs = SurrealVectorStore(store, Words(16))
+            await vs.aadd_texts(["kept text"], ids=["kept"])
+            calls: list[Any] = [
+                lambda: vs.aadd_texts(a, b, ids=c),
+                lambda: vs.aadd_texts(["x", "y"], [a, b], ids=["1", c]),
+                lambda: vs.aadd_documents([Document("x", metadata={"m": a})], ids=b),
+                lambda: vs.adelete(a),
+                lambda: vs.aget_by_ids(a),
+                lambda: vs.amemory_id(a),
+                lambda: vs.asimilarity_search(a, k=b, filter=c),
+                lambda: vs.asimilarity_search("kept", k=3, filter=a, mode=b),
+                lambda: vs.asimilarity_search_with_score("kept", k=a),
+                lambda: vs.asimilarity_search_by_vector(a, k=3, filter=b),
+                lambda: vs.asimilarity_search_with_relevance_scores("kept", k=3, filter=a),
+                lambda: vs.amax_marginal_relevance_search("kept", k=a, fetch_k=b, lambda_mult=c),
+                lambda: vs.amax_marginal_relevance_search_by_vector(a, k=2, filter=b),
+            ]
+            for call in calls:
+                with contextlib.suppress(StoreError):
+                    await call()
+            # Whatever was refused, what was accepted reads back.
+            found = await vs.aget_by_ids(["kept"])
+            assert [d.page_content for d in found] in ([], ["kept text"])
+            await vs.asimilarity_search("kept", k=3)
+
+    anyio.run(walk, backend="asyncio")

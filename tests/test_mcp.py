@@ -10,7 +10,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("mcp.server.mcpserver")
 
@@ -248,8 +251,6 @@ async def test_over_streamable_http_two_sessions_one_store(tmp_path: Path) -> No
     import socket
     import subprocess
 
-    import anyio
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -295,3 +296,71 @@ def test_the_command_refuses_a_bad_embedder(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL,
     )
     assert out.returncode == 1 and "unknown embedder" in out.stderr
+
+
+_json_text = st.one_of(
+    st.text(max_size=6),
+    st.sampled_from(["", "\x00", "a" * 600, "'; DELETE memory; --", "memory:" + "0" * 64, "$x"]),
+)
+_json = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(allow_nan=False, allow_infinity=False),
+        _json_text,
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(_json_text, inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_PROPERTIES = {
+    "remember": ["content", "scope", "key", "kind", "tags", "metadata", "derived_from", "how",
+                 "said_by"],
+    "recall": ["query", "k", "mode", "scope", "kind", "tags", "metadata", "created_after",
+               "created_before", "include_invalidated"],
+    "get_memory": ["memory_id"],
+    "invalidate": ["memory_id", "reason", "cascade", "by"],
+    "restore": ["memory_id"],
+    "forget": ["memory_id", "key", "scope", "reason"],
+    "record_decision": ["task", "action", "confidence", "rationale", "alternatives", "used"],
+    "record_outcome": ["decision_id", "success", "outcome"],
+    "lineage": ["memory_id", "max_depth"],
+    "impact": ["memory_id"],
+    "why": ["decision_id"],
+    "log": ["branch", "commit", "limit"],
+}  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    calls=st.lists(
+        st.sampled_from(sorted(_PROPERTIES)).flatmap(
+            lambda tool: st.tuples(
+                st.just(tool),
+                st.dictionaries(st.sampled_from([*_PROPERTIES[tool], "extra"]), _json),
+            )
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_hostile_arguments_never_crash_a_tool(calls: list[tuple[str, dict[str, Any]]]) -> None:
+    """Any JSON for any tool: a result or a tool error with its reason; never a crash (the
+    SDK's bare "Error executing tool NAME"), and the server answers on."""
+
+    async def walk() -> None:
+        async with (
+            Store("mem://") as store,
+            Client(create_server(store, embedder=memory.HashingEmbedder(16))) as c,
+        ):
+            kept = await call(c, "remember", {"content": "kept"})
+            for tool, args in calls:
+                result = await c.call_tool(tool, args)
+                if result.is_error:
+                    text = result.content[0].text  # type: ignore[union-attr]
+                    assert text.strip() != f"Error executing tool {tool}", (tool, args)
+            assert (await call(c, "get_memory", {"memory_id": kept["id"]}))["id"] == kept["id"]
+
+    anyio.run(walk, backend="asyncio")
