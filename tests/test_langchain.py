@@ -498,3 +498,24 @@ def test_hostile_values_leave_only_store_errors(a: Any, b: Any, c: Any) -> None:
             await vs.asimilarity_search("kept", k=3)
 
     anyio.run(walk, backend="asyncio")
+
+
+async def test_documents_travel_in_a_bundle(tmp_path: Path) -> None:
+    from surreal_store import bundles
+
+    async with SurrealVectorStore.from_url("mem://", embedding=Words(), collection="kb") as vs:
+        await vs.aadd_texts(
+            ["red apple", "blue sky"], [{"none": None, "n": [1, 2.5]}, {}], ids=["a", "b"]
+        )
+        before = await vs.asimilarity_search_with_score("red apple", k=2)
+        await bundles.export_bundle(vs.store, tmp_path / "b")
+    async with Store("mem://", migrate=True) as imported:
+        await bundles.import_bundle(imported, tmp_path / "b")
+        other = SurrealVectorStore(imported, Words(), collection="kb")
+        assert await other.asimilarity_search_with_score("red apple", k=2) == before
+        assert (await other.aget_by_ids(["a"]))[0].metadata == {"none": None, "n": [1, 2.5]}
+        await other.aadd_texts(["green apple"], ids=["a"])  # writes go on as before
+        assert [d.page_content for d in await other.aget_by_ids(["a", "b"])] == [
+            "green apple",
+            "blue sky",
+        ]
