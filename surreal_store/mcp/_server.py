@@ -128,6 +128,8 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
         title="surreal-store memory",
         instructions=instructions,
         version=__version__,
+        # Refused calls are the client's answer, not the operator's news: warnings and up.
+        log_level="WARNING",
     )
 
     async def embedder_for_writes() -> memory.Embedder | None:
