@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 pytest.importorskip("langchain_core.vectorstores")
 
+from _hostile_values import hostile_texts, hostile_values
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
@@ -442,23 +443,11 @@ async def test_a_failed_first_add_declares_no_space(store: Store) -> None:
     assert await _count(store, "default") == 0
 
 
-_hostile_text = st.one_of(
-    st.text(max_size=6),
-    st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2),
-    st.sampled_from(["", "\x00", "a" * 600, "'; DELETE lc_document; --", "⟨⟩", "$collection"]),
-)
-_hostile = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True),
-    st.binary(max_size=3),
+_hostile_text = hostile_texts("a" * 600, "'; DELETE lc_document; --", "$collection")
+_hostile = hostile_values(
     _hostile_text,
-    st.lists(_hostile_text, max_size=3),
     st.lists(st.floats(allow_nan=True), max_size=3),
-    st.dictionaries(st.one_of(_hostile_text, st.integers()), _hostile_text, max_size=2),
     st.fixed_dictionaries({"metadata": st.dictionaries(_hostile_text, _hostile_text, max_size=2)}),
-    st.just(object()),
 )
 
 

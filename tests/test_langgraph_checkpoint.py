@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 pytest.importorskip("langgraph.checkpoint.base")
 
 import anyio.lowlevel
+from _hostile_values import hostile_texts, hostile_values
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import empty_checkpoint
 
@@ -449,23 +450,8 @@ async def test_a_parallel_fan_out_runs_as_on_langgraphs_own_saver(store: Store) 
     assert await run(SurrealCheckpointSaver(store)) == await run(InMemorySaver())
 
 
-_hostile_text = st.one_of(
-    st.text(max_size=6),
-    st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2),
-    st.sampled_from(["", "\x00", "a" * 2000, "'; DELETE lg_checkpoint; --", "⟨⟩", "$t"]),
-)
-_hostile = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True),
-    st.binary(max_size=3),
-    _hostile_text,
-    st.lists(_hostile_text, max_size=2),
-    st.dictionaries(st.one_of(_hostile_text, st.integers()), _hostile_text, max_size=2),
-    st.just(object()),
-    st.just(len),
-)
+_hostile_text = hostile_texts("a" * 2000, "'; DELETE lg_checkpoint; --", "$t")
+_hostile = hostile_values(_hostile_text, st.just(len))
 _configs = st.one_of(
     _hostile,
     st.fixed_dictionaries(
