@@ -150,6 +150,9 @@ async def test_walk_from_a_recall_hit_to_lineage_and_decisions(client: Client) -
     receipt = await call(client, "forget", {"memory_id": said["id"]})
     assert receipt["memories"] == [said["id"]] and receipt["purged"] is True
     assert "no memory" in await refused(client, "get_memory", {"memory_id": said["id"]})
+    keyed = await call(client, "remember", {"content": "likes jazz", "key": "music", "scope": "u1"})
+    gone = await call(client, "forget", {"key": "music", "scope": "u1"})
+    assert gone["memories"] == [keyed["id"]]
     # Resources: a memory and a decision by id.
     res = await client.read_resource(f"memory://{summary['id']}")
     assert json.loads(res.contents[0].text)["id"] == summary["id"]  # type: ignore[union-attr]

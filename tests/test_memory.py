@@ -512,6 +512,18 @@ async def test_forget_removes_memories_and_edges_with_a_receipt(mem: Store) -> N
     assert soft.memories == [keep.id] and (await memory.get(mem, memory=keep.id)).invalidated
 
 
+@pytest.mark.parametrize("purge", [True, False])
+async def test_forget_a_subject_with_one_memory(mem: Store, purge: bool) -> None:
+    # The engine answers an indexed SELECT of one row as that row, not a list (3.2.4): a
+    # subject with a single memory was refused with "no such method found for the record type".
+    one = await memory.remember(mem, content="the only one", key="solo", scope="s")
+    other = await memory.remember(mem, content="the only one", key="solo", scope="s2")
+    receipt = await memory.forget(mem, key="solo", scope="s", purge=purge)
+    assert receipt.memories == [one.id]
+    assert not (await memory.get(mem, memory=other.id)).invalidated
+    assert (await memory.forget(mem, key="none here", scope="s")).memories == []
+
+
 # -- re-embedding ----------------------------------------------------------------------------
 
 

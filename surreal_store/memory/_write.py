@@ -346,8 +346,11 @@ async def restore(db: Executor, *, memory: str) -> Memory:
 # Purging deletes the memories, every edge touching them and their own distrust; what was
 # derived from them ($recompute) no longer is, so its causes are recomputed from the graph.
 # Soft forgetting hides each memory by its own distrust.
+# A SELECT whose WHERE an index answers gives one row as that row, not as a list (3.2.4): the
+# subject's memories are made a list before they are used as one.
 _HIDDEN = """
 LET $ids = $ids ?? (SELECT VALUE id FROM memory WHERE scope = $scope AND key = $key);
+LET $ids = IF type::is_array($ids) { $ids } ELSE IF $ids = NONE { [] } ELSE { [$ids] };
 SELECT VALUE id FROM $ids WHERE invalidated_at != NONE;
 """
 _FORGET = (
@@ -355,6 +358,7 @@ _FORGET = (
 BEGIN;
 LET $ids = IF $ids != NONE { $ids.filter(|$i| record::exists($i)) }
     ELSE { (SELECT VALUE id FROM memory WHERE scope = $scope AND key = $key) };
+LET $ids = IF type::is_array($ids) { $ids } ELSE IF $ids = NONE { [] } ELSE { [$ids] };
 LET $edges = array::distinct(array::flatten(
     (SELECT VALUE array::union(->?.id, <-?.id) FROM $ids)
 ));
