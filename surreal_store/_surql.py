@@ -15,6 +15,7 @@ from functools import lru_cache
 
 __all__ = [
     "QueryShape",
+    "as_array",
     "checksum",
     "normalise",
     "shape",
@@ -183,3 +184,12 @@ def validate_identifier(name: str, *, what: str = "identifier") -> str:
     if not isinstance(name, str) or not _IDENT.match(name):
         raise ValidationError(f"invalid {what} {name!r}: use letters, digits and _ only")
     return name
+
+
+def as_array(var: str) -> str:
+    """A statement making ``var`` a list: a SELECT over a computed or filtered array, or one
+    whose WHERE an index answers, gives one row as that row and none as NONE (3.2.4)."""
+    return (
+        f"LET {var} = IF type::is_array({var}) {{ {var} }} "
+        f"ELSE IF {var} = NONE {{ [] }} ELSE {{ [{var}] }};\n"
+    )

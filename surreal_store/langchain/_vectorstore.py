@@ -22,7 +22,14 @@ from .._errors import DimensionError, StoreStateError, ValidationError
 from .._loop import at_home, current_loop, in_background, run_on
 from .._types import RecordId, check_text, json_value
 from ..memory._checks import MAX_BATCH, check_tags, check_vector
-from ..memory._owned import IndexUpkeep, new_scope, owned_row, owned_write_query, write_owned
+from ..memory._owned import (
+    IndexUpkeep,
+    model_of,
+    new_scope,
+    owned_row,
+    owned_write_query,
+    write_owned,
+)
 from ..memory._write import write_batch_size
 
 __all__ = [
@@ -110,14 +117,6 @@ def document_record(collection: str, doc_id: str) -> RecordId:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _model_of(embedding: Any) -> str:
-    for attr in ("model", "model_name"):
-        name = getattr(embedding, attr, None)
-        if isinstance(name, str) and name:
-            return name
-    return f"langchain:{type(embedding).__name__}"
 
 
 def _check_k(value: Any, what: str = "k") -> int:
@@ -219,7 +218,7 @@ class SurrealVectorStore(VectorStore):
         self._model = (
             model
             if model is not None
-            else (_model_of(embedding) if embedding is not None else None)
+            else (model_of(embedding, "langchain") if embedding is not None else None)
         )
         if self._model is not None:
             check_text(self._model, "model", limit=256)
@@ -584,6 +583,17 @@ class SurrealVectorStore(VectorStore):
         mode: SearchMode,
     ) -> list[tuple[Document, float]]:
         """The ``k`` best documents with their scores."""
+        return [self._scored(h) for h in await self._hits(query, vector, k, filter, mode)]
+
+    async def _hits(
+        self,
+        query: str | None,
+        vector: list[float] | None,
+        k: int,
+        filter: Any,
+        mode: SearchMode,
+    ) -> list[memory.RecallHit]:
+        """The recall hits of the ``k`` best documents."""
         k = _check_k(k)
         filters = self._filters(filter)
         if mode != "fulltext":
@@ -609,8 +619,8 @@ class SurrealVectorStore(VectorStore):
             # holds fewer than k, the collection's hits are exactly the filtered result.
             hits = await memory.recall(self.store, vector=vector, k=k)
             if len(hits) < k or all(self._tag in h.memory.tags for h in hits):
-                return [self._scored(h) for h in hits if self._tag in h.memory.tags]
-        hits = await memory.recall(
+                return [h for h in hits if self._tag in h.memory.tags]
+        return await memory.recall(
             self.store,
             text=query if mode != "vector" else None,
             vector=vector if mode != "fulltext" else None,
@@ -618,7 +628,6 @@ class SurrealVectorStore(VectorStore):
             mode=mode,
             **filters,
         )
-        return [self._scored(h) for h in hits]
 
     def _scored(self, hit: memory.RecallHit) -> tuple[Document, float]:
         m = hit.memory
@@ -766,22 +775,15 @@ class SurrealVectorStore(VectorStore):
     async def _mmr(
         self, vector: list[float], *, k: int, fetch_k: int, lam: float, filter: Any
     ) -> list[Document]:
-        found = await self._search(
-            query=None, vector=vector, k=fetch_k, filter=filter, mode="vector"
-        )
-        if not found:
+        hits = await self._hits(None, vector, fetch_k, filter, "vector")
+        if not hits:
             return []
-        ids = [RecordId("memory", i) for i in await self._memory_ids(found)]
-        rows = await self.store.query(_VECTORS, list, ids=ids)
-        by_id = {r[0]: r[1] for r in rows}
-        keep = [(i, doc) for i, doc in enumerate(found) if str(ids[i].key) in by_id]
-        vectors = [by_id[str(ids[i].key)] for i, _ in keep]
-        relevance = [doc[1] for _, doc in keep]
-        return [keep[i][1][0] for i in _mmr(relevance, vectors, k, float(lam))]
-
-    async def _memory_ids(self, found: Sequence[tuple[Document, float]]) -> list[str]:
-        records = [document_record(self.collection, d.id or "") for d, _ in found]
-        return await self.store.query(_MEMORY_OF, str, ids=records)
+        ids = [RecordId("memory", h.memory.id) for h in hits]
+        by_id = dict(await self.store.query(_VECTORS, tuple[str, list[float]], ids=ids))
+        keep = [h for h in hits if h.memory.id in by_id]
+        vectors = [by_id[h.memory.id] for h in keep]
+        picked = _mmr([h.score for h in keep], vectors, k, float(lam))
+        return [self._scored(keep[i])[0] for i in picked]
 
     @public
     async def amax_marginal_relevance_search(

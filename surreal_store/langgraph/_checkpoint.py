@@ -29,6 +29,7 @@ from .._api import public
 from .._client import Store
 from .._errors import ValidationError
 from .._loop import current_loop, in_background, run_on
+from .._surql import as_array
 from .._types import RecordId, check_text
 
 __all__ = ["SurrealCheckpointSaver", "checkpoint_record"]
@@ -157,8 +158,7 @@ _ROW_WRITES: Final = (
 _ROW_BLOBS: Final = """
 LET $links = array::distinct(array::flatten($rows.blob_links));
 LET $blobs = IF $links = [] { [] } ELSE { (SELECT record::id(id) AS id, type, data FROM $links) };
-LET $blobs = IF type::is_array($blobs) { $blobs } ELSE IF $blobs = NONE { [] } ELSE { [$blobs] };
-"""
+""" + as_array("$blobs")
 _ROW_JSON: Final = "thread_id, checkpoint_ns, checkpoint_id, parent_id, type, metadata_type, blobs"
 _WRITE_JSON: Final = "checkpoint_ns, checkpoint_id, task_id, idx, channel, type, task_path"
 
@@ -202,9 +202,7 @@ LET $hi = array::max($rows.checkpoint_id);
 LET $writes = IF $rows = [] {{ [] }} ELSE {{ (SELECT record::id(id)[1] AS checkpoint_ns,
     record::id(id)[2] AS checkpoint_id, {_WRITE_COLUMNS}
     FROM lg_write:[$t, $ns, $lo, NONE, NONE]..=[$t, $ns, $hi, {{}}, {{}}]) }};
-LET $writes = IF type::is_array($writes) {{ $writes }} ELSE IF $writes = NONE {{ [] }}
-    ELSE {{ [$writes] }};
-{_ROW_BLOBS}{_page_result(row_writes=False, page_writes=True)}"""
+{as_array("$writes")}{_ROW_BLOBS}{_page_result(row_writes=False, page_writes=True)}"""
 
 
 def _any_page_query(source: str, where: str) -> str:

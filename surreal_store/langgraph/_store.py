@@ -40,7 +40,14 @@ from .._loop import at_home, current_loop, in_background, run_on
 from .._match import match_conditions
 from .._types import RecordId, check_text, json_value
 from ..memory._checks import check_vector
-from ..memory._owned import IndexUpkeep, new_scope, owned_row, owned_write_query, write_owned
+from ..memory._owned import (
+    IndexUpkeep,
+    model_of,
+    new_scope,
+    owned_row,
+    owned_write_query,
+    write_owned,
+)
 
 __all__ = ["ITEM_KIND", "NamespaceError", "SurrealStore", "item_record"]
 
@@ -164,14 +171,6 @@ def _check_namespace(namespace: Any, *, put: bool) -> tuple[str, ...]:
     return labels
 
 
-def _model_of(embeddings: Any) -> str:
-    for attr in ("model", "model_name"):
-        name = getattr(embeddings, attr, None)
-        if isinstance(name, str) and name:
-            return name
-    return f"langgraph:{type(embeddings).__name__}"
-
-
 def _matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
     path = tuple(condition.path)
     if len(namespace) < len(path):
@@ -265,7 +264,7 @@ class SurrealStore(BaseStore):
         self._model = (
             model
             if model is not None
-            else (_model_of(self.embeddings) if self.embeddings is not None else None)
+            else (model_of(self.embeddings, "langgraph") if self.embeddings is not None else None)
         )
         if self._model is not None:
             check_text(self._model, "model", limit=256)

@@ -36,6 +36,7 @@ from ._write import forget
 __all__ = [
     "IndexUpkeep",
     "WriteOutcome",
+    "model_of",
     "new_scope",
     "owned_row",
     "owned_write_query",
@@ -102,6 +103,16 @@ class WriteOutcome(BaseModel):
 
     hidden: list[RecordId]
     removed: int
+
+
+def model_of(embeddings: Any, door: str) -> str:
+    """The model name an embeddings object gives (its ``model`` or ``model_name``), else
+    ``door:ClassName``: what the store's embedding space records for it."""
+    for attr in ("model", "model_name"):
+        name = getattr(embeddings, attr, None)
+        if isinstance(name, str) and name:
+            return name
+    return f"{door}:{type(embeddings).__name__}"
 
 
 def new_scope(prefix: str) -> str:

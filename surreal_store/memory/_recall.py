@@ -19,6 +19,7 @@ from .._api import public
 from .._errors import ValidationError
 from .._executor import Executor
 from .._match import match_conditions
+from .._surql import as_array
 from .._types import RecordId, check_text
 from ._checks import check_positive, check_tags, check_utc, check_vector
 from ._embedders import Embedder, check_embedder, embed_texts
@@ -84,15 +85,6 @@ _IS_REEMBEDDING: Final = "(SELECT VALUE status FROM ONLY embedding_space:active)
 _NOT_REEMBEDDING: Final = f"IF {_IS_REEMBEDDING} {{ {_REEMBEDDING_THROW} }};\n"
 
 
-def _as_array(var: str) -> str:
-    # A SELECT over a computed array, or a filtered one, answers one row as that row and none
-    # as NONE (3.2.4).
-    return (
-        f"LET {var} = IF type::is_array({var}) {{ {var} }} "
-        f"ELSE IF {var} = NONE {{ [] }} ELSE {{ [{var}] }};\n"
-    )
-
-
 def _live_knn(*, cols: str, n: int, ef: int, where: str) -> str:
     # Only live memories have a vector in the index: no per-candidate check is needed for them.
     return (
@@ -111,12 +103,12 @@ def _vector_statements(f: _Filters, *, cols: str, n: int, ef: int) -> str:
     an exact scan of the (few) stashed vectors."""
     out = f"LET $v = {_live_knn(cols=cols, n=n, ef=ef, where=f.where)};\n"
     if f.where:
-        out += _as_array("$v")
+        out += as_array("$v")
         for factor in (8, 64):
             wider = min(ef * factor, _MAX_EF)
             knn = _live_knn(cols=cols, n=n, ef=wider, where=f.where)
             out += f"LET $v = IF array::len($v) >= {n} {{ $v }} ELSE {{ ({knn}) }};\n"
-            out += _as_array("$v")
+            out += as_array("$v")
             if wider == _MAX_EF:
                 break
         exact = (
@@ -124,7 +116,7 @@ def _vector_statements(f: _Filters, *, cols: str, n: int, ef: int) -> str:
             f"FROM memory WHERE embedding != NONE{f.where} ORDER BY distance LIMIT {n}"
         )
         out += f"LET $v = IF array::len($v) >= {n} {{ $v }} ELSE {{ ({exact}) }};\n"
-        out += _as_array("$v")
+        out += as_array("$v")
     if f.stashed is None:
         return out
     scan = (
@@ -135,7 +127,7 @@ def _vector_statements(f: _Filters, *, cols: str, n: int, ef: int) -> str:
         out
         + f"LET $s = {scan};\n"
         + f"LET $v = (SELECT * FROM array::concat($v, $s) ORDER BY distance LIMIT {n});\n"
-        + _as_array("$v")
+        + as_array("$v")
     )
 
 
@@ -150,10 +142,10 @@ def _text_statements(f: _Filters, *, cols: str, n: int, enough: int) -> str:
         "LET $terms = search::analyze('memory_text', $text);\n"
         f"LET $t = IF $terms = [] {{ [] }} ELSE {{ (SELECT {cols}, search::score(1) AS bm25 "
         f"FROM memory WHERE content @1@ $text{f.text_where} ORDER BY bm25 DESC LIMIT {n}) }};\n"
-        + _as_array("$t")
+        + as_array("$t")
         + f"LET $t = IF $terms = [] OR array::len($t) >= {enough} {{ $t }} ELSE {{ (SELECT "
         f"{cols}, search::score(2) AS bm25 FROM memory WHERE content @2,OR@ $text"
-        f"{f.text_where} ORDER BY bm25 DESC LIMIT {n}) }};\n" + _as_array("$t")
+        f"{f.text_where} ORDER BY bm25 DESC LIMIT {n}) }};\n" + as_array("$t")
     )
 
 

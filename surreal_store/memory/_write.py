@@ -16,6 +16,7 @@ from .._errors import AlreadyExistsError, DimensionError, NotFoundError, Validat
 from .._executor import Executor
 from .._ids import commit_key, memory_key
 from .._space import EmbeddingSpace
+from .._surql import as_array
 from .._types import RecordId, check_text, json_value
 from ._checks import MAX_BATCH, check_positive, check_tags, check_utc, check_vector
 from ._embedders import Embedder, check_embedder, embed_texts
@@ -346,20 +347,20 @@ async def restore(db: Executor, *, memory: str) -> Memory:
 # Purging deletes the memories, every edge touching them and their own distrust; what was
 # derived from them ($recompute) no longer is, so its causes are recomputed from the graph.
 # Soft forgetting hides each memory by its own distrust.
-# A SELECT whose WHERE an index answers gives one row as that row, not as a list (3.2.4): the
-# subject's memories are made a list before they are used as one.
-_HIDDEN = """
-LET $ids = $ids ?? (SELECT VALUE id FROM memory WHERE scope = $scope AND key = $key);
-LET $ids = IF type::is_array($ids) { $ids } ELSE IF $ids = NONE { [] } ELSE { [$ids] };
-SELECT VALUE id FROM $ids WHERE invalidated_at != NONE;
-"""
+# The subject's memories are made a list (as_array) before they are used as one.
+_HIDDEN = (
+    "LET $ids = $ids ?? (SELECT VALUE id FROM memory WHERE scope = $scope AND key = $key);\n"
+    + as_array("$ids")
+    + "SELECT VALUE id FROM $ids WHERE invalidated_at != NONE;\n"
+)
 _FORGET = (
     """
 BEGIN;
 LET $ids = IF $ids != NONE { $ids.filter(|$i| record::exists($i)) }
     ELSE { (SELECT VALUE id FROM memory WHERE scope = $scope AND key = $key) };
-LET $ids = IF type::is_array($ids) { $ids } ELSE IF $ids = NONE { [] } ELSE { [$ids] };
-LET $edges = array::distinct(array::flatten(
+"""
+    + as_array("$ids")
+    + """LET $edges = array::distinct(array::flatten(
     (SELECT VALUE array::union(->?.id, <-?.id) FROM $ids)
 ));
 IF $purge {
