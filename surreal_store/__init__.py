@@ -3,8 +3,20 @@
 Open a store with ``async with Store(url) as store:``; see ``README.md``.
 """
 
-from . import agents, branches, bundles, cas, ci, commits, memory, provenance, releases, runs
-from ._client import Executor, Store, StoreState, StoreStats
+from . import (
+    access,
+    agents,
+    branches,
+    bundles,
+    cas,
+    ci,
+    commits,
+    memory,
+    provenance,
+    releases,
+    runs,
+)
+from ._client import Executor, SignIn, Store, StoreState, StoreStats
 from ._config import Settings, default_data_dir
 from ._errors import (
     AlreadyExistsError,
@@ -21,6 +33,7 @@ from ._errors import (
     MergeConflictError,
     MigrationLockedError,
     NotFoundError,
+    NotVisibleError,
     PermissionDeniedError,
     QueryError,
     QuerySyntaxError,
@@ -74,6 +87,7 @@ __all__ = [
     "MigrationResult",
     "Migrator",
     "NotFoundError",
+    "NotVisibleError",
     "PermissionDeniedError",
     "QueryError",
     "QuerySyntaxError",
@@ -86,6 +100,7 @@ __all__ = [
     "SchemaStatus",
     "SchemaTooNewError",
     "Settings",
+    "SignIn",
     "StaleError",
     "Store",
     "StoreError",
@@ -97,6 +112,7 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "__version__",
+    "access",
     "agents",
     "branches",
     "bundles",

@@ -15,9 +15,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from ._errors import StoreError, ValidationError
+from ._errors import NotFoundError, NotVisibleError, StoreError, ValidationError
 
-__all__ = ["public"]
+__all__ = ["not_visible", "public"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,14 +30,29 @@ def _refused(fn: Callable[..., Any], exc: BaseException) -> ValidationError:
     return ValidationError(f"{fn.__name__}: invalid argument: {exc}")
 
 
+def _restricted(args: tuple[Any, ...]) -> bool:
+    signin = getattr(args[0], "signed_in_as", None) if args else None
+    return bool(getattr(signin, "restricted", False))
+
+
+def not_visible(exc: NotFoundError) -> NotVisibleError:
+    """``exc`` as a restricted session sees it: absent, or beyond its sign-in."""
+    return NotVisibleError(f"{exc.message} (or not visible to this sign-in)", kind=exc.kind)
+
+
 def public(fn: F) -> F:
-    """Wrap a public function so a misuse error leaves it as :class:`ValidationError`."""
+    """Wrap a public function so a misuse error leaves it as :class:`ValidationError`, and a
+    record a restricted session cannot see as :class:`NotVisibleError`."""
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
         async def guarded_async(*args: Any, **kwargs: Any) -> Any:
             try:
                 return await fn(*args, **kwargs)
+            except NotFoundError as exc:
+                if isinstance(exc, NotVisibleError) or not _restricted(args):
+                    raise
+                raise not_visible(exc) from exc
             except StoreError:
                 raise
             except _MISUSE as exc:

@@ -12,8 +12,10 @@ import atexit
 import contextlib
 import datetime as dt
 import enum
+import hashlib
 import logging
 import random
+import re
 import time
 import weakref
 from collections.abc import AsyncIterator, Hashable, Mapping
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import EllipsisType, TracebackType
-from typing import Any, TypeVar, cast, get_origin
+from typing import Any, Literal, TypeVar, cast, get_origin
 
 import anyio
 import surrealdb
@@ -37,7 +39,7 @@ from ._space import declare_space
 from ._surql import QueryShape, shape
 from ._types import JSON_NULL, RecordId, check_text
 
-__all__ = ["Executor", "Store", "StoreState", "StoreStats"]
+__all__ = ["Executor", "SignIn", "Store", "StoreState", "StoreStats"]
 
 T = TypeVar("T")
 log = logging.getLogger("surreal_store")
@@ -68,6 +70,7 @@ THROW_CODES: dict[str, type[e.StoreError]] = {
     "invalid": e.InvariantError,
     "default_branch": e.InvariantError,
     "immutable": e.ImmutableError,
+    "permission_denied": e.PermissionDeniedError,
 }
 
 
@@ -90,6 +93,47 @@ class StoreStats:
     conflicts: int = 0
     """Write conflicts seen (retried or not)."""
     by_error: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """Who a store's session is (``store.signed_in_as``).
+
+    ``kind``: ``anonymous`` (an embedded store opened without credentials: full access, as
+    anyone who can open its files has), ``root`` (a server's root user), ``user`` (a database
+    user of the tenant, with ``role`` OWNER, EDITOR or VIEWER) or ``agent`` (record access:
+    bound by the schema's permissions to the agent's scopes, decisions and runs).
+    """
+
+    kind: Literal["anonymous", "root", "user", "agent"]
+    name: str | None = None
+    role: str | None = None
+
+    @property
+    def restricted(self) -> bool:
+        """Whether the engine hides records from this session (an agent) or refuses its
+        writes (a VIEWER): then a record it names but cannot see is :class:`NotVisibleError`."""
+        return self.kind == "agent" or self.role == "VIEWER"
+
+
+_ANONYMOUS = SignIn("anonymous")
+# Statements a VIEWER's session is refused before they are sent: the engine would ignore them
+# without an error, and a refusal should say so.
+_WRITE_STATEMENTS = frozenset(
+    {
+        "CREATE",
+        "UPDATE",
+        "UPSERT",
+        "DELETE",
+        "RELATE",
+        "INSERT",
+        "DEFINE",
+        "REMOVE",
+        "ALTER",
+        "REBUILD",
+        "ACCESS",
+    }
+)
 
 
 class Store:
@@ -122,8 +166,11 @@ class Store:
         *,
         namespace: str | None = None,
         database: str | None = None,
+        tenant: str | None = None,
         username: str | None = None,
         password: str | None = None,
+        agent: str | None = None,
+        agent_secret: str | None = None,
         settings: Settings | None = None,
         migrate: bool | None = None,
         schema_dir: str | Path | None = None,
@@ -134,8 +181,11 @@ class Store:
             "url": url,
             "namespace": namespace,
             "database": database,
+            "tenant": tenant,
             "username": username,
             "password": password,
+            "agent": agent,
+            "agent_secret": agent_secret,
             "auto_migrate": migrate,
         }
         self._settings = (
@@ -149,6 +199,9 @@ class Store:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._write_lock = anyio.Lock(fast_acquire=True) if self._settings.is_embedded else None
         self._migrate_lock = anyio.Lock()
+        self._shared: _Shared | None = None
+        self._use: str | None = None  # "USE NS .. DB ..;" when sharing another tenant's session
+        self._signin = _ANONYMOUS
         self._engine_version = ""
         self.stats = StoreStats()
 
@@ -179,6 +232,11 @@ class Store:
         return self._schema_dir
 
     @property
+    def signed_in_as(self) -> SignIn:
+        """Who this store's session is; anonymous before open."""
+        return self._signin
+
+    @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The event loop the store was opened on (its connection lives there); ``None``
         before open. Sync wrappers (LangGraph, LangChain) run their calls on it."""
@@ -203,14 +261,15 @@ class Store:
         s = self._settings
         try:
             with anyio.fail_after(s.connect_timeout_s):
-                if self._db is None:
-                    self._db = surrealdb.AsyncSurreal(s.url)
-                    await self._db.connect()
-                if s.username is not None and s.password is not None:
-                    await self._db.signin(
-                        {"username": s.username, "password": s.password.get_secret_value()}
-                    )
-                await self._db.use(s.namespace, s.database)
+                if self._db is None and s.path is not None:
+                    await self._open_shared()
+                else:
+                    if self._db is None:
+                        self._db = surrealdb.AsyncSurreal(s.url)
+                        await self._db.connect()
+                    self._signin = await _sign_in(self._db, s)
+                    await self._db.use(s.namespace, s.database)
+                assert self._db is not None
                 self._engine_version = str(await self._db.version())
         except TimeoutError:
             await self._close_connection()
@@ -228,7 +287,16 @@ class Store:
             return
         try:
             migrator = Migrator(self, schema_dir=self._schema_dir)
-            if s.auto_migrate:
+            if self._signin.restricted:
+                # An agent or a viewer cannot migrate: the schema is the owner's to bring up
+                # to date, and using an older one could bypass rules the newer one adds.
+                status = await migrator.check()
+                if status.pending:
+                    names = ", ".join(f.label for f in status.pending)
+                    raise e.SchemaError(
+                        f"the database needs migrating ({names}); open it once as its owner"
+                    )
+            elif s.auto_migrate:
                 await migrator.migrate()
             else:
                 await migrator.check()
@@ -245,7 +313,59 @@ class Store:
         self._state = StoreState.CLOSED
         await self._close_connection()
 
+    async def _open_shared(self) -> None:
+        """Connect to embedded files, or share this process's connection to them.
+
+        An embedded store's files admit one connection per process, and a session signs in
+        once, so stores of other tenants on the same files share one connection (each query
+        first selects its own database) and its write lock. Another sign-in is refused."""
+        s = self._settings
+        assert s.path is not None
+        key = str(s.path.expanduser().resolve())
+        shared = _SHARED.get(key)
+        if shared is None:
+            shared = _SHARED[key] = _Shared(key)
+        shared.users += 1
+        self._shared = shared
+        async with shared.open_lock:
+            if shared.db is None:
+                db = surrealdb.AsyncSurreal(s.url)
+                try:
+                    await db.connect()
+                    signin = await _sign_in(db, s)
+                    await db.use(s.namespace, s.database)
+                except BaseException:
+                    await _close_quietly(db, s.url)
+                    raise
+                shared.db, shared.signin, shared.who = db, signin, _identity(s)
+                shared.loop = asyncio.get_running_loop()
+                shared.home = (s.namespace, s.database)
+        if shared.loop is not asyncio.get_running_loop():
+            raise e.StoreLockedError(
+                f"{redact_url(s.url)} is open in this process on another event loop; "
+                "stores sharing embedded files share a loop"
+            )
+        if _identity(s) != shared.who:
+            raise e.StoreLockedError(
+                f"{redact_url(s.url)} is open in this process under another sign-in "
+                f"({shared.signin.kind}); one process signs in to embedded files once"
+            )
+        self._db, self._signin = shared.db, shared.signin
+        self._write_lock = shared.write_lock
+        if (s.namespace, s.database) != shared.home:
+            self._use = f"USE NS {s.namespace} DB {s.database};\n"
+
     async def _close_connection(self) -> None:
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            self._db = None
+            shared.users -= 1
+            if shared.users == 0:
+                _SHARED.pop(shared.key, None)
+                db, shared.db = shared.db, None
+                if db is not None:
+                    await _close_quietly(db, self._settings.url)
+            return
         db, self._db = self._db, None
         if db is not None and self._owns_connection:
             try:
@@ -259,6 +379,12 @@ class Store:
         """Close a connection its owner left open, from the interpreter's exit hook."""
         db, self._db = self._db, None
         self._state = StoreState.CLOSED
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            shared.users -= 1
+            if shared.users > 0:
+                return
+            _SHARED.pop(shared.key, None)
         if db is not None and self._owns_connection:
             with contextlib.suppress(Exception):
                 asyncio.run(db.close())
@@ -294,6 +420,10 @@ class Store:
         more."""
         rows = await self.query(text, into, idempotent=idempotent, **params)
         if not rows:
+            if self._signin.restricted:
+                raise e.NotVisibleError(
+                    "the query returned no row (or none visible to this sign-in)"
+                )
             raise e.NotFoundError("the query returned no row")
         if len(rows) > 1:
             raise e.ResultError(f"expected exactly one row, got {len(rows)}")
@@ -344,6 +474,18 @@ class Store:
         if self._state is not StoreState.OPEN or self._db is None:
             raise e.StoreStateError(f"the store is {self._state.value}; open it first")
         sh = shape(check_text(text, "query text"))
+        if "USE" in sh.keywords:
+            raise e.PermissionDeniedError(
+                "USE is refused: a store is bound to one namespace and database (its tenant); "
+                "open another Store for another; nothing was sent"
+            )
+        if self._signin.role == "VIEWER" and sh.writes & _WRITE_STATEMENTS:
+            # The engine would skip a VIEWER's writes without a word; say it instead.
+            verbs = ", ".join(sorted(sh.writes & _WRITE_STATEMENTS))
+            raise e.PermissionDeniedError(
+                f"{self._signin.name!r} is a VIEWER and may only read; this query writes "
+                f"({verbs}); nothing was sent"
+            )
         sdk_params = {k: _to_sdk(v) for k, v in params.items()} if params else None
         try:
             # The common case pays nothing for the retry machinery.
@@ -383,6 +525,8 @@ class Store:
         try:
             # asyncio's own timeout, not anyio.fail_after: the SDK runs only on asyncio, and
             # anyio's cancel scope costs about 30 us more per query, some 3% of a commit.
+            if self._use is not None:
+                text = self._use + text
             async with asyncio.timeout(timeout):
                 if self._write_lock is not None and serialise and not sh.read_only:
                     async with self._write_lock:
@@ -390,6 +534,8 @@ class Store:
                 else:
                     raw = await db.query_raw(text, params)
             _engine.answered()
+            if self._use is not None:
+                raw = _drop_use(raw)
         except TimeoutError:
             raise e.QueryTimeoutError(f"query did not finish within {timeout}s") from None
         except Exception as exc:
@@ -426,6 +572,110 @@ class _SchemaAccess:
     async def scratch(self) -> AsyncIterator[ScratchStore]:
         async with Store(settings=self._store.settings.scratch(), check_schema=False) as s:
             yield s
+
+
+# -- sign-in and shared embedded connections ----------------------------------------------------
+
+
+class _Shared:
+    """One process's connection to one set of embedded files, shared by its stores."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.db: surrealdb.AsyncSurrealConnection | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.signin = _ANONYMOUS
+        self.who: tuple[str, ...] = ()
+        self.home = ("", "")
+        self.write_lock = anyio.Lock(fast_acquire=True)
+        self.open_lock = anyio.Lock()
+        self.users = 0
+
+
+_SHARED: dict[str, _Shared] = {}
+_USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def _identity(s: Settings) -> tuple[str, ...]:
+    """Who a store signs in as, to compare sign-ins without keeping a secret in the clear."""
+    if s.agent is not None and s.agent_secret is not None:
+        secret = hashlib.sha256(s.agent_secret.get_secret_value().encode()).hexdigest()
+        return ("agent", s.namespace, s.database, s.agent, secret)
+    if s.username is not None and s.password is not None:
+        secret = hashlib.sha256(s.password.get_secret_value().encode()).hexdigest()
+        return ("user", s.namespace, s.username, secret)
+    return ("anonymous",)
+
+
+async def _sign_in(db: surrealdb.AsyncSurrealConnection, s: Settings) -> SignIn:
+    """Sign ``db`` in as the settings say; return who it is. A refused sign-in is a
+    :class:`PermissionDeniedError` that does not say which part was wrong."""
+    try:
+        return await _try_sign_in(db, s)
+    except surrealdb.SurrealError as exc:
+        if isinstance(exc, surrealdb.TransportError):
+            raise
+        who = f"agent {s.agent!r}" if s.agent is not None else f"user {s.username!r}"
+        raise e.PermissionDeniedError(
+            f"sign-in as {who} to {s.namespace}/{s.database} was refused: no such "
+            "sign-in, or a wrong secret"
+        ) from None
+
+
+async def _try_sign_in(db: surrealdb.AsyncSurrealConnection, s: Settings) -> SignIn:
+    if s.agent is not None and s.agent_secret is not None:
+        await db.signin(
+            {
+                "namespace": s.namespace,
+                "database": s.database,
+                "access": "agent",
+                "variables": {"agent": s.agent, "secret": s.agent_secret.get_secret_value()},
+            }
+        )
+        return SignIn("agent", s.agent)
+    if s.username is None or s.password is None:
+        return _ANONYMOUS
+    password = s.password.get_secret_value()
+    try:
+        # A database user of the tenant first (surreal-store users add), then a root user.
+        await db.signin(
+            {
+                "namespace": s.namespace,
+                "database": s.database,
+                "username": s.username,
+                "password": password,
+            }
+        )
+    except surrealdb.SurrealError:
+        await db.signin({"username": s.username, "password": password})
+        return SignIn("root", s.username)
+    role = None
+    if _USER_NAME.match(s.username):
+        info = await db.query_raw(f"INFO FOR USER {s.username} ON DATABASE;", None)
+        entries = info.get("result") if isinstance(info, dict) else None
+        if entries and entries[0].get("status") == "OK":
+            found = re.search(r"\bROLES (\w+)", str(entries[0].get("result")))
+            role = found.group(1).upper() if found else None
+    return SignIn("user", s.username, role)
+
+
+def _drop_use(raw: Any) -> Any:
+    """The answer of a query sent with a ``USE`` prefix, as if sent without it."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("result"), list):
+        return raw
+    entries = raw["result"]
+    if entries and entries[0].get("status") != "OK":
+        return {"result": entries[:1]}
+    return {**raw, "result": entries[1:]}
+
+
+async def _close_quietly(db: surrealdb.AsyncSurrealConnection, url: str) -> None:
+    try:
+        await db.close()
+    except Exception as exc:  # closing must not mask what made us close
+        log.warning("closing %s failed: %s", redact_url(url), exc)
+    finally:
+        _engine.answered()
 
 
 # -- the embedded engine at interpreter exit --------------------------------------------------
@@ -527,7 +777,7 @@ def _error_for(
         cls = e.AlreadyExistsError
     elif kind == "NotFound":
         cls = e.NotFoundError
-    elif kind == "NotAllowed":
+    elif kind == "NotAllowed" or "is a protected variable" in message:
         cls = e.PermissionDeniedError
     elif kind == "Validation":
         cls = e.QuerySyntaxError

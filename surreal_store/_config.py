@@ -72,8 +72,17 @@ class Settings(BaseSettings):
     """``mem://``, ``surrealkv://PATH``, ``surrealkv+versioned://PATH``, ``ws(s)://HOST:PORT``."""
     namespace: str = "surreal_store"
     database: str = "main"
+    tenant: str | None = None
+    """A tenant is a database of its own: ``tenant="acme"`` opens (and migrates) database
+    ``acme``. Names compare whole; nothing in the API reaches another tenant."""
     username: str | None = None
+    """A database user of the tenant (``surreal-store users add``) or, failing that, a root
+    user of a server."""
     password: SecretStr | None = None
+    agent: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,128}$")
+    """Sign in as this agent (record access ``agent``): the schema's permissions then bind
+    every query to the agent's granted scopes, its decisions and its runs."""
+    agent_secret: SecretStr | None = None
     max_attempts: int = Field(default=5, ge=1, le=100)
     """Attempts per retryable call, the first included."""
     retry_initial_s: float = Field(default=0.02, gt=0)
@@ -108,17 +117,34 @@ class Settings(BaseSettings):
             raise ValueError(f"{redact_url(value)!r} names no host")
         return value
 
-    @field_validator("namespace", "database")
+    @field_validator("namespace", "database", "tenant")
     @classmethod
-    def _check_name(cls, value: str) -> str:
-        if not _NAME.match(value):
+    def _check_name(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME.match(value):
             raise ValueError(f"{value!r} is not a valid name (letters, digits and _, max 64)")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tenant_is_database(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("tenant") is not None:
+            tenant, database = data["tenant"], data.get("database")
+            if database not in (None, "main", tenant):
+                raise ValueError(
+                    f"tenant {tenant!r} and database {database!r} disagree: a tenant is a "
+                    "database, give one of them"
+                )
+            data = {**data, "database": tenant}
+        return data
 
     @model_validator(mode="after")
     def _check_credentials(self) -> Settings:
         if (self.username is None) != (self.password is None):
             raise ValueError("username and password go together")
+        if (self.agent is None) != (self.agent_secret is None):
+            raise ValueError("agent and agent_secret go together")
+        if self.agent is not None and self.username is not None:
+            raise ValueError("sign in as a user or as an agent, not both")
         if (self.embedding_model is None) != (self.embedding_dimension is None):
             raise ValueError("embedding_model and embedding_dimension go together")
         if self.retry_max_s < self.retry_initial_s:
@@ -168,7 +194,14 @@ class Settings(BaseSettings):
         """These settings for a private in-memory database: same namespace and database, no
         credentials (an embedded engine has no users to sign in as)."""
         data = self.model_dump()
-        data.update(url="mem://", username=None, password=None, auto_migrate=False)
+        data.update(
+            url="mem://",
+            username=None,
+            password=None,
+            agent=None,
+            agent_secret=None,
+            auto_migrate=False,
+        )
         return type(self).model_validate(data)
 
     def replace(self, **overrides: Any) -> Settings:
@@ -176,7 +209,10 @@ class Settings(BaseSettings):
         from pydantic import ValidationError as PydanticValidationError
 
         data = self.model_dump()
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        explicit = {k: v for k, v in overrides.items() if v is not None}
+        if "tenant" in explicit and "database" not in explicit:
+            data["database"] = explicit["tenant"]  # a new tenant is a new database
+        data.update(explicit)
         try:
             return type(self).model_validate(data)
         except PydanticValidationError as exc:

@@ -18,7 +18,10 @@ boundary (``_client``), so callers never need to import ``surrealdb`` to handle 
      │   │   └─ ThrownError       a THROW, e.g. from an event guarding an invariant
      │   │       ├─ InvariantError   a schema guard refused: the write would break a rule
      │   │       └─ ImmutableError   a fact (an edge, a completed run) cannot change
-     │   └─ PermissionDeniedError the session may not do this
+     │   ├─ PermissionDeniedError the session may not do this
+     │   └─ NotVisibleError       (also a NotFoundError and a PermissionDeniedError) a
+     │                            restricted session named a record it cannot see: absent, or
+     │                            not its to see; the engine does not say which
      ├─ ResultError               the database answered, but not in the shape asked for
      ├─ MergeConflictError        a three-way merge found paths changed on both sides
      ├─ SchemaError
@@ -54,6 +57,7 @@ __all__ = [
     "MergeConflictError",
     "MigrationLockedError",
     "NotFoundError",
+    "NotVisibleError",
     "PermissionDeniedError",
     "QueryError",
     "QuerySyntaxError",
@@ -189,7 +193,15 @@ class ImmutableError(ThrownError):
 
 
 class PermissionDeniedError(QueryError):
-    """The session is not allowed to do this."""
+    """The session is not allowed to do this: a statement its sign-in may not run (``INFO``,
+    ``DEFINE``, a VIEWER's write), or a record it may not create (another agent's scope)."""
+
+
+class NotVisibleError(NotFoundError, PermissionDeniedError):
+    """A restricted session (an agent, a VIEWER) named a record it cannot see.
+
+    The record is absent or outside the session's permissions; the engine answers both alike,
+    so that what exists beyond a sign-in's reach does not leak. Catch either parent."""
 
 
 class ResultError(StoreError):

@@ -114,6 +114,9 @@ class AppliedMigration(Model):
     reblessed_at: dt.datetime | None = None
 
 
+_LAYER_MARK = "-- layer: reapplied after a rebless"
+
+
 @dataclass(frozen=True)
 class SchemaFile:
     """One numbered schema file."""
@@ -135,6 +138,13 @@ class SchemaFile:
     @property
     def label(self) -> str:
         return self.path.name
+
+    @property
+    def layered(self) -> bool:
+        """Whether the file redefines earlier files' tables (to add permissions, say): then
+        re-applying an earlier file (rebless) must re-apply this one after it, or its
+        additions would be lost. Marked by a line ``-- layer: reapplied after a rebless``."""
+        return _LAYER_MARK in self.text
 
 
 @dataclass(frozen=True)
@@ -372,8 +382,14 @@ class Migrator:
                 raise e.SchemaError(f"{f.label} is not applied yet; run migrate instead")
             if record.checksum == f.checksum:
                 return None
+            done = {m.version for m in status.applied}
+            layers = "".join(
+                "\n;" + g.text
+                for g in self.files
+                if g.version > f.version and g.version in done and g.layered
+            )
             await self._store.execute(
-                "BEGIN;\n" + f.text + "\n;" + _REBLESS + "COMMIT;",
+                "BEGIN;\n" + f.text + layers + "\n;" + _REBLESS + "COMMIT;",
                 _sm_id=RecordId("schema_migration", f.version),
                 _sm_checksum=f.checksum,
                 _sm_tool=__version__,
@@ -542,7 +558,8 @@ async def definitions(store: Executor) -> dict[tuple[str, str], str]:
     info = await store.query_required_single("INFO FOR DB;", dict, idempotent=True)
     out: dict[tuple[str, str], str] = {}
     for category, entries in sorted(info.items()):
-        if isinstance(entries, dict):
+        # Users are accounts (surreal-store users), not schema: they differ between stores.
+        if isinstance(entries, dict) and category != "users":
             for name, ddl in entries.items():
                 out[(category.removesuffix("s"), name)] = str(ddl)
     tables = sorted(info.get("tables", {}))

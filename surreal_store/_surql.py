@@ -65,6 +65,8 @@ class QueryShape:
     atomic: bool
     """One statement, or one ``BEGIN ... COMMIT`` block: if it loses a conflict, nothing of it
     was applied, so replaying it is safe."""
+    writes: frozenset[str] = frozenset()
+    """The words of :data:`_WRITE_WORDS` that occur anywhere in it, nested ones included."""
 
 
 def _scan(text: str) -> tuple[list[str], set[str], bool]:
@@ -153,7 +155,13 @@ def shape(text: str) -> QueryShape:
         and keywords[-1] == "COMMIT"
         and sum(1 for k in keywords if k in _TXN_WORDS) == 2
     )
-    return QueryShape(statements=statements, keywords=keywords, read_only=read_only, atomic=atomic)
+    return QueryShape(
+        statements=statements,
+        keywords=keywords,
+        read_only=read_only,
+        atomic=atomic,
+        writes=frozenset(words & _WRITE_WORDS),
+    )
 
 
 def _first_word(statement: str) -> str:

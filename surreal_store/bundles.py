@@ -151,15 +151,36 @@ def _line(record: dict[str, Any]) -> bytes:
 # -- the store's tables ------------------------------------------------------------------------
 
 
-async def _tables(store: Store) -> list[tuple[str, bool]]:
-    """``(table, is_relation)`` for every exported table: nodes first, then edges, by name."""
-    info = await store.query_required_single("INFO FOR DB;", dict, idempotent=True)
-    found = [
-        (name, "TYPE RELATION" in str(ddl))
-        for name, ddl in info.get("tables", {}).items()
-        if name not in _SKIP
-    ]
+async def _tables(store: Store, defined: set[str]) -> list[tuple[str, bool]]:
+    """``(table, is_relation)`` for every exported table: nodes first, then edges, by name.
+
+    An agent may not list the database's tables: its bundle holds the schema's tables (of
+    ``defined``), each read as it may read it, so records beyond its permissions stay out."""
+    if store.signed_in_as.kind == "agent":
+        relations = _relations(store)
+        found = [(name, name in relations) for name in defined if name not in _SKIP]
+    else:
+        info = await store.query_required_single("INFO FOR DB;", dict, idempotent=True)
+        found = [
+            (name, "TYPE RELATION" in str(ddl))
+            for name, ddl in info.get("tables", {}).items()
+            if name not in _SKIP
+        ]
     return sorted(found, key=lambda t: (t[1], t[0]))
+
+
+_RELATION = re.compile(
+    r"^\s*DEFINE\s+TABLE\s+(?:OVERWRITE\s+|IF\s+NOT\s+EXISTS\s+)?(\w+)\s+TYPE\s+RELATION",
+    re.M | re.I,
+)
+
+
+def _relations(store: Store) -> set[str]:
+    return {
+        name
+        for f in Migrator(store, schema_dir=store.schema_dir).files
+        for name in _RELATION.findall(f.text)
+    }
 
 
 async def _schema(store: Store) -> list[dict[str, Any]]:
@@ -191,7 +212,7 @@ async def export_bundle(
     schema = await _schema(store)
     defined = _schema_tables(store, schema)
     tables: dict[str, Any] = {}
-    for table, relation in await _tables(store):
+    for table, relation in await _tables(store, defined):
         name = validate_identifier(table, what="table")
         first = f"SELECT * FROM {name} ORDER BY id LIMIT {_PAGE};"
         after = f"SELECT * FROM {name} WHERE id > $after ORDER BY id LIMIT {_PAGE};"
@@ -398,7 +419,7 @@ async def import_bundle(
     version = f"{ours[-1]['version']:03d}" if ours else "(none)"
     _check_tables(manifest, _schema_tables(store, ours), version)
     await anyio.to_thread.run_sync(_check_files, root, manifest)
-    existing = {t for t, _ in await _tables(store)}
+    existing = {t for t, _ in await _tables(store, _schema_tables(store, ours))}
     for table in manifest["tables"]:
         if table in existing and await store.query(
             f"SELECT id FROM {validate_identifier(table)} LIMIT 1;", dict

@@ -32,3 +32,26 @@ def hostile_values(text: st.SearchStrategy[str], *more: st.SearchStrategy[Any]) 
         st.just(object()),
         *more,
     )
+
+
+# Scopes and names that look like "foo" to a prefix, a pattern, a C string or a reader.
+LOOK_ALIKES = [
+    "foo",
+    "foobar",
+    "fo",
+    "fo%",
+    "fo_",
+    "f%",
+    "foo\x00",
+    "foo\x00bar",
+    "FOO",
+    "foo ",
+    " foo",
+    "f\u03bf\u03bf",  # Greek omicrons
+    "ｆｏｏ",  # full-width
+    "foo/bar",
+    "foo:bar",
+    "foo.",
+    "foo*",
+    ".*",
+]

@@ -272,10 +272,29 @@ async def test_a_store_closes_only_what_it_opened(tmp_path: Path) -> None:
         assert await conn.query("SELECT VALUE id FROM x") == [[surrealdb.RecordID("x", 1)]]
 
 
-async def test_second_open_of_an_embedded_path_is_refused(kv_url: str) -> None:
-    async with Store(kv_url):
-        with pytest.raises(StoreLockedError, match="another process"):
-            async with Store(kv_url):
+async def test_stores_of_one_process_share_its_embedded_files(kv_url: str) -> None:
+    # The files admit one connection per process: a second store on them (another tenant,
+    # or the same one) shares it and its write lock; closing one leaves the other working.
+    async with Store(kv_url) as first:
+        await first.execute("CREATE note:1 SET text = 'main'")
+        async with Store(kv_url) as same, Store(kv_url, tenant="acme") as other:
+            assert same._write_lock is first._write_lock is other._write_lock
+            assert await same.query("SELECT VALUE text FROM note", str) == ["main"]
+            await other.execute("CREATE note:1 SET text = 'acme'")
+            assert await other.query("SELECT VALUE text FROM note", str) == ["acme"]
+            assert await same.query("SELECT VALUE text FROM note", str) == ["main"]
+        assert await first.query("SELECT VALUE text FROM note", str) == ["main"]
+    async with Store(kv_url, tenant="acme") as reopened:
+        assert await reopened.query("SELECT VALUE text FROM note", str) == ["acme"]
+
+
+async def test_another_sign_in_on_shared_embedded_files_is_refused(kv_url: str) -> None:
+    from surreal_store import access
+
+    async with Store(kv_url) as owner:
+        await access.add_user(owner, name="ana", password="ana-password", role="viewer")
+        with pytest.raises(StoreLockedError, match="another sign-in"):
+            async with Store(kv_url, username="ana", password="ana-password"):
                 pass  # pragma: no cover
 
 

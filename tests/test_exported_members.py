@@ -19,6 +19,7 @@ def test_all_names_exist_and_are_public() -> None:
 
 
 DOMAIN_MODULES = {
+    "access",
     "agents",
     "branches",
     "bundles",

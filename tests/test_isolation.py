@@ -5,31 +5,11 @@ never surface in one another's recall, key lookups or forgetting."""
 from __future__ import annotations
 
 import pytest
+from _hostile_values import LOOK_ALIKES
 
 from surreal_store import Store, memory
 
 pytestmark = pytest.mark.anyio
-
-LOOK_ALIKES = [
-    "foo",
-    "foobar",
-    "fo",
-    "fo%",
-    "fo_",
-    "f%",
-    "foo\x00",
-    "foo\x00bar",
-    "FOO",
-    "foo ",
-    " foo",
-    "f\u03bf\u03bf",  # Greek omicrons
-    "ｆｏｏ",  # full-width
-    "foo/bar",
-    "foo:bar",
-    "foo.",
-    "foo*",
-    ".*",
-]
 
 
 async def test_look_alike_scopes_never_leak(store: Store) -> None:

@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     {"_loop"},
     {"_invalidation"},
     {"_facts"},
-    {"agents", "cas", "ci", "releases", "runs", "branches"},
+    {"agents", "access", "cas", "ci", "releases", "runs", "branches"},
     {"commits"},
     {"memory"},
     {"provenance"},

@@ -72,8 +72,8 @@ app = typer.Typer(
     name="surreal-store",
     help=(
         "A provenance-first knowledge store for AI agents, on SurrealDB. Store options "
-        "(--url, --ns, --db, --username, --password, --schema-dir) go before or after the "
-        "command."
+        "(--url, --ns, --db, --tenant, --username, --password, --schema-dir) go before or "
+        "after the command."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -90,12 +90,14 @@ class Options:
     username: str | None = None
     password: str | None = None
     schema_dir: Path | None = None
+    tenant: str | None = None
 
     def settings(self) -> Settings:
         return Settings.load(
             url=self.url,
             namespace=self.namespace,
             database=self.database,
+            tenant=self.tenant,
             username=self.username,
             password=self.password,
         )
@@ -138,7 +140,12 @@ def _global(
     ] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", "--ns")] = None,
     database: Annotated[str | None, typer.Option("--database", "--db")] = None,
-    username: Annotated[str | None, typer.Option(help="Root user for a server.")] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="The tenant: a database of its own (as --db).")
+    ] = None,
+    username: Annotated[
+        str | None, typer.Option(help="A user of the tenant, or a server's root user.")
+    ] = None,
     password: Annotated[
         str | None,
         typer.Option(help="Prefer SURREAL_STORE_PASSWORD: options show in process lists."),
@@ -147,13 +154,14 @@ def _global(
         Path | None, typer.Option(help="Schema files to use instead of the packaged ones.")
     ] = None,
 ) -> None:
-    ctx.obj = Options(url, namespace, database, username, password, schema_dir)
+    ctx.obj = Options(url, namespace, database, username, password, schema_dir, tenant)
 
 
 _STORE_OPTIONS: dict[str, Any] = {
     "url": Annotated[str | None, typer.Option(help="Store URL (as before the command).")],
     "namespace": Annotated[str | None, typer.Option("--namespace", "--ns")],
     "database": Annotated[str | None, typer.Option("--database", "--db")],
+    "tenant": Annotated[str | None, typer.Option()],
     "username": Annotated[str | None, typer.Option()],
     "password": Annotated[str | None, typer.Option(help="Prefer SURREAL_STORE_PASSWORD.")],
     "schema_dir": Annotated[Path | None, typer.Option()],

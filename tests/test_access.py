@@ -1,0 +1,645 @@
+"""Access control as an attacker tries it (#20).
+
+A world of two agents, each granted one scope, a VIEWER and a second tenant is written by the
+owner. Then agent A (record access) and the VIEWER try every public read and write and raw
+SurrealQL on B's records and on the other tenant: nothing of B's is read, nothing is written,
+each refusal is a PermissionDeniedError (NotVisibleError where a record is named that the
+session cannot see), and B's records are byte-identical afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import surrealdb
+from _hostile_values import LOOK_ALIKES
+
+from surreal_store import (
+    NotFoundError,
+    PermissionDeniedError,
+    RecordId,
+    SignIn,
+    Store,
+    StoreError,
+    access,
+    agents,
+    bundles,
+    memory,
+    provenance,
+    runs,
+)
+
+pytestmark = pytest.mark.anyio
+
+E = memory.HashingEmbedder(16)
+SECRETS = {"a": "secret-of-agent-a", "b": "secret-of-agent-b"}
+VIEWER = ("ana", "ana-password")
+
+
+@dataclasses.dataclass
+class Site:
+    """Where a test's stores live: a fresh surrealkv directory, or a fresh database on the
+    server at SURREAL_STORE_TEST_URL (as its root user)."""
+
+    url: str
+    namespace: str = "surreal_store"
+    database: str = "main"
+    root: dict[str, str] = dataclasses.field(default_factory=dict)
+    prefix: str = ""  # tenants of one test share it, so that look-alikes stay look-alikes
+
+    def tenant(self, name: str) -> str:
+        return self.prefix + name
+
+    def open(self, *, root: bool = False, tenant: str | None = None, **kwargs: Any) -> Store:
+        where: dict[str, Any] = {"url": self.url, "namespace": self.namespace}
+        if tenant is None:
+            where["database"] = self.database
+        else:
+            where["tenant"] = self.tenant(tenant)
+        return Store(**where, **(self.root if root else {}), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["surrealkv", "server"])
+def site(request: pytest.FixtureRequest, tmp_path: Path) -> Site:
+    if request.param == "surrealkv":
+        return Site(f"surrealkv://{tmp_path / 'store'}")
+    url = os.environ.get("SURREAL_STORE_TEST_URL")
+    if not url:
+        pytest.skip("SURREAL_STORE_TEST_URL is not set")
+    run = uuid.uuid4().hex[:10]
+    return Site(
+        url,
+        namespace="surreal_store_test",
+        database=f"acl_{run}_main",
+        root={
+            "username": os.environ.get("SURREAL_STORE_TEST_USERNAME", "root"),
+            "password": os.environ.get("SURREAL_STORE_TEST_PASSWORD", "root"),
+        },
+        prefix=f"acl_{run}_",
+    )
+
+
+@dataclasses.dataclass
+class World:
+    site: Site
+    run_b: str
+    m1: str  # B's memory, sourced from B's run
+    m2: str  # B's memory, derived from m1
+    decision_b: str
+    a1: str  # A's memory
+    run_a: str
+
+    @property
+    def markers(self) -> list[str]:
+        """Strings that appear in B's records and nowhere else."""
+        return [self.m1, self.m2, self.decision_b, self.run_b, "team-b", "launch plan"]
+
+
+async def build(site: Site) -> World:
+    async with site.open(root=True) as root:
+        await memory.declare_space(root, model=E.model, dimension=E.dimension)
+        for name, scope in (("a", "team-a"), ("b", "team-b")):
+            await agents.register(root, name=name, kind="bot", agent_id=name)
+            await access.grant_agent(root, agent_id=name, secret=SECRETS[name], scopes=[scope])
+        await access.add_user(root, name=VIEWER[0], password=VIEWER[1], role="viewer")
+        run_b = await runs.create_run(root, spec_digest="b" * 64, agent_name="b")
+        await runs.append_event(root, run_id=run_b.id, kind="observation", payload={"x": 1})
+        m1 = await memory.remember(
+            root,
+            scope="team-b",
+            content="the launch plan is secret",
+            key="plan",
+            embedder=E,
+            agent="b",
+        )
+        await provenance.attach(
+            root, memory=m1.id, sources=[provenance.RunTrace(run_id=run_b.id, seq=1)]
+        )
+        m2 = await memory.remember(
+            root,
+            scope="team-b",
+            content="summary: launch plan",
+            key="plan",
+            embedder=E,
+            agent="b",
+        )
+        await provenance.attach(
+            root,
+            memory=m2.id,
+            sources=[provenance.MemoryDerivation(parent=m1.id, how="summarise")],
+        )
+        decision = await provenance.record_decision(
+            root, task="launch", action="go", confidence=0.9, used=[m1.id], agent="b"
+        )
+        run_a = await runs.create_run(root, spec_digest="a" * 64, agent_name="a")
+        a1 = await memory.remember(
+            root,
+            scope="team-a",
+            content="notes on our plan",
+            key="plan",
+            embedder=E,
+            agent="a",
+        )
+    return World(site, run_b.id, m1.id, m2.id, decision.id, a1.id, run_a.id)
+
+
+FINGERPRINT = """
+SELECT * FROM memory WHERE scope = 'team-b' ORDER BY id;
+SELECT * FROM decision WHERE agent = agent:b ORDER BY id;
+SELECT * FROM run WHERE agent_name = 'b' ORDER BY id;
+SELECT * FROM run_event WHERE run.agent_name = 'b' ORDER BY id;
+SELECT * FROM derived_from WHERE in.scope = 'team-b' OR out.scope = 'team-b' ORDER BY id;
+SELECT * FROM sourced_from WHERE in.scope = 'team-b' ORDER BY id;
+SELECT * FROM used WHERE out.scope = 'team-b' ORDER BY id;
+SELECT * FROM source_invalidation ORDER BY id;
+SELECT * FROM agent ORDER BY id;
+SELECT model, dimension, metric, status FROM embedding_space;
+INFO FOR DB;
+"""
+
+
+async def fingerprint(site: Site) -> str:
+    async with site.open(root=True) as root:
+        return repr(await root.execute(FINGERPRINT))
+
+
+def leaks(value: Any, world: World) -> list[str]:
+    text = repr(value)
+    return [m for m in world.markers if m in text]
+
+
+Attempt = tuple[str, Callable[[Store], Awaitable[Any]]]
+
+
+def agent_attempts(w: World) -> list[Attempt]:
+    b_trace = provenance.RunTrace(run_id=w.run_b, seq=1)
+    return [
+        # public reads
+        ("memory.get", lambda s: memory.get(s, memory=w.m1)),
+        ("memory.by_key", lambda s: memory.by_key(s, key="plan", scope="team-b")),
+        ("memory.latest_by_key", lambda s: memory.latest_by_key(s, scope="team-b")),
+        ("memory.recall", lambda s: memory.recall(s, text="launch plan secret", embedder=E)),
+        ("memory.recall scope", lambda s: memory.recall(s, text="plan", scope="team-b")),
+        ("memory.recall agent", lambda s: memory.recall(s, text="plan", agent="b")),
+        ("memory.recall vector", lambda s: memory.recall(s, vector=E.vector("launch"))),
+        ("provenance.lineage", lambda s: provenance.lineage(s, memory=w.m2)),
+        ("provenance.why", lambda s: provenance.why(s, decision=w.decision_b)),
+        ("provenance.impact memory", lambda s: provenance.impact(s, memory=w.m1)),
+        ("provenance.impact source", lambda s: provenance.impact(s, source=b_trace)),
+        ("provenance.get_decision", lambda s: provenance.get_decision(s, decision=w.decision_b)),
+        (
+            "provenance.decisions_for_task",
+            lambda s: provenance.decisions_for_task(s, task="launch"),
+        ),
+        ("provenance.success_rates", lambda s: provenance.success_rates(s, by="task")),
+        ("runs.get_run", lambda s: runs.get_run(s, run_id=w.run_b)),
+        ("runs.events", lambda s: runs.events(s, run_id=w.run_b)),
+        ("runs.list_runs", lambda s: runs.list_runs(s)),
+        ("runs.list_runs agent", lambda s: runs.list_runs(s, agent_name="b")),
+        ("agents.get", lambda s: agents.get(s, agent_id="b")),
+        ("agents.list_all", lambda s: agents.list_all(s)),
+        ("access.list_agents", lambda s: access.list_agents(s)),
+        ("access.list_users", lambda s: access.list_users(s)),
+        # public writes
+        ("memory.invalidate", lambda s: memory.invalidate(s, memory=w.m1, reason="x")),
+        ("memory.restore", lambda s: memory.restore(s, memory=w.m1)),
+        ("memory.forget id", lambda s: memory.forget(s, memory=w.m1)),
+        ("memory.forget subject", lambda s: memory.forget(s, key="plan", scope="team-b")),
+        ("memory.forget no purge", lambda s: memory.forget(s, memory=[w.m1, w.m2], purge=False)),
+        ("memory.remember scope", lambda s: memory.remember(s, scope="team-b", content="x")),
+        (
+            "memory.remember as b",
+            lambda s: memory.remember(s, scope="team-a", content="y", agent="b"),
+        ),
+        (
+            "memory.remember_many",
+            lambda s: memory.remember_many(
+                s, [memory.NewMemory(scope="team-b", content="z", embedding=E.vector("z"))]
+            ),
+        ),
+        (
+            "provenance.attach derivation",
+            lambda s: provenance.attach(
+                s, memory=w.a1, sources=[provenance.MemoryDerivation(parent=w.m1, how="copy")]
+            ),
+        ),
+        ("provenance.attach trace", lambda s: provenance.attach(s, memory=w.a1, sources=[b_trace])),
+        (
+            "provenance.record_decision used",
+            lambda s: provenance.record_decision(
+                s, task="t", action="a", confidence=0.5, used=[w.m1]
+            ),
+        ),
+        (
+            "provenance.record_decision as b",
+            lambda s: provenance.record_decision(
+                s, task="t", action="a", confidence=0.5, agent="b"
+            ),
+        ),
+        (
+            "provenance.record_outcome",
+            lambda s: provenance.record_outcome(
+                s, decision=w.decision_b, outcome={"ok": False}, success=False
+            ),
+        ),
+        (
+            "provenance.invalidate memory",
+            lambda s: provenance.invalidate(s, memory=w.m1, reason="x"),
+        ),
+        (
+            "provenance.invalidate source",
+            lambda s: provenance.invalidate(s, source=b_trace, reason="x"),
+        ),
+        ("provenance.restore", lambda s: provenance.restore(s, source=b_trace)),
+        ("runs.append_event", lambda s: runs.append_event(s, run_id=w.run_b, kind="k")),
+        ("runs.complete", lambda s: runs.complete(s, run_id=w.run_b, success=True)),
+        ("runs.cancel", lambda s: runs.cancel(s, run_id=w.run_b)),
+        (
+            "runs.create_run as b",
+            lambda s: runs.create_run(s, spec_digest="c" * 64, agent_name="b"),
+        ),
+        ("agents.register", lambda s: agents.register(s, name="evil", kind="bot")),
+        (
+            "access.grant_agent",
+            lambda s: access.grant_agent(s, agent_id="a", secret="x" * 12, scopes=["team-b"]),
+        ),
+        ("access.revoke_agent", lambda s: access.revoke_agent(s, agent_id="b")),
+        (
+            "access.add_user",
+            lambda s: access.add_user(s, name="mallory", password="x" * 12, role="owner"),
+        ),
+    ]
+
+
+def raw_attacks(w: World) -> list[str]:
+    m1, m2, d, run = f"memory:`{w.m1}`", f"memory:`{w.m2}`", f"decision:`{w.decision_b}`", w.run_b
+    return [
+        "SELECT * FROM memory",
+        "SELECT * FROM memory WHERE scope = 'team-b'",
+        f"SELECT * FROM {m1}",
+        f"RETURN {m1}.content",
+        f"RETURN {m1}.*",
+        "RETURN (SELECT * FROM memory WHERE scope = 'team-b')",
+        "SELECT * FROM memory WHERE content @@ 'launch'",
+        f"SELECT ->derived_from->memory.* AS up FROM {m2}",
+        f"RETURN {m2}->derived_from->memory.content",
+        f"RETURN {m1}<-used<-decision.*",
+        f"RETURN {d}->used->memory.content",
+        f"SELECT * FROM {d}",
+        "SELECT * FROM decision",
+        "SELECT * FROM used",
+        "SELECT * FROM derived_from",
+        "SELECT * FROM sourced_from",
+        "SELECT * FROM run",
+        f"SELECT * FROM run:`{run}`",
+        "SELECT * FROM run_event",
+        "SELECT * FROM source_invalidation",
+        "SELECT * FROM agent",
+        "SELECT secret_hash FROM agent",
+        "SELECT * FROM commit",
+        "SELECT * FROM schema_lock",
+        f"LET $m = {m1}; RETURN $m.content",
+        "LET $x = agent:b; SELECT * FROM memory WHERE agent = $x",
+        "LET $auth = agent:b; SELECT * FROM memory",
+        "RETURN fn::memory_text((SELECT VALUE content FROM memory WHERE scope = 'team-b'))",
+        f"UPDATE {m1} SET valid_until = time::now() + 1d",
+        f"UPDATE {m1} SET invalidated_at = time::now(), invalidated_causes = [{m1}]",
+        "UPDATE memory SET valid_until = time::now() + 2d WHERE scope = 'team-b'",
+        f"UPSERT {m1} SET valid_until = time::now() + 3d",
+        f"DELETE {m1}",
+        "DELETE memory WHERE scope = 'team-b'",
+        f"DELETE {d}",
+        "CREATE memory CONTENT { scope: 'team-b', kind: 'note', content: 'forged', "
+        "content_hash: crypto::sha256('forged') }",
+        "INSERT INTO memory { scope: 'team-b', kind: 'note', content: 'forged2', "
+        "content_hash: crypto::sha256('forged2') }",
+        f"RELATE {d}->used->memory:`{w.a1}` SET rank = 1",
+        f"RELATE memory:`{w.a1}`->derived_from->{m1} SET how = 'steal'",
+        f"RELATE {m1}->derived_from->memory:`{w.a1}` SET how = 'plant'",
+        f"RELATE memory:`{w.a1}`->sourced_from->run_event:['{run}', 1]",
+        f"CREATE source_invalidation:[{m1}] SET source = {m1}, reason = 'x'",
+        "CREATE decision SET task = 't', action = 'a', confidence = 0.5, rationale = '', "
+        "agent = agent:b",
+        f"CREATE run_event:['{run}', 2] SET run = run:`{run}`, seq = 2, kind = 'k'",
+        f"UPDATE run:`{run}` SET tags = ['x']",
+        "UPDATE agent:a SET scopes = ['team-a', 'team-b']",
+        "UPDATE agent:b SET secret_hash = crypto::argon2::generate('mine')",
+        "UPDATE embedding_space:active SET model = 'evil', dimension = 3",
+        "INFO FOR DB",
+        "INFO FOR TABLE memory",
+        "INFO FOR USER ana ON DATABASE",
+        "DEFINE TABLE OVERWRITE memory SCHEMALESS PERMISSIONS FULL",
+        "DEFINE FIELD OVERWRITE scope ON memory TYPE string PERMISSIONS FULL",
+        "DEFINE USER mallory ON DATABASE PASSWORD 'mallory-pw' ROLES OWNER",
+        "DEFINE ACCESS OVERWRITE agent ON DATABASE TYPE RECORD SIGNIN (SELECT * FROM agent)",
+        "DEFINE FUNCTION fn::leak() { RETURN SELECT * FROM memory }",
+        "REMOVE TABLE memory",
+        "REBUILD INDEX memory_content ON memory",
+        "USE DB other",
+        "USE NS other",
+    ]
+
+
+async def attack(store: Store, w: World, attempts: list[Attempt]) -> dict[str, str]:
+    """Run each attempt; return how each ended. Nothing of B's may come back."""
+    outcomes: dict[str, str] = {}
+    for label, call in attempts:
+        try:
+            result = await call(store)
+        except StoreError as exc:
+            # An error may repeat the id it was given; it must not show what is behind it.
+            said = getattr(exc, "message", str(exc))  # not the statement it repeats
+            shown = [m for m in ("team-b", "launch plan") if m in said]
+            denied = isinstance(exc, PermissionDeniedError)
+            if shown:
+                outcomes[label] = f"leaked {shown}"
+            else:
+                outcomes[label] = "refused" if denied else f"failed: {type(exc).__name__}"
+            continue
+        assert not leaks(result, w), (label, leaks(result, w), result)
+        outcomes[label] = "answered"
+    assert not [k for k, v in outcomes.items() if v.startswith("leaked")], outcomes
+    return outcomes
+
+
+def _raw(text: str) -> Callable[[Store], Awaitable[Any]]:
+    return lambda s: s.execute(text)
+
+
+async def test_an_agent_reaches_nothing_of_another(site: Site) -> None:
+    w = await build(site)
+    before = await fingerprint(site)
+    async with site.open(agent="a", agent_secret=SECRETS["a"]) as a:
+        assert a.signed_in_as == SignIn("agent", "a")
+        outcomes = await attack(a, w, agent_attempts(w))
+        raw = await attack(a, w, [(text, _raw(text)) for text in raw_attacks(w)])
+        # The agent's own world works: its memory, recall, provenance, its run.
+        own = await memory.get(a, memory=w.a1)
+        assert own.agent == "a"
+        hits = await memory.recall(a, text="plan", embedder=E, k=10)
+        assert [h.memory.id for h in hits] == [w.a1]
+        note = await memory.remember(a, scope="team-a", content="mine", embedder=E)
+        assert note.agent == "a"  # authorship is the sign-in's, by default
+        await provenance.attach(
+            a, memory=note.id, sources=[provenance.MemoryDerivation(parent=w.a1, how="x")]
+        )
+        assert f"memory:{note.id}" in (await provenance.lineage(a, memory=note.id)).nodes
+        await runs.append_event(a, run_id=w.run_a, kind="step")
+        decision = await provenance.record_decision(
+            a, task="t", action="a", confidence=0.5, used=[w.a1]
+        )
+        assert [n for n in (await provenance.why(a, decision=decision.id)).nodes if "memory" in n]
+    # Every named B record is not visible; every write to B's is refused or finds nothing.
+    must_refuse = {
+        "memory.get",
+        "provenance.lineage",
+        "provenance.why",
+        "provenance.get_decision",
+        "runs.get_run",
+        "agents.get",
+        "memory.invalidate",
+        "memory.restore",
+        "memory.remember scope",
+        "memory.remember as b",
+        "memory.remember_many",
+        "provenance.attach derivation",
+        "provenance.attach trace",
+        "provenance.record_decision used",
+        "provenance.record_decision as b",
+        "provenance.record_outcome",
+        "provenance.invalidate memory",
+        "provenance.invalidate source",
+        "runs.append_event",
+        "runs.complete",
+        "runs.cancel",
+        "runs.create_run as b",
+        "agents.register",
+        "access.grant_agent",
+        "access.revoke_agent",
+        "access.add_user",
+        "access.list_users",
+    }
+    refused = {k for k, v in outcomes.items() if v == "refused"}
+    assert must_refuse <= refused, sorted(must_refuse - refused)
+    raw_refused = {k for k, v in raw.items() if v == "refused"}
+    for text in raw_attacks(w):
+        head = text.split()[0]
+        if head in {"CREATE", "INSERT", "RELATE", "INFO", "DEFINE", "REMOVE", "REBUILD", "USE"}:
+            assert text in raw_refused, text
+    assert "LET $auth = agent:b; SELECT * FROM memory" in raw_refused
+    assert "UPDATE agent:a SET scopes = ['team-a', 'team-b']" in raw_refused
+    assert await fingerprint(site) == before
+
+
+def viewer_attempts(w: World) -> list[Attempt]:
+    writes = [
+        (label, call)
+        for label, call in agent_attempts(w)
+        if label.split(".")[0] in {"memory", "provenance", "runs", "agents", "access"}
+        and any(
+            verb in label
+            for verb in (
+                "invalidate",
+                "restore",
+                "forget",
+                "remember",
+                "attach",
+                "record_",
+                "append",
+                "complete",
+                "cancel",
+                "create",
+                "register",
+                "grant",
+                "revoke",
+                "add",
+            )
+        )
+    ]
+    own = [
+        ("remember own", lambda s: memory.remember(s, scope="team-a", content="v", embedder=E)),
+        ("invalidate own", lambda s: memory.invalidate(s, memory=w.a1, reason="v")),
+        ("forget own", lambda s: memory.forget(s, memory=w.a1)),
+        ("append own run", lambda s: runs.append_event(s, run_id=w.run_a, kind="k")),
+    ]
+    return writes + own
+
+
+async def test_a_viewer_reads_and_never_writes(site: Site) -> None:
+    w = await build(site)
+    before = await fingerprint(site)
+    async with site.open(root=True) as root:
+        a_before = repr(await root.execute("SELECT * FROM memory WHERE scope = 'team-a'"))
+    async with site.open(username=VIEWER[0], password=VIEWER[1]) as viewer:
+        assert viewer.signed_in_as == SignIn("user", "ana", "VIEWER")
+        # A notebook reads the whole tenant, provenance included.
+        assert (await memory.get(viewer, memory=w.m1)).content == "the launch plan is secret"
+        assert f"memory:{w.m1}" in (await provenance.why(viewer, decision=w.decision_b)).nodes
+        not_refused = []
+        for label, call in viewer_attempts(w):
+            try:
+                await call(viewer)
+            except PermissionDeniedError:
+                continue
+            not_refused.append(label)
+        assert not_refused == []
+        for text in raw_attacks(w):
+            if text.split()[0] in {"SELECT", "RETURN", "INFO"} or text.startswith("LET $m"):
+                continue
+            if text.startswith("LET $x"):
+                continue
+            with pytest.raises(PermissionDeniedError):
+                await viewer.execute(text)
+    assert await fingerprint(site) == before
+    async with site.open(root=True) as root:
+        assert repr(await root.execute("SELECT * FROM memory WHERE scope = 'team-a'")) == a_before
+
+
+async def test_tenants_are_apart(site: Site) -> None:
+    w = await build(site)
+    async with site.open(root=True, tenant="globex") as globex:
+        await memory.declare_space(globex, model=E.model, dimension=E.dimension)
+        g = await memory.remember(globex, scope="team-b", content="globex plan", embedder=E)
+        assert await memory.recall(globex, text="launch plan", embedder=E) != []
+        assert {h.memory.id for h in await memory.recall(globex, text="plan", embedder=E)} == {g.id}
+        with pytest.raises(NotFoundError):
+            await memory.get(globex, memory=w.m1)
+    # A user or agent of one tenant cannot sign in to another.
+    with pytest.raises(StoreError):
+        async with site.open(tenant="globex", username=VIEWER[0], password=VIEWER[1]):
+            pass  # pragma: no cover
+    with pytest.raises(StoreError):
+        async with site.open(tenant="globex", agent="a", agent_secret=SECRETS["a"]):
+            pass  # pragma: no cover
+    # The engine itself refuses a VIEWER's session another database (not only our client).
+    db = surrealdb.AsyncSurreal(site.url)
+    await db.connect()
+    try:
+        await db.signin(
+            {
+                "namespace": site.namespace,
+                "database": site.database,
+                "username": VIEWER[0],
+                "password": VIEWER[1],
+            }
+        )
+        other = site.tenant("globex")
+        answer = await db.query_raw(f"USE DB {other}; SELECT * FROM memory;", None)
+        assert "globex plan" not in json.dumps(answer, default=str)
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize("name", ["fo%", "foo\x00", "f\u043eo", "foo bar", "foo;", "", "a" * 65])
+def test_tenant_names_compare_whole(name: str) -> None:
+    from surreal_store import ConfigError
+
+    with pytest.raises(ConfigError):
+        Store("mem://", tenant=name)
+
+
+async def test_look_alike_tenants_never_leak(site: Site) -> None:
+    names = ["foo", "foobar", "fo", "FOO", "foo_", "foo_bar"]
+    for name in names:
+        async with site.open(root=True, tenant=name) as t:
+            await memory.remember(t, scope="s", content=f"memory of {name}", key="k")
+    for name in names:
+        async with site.open(root=True, tenant=name) as t:
+            found = await memory.by_key(t, key="k", scope="s")
+            assert [m.content for m in found] == [f"memory of {name}"]
+            hits = await memory.recall(t, text="memory", k=50)
+            assert [h.memory.content for h in hits] == [f"memory of {name}"]
+
+
+async def test_look_alike_scopes_bind_an_agent(site: Site) -> None:
+    async with site.open(root=True) as root:
+        for scope in LOOK_ALIKES:
+            await memory.remember(root, scope=scope, content=f"in {scope!r}", key="k")
+        await agents.register(root, name="foo", kind="bot", agent_id="foo")
+        await access.grant_agent(root, agent_id="foo", secret=SECRETS["a"], scopes=["foo"])
+    async with site.open(agent="foo", agent_secret=SECRETS["a"]) as a:
+        rows = await a.query("SELECT VALUE scope FROM memory", str)
+        assert rows == ["foo"]
+        for scope in LOOK_ALIKES:
+            found = await memory.by_key(a, key="k", scope=scope)
+            assert [m.scope for m in found] == ([scope] if scope == "foo" else [])
+            receipt = await memory.forget(a, key="k", scope=scope)
+            assert len(receipt.memories) == (1 if scope == "foo" else 0)
+    async with site.open(root=True) as root:
+        left = set(await root.query("SELECT VALUE scope FROM memory", str))
+        assert left == set(LOOK_ALIKES) - {"foo"}
+
+
+async def test_forget_and_export_under_an_agent_touch_only_its_own(
+    site: Site, tmp_path: Path
+) -> None:
+    w = await build(site)
+    before = await fingerprint(site)
+    out = tmp_path / "bundle"
+    async with site.open(agent="a", agent_secret=SECRETS["a"]) as a:
+        manifest = await bundles.export_bundle(a, out)
+        receipt = await memory.forget(a, key="plan", scope="team-a")
+        assert receipt.memories == [w.a1]
+    text = "".join(p.read_text() for p in out.iterdir())
+    assert not [m for m in w.markers if m in text]
+    assert w.a1 in text
+    assert manifest["tables"]["memory"]["records"] == 1
+    assert await fingerprint(site) == before
+
+
+async def test_signing_in_with_a_wrong_secret_is_refused(site: Site) -> None:
+    await build(site)
+    attempts: list[dict[str, Any]] = [
+        {"agent": "a", "agent_secret": "wrong-secret"},
+        {"agent": "b", "agent_secret": SECRETS["a"]},
+        {"agent": "nobody", "agent_secret": SECRETS["a"]},
+        {"username": "ana", "password": "wrong-password"},
+    ]
+    for kwargs in attempts:
+        with pytest.raises(PermissionDeniedError):
+            async with site.open(**kwargs):
+                pass  # pragma: no cover
+    async with site.open(root=True) as root:
+        await access.revoke_agent(root, agent_id="a")
+    with pytest.raises(PermissionDeniedError):
+        async with site.open(agent="a", agent_secret=SECRETS["a"]):
+            pass  # pragma: no cover
+
+
+async def test_secrets_never_show(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    await build(site)
+    store = site.open(agent="a", agent_secret=SECRETS["a"])
+    viewer = site.open(username=VIEWER[0], password=VIEWER[1])
+    for s in (store, viewer):
+        assert SECRETS["a"] not in repr(s) + repr(s.settings)
+        assert VIEWER[1] not in repr(s) + repr(s.settings)
+    async with site.open(root=True) as root:
+        listed = repr(await access.list_users(root)) + repr(await access.list_agents(root))
+        assert "argon2" not in listed and VIEWER[1] not in listed
+    assert SECRETS["a"] not in caplog.text and VIEWER[1] not in caplog.text
+
+
+async def test_rebless_keeps_the_permissions(site: Site, tmp_path: Path) -> None:
+    from surreal_store import Migrator, default_schema_dir
+
+    w = await build(site)
+    schema = tmp_path / "schema"
+    schema.mkdir()
+    for f in default_schema_dir().iterdir():
+        (schema / f.name).write_text(f.read_text())
+    (schema / "003_ledger.surql").write_text(
+        (schema / "003_ledger.surql").read_text() + "\n-- edited\n"
+    )
+    async with site.open(root=True, schema_dir=schema, migrate=False, check_schema=False) as root:
+        migrator = Migrator(root, schema_dir=schema)
+        assert await migrator.rebless("003") is not None
+        assert not (await migrator.drift()).items
+    async with site.open(agent="a", agent_secret=SECRETS["a"], schema_dir=schema) as a:
+        assert await a.query("SELECT VALUE id FROM run", RecordId) == [RecordId("run", w.run_a)]
