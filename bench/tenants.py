@@ -56,57 +56,68 @@ async def tenants(scale: Scale) -> list[Figure]:
 @register("permissions")
 async def permissions(scale: Scale) -> list[Figure]:
     """Recall and run appends as an agent (record access) against the owner, same data."""
-    figures: list[Figure] = []
-    for size in (scale.pick(2000, 10_000),):
-        with tempfile.TemporaryDirectory() as tmp:
-            url = f"surrealkv://{Path(tmp) / 'store'}"
-            async with Store(url) as root:
-                await memory.declare_space(root, model=_E.model, dimension=_E.dimension)
-                await agents.register(root, name="a", kind="bot", agent_id="a")
-                await access.grant_agent(root, agent_id="a", secret="secret-of-a", scopes=["a"])
-                # Half the store is the agent's scope, half another's: the permission has
-                # something to refuse on every query.
+    return await _permissions(scale.pick(2000, 10_000))
+
+
+@register("permissions_100k", default=False)
+async def permissions_100k(scale: Scale) -> list[Figure]:
+    """The permission figures at 100k memories (by name only; ~30 min)."""
+    return await _permissions(scale.pick(5000, 100_000))
+
+
+async def _permissions(size: int) -> list[Figure]:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"surrealkv://{Path(tmp) / 'store'}"
+        async with Store(url) as root:
+            await memory.declare_space(root, model=_E.model, dimension=_E.dimension)
+            await agents.register(root, name="a", kind="bot", agent_id="a")
+            await access.grant_agent(root, agent_id="a", secret="secret-of-a", scopes=["a"])
+            # Half the store is the agent's scope, half another's: the permission has
+            # something to refuse on every query.
+            for start in range(0, size, 10_000):
                 items = [
                     memory.NewMemory(
                         scope="a" if i % 2 else "b",
                         content=f"note {i} about topic {i % 97} and detail {i % 13}",
                         embedding=_E.vector(f"note {i} about topic {i % 97}"),
                     )
-                    for i in range(size)
+                    for i in range(start, min(size, start + 10_000))
                 ]
                 await memory.remember_many(root, items)
-                run = await runs.create_run(root, spec_digest="0" * 64, agent_name="a")
-            queries = [f"topic {q % 97} detail {q % 13}" for q in range(40)]
-            rec: dict[str, list[float]] = {"root": [], "agent": []}
-            app: dict[str, list[float]] = {"root": [], "agent": []}
-            for rnd in range(4):
-                order = ["root", "agent"] if rnd % 2 == 0 else ["agent", "root"]
-                for who in order:
-                    kw = {"agent": "a", "agent_secret": "secret-of-a"} if who == "agent" else {}
-                    async with Store(url, **kw) as s:  # type: ignore[arg-type]
-                        for q in queries[:5]:
-                            await memory.recall(s, text=q, embedder=_E, scope="a", k=10)
-                        for q in queries:
+            run = await runs.create_run(root, spec_digest="0" * 64, agent_name="a")
+        queries = [f"topic {q % 97} detail {q % 13}" for q in range(40)]
+        modes: tuple[memory.RecallMode, ...] = ("hybrid", "vector", "fulltext")
+        rec: dict[tuple[str, str], list[float]] = {}
+        app: dict[str, list[float]] = {"root": [], "agent": []}
+        for rnd in range(4):
+            # The two sign-ins cannot share the embedded files at once: blocks alternate.
+            order = ["root", "agent"] if rnd % 2 == 0 else ["agent", "root"]
+            for who in order:
+                kw = {"agent": "a", "agent_secret": "secret-of-a"} if who == "agent" else {}
+                async with Store(url, **kw) as s:  # type: ignore[arg-type]
+                    for mode in modes:
+                        samples = rec.setdefault((who, mode), [])
+                        for q in queries[:3]:
+                            await memory.recall(s, text=q, embedder=_E, scope="a", mode=mode)
+                        for q in queries[:10]:
                             t0 = time.perf_counter()
-                            await memory.recall(s, text=q, embedder=_E, scope="a", k=10)
-                            rec[who].append(time.perf_counter() - t0)
-                        for _ in range(20):
-                            t0 = time.perf_counter()
-                            await runs.append_event(s, run_id=run.id, kind="step")
-                            app[who].append(time.perf_counter() - t0)
-            label = f"{size // 1000}k"
-            figures += [
-                Figure(
-                    f"recall_as_record_user_vs_root_{label}",
-                    p50(rec["agent"]) / p50(rec["root"]),
-                    "x",
-                ),
-                Figure(f"recall_root_ms_{label}", p50(rec["root"]) * 1000, "ms"),
-                Figure(
-                    f"append_as_record_user_vs_root_{label}",
-                    p50(app["agent"]) / p50(app["root"]),
-                    "x",
-                ),
-                Figure(f"append_root_ms_{label}", p50(app["root"]) * 1000, "ms"),
-            ]
+                            await memory.recall(s, text=q, embedder=_E, scope="a", mode=mode)
+                            samples.append(time.perf_counter() - t0)
+                    for _ in range(20):
+                        t0 = time.perf_counter()
+                        await runs.append_event(s, run_id=run.id, kind="step")
+                        app[who].append(time.perf_counter() - t0)
+    label = f"{size // 1000}k"
+    figures = []
+    for mode in modes:
+        agent, root_ = p50(rec[("agent", mode)]), p50(rec[("root", mode)])
+        suffix = "" if mode == "hybrid" else f"_{mode}"
+        figures += [
+            Figure(f"recall_as_record_user_vs_root{suffix}_{label}", agent / root_, "x"),
+            Figure(f"recall{suffix}_root_ms_{label}", root_ * 1000, "ms"),
+        ]
+    figures += [
+        Figure(f"append_as_record_user_vs_root_{label}", p50(app["agent"]) / p50(app["root"]), "x"),
+        Figure(f"append_root_ms_{label}", p50(app["root"]) * 1000, "ms"),
+    ]
     return figures

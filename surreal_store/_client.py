@@ -207,8 +207,13 @@ class Store:
 
     def __repr__(self) -> str:
         s = self._settings
+        who = ""
+        if s.agent is not None:
+            who = f" agent={s.agent}"
+        elif s.username is not None:
+            who = f" user={s.username}"
         return (
-            f"<Store {redact_url(s.url)} ns={s.namespace} db={s.database} "
+            f"<Store {redact_url(s.url)} ns={s.namespace} db={s.database}{who} "
             f"state={self._state.value}>"
         )
 

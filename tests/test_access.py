@@ -147,6 +147,22 @@ async def build(site: Site) -> World:
             embedder=E,
             agent="a",
         )
+        # B's memory sourced from A's run: A's distrust of that run must not reach it.
+        await runs.append_event(root, run_id=run_a.id, kind="observation", payload={"y": 2})
+        m3 = await memory.remember(
+            root, scope="team-b", content="b heard this from a's run", embedder=E, agent="b"
+        )
+        await provenance.attach(
+            root, memory=m3.id, sources=[provenance.RunTrace(run_id=run_a.id, seq=1)]
+        )
+        # Links across scopes, made by the owner: A's memory derived from B's, and a decision
+        # of A's that used both. A's walks must stop at what A may see.
+        await provenance.attach(
+            root, memory=a1.id, sources=[provenance.MemoryDerivation(parent=m1.id, how="quote")]
+        )
+        await provenance.record_decision(
+            root, task="mixed", action="go", confidence=0.5, used=[a1.id, m2.id], agent="a"
+        )
     return World(site, run_b.id, m1.id, m2.id, decision.id, a1.id, run_a.id)
 
 
@@ -158,7 +174,7 @@ SELECT * FROM run_event WHERE run.agent_name = 'b' ORDER BY id;
 SELECT * FROM derived_from WHERE in.scope = 'team-b' OR out.scope = 'team-b' ORDER BY id;
 SELECT * FROM sourced_from WHERE in.scope = 'team-b' ORDER BY id;
 SELECT * FROM used WHERE out.scope = 'team-b' ORDER BY id;
-SELECT * FROM source_invalidation ORDER BY id;
+SELECT * FROM source_invalidation WHERE source.scope = 'team-b' OR source.run.agent_name = 'b';
 SELECT * FROM agent ORDER BY id;
 SELECT model, dimension, metric, status FROM embedding_space;
 INFO FOR DB;
@@ -396,6 +412,35 @@ async def test_an_agent_reaches_nothing_of_another(site: Site) -> None:
             a, task="t", action="a", confidence=0.5, used=[w.a1]
         )
         assert [n for n in (await provenance.why(a, decision=decision.id)).nodes if "memory" in n]
+        # Walks from A's own records stop where A's sight ends.
+        for graph in (
+            await provenance.lineage(a, memory=w.a1),
+            await provenance.impact(a, memory=w.a1),
+            *[
+                await provenance.why(a, decision=d.id)
+                for d in await provenance.decisions_for_task(a, task="mixed")
+            ],
+        ):
+            assert not leaks(graph, w), graph
+        assert len(await provenance.decisions_for_task(a, task="mixed")) == 1
+        # Its own memories, decisions and runs go through their whole life.
+        await memory.invalidate(a, memory=note.id, reason="wrong")
+        await memory.restore(a, memory=note.id)
+        await provenance.invalidate(a, memory=note.id, reason="distrusted")
+        await provenance.restore(a, memory=note.id)
+        await provenance.record_outcome(a, decision=decision.id, outcome={"ok": 1}, success=True)
+        # Distrusting its own run marks its own memories only, never B's sourced from it.
+        a_sourced = await memory.remember(a, scope="team-a", content="from my run", embedder=E)
+        await provenance.attach(
+            a, memory=a_sourced.id, sources=[provenance.RunTrace(run_id=w.run_a, seq=1)]
+        )
+        receipt = await provenance.invalidate(
+            a, source=provenance.RunTrace(run_id=w.run_a, seq=1), reason="bad run"
+        )
+        assert not leaks(receipt, w)
+        assert (await memory.get(a, memory=a_sourced.id)).invalidated_at is not None
+        await runs.complete(a, run_id=w.run_a, success=True)
+        assert (await memory.forget(a, memory=note.id)).memories == [note.id]
     # Every named B record is not visible; every write to B's is refused or finds nothing.
     must_refuse = {
         "memory.get",
@@ -643,3 +688,48 @@ async def test_rebless_keeps_the_permissions(site: Site, tmp_path: Path) -> None
         assert not (await migrator.drift()).items
     async with site.open(agent="a", agent_secret=SECRETS["a"], schema_dir=schema) as a:
         assert await a.query("SELECT VALUE id FROM run", RecordId) == [RecordId("run", w.run_a)]
+
+
+async def test_tenants_sharing_one_connection_stay_apart_under_concurrency(
+    tmp_path: Path,
+) -> None:
+    import anyio
+
+    url = f"surrealkv://{tmp_path / 'store'}"
+    names = ["t1", "t2", "t3"]
+    async with Store(url) as home:
+        opened = [Store(url, tenant=n) for n in names]
+        for s in opened:
+            await s.open()
+        try:
+            everyone = [home, *opened]
+            for i, s in enumerate(everyone):
+                await s.execute("CREATE note:1 SET owner = $i", i=i)
+            seen: list[tuple[int, int]] = []
+
+            async def hammer(i: int, s: Store) -> None:
+                for n in range(60):
+                    if n % 3 == 0:
+                        await s.execute("UPDATE note:1 SET n = $n", n=n)
+                    seen.append((i, await s.query_required_single("RETURN note:1.owner", int)))
+
+            async with anyio.create_task_group() as tg:
+                for i, s in enumerate(everyone):
+                    tg.start_soon(hammer, i, s)
+            assert len(seen) == 60 * len(everyone)
+            assert all(i == owner for i, owner in seen)
+        finally:
+            for s in opened:
+                await s.aclose()
+
+
+async def test_a_bundle_holds_one_tenant(site: Site, tmp_path: Path) -> None:
+    async with site.open(root=True, tenant="acme") as acme:
+        kept = await memory.remember(acme, scope="s", content="acme's memory")
+        await bundles.export_bundle(acme, tmp_path / "acme")
+    async with site.open(root=True, tenant="other") as other:
+        await memory.remember(other, scope="s", content="other's memory")
+    async with site.open(root=True, tenant="copy") as copy:
+        await bundles.import_bundle(copy, tmp_path / "acme")
+        assert [h.memory.content for h in await memory.recall(copy, text="memory")] == ["acme's memory"]
+        assert (await memory.get(copy, memory=kept.id)).content == "acme's memory"

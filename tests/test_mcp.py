@@ -367,3 +367,43 @@ def test_hostile_arguments_never_crash_a_tool(calls: list[tuple[str, dict[str, A
             assert (await call(c, "get_memory", {"memory_id": kept["id"]}))["id"] == kept["id"]
 
     anyio.run(walk, backend="asyncio")
+
+
+async def test_a_server_run_as_an_agent_serves_only_its_scopes(tmp_path: Path) -> None:
+    # The operator grants the agent its scopes, then starts the server with the agent's
+    # sign-in in the environment: every tool is then bound by the schema's permissions.
+    import os
+
+    from surreal_store import access, agents
+
+    url = f"surrealkv://{tmp_path / 'kv'}"
+    e = memory.HashingEmbedder(64)
+    async with Store(url) as owner:
+        await memory.declare_space(owner, model=e.model, dimension=e.dimension)
+        await agents.register(owner, name="scout", kind="bot", agent_id="scout")
+        await access.grant_agent(owner, agent_id="scout", secret="scout-secret", scopes=["mine"])
+        theirs = await memory.remember(owner, scope="theirs", content="their green tea", embedder=e)
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "surreal_store", "mcp", "--url", url, "--embedder", "hashing:64"],
+        cwd=str(tmp_path),
+        env={
+            **os.environ,
+            "SURREAL_STORE_AGENT": "scout",
+            "SURREAL_STORE_AGENT_SECRET": "scout-secret",
+        },
+    )
+    async with Client(params) as c:
+        mine = await call(c, "remember", {"content": "my green tea", "scope": "mine"})
+        assert mine["agent"] == "scout"
+        hits = (await call(c, "recall", {"query": "green tea"}))["hits"]
+        assert [h["id"] for h in hits] == [mine["id"]]
+        assert "not visible" in await refused(c, "get_memory", {"memory_id": theirs.id})
+        assert "may not create" in await refused(
+            c, "remember", {"content": "planted", "scope": "theirs"}
+        )
+        assert "not visible" in await refused(
+            c, "invalidate", {"memory_id": theirs.id, "reason": "x"}
+        )
+    async with Store(url) as owner:
+        assert (await memory.get(owner, memory=theirs.id)).invalidated_at is None

@@ -28,7 +28,11 @@ _AUTO_REBUILD_MAX: Final = 50_000
 
 async def needs_rebuild(db: Executor) -> bool:
     """Whether the vectors written since the index's last build outnumber a quarter of those
-    in it (a bulk load or an import then rebuilds it)."""
+    in it (a bulk load or an import then rebuilds it). Never for an agent's session: a
+    rebuild is a definition, the owner's to run; its writes only count toward the next one."""
+    signin = getattr(db, "signed_in_as", None)
+    if signin is not None and signin.kind == "agent":
+        return False
     space = await get_space(db)
     if space is None or space.indexed + space.unindexed > _AUTO_REBUILD_MAX:
         return False
