@@ -731,5 +731,6 @@ async def test_a_bundle_holds_one_tenant(site: Site, tmp_path: Path) -> None:
         await memory.remember(other, scope="s", content="other's memory")
     async with site.open(root=True, tenant="copy") as copy:
         await bundles.import_bundle(copy, tmp_path / "acme")
-        assert [h.memory.content for h in await memory.recall(copy, text="memory")] == ["acme's memory"]
+        hits = await memory.recall(copy, text="memory")
+        assert [h.memory.content for h in hits] == ["acme's memory"]
         assert (await memory.get(copy, memory=kept.id)).content == "acme's memory"
