@@ -9,7 +9,7 @@ from pathlib import Path
 
 from surreal_store import Store, access, agents, memory, runs
 
-from ._harness import Figure, Scale, p50, register
+from ._harness import Figure, Scale, interleaved, p50, register
 
 _E = memory.HashingEmbedder(64)
 
@@ -39,6 +39,14 @@ async def tenants(scale: Scale) -> list[Figure]:
                     hits = await memory.recall(t, text="remembers", k=5)
                 shared.append(time.perf_counter() - t1)
                 assert [h.memory.content for h in hits] == [f"tenant {i} remembers"]
+            # What sharing costs a query: the other tenant's queries carry a USE.
+            async with Store(url, tenant=f"t{n - 1}") as other:
+                home, away = await interleaved(
+                    lambda: first.query("RETURN 1", int),
+                    lambda: other.query("RETURN 1", int),
+                    rounds=10,
+                    calls=100,
+                )
         for i in range(n - 10, n):
             t1 = time.perf_counter()
             async with Store(url, tenant=f"t{i}") as t:
@@ -49,6 +57,7 @@ async def tenants(scale: Scale) -> list[Figure]:
         Figure(f"tenant_open_first_recall_ms_of_{n}", p50(samples) * 1000, "ms"),
         Figure(f"tenant_open_first_recall_shared_ms_of_{n}", p50(shared) * 1000, "ms"),
         Figure("tenant_create_s", create_s, "s"),
+        Figure("shared_tenant_query_overhead_ms", (p50(away) - p50(home)) * 1000, "ms"),
         Figure(f"tenant_disk_mb_{n}", disk / 1e6, "MB"),
     ]
 
