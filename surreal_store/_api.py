@@ -15,7 +15,13 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from ._errors import NotFoundError, NotVisibleError, StoreError, ValidationError
+from ._errors import (
+    NotFoundError,
+    NotVisibleError,
+    PermissionDeniedError,
+    StoreError,
+    ValidationError,
+)
 
 __all__ = ["not_visible", "public"]
 
@@ -28,6 +34,27 @@ _MISUSE = (TypeError, ValueError, AttributeError, KeyError, IndexError, Overflow
 
 def _refused(fn: Callable[..., Any], exc: BaseException) -> ValidationError:
     return ValidationError(f"{fn.__name__}: invalid argument: {exc}")
+
+
+# Domains whose tables schema/017_access.surql closes to agents. The engine enforces that; this
+# only turns what it would answer (nothing found, or a stored function failing on a record it
+# cannot read) into a refusal that says why, before anything is sent.
+_CLOSED_TO_AGENTS = frozenset(
+    f"surreal_store.{m}" for m in ("commits", "branches", "releases", "ci", "cas")
+)
+
+
+def _closed_to(fn: Callable[..., Any], args: tuple[Any, ...]) -> PermissionDeniedError | None:
+    if fn.__module__ not in _CLOSED_TO_AGENTS or not args:
+        return None
+    signin = getattr(args[0], "signed_in_as", None)
+    if getattr(signin, "kind", None) != "agent":
+        return None
+    domain = fn.__module__.rpartition(".")[2]
+    return PermissionDeniedError(
+        f"{domain}.{fn.__name__}: an agent's sign-in reaches memories, decisions, runs and "
+        f"provenance; {domain} is for users (an editor); nothing was sent"
+    )
 
 
 def _restricted(args: tuple[Any, ...]) -> bool:
@@ -47,6 +74,9 @@ def public(fn: F) -> F:
 
         @functools.wraps(fn)
         async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+            closed = _closed_to(fn, args)
+            if closed is not None:
+                raise closed
             try:
                 return await fn(*args, **kwargs)
             except NotFoundError as exc:

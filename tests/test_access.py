@@ -30,7 +30,10 @@ from surreal_store import (
     StoreError,
     access,
     agents,
+    branches,
     bundles,
+    cas,
+    commits,
     memory,
     provenance,
     runs,
@@ -287,6 +290,11 @@ def agent_attempts(w: World) -> list[Attempt]:
             lambda s: access.grant_agent(s, agent_id="a", secret="x" * 12, scopes=["team-b"]),
         ),
         ("access.revoke_agent", lambda s: access.revoke_agent(s, agent_id="b")),
+        # domains closed to agents
+        ("commits.commit", lambda s: commits.commit(s, state={}, message="m", author="a")),
+        ("commits.log", lambda s: commits.log(s, branch="main")),
+        ("branches.list_all", lambda s: branches.list_all(s)),
+        ("cas.put", lambda s: cas.put(s, data=b"x")),
         (
             "access.add_user",
             lambda s: access.add_user(s, name="mallory", password="x" * 12, role="owner"),
@@ -470,6 +478,10 @@ async def test_an_agent_reaches_nothing_of_another(site: Site) -> None:
         "access.revoke_agent",
         "access.add_user",
         "access.list_users",
+        "commits.commit",
+        "commits.log",
+        "branches.list_all",
+        "cas.put",
     }
     refused = {k for k, v in outcomes.items() if v == "refused"}
     assert must_refuse <= refused, sorted(must_refuse - refused)
