@@ -56,6 +56,7 @@ class Site:
     database: str = "main"
     root: dict[str, str] = dataclasses.field(default_factory=dict)
     prefix: str = ""  # tenants of one test share it, so that look-alikes stay look-alikes
+    tmp: str = ""  # a scratch directory of the test
 
     def tenant(self, name: str) -> str:
         return self.prefix + name
@@ -72,7 +73,7 @@ class Site:
 @pytest.fixture(params=["surrealkv", "server"])
 def site(request: pytest.FixtureRequest, tmp_path: Path) -> Site:
     if request.param == "surrealkv":
-        return Site(f"surrealkv://{tmp_path / 'store'}")
+        return Site(f"surrealkv://{tmp_path / 'store'}", tmp=str(tmp_path))
     url = os.environ.get("SURREAL_STORE_TEST_URL")
     if not url:
         pytest.skip("SURREAL_STORE_TEST_URL is not set")
@@ -86,6 +87,7 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Site:
             "password": os.environ.get("SURREAL_STORE_TEST_PASSWORD", "root"),
         },
         prefix=f"acl_{run}_",
+        tmp=str(tmp_path),
     )
 
 
@@ -187,6 +189,10 @@ INFO FOR DB;
 async def fingerprint(site: Site) -> str:
     async with site.open(root=True) as root:
         return repr(await root.execute(FINGERPRINT))
+
+
+def site_tmp(site: Site) -> Path:
+    return Path(site.tmp)
 
 
 def leaks(value: Any, world: World) -> list[str]:
@@ -539,6 +545,27 @@ async def test_a_viewer_reads_and_never_writes(site: Site) -> None:
         # A notebook reads the whole tenant, provenance included.
         assert (await memory.get(viewer, memory=w.m1)).content == "the launch plan is secret"
         assert f"memory:{w.m1}" in (await provenance.why(viewer, decision=w.decision_b)).nodes
+        b_trace = provenance.RunTrace(run_id=w.run_b, seq=1)
+        reads = [
+            memory.recall(viewer, text="launch plan", embedder=E, mode="hybrid"),
+            memory.recall(viewer, text="launch plan", mode="fulltext"),
+            memory.recall(viewer, vector=E.vector("launch plan")),
+            memory.by_key(viewer, key="plan", scope="team-b"),
+            memory.latest_by_key(viewer, scope="team-b"),
+            provenance.lineage(viewer, memory=w.m2),
+            provenance.impact(viewer, source=b_trace),
+            provenance.decisions_for_task(viewer, task="launch"),
+            provenance.success_rates(viewer, by="task"),
+            runs.get_run(viewer, run_id=w.run_b),
+            runs.events(viewer, run_id=w.run_b),
+            runs.list_runs(viewer),
+            agents.list_all(viewer),
+            access.list_users(viewer),
+            branches.list_all(viewer),
+            bundles.export_bundle(viewer, site_tmp(site) / "viewer-bundle"),
+        ]
+        for read in reads:
+            assert await read is not None  # none refused: reading is the viewer's job
         not_refused = []
         for label, call in viewer_attempts(w):
             try:
