@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from surreal_store import Store, access, agents, memory, runs
+from surreal_store import Settings, Store, access, agents, memory, runs
 
 from ._harness import Figure, Scale, interleaved, p50, register
 
@@ -77,7 +77,11 @@ async def permissions_100k(scale: Scale) -> list[Figure]:
 async def _permissions(size: int) -> list[Figure]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"surrealkv://{Path(tmp) / 'store'}"
-        async with Store(url) as root:
+        # The load is set-up, not the figure: no per-call timeout (a block of a large load
+        # outlasts the default's two minutes on this engine, #18), and the index is rebuilt
+        # once at the end where the engine can (up to 50k vectors; past that, the vectors
+        # stay unindexed for both sign-ins alike).
+        async with Store(url, settings=Settings.load(url=url, query_timeout_s=None)) as root:
             await memory.declare_space(root, model=_E.model, dimension=_E.dimension)
             await agents.register(root, name="a", kind="bot", agent_id="a")
             await access.grant_agent(root, agent_id="a", secret="secret-of-a", scopes=["a"])
@@ -92,7 +96,10 @@ async def _permissions(size: int) -> list[Figure]:
                     )
                     for i in range(start, min(size, start + 10_000))
                 ]
-                await memory.remember_many(root, items)
+                await memory.remember_many(root, items, rebuild=False)
+                print(f"  loaded {min(size, start + 10_000)} memories", flush=True)
+            if size <= 50_000:
+                await memory.rebuild_index(root)
             run = await runs.create_run(root, spec_digest="0" * 64, agent_name="a")
         queries = [f"topic {q % 97} detail {q % 13}" for q in range(40)]
         modes: tuple[memory.RecallMode, ...] = ("hybrid", "vector", "fulltext")
