@@ -36,7 +36,7 @@ from ._config import Settings, redact_url
 from ._executor import Executor, SchemaAccess, ScratchStore
 from ._migrate import Migrator
 from ._space import declare_space
-from ._surql import QueryShape, shape
+from ._surql import QueryShape, role_of, shape
 from ._types import JSON_NULL, RecordId, check_text
 
 __all__ = ["Executor", "SignIn", "Store", "StoreState", "StoreStats"]
@@ -117,23 +117,6 @@ class SignIn:
 
 
 _ANONYMOUS = SignIn("anonymous")
-# Statements a VIEWER's session is refused before they are sent: the engine would ignore them
-# without an error, and a refusal should say so.
-_WRITE_STATEMENTS = frozenset(
-    {
-        "CREATE",
-        "UPDATE",
-        "UPSERT",
-        "DELETE",
-        "RELATE",
-        "INSERT",
-        "DEFINE",
-        "REMOVE",
-        "ALTER",
-        "REBUILD",
-        "ACCESS",
-    }
-)
 
 
 class Store:
@@ -360,37 +343,30 @@ class Store:
         if (s.namespace, s.database) != shared.home:
             self._use = f"USE NS {s.namespace} DB {s.database};\n"
 
-    async def _close_connection(self) -> None:
-        shared, self._shared = self._shared, None
-        if shared is not None:
-            self._db = None
-            shared.users -= 1
-            if shared.users == 0:
-                _SHARED.pop(shared.key, None)
-                db, shared.db = shared.db, None
-                if db is not None:
-                    await _close_quietly(db, self._settings.url)
-            return
+    def _release(self) -> surrealdb.AsyncSurrealConnection | None:
+        """Let go of the connection; return it if this store must close it: it opened it and,
+        when stores share it, is the last of them."""
         db, self._db = self._db, None
-        if db is not None and self._owns_connection:
-            try:
-                await db.close()
-            except Exception as exc:  # closing must not mask what made us close
-                log.warning("closing %s failed: %s", redact_url(self._settings.url), exc)
-            finally:
-                _engine.answered()
+        shared, self._shared = self._shared, None
+        if shared is None:
+            return db if self._owns_connection else None
+        shared.users -= 1
+        if shared.users > 0:
+            return None
+        _SHARED.pop(shared.key, None)
+        db, shared.db = shared.db, None
+        return db
+
+    async def _close_connection(self) -> None:
+        db = self._release()
+        if db is not None:
+            await _close_quietly(db, self._settings.url)
 
     def _close_at_exit(self) -> None:
         """Close a connection its owner left open, from the interpreter's exit hook."""
-        db, self._db = self._db, None
         self._state = StoreState.CLOSED
-        shared, self._shared = self._shared, None
-        if shared is not None:
-            shared.users -= 1
-            if shared.users > 0:
-                return
-            _SHARED.pop(shared.key, None)
-        if db is not None and self._owns_connection:
+        db = self._release()
+        if db is not None:
             with contextlib.suppress(Exception):
                 asyncio.run(db.close())
             _engine.answered()
@@ -484,9 +460,9 @@ class Store:
                 "USE is refused: a store is bound to one namespace and database (its tenant); "
                 "open another Store for another; nothing was sent"
             )
-        if self._signin.role == "VIEWER" and sh.writes & _WRITE_STATEMENTS:
+        if self._signin.role == "VIEWER" and sh.writes:
             # The engine would skip a VIEWER's writes without a word; say it instead.
-            verbs = ", ".join(sorted(sh.writes & _WRITE_STATEMENTS))
+            verbs = ", ".join(sorted(sh.writes))
             raise e.PermissionDeniedError(
                 f"{self._signin.name!r} is a VIEWER and may only read; this query writes "
                 f"({verbs}); nothing was sent"
@@ -659,8 +635,7 @@ async def _try_sign_in(db: surrealdb.AsyncSurrealConnection, s: Settings) -> Sig
         info = await db.query_raw(f"INFO FOR USER {s.username} ON DATABASE;", None)
         entries = info.get("result") if isinstance(info, dict) else None
         if entries and entries[0].get("status") == "OK":
-            found = re.search(r"\bROLES (\w+)", str(entries[0].get("result")))
-            role = found.group(1).upper() if found else None
+            role = role_of(str(entries[0].get("result")))
     return SignIn("user", s.username, role)
 
 

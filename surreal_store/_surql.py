@@ -18,14 +18,14 @@ __all__ = [
     "as_array",
     "checksum",
     "normalise",
+    "role_of",
     "shape",
     "split_statements",
     "validate_identifier",
 ]
 
-# Anything that can change data or definitions. A word that is only a field name ("update")
-# makes a read look like a write: that costs a little concurrency, never correctness.
-_WRITE_WORDS = frozenset(
+# Statements that change records or definitions (what a read-only session may never send).
+_CHANGE_WORDS = frozenset(
     {
         "CREATE",
         "UPDATE",
@@ -37,16 +37,12 @@ _WRITE_WORDS = frozenset(
         "REMOVE",
         "ALTER",
         "REBUILD",
-        "KILL",
-        "LIVE",
-        "BEGIN",
-        "COMMIT",
-        "CANCEL",
         "ACCESS",
-        "IMPORT",
-        "OPTION",
     }
 )
+# Anything that can change data or definitions. A word that is only a field name ("update")
+# makes a read look like a write: that costs a little concurrency, never correctness.
+_WRITE_WORDS = _CHANGE_WORDS | {"KILL", "LIVE", "BEGIN", "COMMIT", "CANCEL", "IMPORT", "OPTION"}
 _TXN_WORDS = frozenset({"BEGIN", "COMMIT", "CANCEL"})
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _OPEN = {"{": "}", "(": ")", "[": "]"}
@@ -66,7 +62,8 @@ class QueryShape:
     """One statement, or one ``BEGIN ... COMMIT`` block: if it loses a conflict, nothing of it
     was applied, so replaying it is safe."""
     writes: frozenset[str] = frozenset()
-    """The words of :data:`_WRITE_WORDS` that occur anywhere in it, nested ones included."""
+    """The statement words that change records or definitions (``CREATE``, ``DEFINE``...)
+    occurring anywhere in it, nested ones included."""
 
 
 def _scan(text: str) -> tuple[list[str], set[str], bool]:
@@ -160,13 +157,22 @@ def shape(text: str) -> QueryShape:
         keywords=keywords,
         read_only=read_only,
         atomic=atomic,
-        writes=frozenset(words & _WRITE_WORDS),
+        writes=frozenset(words & _CHANGE_WORDS),
     )
 
 
 def _first_word(statement: str) -> str:
     match = re.match(r"[A-Za-z_]+", statement)
     return match.group(0).upper() if match else ""
+
+
+_ROLES = re.compile(r"\bROLES ([A-Z, ]+?)(?: DURATION|$)")
+
+
+def role_of(ddl: str) -> str | None:
+    """The roles of a ``DEFINE USER`` statement as the engine prints it (``VIEWER``)."""
+    found = _ROLES.search(ddl)
+    return found.group(1).strip() if found else None
 
 
 def normalise(text: str) -> str:

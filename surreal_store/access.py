@@ -26,6 +26,7 @@ from pydantic import ConfigDict
 from ._api import public
 from ._errors import AlreadyExistsError, NotFoundError, ResultError, ValidationError
 from ._executor import Executor
+from ._surql import role_of
 from ._types import Key, Model, RecordId
 
 __all__ = [
@@ -47,7 +48,6 @@ _AGENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # What crypto::argon2::generate returns; checked before it is written into DEFINE USER, the
 # one statement that takes no parameter for it.
 _ARGON2 = re.compile(r"^\$argon2id\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$")
-_ROLE_IN_DDL = re.compile(r"\bROLES ([A-Z, ]+?)(?: DURATION|$)")
 _MIN_SECRET = 8
 _MAX_SECRET = 1024
 
@@ -137,8 +137,7 @@ async def list_users(db: Executor) -> list[User]:
     info = await db.query_required_single("INFO FOR DB;", dict, idempotent=True)
     users = []
     for name, ddl in sorted((info.get("users") or {}).items()):
-        found = _ROLE_IN_DDL.search(str(ddl))
-        users.append(User(name=name, role=found.group(1).strip() if found else "?"))
+        users.append(User(name=name, role=role_of(str(ddl)) or "?"))
     return users
 
 
@@ -152,9 +151,14 @@ async def remove_user(db: Executor, *, name: str) -> None:
 
 
 _GRANT = """
+BEGIN;
+IF !record::exists($agent) {
+    THROW 'not_found: no agent ' + <string>record::id($agent) + '; register it first';
+};
 UPDATE ONLY $agent SET scopes = $scopes, secret_hash = crypto::argon2::generate($secret)
     RETURN NONE;
 SELECT id AS agent, name, scopes, secret_hash != NONE AS can_sign_in FROM ONLY $agent;
+COMMIT;
 """
 
 
@@ -167,8 +171,6 @@ async def grant_agent(
     rid = _agent_rid(agent_id)
     wanted = _scopes(scopes)
     _secret(secret, "secret")
-    if await db.query_single("SELECT VALUE id FROM ONLY $agent;", RecordId, agent=rid) is None:
-        raise NotFoundError(f"no agent {agent_id!r}; register it first")
     return await db.query_required_single(
         _GRANT, AgentGrant, agent=rid, scopes=wanted, secret=secret
     )
