@@ -18,7 +18,7 @@ import random
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Hashable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -26,9 +26,14 @@ from types import EllipsisType, TracebackType
 from typing import Any, Literal, TypeVar, cast, get_origin
 
 import anyio
+import cbor2
 import surrealdb
 from pydantic import BaseModel, PydanticUserError, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
+from surrealdb.connections.async_embedded import AsyncEmbeddedSurrealConnection
+from surrealdb.connections.url import Url, UrlScheme
+from surrealdb.connections.utils_mixin import mapped_engine_errors
+from surrealdb.data import cbor as sdk_cbor
 
 from . import _errors as e
 from . import _retry
@@ -186,6 +191,7 @@ class Store:
         self._use: str | None = None  # "USE NS .. DB ..;" when sharing another tenant's session
         self._signin = _ANONYMOUS
         self._engine_version = ""
+        self._attached: dict[tuple[str, str, str], Any] = {}
         self.stats = StoreStats()
 
     def __repr__(self) -> str:
@@ -253,7 +259,7 @@ class Store:
                     await self._open_shared()
                 else:
                     if self._db is None:
-                        self._db = surrealdb.AsyncSurreal(s.url)
+                        self._db = _connection(s.url)
                         await self._db.connect()
                     self._signin = await _sign_in(self._db, s)
                     await self._db.use(s.namespace, s.database)
@@ -317,7 +323,7 @@ class Store:
         self._shared = shared
         async with shared.open_lock:
             if shared.db is None:
-                db = surrealdb.AsyncSurreal(s.url)
+                db = _connection(s.url)
                 try:
                     await db.connect()
                     signin = await _sign_in(db, s)
@@ -358,7 +364,18 @@ class Store:
         return db
 
     async def _close_connection(self) -> None:
+        attached = self._attached if self._shared is None else self._shared.attached
         db = self._release()
+        if db is not None or (self._shared is None and not self._owns_connection):
+            # Last user of the connection (or of a connection it was lent): its attachments go.
+            for obj in list(attached.values()):
+                close = getattr(obj, "aclose", None)
+                if close is not None:
+                    try:
+                        await close()
+                    except Exception:  # a save that fails loses nothing: the feed has it all
+                        log.exception("closing %r failed", obj)
+            attached.clear()
         if db is not None:
             await _close_quietly(db, self._settings.url)
 
@@ -370,6 +387,17 @@ class Store:
             with contextlib.suppress(Exception):
                 asyncio.run(db.close())
             _engine.answered()
+
+    def attached(self, name: str, make: Callable[[], T]) -> T:
+        """The object named ``name`` kept with this store's connection for its database (made by
+        ``make()`` on first use): stores sharing embedded files share it. When the connection
+        closes, its ``aclose()`` is awaited, if it has one. For the layers above the client
+        (the memory layer's recall index); not for applications."""
+        holder = self._shared.attached if self._shared is not None else self._attached
+        key = (self._settings.namespace, self._settings.database, name)
+        if key not in holder:
+            holder[key] = make()
+        return cast(T, holder[key])
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -555,6 +583,66 @@ class _SchemaAccess:
             yield s
 
 
+# -- the SDK connection ------------------------------------------------------------------
+
+
+def _decode_tag(first: Any, second: Any) -> Any:
+    # cbor2 6.3's C decoder calls the hook as (tag, immutable), its documentation says
+    # (decoder, tag): take the tag from where it is.
+    tag = first if isinstance(first, cbor2.CBORTag) else second
+    # Inside a tag it decodes arrays as tuples and maps as FrozenDicts (they might be
+    # keys); the SDK's decoder gives lists and dicts (a record id's array key).
+    return sdk_cbor.tag_decoder(None, cbor2.CBORTag(tag.tag, _thaw(tag.value)))  # type: ignore[arg-type]
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    if isinstance(value, cbor2.frozendict):
+        return {k: _thaw(v) for k, v in value.items()}
+    return value
+
+
+def _decode(data: bytes) -> Any:
+    """The SDK's CBOR decoding, by cbor2's C decoder with the SDK's own tag decoder.
+
+    The SDK decodes with a pure-Python copy of cbor2: some 0.5 ms per 384-d vector, which made
+    reading vectors (a change feed, a rebuild) cost more than the engine's work. The one
+    difference, CBOR null as ``None`` where the SDK has ``Null``, is erased at this boundary
+    anyway (:func:`_from_sdk` maps ``Null`` to ``None``); tests/test_client compares both."""
+    return cbor2.loads(data, tag_hook=_decode_tag)
+
+
+_EMBEDDED_SCHEMES = frozenset(
+    {
+        UrlScheme.MEM,
+        UrlScheme.MEMORY,
+        UrlScheme.FILE,
+        UrlScheme.SURREALKV,
+        UrlScheme.SURREALKV_VERSIONED,
+    }
+)
+
+
+class _EmbeddedConnection(AsyncEmbeddedSurrealConnection):
+    """The SDK's embedded connection, decoding its answers with :func:`_decode`."""
+
+    async def _send(self, message: Any, process: str, bypass: bool = False) -> dict[str, Any]:
+        with mapped_engine_errors(process):
+            raw = await self._db.execute(message.WS_CBOR_DESCRIPTOR)
+        response = _decode(raw)
+        if not bypass:
+            self.check_response_for_error(response, process)
+        return response if isinstance(response, dict) else {}
+
+
+def _connection(url: str) -> surrealdb.AsyncSurrealConnection:
+    # Built once: an embedded connection object holds its files from construction.
+    if Url(url).scheme in _EMBEDDED_SCHEMES:
+        return _EmbeddedConnection(url=url)
+    return surrealdb.AsyncSurreal(url)
+
+
 # -- sign-in and shared embedded connections ----------------------------------------------------
 
 
@@ -571,6 +659,7 @@ class _Shared:
         self.write_lock = anyio.Lock(fast_acquire=True)
         self.open_lock = anyio.Lock()
         self.users = 0
+        self.attached: dict[tuple[str, str, str], Any] = {}
 
 
 _SHARED: dict[str, _Shared] = {}
