@@ -439,9 +439,6 @@ class Migrator:
                 await scratch.execute(_LOCK_DDL)
             for f in expected_files:
                 await scratch.execute(f.text)
-            runtime = await _runtime_definitions(self._store)
-            if runtime:
-                await scratch.execute(runtime)
             expected = await definitions(scratch)
             note = None
             if scratch.engine_version != self._store.engine_version:
@@ -450,20 +447,6 @@ class Migrator:
                     f"{scratch.engine_version}: canonical text may differ between versions"
                 )
         return DriftReport(items=compare_definitions(live, expected), note=note)
-
-
-async def _runtime_definitions(store: Executor) -> str:
-    """DDL the application defines at run time from recorded settings: the vector index of the
-    embedding space. Rebuilt from the record, so a hand-edited index still shows as drift."""
-    info = await store.query_required_single("INFO FOR DB;", dict, idempotent=True)
-    if "embedding_space" not in info.get("tables", {}):
-        return ""
-    from ._space import SPACE_ID, EmbeddingSpace, index_ddl
-
-    space = await store.query_single(
-        "SELECT * OMIT id FROM ONLY $space;", EmbeddingSpace, idempotent=True, space=SPACE_ID
-    )
-    return index_ddl(space) if space is not None else ""
 
 
 class _SchemaLock:

@@ -1,8 +1,8 @@
-"""The embedding space of a store, the vector index defined from it, and declaring it.
+"""The embedding space of a store, and declaring it.
 
-Below the client (which declares the space named by the settings on open), the memory module
-(which re-exports ``declare_space`` and ``get_space``) and the migrator (whose drift check
-rebuilds the run-time index from the recorded space, so the index counts as schema, not drift).
+Below the client (which declares the space named by the settings on open) and the memory module
+(which re-exports ``declare_space`` and ``get_space``). Since schema 018 the engine holds no
+vector index: recall's index is derived beside the store (``memory._derived``).
 """
 
 from __future__ import annotations
@@ -20,28 +20,23 @@ from ._executor import Executor
 from ._types import Model, RecordId, check_text
 
 __all__ = [
-    "INDEX_NAME",
     "SPACE_ID",
     "EmbeddingSpace",
+    "check_index_params",
     "check_same",
     "declare_space",
     "get_space",
-    "index_ddl",
-    "remove_index_ddl",
 ]
 
 SPACE_ID = RecordId("embedding_space", "active")
-INDEX_NAME = "memory_embedding"
 
 
 class EmbeddingSpace(Model):
     """The model and dimension every stored embedding belongs to, and the index's parameters.
 
-    ``index_kind`` is the vector index: ``"diskann"`` (the default for new spaces) or
-    ``"hnsw"`` (spaces declared before schema 009 keep it); only its own parameters apply.
-
-    ``indexed`` vectors were in the index's graph when it was last built (``built_at``);
-    ``unindexed`` were written since, and are compared with a query one by one.
+    ``index_kind`` and its parameters record what was asked of the engine's vector index
+    before schema 018 (which replaced it with the derived recall index); ``indexed`` and
+    ``unindexed`` are its old counters, no longer read.
     ``status`` is ``"reembedding"`` while :func:`surreal_store.memory.reembed` moves the store to
     ``target_model`` / ``target_dimension``.
     """
@@ -80,52 +75,24 @@ class EmbeddingSpace(Model):
         return self.model
 
 
-def index_ddl(space: EmbeddingSpace, *, if_not_exists: bool = False) -> str:
-    """The vector index for ``space``.
-
-    DDL takes no parameters here (the grammar wants integer literals), so the values are
-    formatted in; they are ints, checked by type and range before they get here."""
-    checks = [("dimension", space.index_dimension, 1, 16384)]
-    if space.index_kind == "hnsw":
-        checks += [("hnsw_m", space.hnsw_m, 4, 128), ("hnsw_efc", space.hnsw_efc, 10, 2000)]
-    elif space.index_kind == "diskann":
-        checks += [
-            ("diskann_degree", space.diskann_degree, 8, 256),
-            ("diskann_l_build", space.diskann_l_build, 16, 2000),
-        ]
-    else:  # pragma: no cover - the model's Literal allows nothing else
-        raise ValueError(f"unknown index kind {space.index_kind!r}")
+def check_index_params(space: EmbeddingSpace) -> None:
+    """Refuse index parameters out of their recorded ranges (before the database would)."""
+    checks = [
+        ("hnsw_m", space.hnsw_m, 4, 128),
+        ("hnsw_efc", space.hnsw_efc, 10, 2000),
+        ("diskann_degree", space.diskann_degree, 8, 256),
+        ("diskann_l_build", space.diskann_l_build, 16, 2000),
+    ]
     for name, value, lo, hi in checks:
         if type(value) is not int or not lo <= value <= hi:
             raise ValueError(f"{name} must be an int in [{lo}, {hi}], not {value!r}")
-    mode = "IF NOT EXISTS" if if_not_exists else "OVERWRITE"
-    head = f"DEFINE INDEX {mode} {INDEX_NAME} ON memory FIELDS embedding"
-    if space.index_kind == "hnsw":
-        return (
-            f"{head} HNSW DIMENSION {space.index_dimension} DIST COSINE TYPE F32 "
-            f"EFC {space.hnsw_efc} M {space.hnsw_m};"
-        )
-    return (
-        f"{head} DISKANN DIMENSION {space.index_dimension} DIST COSINE TYPE F32 "
-        f"DEGREE {space.diskann_degree} L_BUILD {space.diskann_l_build};"
-    )
-
-
-def remove_index_ddl() -> str:
-    return f"REMOVE INDEX IF EXISTS {INDEX_NAME} ON memory;"
 
 
 # -- declaring it ----------------------------------------------------------------------------
 
 _GET_SPACE = "SELECT * OMIT id FROM ONLY $space;"
 
-# The record and the index in one transaction: a space never exists without its index.
-_DECLARE_SPACE = """
-BEGIN;
-CREATE ONLY $space CONTENT $content RETURN NONE;
-{ddl}
-COMMIT;
-"""
+_DECLARE_SPACE = "CREATE ONLY $space CONTENT $content RETURN NONE;"
 
 
 @public
@@ -148,12 +115,10 @@ async def declare_space(
 ) -> EmbeddingSpace:
     """Declare the store's embedding space, or check that it is the one already declared.
 
-    The first declaration records the space and defines the vector index: ``index="diskann"``
-    (the default: on engine 3.2.4 it answers faster, grows slower with the store and recalls
-    better on hard data than HNSW; see ``bench memory``) or ``"hnsw"``, each with its own build
-    parameters. Later declarations must name the same model and dimension: anything else
-    raises :class:`EmbeddingSpaceError` (change model with :func:`reembed`). The index choice
-    and its parameters only apply to the first declaration.
+    The first declaration records the space. Later declarations must name the same model
+    and dimension: anything else raises :class:`EmbeddingSpaceError` (change model with
+    :func:`reembed`). ``index`` and its parameters are checked and recorded, for stores that
+    predate schema 018; recall's own index is derived beside the store.
     """
     check_text(model, "model", limit=256)
     if isinstance(dimension, bool) or not isinstance(dimension, int) or not 1 <= dimension <= 16384:
@@ -170,14 +135,14 @@ async def declare_space(
         "diskann_l_build": diskann_l_build,
     }
     try:
-        ddl = index_ddl(EmbeddingSpace.model_validate(content))
+        check_index_params(EmbeddingSpace.model_validate(content))
     except (ValueError, PydanticValidationError) as exc:
         raise ValidationError(str(exc)) from None
 
     async def get_or_declare() -> EmbeddingSpace:
         current = await get_space(db)
         if current is None:
-            await db.execute(_DECLARE_SPACE.replace("{ddl}", ddl), space=SPACE_ID, content=content)
+            await db.execute(_DECLARE_SPACE, space=SPACE_ID, content=content)
             current = await get_space(db)
             assert current is not None
         check_same(current, model=model, dimension=dimension)

@@ -39,7 +39,6 @@ from ._client import Store
 from ._errors import BundleError, SchemaError, StoreStateError, ValidationError
 from ._ids import LOWER_HEX64
 from ._migrate import Migrator
-from ._space import SPACE_ID, index_ddl, remove_index_ddl
 from ._surql import validate_identifier
 from ._types import JSON_NULL, RecordId, canonical_json
 from ._version import __version__
@@ -434,9 +433,6 @@ async def import_bundle(
                 manifest["tables"].items(), key=lambda kv: (kv[1]["relation"], kv[0])
             ):
                 await _load(store, root / meta["file"], table, meta["relation"], progress)
-                if table == "embedding_space":
-                    # Its vector index, before the memories arrive (tables load by name).
-                    await _define_vector_index(store)
         except BaseException:
             # The store was empty: leave it so (the guards are still suspended).
             with anyio.CancelScope(shield=True):
@@ -458,32 +454,15 @@ async def _empty(store: Store, manifest: Manifest, existing: set[str]) -> None:
             await store.execute(f"DELETE {name};")
         else:
             await store.execute(f"REMOVE TABLE IF EXISTS {name};")
-    if "embedding_space" in manifest["tables"]:
-        await store.execute(remove_index_ddl())
-
-
-async def _define_vector_index(store: Store) -> None:
-    from . import memory
-
-    space = await memory.get_space(store)
-    if space is not None:
-        await store.execute(index_ddl(space, if_not_exists=True))
 
 
 async def _reindex_vectors(store: Store) -> None:
-    """The imported vectors went into the index as unbuilt: count them as such, and build the
-    graph as remember_many would."""
+    """Build the recall index again from the imported memories (cheaper than replaying the
+    import's every change from the feed)."""
     from . import memory
 
-    space = await memory.get_space(store)
-    if space is None:
-        return
-    await store.execute(
-        "UPDATE ONLY $space SET indexed = 0, built_at = NONE, "
-        "unindexed = count(SELECT id FROM memory WHERE embedding != NONE) RETURN NONE;",
-        space=SPACE_ID,
-    )
-    if await memory.needs_rebuild(store):
+    some = await store.query("SELECT VALUE id FROM memory LIMIT 1;", RecordId, idempotent=True)
+    if some or await memory.get_space(store) is not None:
         await memory.rebuild_index(store)
 
 

@@ -572,22 +572,20 @@ async def test_reembed_with_the_same_model_fills_missing_vectors(mem: Store) -> 
     assert len(await memory.recall(mem, vector=WordEmbedder().vector("plain 1"), k=5)) == 5
 
 
-async def test_bulk_loads_rebuild_the_vector_index(mem: Store) -> None:
+async def test_bulk_loads_bring_the_recall_index_up_to_date(mem: Store) -> None:
     e = WordEmbedder()
     await memory.remember(mem, content="one at a time", embedder=e)
-    space = await memory.get_space(mem)
-    assert space is not None and (space.indexed, space.unindexed) == (0, 1)
+    status = await memory.index_status(mem)
+    assert (status.memories, status.vectors, status.path) == (1, 1, None)
     items = [NewMemory(content=f"bulk note {i} on topic {i % 13}") for i in range(1200)]
     await memory.remember_many(mem, items, embedder=e)
-    space = await memory.get_space(mem)
-    assert space is not None and (space.indexed, space.unindexed) == (1201, 0)
-    assert space.built_at is not None
+    status = await memory.index_status(mem)
+    assert (status.memories, status.vectors) == (1201, 1201)
     hits = await memory.recall(mem, vector=e.vector("bulk note 7 on topic 7"), k=3)
     assert hits[0].memory.content == "bulk note 7 on topic 7"
-    # A small load afterwards does not rebuild.
-    await memory.remember_many(mem, [NewMemory(content="late", embedding=e.vector("late"))])
-    space = await memory.get_space(mem)
-    assert space is not None and space.unindexed == 1
+    # The engine keeps no vector or full-text index of its own (schema 018).
+    info = await mem.query_required_single("INFO FOR TABLE memory;", dict)
+    assert not {"memory_embedding", "memory_content"} & set(info["indexes"])
 
 
 async def test_vector_recall_at_10_on_10k_clustered_vectors(tmp_path: Path) -> None:
@@ -664,7 +662,7 @@ async def test_an_hnsw_space_is_declared_and_searched() -> None:
         )
         assert (space.index_kind, space.hnsw_m, space.hnsw_efc) == ("hnsw", 8, 64)
         info = await s.execute("INFO FOR TABLE memory;")
-        assert "HNSW" in info[0]["indexes"]["memory_embedding"]
+        assert "memory_embedding" not in info[0]["indexes"]  # recall's index is derived
         await memory.remember(s, content="the user drinks tea", embedder=e)
         await memory.remember(s, content="the deploy failed", embedder=e)
         hits = await memory.recall(s, vector=e.vector("the user drinks tea"), k=1)

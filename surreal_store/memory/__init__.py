@@ -17,14 +17,14 @@ when first declared, vectors of another length or model are refused by the datab
 moving to another model is the explicit, resumable :func:`reembed`.
 
 The package holds one idea a module: ``_models`` (what is read and written), ``_checks``,
-``_embedders``, ``_space`` (requiring a space, re-embedding), ``_index`` (the vector index's
-graph), ``_write`` (remember, invalidate, restore, forget), ``_reads`` and ``_recall``.
+``_embedders``, ``_space`` (requiring a space, re-embedding), ``_derived`` (the recall index
+beside the store), ``_index`` (its status and rebuild), ``_write`` (remember, invalidate,
+restore, forget), ``_reads`` and ``_recall``.
 """
 
 from .._space import EmbeddingSpace, declare_space, get_space
 from ._embedders import Embedder, HashingEmbedder, SentenceTransformerEmbedder
-from ._index import needs_rebuild as needs_rebuild
-from ._index import rebuild_index
+from ._index import IndexStatus, index_status, rebuild_index
 from ._models import (
     DEFAULT_SCOPE,
     ForgetReceipt,
@@ -49,6 +49,7 @@ __all__ = [
     "EmbeddingSpace",
     "ForgetReceipt",
     "HashingEmbedder",
+    "IndexStatus",
     "Memory",
     "NewMemory",
     "RecallHit",
@@ -61,6 +62,7 @@ __all__ = [
     "forget",
     "get",
     "get_space",
+    "index_status",
     "invalidate",
     "latest_by_key",
     "memory_id",

@@ -1,57 +1,70 @@
-"""The vector index's graph: when it needs rebuilding, and rebuilding it."""
+"""The derived recall index as the public API shows it: its status, catching it up, rebuilding it.
+
+How it works is in :mod:`._derived` (and the README, "How recall works").
+"""
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
 
 from .._api import public
-from .._errors import EmbeddingSpaceError
+from .._errors import StoreStateError
 from .._executor import Executor
-from .._space import INDEX_NAME, SPACE_ID, EmbeddingSpace, get_space
+from ._derived import DerivedIndex, FeedUnavailable, IndexStatus, catch_up, derived_index
 
-__all__ = ["needs_rebuild", "rebuild_index"]
-
-_REBUILD_MIN: Final = 1000
-
-_REBUILD = f"""
-REBUILD INDEX IF EXISTS {INDEX_NAME} ON memory;
-UPDATE ONLY $space SET indexed = count(SELECT id FROM memory WHERE embedding != NONE),
-    unindexed = 0, built_at = time::now() RETURN NONE;
-"""
+__all__ = ["IndexStatus", "index_status", "rebuild_index", "refresh_index"]
 
 
-# The engine (3.2.4 on surrealkv) can stop answering during a rebuild over 100,000 384-d
-# vectors (seen twice; at 40,000 it takes 36 s and completes), so automatic rebuilds stay
-# below that; past it, rebuild_index is the caller's explicit choice.
-_AUTO_REBUILD_MAX: Final = 50_000
-
-
-async def needs_rebuild(db: Executor) -> bool:
-    """Whether the vectors written since the index's last build outnumber a quarter of those
-    in it (a bulk load or an import then rebuilds it). Never for an agent's session: a
-    rebuild is a definition, the owner's to run; its writes only count toward the next one."""
-    signin = getattr(db, "signed_in_as", None)
-    if signin is not None and signin.kind == "agent":
-        return False
-    space = await get_space(db)
-    if space is None or space.indexed + space.unindexed > _AUTO_REBUILD_MAX:
-        return False
-    return space.unindexed >= max(_REBUILD_MIN, space.indexed // 4)
+async def refresh_index(db: Executor) -> DerivedIndex | None:
+    """Catch the recall index of ``db`` up with the table, when this session has one (an
+    agent's or a viewer's cannot read the change feed: their recall scans the database)."""
+    index = derived_index(db)
+    if index is None:
+        return None
+    async with index.lock:
+        try:
+            await catch_up(db, index)
+        except FeedUnavailable:
+            return None
+    return index
 
 
 @public
-async def rebuild_index(db: Executor, *, timeout_s: float | None = None) -> EmbeddingSpace:
-    """Rebuild the vector index's graph over every stored vector and return the space.
+async def index_status(db: Executor) -> IndexStatus:
+    """What the store's recall index reflects, after catching it up with the memory table.
 
-    Vectors written after the graph was built are found by comparing the query with each of
-    them (exact, but the cost grows with their number), so after a bulk load the graph should
-    be rebuilt; :func:`remember_many` does this itself. Takes about as long as indexing every
-    vector once (superlinear in their number: 36 s for 40,000 384-d vectors here); embedded
-    writes wait for it. ``timeout_s``: ``None`` waits as long as it takes. On SurrealDB 3.2.4
-    a rebuild over 100,000 vectors can hang the engine; set a timeout there.
-    """
-    await db.execute(_REBUILD, space=SPACE_ID, timeout_s=timeout_s)
-    space = await get_space(db)
-    if space is None:
-        raise EmbeddingSpaceError("no embedding space is declared")
-    return space
+    Raises :class:`StoreStateError` for a session that cannot keep one (an agent's or a
+    viewer's, which cannot read the change feed: their recall compares in the database)."""
+    index = await refresh_index(db)
+    if index is None:
+        raise StoreStateError(
+            "this session keeps no recall index (it cannot read the memory table's change "
+            "feed); its recall scans the database"
+        )
+    return index.status()
+
+
+@public
+async def rebuild_index(
+    db: Executor, *, progress: Callable[[int], None] | None = None
+) -> IndexStatus:
+    """Discard the store's recall index and build it again from the memory table.
+
+    Never needed for correctness: the index follows the table's change feed, and is rebuilt
+    by itself when its saved state is older than the feed keeps. For a damaged index file, or
+    to compact one after many deletions. ``progress(done)`` is called after each page of
+    memories read."""
+    index = derived_index(db)
+    if index is None:
+        raise StoreStateError("only a store keeps a recall index")
+    async with index.lock:
+        index.reset()
+        try:
+            await catch_up(db, index, progress=progress)
+        except FeedUnavailable:
+            raise StoreStateError(
+                "this session cannot read the memory table's change feed, so it keeps no "
+                "recall index (its recall scans the database)"
+            ) from None
+        index.save()
+        return index.status()

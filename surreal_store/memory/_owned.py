@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from .._errors import ConflictError
 from .._executor import Executor
 from .._types import RecordId
-from ._index import needs_rebuild, rebuild_index
+from ._index import refresh_index
 from ._models import memory_id
 from ._write import forget
 
@@ -191,9 +191,8 @@ async def write_owned(
 
 
 class IndexUpkeep:
-    """As :func:`remember_many` does: the vector index's graph is rebuilt once the vectors
-    written since its last build outnumber a quarter of it, so search stays an index search.
-    Checked every ``every`` vectors written."""
+    """As :func:`remember_many` does: the recall index catches up every ``every`` vectors
+    written, so a long stream of writes is not left for the next recall to apply at once."""
 
     def __init__(self, every: int = 1000) -> None:
         self._every = every
@@ -204,5 +203,4 @@ class IndexUpkeep:
         self._unchecked += vectors
         if self._unchecked >= self._every:
             self._unchecked = 0
-            if await needs_rebuild(db):
-                await rebuild_index(db)
+            await refresh_index(db)

@@ -1,9 +1,12 @@
 """Recall: the memories most relevant to a text and/or a vector, with exact filters.
 
-Each mode's query comes from one function (:func:`_vector_query`, :func:`_fulltext_query`,
-:func:`_hybrid_query`) that returns its text and parameters. Only validated ints (k, ef,
-candidates: the KNN operator takes no parameters) and the fixed condition texts of
-:data:`_FILTERS` are written into a query; every value is a parameter.
+Candidates come from the derived recall index (:mod:`._derived`), caught up with the memory
+table's change feed first; they are then read from the database with the recall's filters
+(:data:`_FILTERS`, every value a parameter) and the session's permissions, so only what the
+database admits is returned. A filter is also a mask over the index's own columns, which
+admits at least what the database does: a candidate list is never short of an admitted
+memory (selective filters are compared exactly). Sessions that cannot read the feed (agents,
+viewers) recall by an exact scan in the database (:func:`_scan_vector`, :func:`_scan_text`).
 """
 
 from __future__ import annotations
@@ -13,16 +16,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+import numpy as np
 
 from .._api import public
-from .._errors import ValidationError
+from .._errors import DimensionError, StoreStateError, ValidationError
 from .._executor import Executor
 from .._match import match_conditions
-from .._surql import as_array
+from .._space import get_space
 from .._types import RecordId, check_text
 from ._checks import check_positive, check_tags, check_utc, check_vector
+from ._derived import DerivedIndex, text_analyzer
 from ._embedders import Embedder, check_embedder, embed_texts
+from ._index import refresh_index
 from ._models import FIELDS, Memory, RecallHit
 from ._reads import visible_commits
 from ._space import required_space
@@ -30,7 +35,7 @@ from ._space import required_space
 __all__ = ["DEFAULT_CANDIDATES", "DEFAULT_EF", "RecallMode", "recall"]
 
 DEFAULT_EF: Final = 64
-"""Vector index search effort used when ``recall(ef=...)`` is not given (``bench memory``)."""
+"""The recall index's search effort when ``recall(ef=...)`` is not given (``bench memory``)."""
 DEFAULT_CANDIDATES: Final = 20
 """How many candidates each signal contributes to a hybrid fusion, at least."""
 _RRF_K: Final = 60
@@ -58,157 +63,240 @@ _FILTERS: Final[dict[str, str]] = {
 }
 _LIVE: Final = "invalidated_at = NONE"
 _LIVE_AS_OF: Final = "(invalidated_at = NONE OR invalidated_at > $as_of)"
-_STASHED: Final = "invalidated_at != NONE AND embedding_stash != NONE"
-_STASHED_AS_OF: Final = "invalidated_at > $as_of AND embedding_stash != NONE"
 
 
 @dataclass(frozen=True)
 class _Filters:
-    """The filters of one recall: conditions joined from :data:`_FILTERS` and their values."""
+    """The filters of one recall: the database's conditions, their values, and the same
+    filters as Python values for the index's mask."""
 
     where: str
-    """`` AND <condition>`` per filter: what the vector index's candidates must satisfy."""
-    text_where: str
-    """The same, and live (at ``as_of``) unless invalidated memories are asked for."""
-    stashed: str | None
-    """Which invalidated memories' set-aside vectors are scanned too, if any."""
+    """``<condition> AND ...`` (``true`` without filters), liveness included."""
     params: dict[str, Any]
+    values: dict[str, Any]
+    include_invalidated: bool
+    metadata: bool
 
 
-# Vector search during a re-embed would silently miss the memories not yet moved.
-_REEMBEDDING_THROW: Final = (
-    "THROW 'reembedding: the store is being re-embedded; vector recall is available again "
-    "when memory.reembed finishes'"
-)
-# The status is read by a sub-SELECT: a record's field read inside an IF fails on 3.2.4.
-_IS_REEMBEDDING: Final = "(SELECT VALUE status FROM ONLY embedding_space:active) = 'reembedding'"
-_NOT_REEMBEDDING: Final = f"IF {_IS_REEMBEDDING} {{ {_REEMBEDDING_THROW} }};\n"
+def _ns(value: dt.datetime) -> int:
+    delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
-def _live_knn(*, cols: str, n: int, ef: int, where: str) -> str:
-    # Only live memories have a vector in the index: no per-candidate check is needed for them.
-    return (
-        f"SELECT {cols}, vector::distance::knn() AS distance FROM memory "
-        f"WHERE embedding <|{n},{ef}|> $vector{where} ORDER BY distance LIMIT {n}"
+def _mask(index: DerivedIndex, f: _Filters) -> np.ndarray[Any, Any]:
+    """The slots the filters may admit: every memory the database admits, perhaps more."""
+    n = index.size
+    c = {name: col[:n] for name, col in index.cols.items()}
+    v = f.values
+    mask = c["alive"].copy()
+    if "scope" in v:
+        mask &= c["scope"] == index.code_of(v["scope"])
+    if "kinds" in v:
+        mask &= np.isin(c["kind"], [index.code_of(x) for x in v["kinds"]])
+    if "key" in v:
+        mask &= c["key"] == index.code_of(v["key"])
+    if "agent" in v:
+        mask &= c["agent"] == index.code_of(str(v["agent"].key))
+    if "commits" in v:
+        mask &= np.isin(c["commit"], [index.code_of(str(x.key)) for x in v["commits"]])
+    for tag in v.get("tags", ()):
+        has = np.zeros(n, dtype=np.bool_)
+        slots = index.tags.get(index.code_of(tag))
+        if slots:
+            has[np.fromiter(slots, dtype=np.int64, count=len(slots))] = True
+        mask &= has
+    if "created_after" in v:
+        mask &= c["created"] >= _ns(v["created_after"])
+    if "created_before" in v:
+        mask &= c["created"] < _ns(v["created_before"])
+    if "valid_at" in v:
+        t = _ns(v["valid_at"])
+        mask &= (c["valid_from"] <= t) & (c["valid_until"] > t)
+    if "as_of" in v:
+        t = _ns(v["as_of"])
+        mask &= (c["created"] <= t) & (c["valid_from"] <= t) & (c["valid_until"] > t)
+        if not f.include_invalidated:
+            mask &= c["invalidated"] > t
+    elif not f.include_invalidated:
+        mask &= c["invalidated"] == np.iinfo(np.int64).max
+    return mask
+
+
+async def _metadata_mask(
+    db: Executor, index: DerivedIndex, f: _Filters, mask: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    """Metadata filters are the database's to judge: the memories it admits, as a mask."""
+    ids = await db.query(
+        f"SELECT VALUE record::id(id) FROM memory WHERE {f.where};", str, **f.params
     )
+    admitted = np.zeros(len(mask), dtype=np.bool_)
+    slots = [index.slot_of[i] for i in ids if i in index.slot_of]
+    if slots:
+        admitted[np.asarray(slots, dtype=np.int64)] = True
+    return mask & admitted
 
 
-def _vector_statements(f: _Filters, *, cols: str, n: int, ef: int) -> str:
-    """Statements leaving the ``n`` nearest admitted memories in ``$v``.
-
-    With filters, the DiskANN index filters the candidates it found (HNSW filters during the
-    search): a selective filter can leave fewer than ``n``. The search is then repeated with 8
-    and 64 times the effort, and as a last resort the admitted memories are compared exactly,
-    so a filter never loses a memory that it admits. Invalidated memories, when asked for, are
-    an exact scan of the (few) stashed vectors."""
-    out = f"LET $v = {_live_knn(cols=cols, n=n, ef=ef, where=f.where)};\n"
-    if f.where:
-        out += as_array("$v")
-        for factor in (8, 64):
-            wider = min(ef * factor, _MAX_EF)
-            knn = _live_knn(cols=cols, n=n, ef=wider, where=f.where)
-            out += f"LET $v = IF array::len($v) >= {n} {{ $v }} ELSE {{ ({knn}) }};\n"
-            out += as_array("$v")
-            if wider == _MAX_EF:
-                break
-        exact = (
-            f"SELECT {cols}, 1 - vector::similarity::cosine(embedding, $vector) AS distance "
-            f"FROM memory WHERE embedding != NONE{f.where} ORDER BY distance LIMIT {n}"
+async def _hydrate(
+    db: Executor, index: DerivedIndex, ranked: list[tuple[int, float]], f: _Filters, k: int
+) -> list[tuple[Memory, float]]:
+    """The first ``k`` of ``ranked`` (slot, score) that the database admits, read from it."""
+    out: list[tuple[Memory, float]] = []
+    start = 0
+    while len(out) < k and start < len(ranked):
+        chunk = ranked[start : start + max(k - len(out), 8)]
+        start += len(chunk)
+        keys = [index.ids[s] for s, _ in chunk]
+        ids = [RecordId("memory", key) for key in keys if key is not None]
+        rows = await db.query(
+            f"SELECT {FIELDS} FROM $ids WHERE {f.where};", Memory, ids=ids, **f.params
         )
-        out += f"LET $v = IF array::len($v) >= {n} {{ $v }} ELSE {{ ({exact}) }};\n"
-        out += as_array("$v")
-    if f.stashed is None:
-        return out
-    scan = (
-        f"SELECT {cols}, 1 - vector::similarity::cosine(embedding_stash, $vector) AS distance "
-        f"FROM memory WHERE {f.stashed}{f.where} ORDER BY distance LIMIT {n}"
-    )
+        by_id = {m.id: m for m in rows}
+        for slot, score in chunk:
+            memory = by_id.get(str(index.ids[slot]))
+            if memory is not None:
+                out.append((memory, score))
+    return out[:k]
+
+
+def _rrf(*ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    scores: dict[int, float] = {}
+    for ranking in ranked:
+        for rank, (slot, _) in enumerate(ranking, 1):
+            scores[slot] = scores.get(slot, 0.0) + 1.0 / (_RRF_K + rank)
+    return sorted(scores.items(), key=lambda x: -x[1])
+
+
+async def _indexed(
+    db: Executor,
+    index: DerivedIndex,
+    f: _Filters,
+    *,
+    mode: RecallMode,
+    vector: list[float] | None,
+    text: str | None,
+    k: int,
+    ef: int,
+    n: int,
+) -> list[RecallHit]:
+    async with index.lock:
+        mask = _mask(index, f)
+    if f.metadata:
+        mask = await _metadata_mask(db, index, f, mask)
+    q = None if vector is None else np.asarray(vector, dtype=np.float32)
+    terms = index.terms(text) if text is not None else []
+    want = k if mode != "hybrid" else n
+    while True:
+        async with index.lock:
+            v = index.nearest(q, mask, want, ef) if q is not None and mode != "fulltext" else []
+            t: list[tuple[int, float]] = []
+            if mode != "vector":
+                t = index.matching(terms, mask, want, every=True)
+                # All terms first; any of them when that finds too few: k in full-text mode,
+                # one in hybrid mode (where the vector signal brings breadth).
+                if len(t) < (want if mode == "fulltext" else 1):
+                    t = index.matching(terms, mask, want, every=False)
+        ranked = v if mode == "vector" else t if mode == "fulltext" else _rrf(v, t)
+        rows = await _hydrate(db, index, ranked, f, k)
+        # The database may refuse a candidate the mask admitted (a change since the catch-up,
+        # a permission): ask for more while there may be more.
+        if len(rows) >= k or (len(v) < want and len(t) < want) or want >= index.size:
+            break
+        want *= 4
+    v_rank = {s: (i, score) for i, (s, score) in enumerate(v, 1)}
+    t_rank = {s: (i, score) for i, (s, score) in enumerate(t, 1)}
+    hits = []
+    for memory, score in rows:
+        slot = index.slot_of.get(memory.id, -1)
+        vr, tr = v_rank.get(slot), t_rank.get(slot)
+        hits.append(
+            RecallHit(
+                memory=memory,
+                score=score,
+                vector_score=None if vr is None else vr[1],
+                text_score=None if tr is None else tr[1],
+                vector_rank=None if vr is None else vr[0],
+                text_rank=None if tr is None else tr[0],
+            )
+        )
+    return hits
+
+
+# -- sessions without the index: exact scans in the database ---------------------------------
+
+_VECTOR_OF = "(embedding ?? embedding_stash)"
+
+
+def _scan_vector(f: _Filters, n: int) -> str:
     return (
-        out
-        + f"LET $s = {scan};\n"
-        + f"LET $v = (SELECT * FROM array::concat($v, $s) ORDER BY distance LIMIT {n});\n"
-        + as_array("$v")
+        f"SELECT {FIELDS}, vector::similarity::cosine({_VECTOR_OF}, $vector) AS score "
+        f"FROM memory WHERE {_VECTOR_OF} != NONE AND array::len({_VECTOR_OF}) = $dim "
+        f"AND {f.where} ORDER BY score DESC LIMIT {n};"
     )
 
 
-def _text_statements(f: _Filters, *, cols: str, n: int, enough: int) -> str:
-    """Statements leaving the ``n`` best BM25 matches in ``$t``.
-
-    All the query's terms first; any of them when that finds fewer than ``enough``: k in
-    full-text mode, one in hybrid mode (where the vector signal brings breadth, and matching
-    any term of a query over a large store costs far more than the vector search). Without a
-    term left (only function words), a match would select every memory, so there is none."""
+def _scan_text(f: _Filters, n: int) -> str:
+    # The terms each memory shares with the query, by the schema's analyzer: all of them rank
+    # first. (No full-text index in the engine since schema 018: this reads every memory.)
     return (
-        "LET $terms = search::analyze('memory_text', $text);\n"
-        f"LET $t = IF $terms = [] {{ [] }} ELSE {{ (SELECT {cols}, search::score(1) AS bm25 "
-        f"FROM memory WHERE content @1@ $text{f.text_where} ORDER BY bm25 DESC LIMIT {n}) }};\n"
-        + as_array("$t")
-        + f"LET $t = IF $terms = [] OR array::len($t) >= {enough} {{ $t }} ELSE {{ (SELECT "
-        f"{cols}, search::score(2) AS bm25 FROM memory WHERE content @2,OR@ $text"
-        f"{f.text_where} ORDER BY bm25 DESC LIMIT {n}) }};\n" + as_array("$t")
+        f"SELECT * FROM (SELECT {FIELDS}, array::len(array::intersect("
+        "search::analyze('memory_text', content), $terms)) AS score "
+        f"FROM memory WHERE {f.where}) WHERE score > 0 ORDER BY score DESC LIMIT {n};"
     )
 
 
-def _vector_query(
-    f: _Filters, *, vector: list[float], k: int, ef: int
-) -> tuple[str, dict[str, Any]]:
-    params = {**f.params, "vector": vector}
-    if not f.where and f.stashed is None:
-        # The plain vector recall as one statement: each statement costs.
-        knn = _live_knn(cols=FIELDS, n=k, ef=ef, where="")
-        return f"IF {_IS_REEMBEDDING} {{ {_REEMBEDDING_THROW} }} ELSE {{ ({knn}) }};", params
-    return _NOT_REEMBEDDING + _vector_statements(f, cols=FIELDS, n=k, ef=ef) + "$v;", params
-
-
-def _fulltext_query(f: _Filters, *, text: str, k: int) -> tuple[str, dict[str, Any]]:
-    return _text_statements(f, cols=FIELDS, n=k, enough=k) + "$t;", {**f.params, "text": text}
-
-
-def _hybrid_query(
-    f: _Filters, *, vector: list[float], text: str, k: int, ef: int, n: int
-) -> tuple[str, dict[str, Any]]:
-    # Both signals rank ids only; the fused top k are read once, at the end.
-    query = (
-        _NOT_REEMBEDDING
-        + _vector_statements(f, cols="id", n=n, ef=ef)
-        + _text_statements(f, cols="id", n=n, enough=1)
-        + f"LET $fused = search::rrf([$v, $t], {k}, {_RRF_K});\n"
-        + f"{{ v: $v.id, t: $t.id, fused: $fused, rows: (SELECT {FIELDS} FROM $fused.id) }};"
-    )
-    return query, {**f.params, "vector": vector, "text": text}
-
-
-class _Scored(BaseModel):
-    """A recall row: a memory's columns plus its score column (``distance`` or ``bm25``).
-
-    The row is validated once, as the memory (which ignores the score column) beside the
-    score: cheaper than a Memory subclass copied into a plain Memory."""
-
-    memory: Memory
+class _ScanRow(Memory):
     score: float
 
-    @model_validator(mode="before")
-    @classmethod
-    def _split(cls, row: Any) -> Any:
-        if isinstance(row, dict):
-            return {"memory": row, "score": row.get("distance", row.get("bm25"))}
-        return row
 
-
-class _Fused(BaseModel):
-    id: RecordId
-    rrf_score: float
-    distance: float | None = None
-    bm25: float | None = None
-
-
-class _HybridResult(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    v: list[RecordId]
-    t: list[RecordId]
-    fused: list[_Fused]
-    rows: list[Memory]
+async def _scanned(
+    db: Executor,
+    f: _Filters,
+    *,
+    mode: RecallMode,
+    vector: list[float] | None,
+    text: str | None,
+    k: int,
+    n: int,
+) -> list[RecallHit]:
+    want = k if mode != "hybrid" else n
+    v: list[_ScanRow] = []
+    t: list[_ScanRow] = []
+    if mode != "fulltext" and vector is not None:
+        v = await db.query(
+            _scan_vector(f, want), _ScanRow, vector=vector, dim=len(vector), **f.params
+        )
+    if mode != "vector" and text is not None:
+        terms = list(dict.fromkeys(text_analyzer().analyze(text)))
+        if terms:
+            db_terms = await db.query(
+                "RETURN search::analyze('memory_text', $text);", str, text=text
+            )
+            t = await db.query(_scan_text(f, want), _ScanRow, terms=db_terms, **f.params)
+    rows = {r.id: r for r in [*v, *t]}
+    v_rank = {r.id: (i, r.score) for i, r in enumerate(v, 1)}
+    t_rank = {r.id: (i, r.score) for i, r in enumerate(t, 1)}
+    if mode == "hybrid":
+        fused: dict[str, float] = {}
+        for ranking in (v, t):
+            for rank, r in enumerate(ranking, 1):
+                fused[r.id] = fused.get(r.id, 0.0) + 1.0 / (_RRF_K + rank)
+        order = sorted(fused.items(), key=lambda x: -x[1])[:k]
+    else:
+        order = [(r.id, r.score) for r in (v if mode == "vector" else t)][:k]
+    hits = []
+    for mid, score in order:
+        vr, tr = v_rank.get(mid), t_rank.get(mid)
+        hits.append(
+            RecallHit(
+                memory=Memory.model_validate(rows[mid].model_dump(exclude={"score"})),
+                score=score,
+                vector_score=None if vr is None else vr[1],
+                text_score=None if tr is None else tr[1],
+                vector_rank=None if vr is None else vr[0],
+                text_rank=None if tr is None else tr[0],
+            )
+        )
+    return hits
 
 
 @public
@@ -279,12 +367,13 @@ async def recall(
         limit=10_000,
     )
     params: dict[str, Any] = {}
+    values: dict[str, Any] = {}
     conditions: list[str] = []
 
     def add(name: str, value: Any) -> None:
         if value is not None:
             conditions.append(_FILTERS[name])
-            params[name] = value
+            params[name] = values[name] = value
 
     add("scope", check_text(scope, "scope") if scope is not None else None)
     if kind is not None:
@@ -309,52 +398,30 @@ async def recall(
         assert text is not None
         (vector,) = await embed_texts(embedder, [text], space.index_dimension)
     add("commits", await visible_commits(db, commit=commit, branch=branch))
-    where = "".join(f" AND {c}" for c in conditions)
-    live = _LIVE_AS_OF if as_of is not None else _LIVE
-    stashed = None
-    if include_invalidated or as_of is not None:
-        stashed = _STASHED_AS_OF if as_of is not None and not include_invalidated else _STASHED
+    if not include_invalidated:
+        conditions.append(_LIVE_AS_OF if as_of is not None else _LIVE)
     filters = _Filters(
-        where=where,
-        text_where=where if include_invalidated else f"{where} AND {live}",
-        stashed=stashed,
+        where=" AND ".join(conditions) or "true",
         params=params,
+        values=values,
+        include_invalidated=include_invalidated,
+        metadata=metadata is not None,
     )
-    if mode == "vector":
+    if mode != "fulltext":
         assert vector is not None
-        query, args = _vector_query(filters, vector=vector, k=k, ef=ef)
-        rows = await db.query(query, _Scored, **args)
-        return [
-            RecallHit(memory=r.memory, score=1 - r.score, vector_score=1 - r.score, vector_rank=i)
-            for i, r in enumerate(rows, 1)
-        ]
-    assert text is not None
-    if mode == "fulltext":
-        query, args = _fulltext_query(filters, text=text, k=k)
-        trows = await db.query(query, _Scored, **args)
-        return [
-            RecallHit(memory=r.memory, score=r.score, text_score=r.score, text_rank=i)
-            for i, r in enumerate(trows, 1)
-        ]
-    assert vector is not None
-    query, args = _hybrid_query(filters, vector=vector, text=text, k=k, ef=ef, n=n)
-    result = (await db.query(query, _HybridResult, **args))[-1]
-    by_id = {m.id: m for m in result.rows}
-    v_rank = {rid.key: i for i, rid in enumerate(result.v, 1)}
-    t_rank = {rid.key: i for i, rid in enumerate(result.t, 1)}
-    hits: list[RecallHit] = []
-    for f in result.fused:
-        mid = str(f.id.key)
-        if mid not in by_id:  # forgotten between the search and the read
-            continue
-        hits.append(
-            RecallHit(
-                memory=by_id[mid],
-                score=f.rrf_score,
-                vector_score=None if f.distance is None else 1.0 - f.distance,
-                text_score=f.bm25,
-                vector_rank=v_rank.get(mid),
-                text_rank=t_rank.get(mid),
+        current = await get_space(db)
+        if current is not None and len(vector) != current.index_dimension:
+            raise DimensionError(
+                f"the query vector has {len(vector)} dimensions; the store's embedding space "
+                f"{current.writing_model} has {current.index_dimension}"
             )
-        )
-    return hits
+        if current is not None and current.status == "reembedding":
+            # Vector search during a re-embed would silently miss the memories not yet moved.
+            raise StoreStateError(
+                "the store is being re-embedded; vector recall is available again when "
+                "memory.reembed finishes"
+            )
+    index = await refresh_index(db)
+    if index is None:
+        return await _scanned(db, filters, mode=mode, vector=vector, text=text, k=k, n=n)
+    return await _indexed(db, index, filters, mode=mode, vector=vector, text=text, k=k, ef=ef, n=n)

@@ -16,13 +16,11 @@ from .._space import (
     check_same,
     declare_space,
     get_space,
-    index_ddl,
-    remove_index_ddl,
 )
 from .._types import RecordId, check_text
 from ._checks import MAX_BATCH, check_positive
 from ._embedders import Embedder, embed_texts
-from ._index import needs_rebuild, rebuild_index
+from ._index import refresh_index
 from ._models import ReembedReport
 
 __all__ = ["reembed", "required_space"]
@@ -39,11 +37,10 @@ async def required_space(db: Executor) -> EmbeddingSpace:
     return space
 
 
-_BEGIN_REEMBED = f"""
+_BEGIN_REEMBED = """
 BEGIN;
 UPDATE ONLY $space SET status = 'reembedding', target_model = $model,
     target_dimension = $dimension RETURN NONE;
-{remove_index_ddl()}
 UPDATE memory SET embedding = NONE, embedding_stash = NONE, embedding_model = NONE
     WHERE embedding_model != NONE RETURN NONE;
 COMMIT;
@@ -54,19 +51,15 @@ SELECT VALUE { id: id, content: content } FROM memory
 WHERE embedding_model = NONE OR embedding_model != $model LIMIT $limit;
 """
 
-# Replayed after a lost answer, it writes the same vectors again and counts only the memories
-# that did not have them yet (none, then), so the unindexed count stays true.
+# Replayed after a lost answer, it writes the same vectors again.
 _SET_EMBEDDINGS = """
 BEGIN;
-LET $fresh = array::len((SELECT VALUE id FROM $rows.map(|$r| $r.id)
-    WHERE embedding_model = NONE OR embedding_model != $model));
 FOR $r IN $rows {
     UPDATE ONLY $r.id SET embedding = $r.embedding, embedding_model = $model
         WHERE invalidated_at = NONE RETURN NONE;
     UPDATE ONLY $r.id SET embedding_stash = $r.embedding, embedding_model = $model
         WHERE invalidated_at != NONE RETURN NONE;
 };
-IF $fresh > 0 { UPDATE embedding_space:active SET unindexed += $fresh RETURN NONE };
 COMMIT;
 """
 
@@ -93,7 +86,7 @@ async def reembed(
     """Move every memory to ``embedder``'s space: embed the memories that have no vector from
     its model, in batches, and make its space the store's.
 
-    Changing model clears the old vectors and rebuilds the index for the new dimension (vector
+    Changing model clears the old vectors and the recall index follows (vector
     recall raises :class:`StoreStateError` until the re-embed finishes; full-text recall keeps
     working). The work is resumable: run ``reembed`` again with the same embedder after an
     interruption and it continues where it stopped. With the store's own model it embeds the
@@ -117,10 +110,6 @@ async def reembed(
         )
         await db.execute(_BEGIN_REEMBED, space=SPACE_ID, model=model, dimension=dimension)
         space = target
-    if space.status == "reembedding":
-        # Defined empty, before the new vectors arrive: built as they are written. Kept if a
-        # resumed run finds it there already.
-        await db.execute(index_ddl(space, if_not_exists=True), idempotent=True)
     done = 0
     while True:
         batch = await db.query(_PENDING, _Pending, model=model, limit=batch_size)
@@ -138,8 +127,8 @@ async def reembed(
     assert current is not None
     if current.status == "reembedding":
         await db.execute(_FINISH_REEMBED, space=SPACE_ID, idempotent=True)
-    if done and await needs_rebuild(db):
-        await rebuild_index(db)
+    if done:
+        await refresh_index(db)
     current = await get_space(db)
     assert current is not None
     return ReembedReport(space=current, embedded=done, resumed=resumed)

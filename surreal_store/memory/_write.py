@@ -20,7 +20,7 @@ from .._surql import as_array
 from .._types import RecordId, check_text, json_value
 from ._checks import MAX_BATCH, check_positive, check_tags, check_utc, check_vector
 from ._embedders import Embedder, check_embedder, embed_texts
-from ._index import needs_rebuild, rebuild_index
+from ._index import refresh_index
 from ._models import (
     DEFAULT_SCOPE,
     FIELDS,
@@ -72,7 +72,6 @@ IF !record::exists($id) {
         embedding: $embedding, embedding_model: $emb_model,
         valid_from: $valid_from ?? time::now(), valid_until: $valid_until
     } RETURN NONE;
-    IF $embedding != NONE { UPDATE embedding_space:active SET unindexed += 1 RETURN NONE };
 };
 """
 
@@ -197,8 +196,6 @@ BEGIN;
 LET $have = (SELECT VALUE id FROM $ids);
 INSERT INTO memory (IF $have = [] { $rows } ELSE { $rows.filter(|$r| $r.id NOTINSIDE $have) })
     RETURN NONE;
-LET $vectors = array::len(array::complement($vector_ids, $have));
-IF $vectors > 0 { UPDATE embedding_space:active SET unindexed += $vectors RETURN NONE };
 array::len($have);
 COMMIT;
 """
@@ -218,18 +215,14 @@ async def remember_many(
 ) -> RememberManyResult:
     """Store many memories in batches of at most ``batch_size`` (≤ 1,000) rows per statement.
 
-    ``batch_size`` defaults to 1,000, or 100 on the in-memory engine, whose indexing slows with
-    the size of a transaction.
-
     Every item is checked (and embedded, when ``embedder`` is given and an item has no
     embedding) before the first batch is written, so bad input writes nothing. ``commit`` /
     ``branch`` apply to items that name no commit. ``progress(done, total)`` is called after
     each batch.
 
-    Afterwards the vector index is rebuilt (:func:`rebuild_index`) when ``rebuild`` is true,
-    or, by default, when the vectors written since its last build outnumber a quarter of those
-    in it (and at least 1,000): the cost of a rebuild is then amortised over the growth. Past
-    50,000 vectors the default does not rebuild (see :func:`rebuild_index`).
+    Afterwards the recall index catches up with the new memories, so that the next recall
+    answers at full speed; ``rebuild=False`` leaves that to the next recall (which finds every
+    acknowledged memory either way).
     """
     if batch_size is None:
         batch_size = write_batch_size(db)
@@ -290,7 +283,6 @@ async def remember_many(
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
         batch_ids = [r["id"] for r in batch]
-        vector_ids = [r["id"] for r in batch if "embedding" in r]
         # Another writer may store some of the same content between the existence check and
         # the insert (servers only; embedded writes are serialised): the second try skips it.
         had = await _retry.again(
@@ -301,7 +293,6 @@ async def remember_many(
                 idempotent=True,
                 rows=batch,
                 ids=batch_ids,
-                vector_ids=vector_ids,
             ),
             on=(AlreadyExistsError,),
             attempts=2,
@@ -311,8 +302,8 @@ async def remember_many(
             maybe = progress(start + len(batch), len(rows))
             if maybe is not None:
                 await maybe
-    if rebuild or (rebuild is None and inserted and await needs_rebuild(db)):
-        await rebuild_index(db)
+    if rebuild is not False and inserted:
+        await refresh_index(db)
     return RememberManyResult(ids=ids, inserted=inserted)
 
 

@@ -1,0 +1,726 @@
+"""The derived recall index: an in-process HNSW graph (hnswlib) and BM25 index (tantivy) over
+the memory table, with the columns recall filters on, kept in step with the table's change feed.
+
+The database stays the source of truth. This index only proposes candidates: recall reads
+them back from the database with the same filters (and the session's permissions), so a stale
+or too-wide candidate costs a little time and is never returned. What it must never do is miss
+a memory the database would admit; it therefore follows every change to the table, whoever
+made it (our API, raw SurrealQL, another client of a server), before each recall:
+
+* it records the versionstamp it reflects and, before answering, reads the feed from there
+  (``SHOW CHANGES FOR TABLE memory``) and applies each change: an ``update`` carries the whole
+  record, a ``delete`` its id; both are idempotent, so replaying a range is harmless;
+* it is saved beside an embedded store (``<path>.memindex/<ns>/<db>/``) with that versionstamp
+  on close and after large catch-ups; reopening loads it and replays the feed from there, so
+  a crash costs the changes since the last save, not a rebuild;
+* with no saved state, or one older than the feed keeps (``FEED_RETENTION``), it is built from
+  the table itself, in pages, and then replays the feed from the build's start.
+
+Filters are computed on columns kept here (scope, kind, key, agent, commit, tags, the four
+times, liveness) as a mask that is a superset of what the database admits (times compare at
+microseconds, never more strictly than the database); metadata filters ask the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import anyio
+import hnswlib
+import numpy as np
+import tantivy
+
+from .._errors import PermissionDeniedError, QueryError
+from .._types import RecordId
+
+__all__ = ["FEED_RETENTION", "DerivedIndex", "IndexStatus", "catch_up", "derived_index"]
+
+log = logging.getLogger("surreal_store.memory")
+
+FEED_RETENTION: Final = dt.timedelta(days=30)
+"""How long the memory table's change feed keeps a change (schema 018)."""
+# A saved index older than this is rebuilt rather than caught up: the feed may have lost the
+# changes since (a day's margin under the retention).
+_MAX_AGE: Final = FEED_RETENTION - dt.timedelta(days=1)
+_FEED_PAGE: Final = 1000
+_BUILD_PAGE: Final = 2000
+_SAVE_AFTER: Final = 5000  # changes applied since the last save
+_HNSW_M: Final = 16
+_HNSW_EFC: Final = 200
+_NO_TIME: Final = np.iinfo(np.int64).max
+_NO_CODE: Final = -1
+_UNKNOWN: Final = -2
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_FORMAT: Final = 1
+
+# Punctuation and English function words dropped before stemming, as schema 006's analyzer does.
+STOPWORDS: Final = [
+    "a",
+    "an",
+    "and",
+    "are",
+    "as",
+    "at",
+    "be",
+    "been",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "for",
+    "from",
+    "had",
+    "has",
+    "have",
+    "he",
+    "her",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "me",
+    "my",
+    "no",
+    "not",
+    "of",
+    "on",
+    "or",
+    "our",
+    "she",
+    "so",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "to",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "who",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+]
+
+# The columns a rebuild reads (the feed's updates carry the whole record).
+_BUILD_FIELDS: Final = (
+    "id, scope, agent, key, kind, content, tags, commit, embedding, embedding_stash, "
+    "created_at, valid_from, valid_until, invalidated_at"
+)
+# Pages follow the table's key order; a record range starts each page where the last ended
+# (a WHERE id > $after scans the table from its start every time). The key is formatted in
+# only after matching _MEMORY_KEY, which the database itself enforces (memory_guard).
+_BUILD_FIRST = f"SELECT {_BUILD_FIELDS} FROM memory LIMIT {_BUILD_PAGE};"
+_BUILD_NEXT = "SELECT {fields} FROM memory:⟨{after}⟩>.. LIMIT {page};"
+_MEMORY_KEY: Final = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _ns(value: Any) -> int:
+    """A datetime as int nanoseconds since the epoch (the SDK's PreciseDatetime keeps them)."""
+    if value is None:
+        return int(_NO_TIME)
+    delta = value - _EPOCH
+    ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    return int(ns) + int(getattr(value, "nanosecond", 0))
+
+
+def _key(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, RecordId):
+        return str(value.key)
+    return str(value)
+
+
+def text_analyzer() -> tantivy.TextAnalyzer:
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.custom_stopword(STOPWORDS))
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+
+
+def _text_schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("content", stored=False, tokenizer_name="memory")
+    builder.add_integer_field("slot", stored=False, indexed=True, fast=True)
+    return builder.build()
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What a store's recall index reflects (:func:`surreal_store.memory.index_status`)."""
+
+    origin: Literal["built", "loaded", "new"]
+    """How it came to be in this process: built from the table, loaded from disk, or new
+    (an empty table)."""
+    memories: int
+    """Memories it holds (live and invalidated)."""
+    vectors: int
+    """Of those, with a vector."""
+    versionstamp: int
+    """The last change of the memory table it reflects."""
+    caught_up: int
+    """Changes applied from the feed since it was built or loaded."""
+    path: Path | None
+    """Where it is saved (``None``: kept in memory only, e.g. ``mem://`` or a server)."""
+    build_s: float
+    """Seconds its build or load took."""
+
+
+class DerivedIndex:
+    """The recall index of one database, attached to its store's connection."""
+
+    writer: Any  # tantivy's IndexWriter; None only while being replaced
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.lock = anyio.Lock()
+        self.versionstamp = 0
+        self.origin: Literal["built", "loaded", "new"] = "new"
+        self.caught_up = 0
+        self.build_s = 0.0
+        self.unsaved = 0
+        self.dim = 0
+        self.ann: hnswlib.Index | None = None
+        self.ids: list[str | None] = []
+        self.slot_of: dict[str, int] = {}
+        self.codes: dict[str, int] = {}
+        self.tags: dict[int, set[int]] = {}
+        self.vector_hash: dict[int, int] = {}
+        n = 1024
+        self.cols: dict[str, np.ndarray[Any, Any]] = {
+            name: np.full(n, fill, dtype=dtype) for name, (fill, dtype) in _COLUMNS.items()
+        }
+        self._open_text(fresh=True)
+
+    def reset(self) -> None:
+        """Empty it, to be built again from the table."""
+        self.writer = None  # its lock on the text index goes before the index is wiped
+        fresh = DerivedIndex(self.path)
+        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "lock"})
+        self.versionstamp = -1
+
+    # -- the parts ---------------------------------------------------------------------------
+
+    def _text_dir(self) -> Path | None:
+        return None if self.path is None else self.path / "text"
+
+    def _open_text(self, *, fresh: bool) -> None:
+        where = self._text_dir()
+        if where is not None:
+            if fresh and where.exists():
+                shutil.rmtree(where)
+            where.mkdir(parents=True, exist_ok=True)
+            self.text = tantivy.Index(_text_schema(), path=str(where), reuse=not fresh)
+        else:
+            self.text = tantivy.Index(_text_schema())
+        self.text.register_tokenizer("memory", text_analyzer())
+        self.analyzer = text_analyzer()
+        self.writer = self.text.writer(heap_size=50_000_000, num_threads=1)
+        self.text_dirty = False
+
+    def _grow(self, need: int) -> None:
+        size = len(self.cols["alive"])
+        if need <= size:
+            return
+        new = max(need, size * 2)
+        for name, (fill, dtype) in _COLUMNS.items():
+            col = np.full(new, fill, dtype=dtype)
+            col[:size] = self.cols[name]
+            self.cols[name] = col
+        if self.ann is not None and self.ann.get_max_elements() < new:
+            self.ann.resize_index(new)
+
+    def _code(self, value: str | None) -> int:
+        if value is None:
+            return _NO_CODE
+        code = self.codes.get(value)
+        if code is None:
+            code = self.codes[value] = len(self.codes)
+        return code
+
+    def code_of(self, value: str) -> int:
+        """The code of a filter's value: one no memory has if it is unknown."""
+        return self.codes.get(value, _UNKNOWN)
+
+    def _new_ann(self, dim: int) -> None:
+        self.dim = dim
+        self.ann = hnswlib.Index(space="cosine", dim=dim)
+        self.ann.init_index(
+            max_elements=max(len(self.cols["alive"]), 1024), ef_construction=_HNSW_EFC, M=_HNSW_M
+        )
+        self.ann.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+        self.cols["vector"][:] = False
+        self.vector_hash.clear()
+
+    # -- applying changes --------------------------------------------------------------------
+
+    def apply(self, records: Iterable[dict[str, Any]], deleted: Iterable[str] = ()) -> int:
+        """Apply whole records (created or updated) and deletions; return how many changes."""
+        count = 0
+        adds: list[tuple[int, list[float]]] = []
+        for key in deleted:
+            self._delete(key)
+            count += 1
+        for record in records:
+            count += 1
+            vector = self._upsert(record)
+            if vector is not None:
+                adds.append(vector)
+        if adds:
+            dims = {len(v) for _, v in adds}
+            if self.ann is None or len(dims) > 1 or dims != {self.dim}:
+                # A new space (re-embed): the vectors of the old one were cleared with it.
+                self._new_ann(max(dims, key=lambda d: sum(len(v) == d for _, v in adds)))
+                adds = [(s, v) for s, v in adds if len(v) == self.dim]
+            assert self.ann is not None
+            slots = np.fromiter((s for s, _ in adds), dtype=np.int64, count=len(adds))
+            self.ann.add_items(np.asarray([v for _, v in adds], dtype=np.float32), slots)
+            self.cols["vector"][slots] = True
+        self.unsaved += count
+        return count
+
+    def _delete(self, key: str) -> None:
+        slot = self.slot_of.pop(key, None)
+        if slot is None:
+            return
+        self.ids[slot] = None
+        self.cols["alive"][slot] = False
+        if self.cols["vector"][slot]:
+            assert self.ann is not None
+            self.ann.mark_deleted(slot)
+            self.cols["vector"][slot] = False
+        self.vector_hash.pop(slot, None)
+        self.writer.delete_documents_by_term("slot", slot)
+        self.text_dirty = True
+
+    def _upsert(self, r: dict[str, Any]) -> tuple[int, list[float]] | None:
+        """Record ``r``'s columns; return (slot, vector) when its vector must be (re)indexed."""
+        key = _key(r["id"])
+        assert key is not None
+        slot = self.slot_of.get(key)
+        cols = self.cols
+        if slot is None:
+            slot = len(self.ids)
+            self._grow(slot + 1)
+            self.ids.append(key)
+            self.slot_of[key] = slot
+            cols["alive"][slot] = True
+            cols["scope"][slot] = self._code(r.get("scope"))
+            cols["kind"][slot] = self._code(r.get("kind"))
+            cols["key"][slot] = self._code(r.get("key"))
+            cols["agent"][slot] = self._code(_key(r.get("agent")))
+            cols["commit"][slot] = self._code(_key(r.get("commit")))
+            cols["created"][slot] = _ns(r.get("created_at"))
+            cols["valid_from"][slot] = _ns(r.get("valid_from"))
+            for tag in r.get("tags") or ():
+                self.tags.setdefault(self._code(tag), set()).add(slot)
+            # Replays are idempotent: a document for this slot from before a crash goes first.
+            self.writer.delete_documents_by_term("slot", slot)
+            self.writer.add_document(tantivy.Document(content=r.get("content") or "", slot=slot))
+            self.text_dirty = True
+        cols["valid_until"][slot] = _ns(r.get("valid_until"))
+        cols["invalidated"][slot] = _ns(r.get("invalidated_at"))
+        vector = r.get("embedding")
+        if vector is None:
+            vector = r.get("embedding_stash")
+        if vector is None:
+            if cols["vector"][slot]:
+                assert self.ann is not None
+                self.ann.mark_deleted(slot)
+                cols["vector"][slot] = False
+                self.vector_hash.pop(slot, None)
+            return None
+        fingerprint = hash(tuple(vector))
+        if cols["vector"][slot] and self.vector_hash.get(slot) == fingerprint:
+            return None  # invalidated or restored: the same vector, only the liveness moved
+        self.vector_hash[slot] = fingerprint
+        return slot, list(vector)
+
+    def commit_text(self) -> None:
+        if self.text_dirty:
+            self.writer.commit()
+            self.text.reload()
+            self.text_dirty = False
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def status(self) -> IndexStatus:
+        return IndexStatus(
+            origin=self.origin,
+            memories=len(self.slot_of),
+            vectors=int(self.cols["vector"][: self.size].sum()),
+            versionstamp=self.versionstamp,
+            caught_up=self.caught_up,
+            path=self.path,
+            build_s=self.build_s,
+        )
+
+    def nearest(
+        self, query: np.ndarray[Any, Any], mask: np.ndarray[Any, Any], n: int, ef: int
+    ) -> list[tuple[int, float]]:
+        """The ``n`` admitted slots nearest ``query`` (cosine similarity), best first.
+
+        Exact over the admitted vectors when they are few; otherwise the graph, asked for more
+        as the filter admits less, until ``n`` admitted are found or the graph has been asked
+        for every vector, then exact."""
+        if self.ann is None or len(query) != self.dim:
+            return []
+        admitted = np.flatnonzero(mask & self.cols["vector"][: self.size])
+        total = len(admitted)
+        if total == 0:
+            return []
+        n = min(n, total)
+        if total <= _EXACT_MAX:
+            return self._exact(query, admitted, n)
+        fraction = total / max(1, int(self.cols["vector"][: self.size].sum()))
+        want = max(n, int(n / fraction * 1.5) + 1)
+        while want < total:
+            self.ann.set_ef(max(ef, want))
+            try:
+                labels, distances = self.ann.knn_query(query, k=want)
+            except RuntimeError:  # fewer reachable than asked for: compare them all
+                break
+            keep = mask[labels[0]]
+            found = [
+                (int(s), 1.0 - float(d))
+                for s, d, ok in zip(labels[0], distances[0], keep, strict=True)
+                if ok
+            ]
+            if len(found) >= n:
+                return found[:n]
+            want *= 4
+        return self._exact(query, admitted, n)
+
+    def _exact(
+        self, query: np.ndarray[Any, Any], admitted: np.ndarray[Any, Any], n: int
+    ) -> list[tuple[int, float]]:
+        assert self.ann is not None
+        found: list[tuple[int, float]] = []
+        q = query / (np.linalg.norm(query) or 1.0)
+        for start in range(0, len(admitted), _EXACT_CHUNK):
+            part = admitted[start : start + _EXACT_CHUNK]
+            vectors = np.asarray(self.ann.get_items(part, return_type="numpy"), dtype=np.float32)
+            norms = np.linalg.norm(vectors, axis=1)
+            norms[norms == 0] = 1.0
+            sims = (vectors @ q) / norms
+            top = np.argpartition(-sims, min(n, len(sims)) - 1)[:n] if len(sims) > n else None
+            pick = range(len(sims)) if top is None else top
+            found.extend((int(part[i]), float(sims[i])) for i in pick)
+            found.sort(key=lambda x: -x[1])
+            del found[n:]
+        return found
+
+    def terms(self, text: str) -> list[str]:
+        return list(dict.fromkeys(self.analyzer.analyze(text)))
+
+    def matching(
+        self, terms: Sequence[str], mask: np.ndarray[Any, Any], n: int, *, every: bool
+    ) -> list[tuple[int, float]]:
+        """The ``n`` best BM25 matches among admitted slots: of every term, or of any."""
+        if not terms:
+            return []
+        schema = self.text.schema
+        occur = tantivy.Occur.Must if every else tantivy.Occur.Should
+        query = tantivy.Query.boolean_query(
+            [(occur, tantivy.Query.term_query(schema, "content", t)) for t in terms]
+        )
+        searcher = self.text.searcher()
+        want = n
+        while True:
+            result = searcher.search(query, limit=want, count=True)
+            hits = result.hits
+            slots = searcher.fast_field_values("slot", [a for _, a in hits]) if hits else []
+            found = [
+                (int(s), float(score))
+                for (score, _), s in zip(hits, slots, strict=True)
+                if s is not None and int(s) < len(mask) and mask[int(s)]
+            ]
+            total = int(getattr(result, "count", 0) or 0)  # the stubs omit it
+            if len(found) >= n or len(hits) >= total or len(hits) < want:
+                return found[:n]
+            want *= 4
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write the index and the versionstamp it reflects, atomically (the text index is
+        committed in place; replaying the feed over it is idempotent)."""
+        if self.path is None:
+            return
+        self.commit_text()
+        tmp = self.path / "state.tmp"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        n = self.size
+        columns: dict[str, Any] = {k: v[:n] for k, v in self.cols.items()}
+        np.savez(tmp / "columns.npz", **columns)
+        if self.ann is not None:
+            self.ann.save_index(str(tmp / "vectors.hnsw"))
+        meta = {
+            "format": _FORMAT,
+            "versionstamp": self.versionstamp,
+            "dim": self.dim,
+            "ids": self.ids,
+            "codes": list(self.codes),
+            "tags": {str(k): sorted(v) for k, v in self.tags.items()},
+            "vector_hash": {str(k): v for k, v in self.vector_hash.items()},
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        state, old = self.path / "state", self.path / "state.old"
+        if old.exists():
+            shutil.rmtree(old)
+        if state.exists():
+            state.rename(old)
+        tmp.rename(state)
+        if old.exists():
+            shutil.rmtree(old)
+        self.unsaved = 0
+
+    @classmethod
+    def load(cls, path: Path) -> DerivedIndex | None:
+        """The index saved at ``path``, or ``None`` if there is none (or it is unreadable)."""
+        state = path / "state"
+        if not (state / "meta.json").exists() and (path / "state.old" / "meta.json").exists():
+            state = path / "state.old"  # a save was interrupted between its two renames
+        if not (state / "meta.json").exists():
+            return None  # never saved
+        try:
+            meta = json.loads((state / "meta.json").read_text())
+            if meta.get("format") != _FORMAT:
+                return None
+            index = cls.__new__(cls)
+            index.path = path
+            index.lock = anyio.Lock()
+            index.versionstamp = int(meta["versionstamp"])
+            index.origin = "loaded"
+            index.caught_up = 0
+            index.build_s = 0.0
+            index.unsaved = 0
+            index.ids = list(meta["ids"])
+            index.slot_of = {k: i for i, k in enumerate(index.ids) if k is not None}
+            index.codes = {c: i for i, c in enumerate(meta["codes"])}
+            index.tags = {int(k): set(v) for k, v in meta["tags"].items()}
+            index.vector_hash = {int(k): int(v) for k, v in meta["vector_hash"].items()}
+            n = len(index.ids)
+            with np.load(state / "columns.npz") as saved:
+                index.cols = {}
+                for name, (fill, dtype) in _COLUMNS.items():
+                    col = np.full(max(n, 1024), fill, dtype=dtype)
+                    col[:n] = saved[name]
+                    index.cols[name] = col
+            index.dim = int(meta["dim"])
+            index.ann = None
+            if index.dim:
+                index.ann = hnswlib.Index(space="cosine", dim=index.dim)
+                index.ann.load_index(
+                    str(state / "vectors.hnsw"), max_elements=len(index.cols["alive"])
+                )
+                index.ann.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+            index._open_text(fresh=False)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            log.warning("the saved recall index at %s is unreadable (%s); rebuilding", path, exc)
+            return None
+        return index
+
+    async def aclose(self) -> None:
+        """Save (if it has a place) when its store lets go of the connection."""
+        async with self.lock:
+            if self.unsaved or self.text_dirty:
+                self.save()
+
+
+_EXACT_MAX: Final = 20_000
+_EXACT_CHUNK: Final = 50_000
+
+# name -> (fill for an unused slot, dtype)
+_COLUMNS: Final[dict[str, tuple[Any, Any]]] = {
+    "alive": (False, np.bool_),
+    "vector": (False, np.bool_),
+    "scope": (_NO_CODE, np.int32),
+    "kind": (_NO_CODE, np.int32),
+    "key": (_NO_CODE, np.int32),
+    "agent": (_NO_CODE, np.int32),
+    "commit": (_NO_CODE, np.int32),
+    "created": (_NO_TIME, np.int64),
+    "valid_from": (_NO_TIME, np.int64),
+    "valid_until": (_NO_TIME, np.int64),
+    "invalidated": (_NO_TIME, np.int64),
+}
+
+
+# -- attaching, building and catching up -----------------------------------------------------
+
+
+def _place(db: Any) -> Path | None:
+    settings: Any = getattr(db, "settings", None)
+    path = getattr(settings, "path", None)
+    if settings is None or path is None:
+        return None
+    base = Path(path).expanduser().resolve()
+    return Path(base.parent / f"{base.name}.memindex" / settings.namespace / settings.database)
+
+
+def derived_index(db: Any) -> DerivedIndex | None:
+    """The derived index attached to ``db``'s connection, made (and loaded) on first use;
+    ``None`` when ``db`` cannot hold one (an executor that is not a store)."""
+    attached = getattr(db, "attached", None)
+    if attached is None:
+        return None
+
+    def make() -> DerivedIndex:
+        place = _place(db)
+        if place is not None:
+            t0 = time.perf_counter()
+            loaded = DerivedIndex.load(place)
+            age_ms = 0 if loaded is None else int(time.time() * 1000) - (loaded.versionstamp >> 16)
+            if loaded is not None and age_ms > _MAX_AGE.total_seconds() * 1000:
+                log.info("the saved recall index is older than the change feed; rebuilding")
+                loaded.writer = None  # its lock on the text index goes before the index is wiped
+                loaded = None
+            if loaded is not None:
+                loaded.build_s = time.perf_counter() - t0
+                return loaded
+        index = DerivedIndex(place)
+        index.versionstamp = -1  # not built yet
+        return index
+
+    index: DerivedIndex = attached("memory-recall-index", make)
+    return index
+
+
+class FeedUnavailable(Exception):
+    """This session cannot read the memory table's change feed (an agent's, a viewer's)."""
+
+
+async def _feed(db: Any, since: int) -> list[dict[str, Any]]:
+    try:
+        rows = await db.execute(
+            f"SHOW CHANGES FOR TABLE memory SINCE {int(since)} LIMIT {_FEED_PAGE};",
+            idempotent=True,
+        )
+    except PermissionDeniedError as exc:
+        raise FeedUnavailable(str(exc)) from None
+    except QueryError as exc:
+        if "not allowed" in str(exc).lower() or "permission" in str(exc).lower():
+            raise FeedUnavailable(str(exc)) from None
+        raise
+    out = rows[-1] if rows else []
+    return out if isinstance(out, list) else []
+
+
+async def _now_versionstamp(db: Any) -> int:
+    """A versionstamp at or before every change committed from now on (they are the commit's
+    milliseconds shifted by 16 bits); a second early, for clocks that step."""
+    ms = await db.query_required_single("RETURN time::millis(time::now());", int, idempotent=True)
+    return max(0, (int(ms) - 1000) << 16)
+
+
+async def _build(
+    db: Any, index: DerivedIndex, progress: Callable[[int], None] | None = None
+) -> None:
+    """Fill an empty index from the table, in pages by id, then replay the feed from before
+    the first page (so changes made during the build are applied too)."""
+    t0 = time.perf_counter()
+    start = await _now_versionstamp(db)
+    page = await db.query(_BUILD_FIRST, dict, idempotent=True)
+    while page:
+        index.apply(page)
+        if progress is not None:
+            progress(index.size)
+        if len(page) < _BUILD_PAGE:
+            break
+        after = _key(page[-1]["id"])
+        if after is None or not _MEMORY_KEY.match(after):
+            raise QueryError(f"a memory's key is not a SHA-256 hex digest: {after!r}")
+        text = _BUILD_NEXT.format(fields=_BUILD_FIELDS, after=after, page=_BUILD_PAGE)
+        page = await db.query(text, dict, idempotent=True)
+    index.commit_text()
+    index.versionstamp = start
+    index.origin = "built" if index.size else "new"
+    index.build_s = time.perf_counter() - t0
+    log.info("built the recall index: %d memories in %.1fs", index.size, index.build_s)
+
+
+async def catch_up(
+    db: Any, index: DerivedIndex, *, progress: Callable[[int], None] | None = None
+) -> int:
+    """Bring ``index`` up to the table's present: build it if it never was (or its feed has
+    expired), then apply the feed since its versionstamp. Call with ``index.lock`` held.
+    Raises :class:`FeedUnavailable` when this session cannot read the feed."""
+    if index.versionstamp < 0:
+        # Reading the feed first: a session that cannot is told before a build it cannot use.
+        await _feed(db, 0)
+        await _build(db, index, progress)
+    applied = 0
+    while True:
+        entries = await _feed(db, index.versionstamp + 1)
+        pending: dict[str, dict[str, Any]] = {}
+        for entry in entries:
+            for change in entry.get("changes", ()):
+                if "update" in change:
+                    record = change["update"]
+                    key = _key(record.get("id"))
+                    if key is not None:
+                        pending.pop(key, None)  # its last state is what counts
+                        pending[key] = record
+                elif "delete" in change:
+                    key = _key(change["delete"].get("id"))
+                    if key is not None:
+                        # In order: what came before the deletion, then the deletion.
+                        applied += index.apply(pending.values())
+                        pending.clear()
+                        applied += index.apply((), (key,))
+        applied += index.apply(pending.values())
+        if entries:
+            index.versionstamp = int(entries[-1]["versionstamp"])
+        if len(entries) < _FEED_PAGE:
+            break
+    index.commit_text()
+    index.caught_up += applied
+    if index.origin == "new" and index.size:
+        index.origin = "built"
+    if index.unsaved >= _SAVE_AFTER:
+        await anyio.to_thread.run_sync(index.save)
+    return applied
