@@ -958,6 +958,9 @@ def precise_datetime(text: str) -> dt.datetime:
     )  # fmt: skip
 
 
+_NUMBERS = frozenset({float, int})
+
+
 def _to_sdk(value: Any) -> Any:
     if type(value) in _PASS or isinstance(value, _SCALARS):
         return value
@@ -992,6 +995,10 @@ def _from_sdk(value: Any) -> Any:
     if kind is dict:
         return {k: v if type(v) in _PASS else _from_sdk(v) for k, v in value.items()}
     if kind is list:
+        # A vector (hundreds of floats) is checked by type in C and kept as it is: the
+        # answer was decoded for this call alone, so nobody else holds the list.
+        if set(map(type, value)) <= _NUMBERS:
+            return value
         return [v if type(v) in _PASS else _from_sdk(v) for v in value]
     if isinstance(value, _SCALARS):
         return value
