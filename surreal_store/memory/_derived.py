@@ -217,6 +217,7 @@ class DerivedIndex:
         self.build_s = 0.0
         self.unsaved = 0
         self.dim = 0
+        self.space: dict[str, Any] | None = None  # embedding_space:active at the last catch-up
         self.ann: hnswlib.Index | None = None
         # Unit vectors by slot, for exact comparison with the few a filter admits (hnswlib's
         # get_items copies through Python lists: 50 ms for 2,000 vectors, against 0.1 ms here).
@@ -563,6 +564,7 @@ class DerivedIndex:
                     col[:n] = saved[name]
                     index.cols[name] = col
             index.dim = int(meta["dim"])
+            index.space = None
             index.ann = None
             if index.dim:
                 index.ann = hnswlib.Index(space="cosine", dim=index.dim)
@@ -650,10 +652,13 @@ class FeedUnavailable(Exception):
     """This session cannot read the memory table's change feed (an agent's, a viewer's)."""
 
 
-async def _feed(db: Any, since: int) -> list[dict[str, Any]]:
+async def _feed(db: Any, index: DerivedIndex, since: int) -> list[dict[str, Any]]:
+    """A page of the feed from ``since``; the embedding space is read in the same round trip
+    (recall checks the query's dimension and a re-embed against it)."""
     try:
         rows = await db.execute(
-            f"SHOW CHANGES FOR TABLE memory SINCE {int(since)} LIMIT {_FEED_PAGE};",
+            f"SHOW CHANGES FOR TABLE memory SINCE {int(since)} LIMIT {_FEED_PAGE};\n"
+            "SELECT * OMIT id FROM ONLY embedding_space:active;",
             idempotent=True,
         )
     except PermissionDeniedError as exc:
@@ -662,7 +667,8 @@ async def _feed(db: Any, since: int) -> list[dict[str, Any]]:
         if "not allowed" in str(exc).lower() or "permission" in str(exc).lower():
             raise FeedUnavailable(str(exc)) from None
         raise
-    out = rows[-1] if rows else []
+    index.space = rows[1] if len(rows) > 1 and isinstance(rows[1], dict) else None
+    out = rows[0] if rows else []
     return out if isinstance(out, list) else []
 
 
@@ -707,11 +713,11 @@ async def catch_up(
     Raises :class:`FeedUnavailable` when this session cannot read the feed."""
     if index.versionstamp < 0:
         # Reading the feed first: a session that cannot is told before a build it cannot use.
-        await _feed(db, 0)
+        await _feed(db, index, 0)
         await _build(db, index, progress)
     applied = 0
     while True:
-        entries = await _feed(db, index.versionstamp + 1)
+        entries = await _feed(db, index, index.versionstamp + 1)
         pending: dict[str, dict[str, Any]] = {}
         for entry in entries:
             for change in entry.get("changes", ()):

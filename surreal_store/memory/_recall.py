@@ -22,7 +22,7 @@ from .._api import public
 from .._errors import DimensionError, StoreStateError, ValidationError
 from .._executor import Executor
 from .._match import match_conditions
-from .._space import get_space
+from .._space import EmbeddingSpace, get_space
 from .._types import RecordId, check_text
 from ._checks import check_positive, check_tags, check_utc, check_vector
 from ._derived import DerivedIndex, text_analyzer
@@ -407,9 +407,13 @@ async def recall(
         include_invalidated=include_invalidated,
         metadata=metadata is not None,
     )
+    index = await refresh_index(db)
     if mode != "fulltext":
         assert vector is not None
-        current = await get_space(db)
+        if index is None:
+            current = await get_space(db)
+        else:  # read with the feed, in the same round trip
+            current = None if index.space is None else EmbeddingSpace.model_validate(index.space)
         if current is not None and len(vector) != current.index_dimension:
             raise DimensionError(
                 f"the query vector has {len(vector)} dimensions; the store's embedding space "
@@ -421,7 +425,6 @@ async def recall(
                 "the store is being re-embedded; vector recall is available again when "
                 "memory.reembed finishes"
             )
-    index = await refresh_index(db)
     if index is None:
         return await _scanned(db, filters, mode=mode, vector=vector, text=text, k=k, n=n)
     return await _indexed(db, index, filters, mode=mode, vector=vector, text=text, k=k, ef=ef, n=n)
