@@ -13,6 +13,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import anyio
+import anyio.lowlevel
 import numpy as np
 import pytest
 
@@ -296,3 +298,49 @@ async def test_an_agent_recalls_by_scanning_within_its_grant(tmp_path: Path) -> 
         ):
             assert await ids(hits) == [mine.id]
             assert theirs.id not in await ids(hits)
+
+
+async def test_hostile_text_is_only_ever_terms(kv_url: str) -> None:
+    """Query syntax of the text index (fields, operators, wildcards, ranges) is not parsed:
+    the text is analysed into terms, nothing else."""
+    async with Store(kv_url) as s:
+        known = await seeded(s)
+        for text in (
+            "content:* OR slot:[0 TO 99]",
+            '") AND NOT (',
+            "note* ~2 ^5 /regex.*/",
+            "\x00\u202e\ufeff",
+            "the of and",  # only function words: no term, no match
+        ):
+            hits = await memory.recall(s, text=text, k=5)
+            assert all(h.memory.id in known for h in hits)
+        assert await memory.recall(s, text="the of and", k=5) == []
+
+
+async def test_concurrent_writers_and_recalls_agree(kv_url: str) -> None:
+    """Recalls running while other tasks write: every write acknowledged before a recall
+    starts is found by it."""
+    async with Store(kv_url) as s:
+        await seeded(s, 10)
+        done: list[tuple[int, str]] = []
+
+        async def writer(base: int) -> None:
+            for i in range(base, base + 40):
+                m = await memory.remember(s, content=f"concurrent {i}", embedding=vec(10_000 + i))
+                done.append((i, m.id))
+
+        async def reader() -> None:
+            for _ in range(40):
+                if done:
+                    i, mid = done[len(done) // 2]
+                    hits = await memory.recall(s, vector=vec(10_000 + i), k=1)
+                    assert await ids(hits) == [mid]
+                await anyio.lowlevel.checkpoint()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(writer, 0)
+            tg.start_soon(writer, 100)
+            tg.start_soon(reader)
+            tg.start_soon(reader)
+        status = await memory.index_status(s)
+        assert status.memories == 10 + 80

@@ -204,21 +204,29 @@ async def _indexed(
         want *= 4
     v_rank = {s: (i, score) for i, (s, score) in enumerate(v, 1)}
     t_rank = {s: (i, score) for i, (s, score) in enumerate(t, 1)}
-    hits = []
-    for memory, score in rows:
-        slot = index.slot_of.get(memory.id, -1)
-        vr, tr = v_rank.get(slot), t_rank.get(slot)
-        hits.append(
-            RecallHit(
-                memory=memory,
-                score=score,
-                vector_score=None if vr is None else vr[1],
-                text_score=None if tr is None else tr[1],
-                vector_rank=None if vr is None else vr[0],
-                text_rank=None if tr is None else tr[0],
-            )
+    return [
+        _hit(
+            m,
+            score,
+            v_rank.get(index.slot_of.get(m.id, -1)),
+            t_rank.get(index.slot_of.get(m.id, -1)),
         )
-    return hits
+        for m, score in rows
+    ]
+
+
+def _hit(
+    memory: Memory, score: float, vr: tuple[int, float] | None, tr: tuple[int, float] | None
+) -> RecallHit:
+    """A hit, with each signal's (rank, score) when it ranked the memory."""
+    return RecallHit(
+        memory=memory,
+        score=score,
+        vector_score=None if vr is None else vr[1],
+        text_score=None if tr is None else tr[1],
+        vector_rank=None if vr is None else vr[0],
+        text_rank=None if tr is None else tr[0],
+    )
 
 
 # -- sessions without the index: exact scans in the database ---------------------------------
@@ -283,20 +291,15 @@ async def _scanned(
         order = sorted(fused.items(), key=lambda x: -x[1])[:k]
     else:
         order = [(r.id, r.score) for r in (v if mode == "vector" else t)][:k]
-    hits = []
-    for mid, score in order:
-        vr, tr = v_rank.get(mid), t_rank.get(mid)
-        hits.append(
-            RecallHit(
-                memory=Memory.model_validate(rows[mid].model_dump(exclude={"score"})),
-                score=score,
-                vector_score=None if vr is None else vr[1],
-                text_score=None if tr is None else tr[1],
-                vector_rank=None if vr is None else vr[0],
-                text_rank=None if tr is None else tr[0],
-            )
+    return [
+        _hit(
+            Memory.model_validate(rows[mid].model_dump(exclude={"score"})),
+            score,
+            v_rank.get(mid),
+            t_rank.get(mid),
         )
-    return hits
+        for mid, score in order
+    ]
 
 
 @public
