@@ -8,6 +8,8 @@ import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
+import cbor2
+
 from .. import _facts, _invalidation, _retry
 from .. import branches as _branches
 from .._api import public
@@ -191,9 +193,14 @@ async def remember(
 # Rows come complete from Python (commit, model); the database skips the ids it already has.
 # The ids it has are found by one SELECT over them (a closure per id costs 0.1 ms a row);
 # the rows themselves (384 floats each) are filtered only when some exist.
+# Vectors arrive as CBOR bytes (cbor2's C encoder, float64: exact) and are decoded by the
+# engine: the SDK's pure-Python encoder spent about 0.2 ms on each 384-d vector, some 20% of a
+# bulk load (bench memory).
 _REMEMBER_MANY = """
 BEGIN;
 LET $have = (SELECT VALUE id FROM $ids);
+LET $rows = $rows.map(|$r| IF $r.embedding = NONE { $r }
+    ELSE { object::extend($r, { embedding: encoding::cbor::decode($r.embedding) }) });
 INSERT INTO memory (IF $have = [] { $rows } ELSE { $rows.filter(|$r| $r.id NOTINSIDE $have) })
     RETURN NONE;
 array::len($have);
@@ -276,6 +283,7 @@ async def remember_many(
             r["commit"] = default_commit
         if r["embedding"] is not None:
             r["embedding_model"] = model
+            r["embedding"] = cbor2.dumps(r["embedding"])
         for name in ("agent", "commit", "embedding", "valid_from", "valid_until", "key"):
             if r[name] is None:
                 del r[name]  # absent, so the schema's defaults apply
