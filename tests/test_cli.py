@@ -400,3 +400,12 @@ def test_tables_and_trees_fit_80_columns_without_cutting_words(kv_url: str) -> N
         assert set(hit["memory"]["content"].split()) <= words
     tour_words = set(tour.replace("│", " ").split())
     assert "..." not in tour and {"Kyoto", "hotel", "availability"} <= tour_words
+
+
+def test_reindex_rebuilds_the_recall_index_of_the_demo(kv_url: str) -> None:
+    assert cli("--url", kv_url, "demo", "--quiet").returncode == 0
+    done = cli("--url", kv_url, "reindex")
+    assert done.returncode == 0, done.stderr
+    assert "rebuilt the recall index:" in done.stdout and ".memindex" in done.stdout
+    recalled = cli("--url", kv_url, "recall", "tea", "--json")
+    assert recalled.returncode == 0, recalled.stderr

@@ -1,7 +1,8 @@
-"""Memory and provenance: recall, lineage, impact, why."""
+"""Memory and provenance: recall, reindex, lineage, impact, why."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -10,7 +11,7 @@ from .. import memory, provenance, runs
 from .._client import Store
 from .._errors import NotFoundError
 from ._app import app, embedder_for, resolve_id, store_options, with_store
-from ._render import dump, out, print_graph, print_json, print_rows
+from ._render import dump, out, print_graph, print_json, print_rows, with_progress
 
 
 @app.command("recall")
@@ -136,3 +137,33 @@ def why(
         print_json(graph.to_dict())
         return
     print_graph(graph, f"decision:{did}")
+
+
+@app.command("reindex")
+@store_options
+def reindex(
+    ctx: typer.Context, quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False
+) -> None:
+    """Rebuild the recall index from the memory table, under a progress bar (never needed for
+    correctness: it follows the table's change feed; for a damaged index file)."""
+
+    async def go(s: Store) -> memory.IndexStatus:
+        async def work(bar: Callable[[str, int], None] | None) -> memory.IndexStatus:
+            seen = 0
+
+            def progress(done: int) -> None:
+                nonlocal seen
+                if bar is not None:
+                    bar("memories read", done - seen)
+                seen = done
+
+            return await memory.rebuild_index(s, progress=progress)
+
+        return await with_progress(quiet, "rebuilding the recall index", work)
+
+    status = with_store(ctx.obj, go)
+    if not quiet:
+        out.print(
+            f"rebuilt the recall index: {status.memories} memories, {status.vectors} vectors, "
+            f"in {status.build_s:.1f}s" + (f" ({status.path})" if status.path else "")
+        )
