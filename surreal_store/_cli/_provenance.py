@@ -165,5 +165,6 @@ def reindex(
     if not quiet:
         out.print(
             f"rebuilt the recall index: {status.memories} memories, {status.vectors} vectors, "
-            f"in {status.build_s:.1f}s" + (f" ({status.path})" if status.path else "")
+            f"in {status.build_s:.1f}s" + (f" ({status.path})" if status.path else ""),
+            soft_wrap=True,  # the path stays one line, to be copied
         )
