@@ -443,7 +443,7 @@ async def import_bundle(
         # is as before (the drift check agrees), and no index is rebuilt for nothing.
         for _, _, ddl in events:
             await store.execute(ddl)
-    await _reindex_vectors(store)
+    await _rebuild_recall_index(store)
     return manifest
 
 
@@ -456,7 +456,7 @@ async def _empty(store: Store, manifest: Manifest, existing: set[str]) -> None:
             await store.execute(f"REMOVE TABLE IF EXISTS {name};")
 
 
-async def _reindex_vectors(store: Store) -> None:
+async def _rebuild_recall_index(store: Store) -> None:
     """Build the recall index again from the imported memories (cheaper than replaying the
     import's every change from the feed)."""
     from . import memory

@@ -147,8 +147,9 @@ _BUILD_NEXT = "SELECT {fields} FROM memory:⟨{after}⟩>.. LIMIT {page};"
 _MEMORY_KEY: Final = re.compile(r"^[0-9a-f]{64}$")
 
 
-def _ns(value: Any) -> int:
-    """A datetime as int nanoseconds since the epoch (the SDK's PreciseDatetime keeps them)."""
+def ns(value: Any) -> int:
+    """A datetime as int nanoseconds since the epoch (the SDK's PreciseDatetime keeps them);
+    ``None`` as the latest time there is (an open end)."""
     if value is None:
         return int(_NO_TIME)
     delta = value - _EPOCH
@@ -208,7 +209,9 @@ class DerivedIndex:
 
     writer: Any  # tantivy's IndexWriter; None only while being replaced
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, text: bool = True) -> None:
+        """An empty index; ``text=False`` leaves the text index for the caller to open (a
+        load keeps the saved one rather than wiping it)."""
         self.path = path
         self.lock = anyio.Lock()
         self.versionstamp = 0
@@ -231,7 +234,8 @@ class DerivedIndex:
         self.cols: dict[str, np.ndarray[Any, Any]] = {
             name: np.full(n, fill, dtype=dtype) for name, (fill, dtype) in _COLUMNS.items()
         }
-        self._open_text(fresh=True)
+        if text:
+            self._open_text(fresh=True)
 
     def reset(self) -> None:
         """Empty it, to be built again from the table."""
@@ -360,16 +364,16 @@ class DerivedIndex:
             cols["key"][slot] = self._code(r.get("key"))
             cols["agent"][slot] = self._code(_key(r.get("agent")))
             cols["commit"][slot] = self._code(_key(r.get("commit")))
-            cols["created"][slot] = _ns(r.get("created_at"))
-            cols["valid_from"][slot] = _ns(r.get("valid_from"))
+            cols["created"][slot] = ns(r.get("created_at"))
+            cols["valid_from"][slot] = ns(r.get("valid_from"))
             for tag in r.get("tags") or ():
                 self.tags.setdefault(self._code(tag), set()).add(slot)
             # Replays are idempotent: a document for this slot from before a crash goes first.
             self.writer.delete_documents_by_term("slot", slot)
             self.writer.add_document(tantivy.Document(content=r.get("content") or "", slot=slot))
             self.text_dirty = True
-        cols["valid_until"][slot] = _ns(r.get("valid_until"))
-        cols["invalidated"][slot] = _ns(r.get("invalidated_at"))
+        cols["valid_until"][slot] = ns(r.get("valid_until"))
+        cols["invalidated"][slot] = ns(r.get("invalidated_at"))
         vector = r.get("embedding")
         if vector is None:
             vector = r.get("embedding_stash")
@@ -543,14 +547,9 @@ class DerivedIndex:
             meta = json.loads((state / "meta.json").read_text())
             if meta.get("format") != _FORMAT:
                 return None
-            index = cls.__new__(cls)
-            index.path = path
-            index.lock = anyio.Lock()
+            index = cls(path, text=False)
             index.versionstamp = int(meta["versionstamp"])
             index.origin = "loaded"
-            index.caught_up = 0
-            index.build_s = 0.0
-            index.unsaved = 0
             index.ids = list(meta["ids"])
             index.slot_of = {k: i for i, k in enumerate(index.ids) if k is not None}
             index.codes = {c: i for i, c in enumerate(meta["codes"])}
@@ -564,8 +563,6 @@ class DerivedIndex:
                     col[:n] = saved[name]
                     index.cols[name] = col
             index.dim = int(meta["dim"])
-            index.space = None
-            index.ann = None
             if index.dim:
                 index.ann = hnswlib.Index(space="cosine", dim=index.dim)
                 index.ann.load_index(
@@ -574,8 +571,6 @@ class DerivedIndex:
                 index.ann.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
                 index.vecs = np.zeros((len(index.cols["alive"]), index.dim), dtype=np.float32)
                 index.vecs[:n] = np.load(state / "vectors.npy")
-            else:
-                index.vecs = np.zeros((0, 0), dtype=np.float32)
             index._open_text(fresh=False)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             log.warning("the saved recall index at %s is unreadable (%s); rebuilding", path, exc)
@@ -652,12 +647,14 @@ class FeedUnavailable(Exception):
     """This session cannot read the memory table's change feed (an agent's, a viewer's)."""
 
 
-async def _feed(db: Any, index: DerivedIndex, since: int) -> list[dict[str, Any]]:
+async def _feed(
+    db: Any, index: DerivedIndex, since: int, limit: int = _FEED_PAGE
+) -> list[dict[str, Any]]:
     """A page of the feed from ``since``; the embedding space is read in the same round trip
     (recall checks the query's dimension and a re-embed against it)."""
     try:
         rows = await db.execute(
-            f"SHOW CHANGES FOR TABLE memory SINCE {int(since)} LIMIT {_FEED_PAGE};\n"
+            f"SHOW CHANGES FOR TABLE memory SINCE {int(since)} LIMIT {int(limit)};\n"
             "SELECT * OMIT id FROM ONLY embedding_space:active;",
             idempotent=True,
         )
@@ -713,7 +710,7 @@ async def catch_up(
     Raises :class:`FeedUnavailable` when this session cannot read the feed."""
     if index.versionstamp < 0:
         # Reading the feed first: a session that cannot is told before a build it cannot use.
-        await _feed(db, index, 0)
+        await _feed(db, index, 0, limit=1)
         await _build(db, index, progress)
     applied = 0
     while True:

@@ -25,7 +25,7 @@ from .._match import match_conditions
 from .._space import EmbeddingSpace, get_space
 from .._types import RecordId, check_text
 from ._checks import check_positive, check_tags, check_utc, check_vector
-from ._derived import DerivedIndex, text_analyzer
+from ._derived import DerivedIndex, ns
 from ._embedders import Embedder, check_embedder, embed_texts
 from ._index import refresh_index
 from ._models import FIELDS, Memory, RecallHit
@@ -78,11 +78,6 @@ class _Filters:
     metadata: bool
 
 
-def _ns(value: dt.datetime) -> int:
-    delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
-
-
 def _mask(index: DerivedIndex, f: _Filters) -> np.ndarray[Any, Any]:
     """The slots the filters may admit: every memory the database admits, perhaps more."""
     n = index.size
@@ -106,14 +101,14 @@ def _mask(index: DerivedIndex, f: _Filters) -> np.ndarray[Any, Any]:
             has[np.fromiter(slots, dtype=np.int64, count=len(slots))] = True
         mask &= has
     if "created_after" in v:
-        mask &= c["created"] >= _ns(v["created_after"])
+        mask &= c["created"] >= ns(v["created_after"])
     if "created_before" in v:
-        mask &= c["created"] < _ns(v["created_before"])
+        mask &= c["created"] < ns(v["created_before"])
     if "valid_at" in v:
-        t = _ns(v["valid_at"])
+        t = ns(v["valid_at"])
         mask &= (c["valid_from"] <= t) & (c["valid_until"] > t)
     if "as_of" in v:
-        t = _ns(v["as_of"])
+        t = ns(v["as_of"])
         mask &= (c["created"] <= t) & (c["valid_from"] <= t) & (c["valid_until"] > t)
         if not f.include_invalidated:
             mask &= c["invalidated"] > t
@@ -204,15 +199,8 @@ async def _indexed(
         want *= 4
     v_rank = {s: (i, score) for i, (s, score) in enumerate(v, 1)}
     t_rank = {s: (i, score) for i, (s, score) in enumerate(t, 1)}
-    return [
-        _hit(
-            m,
-            score,
-            v_rank.get(index.slot_of.get(m.id, -1)),
-            t_rank.get(index.slot_of.get(m.id, -1)),
-        )
-        for m, score in rows
-    ]
+    slotted = [(m, score, index.slot_of.get(m.id, -1)) for m, score in rows]
+    return [_hit(m, score, v_rank.get(slot), t_rank.get(slot)) for m, score, slot in slotted]
 
 
 def _hit(
@@ -274,12 +262,9 @@ async def _scanned(
             _scan_vector(f, want), _ScanRow, vector=vector, dim=len(vector), **f.params
         )
     if mode != "vector" and text is not None:
-        terms = list(dict.fromkeys(text_analyzer().analyze(text)))
-        if terms:
-            db_terms = await db.query(
-                "RETURN search::analyze('memory_text', $text);", str, text=text
-            )
-            t = await db.query(_scan_text(f, want), _ScanRow, terms=db_terms, **f.params)
+        terms = await db.query("RETURN search::analyze('memory_text', $text);", str, text=text)
+        if terms:  # only function words: no term, no match
+            t = await db.query(_scan_text(f, want), _ScanRow, terms=terms, **f.params)
     rows = {r.id: r for r in [*v, *t]}
     v_rank = {r.id: (i, r.score) for i, r in enumerate(v, 1)}
     t_rank = {r.id: (i, r.score) for i, r in enumerate(t, 1)}
