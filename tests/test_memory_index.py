@@ -157,6 +157,35 @@ async def test_the_index_is_saved_and_loaded_not_rebuilt(kv_url: str) -> None:
         assert await ids(await memory.recall(s, text="note 42", k=1)) == [known[42]]
 
 
+async def test_a_loaded_index_keeps_tags_and_takes_changes_across_saves(kv_url: str) -> None:
+    # Past 1,024 memories the saved vectors are mapped, not copied: a loaded index must
+    # still grow, change and save itself again.
+    n = 1_100
+    async with Store(kv_url) as s:
+        await memory.declare_space(s, model="m", dimension=DIM)
+        items = [
+            NewMemory(content=f"item {i}", embedding=vec(i), tags=["odd"] if i % 2 else [])
+            for i in range(n)
+        ]
+        known = (await memory.remember_many(s, items)).ids
+    async with Store(kv_url) as s:
+        assert (await memory.index_status(s)).origin == "loaded"
+        hits = await memory.recall(s, vector=vec(7), k=5, tags=["odd"])
+        assert await ids(hits[:1]) == [known[7]]
+        assert all("odd" in h.memory.tags for h in hits)
+        assert known[8] not in await ids(await memory.recall(s, vector=vec(8), k=5, tags=["odd"]))
+        late = await memory.remember(s, content="after the load", embedding=vec(5000))
+        await memory.invalidate(s, memory=known[9], reason="stale")
+        assert await ids(await memory.recall(s, vector=vec(5000), k=1)) == [late.id]
+    for _ in range(2):  # saved from a mapped index, loaded again
+        async with Store(kv_url) as s:
+            status = await memory.index_status(s)
+            assert (status.origin, status.memories, status.caught_up) == ("loaded", n + 1, 0)
+            assert await ids(await memory.recall(s, vector=vec(5000), k=1)) == [late.id]
+            assert known[9] not in await ids(await memory.recall(s, vector=vec(9), k=3))
+            assert await ids(await memory.recall(s, vector=vec(3), k=1)) == [known[3]]
+
+
 async def test_a_saved_index_older_than_the_feed_is_rebuilt(kv_url: str, tmp_path: Path) -> None:
     async with Store(kv_url) as s:
         known = await seeded(s)
