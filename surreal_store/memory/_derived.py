@@ -515,11 +515,8 @@ class DerivedIndex:
         # Flat arrays rather than JSON: a warm open of 100k memories reads them in
         # milliseconds (their JSON took a quarter of a second to parse).
         columns["ids"] = np.array([(k or "").encode() for k in self.ids], dtype=np.bytes_)
-        tag_codes = [code for code, slots in self.tags.items() for _ in slots]
-        columns["tag_codes"] = np.array(tag_codes, dtype=np.int32)
-        columns["tag_slots"] = np.array(
-            [slot for slots in self.tags.values() for slot in sorted(slots)], dtype=np.int64
-        )
+        pairs = [(code, slot) for code, slots in self.tags.items() for slot in slots]
+        columns["tags"] = np.array(pairs, dtype=np.int64).reshape(-1, 2)  # (tag code, slot)
         columns["hash_slots"] = np.fromiter(self.vector_hash, dtype=np.int64)
         columns["hash_values"] = np.fromiter(self.vector_hash.values(), dtype=np.int64)
         np.savez(tmp / "columns.npz", **columns)
@@ -569,9 +566,7 @@ class DerivedIndex:
                     col = np.full(room, fill, dtype=dtype)
                     col[:n] = saved[name]
                     index.cols[name] = col
-                for code, slot in zip(
-                    saved["tag_codes"].tolist(), saved["tag_slots"].tolist(), strict=True
-                ):
+                for code, slot in saved["tags"].tolist():
                     index.tags.setdefault(code, set()).add(slot)
                 index.vector_hash = dict(
                     zip(saved["hash_slots"].tolist(), saved["hash_values"].tolist(), strict=True)
