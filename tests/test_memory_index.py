@@ -216,6 +216,29 @@ async def test_a_damaged_index_is_rebuilt_from_the_table(kv_url: str) -> None:
         assert rebuilt.memories == 50 and progress[-1] == 50
 
 
+async def test_a_build_reads_every_page_of_the_table(kv_url: str) -> None:
+    """Two full pages (the boundary: one more read finds nothing) and memories without a
+    vector: a rebuild holds each memory once, and finds one from the last page."""
+    from surreal_store.memory._derived import _BUILD_PAGE
+
+    n = 2 * _BUILD_PAGE
+    async with Store(kv_url) as s:
+        await memory.declare_space(s, model="m", dimension=DIM)
+        items = [
+            NewMemory(content=f"paged {i}", embedding=vec(i) if i % 3 else None) for i in range(n)
+        ]
+        stored = await memory.remember_many(s, items, rebuild=False)
+        progress: list[int] = []
+        status = await memory.rebuild_index(s, progress=progress.append)
+        assert (status.origin, status.memories) == ("built", n)
+        assert status.vectors == sum(1 for i in range(n) if i % 3)
+        assert progress == sorted(progress) and progress[-1] == n
+        last = max(stored.ids)  # the table's key order: the last page
+        i = stored.ids.index(last)
+        hits = await memory.recall(s, text=f"paged {i}", k=1, mode="fulltext")
+        assert [h.memory.id for h in hits] == [last]
+
+
 _LOADER = textwrap.dedent(
     """
     import sys, anyio

@@ -27,7 +27,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -140,12 +139,12 @@ _BUILD_FIELDS: Final = (
     "id, scope, agent, key, kind, content, tags, commit, embedding, embedding_stash, "
     "created_at, valid_from, valid_until, invalidated_at"
 )
-# Pages follow the table's key order; a record range starts each page where the last ended
-# (a WHERE id > $after scans the table from its start every time). The key is formatted in
-# only after matching _MEMORY_KEY, which the database itself enforces (memory_guard).
+# Pages follow the table's key order, each starting where the last ended. On 3.2.4 a record
+# range with a LIMIT (`memory:⟨key⟩>.. LIMIT n`) reads every record to the table's end before
+# it stops, which made a build quadratic (100k memories: 261 s, against 1.7 s for this page
+# near the end); `WHERE id > $after` reads the page only.
 _BUILD_FIRST = f"SELECT {_BUILD_FIELDS} FROM memory LIMIT {_BUILD_PAGE};"
-_BUILD_NEXT = "SELECT {fields} FROM memory:⟨{after}⟩>.. LIMIT {page};"
-_MEMORY_KEY: Final = re.compile(r"^[0-9a-f]{64}$")
+_BUILD_NEXT = f"SELECT {_BUILD_FIELDS} FROM memory WHERE id > $after LIMIT {_BUILD_PAGE};"
 
 
 def ns(value: Any) -> int:
@@ -691,6 +690,19 @@ async def _now_versionstamp(db: Any) -> int:
     return max(0, (int(ms) - 1000) << 16)
 
 
+async def _read_page(
+    db: Any, after: str, into: list[list[dict[str, Any]]], failure: list[Exception]
+) -> None:
+    """The build's page after ``after``, appended to ``into`` (an error to ``failure``, to be
+    raised as itself rather than inside a task group's exception group)."""
+    try:
+        into.append(
+            await db.query(_BUILD_NEXT, dict, idempotent=True, after=RecordId("memory", after))
+        )
+    except Exception as exc:
+        failure.append(exc)
+
+
 async def _build(
     db: Any, index: DerivedIndex, progress: Callable[[int], None] | None = None
 ) -> None:
@@ -700,16 +712,24 @@ async def _build(
     start = await _now_versionstamp(db)
     page = await db.query(_BUILD_FIRST, dict, idempotent=True)
     while page:
-        index.apply(page)
+        after = _key(page[-1]["id"]) if len(page) == _BUILD_PAGE else None
+        following: list[list[dict[str, Any]]] = []
+        failure: list[Exception] = []
+        # The engine reads the next page while this one is applied in a worker thread (the
+        # graph's insertions release the GIL): a build costs about the longer of the two.
+        async with anyio.create_task_group() as tg:
+            if after is not None:
+                tg.start_soon(_read_page, db, after, following, failure)
+            try:
+                await anyio.to_thread.run_sync(index.apply, page)
+            except Exception as exc:
+                failure.append(exc)
+                tg.cancel_scope.cancel()
+        if failure:
+            raise failure[0]
         if progress is not None:
             progress(index.size)
-        if len(page) < _BUILD_PAGE:
-            break
-        after = _key(page[-1]["id"])
-        if after is None or not _MEMORY_KEY.match(after):
-            raise QueryError(f"a memory's key is not a SHA-256 hex digest: {after!r}")
-        text = _BUILD_NEXT.format(fields=_BUILD_FIELDS, after=after, page=_BUILD_PAGE)
-        page = await db.query(text, dict, idempotent=True)
+        page = following[0] if following else []
     index.commit_text()
     index.versionstamp = start
     index.origin = "built" if index.size else "new"
