@@ -20,6 +20,7 @@ import pytest
 
 from surreal_store import RecordId, Store, access, agents, memory
 from surreal_store.memory import NewMemory
+from surreal_store.memory._derived import _BUILD_PAGE, derived_index
 
 pytestmark = pytest.mark.anyio
 
@@ -98,6 +99,52 @@ async def test_read_your_writes_through_raw_surrealql(kv_url: str) -> None:
             await memory.recall(s, text="quokka", vector=vec(2000), k=5),
         ):
             assert mid not in await ids(hits)
+
+
+async def test_a_recall_of_a_current_index_is_one_round_trip(kv_url: str) -> None:
+    """A recall reads its candidates and looks at the feed in one round trip; after a write,
+    the look's page of the feed is applied, and the candidates are read again: two."""
+    async with Store(kv_url) as s:
+        known = await seeded(s)
+        await memory.recall(s, vector=vec(0), k=1)
+
+        async def trips(**kwargs: object) -> tuple[int, list[str]]:
+            before = s.stats.queries
+            hits = await memory.recall(s, k=1, **kwargs)  # type: ignore[arg-type]
+            return s.stats.queries - before, await ids(hits)
+
+        assert await trips(vector=vec(7)) == (1, [known[7]])
+        assert await trips(text="memory number 7") == (1, [known[7]])
+        assert await trips(vector=vec(99), kind="nothing of the kind") == (1, [])
+        m = await memory.remember(s, content="just written", embedding=vec(5000))
+        assert await trips(vector=vec(5000)) == (2, [m.id])
+        assert await trips(vector=vec(5000)) == (1, [m.id])
+        await memory.invalidate(s, memory=m.id, reason="wrong")
+        count, found = await trips(vector=vec(5000))
+        assert count == 2 and m.id not in found
+
+
+async def test_catching_up_pages_the_feed_by_the_size_of_its_transactions(kv_url: str) -> None:
+    """The feed pages by transactions; bulk ones (500 memories each here) shrink the page so
+    that one answer stays near 2,000 changes, and every change is applied across pages."""
+    async with Store(kv_url) as s:
+        await seeded(s)
+        await memory.recall(s, vector=vec(0), k=1)
+        index = derived_index(s)
+        assert index is not None
+
+        async def bulk(start: int, n: int) -> list[str]:
+            items = [NewMemory(content=f"bulk {i}", embedding=vec(i)) for i in range(start, n)]
+            result = await memory.remember_many(s, items, batch_size=500, rebuild=False)
+            return result.ids
+
+        first = await bulk(10_000, 11_500)  # 3 transactions: one page, then 4 per page
+        assert await ids(await memory.recall(s, vector=vec(11_499), k=1)) == [first[-1]]
+        assert index.feed_limit == 4
+        second = await bulk(20_000, 23_000)  # 6 transactions: pages of 4 and 2
+        status = await memory.index_status(s)
+        assert status.memories == 50 + 1_500 + 3_000
+        assert await ids(await memory.recall(s, vector=vec(22_999), k=1)) == [second[-1]]
 
 
 async def test_read_your_writes_from_another_store_on_the_same_files(kv_url: str) -> None:
@@ -219,8 +266,6 @@ async def test_a_damaged_index_is_rebuilt_from_the_table(kv_url: str) -> None:
 async def test_a_build_reads_every_page_of_the_table(kv_url: str) -> None:
     """Two full pages (the boundary: one more read finds nothing) and memories without a
     vector: a rebuild holds each memory once, and finds one from the last page."""
-    from surreal_store.memory._derived import _BUILD_PAGE
-
     n = 2 * _BUILD_PAGE
     async with Store(kv_url) as s:
         await memory.declare_space(s, model="m", dimension=DIM)

@@ -42,7 +42,15 @@ import tantivy
 from .._errors import PermissionDeniedError, QueryError
 from .._types import RecordId
 
-__all__ = ["FEED_RETENTION", "DerivedIndex", "IndexStatus", "catch_up", "derived_index"]
+__all__ = [
+    "FEED_RETENTION",
+    "DerivedIndex",
+    "IndexStatus",
+    "Stale",
+    "catch_up",
+    "derived_index",
+    "read_if_current",
+]
 
 log = logging.getLogger("surreal_store.memory")
 
@@ -51,7 +59,11 @@ FEED_RETENTION: Final = dt.timedelta(days=30)
 # A saved index older than this is rebuilt rather than caught up: the feed may have lost the
 # changes since (a day's margin under the retention).
 _MAX_AGE: Final = FEED_RETENTION - dt.timedelta(days=1)
-_FEED_PAGE: Final = 1000
+# The feed pages by transactions, and one bulk write carries up to 1,000 memories: a page of
+# 1,000 transactions once came back as 50k whole records (gigabytes in flight). A page asks for
+# about _FEED_ROWS changes, by the transactions' size so far.
+_FEED_ROWS: Final = 2000
+_FEED_MAX: Final = 1000
 _BUILD_PAGE: Final = 2000
 _SAVE_AFTER: Final = 5000  # changes applied since the last save
 _HNSW_M: Final = 16
@@ -219,6 +231,7 @@ class DerivedIndex:
         self.caught_up = 0
         self.build_s = 0.0
         self.unsaved = 0
+        self.feed_limit = 16  # transactions per page of the feed (see _FEED_ROWS)
         self.dim = 0
         self.space: dict[str, Any] | None = None  # embedding_space:active at the last catch-up
         self.ann: hnswlib.Index | None = None
@@ -662,15 +675,23 @@ class FeedUnavailable(Exception):
 
 
 async def _feed(
-    db: Any, index: DerivedIndex, since: int, limit: int = _FEED_PAGE
-) -> list[dict[str, Any]]:
-    """A page of the feed from ``since``; the embedding space is read in the same round trip
-    (recall checks the query's dimension and a re-embed against it)."""
+    db: Any,
+    index: DerivedIndex,
+    since: int,
+    limit: int,
+    *,
+    then: str | None = None,
+    **params: Any,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, Any]:
+    """A page of the feed from ``since``, the embedding space (``embedding_space:active``
+    without its id; recall checks the query's dimension and a re-embed against it) and the
+    result of ``then`` (a read) when given, in one round trip."""
     try:
         rows = await db.execute(
             f"SHOW CHANGES FOR TABLE memory SINCE {int(since)} LIMIT {int(limit)};\n"
-            "SELECT * OMIT id FROM ONLY embedding_space:active;",
+            "SELECT * OMIT id FROM ONLY embedding_space:active;\n" + (then or ""),
             idempotent=True,
+            **params,
         )
     except PermissionDeniedError as exc:
         raise FeedUnavailable(str(exc)) from None
@@ -678,9 +699,38 @@ async def _feed(
         if "not allowed" in str(exc).lower() or "permission" in str(exc).lower():
             raise FeedUnavailable(str(exc)) from None
         raise
-    index.space = rows[1] if len(rows) > 1 and isinstance(rows[1], dict) else None
+    space = rows[1] if len(rows) > 1 and isinstance(rows[1], dict) else None
     out = rows[0] if rows else []
-    return out if isinstance(out, list) else []
+    return (out if isinstance(out, list) else []), space, (rows[2] if len(rows) > 2 else None)
+
+
+class Stale(Exception):
+    """The index was behind the table (or the embedding space had changed) when a read was
+    checked against it: catch up (from what the look saw, :func:`catch_up`), then ask again."""
+
+    def __init__(
+        self, since: int, limit: int, entries: list[dict[str, Any]], space: dict[str, Any] | None
+    ) -> None:
+        super().__init__("the memory table changed since the index's versionstamp")
+        self.since = since
+        self.limit = limit  # the page's size in transactions: a full page may have more after
+        self.entries = entries
+        self.space = space
+
+
+async def read_if_current(db: Any, index: DerivedIndex, text: str, **params: Any) -> Any:
+    """The result of the read ``text``, run in one round trip with a look at the feed: raises
+    :class:`Stale` unless the table has not changed since ``index``'s versionstamp and the
+    embedding space is the one it knew. (A change committed after the look is one made after
+    this read began, which a read need not see; every filter is in ``text``, so a memory
+    invalidated meanwhile is still refused.)"""
+    known, space, limit = index.versionstamp, index.space, index.feed_limit
+    if known < 0:
+        raise Stale(known, limit, [], None)
+    entries, now, result = await _feed(db, index, known + 1, limit, then=text, **params)
+    if entries or now != space:
+        raise Stale(known, limit, entries, now)
+    return result
 
 
 async def _now_versionstamp(db: Any) -> int:
@@ -738,18 +788,30 @@ async def _build(
 
 
 async def catch_up(
-    db: Any, index: DerivedIndex, *, progress: Callable[[int], None] | None = None
+    db: Any,
+    index: DerivedIndex,
+    *,
+    progress: Callable[[int], None] | None = None,
+    seen: Stale | None = None,
 ) -> int:
     """Bring ``index`` up to the table's present: build it if it never was (or its feed has
-    expired), then apply the feed since its versionstamp. Call with ``index.lock`` held.
-    Raises :class:`FeedUnavailable` when this session cannot read the feed."""
+    expired), then apply the feed since its versionstamp, starting with the page a recall's
+    look already read (``seen``) if the index has not moved since. Call with ``index.lock``
+    held. Raises :class:`FeedUnavailable` when this session cannot read the feed."""
     if index.versionstamp < 0:
         # Reading the feed first: a session that cannot is told before a build it cannot use.
-        await _feed(db, index, 0, limit=1)
+        _, index.space, _ = await _feed(db, index, 0, limit=1)
         await _build(db, index, progress)
     applied = 0
+    if seen is not None and seen.since == index.versionstamp:
+        entries, index.space, limit = seen.entries, seen.space, seen.limit
+    else:  # another task caught it up meanwhile: the look's page may be older than the index
+        limit = index.feed_limit
+        entries, index.space, _ = await _feed(db, index, index.versionstamp + 1, limit)
     while True:
-        entries = await _feed(db, index, index.versionstamp + 1)
+        changes = sum(len(entry.get("changes", ())) for entry in entries)
+        if entries:
+            index.feed_limit = max(1, min(_FEED_MAX, _FEED_ROWS * len(entries) // max(1, changes)))
         pending: dict[str, dict[str, Any]] = {}
         for entry in entries:
             for change in entry.get("changes", ()):
@@ -769,8 +831,10 @@ async def catch_up(
         applied += index.apply(pending.values())
         if entries:
             index.versionstamp = int(entries[-1]["versionstamp"])
-        if len(entries) < _FEED_PAGE:
+        if len(entries) < limit:
             break
+        limit = index.feed_limit
+        entries, index.space, _ = await _feed(db, index, index.versionstamp + 1, limit)
     index.commit_text()
     index.caught_up += applied
     if index.origin == "new" and index.size:

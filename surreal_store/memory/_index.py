@@ -10,20 +10,28 @@ from collections.abc import Callable
 from .._api import public
 from .._errors import StoreStateError
 from .._executor import Executor
-from ._derived import DerivedIndex, FeedUnavailable, IndexStatus, catch_up, derived_index
+from ._derived import (
+    DerivedIndex,
+    FeedUnavailable,
+    IndexStatus,
+    Stale,
+    catch_up,
+    derived_index,
+)
 
 __all__ = ["IndexStatus", "index_status", "rebuild_index", "refresh_index"]
 
 
-async def refresh_index(db: Executor) -> DerivedIndex | None:
+async def refresh_index(db: Executor, *, seen: Stale | None = None) -> DerivedIndex | None:
     """Catch the recall index of ``db`` up with the table, when this session has one (an
-    agent's or a viewer's cannot read the change feed: their recall scans the database)."""
+    agent's or a viewer's cannot read the change feed: their recall scans the database);
+    ``seen``: the feed's page a look has already read."""
     index = derived_index(db)
     if index is None:
         return None
     async with index.lock:
         try:
-            await catch_up(db, index)
+            await catch_up(db, index, seen=seen)
         except FeedUnavailable:
             return None
     return index

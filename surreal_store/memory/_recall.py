@@ -25,7 +25,7 @@ from .._match import match_conditions
 from .._space import EmbeddingSpace, get_space
 from .._types import RecordId, check_text
 from ._checks import check_positive, check_tags, check_utc, check_vector
-from ._derived import DerivedIndex, ns
+from ._derived import DerivedIndex, FeedUnavailable, Stale, derived_index, ns, read_if_current
 from ._embedders import Embedder, check_embedder, embed_texts
 from ._index import refresh_index
 from ._models import FIELDS, Memory, RecallHit
@@ -132,9 +132,18 @@ async def _metadata_mask(
 
 
 async def _hydrate(
-    db: Executor, index: DerivedIndex, ranked: list[tuple[int, float]], f: _Filters, k: int
+    db: Executor,
+    index: DerivedIndex,
+    ranked: list[tuple[int, float]],
+    f: _Filters,
+    k: int,
+    *,
+    current: bool = False,
 ) -> list[tuple[Memory, float]]:
-    """The first ``k`` of ``ranked`` (slot, score) that the database admits, read from it."""
+    """The first ``k`` of ``ranked`` (slot, score) that the database admits, read from it.
+
+    ``current``: the first read also checks that the index was current (no change to the
+    table since its versionstamp), in the same round trip; raises :class:`Stale` if not."""
     out: list[tuple[Memory, float]] = []
     start = 0
     while len(out) < k and start < len(ranked):
@@ -142,14 +151,20 @@ async def _hydrate(
         start += len(chunk)
         keys = [index.ids[s] for s, _ in chunk]
         ids = [RecordId("memory", key) for key in keys if key is not None]
-        rows = await db.query(
-            f"SELECT {FIELDS} FROM $ids WHERE {f.where};", Memory, ids=ids, **f.params
-        )
+        text = f"SELECT {FIELDS} FROM $ids WHERE {f.where};"
+        if current:
+            current = False
+            found = await read_if_current(db, index, text, ids=ids, **f.params)
+            rows = [Memory.model_validate(r) for r in found or ()]
+        else:
+            rows = await db.query(text, Memory, ids=ids, **f.params)
         by_id = {m.id: m for m in rows}
         for slot, score in chunk:
             memory = by_id.get(str(index.ids[slot]))
             if memory is not None:
                 out.append((memory, score))
+    if current:  # nothing was read: the index's candidates still need the check
+        await read_if_current(db, index, "RETURN NONE;")
     return out[:k]
 
 
@@ -172,7 +187,10 @@ async def _indexed(
     k: int,
     ef: int,
     n: int,
+    current: bool = False,
 ) -> list[RecallHit]:
+    """Recall through the index. ``current``: check that the index was current in the round
+    trip of the first read (:func:`_hydrate`), rather than catching it up before."""
     async with index.lock:
         mask = _mask(index, f)
     if f.metadata:
@@ -191,7 +209,8 @@ async def _indexed(
                 if len(t) < (want if mode == "fulltext" else 1):
                     t = index.matching(terms, mask, want, every=False)
         ranked = v if mode == "vector" else t if mode == "fulltext" else _rrf(v, t)
-        rows = await _hydrate(db, index, ranked, f, k)
+        rows = await _hydrate(db, index, ranked, f, k, current=current)
+        current = False
         # The database may refuse a candidate the mask admitted (a change since the catch-up,
         # a permission): ask for more while there may be more.
         if len(rows) >= k or (len(v) < want and len(t) < want) or want >= index.size:
@@ -285,6 +304,21 @@ async def _scanned(
         )
         for mid, score in order
     ]
+
+
+def _check_space(space: EmbeddingSpace | None, vector: Sequence[float]) -> None:
+    """A vector recall needs the store's dimension, and no re-embed under way."""
+    if space is not None and len(vector) != space.index_dimension:
+        raise DimensionError(
+            f"the query vector has {len(vector)} dimensions; the store's embedding space "
+            f"{space.writing_model} has {space.index_dimension}"
+        )
+    if space is not None and space.status == "reembedding":
+        # Vector search during a re-embed would silently miss the memories not yet moved.
+        raise StoreStateError(
+            "the store is being re-embedded; vector recall is available again when "
+            "memory.reembed finishes"
+        )
 
 
 @public
@@ -395,24 +429,37 @@ async def recall(
         include_invalidated=include_invalidated,
         metadata=metadata is not None,
     )
-    index = await refresh_index(db)
+    known = derived_index(db)
+    seen: Stale | None = None
+    if known is not None and not filters.metadata and known.versionstamp >= 0:
+        # The common case, in one round trip: candidates from the index as it is, read back
+        # with a look at the feed; a change since (or a space that no longer passes) means
+        # catching up and asking again, below.
+        cached = None if known.space is None else EmbeddingSpace.model_validate(known.space)
+        try:
+            if mode != "fulltext":
+                assert vector is not None
+                _check_space(cached, vector)
+        except (DimensionError, StoreStateError):
+            pass  # perhaps out of date: decided below, on the space as it is
+        else:
+            try:
+                return await _indexed(
+                    db, known, filters, mode=mode, vector=vector, text=text, k=k, ef=ef, n=n,
+                    current=True,
+                )  # fmt: skip
+            except Stale as exc:
+                seen = exc  # its page of the feed is where catching up starts
+            except FeedUnavailable:
+                pass
+    index = await refresh_index(db, seen=seen)
     if mode != "fulltext":
         assert vector is not None
         if index is None:
             current = await get_space(db)
         else:  # read with the feed, in the same round trip
             current = None if index.space is None else EmbeddingSpace.model_validate(index.space)
-        if current is not None and len(vector) != current.index_dimension:
-            raise DimensionError(
-                f"the query vector has {len(vector)} dimensions; the store's embedding space "
-                f"{current.writing_model} has {current.index_dimension}"
-            )
-        if current is not None and current.status == "reembedding":
-            # Vector search during a re-embed would silently miss the memories not yet moved.
-            raise StoreStateError(
-                "the store is being re-embedded; vector recall is available again when "
-                "memory.reembed finishes"
-            )
+        _check_space(current, vector)
     if index is None:
         return await _scanned(db, filters, mode=mode, vector=vector, text=text, k=k, n=n)
     return await _indexed(db, index, filters, mode=mode, vector=vector, text=text, k=k, ef=ef, n=n)
