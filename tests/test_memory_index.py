@@ -18,7 +18,7 @@ import anyio.lowlevel
 import numpy as np
 import pytest
 
-from surreal_store import RecordId, Store, access, agents, memory
+from surreal_store import NotFoundError, RecordId, Store, access, agents, memory
 from surreal_store.memory import NewMemory
 from surreal_store.memory._derived import _BUILD_PAGE, derived_index
 
@@ -145,6 +145,32 @@ async def test_catching_up_pages_the_feed_by_the_size_of_its_transactions(kv_url
         status = await memory.index_status(s)
         assert status.memories == 50 + 1_500 + 3_000
         assert await ids(await memory.recall(s, vector=vec(22_999), k=1)) == [second[-1]]
+
+
+async def test_a_bulk_write_keeps_the_index_current_and_reports_its_own_error(
+    kv_url: str,
+) -> None:
+    """The index follows a bulk write as it goes; a batch the database refuses raises its own
+    error (not a task group's), and the batches acknowledged before it are recalled."""
+    async with Store(kv_url) as s:
+        known = await seeded(s)
+        items = [NewMemory(content=f"bulk {i}", embedding=vec(100 + i)) for i in range(40)]
+        stored = await memory.remember_many(s, items, batch_size=10)
+        status = await memory.index_status(s)
+        assert status.memories == 50 + 40 and status.caught_up >= 40
+        assert await ids(await memory.recall(s, vector=vec(139), k=1)) == [stored.ids[-1]]
+        bad = [
+            NewMemory(
+                content=f"more {i}", embedding=vec(200 + i), agent="nobody" if i == 25 else None
+            )
+            for i in range(30)
+        ]
+        with pytest.raises(NotFoundError, match="agent"):
+            await memory.remember_many(s, bad, batch_size=10)
+        first = memory.memory_id("default", "more 0")
+        assert await ids(await memory.recall(s, vector=vec(200), k=1)) == [first]
+        assert await ids(await memory.recall(s, vector=vec(3), k=1)) == [known[3]]
+        assert (await memory.index_status(s)).memories == 50 + 40 + 20
 
 
 async def test_read_your_writes_from_another_store_on_the_same_files(kv_url: str) -> None:

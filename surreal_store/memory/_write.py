@@ -5,16 +5,24 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
+import anyio
 import cbor2
 
 from .. import _facts, _invalidation, _retry
 from .. import branches as _branches
 from .._api import public
 from .._client import Store
-from .._errors import AlreadyExistsError, DimensionError, NotFoundError, ValidationError
+from .._errors import (
+    AlreadyExistsError,
+    DimensionError,
+    NotFoundError,
+    StoreError,
+    ValidationError,
+)
 from .._executor import Executor
 from .._ids import commit_key, memory_key
 from .._space import EmbeddingSpace
@@ -43,6 +51,8 @@ __all__ = [
     "restore",
     "write_batch_size",
 ]
+
+log = logging.getLogger("surreal_store.memory")
 
 # The in-memory engine's live full-text indexing slows down with every row already written in
 # the same transaction (3.2.4: 5,000 memories in 1,000-row statements take 11 s, in 100-row ones
@@ -208,6 +218,35 @@ COMMIT;
 """
 
 
+class _Follower:
+    """Catches the recall index up while a bulk write goes on: the engine writes the next
+    batch while the index reads and applies the last ones (the graph's insertions release the
+    GIL), so the index is nearly current when the last batch is acknowledged. Best effort:
+    the catch-up after the writes is the one whose failure is reported."""
+
+    def __init__(self, db: Executor) -> None:
+        self.db = db
+        self.wake = anyio.Event()
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.wake.wait()
+            if self.stopped:
+                return
+            self.wake = anyio.Event()
+            try:
+                if await refresh_index(self.db) is None:
+                    return  # this session keeps no index
+            except StoreError as exc:
+                log.debug("catching the recall index up during a bulk write: %s", exc)
+                return
+
+
 @public
 async def remember_many(
     db: Executor,
@@ -288,28 +327,45 @@ async def remember_many(
             if r[name] is None:
                 del r[name]  # absent, so the schema's defaults apply
     inserted = 0
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start : start + batch_size]
-        batch_ids = [r["id"] for r in batch]
-        # Another writer may store some of the same content between the existence check and
-        # the insert (servers only; embedded writes are serialised): the second try skips it.
-        had = await _retry.again(
-            functools.partial(
-                db.query_required_single,
-                _REMEMBER_MANY,
-                int,
-                idempotent=True,
-                rows=batch,
-                ids=batch_ids,
-            ),
-            on=(AlreadyExistsError,),
-            attempts=2,
-        )
-        inserted += len(batch) - had
-        if progress is not None:
-            maybe = progress(start + len(batch), len(rows))
-            if maybe is not None:
-                await maybe
+    batches = [rows[start : start + batch_size] for start in range(0, len(rows), batch_size)]
+    follower = _Follower(db) if rebuild is not False and len(batches) > 1 else None
+    failure: list[Exception] = []
+    async with anyio.create_task_group() as tg:
+        if follower is not None:
+            tg.start_soon(follower.run)
+        try:
+            done = 0
+            for batch in batches:
+                batch_ids = [r["id"] for r in batch]
+                # Another writer may store some of the same content between the existence
+                # check and the insert (servers only; embedded writes are serialised): the
+                # second try skips it.
+                had = await _retry.again(
+                    functools.partial(
+                        db.query_required_single,
+                        _REMEMBER_MANY,
+                        int,
+                        idempotent=True,
+                        rows=batch,
+                        ids=batch_ids,
+                    ),
+                    on=(AlreadyExistsError,),
+                    attempts=2,
+                )
+                inserted += len(batch) - had
+                done += len(batch)
+                if follower is not None:
+                    follower.wake.set()
+                if progress is not None:
+                    maybe = progress(done, len(rows))
+                    if maybe is not None:
+                        await maybe
+        except Exception as exc:  # raised below as itself, not inside an exception group
+            failure.append(exc)
+        if follower is not None:
+            follower.stop()
+    if failure:
+        raise failure[0]
     if rebuild is not False and inserted:
         await refresh_index(db)
     return RememberManyResult(ids=ids, inserted=inserted)
