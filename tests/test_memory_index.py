@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,10 +16,21 @@ from pathlib import Path
 
 import anyio
 import anyio.lowlevel
+import cbor2
 import numpy as np
 import pytest
 
-from surreal_store import NotFoundError, RecordId, Store, access, agents, memory
+from surreal_store import (
+    DimensionError,
+    NotFoundError,
+    QueryError,
+    RecordId,
+    Store,
+    access,
+    agents,
+    memory,
+)
+from surreal_store._migrate import default_schema_dir
 from surreal_store.memory import NewMemory
 from surreal_store.memory._derived import _BUILD_PAGE, derived_index
 
@@ -171,6 +183,81 @@ async def test_a_bulk_write_keeps_the_index_current_and_reports_its_own_error(
         assert await ids(await memory.recall(s, vector=vec(200), k=1)) == [first]
         assert await ids(await memory.recall(s, vector=vec(3), k=1)) == [known[3]]
         assert (await memory.index_status(s)).memories == 50 + 40 + 20
+
+
+async def test_vectors_are_stored_as_cbor_bytes_whoever_writes_them(kv_url: str) -> None:
+    """Schema 019: an array (raw SurrealQL, remember) or CBOR bytes (remember_many) is stored
+    as the engine's CBOR of the numbers, read back exactly; anything else is refused whole."""
+    async with Store(kv_url) as s:
+        await seeded(s)
+        row = raw_row("raw vector", i=7000)
+        await s.execute("INSERT INTO memory $row RETURN NONE;", row=row)
+        one = await memory.remember(s, content="one vector", embedding=vec(7001))
+        kinds = await s.query(
+            "SELECT VALUE [type::is_bytes(embedding), encoding::cbor::decode(embedding)] "
+            "FROM [$a, $b];",
+            list,
+            a=row["id"],
+            b=RecordId("memory", one.id),
+        )
+        assert [k[0] for k in kinds] == [True, True]
+        assert [k[1] for k in kinds] == [vec(7000), vec(7001)]
+        got = await memory.get(s, memory=one.id, with_embedding=True)
+        assert got.embedding == vec(7001)
+        assert await ids(await memory.recall(s, vector=vec(7000), k=1)) == [str(row["id"].key)]  # type: ignore[attr-defined]
+        for bad in (
+            ["a"] * DIM,
+            cbor2.dumps("not an array"),
+            b"\xff not cbor",
+            cbor2.dumps([[1.0]] * DIM),
+        ):
+            wrong = raw_row("bad vector", i=1) | {"embedding": bad}
+            with pytest.raises(QueryError):
+                await s.execute("INSERT INTO memory $row RETURN NONE;", row=wrong)
+        short = raw_row("short vector") | {"embedding": cbor2.dumps([1.0, 2.0])}
+        with pytest.raises(DimensionError):
+            await s.execute("INSERT INTO memory $row RETURN NONE;", row=short)
+        left = await s.query(
+            "SELECT VALUE content FROM memory WHERE content CONTAINS 'vector';", str
+        )
+        assert sorted(left) == ["one vector", "raw vector"]
+
+
+async def test_vectors_stored_as_arrays_before_019_are_rewritten(
+    kv_url: str, tmp_path: Path
+) -> None:
+    """A store migrated to 018 holds vectors as arrays, live and stashed; 019 rewrites them as
+    bytes, and the same memories are recalled, invalidated ones included on request."""
+    older = tmp_path / "schema018"
+    older.mkdir()
+    for f in sorted(default_schema_dir().glob("*.surql")):
+        if int(f.name[:3]) <= 18:
+            shutil.copy(f, older / f.name)
+    async with Store(kv_url, schema_dir=older) as s:
+        await memory.declare_space(s, model="m", dimension=DIM)
+        rows = [raw_row(f"old {i}", i=8000 + i) for i in range(5)]
+        await s.execute("INSERT INTO memory $rows RETURN NONE;", rows=rows)
+        hidden = str(rows[4]["id"].key)  # type: ignore[attr-defined]
+        await memory.invalidate(s, memory=hidden, reason="test")
+        stored = await s.query(
+            "SELECT VALUE embedding_stash FROM ONLY $id;", float, id=rows[4]["id"]
+        )
+        assert stored == vec(8004)  # an array, at 018
+    async with Store(kv_url) as s:
+        kinds = await s.query(
+            "SELECT VALUE type::is_bytes(embedding ?? embedding_stash) FROM memory;", bool
+        )
+        assert kinds == [True] * 5
+        for i in range(4):
+            hits = await memory.recall(s, vector=vec(8000 + i), k=1)
+            assert await ids(hits) == [str(rows[i]["id"].key)]  # type: ignore[attr-defined]
+        assert hidden not in await ids(await memory.recall(s, vector=vec(8004), k=5))
+        hits = await memory.recall(s, vector=vec(8004), k=1, include_invalidated=True)
+        assert await ids(hits) == [hidden]
+        restored = await memory.restore(s, memory=hidden)
+        assert not restored.invalidated
+        got = await memory.get(s, memory=hidden, with_embedding=True)
+        assert got.embedding == vec(8004)
 
 
 async def test_read_your_writes_from_another_store_on_the_same_files(kv_url: str) -> None:

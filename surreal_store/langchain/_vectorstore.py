@@ -81,7 +81,10 @@ _GET: Final = (
     "WHERE memories[0].content != NONE;"
 )
 _MEMORY_OF: Final = "SELECT VALUE record::id(memories[0]) FROM $ids;"
-_VECTORS: Final = "SELECT VALUE [record::id(id), embedding] FROM $ids WHERE embedding != NONE;"
+_VECTORS: Final = (
+    "SELECT VALUE [record::id(id), encoding::cbor::decode(embedding)] FROM $ids "
+    "WHERE embedding != NONE;"
+)
 
 
 class EmbedderEmbeddings(Embeddings):

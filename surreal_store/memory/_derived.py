@@ -24,6 +24,7 @@ microseconds, never more strictly than the database); metadata filters ask the d
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import anyio
+import cbor2
 import hnswlib
 import numpy as np
 import tantivy
@@ -73,7 +75,7 @@ _NO_TIME: Final = np.iinfo(np.int64).max
 _NO_CODE: Final = -1
 _UNKNOWN: Final = -2
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_FORMAT: Final = 2
+_FORMAT: Final = 3  # 3: vector fingerprints over CBOR bytes (schema 019)
 
 # Punctuation and English function words dropped before stemming, as schema 006's analyzer does.
 STOPWORDS: Final = [
@@ -387,21 +389,27 @@ class DerivedIndex:
             self.text_dirty = True
         cols["valid_until"][slot] = ns(r.get("valid_until"))
         cols["invalidated"][slot] = ns(r.get("invalidated_at"))
-        vector = r.get("embedding")
-        if vector is None:
-            vector = r.get("embedding_stash")
-        if vector is None:
+        stored = r.get("embedding")
+        if stored is None:
+            stored = r.get("embedding_stash")
+        if stored is None:
             if cols["vector"][slot]:
                 assert self.ann is not None
                 self.ann.mark_deleted(slot)
                 cols["vector"][slot] = False
                 self.vector_hash.pop(slot, None)
             return None
-        fingerprint = hash(tuple(vector))
+        # CBOR bytes since schema 019 (an array before: a feed's older changes, replayed). The
+        # fingerprint is saved with the index, so it must not be salted per process as hash()
+        # of bytes is.
+        raw = stored if isinstance(stored, bytes) else cbor2.dumps(list(stored))
+        fingerprint = int.from_bytes(
+            hashlib.blake2b(raw, digest_size=8).digest(), "little", signed=True
+        )
         if cols["vector"][slot] and self.vector_hash.get(slot) == fingerprint:
             return None  # invalidated or restored: the same vector, only the liveness moved
         self.vector_hash[slot] = fingerprint
-        return slot, list(vector)
+        return slot, list(cbor2.loads(stored) if isinstance(stored, bytes) else stored)
 
     def commit_text(self) -> None:
         if self.text_dirty:

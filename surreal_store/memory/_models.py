@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Final
 
+import cbor2
 from pydantic import BeforeValidator, ConfigDict, Field
 
 from .._api import public
@@ -46,6 +47,11 @@ def _none_is_empty(value: Any) -> Any:
     return [] if value is None else value
 
 
+def vector_of(value: Any) -> Any:
+    """A stored vector as a list of floats: the database keeps it as CBOR bytes (schema 019)."""
+    return cbor2.loads(value) if isinstance(value, bytes) else value
+
+
 class Memory(Model):
     """A stored memory. ``id`` is the 64-hex key of ``memory:<id>``; ``embedding`` is only
     filled when asked for (``get(..., with_embedding=True)``)."""
@@ -63,7 +69,7 @@ class Memory(Model):
     metadata: dict[str, Any] = Field(default_factory=dict)
     commit: Key | None = None
     embedding_model: str | None = None
-    embedding: list[float] | None = None
+    embedding: Annotated[list[float] | None, BeforeValidator(vector_of)] = None
     created_at: dt.datetime
     valid_from: dt.datetime
     valid_until: dt.datetime | None = None

@@ -238,13 +238,14 @@ def _hit(
 
 # -- sessions without the index: exact scans in the database ---------------------------------
 
-_VECTOR_OF = "(embedding ?? embedding_stash)"
+_VECTOR_OF = "encoding::cbor::decode(embedding ?? embedding_stash)"  # schema 019: bytes
 
 
 def _scan_vector(f: _Filters, n: int) -> str:
     return (
         f"SELECT {FIELDS}, vector::similarity::cosine({_VECTOR_OF}, $vector) AS score "
-        f"FROM memory WHERE {_VECTOR_OF} != NONE AND array::len({_VECTOR_OF}) = $dim "
+        f"FROM memory WHERE (embedding ?? embedding_stash) != NONE "
+        f"AND array::len({_VECTOR_OF}) = $dim "
         f"AND {f.where} ORDER BY score DESC LIMIT {n};"
     )
 

@@ -203,14 +203,12 @@ async def remember(
 # Rows come complete from Python (commit, model); the database skips the ids it already has.
 # The ids it has are found by one SELECT over them (a closure per id costs 0.1 ms a row);
 # the rows themselves (384 floats each) are filtered only when some exist.
-# Vectors arrive as CBOR bytes (cbor2's C encoder, float64: exact) and are decoded by the
-# engine: the SDK's pure-Python encoder spent about 0.2 ms on each 384-d vector, some 20% of a
-# bulk load (bench memory).
+# Vectors arrive as CBOR bytes (cbor2's C encoder, float64: exact), which the field takes as
+# they are (schema 019): the SDK's pure-Python encoder spent about 0.2 ms on each 384-d
+# vector, some 20% of a bulk load (bench memory).
 _REMEMBER_MANY = """
 BEGIN;
 LET $have = (SELECT VALUE id FROM $ids);
-LET $rows = $rows.map(|$r| IF $r.embedding = NONE { $r }
-    ELSE { object::extend($r, { embedding: encoding::cbor::decode($r.embedding) }) });
 INSERT INTO memory (IF $have = [] { $rows } ELSE { $rows.filter(|$r| $r.id NOTINSIDE $have) })
     RETURN NONE;
 array::len($have);
