@@ -260,6 +260,31 @@ async def test_vectors_stored_as_arrays_before_019_are_rewritten(
         assert got.embedding == vec(8004)
 
 
+async def test_read_your_writes_while_other_tasks_recall(kv_url: str) -> None:
+    """Recalls in other tasks catch the shared index up at any moment: a recall that chose
+    its candidates before such a catch-up still sees every write acknowledged before it."""
+    async with Store(kv_url) as s:
+        await seeded(s)
+        await memory.recall(s, vector=vec(0), k=1)
+        done = anyio.Event()
+
+        async def reader(i: int) -> None:
+            while not done.is_set():
+                await memory.recall(s, vector=vec(i), k=3)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(3):
+                tg.start_soon(reader, i)
+            for i in range(40):
+                m = await memory.remember(s, content=f"concurrent {i}", embedding=vec(9000 + i))
+                assert await ids(await memory.recall(s, vector=vec(9000 + i), k=1)) == [m.id]
+                if i % 10 == 9:
+                    await memory.invalidate(s, memory=m.id, reason="test")
+                    hits = await memory.recall(s, vector=vec(9000 + i), k=3)
+                    assert m.id not in await ids(hits)
+            done.set()
+
+
 async def test_read_your_writes_from_another_store_on_the_same_files(kv_url: str) -> None:
     async with Store(kv_url) as a:
         await seeded(a)

@@ -726,13 +726,20 @@ class Stale(Exception):
         self.space = space
 
 
-async def read_if_current(db: Any, index: DerivedIndex, text: str, **params: Any) -> Any:
+async def read_if_current(
+    db: Any,
+    index: DerivedIndex,
+    state: tuple[int, dict[str, Any] | None],
+    text: str,
+    **params: Any,
+) -> Any:
     """The result of the read ``text``, run in one round trip with a look at the feed: raises
-    :class:`Stale` unless the table has not changed since ``index``'s versionstamp and the
-    embedding space is the one it knew. (A change committed after the look is one made after
-    this read began, which a read need not see; every filter is in ``text``, so a memory
-    invalidated meanwhile is still refused.)"""
-    known, space, limit = index.versionstamp, index.space, index.feed_limit
+    :class:`Stale` unless the table has not changed since ``state`` (the versionstamp and the
+    embedding space that ``index`` reflected when it chose what ``text`` reads). A change
+    committed after the look is one made after this read began, which a read need not see;
+    every filter is in ``text``, so a memory invalidated meanwhile is still refused."""
+    known, space = state
+    limit = index.feed_limit
     if known < 0:
         raise Stale(known, limit, [], None)
     entries, now, result = await _feed(db, index, known + 1, limit, then=text, **params)

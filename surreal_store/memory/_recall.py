@@ -138,12 +138,13 @@ async def _hydrate(
     f: _Filters,
     k: int,
     *,
-    current: bool = False,
+    current: tuple[int, dict[str, Any] | None] | None = None,
 ) -> list[tuple[Memory, float]]:
     """The first ``k`` of ``ranked`` (slot, score) that the database admits, read from it.
 
-    ``current``: the first read also checks that the index was current (no change to the
-    table since its versionstamp), in the same round trip; raises :class:`Stale` if not."""
+    ``current``: the (versionstamp, embedding space) the candidates reflect; the first read
+    also checks, in the same round trip, that the table has not changed since, and raises
+    :class:`Stale` if it has."""
     out: list[tuple[Memory, float]] = []
     start = 0
     while len(out) < k and start < len(ranked):
@@ -152,9 +153,9 @@ async def _hydrate(
         keys = [index.ids[s] for s, _ in chunk]
         ids = [RecordId("memory", key) for key in keys if key is not None]
         text = f"SELECT {FIELDS} FROM $ids WHERE {f.where};"
-        if current:
-            current = False
-            found = await read_if_current(db, index, text, ids=ids, **f.params)
+        if current is not None:
+            found = await read_if_current(db, index, current, text, ids=ids, **f.params)
+            current = None
             rows = [Memory.model_validate(r) for r in found or ()]
         else:
             rows = await db.query(text, Memory, ids=ids, **f.params)
@@ -163,8 +164,8 @@ async def _hydrate(
             memory = by_id.get(str(index.ids[slot]))
             if memory is not None:
                 out.append((memory, score))
-    if current:  # nothing was read: the index's candidates still need the check
-        await read_if_current(db, index, "RETURN NONE;")
+    if current is not None:  # nothing was read: the candidates still need the check
+        await read_if_current(db, index, current, "RETURN NONE;")
     return out[:k]
 
 
@@ -193,6 +194,8 @@ async def _indexed(
     trip of the first read (:func:`_hydrate`), rather than catching it up before."""
     async with index.lock:
         mask = _mask(index, f)
+        # What the candidates reflect: a look at the feed from here sees any change since.
+        state = (index.versionstamp, index.space) if current else None
     if f.metadata:
         mask = await _metadata_mask(db, index, f, mask)
     q = None if vector is None else np.asarray(vector, dtype=np.float32)
@@ -200,6 +203,10 @@ async def _indexed(
     want = k if mode != "hybrid" else n
     while True:
         async with index.lock:
+            if len(mask) < index.size:
+                # Memories the index took in since the mask (another task caught it up) are
+                # newer than this recall's start, or a look from `state` sees them.
+                mask = np.concatenate([mask, np.zeros(index.size - len(mask), dtype=np.bool_)])
             v = index.nearest(q, mask, want, ef) if q is not None and mode != "fulltext" else []
             t: list[tuple[int, float]] = []
             if mode != "vector":
@@ -209,8 +216,8 @@ async def _indexed(
                 if len(t) < (want if mode == "fulltext" else 1):
                     t = index.matching(terms, mask, want, every=False)
         ranked = v if mode == "vector" else t if mode == "fulltext" else _rrf(v, t)
-        rows = await _hydrate(db, index, ranked, f, k, current=current)
-        current = False
+        rows = await _hydrate(db, index, ranked, f, k, current=state)
+        state = None
         # The database may refuse a candidate the mask admitted (a change since the catch-up,
         # a permission): ask for more while there may be more.
         if len(rows) >= k or (len(v) < want and len(t) < want) or want >= index.size:
