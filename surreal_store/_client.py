@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import EllipsisType, TracebackType
-from typing import Any, Literal, TypeVar, cast, get_origin
+from typing import Any, Final, Literal, TypeVar, cast, get_origin
 
 import anyio
 import cbor2
@@ -34,6 +34,7 @@ from surrealdb.connections.async_embedded import AsyncEmbeddedSurrealConnection
 from surrealdb.connections.url import Url, UrlScheme
 from surrealdb.connections.utils_mixin import mapped_engine_errors
 from surrealdb.data import cbor as sdk_cbor
+from surrealdb.data.types import constants as sdk_constants
 
 from . import _errors as e
 from . import _retry
@@ -586,10 +587,16 @@ class _SchemaAccess:
 # -- the SDK connection ------------------------------------------------------------------
 
 
+_TAG_NONE: Final = sdk_constants.TAG_NONE
+
+
 def _decode_tag(first: Any, second: Any) -> Any:
     # cbor2 6.3's C decoder calls the hook as (tag, immutable), its documentation says
     # (decoder, tag): take the tag from where it is.
     tag = first if isinstance(first, cbor2.CBORTag) else second
+    if tag.tag == _TAG_NONE:
+        # Most tags in an answer: every absent field of every row (seven per memory).
+        return None
     # Inside a tag it decodes arrays as tuples and maps as FrozenDicts (they might be
     # keys); the SDK's decoder gives lists and dicts (a record id's array key).
     return sdk_cbor.tag_decoder(None, cbor2.CBORTag(tag.tag, _thaw(tag.value)))  # type: ignore[arg-type]
