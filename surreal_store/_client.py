@@ -14,6 +14,7 @@ import datetime as dt
 import enum
 import hashlib
 import logging
+import os
 import random
 import re
 import time
@@ -38,7 +39,7 @@ from surrealdb.data.types import constants as sdk_constants
 
 from . import _errors as e
 from . import _retry
-from ._config import Settings, redact_url
+from ._config import Settings, redact_url, url_scheme
 from ._executor import Executor, SchemaAccess, ScratchStore
 from ._migrate import Migrator
 from ._space import declare_space
@@ -335,6 +336,8 @@ class Store:
                 shared.db, shared.signin, shared.who = db, signin, _identity(s)
                 shared.loop = asyncio.get_running_loop()
                 shared.home = (s.namespace, s.database)
+                if url_scheme(s.url).startswith("surrealkv"):
+                    shared.wal = Path(key) / "wal"
         if shared.loop is not asyncio.get_running_loop():
             raise e.StoreLockedError(
                 f"{redact_url(s.url)} is open in this process on another event loop; "
@@ -527,6 +530,11 @@ class Store:
         serialise: bool,
         timeout_s: float | EllipsisType | None = ...,
     ) -> list[Any]:
+        shared = self._shared
+        if shared is not None:
+            while shared.reopened is not None:  # a checkpoint is reopening the connection
+                await shared.reopened.wait()
+            self._db = shared.db
         db = self._db
         if db is None:
             raise e.StoreStateError("the store is closed")
@@ -537,12 +545,20 @@ class Store:
             # anyio's cancel scope costs about 30 us more per query, some 3% of a commit.
             if self._use is not None:
                 text = self._use + text
-            async with asyncio.timeout(timeout):
-                if self._write_lock is not None and serialise and not sh.read_only:
-                    async with self._write_lock:
+            if shared is not None:
+                shared.busy += 1
+            try:
+                async with asyncio.timeout(timeout):
+                    if self._write_lock is not None and serialise and not sh.read_only:
+                        async with self._write_lock:
+                            raw = await db.query_raw(text, params)
+                    else:
                         raw = await db.query_raw(text, params)
-                else:
-                    raw = await db.query_raw(text, params)
+            finally:
+                if shared is not None:
+                    shared.busy -= 1
+                    if shared.busy == 0 and shared.drained is not None:
+                        shared.drained.set()
             _engine.answered()
             if self._use is not None:
                 raw = _drop_use(raw)
@@ -552,6 +568,8 @@ class Store:
             err = _map_exception(exc, context="query")
             self._count(err)
             raise err from exc
+        if shared is not None and not sh.read_only and shared.wal_bytes() > _WAL_LIMIT:
+            await shared.checkpoint(self._settings)
         try:
             return _results(raw, sh)
         except e.StoreError as err:
@@ -667,7 +685,65 @@ class _Shared:
         self.open_lock = anyio.Lock()
         self.users = 0
         self.attached: dict[tuple[str, str, str], Any] = {}
+        self.busy = 0  # queries in flight on `db`
+        self.drained: anyio.Event | None = None  # set when `busy` falls to 0 during a reopen
+        self.reopened: anyio.Event | None = None  # while reopening: set once `db` is the new one
+        self.wal: Path | None = None  # a surrealkv store's write-ahead log, watched for size
+        self.reopens = 0
 
+    def wal_bytes(self) -> int:
+        if self.wal is None:
+            return 0
+        try:
+            return sum(f.stat().st_size for f in os.scandir(self.wal) if f.is_file())
+        except OSError:
+            return 0
+
+    async def checkpoint(self, s: Settings) -> None:
+        """Close and reopen the connection, which writes the engine's memory table out to its
+        files, once the write-ahead log holds more than :data:`_WAL_LIMIT` bytes.
+
+        The embedded engine (surrealdb-embedded 3.0.0b10, surrealkv) keeps every write in
+        memory and in its log until the connection closes, and stops answering writes for
+        good once the log reaches its third 1 GB segment (about 2.1 GB written in one
+        connection; the SDK alone, without this library, does the same). Closing writes it out
+        (and empties the log); reopening continues from there. Writes wait for this (they hold
+        the write lock), reads in flight finish first and new ones wait."""
+        async with self.write_lock:
+            if self.wal_bytes() <= _WAL_LIMIT or self.db is None:
+                return  # another task checkpointed meanwhile
+            self.reopened = anyio.Event()
+            try:
+                if self.busy:
+                    self.drained = anyio.Event()
+                    await self.drained.wait()
+                old, self.db = self.db, None
+                t0 = time.perf_counter()
+                await _close_quietly(old, s.url)
+                db = _connection(s.url)
+                try:
+                    await db.connect()
+                    await _sign_in(db, s)
+                    await db.use(*self.home)
+                except BaseException:
+                    await _close_quietly(db, s.url)
+                    raise
+                self.db = db
+                self.reopens += 1
+                log.info(
+                    "reopened %s to write its memory table out (%.1fs)",
+                    redact_url(s.url),
+                    time.perf_counter() - t0,
+                )
+            finally:
+                self.drained = None
+                self.reopened.set()
+                self.reopened = None
+
+
+# The write-ahead log's size past which an embedded surrealkv connection is reopened (see
+# _Shared.checkpoint): well under the 2.1 GB at which the engine stops.
+_WAL_LIMIT: Final = 1 << 30
 
 _SHARED: dict[str, _Shared] = {}
 _USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

@@ -285,6 +285,46 @@ async def test_read_your_writes_while_other_tasks_recall(kv_url: str) -> None:
             done.set()
 
 
+async def test_a_long_write_reopens_the_engine_before_its_log_fills(
+    kv_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded engine stops answering writes after about 2.1 GB in one connection; a
+    store reopens it past a limit (1 GB; 256 KB here) between statements. Reads running beside
+    the writes, the recall index and every acknowledged memory come through."""
+    from surreal_store import _client
+
+    monkeypatch.setattr(_client, "_WAL_LIMIT", 1 << 18)
+    async with Store(kv_url) as s:
+        await seeded(s)
+        shared = s._shared
+        assert shared is not None and shared.wal is not None
+        done = anyio.Event()
+        reads = 0
+
+        async def reader() -> None:
+            nonlocal reads
+            while not done.is_set():
+                await memory.recall(s, vector=vec(3), k=3)
+                reads += 1
+
+        written: list[str] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reader)
+            for start in range(0, 600, 100):
+                items = [
+                    NewMemory(content=f"long write {i}", embedding=vec(20_000 + i))
+                    for i in range(start, start + 100)
+                ]
+                written += (await memory.remember_many(s, items)).ids
+            done.set()
+        assert shared.reopens >= 2 and reads > 0
+        assert shared.wal_bytes() <= 2 << 20
+        for i in (0, 299, 599):
+            assert await ids(await memory.recall(s, vector=vec(20_000 + i), k=1)) == [written[i]]
+    async with Store(kv_url) as s:
+        assert (await memory.index_status(s)).memories == 50 + 600
+
+
 async def test_read_your_writes_from_another_store_on_the_same_files(kv_url: str) -> None:
     async with Store(kv_url) as a:
         await seeded(a)
