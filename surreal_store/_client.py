@@ -532,6 +532,12 @@ class Store:
     ) -> list[Any]:
         shared = self._shared
         if shared is not None:
+            if not sh.read_only and shared.wal_bytes() > _WAL_LIMIT:
+                # Before the write, so that a failure to reopen fails a write never sent.
+                try:
+                    await shared.checkpoint(self._settings)
+                except Exception as exc:
+                    raise _map_exception(exc, context="reopening the store") from exc
             while shared.reopened is not None:  # a checkpoint is reopening the connection
                 await shared.reopened.wait()
             self._db = shared.db
@@ -568,8 +574,6 @@ class Store:
             err = _map_exception(exc, context="query")
             self._count(err)
             raise err from exc
-        if shared is not None and not sh.read_only and shared.wal_bytes() > _WAL_LIMIT:
-            await shared.checkpoint(self._settings)
         try:
             return _results(raw, sh)
         except e.StoreError as err:
