@@ -259,8 +259,13 @@ async def _one_size(root: Path, n: int, scale: Scale, *, suffix: str) -> list[Fi
 
     t0 = time.perf_counter()
     async with Store(url) as store:
+        opened = time.perf_counter()
         await memory.recall(store, vector=qlist[1], k=K)
         out["warm_open_s"] = time.perf_counter() - t0
+        # Its two parts: the engine opening its files (and the schema check), then the first
+        # recall (loading the saved recall index and looking at the feed).
+        out["warm_open_store_s"] = opened - t0
+        out["warm_open_first_recall_s"] = time.perf_counter() - opened
         extra = clustered(1000, seed=99)
         more = [
             memory.NewMemory(content=f"later {i}", embedding=v.tolist())
@@ -292,7 +297,12 @@ async def _one_size(root: Path, n: int, scale: Scale, *, suffix: str) -> list[Fi
             "hybrid_vs_vector_p50": ("<=", 2),
             "warm_open_s": ("<=", 1),
         }
-    units = {"warm_open_s": "s", "catch_up_s_per_1k_changes": "s"}
+    units = {
+        "warm_open_s": "s",
+        "warm_open_store_s": "s",
+        "warm_open_first_recall_s": "s",
+        "catch_up_s_per_1k_changes": "s",
+    }
     return [
         Figure(
             name + suffix,
