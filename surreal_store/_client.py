@@ -522,6 +522,25 @@ class Store:
                 return await self._attempt(text, sdk_params, sh, serialise, timeout_s), sh
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
+    async def _send(self, text: str, params: dict[str, Any] | None) -> Any:
+        """One call to the engine, on the connection as it is now: a checkpoint may have
+        reopened it while this call waited for the write lock. Counted as in flight (a
+        checkpoint waits for those) only while it runs, never while it waits."""
+        shared = self._shared
+        if shared is None:
+            assert self._db is not None
+            return await self._db.query_raw(text, params)
+        db = self._db = shared.db
+        if db is None:
+            raise e.StoreStateError("the store is closed")
+        shared.busy += 1
+        try:
+            return await db.query_raw(text, params)
+        finally:
+            shared.busy -= 1
+            if shared.busy == 0 and shared.drained is not None:
+                shared.drained.set()
+
     async def _attempt(
         self,
         text: str,
@@ -540,9 +559,7 @@ class Store:
                     raise _map_exception(exc, context="reopening the store") from exc
             while shared.reopened is not None:  # a checkpoint is reopening the connection
                 await shared.reopened.wait()
-            self._db = shared.db
-        db = self._db
-        if db is None:
+        if (self._db if shared is None else shared.db) is None:
             raise e.StoreStateError("the store is closed")
         self.stats.queries += 1
         timeout = self._settings.query_timeout_s if timeout_s is ... else timeout_s
@@ -551,20 +568,12 @@ class Store:
             # anyio's cancel scope costs about 30 us more per query, some 3% of a commit.
             if self._use is not None:
                 text = self._use + text
-            if shared is not None:
-                shared.busy += 1
-            try:
-                async with asyncio.timeout(timeout):
-                    if self._write_lock is not None and serialise and not sh.read_only:
-                        async with self._write_lock:
-                            raw = await db.query_raw(text, params)
-                    else:
-                        raw = await db.query_raw(text, params)
-            finally:
-                if shared is not None:
-                    shared.busy -= 1
-                    if shared.busy == 0 and shared.drained is not None:
-                        shared.drained.set()
+            async with asyncio.timeout(timeout):
+                if self._write_lock is not None and serialise and not sh.read_only:
+                    async with self._write_lock:
+                        raw = await self._send(text, params)
+                else:
+                    raw = await self._send(text, params)
             _engine.answered()
             if self._use is not None:
                 raw = _drop_use(raw)

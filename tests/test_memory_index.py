@@ -325,6 +325,37 @@ async def test_a_long_write_reopens_the_engine_before_its_log_fills(
         assert (await memory.index_status(s)).memories == 50 + 600
 
 
+async def test_concurrent_writers_pass_through_the_engine_reopens(
+    kv_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers queued on the write lock while a reopen waits for the queries in flight: none
+    of them is counted as in flight while it waits, so nothing deadlocks, and each write goes
+    to the reopened connection."""
+    from surreal_store import _client
+
+    monkeypatch.setattr(_client, "_WAL_LIMIT", 1 << 17)
+    async with Store(kv_url) as s:
+        await seeded(s)
+        shared = s._shared
+        assert shared is not None
+        written: dict[int, str] = {}
+
+        async def writer(w: int) -> None:
+            for i in range(40):
+                n = 30_000 + w * 100 + i
+                m = await memory.remember(s, content=f"writer {w} item {i}", embedding=vec(n))
+                written[n] = m.id
+
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+                for w in range(4):
+                    tg.start_soon(writer, w)
+        assert shared.reopens >= 2
+        assert len(written) == 160
+        for n in (30_000, 30_139, 30_339):
+            assert await ids(await memory.recall(s, vector=vec(n), k=1)) == [written[n]]
+
+
 async def test_read_your_writes_from_another_store_on_the_same_files(kv_url: str) -> None:
     async with Store(kv_url) as a:
         await seeded(a)
