@@ -356,6 +356,33 @@ async def test_concurrent_writers_pass_through_the_engine_reopens(
             assert await ids(await memory.recall(s, vector=vec(n), k=1)) == [written[n]]
 
 
+async def test_a_failing_catch_up_during_a_bulk_write_is_reported_once_as_itself(
+    kv_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If catching the index up fails while a bulk write goes on, the write still completes,
+    and the catch-up after it reports the failure as itself (not inside an exception group);
+    the memories are stored and recalled once the index works again."""
+    from surreal_store.memory import _derived
+
+    async with Store(kv_url) as s:
+        await seeded(s)
+        await memory.recall(s, vector=vec(0), k=1)
+        index = derived_index(s)
+        assert index is not None
+        real = _derived.DerivedIndex.apply
+
+        def broken(self: object, *args: object, **kwargs: object) -> int:
+            raise RuntimeError("the index is broken")
+
+        monkeypatch.setattr(_derived.DerivedIndex, "apply", broken)
+        items = [NewMemory(content=f"during {i}", embedding=vec(40_000 + i)) for i in range(30)]
+        with pytest.raises(RuntimeError, match="the index is broken"):
+            await memory.remember_many(s, items, batch_size=10)
+        monkeypatch.setattr(_derived.DerivedIndex, "apply", real)
+        hits = await memory.recall(s, vector=vec(40_029), k=1)
+        assert await ids(hits) == [memory.memory_id("default", "during 29")]
+
+
 async def test_read_your_writes_from_another_store_on_the_same_files(kv_url: str) -> None:
     async with Store(kv_url) as a:
         await seeded(a)

@@ -20,7 +20,6 @@ from .._errors import (
     AlreadyExistsError,
     DimensionError,
     NotFoundError,
-    StoreError,
     ValidationError,
 )
 from .._executor import Executor
@@ -240,8 +239,10 @@ class _Follower:
             try:
                 if await refresh_index(self.db) is None:
                     return  # this session keeps no index
-            except StoreError as exc:
-                log.debug("catching the recall index up during a bulk write: %s", exc)
+            except Exception as exc:
+                # Not raised from here (a task group would wrap it): the catch-up after the
+                # writes does the same work and raises whatever it meets as itself.
+                log.debug("catching the recall index up during a bulk write: %r", exc)
                 return
 
 
