@@ -7,9 +7,11 @@ or too-wide candidate costs a little time and is never returned. What it must ne
 a memory the database would admit; it therefore follows every change to the table, whoever
 made it (our API, raw SurrealQL, another client of a server), before each recall:
 
-* it records the versionstamp it reflects and, before answering, reads the feed from there
-  (``SHOW CHANGES FOR TABLE memory``) and applies each change: an ``update`` carries the whole
-  record, a ``delete`` its id; both are idempotent, so replaying a range is harmless;
+* it records the versionstamp it reflects, and each recall reads the feed from there
+  (``SHOW CHANGES FOR TABLE memory``) in the round trip that reads its candidates back
+  (:func:`read_if_current`); if anything changed, the index applies each change (an
+  ``update`` carries the whole record, a ``delete`` its id; both are idempotent, so replaying
+  a range is harmless) and the recall chooses its candidates again;
 * it is saved beside an embedded store (``<path>.memindex/<ns>/<db>/``) with that versionstamp
   on close and after large catch-ups; reopening loads it and replays the feed from there, so
   a crash costs the changes since the last save, not a rebuild;
@@ -43,6 +45,7 @@ import tantivy
 
 from .._errors import PermissionDeniedError, QueryError
 from .._types import RecordId
+from ._models import vector_of
 
 __all__ = [
     "FEED_RETENTION",
@@ -409,7 +412,7 @@ class DerivedIndex:
         if cols["vector"][slot] and self.vector_hash.get(slot) == fingerprint:
             return None  # invalidated or restored: the same vector, only the liveness moved
         self.vector_hash[slot] = fingerprint
-        return slot, list(cbor2.loads(stored) if isinstance(stored, bytes) else stored)
+        return slot, list(vector_of(stored))
 
     def commit_text(self) -> None:
         if self.text_dirty:

@@ -1,9 +1,10 @@
 """Recall: the memories most relevant to a text and/or a vector, with exact filters.
 
-Candidates come from the derived recall index (:mod:`._derived`), caught up with the memory
-table's change feed first; they are then read from the database with the recall's filters
-(:data:`_FILTERS`, every value a parameter) and the session's permissions, so only what the
-database admits is returned. A filter is also a mask over the index's own columns, which
+Candidates come from the derived recall index (:mod:`._derived`); they are read from the
+database with the recall's filters (:data:`_FILTERS`, every value a parameter) and the
+session's permissions, so only what the database admits is returned, in the round trip that
+also checks the memory table's change feed for changes the index has not seen (then it catches
+up and the candidates are chosen again). A filter is also a mask over the index's own columns, which
 admits at least what the database does: a candidate list is never short of an admitted
 memory (selective filters are compared exactly). Sessions that cannot read the feed (agents,
 viewers) recall by an exact scan in the database (:func:`_scan_vector`, :func:`_scan_text`).

@@ -16,12 +16,7 @@ from .. import _facts, _invalidation, _retry
 from .. import branches as _branches
 from .._api import public
 from .._client import Store
-from .._errors import (
-    AlreadyExistsError,
-    DimensionError,
-    NotFoundError,
-    ValidationError,
-)
+from .._errors import AlreadyExistsError, DimensionError, NotFoundError, ValidationError
 from .._executor import Executor
 from .._ids import commit_key, memory_key
 from .._space import EmbeddingSpace
