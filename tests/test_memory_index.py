@@ -3,8 +3,10 @@ persistence, crash recovery and exact filters. Real embedded engine throughout."
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -677,3 +679,108 @@ async def test_concurrent_writers_and_recalls_agree(kv_url: str) -> None:
             tg.start_soon(reader)
         status = await memory.index_status(s)
         assert status.memories == 10 + 80
+
+
+async def test_a_recall_returns_each_memory_as_a_read_of_it_would(
+    kv_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A recall of a current index returns the rows the index keeps rather than reading them
+    back: they equal what the database returns for them, field by field and to the
+    nanosecond, whoever wrote them, and after the index is saved and loaded."""
+    caplog.set_level(logging.INFO, "surreal_store")
+    async with Store(kv_url) as s:
+        await memory.declare_space(s, model="m", dimension=DIM)
+        await agents.register(s, name="a", kind="bot", agent_id="a")
+        items = [
+            NewMemory(
+                content=f"kept row {i}",
+                key=f"k{i}" if i % 2 else None,
+                kind="fact" if i % 3 else "note",
+                tags=["x", f"t{i}"],
+                metadata={"n": i, "nested": {"list": [1, 2.5, None, "s"], "flag": True}},
+                agent="a" if i % 4 == 0 else None,
+                valid_until=dt.datetime(2099, 1, 1, 0, 0, 0, 123456, tzinfo=dt.UTC),
+                embedding=vec(i),
+            )
+            for i in range(12)
+        ]
+        await memory.remember_many(s, items)
+        row = raw_row("written raw, read back the same", i=77)
+        # Nanoseconds the API never makes (its times are the engine's own or Python's).
+        await s.execute(
+            "INSERT INTO memory $row RETURN NONE; UPDATE $id SET valid_until = "
+            "<datetime> '2098-01-02T03:04:05.987654321Z' RETURN NONE;",
+            row=row,
+            id=row["id"],
+        )
+        gone = await memory.remember(s, content="kept row, then invalidated", embedding=vec(5))
+        await memory.invalidate(s, memory=gone.id, reason="wrong")
+
+        async def check() -> int:
+            seen = 0
+            for i in (*range(12), 77, 5):
+                before = s.stats.queries
+                hits = await memory.recall(s, vector=vec(i), k=3, include_invalidated=True)
+                assert s.stats.queries - before == 1  # the look at the feed, nothing read
+                for hit in hits:
+                    read = await memory.get(s, memory=hit.memory.id)
+                    assert hit.memory == read
+                    for name in ("created_at", "valid_from", "valid_until", "invalidated_at"):
+                        mine, theirs = getattr(hit.memory, name), getattr(read, name)
+                        assert type(mine) is type(theirs)
+                        assert getattr(mine, "nanosecond", 0) == getattr(theirs, "nanosecond", 0)
+                        if mine is not None:
+                            assert mine.tzinfo == theirs.tzinfo
+                    seen += 1
+            return seen
+
+        await memory.recall(s, vector=vec(0), k=1)
+        assert await check() == 14 * 3
+        raw = await memory.get(s, memory=str(row["id"].key))  # type: ignore[attr-defined]
+        assert raw.valid_until is not None and raw.valid_until.nanosecond == 321  # type: ignore[attr-defined]
+    async with Store(kv_url) as s:
+        await memory.recall(s, vector=vec(0), k=1)
+        assert derived_index(s).origin == "loaded", caplog.text  # type: ignore[union-attr]
+        assert await check() == 14 * 3
+
+
+async def test_a_memory_whose_row_is_not_kept_is_read_back(kv_url: str) -> None:
+    """Metadata written by raw SurrealQL may hold values the index does not keep (a duration;
+    a record id, even with a number key, is kept): such a hit is read back from the database."""
+    async with Store(kv_url) as s:
+        await seeded(s, 20)
+        row = raw_row("odd metadata", i=3000) | {"metadata": {"at": RecordId("agent", 1)}}
+        await s.execute("INSERT INTO memory $row RETURN NONE;", row=row)
+        await s.execute(
+            "CREATE $id CONTENT $row RETURN NONE;",
+            id=RecordId("memory", memory.memory_id("default", "a duration in metadata")),
+            row={k: v for k, v in raw_row("a duration in metadata", i=3001).items() if k != "id"}
+            | {"metadata": {"wait": dt.timedelta(minutes=90)}},
+        )
+        index = derived_index(s)
+        await memory.recall(s, vector=vec(0), k=1)
+        assert index is not None
+        slot = index.slot_of[memory.memory_id("default", "a duration in metadata")]
+        assert index.rows[slot] is None  # not kept
+        assert index.rows[index.slot_of[str(row["id"].key)]] is not None  # type: ignore[attr-defined]
+        hits = await memory.recall(s, vector=vec(3001), k=2)
+        assert hits[0].memory.metadata == {"wait": dt.timedelta(minutes=90)}
+        assert hits[0].memory == await memory.get(s, memory=hits[0].memory.id)
+        hits = await memory.recall(s, vector=vec(3000), k=1)
+        assert hits[0].memory.metadata == {"at": RecordId("agent", 1)}
+
+
+async def test_a_filter_names_records_by_their_string_keys(kv_url: str) -> None:
+    """``agent:1`` (a number key, written raw) is not the agent ``"1"``: the index's mask is
+    exact, as the database's filter is."""
+    async with Store(kv_url) as s:
+        await seeded(s, 5)
+        await agents.register(s, name="one", kind="bot", agent_id="1")
+        mine = await memory.remember(s, content="by agent one", embedding=vec(9), agent="1")
+        await s.execute("CREATE agent:1 SET name = 'number one', kind = 'bot' RETURN NONE;")
+        await s.execute(
+            "INSERT INTO memory $row RETURN NONE;",
+            row=raw_row("by agent:1, a number", i=9) | {"agent": RecordId("agent", 1)},
+        )
+        hits = await memory.recall(s, vector=vec(9), k=5, agent="1")
+        assert await ids(hits) == [mine.id]

@@ -1,17 +1,15 @@
 """The derived recall index: an in-process HNSW graph (hnswlib) and BM25 index (tantivy) over
 the memory table, with the columns recall filters on, kept in step with the table's change feed.
 
-The database stays the source of truth. This index only proposes candidates: recall reads
-them back from the database with the same filters (and the session's permissions), so a stale
-or too-wide candidate costs a little time and is never returned. What it must never do is miss
-a memory the database would admit; it therefore follows every change to the table, whoever
-made it (our API, raw SurrealQL, another client of a server), before each recall:
+The database stays the source of truth: the index answers a recall only once a look at the
+table's change feed has shown that it reflects the table as it is. It follows every change to
+the table, whoever made it (our API, raw SurrealQL, another client of a server):
 
 * it records the versionstamp it reflects, and each recall reads the feed from there
-  (``SHOW CHANGES FOR TABLE memory``) in the round trip that reads its candidates back
-  (:func:`read_if_current`); if anything changed, the index applies each change (an
-  ``update`` carries the whole record, a ``delete`` its id; both are idempotent, so replaying
-  a range is harmless) and the recall chooses its candidates again;
+  (``SHOW CHANGES FOR TABLE memory``) in one round trip (:func:`read_if_current`), which
+  also reads the rows it does not keep, if any; if anything changed, the index applies each
+  change (an ``update`` carries the whole record, a ``delete`` its id; both are idempotent, so
+  replaying a range is harmless) and the recall chooses its candidates again;
 * it is saved beside an embedded store (``<path>.memindex/<ns>/<db>/``) with that versionstamp
   on close and after large catch-ups; reopening loads it and replays the feed from there, so
   a crash costs the changes since the last save, not a rebuild;
@@ -19,8 +17,9 @@ made it (our API, raw SurrealQL, another client of a server), before each recall
   the table itself, in pages, and then replays the feed from the build's start.
 
 Filters are computed on columns kept here (scope, kind, key, agent, commit, tags, the four
-times, liveness) as a mask that is a superset of what the database admits (times compare at
-microseconds, never more strictly than the database); metadata filters ask the database.
+times to the nanosecond, liveness) as a mask of exactly what the database admits; metadata
+filters ask the database. Each memory's row, as a read returns it (its vector left out), is
+kept too, in CBOR (:func:`~surreal_store._client.encode_row`): a current index returns it.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -43,9 +42,10 @@ import hnswlib
 import numpy as np
 import tantivy
 
+from .._client import decode_row, encode_row
 from .._errors import PermissionDeniedError, QueryError
 from .._types import RecordId
-from ._models import vector_of
+from ._models import FIELDS, vector_of
 
 __all__ = [
     "FEED_RETENTION",
@@ -78,7 +78,7 @@ _NO_TIME: Final = np.iinfo(np.int64).max
 _NO_CODE: Final = -1
 _UNKNOWN: Final = -2
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_FORMAT: Final = 3  # 3: vector fingerprints over CBOR bytes (schema 019)
+_FORMAT: Final = 4  # 3: vector fingerprints over CBOR bytes (schema 019); 4: rows
 
 # Punctuation and English function words dropped before stemming, as schema 006's analyzer does.
 STOPWORDS: Final = [
@@ -151,11 +151,10 @@ STOPWORDS: Final = [
     "your",
 ]
 
-# The columns a rebuild reads (the feed's updates carry the whole record).
-_BUILD_FIELDS: Final = (
-    "id, scope, agent, key, kind, content, tags, commit, embedding, embedding_stash, "
-    "created_at, valid_from, valid_until, invalidated_at"
-)
+# What recall returns of a memory, kept per slot (the feed's updates carry the whole record).
+_ROW_FIELDS: Final = tuple(name.strip() for name in FIELDS.split(","))
+# What a rebuild reads: the row and the vector.
+_BUILD_FIELDS: Final = f"{FIELDS}, embedding, embedding_stash"
 # Pages follow the table's key order, each starting where the last ended. On 3.2.4 a record
 # range with a LIMIT (`memory:⟨key⟩>.. LIMIT n`) reads every record to the table's end before
 # it stops, which made a build quadratic (100k memories: 261 s, against 1.7 s for this page
@@ -178,7 +177,9 @@ def _key(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, RecordId):
-        return str(value.key)
+        # A filter names records by string keys: `agent:1` (a number) must not pass for
+        # `agent:⟨1⟩`, so other keys get a code no string key has (the mask is exact).
+        return value.key if type(value.key) is str else f"\0{value.key!r}"
     return str(value)
 
 
@@ -244,7 +245,13 @@ class DerivedIndex:
         # get_items copies through Python lists: 50 ms for 2,000 vectors, against 0.1 ms here).
         self.vecs: np.ndarray[Any, Any] = np.zeros((0, 0), dtype=np.float32)
         self.ids: list[str | None] = []
+        # Each slot's memory as recall returns it (encode_row), or None: a recall that finds
+        # the index current returns these rather than reading its hits back.
+        self.rows: list[bytes | None] = []
         self.slot_of: dict[str, int] = {}
+        # Filter masks by the filters' values, for recalls with the same filters while the
+        # index stands still (any change empties it).
+        self.masks: dict[Hashable, np.ndarray[Any, Any]] = {}
         self.codes: dict[str, int] = {}
         self.tags: dict[int, set[int]] = {}
         self.vector_hash: dict[int, int] = {}
@@ -325,6 +332,7 @@ class DerivedIndex:
     def apply(self, records: Iterable[dict[str, Any]], deleted: Iterable[str] = ()) -> int:
         """Apply whole records (created or updated) and deletions; return how many changes."""
         count = 0
+        self.masks.clear()
         adds: list[tuple[int, list[float]]] = []
         for key in deleted:
             self._delete(key)
@@ -356,6 +364,7 @@ class DerivedIndex:
         if slot is None:
             return
         self.ids[slot] = None
+        self.rows[slot] = None
         self.cols["alive"][slot] = False
         if self.cols["vector"][slot]:
             assert self.ann is not None
@@ -375,6 +384,7 @@ class DerivedIndex:
             slot = len(self.ids)
             self._grow(slot + 1)
             self.ids.append(key)
+            self.rows.append(None)
             self.slot_of[key] = slot
             cols["alive"][slot] = True
             cols["scope"][slot] = self._code(r.get("scope"))
@@ -392,6 +402,7 @@ class DerivedIndex:
             self.text_dirty = True
         cols["valid_until"][slot] = ns(r.get("valid_until"))
         cols["invalidated"][slot] = ns(r.get("invalidated_at"))
+        self.rows[slot] = encode_row({f: r[f] for f in _ROW_FIELDS if f in r})
         stored = r.get("embedding")
         if stored is None:
             stored = r.get("embedding_stash")
@@ -493,6 +504,14 @@ class DerivedIndex:
             del found[n:]
         return found
 
+    def kept(self, slots: Sequence[int]) -> list[dict[str, Any]] | None:
+        """The rows kept for ``slots``, as a read of them would return them; ``None`` if one
+        is not kept (its record held a value :func:`encode_row` does not keep)."""
+        rows = [self.rows[s] for s in slots]
+        if any(r is None for r in rows):
+            return None
+        return [decode_row(r) for r in rows if r is not None]
+
     def terms(self, text: str) -> list[str]:
         return list(dict.fromkeys(self.analyzer.analyze(text)))
 
@@ -542,6 +561,8 @@ class DerivedIndex:
         columns["ids"] = np.array([(k or "").encode() for k in self.ids], dtype=np.bytes_)
         pairs = [(code, slot) for code, slots in self.tags.items() for slot in slots]
         columns["tags"] = np.array(pairs, dtype=np.int64).reshape(-1, 2)  # (tag code, slot)
+        columns["rows"] = np.frombuffer(b"".join(r or b"" for r in self.rows), dtype=np.uint8)
+        columns["row_ends"] = np.cumsum([len(r or b"") for r in self.rows], dtype=np.int64)
         columns["hash_slots"] = np.fromiter(self.vector_hash, dtype=np.int64)
         columns["hash_values"] = np.fromiter(self.vector_hash.values(), dtype=np.int64)
         np.savez(tmp / "columns.npz", **columns)
@@ -593,6 +614,10 @@ class DerivedIndex:
                     index.cols[name] = col
                 for code, slot in saved["tags"].tolist():
                     index.tags.setdefault(code, set()).add(slot)
+                blob, ends = saved["rows"].tobytes(), saved["row_ends"].tolist()
+                if len(ends) != n:
+                    raise ValueError("rows and ids differ in number")
+                index.rows = [blob[a:b] or None for a, b in zip([0, *ends], ends, strict=False)]
                 index.vector_hash = dict(
                     zip(saved["hash_slots"].tolist(), saved["hash_values"].tolist(), strict=True)
                 )
@@ -735,12 +760,13 @@ async def read_if_current(
     db: Any,
     index: DerivedIndex,
     state: tuple[int, dict[str, Any] | None],
-    text: str,
+    text: str | None,
     **params: Any,
 ) -> Any:
-    """The result of the read ``text``, run in one round trip with a look at the feed: raises
-    :class:`Stale` unless the table has not changed since ``state`` (the versionstamp and the
-    embedding space that ``index`` reflected when it chose what ``text`` reads). A change
+    """The result of the read ``text`` (if any), run in one round trip with a look at the
+    feed: raises :class:`Stale` unless the table has not changed since ``state`` (the
+    versionstamp and the embedding space that ``index`` reflected when it chose what to
+    read, or what it keeps of the memories it returns, :meth:`DerivedIndex.kept`). A change
     committed after the look is one made after this read began, which a read need not see;
     every filter is in ``text``, so a memory invalidated meanwhile is still refused."""
     known, space = state
