@@ -442,6 +442,18 @@ async def test_the_index_is_saved_and_loaded_not_rebuilt(kv_url: str) -> None:
         assert await ids(await memory.recall(s, text="note 42", k=1)) == [known[42]]
 
 
+async def test_a_store_reopened_in_the_same_process_loads_the_index(kv_url: str) -> None:
+    """The closed store's index lets go of its text index's lock, even while something still
+    holds the index (an exception's traceback can, until the cycle collector runs)."""
+    async with Store(kv_url) as s:
+        known = await seeded(s, 30)
+        held = derived_index(s)
+    async with Store(kv_url) as s:
+        assert (await memory.index_status(s)).origin == "loaded"
+        assert await ids(await memory.recall(s, text="note 7", k=1)) == [known[7]]
+    assert held is not None
+
+
 async def test_a_loaded_index_keeps_tags_and_takes_changes_across_saves(kv_url: str) -> None:
     # Past 1,024 memories the saved vectors are mapped, not copied: a loaded index must
     # still grow, change and save itself again.

@@ -25,6 +25,7 @@ kept too, in CBOR (:func:`~surreal_store._client.encode_row`): a current index r
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import logging
@@ -285,7 +286,13 @@ class DerivedIndex:
             self.text = tantivy.Index(_text_schema())
         self.text.register_tokenizer("memory", text_analyzer())
         self.analyzer = text_analyzer()
-        self.writer = self.text.writer(heap_size=50_000_000, num_threads=1)
+        try:
+            self.writer = self.text.writer(heap_size=50_000_000, num_threads=1)
+        except ValueError:
+            # The lock of an index this process closed, still held by an object that only the
+            # cycle collector frees (an exception's traceback can hold one).
+            gc.collect()
+            self.writer = self.text.writer(heap_size=50_000_000, num_threads=1)
         self.text_dirty = False
 
     def _grow(self, need: int) -> None:
@@ -643,10 +650,13 @@ class DerivedIndex:
         return index
 
     async def aclose(self) -> None:
-        """Save (if it has a place) when its store lets go of the connection."""
+        """Save (if it has a place) when its store lets go of the connection, and let go of
+        the text index's lock, for the next store on these files (in this process or
+        another) to load the index rather than rebuild it."""
         async with self.lock:
             if self.unsaved or self.text_dirty:
                 self.save()
+            self.writer = None
 
 
 _EXACT_MAX: Final = 1_000
