@@ -454,6 +454,22 @@ async def test_a_store_reopened_in_the_same_process_loads_the_index(kv_url: str)
     assert held is not None
 
 
+async def test_an_index_whose_memories_were_all_forgotten_is_saved_and_loaded(
+    kv_url: str,
+) -> None:
+    async with Store(kv_url) as s:
+        await memory.declare_space(s, model="m", dimension=DIM)
+        m = await memory.remember(s, content="soon forgotten", embedding=vec(1))
+        assert await ids(await memory.recall(s, vector=vec(1), k=1)) == [m.id]
+        await memory.forget(s, memory=m.id)
+        assert await memory.recall(s, vector=vec(1), k=1) == []
+    async with Store(kv_url) as s:
+        status = await memory.index_status(s)
+        assert (status.origin, status.memories) == ("loaded", 0)
+        again = await memory.remember(s, content="remembered after", embedding=vec(1))
+        assert await ids(await memory.recall(s, vector=vec(1), k=5)) == [again.id]
+
+
 async def test_a_loaded_index_keeps_tags_and_takes_changes_across_saves(kv_url: str) -> None:
     # Past 1,024 memories the saved vectors are mapped, not copied: a loaded index must
     # still grow, change and save itself again.

@@ -79,7 +79,7 @@ _NO_TIME: Final = np.iinfo(np.int64).max
 _NO_CODE: Final = -1
 _UNKNOWN: Final = -2
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_FORMAT: Final = 4  # 3: vector fingerprints over CBOR bytes (schema 019); 4: rows
+_FORMAT: Final = 5  # 3: vector fingerprints over CBOR bytes (schema 019); 4: rows; 5: ids.txt
 
 # Punctuation and English function words dropped before stemming, as schema 006's analyzer does.
 STOPWORDS: Final = [
@@ -248,7 +248,7 @@ class DerivedIndex:
         self.ids: list[str | None] = []
         # Each slot's memory as recall returns it (encode_row), or None: a recall that finds
         # the index current returns these rather than reading its hits back.
-        self.rows: list[bytes | None] = []
+        self.rows = _Rows()
         self.slot_of: dict[str, int] = {}
         # Filter masks by the filters' values, for recalls with the same filters while the
         # index stands still (any change empties it).
@@ -565,11 +565,12 @@ class DerivedIndex:
         columns: dict[str, Any] = {k: v[:n] for k, v in self.cols.items()}
         # Flat arrays rather than JSON: a warm open of 100k memories reads them in
         # milliseconds (their JSON took a quarter of a second to parse).
-        columns["ids"] = np.array([(k or "").encode() for k in self.ids], dtype=np.bytes_)
+        # Memory keys are 64 hex digits (the schema checks them): a line each, "" for a gap.
+        (tmp / "ids.txt").write_text("\n".join(k or "" for k in self.ids))
         pairs = [(code, slot) for code, slots in self.tags.items() for slot in slots]
         columns["tags"] = np.array(pairs, dtype=np.int64).reshape(-1, 2)  # (tag code, slot)
-        columns["rows"] = np.frombuffer(b"".join(r or b"" for r in self.rows), dtype=np.uint8)
-        columns["row_ends"] = np.cumsum([len(r or b"") for r in self.rows], dtype=np.int64)
+        blob, columns["row_ends"] = self.rows.packed()
+        (tmp / "rows.bin").write_bytes(blob)
         columns["hash_slots"] = np.fromiter(self.vector_hash, dtype=np.int64)
         columns["hash_values"] = np.fromiter(self.vector_hash.values(), dtype=np.int64)
         np.savez(tmp / "columns.npz", **columns)
@@ -580,6 +581,7 @@ class DerivedIndex:
             "format": _FORMAT,
             "versionstamp": self.versionstamp,
             "dim": self.dim,
+            "slots": n,
             "codes": list(self.codes),
         }
         (tmp / "meta.json").write_text(json.dumps(meta))
@@ -609,7 +611,9 @@ class DerivedIndex:
             index.versionstamp = int(meta["versionstamp"])
             index.origin = "loaded"
             with np.load(state / "columns.npz") as saved:
-                index.ids = [k.decode() or None for k in saved["ids"].tolist()]
+                text = (state / "ids.txt").read_text()
+                keys = text.split("\n") if int(meta["slots"]) else []
+                index.ids = [k or None for k in keys]
                 n = len(index.ids)
                 # Room for the saved slots exactly (at least 1,024), so that the saved vectors
                 # can be mapped rather than read; the first new memory grows it.
@@ -621,14 +625,14 @@ class DerivedIndex:
                     index.cols[name] = col
                 for code, slot in saved["tags"].tolist():
                     index.tags.setdefault(code, set()).add(slot)
-                blob, ends = saved["rows"].tobytes(), saved["row_ends"].tolist()
-                if len(ends) != n:
+                index.rows = _Rows((state / "rows.bin").read_bytes(), saved["row_ends"])
+                if len(index.rows) != n:
                     raise ValueError("rows and ids differ in number")
-                index.rows = [blob[a:b] or None for a, b in zip([0, *ends], ends, strict=False)]
                 index.vector_hash = dict(
                     zip(saved["hash_slots"].tolist(), saved["hash_values"].tolist(), strict=True)
                 )
-            index.slot_of = {k: i for i, k in enumerate(index.ids) if k is not None}
+            index.slot_of = dict(zip(keys, range(n), strict=True))
+            index.slot_of.pop("", None)
             index.codes = {c: i for i, c in enumerate(meta["codes"])}
             index.dim = int(meta["dim"])
             if index.dim:
@@ -657,6 +661,41 @@ class DerivedIndex:
             if self.unsaved or self.text_dirty:
                 self.save()
             self.writer = None
+
+
+class _Rows:
+    """Each slot's row (:func:`encode_row`) or None: those loaded as one buffer, sliced when
+    read (a list of 100k took 0.1 s to make), and those set since."""
+
+    def __init__(self, blob: bytes = b"", ends: np.ndarray[Any, Any] | None = None) -> None:
+        self.blob = blob
+        self.ends = np.zeros(0, dtype=np.int64) if ends is None else ends
+        self.loaded = len(self.ends)
+        self.changed: dict[int, bytes | None] = {}
+        self.n = self.loaded
+
+    def __len__(self) -> int:
+        return self.n
+
+    def append(self, row: bytes | None) -> None:
+        self.changed[self.n] = row
+        self.n += 1
+
+    def __setitem__(self, slot: int, row: bytes | None) -> None:
+        self.changed[slot] = row
+
+    def __getitem__(self, slot: int) -> bytes | None:
+        if slot in self.changed:
+            return self.changed[slot]
+        if not 0 <= slot < self.loaded:
+            raise IndexError(slot)
+        start = int(self.ends[slot - 1]) if slot else 0
+        return self.blob[start : int(self.ends[slot])] or None
+
+    def packed(self) -> tuple[bytes, np.ndarray[Any, Any]]:
+        """Every row in one buffer, and where each ends (an empty row is None)."""
+        rows = [self[slot] or b"" for slot in range(self.n)]
+        return b"".join(rows), np.cumsum([len(r) for r in rows], dtype=np.int64)
 
 
 _EXACT_MAX: Final = 1_000
