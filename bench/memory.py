@@ -13,8 +13,9 @@ surrealkv, clustered 384-d vectors (bench/_data.py), every figure a ratio within
 - ``fulltext_speedup_vs_engine_bm25``: the engine's BM25 (a FULLTEXT index on the raw table,
   our analyzer) over our full-text recall, for one-match terms; ``hybrid_vs_vector_p50``.
 - ``disk_vs_raw``: our store (with anything saved beside it) over the raw one;
-  ``warm_open_s``: a new process opening the store and answering a first recall (and
-  ``reopen_in_process_s``, the same in the process that wrote it); ``catch_up_s_per_1k_changes``:
+  ``warm_open_s``: a new process opening the store and answering a first recall, p50 of five
+  (``warm_open_max_s`` the slowest; ``reopen_in_process_s``, once in the process that wrote
+  it); ``catch_up_s_per_1k_changes``:
   the first recall after 1,000 more memories, minus a plain recall.
 
 Only the public API is used on our side, so the same file measures an older checkout.
@@ -67,6 +68,7 @@ _RAW_FULLTEXT = (
 # An index build the engine does not finish in this time counts as not finished (3.2.4 has
 # hung building vector indexes over 100k vectors on surrealkv).
 _BUILD_TIMEOUT_S = 1800.0
+_WARM_OPENS = 5
 _WARM_OPEN = """
 import asyncio, json, sys, time
 from surreal_store import Store, memory
@@ -280,11 +282,18 @@ async def _one_size(root: Path, n: int, scale: Scale, *, suffix: str) -> list[Fi
     shutil.rmtree(root / f"raw{n}", ignore_errors=True)
 
     # A warm open is a new process opening the store (its files in the page cache): an agent
-    # that restarts. Timed in the child, from Store() to the first recall's answer.
-    child = await anyio.run_process(
-        [sys.executable, "-c", _WARM_OPEN, url, json.dumps(qlist[1])], check=True
-    )
-    out |= json.loads(child.stdout.decode().strip().splitlines()[-1])
+    # that restarts. Timed in the child, from Store() to the first recall's answer; the p50 of
+    # five, and the slowest: every fourth open of 3.2.4's surrealkv rewrites the store's
+    # files before it returns (README, "Known engine issue: every fourth open compacts").
+    opens = []
+    for _ in range(_WARM_OPENS):
+        child = await anyio.run_process(
+            [sys.executable, "-c", _WARM_OPEN, url, json.dumps(qlist[1])], check=True
+        )
+        opens.append(json.loads(child.stdout.decode().strip().splitlines()[-1]))
+    opens.sort(key=lambda o: o["warm_open_s"])
+    out |= opens[len(opens) // 2]
+    out["warm_open_max_s"] = opens[-1]["warm_open_s"]
     t0 = time.perf_counter()
     async with Store(url) as store:
         await memory.recall(store, vector=qlist[1], k=K)
@@ -326,6 +335,7 @@ async def _one_size(root: Path, n: int, scale: Scale, *, suffix: str) -> list[Fi
         "warm_open_s": "s",
         "warm_open_store_s": "s",
         "warm_open_first_recall_s": "s",
+        "warm_open_max_s": "s",
         "reopen_in_process_s": "s",
         "catch_up_s_per_1k_changes": "s",
     }
