@@ -477,8 +477,8 @@ async def recall(
     known = derived_index(db)
     seen: Stale | None = None
     if known is not None and not filters.metadata and known.versionstamp >= 0:
-        # The common case, in one round trip: candidates from the index as it is, read back
-        # with a look at the feed; a change since (or a space that no longer passes) means
+        # The common case, in one round trip: the index as it is answers, once a look at the
+        # feed shows it current; a change since (or a space that no longer passes) means
         # catching up and asking again, below.
         cached = None if known.space is None else EmbeddingSpace.model_validate(known.space)
         try:
