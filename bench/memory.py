@@ -297,8 +297,7 @@ async def _one_size(root: Path, n: int, scale: Scale, *, suffix: str) -> list[Fi
     t0 = time.perf_counter()
     async with Store(url) as store:
         await memory.recall(store, vector=qlist[1], k=K)
-        # The same in this process, whose engine wrote the store: 3.2.4 keeps working on
-        # its files after a close, and an open soon after waits for it (reported only).
+        # The same in the process that wrote the store, once (reported only).
         out["reopen_in_process_s"] = time.perf_counter() - t0
         extra = clustered(1000, seed=99)
         more = [
