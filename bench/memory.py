@@ -15,8 +15,8 @@ surrealkv, clustered 384-d vectors (bench/_data.py), every figure a ratio within
 - ``disk_vs_raw``: our store (with anything saved beside it) over the raw one;
   ``warm_open_s``: a new process opening the store and answering a first recall, p50 of five
   (``warm_open_max_s`` the slowest; ``reopen_in_process_s``, once in the process that wrote
-  it); ``catch_up_s_per_1k_changes``:
-  the first recall after 1,000 more memories, minus a plain recall.
+  it); ``catch_up_s_per_1k_changes``: the first recall after 1,000 more memories, minus a
+  plain recall.
 
 Only the public API is used on our side, so the same file measures an older checkout.
 """

@@ -1110,7 +1110,7 @@ def encode_row(row: Mapping[str, Any]) -> bytes | None:
     row: record ids, UTC datetimes to the nanosecond, JSON values. ``None`` when it holds a
     value of another kind (a duration, a geometry in some metadata), which is not kept."""
     try:
-        return cbor2.dumps(_kept(dict(row)))
+        return cbor2.dumps(_kept(row if type(row) is dict else dict(row)))
     except (_Unkept, ValueError, TypeError, OverflowError, RecursionError):
         return None
 

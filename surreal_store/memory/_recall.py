@@ -84,19 +84,17 @@ def _mask(index: DerivedIndex, f: _Filters) -> np.ndarray[Any, Any]:
     """The slots the filters admit: exactly the memories the database admits at the index's
     versionstamp, metadata filters aside (:func:`_metadata_mask`). Read-only: it may be
     shared with recalls that have the same filters while the index stands still."""
-    if "commits" in f.values:  # a branch's history: as long to compare as to compute
-        mask = _new_mask(index, f)
-        mask.flags.writeable = False
-        return mask
-    key = (f.include_invalidated, repr(sorted(f.values.items())))
-    cached = index.masks.get(key)
+    # Not a branch's history (its commits take as long to compare as the mask to compute).
+    key = None if "commits" in f.values else (f.include_invalidated, repr(sorted(f.values.items())))
+    cached = index.masks.get(key) if key is not None else None
     if cached is not None and len(cached) == index.size:
         return cached
     mask = _new_mask(index, f)
     mask.flags.writeable = False
-    if len(index.masks) >= _MASKS:
-        index.masks.pop(next(iter(index.masks)))
-    index.masks[key] = mask
+    if key is not None:
+        if len(index.masks) >= _MASKS:
+            index.masks.pop(next(iter(index.masks)))
+        index.masks[key] = mask
     return mask
 
 
