@@ -277,6 +277,9 @@ class Store:
             raise _map_exception(exc, context=f"opening {redact_url(s.url)}") from exc
         self._state = StoreState.OPEN
         self._loop = asyncio.get_running_loop()
+        if self._shared is not None:
+            tenant = (s.namespace, s.database)
+            self._shared.tenants[tenant] = self._shared.tenants.get(tenant, 0) + 1
         if s.is_embedded:
             _engine.opened(self)
         if not self._check_schema:
@@ -306,8 +309,34 @@ class Store:
         """Close the connection if this store opened it. Safe to call more than once."""
         if self._state is StoreState.CLOSED:
             return
+        if self._state is StoreState.OPEN and self._last_of_tenant():
+            # While the connection is still open: the recall index records in the database
+            # which saved generation of its files is current.
+            await self._close_attached(self)
         self._state = StoreState.CLOSED
         await self._close_connection()
+
+    def _last_of_tenant(self) -> bool:
+        """Whether this is the last open store of its database on its connection (stores of
+        other tenants may share it)."""
+        if self._shared is None:
+            return True
+        key = (self._settings.namespace, self._settings.database)
+        self._shared.tenants[key] -= 1
+        return self._shared.tenants[key] <= 0
+
+    async def _close_attached(self, store: Store | None) -> None:
+        """Close the attachments of this store's database: ``aclose(store)`` (``store`` is
+        ``None`` once the connection is gone)."""
+        holder = self._attached if self._shared is None else self._shared.attached
+        tenant = (self._settings.namespace, self._settings.database)
+        for key in [k for k in holder if k[:2] == tenant]:
+            close = getattr(holder.pop(key), "aclose", None)
+            if close is not None:
+                try:
+                    await close(store)
+                except Exception:  # a save that fails loses nothing: the feed has it all
+                    log.exception("closing the store's %s failed", key[2])
 
     async def _open_shared(self) -> None:
         """Connect to embedded files, or share this process's connection to them.
@@ -371,13 +400,14 @@ class Store:
         attached = self._attached if self._shared is None else self._shared.attached
         db = self._release()
         if db is not None or (self._shared is None and not self._owns_connection):
-            # Last user of the connection (or of a connection it was lent): its attachments go.
+            # Last user of the connection (or of a connection it was lent): what attachments
+            # are left go, without a connection to use.
             for obj in list(attached.values()):
                 close = getattr(obj, "aclose", None)
                 if close is not None:
                     try:
-                        await close()
-                    except Exception:  # a save that fails loses nothing: the feed has it all
+                        await close(None)
+                    except Exception:
                         log.exception("closing %r failed", obj)
             attached.clear()
         if db is not None:
@@ -394,9 +424,10 @@ class Store:
 
     def attached(self, name: str, make: Callable[[], T]) -> T:
         """The object named ``name`` kept with this store's connection for its database (made by
-        ``make()`` on first use): stores sharing embedded files share it. When the connection
-        closes, its ``aclose()`` is awaited, if it has one. For the layers above the client
-        (the memory layer's recall index); not for applications."""
+        ``make()`` on first use): stores sharing embedded files share it. When the last store
+        of its database closes, its ``aclose(store)`` is awaited, if it has one, with that
+        store still open (``aclose(None)`` if the connection went first). For the layers
+        above the client (the memory layer's recall index); not for applications."""
         holder = self._shared.attached if self._shared is not None else self._attached
         key = (self._settings.namespace, self._settings.database, name)
         if key not in holder:
@@ -720,6 +751,7 @@ class _Shared:
         self.open_lock = anyio.Lock()
         self.users = 0
         self.attached: dict[tuple[str, str, str], Any] = {}
+        self.tenants: dict[tuple[str, str], int] = {}  # open stores by (namespace, database)
         self.busy = 0  # queries in flight on `db`
         self.drained: anyio.Event | None = None  # set when `busy` falls to 0 during a reopen
         self.reopened: anyio.Event | None = None  # while reopening: set once `db` is the new one

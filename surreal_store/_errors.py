@@ -32,6 +32,8 @@ boundary (``_client``), so callers never need to import ``surrealdb`` to handle 
      │   ├─ SchemaFileError       a schema file or directory is unreadable or misnamed
      │   └─ EmbeddingSpaceError   vectors or a model that are not the store's embedding space
      ├─ StoreStateError           misuse: a store used before open, after close, or opened twice
+     ├─ RecallIndexError          the recall index beside the store failed and could not be
+     │                            rebuilt; the database is untouched
      ├─ ValidationError(ValueError) bad input, refused before any query is sent
      │   ├─ DimensionError        a vector's length is not the embedding space's dimension
      │   └─ BundleError           a bundle is damaged, edited or not a bundle at all
@@ -62,6 +64,7 @@ __all__ = [
     "QueryError",
     "QuerySyntaxError",
     "QueryTimeoutError",
+    "RecallIndexError",
     "ResultError",
     "SchemaError",
     "SchemaFileError",
@@ -240,6 +243,12 @@ class EmbeddingSpaceError(SchemaError):
 
 class StoreStateError(StoreError):
     """The store was used in the wrong state: before opening, after closing, or opened twice."""
+
+
+class RecallIndexError(StoreError):
+    """The recall index beside the store failed (its files or its search libraries) and
+    rebuilding it from the memory table failed too. The database is untouched; recall is
+    answered again once the index can be rebuilt (``memory.rebuild_index``)."""
 
 
 class ValidationError(StoreError, ValueError):

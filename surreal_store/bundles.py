@@ -48,8 +48,9 @@ __all__ = ["FORMAT", "Manifest", "export_bundle", "import_bundle"]
 FORMAT: Final = "surreal-store-bundle/2"
 MANIFEST: Final = "manifest.json"
 _PAGE: Final = 1000
-# The migrator's own tables: the target store has its own, checked against the manifest.
-_SKIP: Final = {"schema_migration", "schema_lock"}
+# The migrator's own tables: the target store has its own, checked against the manifest. The
+# recall index's identity belongs to the store it is beside, not to the data.
+_SKIP: Final = {"schema_migration", "schema_lock", "memory_index"}
 # Fields the schema recomputes on every write (VALUE time::now()): not reproducible.
 _VOLATILE: Final = [
     "exported_at",

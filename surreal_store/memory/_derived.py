@@ -10,11 +10,17 @@ the table, whoever made it (our API, raw SurrealQL, another client of a server):
   also reads the rows it does not keep, if any; if anything changed, the index applies each
   change (an ``update`` carries the whole record, a ``delete`` its id; both are idempotent, so
   replaying a range is harmless) and the recall chooses its candidates again;
-* it is saved beside an embedded store (``<path>.memindex/<ns>/<db>/``) with that versionstamp
-  on close and after large catch-ups; reopening loads it and replays the feed from there, so
-  a crash costs the changes since the last save, not a rebuild;
-* with no saved state, or one older than the feed keeps (``FEED_RETENTION``), it is built from
-  the table itself, in pages, and then replays the feed from the build's start.
+* it is saved beside an embedded store (:mod:`._index_files`: a generation published whole,
+  named by the database's ``memory_index:identity`` record, which each save moves on) on
+  close and after large catch-ups; reopening loads the generation the database names, once
+  every file checks out, and replays the feed from its versionstamp, so a crash costs the
+  changes since the last save, not a rebuild; a restored older copy of the database, a new
+  database at the same path or another store's files never match;
+* with no usable saved generation, or one older than the feed keeps (``FEED_RETENTION``), it
+  is built from the table itself, in pages, and then replays the feed from the build's start.
+
+Only a session with the owner's rights (an embedded store opened without credentials, a
+root user, an OWNER) writes or removes files; another keeps what it loads or builds in memory.
 
 Filters are computed on columns kept here (scope, kind, key, agent, commit, tags, the four
 times to the nanosecond, liveness) as a mask of exactly what the database admits; metadata
@@ -24,15 +30,14 @@ kept too, in CBOR (:func:`~surreal_store._client.encode_row`): a current index r
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import gc
 import hashlib
-import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -44,17 +49,33 @@ import numpy as np
 import tantivy
 
 from .._client import decode_row, encode_row
-from .._errors import PermissionDeniedError, QueryError
+from .._errors import PermissionDeniedError, QueryError, StoreError
 from .._types import RecordId
+from ._index_files import (
+    Identity,
+    Unusable,
+    database_folder,
+    legacy_folder,
+    new_token,
+    read_generation,
+    remove_legacy,
+    scratch_folder,
+    sweep,
+    working_copy,
+    write_generation,
+)
 from ._models import FIELDS, vector_of
 
 __all__ = [
     "FEED_RETENTION",
+    "Broken",
     "DerivedIndex",
     "IndexStatus",
     "Stale",
     "catch_up",
     "derived_index",
+    "guarded",
+    "publish",
     "read_if_current",
 ]
 
@@ -75,11 +96,13 @@ _SAVE_AFTER: Final = 5000  # changes applied since the last save
 _HNSW_M: Final = 16
 # 100k clustered 384-d: recall@10 0.970 at ef 64, as 200 gives, in two thirds of the build.
 _HNSW_EFC: Final = 100
+# A saved index whose versionstamp is later than the database's clock by more than this is
+# newer than the database it is beside (a restored older copy): not used.
+_CLOCK_SLACK_MS: Final = 2_000
 _NO_TIME: Final = np.iinfo(np.int64).max
 _NO_CODE: Final = -1
 _UNKNOWN: Final = -2
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_FORMAT: Final = 5  # 3: vector fingerprints over CBOR bytes (schema 019); 4: rows; 5: ids.txt
 
 # Punctuation and English function words dropped before stemming, as schema 006's analyzer does.
 STOPWORDS: Final = [
@@ -227,11 +250,14 @@ class DerivedIndex:
     """The recall index of one database, attached to its store's connection."""
 
     writer: Any  # tantivy's IndexWriter; None only while being replaced
+    text: Any  # tantivy's Index
 
-    def __init__(self, path: Path | None, *, text: bool = True) -> None:
-        """An empty index; ``text=False`` leaves the text index for the caller to open (a
-        load keeps the saved one rather than wiping it)."""
+    def __init__(self, path: Path | None, *, owner: bool = False, text: bool = True) -> None:
+        """An empty index. ``path``: the database's folder beside an embedded store (``None``:
+        kept in memory only); ``owner``: this session may write and remove files there.
+        ``text=False`` leaves the text index to be opened (a load opens the saved one)."""
         self.path = path
+        self.owner = owner
         self.lock = anyio.Lock()
         self.versionstamp = 0
         self.origin: Literal["built", "loaded", "new"] = "new"
@@ -241,6 +267,11 @@ class DerivedIndex:
         self.feed_limit = 16  # transactions per page of the feed (see _FEED_ROWS)
         self.dim = 0
         self.space: dict[str, Any] | None = None  # embedding_space:active at the last catch-up
+        # The database's identity this index reflects (None until known): its saves move the
+        # epoch on from here.
+        self.identity: Identity | None = None
+        self.loadable = True  # a saved generation may be loaded rather than built
+        self.work: Path | None = None  # the text index's folder (None: in memory)
         self.ann: hnswlib.Index | None = None
         # Unit vectors by slot, for exact comparison with the few a filter admits (hnswlib's
         # get_items copies through Python lists: 50 ms for 2,000 vectors, against 0.1 ms here).
@@ -260,40 +291,60 @@ class DerivedIndex:
         self.cols: dict[str, np.ndarray[Any, Any]] = {
             name: np.full(n, fill, dtype=dtype) for name, (fill, dtype) in _COLUMNS.items()
         }
+        self.writer = None
+        self.text_dirty = False
         if text:
-            self._open_text(fresh=True)
+            self._open_text(None)
 
     def reset(self) -> None:
-        """Empty it, to be built again from the table."""
-        self.writer = None  # its lock on the text index goes before the index is wiped
-        fresh = DerivedIndex(self.path)
-        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "lock"})
+        """Empty it, to be built again from the table (not loaded: what is saved stays until
+        the rebuild publishes its own)."""
+        self.drop_text()
+        fresh = DerivedIndex(self.path, owner=self.owner, text=False)
+        keep = {"lock", "identity"}
+        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in keep})
         self.versionstamp = -1
+        self.loadable = False
 
     # -- the parts ---------------------------------------------------------------------------
 
-    def _text_dir(self) -> Path | None:
-        return None if self.path is None else self.path / "text"
+    def _open_text(self, source: Path | None) -> None:
+        """Open the text index: a working copy of ``source`` (a saved generation's), or empty.
 
-    def _open_text(self, *, fresh: bool) -> None:
-        where = self._text_dir()
+        An owner's working copy lives beside the saved generations; another session's copy
+        of a saved one in a private folder elsewhere; an index that is never saved in memory."""
+        self.drop_text()
+        where: Path | None = None
+        if self.path is not None and (self.owner or source is not None):
+            try:
+                if self.owner:
+                    where = self.path / f"work-{new_token()}"
+                    self.path.mkdir(parents=True, exist_ok=True)
+                else:
+                    where = scratch_folder() / "text"
+                working_copy(source, where)
+            except OSError as exc:
+                if source is not None:
+                    raise
+                log.warning("cannot keep the recall index beside the store (%s)", exc)
+                where = None
         if where is not None:
-            if fresh and where.exists():
-                shutil.rmtree(where)
-            where.mkdir(parents=True, exist_ok=True)
-            self.text = tantivy.Index(_text_schema(), path=str(where), reuse=not fresh)
+            self.text = tantivy.Index(_text_schema(), path=str(where), reuse=source is not None)
         else:
             self.text = tantivy.Index(_text_schema())
+        self.work = where
         self.text.register_tokenizer("memory", text_analyzer())
         self.analyzer = text_analyzer()
-        try:
-            self.writer = self.text.writer(heap_size=50_000_000, num_threads=1)
-        except ValueError:
-            # The lock of an index this process closed, still held by an object that only the
-            # cycle collector frees (an exception's traceback can hold one).
-            gc.collect()
-            self.writer = self.text.writer(heap_size=50_000_000, num_threads=1)
+        self.writer = self.text.writer(heap_size=50_000_000, num_threads=1)
         self.text_dirty = False
+
+    def drop_text(self) -> None:
+        """Let go of the text index (its writer's lock first) and remove its working copy."""
+        self.writer = None
+        work, self.work = self.work, None
+        if work is not None:
+            # A private copy's folder goes with it.
+            shutil.rmtree(work if self.owner else work.parent, ignore_errors=True)
 
     def _grow(self, need: int) -> None:
         size = len(self.cols["alive"])
@@ -517,7 +568,11 @@ class DerivedIndex:
         rows = [self.rows[s] for s in slots]
         if any(r is None for r in rows):
             return None
-        return [decode_row(r) for r in rows if r is not None]
+        kept = [decode_row(r) for r in rows if r is not None]
+        for slot, row in zip(slots, kept, strict=True):
+            if not isinstance(row, dict) or _key(row.get("id")) != self.ids[slot]:
+                raise Broken(f"the row kept for slot {slot} is another memory's")
+        return kept
 
     def terms(self, text: str) -> list[str]:
         return list(dict.fromkeys(self.analyzer.analyze(text)))
@@ -551,116 +606,115 @@ class DerivedIndex:
 
     # -- persistence -------------------------------------------------------------------------
 
-    def save(self) -> None:
-        """Write the index and the versionstamp it reflects, atomically (the text index is
-        committed in place; replaying the feed over it is idempotent)."""
-        if self.path is None:
-            return
+    def write(self, identity: Identity) -> Path:
+        """Write the index as a new generation of its database's folder, named by
+        ``identity`` (whose epoch is new), and publish it; return where it is."""
+        assert self.path is not None
+        assert self.work is not None
         self.commit_text()
-        tmp = self.path / "state.tmp"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
         n = self.size
-        columns: dict[str, Any] = {k: v[:n] for k, v in self.cols.items()}
-        # Flat arrays rather than JSON: a warm open of 100k memories reads them in
-        # milliseconds (their JSON took a quarter of a second to parse).
-        # Memory keys are 64 hex digits (the schema checks them): a line each, "" for a gap.
-        (tmp / "ids.txt").write_text("\n".join(k or "" for k in self.ids))
-        pairs = [(code, slot) for code, slots in self.tags.items() for slot in slots]
-        columns["tags"] = np.array(pairs, dtype=np.int64).reshape(-1, 2)  # (tag code, slot)
-        blob, columns["row_ends"] = self.rows.packed()
-        (tmp / "rows.bin").write_bytes(blob)
-        columns["hash_slots"] = np.fromiter(self.vector_hash, dtype=np.int64)
-        columns["hash_values"] = np.fromiter(self.vector_hash.values(), dtype=np.int64)
-        np.savez(tmp / "columns.npz", **columns)
-        if self.ann is not None:
-            self.ann.save_index(str(tmp / "vectors.hnsw"))
-            np.save(tmp / "vectors.npy", self.vecs[:n])
         meta = {
-            "format": _FORMAT,
             "versionstamp": self.versionstamp,
             "dim": self.dim,
             "slots": n,
             "codes": list(self.codes),
         }
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        state, old = self.path / "state", self.path / "state.old"
-        if old.exists():
-            shutil.rmtree(old)
-        if state.exists():
-            state.rename(old)
-        tmp.rename(state)
-        if old.exists():
-            shutil.rmtree(old)
-        self.unsaved = 0
+        return write_generation(self.path, identity, meta, self._write_files)
+
+    def _write_files(self, into: Path) -> None:
+        n = self.size
+        columns: dict[str, Any] = {k: v[:n] for k, v in self.cols.items()}
+        # Flat arrays rather than JSON: a warm open of 100k memories reads them in
+        # milliseconds (their JSON took a quarter of a second to parse).
+        # Memory keys are 64 hex digits (the schema checks them): a line each, "" for a gap.
+        (into / "ids.txt").write_text("\n".join(k or "" for k in self.ids))
+        pairs = [(code, slot) for code, slots in self.tags.items() for slot in slots]
+        columns["tags"] = np.array(pairs, dtype=np.int64).reshape(-1, 2)  # (tag code, slot)
+        blob, columns["row_ends"] = self.rows.packed()
+        (into / "rows.bin").write_bytes(blob)
+        columns["hash_slots"] = np.fromiter(self.vector_hash, dtype=np.int64)
+        columns["hash_values"] = np.fromiter(self.vector_hash.values(), dtype=np.int64)
+        np.savez(into / "columns.npz", **columns)
+        if self.ann is not None:
+            self.ann.save_index(str(into / "vectors.hnsw"))
+            np.save(into / "vectors.npy", self.vecs[:n])
+        assert self.work is not None
+        working_copy(self.work, into / "text")
 
     @classmethod
-    def load(cls, path: Path) -> DerivedIndex | None:
-        """The index saved at ``path``, or ``None`` if there is none (or it is unreadable)."""
-        state = path / "state"
-        if not (state / "meta.json").exists() and (path / "state.old" / "meta.json").exists():
-            state = path / "state.old"  # a save was interrupted between its two renames
-        if not (state / "meta.json").exists():
-            return None  # never saved
+    def load(cls, path: Path, identity: Identity, *, owner: bool) -> DerivedIndex:
+        """The generation saved in ``path`` that ``identity`` names, once its manifest and
+        every file check out; :class:`Unusable` if it is absent or any check fails."""
+        gen, meta = read_generation(path, identity)
+        index = cls(path, owner=owner, text=False)
         try:
-            meta = json.loads((state / "meta.json").read_text())
-            if meta.get("format") != _FORMAT:
-                return None
-            index = cls(path, text=False)
-            index.versionstamp = int(meta["versionstamp"])
-            index.origin = "loaded"
-            with np.load(state / "columns.npz") as saved:
-                text = (state / "ids.txt").read_text()
-                keys = text.split("\n") if int(meta["slots"]) else []
-                index.ids = [k or None for k in keys]
-                n = len(index.ids)
-                # Room for the saved slots exactly (at least 1,024), so that the saved vectors
-                # can be mapped rather than read; the first new memory grows it.
-                room = max(n, 1024)
-                index.cols = {}
-                for name, (fill, dtype) in _COLUMNS.items():
-                    col = np.full(room, fill, dtype=dtype)
-                    col[:n] = saved[name]
-                    index.cols[name] = col
-                for code, slot in saved["tags"].tolist():
-                    index.tags.setdefault(code, set()).add(slot)
-                index.rows = _Rows((state / "rows.bin").read_bytes(), saved["row_ends"])
-                if len(index.rows) != n:
-                    raise ValueError("rows and ids differ in number")
-                index.vector_hash = dict(
-                    zip(saved["hash_slots"].tolist(), saved["hash_values"].tolist(), strict=True)
-                )
-            index.slot_of = dict(zip(keys, range(n), strict=True))
-            index.slot_of.pop("", None)
-            index.codes = {c: i for i, c in enumerate(meta["codes"])}
-            index.dim = int(meta["dim"])
-            if index.dim:
-                index.ann = hnswlib.Index(space="cosine", dim=index.dim)
-                index.ann.load_index(str(state / "vectors.hnsw"), max_elements=room)
-                index.ann.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-                # Copy-on-write: pages are read as recall touches them, changes stay in memory
-                # (a save writes them out; replacing the saved files leaves this mapping valid).
-                vecs = np.load(state / "vectors.npy", mmap_mode="c")
-                if room == n:
-                    index.vecs = vecs
-                else:
-                    index.vecs = np.zeros((room, index.dim), dtype=np.float32)
-                    index.vecs[:n] = vecs
-            index._open_text(fresh=False)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            log.warning("the saved recall index at %s is unreadable (%s); rebuilding", path, exc)
-            return None
+            index._read(gen, meta)
+        except Unusable:
+            index.drop_text()
+            raise
+        except BaseException as exc:
+            index.drop_text()
+            if not _is_library_failure(exc):
+                raise
+            raise Unusable(f"{type(exc).__name__}: {exc}") from None
+        index.identity = identity
         return index
 
-    async def aclose(self) -> None:
-        """Save (if it has a place) when its store lets go of the connection, and let go of
-        the text index's lock, for the next store on these files (in this process or
-        another) to load the index rather than rebuild it."""
+    def _read(self, gen: Path, meta: dict[str, Any]) -> None:
+        self.versionstamp = int(meta["versionstamp"])
+        self.origin = "loaded"
+        n = int(meta["slots"])
+        with np.load(gen / "columns.npz", allow_pickle=False) as saved:
+            text = (gen / "ids.txt").read_text()
+            keys = text.split("\n") if n else []
+            if len(keys) != n:
+                raise Unusable("ids and slots differ in number")
+            self.ids = [k or None for k in keys]
+            # Room for the saved slots exactly (at least 1,024), so that the saved vectors
+            # can be mapped rather than read; the first new memory grows it.
+            room = max(n, 1024)
+            self.cols = {}
+            for name, (fill, dtype) in _COLUMNS.items():
+                col = np.full(room, fill, dtype=dtype)
+                col[:n] = saved[name]
+                self.cols[name] = col
+            for code, slot in saved["tags"].tolist():
+                self.tags.setdefault(code, set()).add(slot)
+            self.rows = _Rows((gen / "rows.bin").read_bytes(), saved["row_ends"])
+            if len(self.rows) != n:
+                raise Unusable("rows and ids differ in number")
+            self.vector_hash = dict(
+                zip(saved["hash_slots"].tolist(), saved["hash_values"].tolist(), strict=True)
+            )
+        self.slot_of = dict(zip(keys, range(n), strict=True))
+        self.slot_of.pop("", None)
+        self.codes = {c: i for i, c in enumerate(meta["codes"])}
+        self.dim = int(meta["dim"])
+        if self.dim:
+            self.ann = hnswlib.Index(space="cosine", dim=self.dim)
+            self.ann.load_index(str(gen / "vectors.hnsw"), max_elements=room)
+            self.ann.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+            # Copy-on-write: pages are read as recall touches them, changes stay in memory
+            # (a save writes a new generation; removing this one leaves the mapping valid).
+            vecs = np.load(gen / "vectors.npy", mmap_mode="c", allow_pickle=False)
+            if vecs.shape != (n, self.dim):
+                raise Unusable(f"vectors of shape {vecs.shape}, not {(n, self.dim)}")
+            if room == n:
+                self.vecs = vecs
+            else:
+                self.vecs = np.zeros((room, self.dim), dtype=np.float32)
+                self.vecs[:n] = vecs
+        self._open_text(gen / "text")
+
+    async def aclose(self, db: Any = None) -> None:
+        """When its store lets go of the connection (``db``, still open): save (if it has a
+        place and its session may write there), and let go of the text index, for the next
+        store on these files (in this process or another) to load the index rather than
+        rebuild it."""
         async with self.lock:
-            if self.unsaved or self.text_dirty:
-                self.save()
-            self.writer = None
+            if db is not None and (self.unsaved or self.text_dirty):
+                await publish(db, self)
+            self.drop_text()
 
 
 class _Rows:
@@ -725,36 +779,179 @@ def _place(db: Any) -> Path | None:
     path = getattr(settings, "path", None)
     if settings is None or path is None:
         return None
-    base = Path(path).expanduser().resolve()
-    return Path(base.parent / f"{base.name}.memindex" / settings.namespace / settings.database)
+    return database_folder(Path(path), settings.namespace, settings.database)
+
+
+def _may_write(db: Any) -> bool:
+    """Whether ``db``'s session has the owner's rights over its database (so over the files
+    of its recall index): an embedded store opened without credentials, a root user, an
+    OWNER. Checked before any file is touched."""
+    who: Any = getattr(db, "signed_in_as", None)
+    if who is None:
+        return False
+    return bool(who.kind in ("anonymous", "root") or who.role == "OWNER")
 
 
 def derived_index(db: Any) -> DerivedIndex | None:
-    """The derived index attached to ``db``'s connection, made (and loaded) on first use;
-    ``None`` when ``db`` cannot hold one (an executor that is not a store)."""
+    """The derived index attached to ``db``'s connection, made on first use (empty: the first
+    catch-up loads or builds it); ``None`` when ``db`` cannot hold one (an executor that is
+    not a store)."""
     attached = getattr(db, "attached", None)
     if attached is None:
         return None
 
     def make() -> DerivedIndex:
-        place = _place(db)
-        if place is not None:
-            t0 = time.perf_counter()
-            loaded = DerivedIndex.load(place)
-            age_ms = 0 if loaded is None else int(time.time() * 1000) - (loaded.versionstamp >> 16)
-            if loaded is not None and age_ms > _MAX_AGE.total_seconds() * 1000:
-                log.info("the saved recall index is older than the change feed; rebuilding")
-                loaded.writer = None  # its lock on the text index goes before the index is wiped
-                loaded = None
-            if loaded is not None:
-                loaded.build_s = time.perf_counter() - t0
-                return loaded
-        index = DerivedIndex(place)
-        index.versionstamp = -1  # not built yet
+        index = DerivedIndex(_place(db), owner=_may_write(db), text=False)
+        index.versionstamp = -1  # not loaded or built yet
         return index
 
     index: DerivedIndex = attached("memory-recall-index", make)
     return index
+
+
+class Broken(Exception):
+    """The index failed in a way that says its state is not to be trusted: it is rebuilt."""
+
+
+def _is_library_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` came from the index's own state or libraries (numpy, zipfile, hnswlib,
+    tantivy, cbor2) rather than from the database or the caller. A panic in a library's
+    Rust code arrives as ``pyo3_runtime.PanicException``, a ``BaseException``."""
+    if isinstance(exc, StoreError | Stale | FeedUnavailable):
+        return False
+    if isinstance(exc, Exception):
+        return True
+    return type(exc).__name__ == "PanicException"
+
+
+@contextlib.contextmanager
+def guarded() -> Iterator[None]:
+    """Turn a failure of the index's libraries inside the block into :class:`Broken`."""
+    try:
+        yield
+    except Broken:
+        raise
+    except BaseException as exc:
+        if not _is_library_failure(exc):
+            raise
+        raise Broken(f"{type(exc).__name__}: {exc}") from exc
+
+
+# -- the database's identity and the saved generations --------------------------------------
+
+_IDENTITY = "SELECT database, epoch FROM ONLY memory_index:identity;"
+_NEW_IDENTITY = """
+IF record::exists(memory_index:identity) {
+    RETURN NONE;
+} ELSE {
+    CREATE memory_index:identity SET database = $database, epoch = $epoch RETURN NONE;
+};
+SELECT database, epoch FROM ONLY memory_index:identity;
+"""
+# Moves the epoch on to a generation just published, unless another save moved it meanwhile.
+_MOVE_EPOCH = """
+UPDATE memory_index:identity SET epoch = $new WHERE database = $database AND epoch = $old
+    RETURN VALUE epoch;
+"""
+
+
+async def _identity(db: Any, *, create: bool) -> Identity | None:
+    """The database's identity (made, when ``create`` and it has none yet); ``None`` if it
+    has none or this session cannot read it (then no saved file is used)."""
+    try:
+        if create:
+            rows = await db.execute(_NEW_IDENTITY, database=new_token(), epoch=new_token())
+            row = rows[-1] if rows else None
+        else:
+            row = (await db.execute(_IDENTITY, idempotent=True) or [None])[0]
+    except StoreError as exc:
+        log.info("the database's recall index identity is unavailable (%s)", exc)
+        return None
+    return Identity.parse(row)
+
+
+def _sweep_folder(index: DerivedIndex, keep: Path | None = None) -> None:
+    """Remove from the database's folder everything but ``keep`` and the working copy."""
+    if index.owner and index.path is not None:
+        sweep(index.path, {p for p in (keep, index.work) if p is not None})
+
+
+async def _restore(db: Any, index: DerivedIndex) -> bool:
+    """Load the generation the database's identity names into ``index``; ``False`` (and the
+    index ready to be built, under the identity an owner's save will move on) when there is
+    none that may be used: absent, damaged, of another database, newer than the database's
+    present, or older than its feed keeps."""
+    place, owner = index.path, index.owner
+    if place is None:
+        return False
+    identity = await _identity(db, create=owner)
+    index.identity = identity
+    if owner:
+        settings: Any = db.settings
+        await anyio.to_thread.run_sync(
+            remove_legacy, legacy_folder(Path(settings.path), settings.namespace, settings.database)
+        )
+    if identity is None:
+        return False
+    t0 = time.perf_counter()
+    try:
+        loaded = await anyio.to_thread.run_sync(
+            lambda: DerivedIndex.load(place, identity, owner=owner)
+        )
+    except Unusable as exc:
+        log.info("the saved recall index at %s is not used: %s; rebuilding", place, exc)
+        await anyio.to_thread.run_sync(_sweep_folder, index)
+        return False
+    now_ms = await db.query_required_single(
+        "RETURN time::millis(time::now());", int, idempotent=True
+    )
+    # Versionstamps are commit times in milliseconds, shifted by 16 bits.
+    age_ms = int(now_ms) - (loaded.versionstamp >> 16)
+    why = None
+    if age_ms > _MAX_AGE.total_seconds() * 1000:
+        why = "it is older than the change feed keeps"
+    elif age_ms < -_CLOCK_SLACK_MS:
+        why = "it is newer than the database's present"
+    if why is not None:
+        log.info("the saved recall index at %s is not used: %s; rebuilding", place, why)
+        loaded.drop_text()
+        await anyio.to_thread.run_sync(_sweep_folder, index)
+        return False
+    loaded.build_s = time.perf_counter() - t0
+    gen = place / f"gen-{identity.epoch}"
+    index.__dict__.update({k: v for k, v in loaded.__dict__.items() if k != "lock"})
+    await anyio.to_thread.run_sync(_sweep_folder, index, gen)
+    return True
+
+
+async def publish(db: Any, index: DerivedIndex) -> bool:
+    """Save ``index`` as a new generation and move its database's epoch on to it (call with
+    ``index.lock`` held). Only where the session may write; a failure is logged and loses
+    nothing (the next open catches up from the last generation, or rebuilds). Returns whether
+    it was saved."""
+    old = index.identity
+    if not index.owner or index.path is None or index.work is None or old is None:
+        return False
+    new = Identity(old.database, new_token())
+    try:
+        gen = await anyio.to_thread.run_sync(index.write, new)
+    except Exception as exc:
+        log.warning("could not save the recall index at %s: %s", index.path, exc)
+        return False
+    try:
+        moved = await db.query(
+            _MOVE_EPOCH, str, database=old.database, old=old.epoch, new=new.epoch
+        )
+    except StoreError as exc:
+        moved = []
+        log.warning("could not record the saved recall index in the database: %s", exc)
+    if moved != [new.epoch]:
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(gen, ignore_errors=True))
+        return False
+    index.identity = new
+    index.unsaved = 0
+    await anyio.to_thread.run_sync(_sweep_folder, index, gen)
+    return True
 
 
 class FeedUnavailable(Exception):
@@ -882,6 +1079,17 @@ async def _build(
     log.info("built the recall index: %d memories in %.1fs", index.size, index.build_s)
 
 
+async def _start(db: Any, index: DerivedIndex, progress: Callable[[int], None] | None) -> None:
+    """Load the saved generation into an index that is neither loaded nor built, or build
+    it from the table."""
+    if index.loadable and await _restore(db, index):
+        return
+    if index.identity is None and index.owner and index.path is not None:
+        index.identity = await _identity(db, create=True)
+    index._open_text(None)
+    await _build(db, index, progress)
+
+
 async def catch_up(
     db: Any,
     index: DerivedIndex,
@@ -896,7 +1104,7 @@ async def catch_up(
     if index.versionstamp < 0:
         # Reading the feed first: a session that cannot is told before a build it cannot use.
         _, index.space, _ = await _feed(db, index, 0, limit=1)
-        await _build(db, index, progress)
+        await _start(db, index, progress)
     applied = 0
     if seen is not None and seen.since == index.versionstamp:
         entries, index.space, limit = seen.entries, seen.space, seen.limit
@@ -935,5 +1143,5 @@ async def catch_up(
     if index.origin == "new" and index.size:
         index.origin = "built"
     if index.unsaved >= _SAVE_AFTER:
-        await anyio.to_thread.run_sync(index.save)
+        await publish(db, index)
     return applied

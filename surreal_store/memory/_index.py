@@ -5,21 +5,27 @@ How it works is in :mod:`._derived` (and the README, "How recall works").
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from .._api import public
-from .._errors import StoreStateError
+from .._errors import RecallIndexError, StoreStateError
 from .._executor import Executor
 from ._derived import (
+    Broken,
     DerivedIndex,
     FeedUnavailable,
     IndexStatus,
     Stale,
     catch_up,
     derived_index,
+    guarded,
+    publish,
 )
 
-__all__ = ["IndexStatus", "index_status", "rebuild_index", "refresh_index"]
+__all__ = ["IndexStatus", "index_status", "rebuild_broken", "rebuild_index", "refresh_index"]
+
+log = logging.getLogger("surreal_store.memory")
 
 
 async def refresh_index(db: Executor, *, seen: Stale | None = None) -> DerivedIndex | None:
@@ -31,10 +37,40 @@ async def refresh_index(db: Executor, *, seen: Stale | None = None) -> DerivedIn
         return None
     async with index.lock:
         try:
-            await catch_up(db, index, seen=seen)
+            with guarded():
+                await catch_up(db, index, seen=seen)
         except FeedUnavailable:
             return None
+        except Broken as exc:
+            await _rebuild(db, index, exc)
     return index
+
+
+async def rebuild_broken(db: Executor, why: Broken) -> DerivedIndex:
+    """Rebuild the recall index of ``db`` from the table after it failed (``why``); raise
+    :class:`RecallIndexError` if the rebuild fails too."""
+    index = derived_index(db)
+    if index is None:
+        raise RecallIndexError(f"the recall index failed: {why}")
+    async with index.lock:
+        await _rebuild(db, index, why)
+    return index
+
+
+async def _rebuild(db: Executor, index: DerivedIndex, why: Broken) -> None:
+    log.warning("the recall index failed (%s); rebuilding it from the memory table", why)
+    index.reset()
+    try:
+        with guarded():
+            await catch_up(db, index)
+    except FeedUnavailable:
+        raise RecallIndexError(f"the recall index failed: {why}") from None
+    except Broken as again:
+        index.reset()
+        raise RecallIndexError(
+            f"the recall index failed ({why}) and rebuilding it failed too ({again})"
+        ) from None
+    await publish(db, index)
 
 
 @public
@@ -59,20 +95,26 @@ async def rebuild_index(
     """Discard the store's recall index and build it again from the memory table.
 
     Never needed for correctness: the index follows the table's change feed, and is rebuilt
-    by itself when its saved state is older than the feed keeps. For a damaged index file, or
-    to compact one after many deletions. ``progress(done)`` is called after each page of
-    memories read."""
+    by itself when its saved state cannot be used (damaged, of another database, older than
+    the feed keeps). To compact one after many deletions. The saved index is replaced only
+    once the new one is whole (a kill meanwhile leaves the old one), and only by a session
+    with the owner's rights; another's rebuild is kept in memory. ``progress(done)`` is
+    called after each page of memories read."""
     index = derived_index(db)
     if index is None:
         raise StoreStateError("only a store keeps a recall index")
     async with index.lock:
         index.reset()
         try:
-            await catch_up(db, index, progress=progress)
+            with guarded():
+                await catch_up(db, index, progress=progress)
+        except Broken as exc:
+            index.reset()
+            raise RecallIndexError(f"rebuilding the recall index failed: {exc}") from None
         except FeedUnavailable:
             raise StoreStateError(
                 "this session cannot read the memory table's change feed, so it keeps no "
                 "recall index (its recall scans the database)"
             ) from None
-        index.save()
+        await publish(db, index)
         return index.status()

@@ -21,15 +21,24 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from .._api import public
-from .._errors import DimensionError, StoreStateError, ValidationError
+from .._errors import DimensionError, RecallIndexError, StoreStateError, ValidationError
 from .._executor import Executor
 from .._match import match_conditions
 from .._space import EmbeddingSpace, get_space
 from .._types import RecordId, check_text
 from ._checks import check_positive, check_tags, check_utc, check_vector
-from ._derived import DerivedIndex, FeedUnavailable, Stale, derived_index, ns, read_if_current
+from ._derived import (
+    Broken,
+    DerivedIndex,
+    FeedUnavailable,
+    Stale,
+    derived_index,
+    guarded,
+    ns,
+    read_if_current,
+)
 from ._embedders import Embedder, check_embedder, embed_texts
-from ._index import refresh_index
+from ._index import rebuild_broken, refresh_index
 from ._models import FIELDS, Memory, RecallHit
 from ._reads import visible_commits
 from ._space import required_space
@@ -215,34 +224,37 @@ async def _indexed(
     """Recall through the index. ``current``: check that the index was current in the round
     trip of the first read (:func:`_hydrate`), rather than catching it up before."""
     async with index.lock:
-        mask = _mask(index, f)
+        with guarded():
+            mask = _mask(index, f)
         # What the candidates reflect: a look at the feed from here sees any change since.
         state = (index.versionstamp, index.space) if current else None
     if f.metadata:
         mask = await _metadata_mask(db, index, f, mask)
     q = None if vector is None else np.asarray(vector, dtype=np.float32)
-    terms = index.terms(text) if text is not None else []
+    with guarded():
+        terms = index.terms(text) if text is not None else []
     want = k if mode != "hybrid" else n
     while True:
         async with index.lock:
-            if len(mask) < index.size:
-                # Memories the index took in since the mask (another task caught it up) are
-                # newer than this recall's start, or a look from `state` sees them.
-                mask = np.concatenate([mask, np.zeros(index.size - len(mask), dtype=np.bool_)])
-            v = index.nearest(q, mask, want, ef) if q is not None and mode != "fulltext" else []
-            t: list[tuple[int, float]] = []
-            if mode != "vector":
-                t = index.matching(terms, mask, want, every=True)
-                # All terms first; any of them when that finds too few: k in full-text mode,
-                # one in hybrid mode (where the vector signal brings breadth).
-                if len(t) < (want if mode == "fulltext" else 1):
-                    t = index.matching(terms, mask, want, every=False)
-            ranked = v if mode == "vector" else t if mode == "fulltext" else _rrf(v, t)
-            # The mask is exactly what the database admits (metadata filters aside, which are
-            # not checked this way), so with the index current its first k are the answer, as
-            # it keeps them; the look at the feed says whether it was current.
-            exact = state is not None and not f.metadata
-            kept = index.kept([s for s, _ in ranked[:k]]) if exact else None
+            with guarded():
+                if len(mask) < index.size:
+                    # Memories the index took in since the mask (another task caught it up) are
+                    # newer than this recall's start, or a look from `state` sees them.
+                    mask = np.concatenate([mask, np.zeros(index.size - len(mask), dtype=np.bool_)])
+                v = index.nearest(q, mask, want, ef) if q is not None and mode != "fulltext" else []
+                t: list[tuple[int, float]] = []
+                if mode != "vector":
+                    t = index.matching(terms, mask, want, every=True)
+                    # All terms first; any of them when that finds too few: k in full-text mode,
+                    # one in hybrid mode (where the vector signal brings breadth).
+                    if len(t) < (want if mode == "fulltext" else 1):
+                        t = index.matching(terms, mask, want, every=False)
+                ranked = v if mode == "vector" else t if mode == "fulltext" else _rrf(v, t)
+                # The mask is exactly what the database admits (metadata filters aside, which are
+                # not checked this way), so with the index current its first k are the answer, as
+                # it keeps them; the look at the feed says whether it was current.
+                exact = state is not None and not f.metadata
+                kept = index.kept([s for s, _ in ranked[:k]]) if exact else None
         if kept is not None:
             assert state is not None
             await read_if_current(db, index, state, None)
@@ -472,6 +484,30 @@ async def recall(
         include_invalidated=include_invalidated,
         metadata=metadata is not None,
     )
+    args = (mode, vector, text, k, ef, n)
+    try:
+        return await _answer(db, filters, *args)
+    except Broken as exc:
+        await rebuild_broken(db, exc)
+    try:
+        return await _answer(db, filters, *args)
+    except Broken as exc:
+        raise RecallIndexError(f"the recall index failed again after a rebuild: {exc}") from None
+
+
+async def _answer(
+    db: Executor,
+    filters: _Filters,
+    mode: RecallMode,
+    vector: list[float] | None,
+    text: str | None,
+    k: int,
+    ef: int,
+    n: int,
+) -> list[RecallHit]:
+    """Recall through the index (caught up first unless a look shows it current), or by a scan
+    in the database for a session that cannot keep one. Raises :class:`Broken` if the index
+    fails."""
     known = derived_index(db)
     seen: Stale | None = None
     if known is not None and not filters.metadata and known.versionstamp >= 0:
