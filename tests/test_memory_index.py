@@ -34,8 +34,7 @@ from surreal_store import (
     memory,
 )
 from surreal_store._migrate import default_schema_dir
-from surreal_store.memory import NewMemory
-from surreal_store.memory import _index_files
+from surreal_store.memory import NewMemory, _index_files
 from surreal_store.memory._derived import _BUILD_PAGE, derived_index
 
 pytestmark = pytest.mark.anyio

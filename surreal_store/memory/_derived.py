@@ -241,7 +241,9 @@ class IndexStatus:
     caught_up: int
     """Changes applied from the feed since it was built or loaded."""
     path: Path | None
-    """Where it is saved (``None``: kept in memory only, e.g. ``mem://`` or a server)."""
+    """The folder it is saved in (``None``: kept in memory only: ``mem://``, a server, or a
+    session without the owner's rights, which may load what the owner saved but never
+    writes beside the store)."""
     build_s: float
     """Seconds its build or load took."""
 
@@ -502,7 +504,7 @@ class DerivedIndex:
             vectors=int(self.cols["vector"][: self.size].sum()),
             versionstamp=self.versionstamp,
             caught_up=self.caught_up,
-            path=self.path,
+            path=self.path if self.owner else None,
             build_s=self.build_s,
         )
 
