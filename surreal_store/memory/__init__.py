@@ -18,8 +18,9 @@ moving to another model is the explicit, resumable :func:`reembed`.
 
 The package holds one idea a module: ``_models`` (what is read and written), ``_checks``,
 ``_embedders``, ``_space`` (requiring a space, re-embedding), ``_derived`` (the recall index
-beside the store), ``_index`` (its status and rebuild), ``_write`` (remember, invalidate,
-restore, forget), ``_reads`` and ``_recall``.
+beside the store), ``_index_files`` (its saved files: generations, manifests, digests),
+``_index`` (its status and rebuild), ``_write`` (remember, invalidate, restore, forget),
+``_reads`` and ``_recall``.
 """
 
 from .._space import EmbeddingSpace, declare_space, get_space
