@@ -479,8 +479,8 @@ async def test_an_index_whose_memories_were_all_forgotten_is_saved_and_loaded(
 
 
 async def test_a_loaded_index_keeps_tags_and_takes_changes_across_saves(kv_url: str) -> None:
-    # Past 1,024 memories the saved vectors are mapped, not copied: a loaded index must
-    # still grow, change and save itself again.
+    # Past 1,024 memories the saved vectors are used as read, not copied into a larger
+    # array: a loaded index must still grow, change and save itself again.
     n = 1_100
     async with Store(kv_url) as s:
         await memory.declare_space(s, model="m", dimension=DIM)

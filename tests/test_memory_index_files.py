@@ -451,6 +451,31 @@ async def test_a_damage_walk_over_every_file_of_a_saved_index(
             assert (await memory.index_status(s)).origin == "loaded"
 
 
+async def test_files_damaged_while_the_store_is_open_do_not_reach_it(kv_url: str) -> None:
+    """After a load nothing of the saved generation is used: every file truncated or
+    overwritten in place (as a restore that copies over them would) while the store is open
+    changes no recall of it, and the next open rebuilds."""
+    async with Store(kv_url) as s:
+        await write(s, range(1500))  # past 1,024: the vectors are used as read
+    async with Store(kv_url) as s:
+        status = await memory.index_status(s)
+        assert status.origin == "loaded" and status.path is not None
+        for f in generation(status.path).rglob("*"):
+            if f.is_file():
+                size = f.stat().st_size
+                with f.open("r+b") as out:
+                    out.truncate(size // 3)
+                    out.seek(0)
+                    out.write(b"\xff" * (size // 3))
+        await assert_recall_equals_table(s, sample=40)
+        await write(s, range(1500, 1510), tag="late")
+        await assert_recall_equals_table(s, sample=20)
+    async with Store(kv_url) as s:
+        # The close saved a new generation; the damaged one is gone.
+        assert (await memory.index_status(s)).origin == "loaded"
+        await assert_recall_equals_table(s, sample=40)
+
+
 # -- failures of the index's libraries ---------------------------------------------------------
 
 

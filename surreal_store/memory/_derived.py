@@ -673,7 +673,7 @@ class DerivedIndex:
                 raise Unusable("ids and slots differ in number")
             self.ids = [k or None for k in keys]
             # Room for the saved slots exactly (at least 1,024), so that the saved vectors
-            # can be mapped rather than read; the first new memory grows it.
+            # are used as read rather than copied again; the first new memory grows it.
             room = max(n, 1024)
             self.cols = {}
             for name, (fill, dtype) in _COLUMNS.items():
@@ -696,9 +696,10 @@ class DerivedIndex:
             self.ann = hnswlib.Index(space="cosine", dim=self.dim)
             self.ann.load_index(str(gen / "vectors.hnsw"), max_elements=room)
             self.ann.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-            # Copy-on-write: pages are read as recall touches them, changes stay in memory
-            # (a save writes a new generation; removing this one leaves the mapping valid).
-            vecs = np.load(gen / "vectors.npy", mmap_mode="c", allow_pickle=False)
+            # Read, not mapped: after a load nothing of the generation is used, so a file
+            # damaged or truncated while the store is open cannot reach recall (a truncated
+            # mapping faults the process).
+            vecs = np.load(gen / "vectors.npy", allow_pickle=False)
             if vecs.shape != (n, self.dim):
                 raise Unusable(f"vectors of shape {vecs.shape}, not {(n, self.dim)}")
             if room == n:

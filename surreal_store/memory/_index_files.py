@@ -61,10 +61,8 @@ MANIFEST: Final = "manifest.json"
 # What a generation's manifest may name: a file of the generation or of its text folder.
 _FILE_NAME: Final = re.compile(r"^(text/)?[A-Za-z0-9_.-]{1,128}$")
 _TOKEN: Final = re.compile(r"^[0-9a-f]{32}$")
-# Files of a text index that tantivy rewrites (by replacing them) and its lock files: copied
-# or left out, never shared by a hard link with a published generation.
+# A text index's lock files: never part of a generation.
 _TEXT_LOCKS: Final = {".tantivy-writer.lock", ".tantivy-meta.lock"}
-_TEXT_REWRITTEN: Final = {"meta.json", ".managed.json"}
 
 
 class Unusable(Exception):
@@ -246,19 +244,12 @@ def scratch_folder() -> Path:
 
 def working_copy(source: Path | None, into: Path) -> None:
     """Make ``into`` a copy of the text index in ``source`` (empty if ``None``): a published
-    generation's, for tantivy to change, or a working copy's, to publish. Files that tantivy
-    never changes once written are linked rather than copied; it replaces the others."""
+    generation's, for tantivy to change, or a working copy's, to publish. Copied, never
+    linked: tantivy maps its files, and a generation damaged while a store is open (a restore
+    that overwrites files in place) must not reach the running index, nor the reverse."""
     into.mkdir(parents=True)
     if source is None:
         return
     for path in source.iterdir():
-        if not path.is_file() or path.name in _TEXT_LOCKS:
-            continue
-        target = into / path.name
-        if path.name in _TEXT_REWRITTEN:
-            shutil.copyfile(path, target)
-            continue
-        try:
-            os.link(path, target)
-        except OSError:
-            shutil.copyfile(path, target)
+        if path.is_file() and path.name not in _TEXT_LOCKS:
+            shutil.copyfile(path, into / path.name)
