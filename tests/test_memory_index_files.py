@@ -683,3 +683,54 @@ async def test_kill_9_at_random_moments_leaves_recall_equal_to_the_table(
             for j in sorted(acked):
                 assert memory.memory_id("default", content(j)) in held, j
             await assert_recall_equals_table(s)
+
+
+async def test_recalls_and_writes_while_the_index_is_rebuilt_in_the_same_process(
+    kv_url: str,
+) -> None:
+    """A rebuild replaces the index under recalls that chose their filters' slots before it
+    (a slot then names another memory): each recall still answers exactly, and writes made
+    meanwhile are found."""
+    async with Store(kv_url) as s:
+        await write(s, range(200))
+        await memory.recall(s, text="m1", k=1)
+        stop = False
+        wrong: list[object] = []
+        done = 0
+
+        async def recaller(seed: int) -> None:
+            nonlocal done
+            rng = np.random.default_rng(seed)
+            while not stop:
+                i = int(rng.integers(200))
+                for hits in (
+                    await memory.recall(s, text=f"m{i}", k=1, mode="fulltext"),
+                    await memory.recall(s, vector=vec(i), k=1, tags=[]),
+                ):
+                    if [h.memory.content for h in hits] != [content(i)]:
+                        wrong.append((i, [h.memory.content for h in hits]))
+                done += 1
+
+        written: list[int] = []
+
+        async def writer() -> None:
+            j = 5000
+            while not stop:
+                await memory.remember(s, content=content(j), embedding=vec(j))
+                written.append(j)
+                j += 1
+                await anyio.sleep(0.005)
+
+        async with anyio.create_task_group() as tg:
+            for seed in range(3):
+                tg.start_soon(recaller, seed)
+            tg.start_soon(writer)
+            for _ in range(12):
+                await memory.rebuild_index(s)
+                await anyio.sleep(0.01)
+            stop = True
+        assert done >= 12 and not wrong
+        for j in written:
+            hits = await memory.recall(s, text=f"m{j}", k=1, mode="fulltext")
+            assert [h.memory.content for h in hits] == [content(j)]
+        await assert_recall_equals_table(s, sample=20)

@@ -273,6 +273,9 @@ class DerivedIndex:
         # epoch on from here.
         self.identity: Identity | None = None
         self.loadable = True  # a saved generation may be loaded rather than built
+        # Counts the times its contents were replaced (a rebuild, a load): a slot names the
+        # same memory only within one incarnation.
+        self.incarnation = 0
         self.work: Path | None = None  # the text index's folder (None: in memory)
         self.ann: hnswlib.Index | None = None
         # Unit vectors by slot, for exact comparison with the few a filter admits (hnswlib's
@@ -303,8 +306,9 @@ class DerivedIndex:
         the rebuild publishes its own)."""
         self.drop_text()
         fresh = DerivedIndex(self.path, owner=self.owner, text=False)
-        keep = {"lock", "identity"}
+        keep = {"lock", "identity", "incarnation"}
         self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in keep})
+        self.incarnation += 1
         self.versionstamp = -1
         self.loadable = False
 
@@ -922,7 +926,9 @@ async def _restore(db: Any, index: DerivedIndex) -> bool:
         return False
     loaded.build_s = time.perf_counter() - t0
     gen = place / f"gen-{identity.epoch}"
-    index.__dict__.update({k: v for k, v in loaded.__dict__.items() if k != "lock"})
+    keep = {"lock", "incarnation"}
+    index.__dict__.update({k: v for k, v in loaded.__dict__.items() if k not in keep})
+    index.incarnation += 1
     await anyio.to_thread.run_sync(_sweep_folder, index, gen)
     return True
 

@@ -165,13 +165,14 @@ async def _metadata_mask(
 async def _hydrate(
     db: Executor,
     index: DerivedIndex,
-    ranked: list[tuple[int, float]],
+    ranked: list[tuple[str, float]],
     f: _Filters,
     k: int,
     *,
     current: tuple[int, dict[str, Any] | None] | None = None,
 ) -> list[tuple[Memory, float]]:
-    """The first ``k`` of ``ranked`` (slot, score) that the database admits, read from it.
+    """The first ``k`` of ``ranked`` (memory key, score) that the database admits, read from
+    it.
 
     ``current``: the (versionstamp, embedding space) the candidates reflect; the first read
     also checks, in the same round trip, that the table has not changed since, and raises
@@ -181,8 +182,7 @@ async def _hydrate(
     while len(out) < k and start < len(ranked):
         chunk = ranked[start : start + max(k - len(out), 8)]
         start += len(chunk)
-        keys = [index.ids[s] for s, _ in chunk]
-        ids = [RecordId("memory", key) for key in keys if key is not None]
+        ids = [RecordId("memory", key) for key, _ in chunk]
         text = f"SELECT {FIELDS} FROM $ids WHERE {f.where};"
         if current is not None:
             found = await read_if_current(db, index, current, text, ids=ids, **f.params)
@@ -191,8 +191,8 @@ async def _hydrate(
         else:
             rows = await db.query(text, Memory, ids=ids, **f.params)
         by_id = {m.id: m for m in rows}
-        for slot, score in chunk:
-            memory = by_id.get(str(index.ids[slot]))
+        for key, score in chunk:
+            memory = by_id.get(key)
             if memory is not None:
                 out.append((memory, score))
     if current is not None:  # nothing was read: the candidates still need the check
@@ -228,15 +228,26 @@ async def _indexed(
             mask = _mask(index, f)
         # What the candidates reflect: a look at the feed from here sees any change since.
         state = (index.versionstamp, index.space) if current else None
+        incarnation = index.incarnation
     if f.metadata:
         mask = await _metadata_mask(db, index, f, mask)
     q = None if vector is None else np.asarray(vector, dtype=np.float32)
     with guarded():
         terms = index.terms(text) if text is not None else []
     want = k if mode != "hybrid" else n
+    remask = False
     while True:
+        if remask:
+            mask, remask = await _metadata_mask(db, index, f, mask), False
         async with index.lock:
             with guarded():
+                if index.incarnation != incarnation:
+                    # Rebuilt meanwhile (slots now name other memories): the mask again, from
+                    # an index caught up by its rebuild; its hits are read from the database.
+                    mask, state, incarnation = _mask(index, f), None, index.incarnation
+                    if f.metadata:
+                        remask = True  # the database's part, outside the lock
+                        continue
                 if len(mask) < index.size:
                     # Memories the index took in since the mask (another task caught it up) are
                     # newer than this recall's start, or a look from `state` sees them.
@@ -255,6 +266,12 @@ async def _indexed(
                 # it keeps them; the look at the feed says whether it was current.
                 exact = state is not None and not f.metadata
                 kept = index.kept([s for s, _ in ranked[:k]]) if exact else None
+                # Slots name memories only until the next rebuild: keys from here on.
+                key_of = index.ids
+                keyed = [(str(key_of[s]), score) for s, score in ranked]
+                v_rank = {str(key_of[s]): (i, score) for i, (s, score) in enumerate(v, 1)}
+                t_rank = {str(key_of[s]): (i, score) for i, (s, score) in enumerate(t, 1)}
+                size = index.size
         if kept is not None:
             assert state is not None
             await read_if_current(db, index, state, None)
@@ -263,17 +280,14 @@ async def _indexed(
                 for r, (_, score) in zip(kept, ranked, strict=False)
             ]
         else:
-            rows = await _hydrate(db, index, ranked, f, k, current=state)
+            rows = await _hydrate(db, index, keyed, f, k, current=state)
         state = None
         # The database may refuse a candidate the mask admitted (a change since the catch-up,
         # a permission): ask for more while there may be more.
-        if len(rows) >= k or (len(v) < want and len(t) < want) or want >= index.size:
+        if len(rows) >= k or (len(v) < want and len(t) < want) or want >= size:
             break
         want *= 4
-    v_rank = {s: (i, score) for i, (s, score) in enumerate(v, 1)}
-    t_rank = {s: (i, score) for i, (s, score) in enumerate(t, 1)}
-    slotted = [(m, score, index.slot_of.get(m.id, -1)) for m, score in rows]
-    return [_hit(m, score, v_rank.get(slot), t_rank.get(slot)) for m, score, slot in slotted]
+    return [_hit(m, score, v_rank.get(m.id), t_rank.get(m.id)) for m, score in rows]
 
 
 def _hit(
