@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import unicodedata
@@ -24,7 +25,7 @@ import anyio
 import numpy as np
 import pytest
 
-from surreal_store import RecallIndexError, Store, access, memory
+from surreal_store import NotFoundError, RecallIndexError, Store, access, memory
 from surreal_store.memory import NewMemory, _index_files
 from surreal_store.memory._derived import DerivedIndex, derived_index
 from surreal_store.memory._index_files import Identity, Unusable
@@ -195,6 +196,23 @@ def test_a_write_that_fails_publishes_nothing(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="disk full"):
         _index_files.write_generation(tmp_path, ours, {}, half)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_sessions_private_folder_is_removed_by_the_next(tmp_path: Path) -> None:
+    with subprocess.Popen([sys.executable, "-c", "pass"]) as ended:
+        ended.wait()
+    left = Path(tempfile.gettempdir()) / f"surreal-store-index-{ended.pid}-x"
+    left.mkdir()
+    (left / "text").mkdir()
+    mine = _index_files.scratch_folder()
+    try:
+        assert not left.exists()
+        assert mine.name.startswith(f"surreal-store-index-{os.getpid()}-")
+        assert _index_files.scratch_folder() != mine and mine.exists()  # a live one stays
+    finally:
+        shutil.rmtree(left, ignore_errors=True)
+        for folder in Path(tempfile.gettempdir()).glob(f"surreal-store-index-{os.getpid()}-*"):
+            shutil.rmtree(folder)
 
 
 # -- a database and the files beside it --------------------------------------------------------
@@ -734,3 +752,32 @@ async def test_recalls_and_writes_while_the_index_is_rebuilt_in_the_same_process
             hits = await memory.recall(s, text=f"m{j}", k=1, mode="fulltext")
             assert [h.memory.content for h in hits] == [content(j)]
         await assert_recall_equals_table(s, sample=20)
+
+
+async def test_a_removed_memory_table_is_never_answered_for(kv_url: str) -> None:
+    """Raw DDL: a memory table removed and defined again is read again (its feed says so; the
+    removed table's changes, which the feed keeps, are not replayed), and a store reopened on
+    a removed table answers as the database does, not from its saved files."""
+    async with Store(kv_url) as s:
+        await write(s, range(50))
+        await memory.recall(s, text="m1", k=1)
+        await s.execute("REMOVE TABLE memory; DEFINE TABLE memory SCHEMALESS CHANGEFEED 30d;")
+        text = content(900, "after")
+        await s.execute(
+            "CREATE type::record('memory', $id) CONTENT {scope: 'default', kind: 'note', "
+            "content: $text, content_hash: crypto::sha256($text), embedding: $vector, "
+            "created_at: time::now(), valid_from: time::now()};",
+            id=memory.memory_id("default", text),
+            text=text,
+            vector=vec(900),
+        )
+        assert (await memory.index_status(s)).memories == 1
+        for hits in (
+            await memory.recall(s, text="note", k=10, mode="fulltext"),
+            await memory.recall(s, vector=vec(1), k=10),
+        ):
+            assert [h.memory.content for h in hits] == [text]
+        await s.execute("REMOVE TABLE memory;")
+    async with Store(kv_url, check_schema=False) as s:
+        with pytest.raises(NotFoundError, match="memory"):
+            await memory.recall(s, text="after900", k=1, mode="fulltext")

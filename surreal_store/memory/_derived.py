@@ -276,6 +276,9 @@ class DerivedIndex:
         # Counts the times its contents were replaced (a rebuild, a load): a slot names the
         # same memory only within one incarnation.
         self.incarnation = 0
+        # A versionstamp after which the table's contents were read (a build, or the load of
+        # what one read): a definition of the table after it means reading it again.
+        self.read_from = -1
         self.work: Path | None = None  # the text index's folder (None: in memory)
         self.ann: hnswlib.Index | None = None
         # Unit vectors by slot, for exact comparison with the few a filter admits (hnswlib's
@@ -621,6 +624,7 @@ class DerivedIndex:
         n = self.size
         meta = {
             "versionstamp": self.versionstamp,
+            "read_from": self.read_from,
             "dim": self.dim,
             "slots": n,
             "codes": list(self.codes),
@@ -668,6 +672,7 @@ class DerivedIndex:
 
     def _read(self, gen: Path, meta: dict[str, Any]) -> None:
         self.versionstamp = int(meta["versionstamp"])
+        self.read_from = int(meta["read_from"])
         self.origin = "loaded"
         n = int(meta["slots"])
         with np.load(gen / "columns.npz", allow_pickle=False) as saved:
@@ -900,6 +905,9 @@ async def _restore(db: Any, index: DerivedIndex) -> bool:
         )
     if identity is None:
         return False
+    # A removed table has no feed to say so: nothing saved answers for it (the build that
+    # follows raises the database's own NotFoundError).
+    await db.execute("SELECT VALUE id FROM memory LIMIT 0;", idempotent=True)
     t0 = time.perf_counter()
     try:
         loaded = await anyio.to_thread.run_sync(
@@ -1060,7 +1068,9 @@ async def _build(
     """Fill an empty index from the table, in pages by id, then replay the feed from before
     the first page (so changes made during the build are applied too)."""
     t0 = time.perf_counter()
-    start = await _now_versionstamp(db)
+    # Never before a definition of the table that made this build necessary (read_from).
+    start = max(await _now_versionstamp(db), index.read_from)
+    index.read_from = start  # a definition after this may not be in what the build reads
     page = await db.query(_BUILD_FIRST, dict, idempotent=True)
     while page:
         after = _key(page[-1]["id"]) if len(page) == _BUILD_PAGE else None
@@ -1140,6 +1150,14 @@ async def catch_up(
                         applied += index.apply(pending.values())
                         pending.clear()
                         applied += index.apply((), (key,))
+                elif "define_table" in change and int(entry["versionstamp"]) > index.read_from:
+                    # The table was defined again after the index read it (removed and made
+                    # anew, or redefined): what it holds is read again, not followed.
+                    log.info("the memory table was defined again; rebuilding the recall index")
+                    index.reset()
+                    # The feed keeps the removed table's changes: none before this is replayed.
+                    index.read_from = int(entry["versionstamp"])
+                    return await catch_up(db, index, progress=progress)
         applied += index.apply(pending.values())
         if entries:
             index.versionstamp = int(entries[-1]["versionstamp"])

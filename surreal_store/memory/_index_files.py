@@ -238,8 +238,27 @@ def sweep(folder: Path, keep: set[Path]) -> None:
 
 
 def scratch_folder() -> Path:
-    """A private folder outside the store, for a session that may not write beside it."""
-    return Path(tempfile.mkdtemp(prefix="surreal-store-index-"))
+    """A private folder outside the store, for a session that may not write beside it; the
+    folders of processes that ended without removing theirs (killed) are removed first."""
+    base = Path(tempfile.gettempdir())
+    for old in base.glob(f"{_SCRATCH}*"):
+        pid = old.name.removeprefix(_SCRATCH).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{_SCRATCH}{os.getpid()}-"))
+
+
+_SCRATCH: Final = "surreal-store-index-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process
+    return True
 
 
 def working_copy(source: Path | None, into: Path) -> None:
