@@ -823,3 +823,25 @@ async def test_a_filter_names_records_by_their_string_keys(kv_url: str) -> None:
         )
         hits = await memory.recall(s, vector=vec(9), k=5, agent="1")
         assert await ids(hits) == [mine.id]
+
+
+async def test_the_index_analyses_text_as_the_schemas_analyzer_does(store: Store) -> None:
+    """The recall index's terms are the schema analyzer's (``memory_text``), so the index and
+    the database's scan (an agent's recall) agree on what a text contains: letters and digits
+    split apart, function words out before splitting, accents folded, English stems. Scripts
+    the engine transliterates (CJK) are left out: its ASCII filter spells them in Latin."""
+    from surreal_store.memory._derived import STOPWORDS, analysable, text_analyzer
+
+    rng = np.random.default_rng(33)
+    pieces = [
+        *STOPWORDS[:20],
+        "E1234", "gpt-4o", "snake_case", "__x__", "3.2.4", "café", "Résumé", "straße", "ÆON",
+        "running", "Runs", "it's", "C++", "C#", ".NET", "x2y", "4the", "hello,world", "a/b",
+        "naïve", "UPPER", "MiXeD", "42", "1e9", "-", "—", "“quoted”", "(paren)", "tab\there",
+    ]  # fmt: skip
+    analyzer = text_analyzer()
+    for _ in range(300):
+        text = " ".join(rng.choice(pieces, size=int(rng.integers(1, 8))))
+        ours = analyzer.analyze(analysable(text))
+        engine = await store.query("RETURN search::analyze('memory_text', $text);", str, text=text)
+        assert ours == engine, text

@@ -35,6 +35,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
@@ -104,7 +105,7 @@ _NO_CODE: Final = -1
 _UNKNOWN: Final = -2
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-# Punctuation and English function words dropped before stemming, as schema 006's analyzer does.
+# English function words dropped before the text is split, as schema 006's analyzer does.
 STOPWORDS: Final = [
     "a",
     "an",
@@ -207,12 +208,25 @@ def _key(value: Any) -> str | None:
     return str(value)
 
 
+# fn::memory_text (schema 006), the first step of the schema's analyzer: lowercase,
+# punctuation to spaces, function words out (before the text is split, as there).
+_PUNCTUATION: Final = re.compile(r"[^\w\s]")
+_FUNCTION_WORDS: Final = re.compile(r"\b(?:" + "|".join(STOPWORDS) + r")\b")
+
+
+def analysable(text: str) -> str:
+    """``text`` as the schema's analyzer splits it (``fn::memory_text``)."""
+    return _FUNCTION_WORDS.sub(" ", _PUNCTUATION.sub(" ", text.lower()))
+
+
 def text_analyzer() -> tantivy.TextAnalyzer:
+    """The rest of the schema's analyzer (``memory_text``: tokenizers blank, class, punct;
+    filters lowercase, ascii, snowball) over :func:`analysable` text: runs of letters, of
+    digits, and each underscore are tokens (``E1234`` is ``e`` and ``1234``)."""
     return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(r"[^\W\d_]+|\d+|_"))
         .filter(tantivy.Filter.lowercase())
         .filter(tantivy.Filter.ascii_fold())
-        .filter(tantivy.Filter.custom_stopword(STOPWORDS))
         .filter(tantivy.Filter.stemmer("english"))
         .build()
     )
@@ -465,7 +479,8 @@ class DerivedIndex:
                 self.tags.setdefault(self._code(tag), set()).add(slot)
             # Replays are idempotent: a document for this slot from before a crash goes first.
             self.writer.delete_documents_by_term("slot", slot)
-            self.writer.add_document(tantivy.Document(content=r.get("content") or "", slot=slot))
+            text = analysable(r.get("content") or "")
+            self.writer.add_document(tantivy.Document(content=text, slot=slot))
             self.text_dirty = True
         cols["valid_until"][slot] = ns(r.get("valid_until"))
         cols["invalidated"][slot] = ns(r.get("invalidated_at"))
@@ -584,7 +599,7 @@ class DerivedIndex:
         return kept
 
     def terms(self, text: str) -> list[str]:
-        return list(dict.fromkeys(self.analyzer.analyze(text)))
+        return list(dict.fromkeys(self.analyzer.analyze(analysable(text))))
 
     def matching(
         self, terms: Sequence[str], mask: np.ndarray[Any, Any], n: int, *, every: bool

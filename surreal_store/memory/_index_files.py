@@ -55,7 +55,7 @@ __all__ = [
     "write_generation",
 ]
 
-FORMAT: Final = 6
+FORMAT: Final = 7
 """The layout of a generation's files (a generation of another format is never read)."""
 MANIFEST: Final = "manifest.json"
 # What a generation's manifest may name: a file of the generation or of its text folder.
