@@ -16,6 +16,7 @@ from surreal_store import (
     ConflictError,
     ConstraintError,
     NotFoundError,
+    PermissionDeniedError,
     QueryError,
     QuerySyntaxError,
     QueryTimeoutError,
@@ -23,7 +24,6 @@ from surreal_store import (
     ResultError,
     Settings,
     Store,
-    StoreLockedError,
     StoreState,
     StoreStateError,
     ThrownError,
@@ -288,14 +288,28 @@ async def test_stores_of_one_process_share_its_embedded_files(kv_url: str) -> No
         assert await reopened.query("SELECT VALUE text FROM note", str) == ["acme"]
 
 
-async def test_another_sign_in_on_shared_embedded_files_is_refused(kv_url: str) -> None:
+async def test_another_sign_in_on_shared_embedded_files_gets_its_own_session(
+    kv_url: str,
+) -> None:
+    # The files admit one connection per process; each sign-in is an engine session of its
+    # own on it, checked by the engine (a wrong password is refused, never assumed from the
+    # store already open), and each session is what it signed in as.
     from surreal_store import access
 
     async with Store(kv_url) as owner:
         await access.add_user(owner, name="ana", password="ana-password", role="viewer")
-        with pytest.raises(StoreLockedError, match="another sign-in"):
-            async with Store(kv_url, username="ana", password="ana-password"):
+        await owner.execute("CREATE note:1 SET text = 'kept'")
+        with pytest.raises(PermissionDeniedError):
+            async with Store(kv_url, username="ana", password="wrong-password"):
                 pass  # pragma: no cover
+        async with Store(kv_url, username="ana", password="ana-password") as ana:
+            assert ana._write_lock is owner._write_lock
+            assert ana.signed_in_as.role == "VIEWER"
+            assert await ana.query("SELECT VALUE text FROM note", str) == ["kept"]
+            assert owner._session is not None and ana._session is not None
+            assert owner._session is not ana._session
+        assert owner.signed_in_as.kind == "anonymous"
+        await owner.execute("UPDATE note:1 SET text = 'changed'")
 
 
 async def test_data_survives_reopen(kv_url: str) -> None:
