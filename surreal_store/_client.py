@@ -292,8 +292,8 @@ class Store:
                 # An agent or a viewer cannot migrate: the schema is the owner's to bring up
                 # to date, and using an older one could bypass rules the newer one adds.
                 status = await migrator.check()
-                if status.pending:
-                    names = ", ".join(f.label for f in status.pending)
+                if status.pending or not status.access_layer_current:
+                    names = ", ".join(f.label for f in status.pending) or "its access layer"
                     raise e.SchemaError(
                         f"the database needs migrating ({names}); open it once as its owner"
                     )
