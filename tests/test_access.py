@@ -143,6 +143,7 @@ async def build(site: Site) -> World:
         decision = await provenance.record_decision(
             root, task="launch", action="go", confidence=0.9, used=[m1.id], agent="b"
         )
+        await commits.commit(root, state={"goal": "ship"}, message="start", author="owner")
         run_a = await runs.create_run(root, spec_digest="a" * 64, agent_name="a")
         a1 = await memory.remember(
             root,
@@ -531,6 +532,13 @@ def viewer_attempts(w: World) -> list[Attempt]:
         ("invalidate own", lambda s: memory.invalidate(s, memory=w.a1, reason="v")),
         ("forget own", lambda s: memory.forget(s, memory=w.a1)),
         ("append own run", lambda s: runs.append_event(s, run_id=w.run_a, kind="k")),
+        # A commit is one stored function: the engine refuses it (the client's check of the
+        # query's words finds no write in it), on an existing branch and on a new one alike.
+        ("commit on main", lambda s: commits.commit(s, state={"x": 1}, message="m", author="v")),
+        (
+            "commit on a new branch",
+            lambda s: commits.commit(s, state={"x": 2}, message="m", author="v", branch="side"),
+        ),
     ]
     return writes + own
 
