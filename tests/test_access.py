@@ -9,7 +9,9 @@ session cannot see), and B's records are byte-identical afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import uuid
@@ -781,3 +783,153 @@ async def test_a_bundle_holds_one_tenant(site: Site, tmp_path: Path) -> None:
         hits = await memory.recall(copy, text="memory")
         assert [h.memory.content for h in hits] == ["acme's memory"]
         assert (await memory.get(copy, memory=kept.id)).content == "acme's memory"
+
+
+# -- tenants in one process (#34) ---------------------------------------------------------------
+
+# Two tenants with a user each (the same name in both, other passwords, as people do), an
+# agent of the same id in both (other secrets and scopes), and each tenant's own data.
+TENANT_LOGINS = {
+    "xco": {"user": ("ana", "xco-password"), "agent": ("scout", "xco-scout-secret", "x-team")},
+    "yco": {"user": ("ana", "yco-password"), "agent": ("scout", "yco-scout-secret", "y-team")},
+}
+
+
+async def _two_tenants(url: str) -> None:
+    for tenant, login in TENANT_LOGINS.items():
+        async with Store(url, tenant=tenant) as root:
+            name, password = login["user"]
+            await access.add_user(root, name=name, password=password, role="editor")
+            agent_id, secret, scope = login["agent"]
+            await agents.register(root, name=agent_id, kind="bot", agent_id=agent_id)
+            await access.grant_agent(root, agent_id=agent_id, secret=secret, scopes=[scope])
+            await memory.remember(root, scope=scope, content=f"{tenant} secret", agent=agent_id)
+            await root.execute("CREATE note:1 SET text = $text", text=f"{tenant} note")
+
+
+@pytest.fixture(scope="module")
+def two_tenants(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two tenants' files, built once; each test works on a copy."""
+    import anyio
+
+    path = tmp_path_factory.mktemp("tenants") / "store"
+    anyio.run(_two_tenants, f"surrealkv://{path}", backend="asyncio")
+    return path
+
+
+def _copy(template: Path, tmp_path: Path) -> str:
+    import shutil
+
+    shutil.copytree(template, tmp_path / "store")
+    return f"surrealkv://{tmp_path / 'store'}"
+
+
+def _tenant_store(url: str, who: str) -> Store:
+    kind, tenant = who.split("@")
+    login = TENANT_LOGINS[tenant]
+    if kind == "user":
+        name, password = login["user"]
+        return Store(url, tenant=tenant, username=name, password=password)
+    agent_id, secret, _ = login["agent"]
+    return Store(url, tenant=tenant, agent=agent_id, agent_secret=secret)
+
+
+async def _reaches_only_its_own(store: Store, who: str) -> None:
+    kind, tenant = who.split("@")
+    other = next(t for t in TENANT_LOGINS if t != tenant)
+    seen = await store.query("SELECT VALUE content FROM memory", str)
+    assert seen == [f"{tenant} secret"], (who, seen)
+    if kind == "user":
+        assert store.signed_in_as.role == "EDITOR"
+        assert await store.query("SELECT VALUE text FROM note:1", str) == [f"{tenant} note"]
+        await store.execute("UPSERT note:2 SET text = $text", text=f"{tenant} by {who}")
+    else:
+        assert store.signed_in_as == SignIn("agent", "scout")
+        with pytest.raises(PermissionDeniedError):
+            await memory.remember(store, scope=f"{other[0]}-team", content="planted")
+
+
+@pytest.mark.parametrize(
+    "order", list(itertools.permutations(["user@xco", "user@yco", "agent@yco"])), ids=str
+)
+async def test_two_tenants_under_different_users_in_any_order(
+    two_tenants: Path, tmp_path: Path, order: tuple[str, ...]
+) -> None:
+    url = _copy(two_tenants, tmp_path)
+    async with contextlib.AsyncExitStack() as stack:
+        opened: dict[str, Store] = {}
+        for who in order:
+            opened[who] = await stack.enter_async_context(_tenant_store(url, who))
+            for name, store in opened.items():
+                await _reaches_only_its_own(store, name)
+            # While these are open, a sign-in of one tenant is refused by the other, by the
+            # engine: it is never taken from a store already open.
+            for tenant in TENANT_LOGINS:
+                other = next(t for t in TENANT_LOGINS if t != tenant)
+                name, password = TENANT_LOGINS[tenant]["user"]
+                agent_id, secret, _ = TENANT_LOGINS[tenant]["agent"]
+                with pytest.raises(PermissionDeniedError):
+                    async with Store(url, tenant=other, username=name, password=password):
+                        pass  # pragma: no cover
+                with pytest.raises(PermissionDeniedError):
+                    async with Store(url, tenant=other, agent=agent_id, agent_secret=secret):
+                        pass  # pragma: no cover
+    for tenant in TENANT_LOGINS:
+        async with Store(url, tenant=tenant) as root:
+            notes = await root.query("SELECT VALUE text FROM note", str)
+            writers = [who for who in order if who == f"user@{tenant}"]
+            assert sorted(notes) == sorted(
+                [f"{tenant} note", *(f"{tenant} by {w}" for w in writers)]
+            )
+
+
+async def test_a_user_of_one_tenant_reaches_nothing_of_another_through_the_engine(
+    two_tenants: Path, tmp_path: Path
+) -> None:
+    """A raw SDK session of a user of tenant xco (an EDITOR there) that USEs tenant yco: the
+    engine gives it no record of yco's, in any table, and refuses or skips its writes."""
+    url = _copy(two_tenants, tmp_path)
+    async with Store(url, tenant="yco") as root:
+        tables = sorted((await root.query_required_single("INFO FOR DB", dict))["tables"])
+        before = repr(await root.execute("".join(f"SELECT * FROM {t};" for t in tables)))
+    db = surrealdb.AsyncSurreal(url)
+    await db.connect()
+    try:
+        name, password = TENANT_LOGINS["xco"]["user"]
+        await db.signin(
+            {
+                "namespace": "surreal_store",
+                "database": "xco",
+                "username": name,
+                "password": password,
+            }
+        )
+        await db.use("surreal_store", "yco")
+        for table in tables:
+            rows = await db.query_raw(
+                f"SELECT * FROM {table}; RETURN count(SELECT id FROM {table});", None
+            )
+            assert [r["result"] for r in rows["result"]] == [[], 0], table
+            for text in (
+                f"UPDATE {table} SET probe = 1",
+                f"DELETE {table}",
+                f"CREATE {table}:probe SET probe = 1",
+            ):
+                answer = (await db.query_raw(text, None))["result"][0]
+                assert answer["status"] == "ERR" or answer["result"] == [], (text, answer)
+        # An agent's session stays in its own database whatever USE says.
+        agent_id, secret, _ = TENANT_LOGINS["xco"]["agent"]
+        await db.signin(
+            {
+                "namespace": "surreal_store",
+                "database": "xco",
+                "access": "agent",
+                "variables": {"agent": agent_id, "secret": secret},
+            }
+        )
+        answers = await db.query_raw("USE DB yco; SELECT VALUE content FROM memory;", None)
+        assert "yco secret" not in json.dumps(answers, default=str)
+    finally:
+        await db.close()
+    async with Store(url, tenant="yco") as root:
+        assert repr(await root.execute("".join(f"SELECT * FROM {t};" for t in tables))) == before
