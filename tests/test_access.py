@@ -933,3 +933,72 @@ async def test_a_user_of_one_tenant_reaches_nothing_of_another_through_the_engin
         await db.close()
     async with Store(url, tenant="yco") as root:
         assert repr(await root.execute("".join(f"SELECT * FROM {t};" for t in tables))) == before
+
+
+async def test_what_a_later_schema_file_adds_is_closed_until_the_access_table_opens_it(
+    schema_copy: Path, tmp_path: Path
+) -> None:
+    """A later file adds a field to memory and a table of its own (even one it declares open
+    to everyone): the access layer, applied after it, closes both to agents and to a VIEWER's
+    writes. The schema's own later fields (embedding_space.index_kind, diskann_*) likewise."""
+    (schema_copy / "099_later.surql").write_text(
+        "DEFINE FIELD OVERWRITE mood ON memory TYPE option<string>;\n"
+        "DEFINE TABLE OVERWRITE gossip SCHEMAFULL PERMISSIONS FULL;\n"
+        "DEFINE FIELD OVERWRITE text ON gossip TYPE string PERMISSIONS FULL;\n"
+    )
+    url = f"surrealkv://{tmp_path / 'store'}"
+    async with Store(url, schema_dir=schema_copy) as root:
+        await memory.declare_space(root, model=E.model, dimension=E.dimension)
+        await agents.register(root, name="a", kind="bot", agent_id="a")
+        await access.grant_agent(root, agent_id="a", secret=SECRETS["a"], scopes=["team-a"])
+        await access.add_user(root, name=VIEWER[0], password=VIEWER[1], role="viewer")
+        m = await memory.remember(root, scope="team-a", content="mine", agent="a")
+        await root.execute("UPDATE $m SET mood = 'calm'", m=RecordId("memory", m.id))
+        await root.execute("CREATE gossip:1 SET text = 'heard'")
+        space = await root.query_required_single("SELECT * FROM ONLY embedding_space:active", dict)
+    mid = RecordId("memory", m.id)
+    async with Store(url, schema_dir=schema_copy, agent="a", agent_secret=SECRETS["a"]) as a:
+        assert "mood" not in await a.query_required_single("SELECT * FROM ONLY $m", dict, m=mid)
+        for text in (
+            "UPDATE $m SET mood = 'angry'",
+            "UPDATE embedding_space:active SET index_kind = "
+            "IF index_kind = 'hnsw' { 'diskann' } ELSE { 'hnsw' }",
+            "UPDATE embedding_space:active SET diskann_degree = 9, diskann_l_build = 17",
+            "CREATE gossip:2 SET text = 'planted'",
+        ):
+            with pytest.raises(PermissionDeniedError):
+                await a.execute(text, m=mid)
+        with pytest.raises(PermissionDeniedError):
+            await a.execute(
+                "CREATE type::record('memory', $id) CONTENT { scope: 'team-a', kind: 'note', "
+                "content: 'moody', content_hash: crypto::sha256('moody'), mood: 'x' }",
+                id=memory.memory_id("team-a", "moody"),
+            )
+        assert await a.query("SELECT * FROM gossip", dict) == []
+        assert await a.execute("UPDATE gossip SET text = 'x'") == [[]]
+    async with Store(url, schema_dir=schema_copy, username=VIEWER[0], password=VIEWER[1]) as v:
+        assert await v.query("SELECT VALUE text FROM gossip", str) == ["heard"]
+    db = surrealdb.AsyncSurreal(url)  # the viewer's raw session: no client check on the way
+    await db.connect()
+    try:
+        await db.signin(
+            {
+                "namespace": "surreal_store",
+                "database": "main",
+                "username": VIEWER[0],
+                "password": VIEWER[1],
+            }
+        )
+        await db.use("surreal_store", "main")
+        for text in ("UPDATE gossip:1 SET text = 'x'", "CREATE gossip:3 SET text = 'x'"):
+            answer = (await db.query_raw(text, None))["result"][0]
+            assert answer["status"] == "ERR" and "permission_denied" in answer["result"], answer
+    finally:
+        await db.close()
+    async with Store(url, schema_dir=schema_copy) as root:
+        assert await root.query("SELECT VALUE text FROM gossip", str) == ["heard"]
+        assert await root.query("SELECT VALUE mood FROM memory", str) == ["calm"]
+        after = await root.query_required_single("SELECT * FROM ONLY embedding_space:active", dict)
+        assert {k: v for k, v in after.items() if k != "updated_at"} == {
+            k: v for k, v in space.items() if k != "updated_at"
+        }
