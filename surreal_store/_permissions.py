@@ -75,6 +75,8 @@ LAYER_PARAM: Final = "access_layer"
 """``$access_layer``: the digest of the layer the database holds (:func:`digest`)."""
 AGENT_WRITES_EVENT: Final = "access_agent_writes"
 EDITOR_WRITES_EVENT: Final = "access_editor_writes"
+REFUSED_FN: Final = "access_refused"
+READ_ONLY_FN: Final = "access_read_only"
 
 
 @dataclass(frozen=True)
@@ -443,39 +445,53 @@ def _text(message: str) -> str:
     return f"'{message}'"
 
 
-def _refusal(t: TableAccess, op: Op) -> str:
-    why = f" ({t.refused})" if t.refused else ""
-    return _text(f"permission_denied: this sign-in may not {op} this {t.name} record{why}")
+def _refused(t: TableAccess, op: Op) -> str:
+    return f"fn::{REFUSED_FN}('{t.name}', '{op}')"
+
+
+def _functions() -> list[str]:
+    """What every table's permissions call: the refusal of an agent's write (its text from
+    the access table), and a VIEWER's. Kept out of the permissions themselves, which the
+    engine reads for every record a statement touches, whoever writes: shorter permissions
+    made a run append about 0.1 ms faster for every session, the owner's included."""
+    reasons = ", ".join(f"{t.name}: {_text(f' ({t.refused})')}" for t in ACCESS if t.refused)
+    return [
+        f"DEFINE FUNCTION OVERWRITE fn::{REFUSED_FN}($table: string, $op: string) -> bool {{\n"
+        f"    LET $why = {{ {reasons} }};\n"
+        "    THROW 'permission_denied: this sign-in may not ' + $op + ' this ' + $table\n"
+        "        + ' record' + ($why[$table] ?? '');\n"
+        "};",
+        # A user of this database (its own, its namespace's or root) that is not an agent is a
+        # VIEWER here (the other roles never get this far): its write is refused. A user of
+        # another database that ran USE: its create is refused, its update or delete skipped.
+        f"DEFINE FUNCTION OVERWRITE fn::{READ_ONLY_FN}($create: bool) -> bool {{\n"
+        f"    IF {_AGENT} {{ RETURN false }};\n"
+        f"    IF $create OR {_HOME} {{ THROW {_text(_READ_ONLY)} }};\n"
+        "    RETURN false;\n"
+        "};",
+    ]
 
 
 def _table_permissions(t: TableAccess) -> str:
+    # Boolean expressions: AND and OR stop at the first operand that decides, so a refusal
+    # (a THROW) runs only when it is reached.
     select = t.agent.get("select")
     clauses = [f"FOR select WHERE {_AGENT} AND ({select.surql})" if select else "FOR select NONE"]
     create = t.agent.get("create")
-    agent_create = (
-        f"({create.surql}) OR {{ THROW {_refusal(t, 'create')} }}"
-        if create
-        else f"{{ THROW {_refusal(t, 'create')} }}"
-    )
-    clauses.append(
-        f"FOR create WHERE IF {_AGENT} {{ {agent_create} }} ELSE {{ THROW {_text(_READ_ONLY)} }}"
-    )
+    agent = f"(({create.surql}) OR {_refused(t, 'create')})" if create else _refused(t, "create")
+    clauses.append(f"FOR create WHERE ({_AGENT} AND {agent}) OR fn::{READ_ONLY_FN}(true)")
     for op in ("update", "delete"):
         allowed = t.agent.get(op)
-        if allowed is not None:
-            # A record it may read but not change is refused; one it may not read is skipped,
-            # as an absent one is.
-            agent = f"IF ({allowed.surql}) {{ true }}"
-            if select is not None and select != allowed:
-                agent += f" ELSE IF ({select.surql}) {{ THROW {_refusal(t, op)} }}"
-            agent += " ELSE { false }"
-        elif select is not None:
-            agent = f"IF ({select.surql}) {{ THROW {_refusal(t, op)} }} ELSE {{ false }}"
-        else:
-            agent = "false"
+        # A record an agent may read but not change is refused; one it may not read is
+        # skipped, as an absent one is.
+        refused = (
+            f"(({select.surql}) AND {_refused(t, op)})"
+            if select is not None and select != allowed
+            else None
+        )
+        agent = " OR ".join(x for x in (f"({allowed.surql})" if allowed else None, refused) if x)
         clauses.append(
-            f"FOR {op} WHERE IF {_AGENT} {{ {agent} }} "
-            f"ELSE IF {_HOME} {{ THROW {_text(_READ_ONLY)} }} ELSE {{ false }}"
+            f"FOR {op} WHERE ({_AGENT} AND ({agent or 'false'})) OR fn::{READ_ONLY_FN}(false)"
         )
     return " ".join(clauses)
 
@@ -491,14 +507,14 @@ def _agent_writes(t: TableAccess, top: list[str]) -> str:
     return (
         f"DEFINE EVENT OVERWRITE {AGENT_WRITES_EVENT} ON {t.name} "
         f"WHEN {_AGENT} AND $event != 'DELETE' THEN {{\n"
-        f"    LET $open = IF $event = 'CREATE' {{ {_list(on_create)} }} "
-        f"ELSE {{ {_list(on_update)} }};\n"
-        "    LET $set = IF $event = 'CREATE' { object::keys($after) } ELSE {\n"
-        "        array::union(object::keys($before), object::keys($after))"
-        ".filter(|$k| $before[$k] != $after[$k])\n"
+        "    LET $closed = IF $event = 'CREATE' {\n"
+        f"        array::complement(object::keys($after), {_list(on_create)})\n"
+        "    } ELSE {\n"
+        "        array::complement(array::union(object::keys($before), object::keys($after)), "
+        f"{_list(on_update)})\n"
+        "            .filter(|$k| $before[$k] != $after[$k])\n"
         "    };\n"
-        "    LET $closed = array::complement($set, $open);\n"
-        "    IF $closed != [] {\n"
+        "    IF $closed {\n"
         f"        THROW 'permission_denied: an agent may not set ' + array::join($closed, ', ')"
         f" + ' on {t.name}';\n"
         "    };\n"
@@ -524,7 +540,7 @@ def _editor_writes(t: TableAccess) -> str:
 def layer(tables: Mapping[str, Iterable[str]]) -> list[str]:
     """The statements that bring a database whose tables and fields are ``tables`` (as
     ``INFO`` lists them) to the access table: a table or field it does not list is closed."""
-    out: list[str] = []
+    out = _functions()
     for name in sorted(tables):
         validate_identifier(name, what="table")
         t = _BY_NAME.get(name) or TableAccess(name, {})
