@@ -7,9 +7,10 @@ People and services are database users with one of SurrealDB's roles:
 - ``owner``: also migrates the schema and manages users.
 
 An agent signs in as itself (``Store(agent=..., agent_secret=...)``) once :func:`grant_agent`
-gave it a secret and the scopes it may use. The schema's permissions (``017_access.surql``)
-then bind every query of that session, raw SurrealQL included: memories of its scopes only,
-its own decisions and runs, provenance edges whose ends it may see.
+gave it a secret and the scopes it may use. The permissions the access layer generates
+(``surreal_store._permissions``) then bind every query of that session, raw SurrealQL
+included: memories of its scopes only, its own decisions and runs, provenance edges whose
+ends it may see.
 
 Passwords and secrets are sent as query parameters and hashed by the engine (argon2); they
 are never part of a query's text, never returned, and never logged.
