@@ -566,8 +566,9 @@ def _layer_digest(applied: Iterable[AppliedMigration | tuple[int, str]]) -> str:
     )
 
 
-async def table_fields(store: Executor) -> dict[str, list[str]]:
-    """Every table of the database and its fields, as ``INFO`` lists them. Two round trips."""
+async def table_fields(store: Executor) -> dict[str, dict[str, str]]:
+    """Every table of the database and its fields' definitions, as ``INFO`` prints them. Two
+    round trips."""
     info = await store.query_required_single("INFO FOR DB;", dict, idempotent=True)
     tables = sorted(info.get("tables") or {})
     for t in tables:
@@ -580,7 +581,10 @@ async def table_fields(store: Executor) -> dict[str, list[str]]:
     text = "".join(f"INFO FOR TABLE {t};" for t in tables)
     results = await store.execute(text, idempotent=True)
     return {
-        t: sorted((r.get("fields") or {}) if isinstance(r, dict) else {})
+        t: {
+            str(f): str(ddl)
+            for f, ddl in ((r.get("fields") or {}) if isinstance(r, dict) else {}).items()
+        }
         for t, r in zip(tables, results, strict=True)
     }
 

@@ -537,20 +537,30 @@ def _editor_writes(t: TableAccess) -> str:
     )
 
 
-def layer(tables: Mapping[str, Iterable[str]]) -> list[str]:
-    """The statements that bring a database whose tables and fields are ``tables`` (as
-    ``INFO`` lists them) to the access table: a table or field it does not list is closed."""
+# A field's own permissions, as the engine prints them at the end of its definition. Writes
+# are the agent-writes event's to check; a field is hidden from an agent that reads its table
+# but not the field (the others never reach it: a table's permissions come first).
+_FIELD_OPEN: Final = "PERMISSIONS FULL"
+_FIELD_HIDDEN: Final = "PERMISSIONS FOR select NONE, FOR create, update FULL"
+
+
+def layer(tables: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """The statements that bring a database to the access table, given its tables and, for
+    each, its fields' definitions as ``INFO`` prints them: a table or field the access table
+    does not list is closed. A field whose permissions are already right is left alone."""
     out = _functions()
     for name in sorted(tables):
         validate_identifier(name, what="table")
         t = _BY_NAME.get(name) or TableAccess(name, {})
-        fields = sorted(set(tables[name]))
+        fields = sorted(tables[name])
         out.append(f"ALTER TABLE {name} PERMISSIONS {_table_permissions(t)};")
         for f in fields:
-            read = "s" in t.fields.get(f, "")
+            hidden = "select" in t.agent and "s" not in t.fields.get(f, "")
+            if str(tables[name][f]).endswith(_FIELD_HIDDEN if hidden else _FIELD_OPEN):
+                continue
             out.append(
                 f"ALTER FIELD {_escaped(f)} ON {name} PERMISSIONS "
-                f"FOR select {'FULL' if read else 'NONE'} FOR create, update FULL;"
+                f"FOR select {'NONE' if hidden else 'FULL'} FOR create, update FULL;"
             )
         if "create" in t.agent or "update" in t.agent:
             out.append(_agent_writes(t, [f for f in fields if "." not in f]))
