@@ -5,9 +5,10 @@
 tests run against: ``(role, table, field, operation) -> allowed``, where ``allowed`` is
 ``True``, ``False`` or, for an agent, a :class:`Condition` on the record. :func:`layer`
 generates the engine's side of it from the tables and fields the database has (``INFO``):
-every table's ``PERMISSIONS``, every field's, and two events. The migrator applies it after the
-schema files (and again whenever the files or this table change), so a table or field that a
-later schema file adds is closed until a line here opens it.
+every table's ``PERMISSIONS``, every field's, two events and the two functions they call.
+The migrator applies it after the schema files (and again whenever the files, this table or
+what is generated from it change), so a table or field that a later schema file adds is
+closed until a line here opens it.
 
 What each role can be given is what the engine can enforce (SurrealDB 3.2.4):
 
@@ -37,6 +38,7 @@ condition: they read nothing, and their writes are refused or skip as an agent's
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -69,8 +71,6 @@ OPS: Final[tuple[Op, ...]] = ("select", "create", "update", "delete")
 _FIELD_OPS: Final[dict[str, Op]] = {"s": "select", "c": "create", "u": "update"}
 _TABLE_OPS: Final[dict[str, Op]] = {**_FIELD_OPS, "d": "delete"}
 
-# Bumped when the generated text changes for the same table (the layer is then re-applied).
-_GENERATOR: Final = "access-layer 1"
 LAYER_PARAM: Final = "access_layer"
 """``$access_layer``: the digest of the layer the database holds (:func:`digest`)."""
 AGENT_WRITES_EVENT: Final = "access_agent_writes"
@@ -421,9 +421,17 @@ def render() -> str:
 
 def digest(applied: Iterable[tuple[int, str]]) -> str:
     """What the layer of a database with these applied files ``(version, checksum)`` is made
-    from: this generator, the access table and the files (which make the tables and fields)."""
-    text = "\n".join([_GENERATOR, render(), *(f"{v}:{c}" for v, c in sorted(applied))])
+    from: the access table, what the generator makes of it (so that a change to either is a
+    new layer) and the files (which make the tables and fields)."""
+    text = "\n".join([_source(), *(f"{v}:{c}" for v, c in sorted(applied))])
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+@functools.cache
+def _source() -> str:
+    """The access table and what the generator makes of it (the same for every database)."""
+    generated = layer({t.name: dict.fromkeys(t.fields, "") for t in ACCESS})
+    return "\n".join([render(), *generated])
 
 
 # -- the generated schema ------------------------------------------------------------------------
