@@ -36,9 +36,9 @@ def _refused(fn: Callable[..., Any], exc: BaseException) -> ValidationError:
     return ValidationError(f"{fn.__name__}: invalid argument: {exc}")
 
 
-# Domains whose tables schema/017_access.surql closes to agents. The engine enforces that; this
-# only turns what it would answer (nothing found, or a stored function failing on a record it
-# cannot read) into a refusal that says why, before anything is sent.
+# Domains whose tables the access layer (_permissions) closes to agents. The engine enforces
+# that; this only turns what it would answer (nothing found, or a stored function failing on a
+# record it cannot read) into a refusal that says why, before anything is sent.
 _CLOSED_TO_AGENTS = frozenset(
     f"surreal_store.{m}" for m in ("commits", "branches", "releases", "ci", "cas")
 )

@@ -18,6 +18,7 @@ import os
 import random
 import re
 import time
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from surrealdb.connections.url import Url, UrlScheme
 from surrealdb.connections.utils_mixin import mapped_engine_errors
 from surrealdb.data import cbor as sdk_cbor
 from surrealdb.data.types import constants as sdk_constants
+from surrealdb.request_message.message import RequestMessage
+from surrealdb.request_message.methods import RequestMethod
 
 from . import _errors as e
 from . import _retry
@@ -190,7 +193,7 @@ class Store:
         self._write_lock = anyio.Lock(fast_acquire=True) if self._settings.is_embedded else None
         self._migrate_lock = anyio.Lock()
         self._shared: _Shared | None = None
-        self._use: str | None = None  # "USE NS .. DB ..;" when sharing another tenant's session
+        self._session: _Session | None = None  # this store's session on a shared connection
         self._signin = _ANONYMOUS
         self._engine_version = ""
         self._attached: dict[tuple[str, str, str], Any] = {}
@@ -268,11 +271,13 @@ class Store:
                 assert self._db is not None
                 self._engine_version = str(await self._db.version())
         except TimeoutError:
+            await self._leave_session()
             await self._close_connection()
             raise e.QueryTimeoutError(
                 f"could not connect to {redact_url(s.url)} within {s.connect_timeout_s}s"
             ) from None
         except Exception as exc:
+            await self._leave_session()
             await self._close_connection()
             raise _map_exception(exc, context=f"opening {redact_url(s.url)}") from exc
         self._state = StoreState.OPEN
@@ -290,8 +295,8 @@ class Store:
                 # An agent or a viewer cannot migrate: the schema is the owner's to bring up
                 # to date, and using an older one could bypass rules the newer one adds.
                 status = await migrator.check()
-                if status.pending:
-                    names = ", ".join(f.label for f in status.pending)
+                if status.pending or not status.access_layer_current:
+                    names = ", ".join(f.label for f in status.pending) or "its access layer"
                     raise e.SchemaError(
                         f"the database needs migrating ({names}); open it once as its owner"
                     )
@@ -314,6 +319,7 @@ class Store:
             # which saved generation of its files is current.
             await self._close_attached(self)
         self._state = StoreState.CLOSED
+        await self._leave_session()
         await self._close_connection()
 
     def _last_of_tenant(self) -> bool:
@@ -341,9 +347,12 @@ class Store:
     async def _open_shared(self) -> None:
         """Connect to embedded files, or share this process's connection to them.
 
-        An embedded store's files admit one connection per process, and a session signs in
-        once, so stores of other tenants on the same files share one connection (each query
-        first selects its own database) and its write lock. Another sign-in is refused."""
+        An embedded store's files admit one connection per process, so the stores of a process
+        on the same files share it (and its write lock). Each store queries through an engine
+        session of its own identity: namespace, database, kind of sign-in, name and a digest of
+        the credential (:func:`_identity`). Stores of the same identity share a session; a new
+        identity gets a new session, signed in by the engine, so that a sign-in is never
+        assumed from another one and each session reaches what its own sign-in may."""
         s = self._settings
         assert s.path is not None
         key = str(s.path.expanduser().resolve())
@@ -354,33 +363,52 @@ class Store:
         self._shared = shared
         async with shared.open_lock:
             if shared.db is None:
-                db = _connection(s.url)
+                db = _EmbeddedConnection(url=s.url)
                 try:
                     await db.connect()
-                    signin = await _sign_in(db, s)
-                    await db.use(s.namespace, s.database)
                 except BaseException:
                     await _close_quietly(db, s.url)
                     raise
-                shared.db, shared.signin, shared.who = db, signin, _identity(s)
+                shared.db = db
                 shared.loop = asyncio.get_running_loop()
-                shared.home = (s.namespace, s.database)
                 if url_scheme(s.url).startswith("surrealkv"):
                     shared.wal = Path(key) / "wal"
-        if shared.loop is not asyncio.get_running_loop():
-            raise e.StoreLockedError(
-                f"{redact_url(s.url)} is open in this process on another event loop; "
-                "stores sharing embedded files share a loop"
-            )
-        if _identity(s) != shared.who:
-            raise e.StoreLockedError(
-                f"{redact_url(s.url)} is open in this process under another sign-in "
-                f"({shared.signin.kind}); one process signs in to embedded files once"
-            )
-        self._db, self._signin = shared.db, shared.signin
+            if shared.loop is not asyncio.get_running_loop():
+                raise e.StoreLockedError(
+                    f"{redact_url(s.url)} is open in this process on another event loop; "
+                    "stores sharing embedded files share a loop"
+                )
+            who = _identity(s)
+            session = shared.sessions.get(who)
+            if session is None:
+                session = _Session(who, s)
+                await _start_session(shared.db, session, shared)
+                shared.sessions[who] = session
+            session.users += 1
+            self._session = session
+        self._db, self._signin = shared.db, session.signin
         self._write_lock = shared.write_lock
-        if (s.namespace, s.database) != shared.home:
-            self._use = f"USE NS {s.namespace} DB {s.database};\n"
+
+    async def _leave_session(self) -> None:
+        """Let go of this store's session on a shared connection; the last store of a session
+        ends it in the engine, unless the connection closes anyway."""
+        session, self._session = self._session, None
+        shared = self._shared
+        if session is None or shared is None:
+            return
+        session.users -= 1
+        if session.users > 0:
+            return
+        if shared.sessions.get(session.key) is session:
+            del shared.sessions[session.key]
+        db = shared.db
+        if db is not None and shared.users > 1 and session.id is not None:
+            try:
+                await db.detach_session(session.id)
+            except Exception as exc:  # the session dies with the connection anyway
+                log.debug("ending an engine session failed: %s", exc)
+            finally:
+                _engine.answered()
 
     def _release(self) -> surrealdb.AsyncSurrealConnection | None:
         """Let go of the connection; return it if this store must close it: it opened it and,
@@ -562,11 +590,12 @@ class Store:
             assert self._db is not None
             return await self._db.query_raw(text, params)
         db = self._db = shared.db
-        if db is None:
+        session = self._session
+        if db is None or session is None:
             raise e.StoreStateError("the store is closed")
         shared.busy += 1
         try:
-            return await db.query_raw(text, params)
+            return await db.query_raw(text, params, session_id=session.id)
         finally:
             shared.busy -= 1
             if shared.busy == 0 and shared.drained is not None:
@@ -597,8 +626,9 @@ class Store:
         try:
             # asyncio's own timeout, not anyio.fail_after: the SDK runs only on asyncio, and
             # anyio's cancel scope costs about 30 us more per query, some 3% of a commit.
-            if self._use is not None:
-                text = self._use + text
+            use = self._session.use if self._session is not None else None
+            if use is not None:
+                text = use + text
             async with asyncio.timeout(timeout):
                 if self._write_lock is not None and serialise and not sh.read_only:
                     async with self._write_lock:
@@ -606,7 +636,7 @@ class Store:
                 else:
                     raw = await self._send(text, params)
             _engine.answered()
-            if self._use is not None:
+            if use is not None:
                 raw = _drop_use(raw)
         except TimeoutError:
             raise e.QueryTimeoutError(f"query did not finish within {timeout}s") from None
@@ -726,6 +756,18 @@ class _EmbeddedConnection(AsyncEmbeddedSurrealConnection):
             self.check_response_for_error(response, process)
         return response if isinstance(response, dict) else {}
 
+    # The engine keeps several sessions on one embedded connection (the RPC ``attach``), each
+    # with its own sign-in, namespace and database; the SDK's embedded class refuses them
+    # (``UnsupportedFeatureError``), so they are asked for here.
+
+    async def attach_session(self, session_id: uuid.UUID) -> None:
+        """Start an engine session ``session_id`` (not signed in, no database selected)."""
+        await self._send(RequestMessage(RequestMethod.ATTACH, session=session_id), "attach")
+
+    async def detach_session(self, session_id: uuid.UUID) -> None:
+        """End the engine session ``session_id``."""
+        await self._send(RequestMessage(RequestMethod.DETACH, session=session_id), "detach")
+
 
 def _connection(url: str) -> surrealdb.AsyncSurrealConnection:
     # Built once: an embedded connection object holds its files from construction.
@@ -737,16 +779,59 @@ def _connection(url: str) -> surrealdb.AsyncSurrealConnection:
 # -- sign-in and shared embedded connections ----------------------------------------------------
 
 
+class _Session:
+    """One engine session on a shared embedded connection: one identity (:func:`_identity`),
+    signed in by the engine, with its namespace and database selected.
+
+    A session that signs in is one the engine attached for it (``id``). The anonymous ones
+    (no credentials: full access, as whoever opens the files has) are the connection's own
+    session, the only one the engine opens with full access: the first selects its database
+    on it, the others name theirs in each query (``use``, a ``USE`` in the same request)."""
+
+    def __init__(self, key: tuple[str, ...], settings: Settings) -> None:
+        self.key = key
+        anonymous = settings.agent is None and settings.username is None
+        self.id: uuid.UUID | None = None if anonymous else uuid.uuid4()
+        self.settings = settings  # to sign in again when the connection is reopened
+        self.signin = _ANONYMOUS
+        self.use: str | None = None
+        self.users = 0
+
+
+async def _start_session(db: _EmbeddedConnection, session: _Session, shared: _Shared) -> None:
+    """Start ``session`` on ``db``: the engine checks its sign-in, then it selects its
+    namespace and database. Nothing of it is left behind if any step fails."""
+    s = session.settings
+    where = (s.namespace, s.database)
+    try:
+        if session.id is None:
+            if shared.home is None:
+                await db.use(*where)
+                shared.home = where
+            if where != shared.home:
+                session.use = f"USE NS {s.namespace} DB {s.database};\n"
+            return
+        await db.attach_session(session.id)
+        try:
+            session.signin = await _sign_in(db, s, session=session.id)
+            await db.use(*where, session_id=session.id)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await db.detach_session(session.id)
+            raise
+    finally:
+        _engine.answered()
+
+
 class _Shared:
     """One process's connection to one set of embedded files, shared by its stores."""
 
     def __init__(self, key: str) -> None:
         self.key = key
-        self.db: surrealdb.AsyncSurrealConnection | None = None
+        self.db: _EmbeddedConnection | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.signin = _ANONYMOUS
-        self.who: tuple[str, ...] = ()
-        self.home = ("", "")
+        self.sessions: dict[tuple[str, ...], _Session] = {}
+        self.home: tuple[str, str] | None = None  # what the connection's own session selected
         self.write_lock = anyio.Lock(fast_acquire=True)
         self.open_lock = anyio.Lock()
         self.users = 0
@@ -787,11 +872,15 @@ class _Shared:
                 old, self.db = self.db, None
                 t0 = time.perf_counter()
                 await _close_quietly(old, s.url)
-                db = _connection(s.url)
+                db = _EmbeddedConnection(url=s.url)
                 try:
                     await db.connect()
-                    await _sign_in(db, s)
-                    await db.use(*self.home)
+                    # Every session again, under its own id: the stores keep theirs.
+                    if self.home is not None:
+                        await db.use(*self.home)
+                    for session in list(self.sessions.values()):
+                        if session.id is not None:
+                            await _start_session(db, session, self)
                 except BaseException:
                     await _close_quietly(db, s.url)
                     raise
@@ -817,21 +906,30 @@ _USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 def _identity(s: Settings) -> tuple[str, ...]:
-    """Who a store signs in as, to compare sign-ins without keeping a secret in the clear."""
+    """Who a store is, whole: namespace, database, kind of sign-in, name and a digest of the
+    credential (a secret is never kept in the clear). Stores share an engine session only when
+    all of it is equal."""
     if s.agent is not None and s.agent_secret is not None:
-        secret = hashlib.sha256(s.agent_secret.get_secret_value().encode()).hexdigest()
-        return ("agent", s.namespace, s.database, s.agent, secret)
-    if s.username is not None and s.password is not None:
-        secret = hashlib.sha256(s.password.get_secret_value().encode()).hexdigest()
-        return ("user", s.namespace, s.username, secret)
-    return ("anonymous",)
+        kind, name, credential = "agent", s.agent, s.agent_secret.get_secret_value()
+    elif s.username is not None and s.password is not None:
+        kind, name, credential = "user", s.username, s.password.get_secret_value()
+    else:
+        return (s.namespace, s.database, "anonymous", "", "")
+    # The digest is keyed by the rest of the identity: equal secrets of two sign-ins differ.
+    digest = hashlib.sha256(
+        "\x00".join((s.namespace, s.database, kind, name, credential)).encode()
+    ).hexdigest()
+    return (s.namespace, s.database, kind, name, digest)
 
 
-async def _sign_in(db: surrealdb.AsyncSurrealConnection, s: Settings) -> SignIn:
-    """Sign ``db`` in as the settings say; return who it is. A refused sign-in is a
-    :class:`PermissionDeniedError` that does not say which part was wrong."""
+async def _sign_in(
+    db: surrealdb.AsyncSurrealConnection, s: Settings, *, session: uuid.UUID | None = None
+) -> SignIn:
+    """Sign ``db`` (its engine session ``session``) in as the settings say; return who it is.
+    A refused sign-in is a :class:`PermissionDeniedError` that does not say which part was
+    wrong."""
     try:
-        return await _try_sign_in(db, s)
+        return await _try_sign_in(db, s, session)
     except surrealdb.SurrealError as exc:
         if isinstance(exc, surrealdb.TransportError):
             raise
@@ -842,7 +940,12 @@ async def _sign_in(db: surrealdb.AsyncSurrealConnection, s: Settings) -> SignIn:
         ) from None
 
 
-async def _try_sign_in(db: surrealdb.AsyncSurrealConnection, s: Settings) -> SignIn:
+async def _try_sign_in(
+    db: surrealdb.AsyncSurrealConnection, s: Settings, session: uuid.UUID | None
+) -> SignIn:
+    # A session of a shared embedded connection is named; a connection of its own is not (and
+    # an HTTP connection has no sessions).
+    on: dict[str, Any] = {} if session is None else {"session_id": session}
     if s.agent is not None and s.agent_secret is not None:
         await db.signin(
             {
@@ -850,7 +953,8 @@ async def _try_sign_in(db: surrealdb.AsyncSurrealConnection, s: Settings) -> Sig
                 "database": s.database,
                 "access": "agent",
                 "variables": {"agent": s.agent, "secret": s.agent_secret.get_secret_value()},
-            }
+            },
+            **on,
         )
         return SignIn("agent", s.agent)
     if s.username is None or s.password is None:
@@ -864,14 +968,15 @@ async def _try_sign_in(db: surrealdb.AsyncSurrealConnection, s: Settings) -> Sig
                 "database": s.database,
                 "username": s.username,
                 "password": password,
-            }
+            },
+            **on,
         )
     except surrealdb.SurrealError:
-        await db.signin({"username": s.username, "password": password})
+        await db.signin({"username": s.username, "password": password}, **on)
         return SignIn("root", s.username)
     role = None
     if _USER_NAME.match(s.username):
-        info = await db.query_raw(f"INFO FOR USER {s.username} ON DATABASE;", None)
+        info = await db.query_raw(f"INFO FOR USER {s.username} ON DATABASE;", None, **on)
         entries = info.get("result") if isinstance(info, dict) else None
         if entries and entries[0].get("status") == "OK":
             role = role_of(str(entries[0].get("result")))

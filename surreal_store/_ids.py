@@ -7,12 +7,24 @@ form the database stores (lowercase hex for commits and digests).
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any, Final
 
 from ._errors import ValidationError
 from ._types import RecordId
 
-__all__ = ["HEX", "HEX64", "LOWER_HEX64", "commit_key", "decision_key", "digest", "memory_key"]
+__all__ = [
+    "HEX",
+    "HEX64",
+    "LOWER_HEX64",
+    "commit_key",
+    "decision_key",
+    "digest",
+    "memory_key",
+    "new_decision_key",
+    "new_run_key",
+    "session_agent",
+]
 
 HEX: Final = re.compile(r"^[0-9a-fA-F]+$")
 """Hex of any length: a key's prefix as a person types it."""
@@ -55,6 +67,31 @@ def digest(value: Any, *, what: str = "digest") -> str:
 def decision_key(value: Any) -> str:
     """The key of a decision given as its key or ``decision:<key>``."""
     key = value.removeprefix("decision:") if isinstance(value, str) else ""
-    if not key or len(key) > 128 or not all(c.isalnum() or c in "-_" for c in key):
+    if not key or len(key) > 192 or not all(c.isalnum() or c in "-_" for c in key):
         raise ValidationError(f"invalid decision id {value!r}")
     return key
+
+
+# What an agent creates is named after it, so that it can never aim a write at the id of a
+# record it may not see (schema/021_agent_ids.surql, surreal_store._permissions).
+
+
+def session_agent(db: Any) -> str | None:
+    """The agent ``db`` is signed in as (record access), or ``None``."""
+    signin = getattr(db, "signed_in_as", None)
+    name = getattr(signin, "name", None)
+    return name if getattr(signin, "kind", None) == "agent" and isinstance(name, str) else None
+
+
+def new_decision_key(db: Any) -> str:
+    """A new decision's key: 32 random hex digits, after ``AGENT_`` for an agent's session."""
+    agent = session_agent(db)
+    key = uuid.uuid4().hex
+    return key if agent is None else f"{agent}_{key}"
+
+
+def new_run_key(db: Any) -> str:
+    """A new run's key: a random UUID, after ``AGENT:`` for an agent's session."""
+    agent = session_agent(db)
+    key = str(uuid.uuid4())
+    return key if agent is None else f"{agent}:{key}"

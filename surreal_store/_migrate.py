@@ -13,6 +13,10 @@ Guarantees (each covered by ``tests/test_migrate.py``):
   renews it while it works; a lock whose holder stopped renewing expires and is taken over.
 - Drift: live definitions are compared with those the applied files produce in a scratch
   ``mem://`` database.
+- The access layer (:mod:`._permissions`: every table's and field's permissions, generated
+  from the access table for the tables and fields the database has) is applied after the
+  files, in one transaction, and again whenever the files or the access table change; its
+  digest (``$access_layer``) says which one the database holds.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any, Literal, TypeVar
 import anyio
 
 from . import _errors as e
-from . import _retry
+from . import _permissions, _retry
 from ._executor import Executor, MigrationTarget
 from ._surql import checksum, split_statements, validate_identifier
 from ._types import Model, RecordId
@@ -70,6 +74,8 @@ SELECT version, name, checksum, applied_at, execution_ms, engine_version, tool_v
        reblessed_at
 FROM schema_migration ORDER BY version;
 """
+# The applied files and the digest of the access layer the database holds, in one round trip.
+_SELECT_STATE = _SELECT_APPLIED + f"RETURN ${_permissions.LAYER_PARAM};\n"
 
 # Deliberately not one transaction: engine 3.2.4 refuses a CREATE after a DELETE of the same id
 # in one transaction ("already exists"). Each statement is safe alone: the DELETE only removes an
@@ -159,10 +165,15 @@ class SchemaStatus:
     """Applied files whose text changed since."""
     unknown: list[AppliedMigration]
     """Applied versions that this code has no file for (a newer code wrote them)."""
+    access_layer_current: bool = True
+    """Whether the database holds the access layer of its files and this code's access table
+    (:mod:`._permissions`); ``migrate`` applies it."""
 
     @property
     def ok(self) -> bool:
-        return not (self.pending or self.mismatched or self.unknown)
+        return not (
+            self.pending or self.mismatched or self.unknown or not self.access_layer_current
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -172,6 +183,7 @@ class SchemaStatus:
             "pending": [f.label for f in self.pending],
             "mismatched": [f.label for f, _ in self.mismatched],
             "unknown": [m.version for m in self.unknown],
+            "access_layer": "current" if self.access_layer_current else "stale",
         }
 
 
@@ -228,6 +240,9 @@ class MigrationResult:
     plan: list[SchemaFile]
     """Files that were pending when the call looked."""
     dry_run: bool = False
+    access_layer: bool = False
+    """Whether this call applied the access layer (after the files, or alone when only the
+    access table changed)."""
 
 
 def default_schema_dir() -> Path:
@@ -329,7 +344,11 @@ class Migrator:
 
     async def status(self) -> SchemaStatus:
         """Compare the database's records with the files. One round trip; writes nothing."""
-        applied = await self.applied()
+        try:
+            rows, layer_digest = await self._store.execute(_SELECT_STATE, idempotent=True)
+        except e.NotFoundError:
+            rows, layer_digest = [], None  # the table is defined by the first file
+        applied = [AppliedMigration.model_validate(r) for r in rows or []]
         by_version = {f.version: f for f in self.files}
         done = {m.version for m in applied}
         mismatched = [
@@ -344,6 +363,7 @@ class Migrator:
             pending=[f for f in self.files if f.version not in done],
             mismatched=mismatched,
             unknown=[m for m in applied if m.version not in by_version],
+            access_layer_current=layer_digest == _layer_digest(applied),
         )
 
     async def check(self) -> SchemaStatus:
@@ -358,7 +378,7 @@ class Migrator:
         """Apply the pending files in order, holding the database lock while doing so."""
         async with self._access.lock:  # one migrator per store at a time
             status = await self.check()
-            if not status.pending or dry_run:
+            if (not status.pending and status.access_layer_current) or dry_run:
                 return MigrationResult(applied=[], plan=status.pending, dry_run=dry_run)
             return await self._locked().run(self._apply_pending)
 
@@ -366,7 +386,10 @@ class Migrator:
         status = await self.check()  # another migrator may have finished while we waited
         for f in status.pending:
             await self._apply(f)
-        return MigrationResult(applied=status.pending, plan=status.pending)
+        layered = bool(status.pending) or not status.access_layer_current
+        if layered:
+            await apply_access_layer(self._store, await self.applied())
+        return MigrationResult(applied=status.pending, plan=status.pending, access_layer=layered)
 
     async def rebless(self, ref: str | int | Path) -> SchemaFile | None:
         """Accept the current text of an applied file: re-apply it and record its new checksum,
@@ -394,6 +417,8 @@ class Migrator:
                 _sm_checksum=f.checksum,
                 _sm_tool=__version__,
             )
+            # The file redefined its tables: their permissions are the access layer's again.
+            await apply_access_layer(self._store, await self.applied())
             return f
 
         async with self._access.lock:
@@ -439,6 +464,8 @@ class Migrator:
                 await scratch.execute(_LOCK_DDL)
             for f in expected_files:
                 await scratch.execute(f.text)
+            if expected_files:
+                await apply_access_layer(scratch, [(f.version, f.checksum) for f in expected_files])
             expected = await definitions(scratch)
             note = None
             if scratch.engine_version != self._store.engine_version:
@@ -528,6 +555,55 @@ class _SchemaLock:
                 self._lost = True
                 scope.cancel()
                 return
+
+
+# -- the access layer ------------------------------------------------------------------------
+
+
+def _layer_digest(applied: Iterable[AppliedMigration | tuple[int, str]]) -> str:
+    return _permissions.digest(
+        (m.version, m.checksum) if isinstance(m, AppliedMigration) else m for m in applied
+    )
+
+
+async def table_fields(store: Executor) -> dict[str, dict[str, str]]:
+    """Every table of the database and its fields' definitions, as ``INFO`` prints them. Two
+    round trips."""
+    info = await store.query_required_single("INFO FOR DB;", dict, idempotent=True)
+    tables = sorted(info.get("tables") or {})
+    for t in tables:
+        if not _is_identifier(t):
+            raise e.SchemaError(
+                f"table {t!r} has a name the access layer cannot write; rename or remove it"
+            )
+    if not tables:
+        return {}
+    text = "".join(f"INFO FOR TABLE {t};" for t in tables)
+    results = await store.execute(text, idempotent=True)
+    return {
+        t: {
+            str(f): str(ddl)
+            for f, ddl in ((r.get("fields") or {}) if isinstance(r, dict) else {}).items()
+        }
+        for t, r in zip(tables, results, strict=True)
+    }
+
+
+async def apply_access_layer(
+    store: Executor, applied: Iterable[AppliedMigration | tuple[int, str]]
+) -> str:
+    """Bring every table and field of ``store`` to the access table (:mod:`._permissions`), in
+    one transaction, and record which layer it holds; ``applied``: its applied files. Returns
+    the layer's digest."""
+    layer_digest = _layer_digest(applied)
+    statements = _permissions.layer(await table_fields(store))
+    await store.execute(
+        "BEGIN;\n"
+        + "\n".join(statements)
+        + f"\nDEFINE PARAM OVERWRITE ${_permissions.LAYER_PARAM} VALUE $_layer_digest;\nCOMMIT;",
+        _layer_digest=layer_digest,
+    )
+    return layer_digest
 
 
 # -- definitions -------------------------------------------------------------------------------

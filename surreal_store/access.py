@@ -7,9 +7,10 @@ People and services are database users with one of SurrealDB's roles:
 - ``owner``: also migrates the schema and manages users.
 
 An agent signs in as itself (``Store(agent=..., agent_secret=...)``) once :func:`grant_agent`
-gave it a secret and the scopes it may use. The schema's permissions (``017_access.surql``)
-then bind every query of that session, raw SurrealQL included: memories of its scopes only,
-its own decisions and runs, provenance edges whose ends it may see.
+gave it a secret and the scopes it may use. The permissions the access layer generates
+(``surreal_store._permissions``) then bind every query of that session, raw SurrealQL
+included: memories of its scopes only, its own decisions and runs, provenance edges whose
+ends it may see.
 
 Passwords and secrets are sent as query parameters and hashed by the engine (argon2); they
 are never part of a query's text, never returned, and never logged.
@@ -26,6 +27,7 @@ from pydantic import ConfigDict
 from ._api import public
 from ._errors import AlreadyExistsError, NotFoundError, ResultError, ValidationError
 from ._executor import Executor
+from ._ids import session_agent
 from ._surql import role_of
 from ._types import Key, Model, RecordId
 
@@ -35,6 +37,7 @@ __all__ = [
     "User",
     "add_user",
     "grant_agent",
+    "granted_scopes",
     "list_agents",
     "list_users",
     "remove_user",
@@ -204,3 +207,15 @@ SELECT id AS agent, name, scopes, secret_hash != NONE AS can_sign_in FROM agent
 async def list_agents(db: Executor) -> list[AgentGrant]:
     """The agents that can sign in, with their scopes."""
     return await db.query(_AGENTS, AgentGrant)
+
+
+_GRANTED = "SELECT VALUE scopes FROM ONLY $auth;"
+
+
+@public
+async def granted_scopes(db: Executor) -> list[str]:
+    """The scopes the agent ``db`` is signed in as may use: its grant, as it reads its own
+    record. ``ValidationError`` for a session that is not an agent's."""
+    if session_agent(db) is None:
+        raise ValidationError("granted_scopes is for an agent's session (Store(agent=...))")
+    return await db.query(_GRANTED, str, idempotent=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._api import public
 from ._client import Executor
 from ._errors import NotFoundError, ValidationError
-from ._ids import digest
+from ._ids import digest, new_run_key
 from ._types import Key, Model, RecordId, json_value
 
 __all__ = [
@@ -41,7 +40,7 @@ __all__ = [
 ]
 
 RunStatus = Literal["RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
-_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,192}$")
 _MAX_BATCH = 1000
 _MAX_SEQ = 2**62
 
@@ -94,7 +93,7 @@ _EVENT_FIELDS = "record::id(run) AS run_id, seq, kind, payload, timestamp"
 
 def _run_rid(run_id: str) -> RecordId:
     if not isinstance(run_id, str) or not _ID.match(run_id):
-        raise ValidationError(f"invalid run id {run_id!r}: letters, digits, '_.:-', 1-128 chars")
+        raise ValidationError(f"invalid run id {run_id!r}: letters, digits, '_.:-', 1-192 chars")
     return RecordId("run", run_id)
 
 
@@ -140,7 +139,11 @@ async def create_run(
     run_id: str | None = None,
 ) -> Run:
     """Start a run (RUNNING, no summary). ``run_id`` defaults to a new UUID; a taken id is
-    ``AlreadyExistsError``."""
+    ``AlreadyExistsError``.
+
+    An agent's runs are its own: their ids start with its id and ``:`` (the default is
+    ``AGENT:<uuid>``), so that no id it names is another agent's run; any other id is
+    :class:`PermissionDeniedError`, whether or not a run has it."""
     if not isinstance(agent_name, str) or not agent_name:
         raise ValidationError("agent_name is a non-empty string")
     if any(not isinstance(t, str) for t in tags):
@@ -152,7 +155,7 @@ async def create_run(
     }
     if git_sha is not None:
         content["git_sha"] = git_sha
-    key = run_id or str(uuid.uuid4())
+    key = run_id or new_run_key(db)
     return await db.query_required_single(
         _CREATE, Run, run=_run_rid(key), counter=RecordId("run_seq", key), content=content
     )

@@ -1,15 +1,23 @@
-"""Access control as an attacker tries it (#20).
+"""Access control as an attacker tries it (#20, #34).
 
 A world of two agents, each granted one scope, a VIEWER and a second tenant is written by the
 owner. Then agent A (record access) and the VIEWER try every public read and write and raw
 SurrealQL on B's records and on the other tenant: nothing of B's is read, nothing is written,
 each refusal is a PermissionDeniedError (NotVisibleError where a record is named that the
-session cannot see), and B's records are byte-identical afterwards.
+session cannot see), and B's records are byte-identical afterwards. The VIEWER's writes are
+sent again through a raw SDK session (no client check on the way): the engine refuses them.
+
+Also here: two tenants under different users in one process, in every order of opening, and
+a user of one tenant that USEs another through the engine; what a later schema file adds is
+closed until the access table opens it. Elsewhere: tests/test_roles.py (every table and field,
+every role, raw statements) and tests/test_existence.py (guessed ids answer as absent ones).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import uuid
@@ -143,6 +151,7 @@ async def build(site: Site) -> World:
         decision = await provenance.record_decision(
             root, task="launch", action="go", confidence=0.9, used=[m1.id], agent="b"
         )
+        await commits.commit(root, state={"goal": "ship"}, message="start", author="owner")
         run_a = await runs.create_run(root, spec_digest="a" * 64, agent_name="a")
         a1 = await memory.remember(
             root,
@@ -181,7 +190,7 @@ SELECT * FROM sourced_from WHERE in.scope = 'team-b' ORDER BY id;
 SELECT * FROM used WHERE out.scope = 'team-b' ORDER BY id;
 SELECT * FROM source_invalidation WHERE source.scope = 'team-b' OR source.run.agent_name = 'b';
 SELECT * FROM agent ORDER BY id;
-SELECT model, dimension, metric, status FROM embedding_space;
+SELECT * OMIT updated_at, unindexed FROM embedding_space;
 INFO FOR DB;
 """
 
@@ -362,6 +371,8 @@ def raw_attacks(w: World) -> list[str]:
         "UPDATE agent:a SET scopes = ['team-a', 'team-b']",
         "UPDATE agent:b SET secret_hash = crypto::argon2::generate('mine')",
         "UPDATE embedding_space:active SET model = 'evil', dimension = 3",
+        "UPDATE embedding_space:active SET index_kind = 'hnsw', diskann_degree = 8",
+        "UPDATE embedding_space:active SET diskann_l_build = 16, built_at = time::now()",
         "INFO FOR DB",
         "INFO FOR TABLE memory",
         "INFO FOR USER ana ON DATABASE",
@@ -498,6 +509,12 @@ async def test_an_agent_reaches_nothing_of_another(site: Site) -> None:
             assert text in raw_refused, text
     assert "LET $auth = agent:b; SELECT * FROM memory" in raw_refused
     assert "UPDATE agent:a SET scopes = ['team-a', 'team-b']" in raw_refused
+    for text in raw_attacks(w):
+        if "embedding_space" in text:  # its fields an agent may not change (finding 4)
+            assert text in raw_refused, text
+    async with site.open(agent="a", agent_secret=SECRETS["a"]) as a:
+        with pytest.raises(PermissionDeniedError):  # the feed holds every scope's changes
+            await a.execute("SHOW CHANGES FOR TABLE memory SINCE 0 LIMIT 1")
     assert await fingerprint(site) == before
 
 
@@ -531,6 +548,13 @@ def viewer_attempts(w: World) -> list[Attempt]:
         ("invalidate own", lambda s: memory.invalidate(s, memory=w.a1, reason="v")),
         ("forget own", lambda s: memory.forget(s, memory=w.a1)),
         ("append own run", lambda s: runs.append_event(s, run_id=w.run_a, kind="k")),
+        # A commit is one stored function: the engine refuses it (the client's check of the
+        # query's words finds no write in it), on an existing branch and on a new one alike.
+        ("commit on main", lambda s: commits.commit(s, state={"x": 1}, message="m", author="v")),
+        (
+            "commit on a new branch",
+            lambda s: commits.commit(s, state={"x": 2}, message="m", author="v", branch="side"),
+        ),
     ]
     return writes + own
 
@@ -581,6 +605,34 @@ async def test_a_viewer_reads_and_never_writes(site: Site) -> None:
                 continue
             with pytest.raises(PermissionDeniedError):
                 await viewer.execute(text)
+        # A viewer reads the change feed too (README, "How recall works"): it reads the
+        # whole tenant anyway.
+        assert await viewer.execute("SHOW CHANGES FOR TABLE memory SINCE 0 LIMIT 1") != [[]]
+    # The client's refusal is a courtesy: the same writes sent by a raw SDK session signed in
+    # as the VIEWER are refused by the engine.
+    db = surrealdb.AsyncSurreal(site.url)
+    await db.connect()
+    try:
+        await db.signin(
+            {
+                "namespace": site.namespace,
+                "database": site.database,
+                "username": VIEWER[0],
+                "password": VIEWER[1],
+            }
+        )
+        await db.use(site.namespace, site.database)
+        for text in raw_attacks(w):
+            head = text.split()[0]
+            if head in {"SELECT", "RETURN", "INFO", "LET", "USE"}:
+                continue
+            answer = (await db.query_raw(text, None))["result"][-1]
+            assert answer["status"] == "ERR", (text, answer)
+            if head != "UPSERT":  # see tests/test_roles.py: refused by the type checks
+                said = str(answer["result"])
+                assert "permission_denied" in said or "Not enough permissions" in said, said
+    finally:
+        await db.close()
     assert await fingerprint(site) == before
     async with site.open(root=True) as root:
         assert repr(await root.execute("SELECT * FROM memory WHERE scope = 'team-a'")) == a_before
@@ -773,3 +825,222 @@ async def test_a_bundle_holds_one_tenant(site: Site, tmp_path: Path) -> None:
         hits = await memory.recall(copy, text="memory")
         assert [h.memory.content for h in hits] == ["acme's memory"]
         assert (await memory.get(copy, memory=kept.id)).content == "acme's memory"
+
+
+# -- tenants in one process (#34) ---------------------------------------------------------------
+
+# Two tenants with a user each (the same name in both, other passwords, as people do), an
+# agent of the same id in both (other secrets and scopes), and each tenant's own data.
+TENANT_LOGINS = {
+    "xco": {"user": ("ana", "xco-password"), "agent": ("scout", "xco-scout-secret", "x-team")},
+    "yco": {"user": ("ana", "yco-password"), "agent": ("scout", "yco-scout-secret", "y-team")},
+}
+
+
+async def _two_tenants(url: str) -> None:
+    for tenant, login in TENANT_LOGINS.items():
+        async with Store(url, tenant=tenant) as root:
+            name, password = login["user"]
+            await access.add_user(root, name=name, password=password, role="editor")
+            agent_id, secret, scope = login["agent"]
+            await agents.register(root, name=agent_id, kind="bot", agent_id=agent_id)
+            await access.grant_agent(root, agent_id=agent_id, secret=secret, scopes=[scope])
+            await memory.remember(root, scope=scope, content=f"{tenant} secret", agent=agent_id)
+            await root.execute("CREATE note:1 SET text = $text", text=f"{tenant} note")
+
+
+@pytest.fixture(scope="module")
+def two_tenants(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two tenants' files, built once; each test works on a copy."""
+    import anyio
+
+    path = tmp_path_factory.mktemp("tenants") / "store"
+    anyio.run(_two_tenants, f"surrealkv://{path}", backend="asyncio")
+    return path
+
+
+def _copy(template: Path, tmp_path: Path) -> str:
+    import shutil
+
+    shutil.copytree(template, tmp_path / "store")
+    return f"surrealkv://{tmp_path / 'store'}"
+
+
+def _tenant_store(url: str, who: str) -> Store:
+    kind, tenant = who.split("@")
+    login = TENANT_LOGINS[tenant]
+    if kind == "user":
+        name, password = login["user"]
+        return Store(url, tenant=tenant, username=name, password=password)
+    agent_id, secret, _ = login["agent"]
+    return Store(url, tenant=tenant, agent=agent_id, agent_secret=secret)
+
+
+async def _reaches_only_its_own(store: Store, who: str) -> None:
+    kind, tenant = who.split("@")
+    other = next(t for t in TENANT_LOGINS if t != tenant)
+    seen = await store.query("SELECT VALUE content FROM memory", str)
+    assert seen == [f"{tenant} secret"], (who, seen)
+    if kind == "user":
+        assert store.signed_in_as.role == "EDITOR"
+        assert await store.query("SELECT VALUE text FROM note:1", str) == [f"{tenant} note"]
+        await store.execute("UPSERT note:2 SET text = $text", text=f"{tenant} by {who}")
+    else:
+        assert store.signed_in_as == SignIn("agent", "scout")
+        with pytest.raises(PermissionDeniedError):
+            await memory.remember(store, scope=f"{other[0]}-team", content="planted")
+
+
+@pytest.mark.parametrize(
+    "order", list(itertools.permutations(["user@xco", "user@yco", "agent@yco"])), ids=str
+)
+async def test_two_tenants_under_different_users_in_any_order(
+    two_tenants: Path, tmp_path: Path, order: tuple[str, ...]
+) -> None:
+    url = _copy(two_tenants, tmp_path)
+    async with contextlib.AsyncExitStack() as stack:
+        opened: dict[str, Store] = {}
+        for who in order:
+            opened[who] = await stack.enter_async_context(_tenant_store(url, who))
+            for name, store in opened.items():
+                await _reaches_only_its_own(store, name)
+            # While these are open, a sign-in of one tenant is refused by the other, by the
+            # engine: it is never taken from a store already open.
+            for tenant in TENANT_LOGINS:
+                other = next(t for t in TENANT_LOGINS if t != tenant)
+                name, password = TENANT_LOGINS[tenant]["user"]
+                agent_id, secret, _ = TENANT_LOGINS[tenant]["agent"]
+                with pytest.raises(PermissionDeniedError):
+                    async with Store(url, tenant=other, username=name, password=password):
+                        pass  # pragma: no cover
+                with pytest.raises(PermissionDeniedError):
+                    async with Store(url, tenant=other, agent=agent_id, agent_secret=secret):
+                        pass  # pragma: no cover
+    for tenant in TENANT_LOGINS:
+        async with Store(url, tenant=tenant) as root:
+            notes = await root.query("SELECT VALUE text FROM note", str)
+            writers = [who for who in order if who == f"user@{tenant}"]
+            assert sorted(notes) == sorted(
+                [f"{tenant} note", *(f"{tenant} by {w}" for w in writers)]
+            )
+
+
+async def test_a_user_of_one_tenant_reaches_nothing_of_another_through_the_engine(
+    two_tenants: Path, tmp_path: Path
+) -> None:
+    """A raw SDK session of a user of tenant xco (an EDITOR there) that USEs tenant yco: the
+    engine gives it no record of yco's, in any table, and refuses or skips its writes."""
+    url = _copy(two_tenants, tmp_path)
+    async with Store(url, tenant="yco") as root:
+        tables = sorted((await root.query_required_single("INFO FOR DB", dict))["tables"])
+        before = repr(await root.execute("".join(f"SELECT * FROM {t};" for t in tables)))
+    db = surrealdb.AsyncSurreal(url)
+    await db.connect()
+    try:
+        name, password = TENANT_LOGINS["xco"]["user"]
+        await db.signin(
+            {
+                "namespace": "surreal_store",
+                "database": "xco",
+                "username": name,
+                "password": password,
+            }
+        )
+        await db.use("surreal_store", "yco")
+        for table in tables:
+            rows = await db.query_raw(
+                f"SELECT * FROM {table}; RETURN count(SELECT id FROM {table});", None
+            )
+            assert [r["result"] for r in rows["result"]] == [[], 0], table
+            for text in (
+                f"UPDATE {table} SET probe = 1",
+                f"DELETE {table}",
+                f"CREATE {table}:probe SET probe = 1",
+            ):
+                answer = (await db.query_raw(text, None))["result"][0]
+                assert answer["status"] == "ERR" or answer["result"] == [], (text, answer)
+        # An agent's session stays in its own database whatever USE says.
+        agent_id, secret, _ = TENANT_LOGINS["xco"]["agent"]
+        await db.signin(
+            {
+                "namespace": "surreal_store",
+                "database": "xco",
+                "access": "agent",
+                "variables": {"agent": agent_id, "secret": secret},
+            }
+        )
+        answers = await db.query_raw("USE DB yco; SELECT VALUE content FROM memory;", None)
+        assert "yco secret" not in json.dumps(answers, default=str)
+    finally:
+        await db.close()
+    async with Store(url, tenant="yco") as root:
+        assert repr(await root.execute("".join(f"SELECT * FROM {t};" for t in tables))) == before
+
+
+async def test_what_a_later_schema_file_adds_is_closed_until_the_access_table_opens_it(
+    schema_copy: Path, tmp_path: Path
+) -> None:
+    """A later file adds a field to memory and a table of its own (even one it declares open
+    to everyone): the access layer, applied after it, closes both to agents and to a VIEWER's
+    writes. The schema's own later fields (embedding_space.index_kind, diskann_*) likewise."""
+    (schema_copy / "099_later.surql").write_text(
+        "DEFINE FIELD OVERWRITE mood ON memory TYPE option<string>;\n"
+        "DEFINE TABLE OVERWRITE gossip SCHEMAFULL PERMISSIONS FULL;\n"
+        "DEFINE FIELD OVERWRITE text ON gossip TYPE string PERMISSIONS FULL;\n"
+    )
+    url = f"surrealkv://{tmp_path / 'store'}"
+    async with Store(url, schema_dir=schema_copy) as root:
+        await memory.declare_space(root, model=E.model, dimension=E.dimension)
+        await agents.register(root, name="a", kind="bot", agent_id="a")
+        await access.grant_agent(root, agent_id="a", secret=SECRETS["a"], scopes=["team-a"])
+        await access.add_user(root, name=VIEWER[0], password=VIEWER[1], role="viewer")
+        m = await memory.remember(root, scope="team-a", content="mine", agent="a")
+        await root.execute("UPDATE $m SET mood = 'calm'", m=RecordId("memory", m.id))
+        await root.execute("CREATE gossip:1 SET text = 'heard'")
+        space = await root.query_required_single("SELECT * FROM ONLY embedding_space:active", dict)
+    mid = RecordId("memory", m.id)
+    async with Store(url, schema_dir=schema_copy, agent="a", agent_secret=SECRETS["a"]) as a:
+        assert "mood" not in await a.query_required_single("SELECT * FROM ONLY $m", dict, m=mid)
+        for text in (
+            "UPDATE $m SET mood = 'angry'",
+            "UPDATE embedding_space:active SET index_kind = "
+            "IF index_kind = 'hnsw' { 'diskann' } ELSE { 'hnsw' }",
+            "UPDATE embedding_space:active SET diskann_degree = 9, diskann_l_build = 17",
+            "CREATE gossip:2 SET text = 'planted'",
+        ):
+            with pytest.raises(PermissionDeniedError):
+                await a.execute(text, m=mid)
+        with pytest.raises(PermissionDeniedError):
+            await a.execute(
+                "CREATE type::record('memory', $id) CONTENT { scope: 'team-a', kind: 'note', "
+                "content: 'moody', content_hash: crypto::sha256('moody'), mood: 'x' }",
+                id=memory.memory_id("team-a", "moody"),
+            )
+        assert await a.query("SELECT * FROM gossip", dict) == []
+        assert await a.execute("UPDATE gossip SET text = 'x'") == [[]]
+    async with Store(url, schema_dir=schema_copy, username=VIEWER[0], password=VIEWER[1]) as v:
+        assert await v.query("SELECT VALUE text FROM gossip", str) == ["heard"]
+    db = surrealdb.AsyncSurreal(url)  # the viewer's raw session: no client check on the way
+    await db.connect()
+    try:
+        await db.signin(
+            {
+                "namespace": "surreal_store",
+                "database": "main",
+                "username": VIEWER[0],
+                "password": VIEWER[1],
+            }
+        )
+        await db.use("surreal_store", "main")
+        for text in ("UPDATE gossip:1 SET text = 'x'", "CREATE gossip:3 SET text = 'x'"):
+            answer = (await db.query_raw(text, None))["result"][0]
+            assert answer["status"] == "ERR" and "permission_denied" in answer["result"], answer
+    finally:
+        await db.close()
+    async with Store(url, schema_dir=schema_copy) as root:
+        assert await root.query("SELECT VALUE text FROM gossip", str) == ["heard"]
+        assert await root.query("SELECT VALUE mood FROM memory", str) == ["calm"]
+        after = await root.query_required_single("SELECT * FROM ONLY embedding_space:active", dict)
+        assert {k: v for k, v in after.items() if k != "updated_at"} == {
+            k: v for k, v in space.items() if k != "updated_at"
+        }

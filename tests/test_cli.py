@@ -53,6 +53,7 @@ def test_status_json_after_migrate_shows_nothing_pending(kv_url: str) -> None:
     assert done.returncode == 0, done.stderr
     for f in FILES:
         assert f"applied {f.label}" in done.stdout
+    assert "applied the access layer" in done.stdout
 
     after = cli("--url", kv_url, "status", "--json")
     assert after.returncode == 0, after.stderr
@@ -60,6 +61,7 @@ def test_status_json_after_migrate_shows_nothing_pending(kv_url: str) -> None:
     assert data["pending"] == []
     assert data["db_version"] == data["code_version"] == FILES[-1].version
     assert data["drift"]["ok"] is True
+    assert data["access_layer"] == "current"
     assert [m["version"] for m in data["applied"]] == [f.version for f in FILES]
 
 

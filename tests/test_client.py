@@ -16,6 +16,7 @@ from surreal_store import (
     ConflictError,
     ConstraintError,
     NotFoundError,
+    PermissionDeniedError,
     QueryError,
     QuerySyntaxError,
     QueryTimeoutError,
@@ -23,7 +24,6 @@ from surreal_store import (
     ResultError,
     Settings,
     Store,
-    StoreLockedError,
     StoreState,
     StoreStateError,
     ThrownError,
@@ -288,14 +288,58 @@ async def test_stores_of_one_process_share_its_embedded_files(kv_url: str) -> No
         assert await reopened.query("SELECT VALUE text FROM note", str) == ["acme"]
 
 
-async def test_another_sign_in_on_shared_embedded_files_is_refused(kv_url: str) -> None:
+async def test_another_sign_in_on_shared_embedded_files_gets_its_own_session(
+    kv_url: str,
+) -> None:
+    # The files admit one connection per process; each sign-in is an engine session of its
+    # own on it, checked by the engine (a wrong password is refused, never assumed from the
+    # store already open), and each session is what it signed in as.
     from surreal_store import access
 
     async with Store(kv_url) as owner:
         await access.add_user(owner, name="ana", password="ana-password", role="viewer")
-        with pytest.raises(StoreLockedError, match="another sign-in"):
-            async with Store(kv_url, username="ana", password="ana-password"):
+        await owner.execute("CREATE note:1 SET text = 'kept'")
+        with pytest.raises(PermissionDeniedError):
+            async with Store(kv_url, username="ana", password="wrong-password"):
                 pass  # pragma: no cover
+        async with Store(kv_url, username="ana", password="ana-password") as ana:
+            assert ana._write_lock is owner._write_lock
+            assert ana.signed_in_as.role == "VIEWER"
+            assert await ana.query("SELECT VALUE text FROM note", str) == ["kept"]
+            assert owner._session is not None and ana._session is not None
+            assert owner._session is not ana._session
+        assert owner.signed_in_as.kind == "anonymous"
+        await owner.execute("UPDATE note:1 SET text = 'changed'")
+        # The viewer's session ended with its store; the connection stays the owner's.
+        assert owner._shared is not None and len(owner._shared.sessions) == 1
+
+
+async def test_signed_in_sessions_survive_the_engine_reopen(
+    kv_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A store reopens its embedded connection when the engine's log grows (a checkpoint):
+    # every session is started again under its id, signed in by the engine as it was.
+    from surreal_store import _client, access, agents
+
+    monkeypatch.setattr(_client, "_WAL_LIMIT", 1 << 16)
+    async with Store(kv_url) as owner:
+        await access.add_user(owner, name="ana", password="ana-password", role="viewer")
+        await agents.register(owner, name="scout", kind="bot", agent_id="scout")
+        async with Store(kv_url, username="ana", password="ana-password") as ana:
+            shared = owner._shared
+            assert shared is not None
+            for i in range(200):
+                await owner.execute("CREATE note SET text = $text", text="x" * 2000 + str(i))
+            assert shared.reopens >= 1
+            assert await ana.query_required_single("RETURN count(SELECT * FROM note)", int) == 200
+            # Past the client's check, on the reopened connection: the engine refuses it.
+            assert shared.db is not None and ana._session is not None
+            raw = await shared.db.query_raw(
+                "UPDATE agent SET name = 'v'", None, session_id=ana._session.id
+            )
+            assert "permission_denied" in str(raw["result"][0]["result"])
+            assert ana.signed_in_as.role == "VIEWER"
+        assert await owner.query("SELECT VALUE name FROM agent", str) == ["scout"]
 
 
 async def test_data_survives_reopen(kv_url: str) -> None:

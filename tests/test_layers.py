@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"_version", "_errors", "_frames"},
     {"_types", "_api", "_surql", "_config"},
     {"_match"},
-    {"_ids", "_retry", "_executor"},
+    {"_ids", "_retry", "_executor", "_permissions"},
     {"_space", "_migrate"},
     {"_client"},
     {"_loop"},

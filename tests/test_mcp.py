@@ -407,3 +407,40 @@ async def test_a_server_run_as_an_agent_serves_only_its_scopes(tmp_path: Path) -
         )
     async with Store(url) as owner:
         assert (await memory.get(owner, memory=theirs.id)).invalidated_at is None
+
+
+async def test_an_agents_remember_without_a_scope_uses_its_one_scope(kv_url: str) -> None:
+    # An agent with one granted scope remembers (and forgets by key) there when no scope is
+    # given; with several, or none, the call is refused naming the scopes it may use. A
+    # server run by a user keeps the "default" scope.
+    from surreal_store import access, agents
+
+    async with Store(kv_url) as owner:
+        for agent_id, scopes in (("solo", ["notes"]), ("duo", ["red", "blue"]), ("none", [])):
+            await agents.register(owner, name=agent_id, kind="bot", agent_id=agent_id)
+            if scopes:
+                await access.grant_agent(owner, agent_id=agent_id, secret="x" * 12, scopes=scopes)
+        await access.grant_agent(owner, agent_id="none", secret="x" * 12, scopes=["gone"])
+        await owner.execute("UPDATE agent:none SET scopes = []")
+        async with Client(create_server(owner)) as c:
+            assert (await call(c, "remember", {"content": "as the owner"}))["scope"] == "default"
+        async with Store(kv_url, agent="solo", agent_secret="x" * 12) as solo:
+            assert await access.granted_scopes(solo) == ["notes"]
+            async with Client(create_server(solo)) as c:
+                m = await call(c, "remember", {"content": "mine", "key": "k"})
+                assert (m["scope"], m["agent"]) == ("notes", "solo")
+                assert (await call(c, "forget", {"key": "k"}))["memories"] == [m["id"]]
+        async with (
+            Store(kv_url, agent="duo", agent_secret="x" * 12) as duo,
+            Client(create_server(duo)) as c,
+        ):
+            said = await refused(c, "remember", {"content": "which one?"})
+            assert "needs a scope" in said and "'red'" in said and "'blue'" in said
+            assert (await call(c, "remember", {"content": "x", "scope": "blue"}))["scope"]
+        async with (
+            Store(kv_url, agent="none", agent_secret="x" * 12) as none,
+            Client(create_server(none)) as c,
+        ):
+            assert "granted none" in await refused(c, "remember", {"content": "x"})
+        with pytest.raises(ValidationError):
+            await access.granted_scopes(owner)

@@ -575,7 +575,7 @@ _LOADER = textwrap.dedent(
             first = [NewMemory(content=f"m{i}", embedding=vec(i)) for i in range(500)]
             await memory.remember_many(s, first)
             await memory.index_status(s)
-            index = s.attached("memory-recall-index", lambda: None)
+            index = _derived.derived_index(s)
             async with index.lock:
                 assert await _derived.publish(s, index)  # a saved state to load
             print("saved", flush=True)

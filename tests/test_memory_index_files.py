@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import unicodedata
 from collections.abc import Callable
@@ -656,29 +657,32 @@ _CHILD = textwrap.dedent(
 def _kill_after(args: list[str], *, ready: str | None, delay: float) -> int:
     """Run a child, SIGKILL it ``delay`` seconds after it says ``ready`` (or after it starts,
     with ``ready=None``); return the last count it acknowledged (0 if none)."""
-    acked = 0
+    lines: list[str] = []
+    said_ready = threading.Event()
     with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None
+        out = proc.stdout
+
+        def read() -> None:  # whole lines, as the child flushes them
+            for line in out:
+                lines.append(line)
+                if line.strip() == ready:
+                    said_ready.set()
+            said_ready.set()  # ended
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
         try:
             if ready is not None:
-                for line in proc.stdout:
-                    if line.strip() == ready:
-                        break
-            deadline = time.monotonic() + delay
-            os.set_blocking(proc.stdout.fileno(), False)
-            while time.monotonic() < deadline and proc.poll() is None:
-                for line in proc.stdout:
-                    if line.startswith("acked"):
-                        acked = int(line.split()[1])
-                time.sleep(0.005)
+                said_ready.wait(timeout=60)
+            time.sleep(delay)
         finally:
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
-            for line in proc.stdout:
-                if line.startswith("acked"):
-                    acked = int(line.split()[1])
-    return acked
+            reader.join(timeout=10)
+    acked = [int(line.split()[1]) for line in lines if line.startswith("acked ")]
+    return max(acked, default=0)
 
 
 @pytest.mark.parametrize("phase", ["rebuild", "reindex", "save", "catch-up"])
@@ -785,3 +789,25 @@ async def test_a_removed_memory_table_is_never_answered_for(kv_url: str) -> None
     async with Store(kv_url, check_schema=False) as s:
         with pytest.raises(NotFoundError, match="memory"):
             await memory.recall(s, text="after900", k=1, mode="fulltext")
+
+
+async def test_an_owner_and_an_editor_open_together_keep_apart_indexes(kv_url: str) -> None:
+    """Stores of several sign-ins share a connection: the editor's recall index is its own
+    (kept in memory), so its rebuild and its saves never touch the files the owner's writes."""
+    async with Store(kv_url) as s:
+        await write(s, range(60))
+        await access.add_user(s, name="ed", password="a long secret", role="editor")
+    async with Store(kv_url) as owner:
+        folder = (await memory.index_status(owner)).path
+        assert folder is not None
+        before = _snapshot(folder.parent)
+        async with Store(kv_url, username="ed", password="a long secret") as editor:
+            assert (await memory.index_status(editor)).path is None
+            await write(editor, range(60, 6000 + 60))  # past a catch-up's save
+            await memory.rebuild_index(editor)
+            assert _snapshot(folder.parent) == before
+            await assert_recall_equals_table(editor, sample=10)
+            await assert_recall_equals_table(owner, sample=10)
+    async with Store(kv_url) as s:
+        status = await memory.index_status(s)
+        assert (status.origin, status.memories) == ("loaded", 6060)

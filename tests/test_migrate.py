@@ -324,3 +324,35 @@ def test_schema_files_ship_inside_the_wheel(tmp_path: Path) -> None:
 async def test_record_ids_of_migrations(store: Store) -> None:
     row = await store.query_required_single("SELECT id FROM ONLY schema_migration:1", dict)
     assert row["id"] == RecordId("schema_migration", 1)
+
+
+async def test_a_stale_access_layer_is_applied_again(kv_url: str) -> None:
+    """The database records which access layer it holds ($access_layer). One that is not this
+    code's (an older access table; here, an edited one) is applied again by migrate, alone if
+    no file is pending; until then a restricted session refuses the database."""
+    from surreal_store import access, agents, commits
+
+    async with Store(kv_url) as root:
+        await agents.register(root, name="a", kind="bot", agent_id="a")
+        await access.grant_agent(root, agent_id="a", secret="secret-of-a", scopes=["s"])
+        await commits.commit(root, state={"x": 1}, message="m", author="o")
+        assert (await Migrator(root).status()).access_layer_current
+        await root.execute(
+            "DEFINE PARAM OVERWRITE $access_layer VALUE 'an older one'; "
+            "ALTER TABLE commit PERMISSIONS FULL;"
+        )
+    async with Store(kv_url, migrate=False) as root:
+        status = await Migrator(root).status()
+        assert not status.access_layer_current and not status.pending and not status.ok
+        assert status.to_dict()["access_layer"] == "stale"
+    with pytest.raises(SchemaError, match="access layer"):
+        async with Store(kv_url, agent="a", agent_secret="secret-of-a"):
+            pass  # pragma: no cover
+    async with Store(kv_url, migrate=False) as root:
+        result = await Migrator(root).migrate()
+        assert result.applied == [] and result.access_layer
+        assert (await Migrator(root).status()).ok
+        assert not (await Migrator(root).drift()).items
+        assert not (await Migrator(root).migrate()).access_layer  # nothing to do now
+    async with Store(kv_url, agent="a", agent_secret="secret-of-a") as a:
+        assert await a.query("SELECT * FROM commit", dict) == []

@@ -36,15 +36,20 @@ def migrate(
     """Apply pending schema files (each in one transaction), or show the plan."""
     opts: Options = ctx.obj
 
-    async def go() -> tuple[list[Any], list[Any], bool]:
+    async def go() -> tuple[list[Any], list[Any], bool, bool]:
         async with opts.store() as store:
             result = await Migrator(store, schema_dir=opts.schema_dir).migrate(dry_run=dry_run)
-            return result.applied, result.plan, result.dry_run
+            return result.applied, result.plan, result.dry_run, result.access_layer
 
-    applied, plan, was_dry = run_async(go)
+    applied, plan, was_dry, layered = run_async(go)
     if as_json:
         print_json(
-            {"dry_run": was_dry, "applied": [f.label for f in applied], "plan": describe(plan)}
+            {
+                "dry_run": was_dry,
+                "applied": [f.label for f in applied],
+                "access_layer": layered,
+                "plan": describe(plan),
+            }
         )
         return
     if was_dry:
@@ -55,10 +60,12 @@ def migrate(
             for statement in entry["statements"]:
                 out.print(f"  {' '.join(statement.split())};", highlight=False)
         return
-    if not applied:
+    if not applied and not layered:
         out.print("Nothing to apply: the schema is up to date.")
     for f in applied:
         out.print(f"applied [bold]{f.label}[/]")
+    if layered:
+        out.print("applied the access layer (every table's and field's permissions)")
 
 
 @app.command()
@@ -105,6 +112,7 @@ def verify(
     problems = [
         *(f"{f.label} changed since it was applied (rebless to accept)" for f, _ in st.mismatched),
         *(f"{f.label} is pending" for f in st.pending),
+        *([] if st.access_layer_current else ["the access layer is not this code's (migrate)"]),
         *(f"version {m.version:03d} ({m.name}) is unknown to this code" for m in st.unknown),
         *(f"drift: {item}" for item in report.items),
     ]
@@ -167,6 +175,8 @@ def _print_status(st: SchemaStatus, report: DriftReport | None) -> None:
     for f in st.pending:
         table.add_row(f"{f.version:03d}", f.name, "", "", "", "[yellow]pending[/]")
     out.print(table)
+    layer = "current" if st.access_layer_current else "[yellow]stale[/] (migrate applies it)"
+    out.print(f"access layer: {layer}")
     if report is not None:
         if report.ok:
             out.print("drift: none")

@@ -12,7 +12,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from .. import commits, memory, provenance
+from .. import access, commits, memory, provenance
 from .._client import Store
 from .._errors import StoreError, ValidationError
 from .._version import __version__
@@ -82,6 +82,22 @@ class _Session:
         self.store = store
         self.embedder = embedder
 
+    async def scope(self, given: str | None, tool: str) -> str:
+        """The scope a tool call means: the one given; for an agent's server without one, its
+        one granted scope (several or none: a refusal naming those it may use); otherwise
+        ``default``."""
+        if given is not None:
+            return given
+        if self.store.signed_in_as.kind != "agent":
+            return memory.DEFAULT_SCOPE
+        scopes = await access.granted_scopes(self.store)
+        if len(scopes) == 1:
+            return scopes[0]
+        if not scopes:
+            raise ToolError(f"{tool} needs a scope, and this agent is granted none")
+        names = ", ".join(repr(s) for s in scopes)
+        raise ToolError(f"{tool} needs a scope: this agent may use {names}")
+
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         # The store's refusals reach the client as a tool error with the store's message.
         try:
@@ -144,7 +160,13 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
     @server.tool(annotations=_WRITE)
     async def remember(
         content: Annotated[str, Field(description="The memory's text.")],
-        scope: Annotated[str, Field(description="Whose or what memory this is.")] = "default",
+        scope: Annotated[
+            str | None,
+            Field(
+                description="Whose or what memory this is (default: 'default'; for an agent, "
+                "its granted scope when it has one)."
+            ),
+        ] = None,
         key: Annotated[str | None, Field(description="A name for the fact it states.")] = None,
         kind: Annotated[str, Field(description="note, fact, preference, summary...")] = "note",
         tags: list[str] | None = None,
@@ -168,9 +190,9 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
             if said_by is not None:
                 sources.append(provenance.UserAnnotation(user=said_by))
             m = await memory.remember(
-                session.store, content=content, scope=scope, key=key, kind=kind,
-                tags=tags or [], metadata=metadata, embedder=await embedder_for_writes(),
-                provenance=sources,
+                session.store, content=content, scope=await session.scope(scope, "remember"),
+                key=key, kind=kind, tags=tags or [], metadata=metadata,
+                embedder=await embedder_for_writes(), provenance=sources,
             )  # fmt: skip
             return _memory_out(m)
 
@@ -267,7 +289,10 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
         key: Annotated[
             str | None, Field(description="Or every memory with this key in scope.")
         ] = None,
-        scope: str = "default",
+        scope: Annotated[
+            str | None,
+            Field(description="The key's scope (default as for remember)."),
+        ] = None,
         reason: str = "forgotten",
     ) -> dict[str, Any]:
         """Delete memories for good (give ``memory_id``, or ``key`` with its ``scope``), with
@@ -279,7 +304,12 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
             if memory_id is not None:
                 r = await memory.forget(session.store, memory=memory_id, reason=reason)
             else:
-                r = await memory.forget(session.store, key=key, scope=scope, reason=reason)
+                r = await memory.forget(
+                    session.store,
+                    key=key,
+                    scope=await session.scope(scope, "forget"),
+                    reason=reason,
+                )
             return r.model_dump(mode="json")
 
         return await session.call(go)

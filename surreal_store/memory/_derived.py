@@ -827,12 +827,17 @@ def derived_index(db: Any) -> DerivedIndex | None:
     if attached is None:
         return None
 
+    owner = _may_write(db)
+
     def make() -> DerivedIndex:
-        index = DerivedIndex(_place(db), owner=_may_write(db), text=False)
+        index = DerivedIndex(_place(db), owner=owner, text=False)
         index.versionstamp = -1  # not loaded or built yet
         return index
 
-    index: DerivedIndex = attached("memory-recall-index", make)
+    # Stores of several sign-ins can share a connection: sessions with the owner's rights
+    # share the index that writes the files, the others one that never does.
+    name = "memory-recall-index" if owner else "memory-recall-index (read-only)"
+    index: DerivedIndex = attached(name, make)
     return index
 
 
@@ -987,7 +992,7 @@ async def publish(db: Any, index: DerivedIndex) -> bool:
 
 
 class FeedUnavailable(Exception):
-    """This session cannot read the memory table's change feed (an agent's, a viewer's)."""
+    """This session cannot read the memory table's change feed (an agent's)."""
 
 
 async def _feed(

@@ -30,7 +30,7 @@ log = logging.getLogger("surreal_store.memory")
 
 async def refresh_index(db: Executor, *, seen: Stale | None = None) -> DerivedIndex | None:
     """Catch the recall index of ``db`` up with the table, when this session has one (an
-    agent's or a viewer's cannot read the change feed: their recall scans the database);
+    agent's cannot read the change feed: its recall scans the database);
     ``seen``: the feed's page a look has already read."""
     index = derived_index(db)
     if index is None:
@@ -77,8 +77,8 @@ async def _rebuild(db: Executor, index: DerivedIndex, why: Broken) -> None:
 async def index_status(db: Executor) -> IndexStatus:
     """What the store's recall index reflects, after catching it up with the memory table.
 
-    Raises :class:`StoreStateError` for a session that cannot keep one (an agent's or a
-    viewer's, which cannot read the change feed: their recall compares in the database)."""
+    Raises :class:`StoreStateError` for a session that cannot keep one (an agent's, which
+    cannot read the change feed: its recall compares in the database)."""
     index = await refresh_index(db)
     if index is None:
         raise StoreStateError(

@@ -7,7 +7,7 @@ index's versionstamp, the index is the table, and the hits are the rows it keeps
 them back cost the engine 0.4 ms for the first and 0.07 ms for each more, on surrealkv at
 100k); if something changed, it catches up and chooses again. Metadata filters, and rows the
 index does not keep, are read from the database with the recall's filters (every value a
-parameter). Sessions that cannot read the feed (agents, viewers) recall by an exact scan in
+parameter). Sessions that cannot read the feed (agents) recall by an exact scan in
 the database, within their permissions (:func:`_scan_vector`, :func:`_scan_text`).
 """
 

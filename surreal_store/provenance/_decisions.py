@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
@@ -13,7 +12,7 @@ from .. import branches as _branches
 from .._api import public
 from .._client import Executor
 from .._errors import NotFoundError, ValidationError
-from .._ids import commit_key, decision_key, memory_key
+from .._ids import commit_key, decision_key, memory_key, new_decision_key
 from .._types import Key, Model, RecordId, json_value
 from ..memory import RecallHit
 
@@ -105,7 +104,7 @@ async def record_decision(
         if head is None:
             raise NotFoundError(f"no branch {branch}")
         commit = head
-    key = uuid.uuid4().hex
+    key = new_decision_key(db)
     rows: list[dict[str, Any]] = []
     for rank, u in enumerate(used, 1):
         mid, score = (
