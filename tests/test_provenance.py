@@ -288,3 +288,37 @@ async def test_results_as_frames_and_svg(store: Store) -> None:
     assert svg.startswith("<svg") and svg.count("<circle") == 4
     frame = to_pandas(await memory.recall(store, text="m1", mode="fulltext"))
     assert "memory_content" in frame.columns and frame.loc[0, "memory_content"] == "m1"
+
+
+async def test_one_id_form_everywhere_an_id_is_taken(store: Store) -> None:
+    """``source=`` takes a memory as every ``memory.*`` call takes it (bare, ``memory:``, a
+    RecordId) and every id the library hands out: graph roots and node ids, a receipt's
+    cause (which ``restore`` then takes back), ``RUN:SEQ``."""
+    from surreal_store import RecordId
+
+    (event,) = await run_with_events(store, "r1", 1)
+    m, child = await chain(store, event, 2)
+    graph = await provenance.lineage(store, memory=child.id)
+    assert graph.roots == [str(event.record)] == ["run_event:['r1', 1]"]
+    node = next(n.id for n in graph.of_kind("memory") if n.id.endswith(m.id))
+    forms: list[object] = [
+        m.id, f"memory:{m.id}", RecordId("memory", m.id), node, graph.roots[0], "r1:1", event,
+    ]  # fmt: skip
+    for form in forms:
+        receipt = await provenance.invalidate(
+            store,
+            source=form,  # type: ignore[arg-type]
+            reason="checking ids",
+        )
+        assert set(receipt.memories) == {m.id, child.id}, form
+        impact = await provenance.impact(store, source=receipt.cause)
+        assert set(impact.memories) == {m.id, child.id}, form
+        assert set(await provenance.restore(store, source=receipt.cause)) == {m.id, child.id}
+        assert await memory.recall(store, text="m0") != []
+    # The same forms as memory= too, and in memory.* calls.
+    for form in (m.id, f"memory:{m.id}"):
+        assert (await memory.get(store, memory=form)).id == m.id
+        assert set((await provenance.impact(store, memory=form)).memories) == {m.id, child.id}
+    for bad in ("run_event:[1, 2", "run_event:[True]", "nosuch:thing", "decision:abc"):
+        with pytest.raises(ValidationError):
+            await provenance.impact(store, source=bad)
