@@ -551,9 +551,9 @@ def test_every_command_reads_at_80_columns(kv_url: str, tmp_path: Path) -> None:
         names = [c.name for c in _cli.app.registered_commands] + ["users"]
         helps = [("--help",), *((n, "--help") for n in names if n), ("users", "add", "--help")]
         for args in helps:
-            result = _RUNNER.invoke(_cli.app, list(args), terminal_width=80)
-            assert result.exit_code == 0, args
-            outputs[args] = result.stdout
+            shown = _RUNNER.invoke(_cli.app, list(args), terminal_width=80)
+            assert shown.exit_code == 0, args
+            outputs[args] = shown.stdout
     finally:
         _cli.out.width = width
     for args, text in outputs.items():

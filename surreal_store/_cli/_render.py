@@ -7,7 +7,7 @@ import json
 import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -59,7 +59,7 @@ class _Stdout(io.TextIOBase):
         return getattr(sys.stdout, "encoding", None) or "utf-8"
 
 
-out = Console(file=_Stdout())
+out = Console(file=cast(IO[str], _Stdout()))
 err = Console(stderr=True, soft_wrap=True)  # an error is one line, whatever the width
 
 
