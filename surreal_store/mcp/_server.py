@@ -484,8 +484,11 @@ async def _embed_missing(store: Store, embedder: memory.Embedder) -> None:
         log.warning("surreal-store mcp: memories without a vector stay unembedded: %s", exc)
         return
     if report.embedded:
+        n = report.embedded
         log.warning(
-            "surreal-store mcp: embedded %d memories stored without a vector", report.embedded
+            "surreal-store mcp: embedded %d %s stored without a vector",
+            n,
+            "memory" if n == 1 else "memories",
         )
 
 
