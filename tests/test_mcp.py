@@ -234,11 +234,14 @@ def test_embedder_choices() -> None:
 
 
 async def test_over_stdio_as_a_subprocess(tmp_path: Path) -> None:
+    import os
+
     url = f"surrealkv://{tmp_path / 'kv'}"
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "surreal_store", "mcp", "--url", url, "--embedder", "hashing:64"],
         cwd=str(tmp_path),
+        env=dict(os.environ),  # the code under test (PYTHONPATH), not the client's bare env
     )
     async with Client(params) as c:
         assert {t.name for t in (await c.list_tools()).tools} == TOOLS
