@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import textwrap
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,7 +157,8 @@ async def seed(store: Store, *, progress: Progress | None = None) -> DemoResult:
         tops.append(
             await memory.remember(
                 store,
-                content=f"trip overview {i // 6 + 1}: {group[0].content[:60]}",
+                # Whole words: the first 60 characters' worth of the first summary.
+                content=f"trip overview {i // 6 + 1}: {textwrap.wrap(group[0].content, 60)[0]}",
                 kind="overview",
                 embedder=embedder,
                 commit=merged.id,

@@ -20,6 +20,21 @@ _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_]+$")
 
 
+def _array_key(text: str, rest: str) -> list[Any]:
+    """An array key as ``str(RecordId)`` prints it (a Python list of strings and integers)."""
+    import ast
+
+    try:
+        value = ast.literal_eval(rest) if len(rest) <= 1024 else None
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        value = None
+    if not isinstance(value, list) or not all(
+        isinstance(v, str | int) and not isinstance(v, bool) for v in value
+    ):
+        raise ValidationError(f"invalid record id {text!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class RecordId:
     """A record's identity: its table and its key (a string, integer, array or object).
@@ -50,7 +65,8 @@ class RecordId:
 
     @classmethod
     def parse(cls, text: str, *, table: str | None = None) -> RecordId:
-        """Parse ``table:key`` (a plain or ``⟨escaped⟩`` string key, or an integer).
+        """Parse ``table:key`` (a plain or ``⟨escaped⟩`` string key, an integer, or an array of
+        strings and integers as ``str()`` prints it: ``run_event:['r1', 3]``).
 
         With ``table`` given, a bare key is accepted too, and a prefixed one must match it.
         """
@@ -63,8 +79,11 @@ class RecordId:
             head, rest = table, text
         elif table is not None and head != table:
             raise ValidationError(f"record id {text!r} is not in table {table!r}")
-        if rest.startswith("⟨") and rest.endswith("⟩"):
-            key: str | int = rest[1:-1].replace(chr(92) + "⟩", "⟩")
+        key: str | int | list[Any]
+        if rest.startswith("[") and rest.endswith("]"):
+            key = _array_key(text, rest)
+        elif rest.startswith("⟨") and rest.endswith("⟩"):
+            key = rest[1:-1].replace(chr(92) + "⟩", "⟩")
         elif rest.isdigit() and not (len(rest) > 1 and rest.startswith("0")):
             key = int(rest)
         elif _PLAIN_KEY.match(rest):

@@ -399,6 +399,9 @@ async def _walk(
     return walk
 
 
+_DEFAULT_HEAD = "SELECT VALUE head FROM branch WHERE is_default = true LIMIT 1;"
+
+
 @public
 async def log(
     db: Executor,
@@ -408,11 +411,19 @@ async def log(
     limit: int | None = None,
     first_parent: bool = False,
 ) -> list[Commit]:
-    """History from ``commit`` (or the head of ``branch``): every ancestor once, each child
-    before its parents, newest first. ``first_parent`` follows only first parents."""
-    start = await _resolve(db, commit=commit, branch=branch)
+    """History from ``commit`` (or the head of ``branch``; with neither, of the default
+    branch): every ancestor once, each child before its parents, newest first.
+    ``first_parent`` follows only first parents. A store with nothing committed yet has no
+    default branch, and its history is empty; a ``branch`` named but missing is
+    :class:`NotFoundError`."""
     if limit is not None and limit < 0:
         raise ValidationError("limit must be >= 0")
+    if commit is None and branch is None:
+        default = await db.query_single(_DEFAULT_HEAD, RecordId)
+        if default is None:
+            return []
+        commit = str(default.key)
+    start = await _resolve(db, commit=commit, branch=branch)
     if limit == 0:
         return []
 

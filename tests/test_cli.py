@@ -44,7 +44,24 @@ def cli_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Com
     )
 
 
+def empty_store(url: str) -> None:
+    """Create the store's files with nothing in them (no schema): a store that exists."""
+    import anyio
+
+    from surreal_store import Store
+
+    async def make() -> None:
+        async with Store(url, check_schema=False):
+            pass
+
+    anyio.run(make, backend="asyncio")
+
+
 def test_status_json_after_migrate_shows_nothing_pending(kv_url: str) -> None:
+    missing = cli_process("--url", kv_url, "status", "--json")
+    assert missing.returncode == 1 and "no store at" in missing.stderr, missing.stderr
+    assert not Path(kv_url.removeprefix("surrealkv://")).exists()
+    empty_store(kv_url)
     before = cli_process("--url", kv_url, "status", "--json")
     assert before.returncode == 0, before.stderr
     assert json.loads(before.stdout)["pending"] == [f.label for f in FILES]
@@ -74,6 +91,10 @@ def test_url_from_the_environment(kv_url: str) -> None:
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(kv_url: str) -> None:
+    missing = cli("--url", kv_url, "migrate", "--dry-run")
+    assert missing.returncode == 1 and "no store at" in missing.stderr
+    assert not Path(kv_url.removeprefix("surrealkv://")).exists()  # not even its folder
+    empty_store(kv_url)
     plan = cli("--url", kv_url, "migrate", "--dry-run")
     assert plan.returncode == 0, plan.stderr
     assert "001_core.surql" in plan.stdout
@@ -176,11 +197,12 @@ def test_read_commands_over_the_domains(kv_url: str) -> None:
         (("show", "f" * 64), "no commit"),
         (("show", "not-a-commit"), "invalid commit id"),
         (("events", "ghost"), "no run"),
-        (("releases", "nobody"), "no releases"),
         (("runs", "--status", "PAUSED"), "unknown status"),
+        (("log", "--branch", "nope"), "no branch 'nope'"),
     ],
 )
 def test_read_commands_fail_in_one_line(kv_url: str, args: tuple[str, ...], fragment: str) -> None:
+    assert cli("--url", kv_url, "migrate").returncode == 0
     result = cli("--url", kv_url, *args)
     assert result.returncode == 1
     assert fragment in result.stderr
@@ -242,6 +264,7 @@ def _any_decision(url: str) -> str:
 def test_provenance_commands_fail_in_one_line(
     kv_url: str, args: tuple[str, ...], fragment: str
 ) -> None:
+    assert cli("--url", kv_url, "migrate").returncode == 0
     result = cli("--url", kv_url, *args)
     assert result.returncode == 1, result.stdout
     assert fragment in result.stderr
@@ -294,6 +317,7 @@ def test_store_options_go_before_or_after_the_command(kv_url: str, tmp_path: Pat
     assert json.loads(before.stdout)["pending"] == []
     # Given after the command, an option beats the same one given before it.
     other = f"surrealkv://{tmp_path / 'other'}"
+    empty_store(other)
     mixed = cli("--url", kv_url, "status", "--url", other, "--json")
     assert json.loads(mixed.stdout)["db_version"] == 0
 
@@ -411,3 +435,146 @@ def test_reindex_rebuilds_the_recall_index_of_the_demo(kv_url: str) -> None:
     assert "rebuilt the recall index:" in done.stdout and ".memindex" in done.stdout
     recalled = cli("--url", kv_url, "recall", "tea", "--json")
     assert recalled.returncode == 0, recalled.stderr
+
+
+_READ_ONLY = [
+    ("recall", "hotel"),
+    ("log",),
+    ("show", "ab" * 32),
+    ("branches",),
+    ("runs",),
+    ("events", "r1"),
+    ("releases", "planner"),
+    ("lineage", "ab" * 32),
+    ("impact", "r1:1"),
+    ("why", "ef" * 16),
+    ("status",),
+    ("verify",),
+    ("migrate", "--dry-run"),
+    ("rebless", "001"),
+    ("reindex",),
+    ("users", "list"),
+    ("users", "remove", "ana"),
+]
+
+
+def test_read_only_commands_never_create_a_store(tmp_path: Path) -> None:
+    """A mistyped path is one line naming it and how to make a store, exit 1, and nothing is
+    created there: not the store, not its folders."""
+    where = tmp_path / "nonexistent" / "dir" / "x.db"
+    url = f"surrealkv://{where}"
+    for args in [*_READ_ONLY, ("export", str(tmp_path / "bundle"))]:
+        result = cli("--url", url, *args)
+        assert result.returncode == 1, (args, result.stdout)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: no store at {where}:"), args
+        assert f"--url {url} migrate" in lines[0], lines[0]
+        assert not (tmp_path / "nonexistent").exists(), args
+        assert not (tmp_path / "bundle").exists()
+    # The default store too, before the demo made it: named, and how to make it.
+    result = cli("recall", "hotel")
+    assert result.returncode == 1
+    assert "no store at" in result.stderr and "surreal-store migrate" in result.stderr
+    assert not (tmp_path / "xdg").exists()
+
+
+def test_reading_a_tenant_nothing_was_stored_in_creates_no_tenant(kv_url: str) -> None:
+    assert cli("--url", kv_url, "migrate").returncode == 0
+    for args in (("recall", "x"), ("log",), ("users", "list")):
+        result = cli("--url", kv_url, "--tenant", "ghost", *args)
+        assert result.returncode == 1, result.stdout
+        (line,) = result.stderr.strip().splitlines()
+        assert "no tenant 'ghost'" in line and "--tenant ghost migrate" in line, line
+    # No schema was applied there: the tenant is still empty.
+    status = cli("--url", kv_url, "--tenant", "ghost", "status", "--json", "--no-drift")
+    assert json.loads(status.stdout)["applied"] == []
+
+
+def test_empty_answers_are_answers(kv_url: str) -> None:
+    """On a store with nothing in it: exit 0, one line saying so, and [] with --json."""
+    assert cli("--url", kv_url, "migrate").returncode == 0
+    import anyio
+
+    from surreal_store import Store, runs
+
+    async def a_run_without_events() -> None:
+        async with Store(kv_url) as store:
+            await runs.create_run(store, spec_digest="a" * 64, agent_name="bot", run_id="r1")
+
+    anyio.run(a_run_without_events, backend="asyncio")
+    answers = {
+        ("log",): "no commits yet",
+        ("branches",): "no branches yet",
+        ("runs", "--agent", "nobody"): "no runs match",
+        ("events", "r1"): "run r1 has no events",
+        ("releases", "planner"): "no releases for agent 'planner'",
+        ("recall", "hotel"): "no memories match 'hotel'",
+        ("users", "list"): "no users or agents",
+    }
+    for args, said in answers.items():
+        human = cli("--url", kv_url, *args)
+        assert human.returncode == 0, (args, human.stderr)
+        assert human.stdout.strip().splitlines() == [human.stdout.strip()], args
+        assert said in human.stdout, (args, human.stdout)
+        if args[0] == "users":
+            continue
+        as_json = cli("--url", kv_url, *args, "--json")
+        assert as_json.returncode == 0 and json.loads(as_json.stdout) == [], args
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_every_command_reads_at_80_columns(kv_url: str, tmp_path: Path) -> None:
+    """Every command's output (help included) at 80 columns: no line longer, none with
+    trailing spaces, and what it says whole: the help's sentences and each shown memory's
+    words (wrapped, never cut)."""
+    from surreal_store import _cli
+
+    assert cli("--url", kv_url, "demo", "--quiet").returncode == 0
+    hits = json.loads(cli("--url", kv_url, "recall", "Kyoto hotel", "--json").stdout)
+    mid, decision = hits[0]["memory"]["id"], _any_decision(kv_url)
+    commit = json.loads(cli("--url", kv_url, "log", "--json", "--limit", "1").stdout)[0]["id"]
+    width = _cli.out.width
+    _cli.out.width = 80
+    outputs: dict[tuple[str, ...], str] = {}
+    try:
+        for args in [
+            ("demo",), ("recall", "Kyoto hotel"), ("log",), ("show", commit[:8]), ("branches",),
+            ("runs",), ("events", "demo-run-1"), ("releases", "trip-planner"),
+            ("lineage", mid), ("impact", "demo-run-3:4"), ("impact", mid), ("why", decision),
+            ("status",), ("verify",), ("migrate",), ("migrate", "--dry-run"), ("users", "list"),
+            ("version",), ("reindex",), ("export", str(tmp_path / "b")),
+        ]:  # fmt: skip
+            result = cli("--url", kv_url, *args)
+            assert result.returncode == 0, (args, result.stderr)
+            outputs[args] = result.stdout
+        names = [c.name for c in _cli.app.registered_commands] + ["users"]
+        helps = [("--help",), *((n, "--help") for n in names if n), ("users", "add", "--help")]
+        for args in helps:
+            shown = _RUNNER.invoke(_cli.app, list(args), terminal_width=80)
+            assert shown.exit_code == 0, args
+            outputs[args] = shown.stdout
+    finally:
+        _cli.out.width = width
+    for args, text in outputs.items():
+        for line in text.splitlines():
+            # Longer only when it is one word that cannot wrap (a path, to be copied whole).
+            assert len(line) <= 80 or " " not in line.strip(), (args, line)
+            assert line == line.rstrip(), (args, line)
+    # The command list shows each command's first paragraph whole.
+    listing = _words(outputs[("--help",)])
+    for command in _cli.app.registered_commands:
+        doc = (command.callback.__doc__ or "") if command.callback else ""
+        assert _words(doc.split("\n\n")[0]) in listing, command.name
+    # Every word of what a table or tree shows is whole somewhere in it.
+    recall_words = set(outputs[("recall", "Kyoto hotel")].replace("│", " ").split())
+    for hit in hits:
+        assert set(hit["memory"]["content"].split()) <= recall_words
+    impact = outputs[("impact", "demo-run-3:4")]
+    assert "7 memories and 2 decisions depend on demo-run-3:4" in impact
+    assert "Kyoto hotel availability is high in June" in _words(impact.replace("│", " "))
+    assert "1 memory and" in outputs[("impact", mid)] or "memories and" in outputs[("impact", mid)]
+    status = outputs[("status",)]
+    assert "memory_vector_fields" in status and "applied by: surrealdb-" in status

@@ -163,6 +163,7 @@ async def test_walk_from_a_recall_hit_to_lineage_and_decisions(client: Client) -
 async def test_log_of_the_agent_state(client: Client, store: Store) -> None:
     from surreal_store import commits
 
+    assert await call(client, "log", {}) == {"commits": []}  # nothing committed yet: an answer
     first = await commits.commit(store, state={"step": 1}, message="start", author="agent")
     history = await call(client, "log", {})
     assert [c["message"] for c in history["commits"]] == ["start"]
@@ -233,11 +234,14 @@ def test_embedder_choices() -> None:
 
 
 async def test_over_stdio_as_a_subprocess(tmp_path: Path) -> None:
+    import os
+
     url = f"surrealkv://{tmp_path / 'kv'}"
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "surreal_store", "mcp", "--url", url, "--embedder", "hashing:64"],
         cwd=str(tmp_path),
+        env=dict(os.environ),  # the code under test (PYTHONPATH), not the client's bare env
     )
     async with Client(params) as c:
         assert {t.name for t in (await c.list_tools()).tools} == TOOLS
@@ -444,3 +448,77 @@ async def test_an_agents_remember_without_a_scope_uses_its_one_scope(kv_url: str
             assert "granted none" in await refused(c, "remember", {"content": "x"})
         with pytest.raises(ValidationError):
             await access.granted_scopes(owner)
+
+
+def _serve(*args: str, cwd: Path) -> Any:
+    import subprocess
+
+    return subprocess.run(
+        [sys.executable, "-m", "surreal_store", "mcp", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+async def test_the_command_checks_its_embedder_against_the_store_at_start(tmp_path: Path) -> None:
+    """A server whose embedder does not match the store's space refuses to start, in one line
+    that says what to start with; so does one whose model cannot load."""
+    import importlib.util
+
+    url = f"surrealkv://{tmp_path / 'kv'}"
+    async with Store(url) as store:
+        await memory.declare_space(store, model=memory.HashingEmbedder(256).model, dimension=256)
+    mismatch = _serve("--url", url, "--embedder", "hashing:64", cwd=tmp_path)
+    (line,) = mismatch.stderr.strip().splitlines()
+    assert mismatch.returncode == 1 and "Traceback" not in mismatch.stderr
+    assert "hashing-v1-64 (64-d), but the store's space is" in line and "--embedder auto" in line
+    fine = _serve("--url", url, "--embedder", "hashing", cwd=tmp_path)  # 256: the store's own
+    assert fine.returncode == 0, fine.stderr
+    missing = _serve(
+        "--url", url, "--embedder", "sentence-transformers:no-such-model", cwd=tmp_path
+    )
+    (line,) = missing.stderr.strip().splitlines()
+    assert missing.returncode == 1 and line.startswith("error: --embedder sentence-transformers")
+    if importlib.util.find_spec("sentence_transformers") is None:
+        assert "needs the local extra: pip install 'surreal-store[local]'" in line
+
+
+async def test_memories_written_without_an_embedder_are_embedded_once_one_is_there(
+    tmp_path: Path,
+) -> None:
+    """A server started on a new store with the default embedder (none: the store has no
+    space) keeps full text; started again with one, it embeds what was stored meanwhile."""
+    url = f"surrealkv://{tmp_path / 'kv'}"
+    import os
+
+    plain = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "surreal_store", "mcp", "--url", url],
+        cwd=str(tmp_path),
+        env=dict(os.environ),  # the client passes a bare environment otherwise
+    )
+    async with Client(plain) as c:
+        early = await call(c, "remember", {"content": "the user prefers green tea"})
+        found = await call(c, "recall", {"query": "green tea"})
+        assert found["mode"] == "fulltext" and "no embedder" in found["note"]
+        assert await call(c, "log", {}) == {"commits": []}
+        assert [h["id"] for h in found["hits"]] == [early["id"]]
+    embedding = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "surreal_store", "mcp", "--url", url, "--embedder", "hashing:64"],
+        cwd=str(tmp_path),
+        env=dict(os.environ),
+    )
+    async with Client(embedding) as c:
+        for _ in range(100):  # the server embeds them in the background, at start
+            hits = (await call(c, "recall", {"query": "green tea", "mode": "vector"}))["hits"]
+            if hits:
+                break
+            await anyio.sleep(0.1)
+        assert [h["id"] for h in hits] == [early["id"]]
+    async with Store(url) as store:
+        got = await memory.get(store, memory=early["id"])
+        assert got.embedding_model == memory.HashingEmbedder(64).model

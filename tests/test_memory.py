@@ -118,6 +118,38 @@ async def test_vectors_need_a_declared_space(store: Store) -> None:
     assert await count(store) == 0
 
 
+async def test_the_first_write_with_an_embedder_declares_its_space(store: Store) -> None:
+    """As the LangChain and LangGraph doors do: no declare_space call is needed first."""
+    e = WordEmbedder("words-v1", 8)
+    # A read declares nothing: with no space, the vector side of a recall finds nothing.
+    await memory.remember(store, content="plain green tea")
+    hits = await memory.recall(store, text="green tea", embedder=e)
+    assert [h.memory.content for h in hits] == ["plain green tea"] and hits[0].vector_score is None
+    assert await memory.recall(store, text="green tea", embedder=e, mode="vector") == []
+    assert await memory.get_space(store) is None
+    # A refused memory declares nothing either.
+    with pytest.raises(ValidationError):
+        await memory.remember(store, content="x", embedder=e, scope="")
+    assert await memory.get_space(store) is None
+    m = await memory.remember(store, content="green tea with embedder", embedder=e)
+    space = await memory.get_space(store)
+    assert space is not None and (space.model, space.dimension) == ("words-v1", 8)
+    hits = await memory.recall(store, text="green tea", embedder=e, mode="vector")
+    assert [h.memory.id for h in hits] == [m.id]
+    # remember_many too, on a store of its own; then another model is refused as before.
+    async with Store("mem://") as other:
+        await memory.remember_many(
+            other, [NewMemory(content="a"), NewMemory(content="b")], embedder=e
+        )
+        assert (await memory.get_space(other)) is not None
+        with pytest.raises(EmbeddingSpaceError):
+            await memory.remember(other, content="c", embedder=WordEmbedder("other", 8))
+    # The memory written before the space existed gets its vector from reembed.
+    assert (await memory.reembed(store, embedder=e)).embedded == 1
+    hits = await memory.recall(store, text="plain green tea", embedder=e, mode="vector", k=1)
+    assert [h.memory.content for h in hits] == ["plain green tea"]
+
+
 async def test_wrong_dimension_is_refused_and_writes_nothing(mem: Store) -> None:
     with pytest.raises(DimensionError):
         await memory.remember(mem, content="short", embedding=[1.0] * (DIM - 1))

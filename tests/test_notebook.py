@@ -1,10 +1,13 @@
-"""The example notebook runs top to bottom in a real kernel, so it cannot rot."""
+"""The example notebook runs top to bottom in a real kernel, so it cannot rot; and the pictures
+it draws read well: a legend, boxes apart, labels whole and inside their boxes, few crossings,
+rendered to PNG."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from _pictures import check_readable, crossings, render_png
 
 NOTEBOOK = Path(__file__).parent.parent / "examples" / "provenance.ipynb"
 
@@ -24,3 +27,21 @@ def test_example_notebook_runs_and_draws_a_lineage_graph(
     assert not [o for o in outputs if o.get("output_type") == "error"]
     html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert any(h.startswith("<svg") and "run_event" in h for h in html)
+    # The pictures: the lineage, the why (a decision, 20-odd memories, red ones among them),
+    # and the why collapsed.
+    pictures = {
+        cell.source.strip().splitlines()[-1]: o["data"]["text/html"]
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for o in cell.get("outputs", [])
+        if o.get("data", {}).get("text/html", "").startswith("<svg")
+    }
+    assert set(pictures) == {"graph", "why", "why.collapse(hidden=True)"}, set(pictures)
+    for name, svg in pictures.items():
+        check_readable(svg)
+        assert crossings(svg) <= 2, name
+        render_png(svg, name.replace("(", "_").replace(")", "").replace("=", ""), tmp_path)
+    why = pictures["why"]
+    assert "hidden by an invalidation" in why and "used (decision to memory)" in why
+    assert "hidden memories" in pictures["why.collapse(hidden=True)"]
+    assert pictures["why.collapse(hidden=True)"].count("<g ") < why.count("<g ")

@@ -3,6 +3,8 @@ invalidation cascade and why()."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from surreal_store import (
@@ -288,3 +290,90 @@ async def test_results_as_frames_and_svg(store: Store) -> None:
     assert svg.startswith("<svg") and svg.count("<circle") == 4
     frame = to_pandas(await memory.recall(store, text="m1", mode="fulltext"))
     assert "memory_content" in frame.columns and frame.loc[0, "memory_content"] == "m1"
+
+
+async def test_one_id_form_everywhere_an_id_is_taken(store: Store) -> None:
+    """``source=`` takes a memory as every ``memory.*`` call takes it (bare, ``memory:``, a
+    RecordId) and every id the library hands out: graph roots and node ids, a receipt's
+    cause (which ``restore`` then takes back), ``RUN:SEQ``."""
+    from surreal_store import RecordId
+
+    (event,) = await run_with_events(store, "r1", 1)
+    m, child = await chain(store, event, 2)
+    graph = await provenance.lineage(store, memory=child.id)
+    assert graph.roots == [str(event.record)] == ["run_event:['r1', 1]"]
+    node = next(n.id for n in graph.of_kind("memory") if n.id.endswith(m.id))
+    forms: list[object] = [
+        m.id, f"memory:{m.id}", RecordId("memory", m.id), node, graph.roots[0], "r1:1", event,
+    ]  # fmt: skip
+    for form in forms:
+        receipt = await provenance.invalidate(
+            store,
+            source=form,  # type: ignore[arg-type]
+            reason="checking ids",
+        )
+        assert set(receipt.memories) == {m.id, child.id}, form
+        impact = await provenance.impact(store, source=receipt.cause)
+        assert set(impact.memories) == {m.id, child.id}, form
+        assert set(await provenance.restore(store, source=receipt.cause)) == {m.id, child.id}
+        assert await memory.recall(store, text="m0") != []
+    # The same forms as memory= too, and in memory.* calls.
+    for form in (m.id, f"memory:{m.id}"):
+        assert (await memory.get(store, memory=form)).id == m.id
+        assert set((await provenance.impact(store, memory=form)).memories) == {m.id, child.id}
+    for bad in ("run_event:[1, 2", "run_event:[True]", "nosuch:thing", "decision:abc"):
+        with pytest.raises(ValidationError):
+            await provenance.impact(store, source=bad)
+
+
+async def test_a_large_graph_is_drawn_readably_and_collapses(store: Store, tmp_path: Path) -> None:
+    """A decision that used 12 summaries of 5 memories each, from 6 run events (two summaries
+    an event), half of them distrusted: the picture has a legend, boxes apart, whole words,
+    no crossings between neighbouring columns (an order without any exists, and is found);
+    ``collapse`` draws fewer nodes and keeps the edges' ends."""
+    from _pictures import check_readable, crossings, render_png
+
+    events = await run_with_events(store, "big", 6)
+    summaries = []
+    for s in range(12):
+        facts = [
+            await memory.remember(
+                store,
+                content=f"fact {f} of summary {s}: a rather long sentence about hotels in city "
+                f"number {s} that has to wrap onto several lines in its box",
+                provenance=[events[(s * 7) % 12 // 2]],
+            )
+            for f in range(5)
+        ]
+        derived = [MemoryDerivation(parent=m.id, how="summarise") for m in facts]
+        summaries.append(
+            await memory.remember(store, content=f"summary {s}", kind="summary", provenance=derived)
+        )
+    d = await provenance.record_decision(
+        store, task="t", action="a", confidence=0.5, used=[m.id for m in summaries]
+    )
+    for e in events[:3]:
+        await provenance.invalidate(store, source=e, reason="distrusted")
+    why = await provenance.why(store, decision=d.id)
+    assert len(why.nodes) == 1 + 12 + 60 + 6
+    svg = why.to_svg()
+    check_readable(svg)
+    assert crossings(svg) == 0
+    assert "79 nodes: .collapse(kind, hidden=True) draws fewer" in svg
+    render_png(svg, "large_why", tmp_path)
+    fewer = why.collapse(hidden=True)
+    hidden = [n for n in fewer.nodes.values() if "members" in n.data]
+    assert {n.label for n in hidden} >= {"30 hidden memories"}
+    assert sum(n.data["count"] for n in hidden) == sum(
+        1 for n in why.nodes.values() if n.data.get("invalidated_at")
+    )
+    assert all(e.source in fewer.nodes and e.target in fewer.nodes for e in fewer.edges)
+    check_readable(fewer.to_svg())
+    render_png(fewer.to_svg(), "large_why_collapsed", tmp_path)
+    least = why.collapse("memory", "run_event")
+    assert sorted(n.label for n in least.nodes.values()) == sorted(
+        [why.nodes[f"decision:{d.id}"].label, "12 memories", "60 memories", "6 run events"]
+    )
+    assert least.roots == ["group:run_event:3"]
+    with pytest.raises(ValidationError, match="unknown node kind"):
+        why.collapse("nodes")  # type: ignore[arg-type]

@@ -44,3 +44,46 @@ def test_a_readme_block_runs_as_shown(number: int, tmp_path: Path) -> None:
                     asyncio.run(result)
     finally:
         os.chdir(here)
+
+
+_CELLS = [b for b in _BLOCKS if "anyio.run(" not in b]
+
+
+def test_no_cell_has_a_blank_line_inside_a_block() -> None:
+    """At the ``python -m asyncio`` prompt a blank line ends an indented block, so a cell with
+    one fails there with IndentationError (pasted, as the README suggests)."""
+    for number, cell in enumerate(_CELLS, 1):
+        lines = cell.splitlines()
+        for i, line in enumerate(lines[:-1]):
+            assert line.strip() or not lines[i + 1][:1].isspace(), (number, lines[i + 1])
+
+
+def test_the_cells_pasted_at_the_asyncio_prompt(tmp_path: Path) -> None:
+    """Every cell, in order, pasted into one ``python -m asyncio`` session as a person would
+    (each followed by the blank line that runs it): no error of any kind at the prompt."""
+    import subprocess
+    import sys
+
+    stdin = "".join(
+        f"print('-- cell {n}')\n{cell.rstrip()}\n\n" for n, cell in enumerate(_CELLS, 1)
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SURREAL_STORE_")}
+    env.update(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "xdg"))
+    done = subprocess.run(
+        [sys.executable, "-m", "asyncio"],
+        input=stdin + "print('-- end')\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("-- cell") == len(_CELLS) and "-- end" in done.stdout, done.stdout
+    problems = [
+        line
+        for line in done.stderr.splitlines()
+        if "Error" in line or "Traceback" in line or "Exception" in line
+    ]
+    assert not problems, done.stderr

@@ -308,6 +308,20 @@ async def test_log_of_a_1000_commit_history_with_merges(store: Store) -> None:
     assert len(first_parent) < len(history)
 
 
+async def test_log_without_a_branch_is_the_default_branch_and_empty_before_any_commit(
+    store: Store,
+) -> None:
+    assert await commits.log(store) == []  # nothing committed yet: an empty history
+    with pytest.raises(NotFoundError, match="no branch 'main'"):
+        await commits.log(store, branch="main")  # a branch named but missing
+    c1 = await commits.commit(store, state={"n": 1}, message="one", author="a", branch="trunk")
+    c2 = await commits.commit(store, state={"n": 2}, message="two", author="a", branch="trunk")
+    await commits.commit(store, state={"n": 3}, message="three", author="a", branch="side")
+    assert [c.id for c in await commits.log(store)] == [c2.id, c1.id]  # trunk came first
+    await branches.set_default(store, name="side")
+    assert [c.message for c in await commits.log(store, limit=1)] == ["three"]
+
+
 async def test_merge_base_on_hand_built_dags(store: Store) -> None:
     r"""
     a - b - c - f          (main)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import shlex
+import shutil
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -15,17 +18,22 @@ import typer
 
 from .. import memory
 from .._client import Store
-from .._config import Settings
+from .._config import Settings, redact_url
 from .._errors import NotFoundError, QueryError, StoreError, ValidationError
 from .._ids import HEX
+from .._migrate import Migrator
 from ._render import err, escape_markup
 
 __all__ = [
+    "Group",
     "Options",
     "app",
     "embedder_for",
     "error_text",
+    "existing_store",
     "fail",
+    "program",
+    "require_store",
     "resolve_id",
     "run_async",
     "store_options",
@@ -43,8 +51,24 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     )
 
 
-class _Group(typer.core.TyperGroup):
-    """Usage errors are one line, like every other error: ``error: ...`` and exit 2."""
+def _first_paragraph(text: str | None) -> str:
+    return " ".join((text or "").strip().split("\n\n")[0].split())
+
+
+class Group(typer.core.TyperGroup):
+    """Usage errors are one line, like every other error: ``error: ...`` and exit 2. The
+    command list shows each command's first paragraph whole, wrapped by words (click would
+    cut it at 45 characters)."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, _first_paragraph(command.help)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -78,7 +102,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    cls=_Group,
+    # Plain help: paragraphs rewrapped to the terminal by words, no padded panels.
+    rich_markup_mode=None,
+    cls=Group,
 )
 
 
@@ -198,11 +224,80 @@ def store_options(fn: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def program() -> str:
+    """How to run this program again from the user's shell: ``surreal-store`` when that is
+    what the shell finds, else the path it was run by (``.venv/bin/surreal-store``, or
+    ``python -m surreal_store``), relative to the working directory when under it."""
+
+    def shown(path: str) -> str:
+        p = Path(path).absolute()
+        with contextlib.suppress(ValueError):
+            rel = p.relative_to(Path.cwd())
+            return shlex.quote(str(rel) if rel.parent != Path(".") else f"./{rel}")
+        return shlex.quote(str(p))
+
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else "surreal-store"
+    if Path(argv0).name == "__main__.py" and Path(argv0).parent.name == "surreal_store":
+        return f"{shown(sys.executable)} -m surreal_store"
+    name = Path(argv0).name
+    if name != "surreal-store":
+        return "surreal-store"  # run by something else (a test runner): the command's name
+    found = shutil.which(name)
+    if found is not None and Path(found).resolve() == Path(argv0).resolve():
+        return name
+    return shown(argv0)
+
+
+def _given(opts: Options) -> str:
+    """The store options the user gave, to repeat in a command we suggest."""
+    given = [("--url", opts.url), ("--ns", opts.namespace), ("--db", opts.database),
+             ("--tenant", opts.tenant)]  # fmt: skip
+    return "".join(f" {flag} {shlex.quote(value)}" for flag, value in given if value is not None)
+
+
+def require_store(opts: Options) -> None:
+    """Refuse an embedded store whose files are not there: a read-only command never creates
+    one, and a mistyped path is the likeliest reason."""
+    path = opts.settings().path
+    if path is None:
+        return
+    where = path.expanduser()
+    if where.is_file() or (where.is_dir() and any(where.iterdir())):
+        return
+    again = _given(opts)
+    raise NotFoundError(
+        f"no store at {where}: create one with `{program()}{again} migrate` (or `demo` for "
+        "example data)"
+    )
+
+
+@contextlib.asynccontextmanager
+async def existing_store(opts: Options) -> AsyncIterator[Store]:
+    """The store opened as the library opens it (pending schema files applied), once it is
+    known to exist: its files (:func:`require_store`) and, in them, its database. Opening a
+    database nothing was ever stored in would create it (the schema: a new tenant)."""
+    require_store(opts)
+    async with opts.store(check=False) as probe:
+        s = probe.settings
+        if (
+            not (s.is_in_memory or probe.signed_in_as.restricted)
+            and not await Migrator(probe, schema_dir=opts.schema_dir).applied()
+        ):
+            what = f"tenant {s.tenant!r}" if s.tenant else f"database {s.database!r}"
+            raise NotFoundError(
+                f"no {what} in namespace {s.namespace!r} of {redact_url(s.url)}: nothing was "
+                f"ever stored there; create it with `{program()}{_given(opts)} migrate`"
+            )
+        async with opts.store(migrate=True, check=True) as store:
+            yield store
+
+
 def with_store(opts: Options, fn: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the store as the library does (pending schema files applied), run ``fn``, close."""
+    """Open an existing store as the library does (pending schema files applied), run ``fn``,
+    close. A store that is not there is an error: reading never creates one."""
 
     async def go() -> T:
-        async with opts.store(migrate=True, check=True) as store:
+        async with existing_store(opts) as store:
             return await fn(store)
 
     return run_async(go)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from .. import bundles
-from ._app import Options, app, run_async, store_options
+from ._app import Options, app, existing_store, run_async, store_options
 from ._render import out, with_progress
 
 
@@ -29,7 +29,11 @@ def _bundle_command(
         opts: Options = ctx.obj
 
         async def go() -> bundles.Manifest:
-            async with opts.store(migrate=True, check=True) as s:
+            # Exporting reads a store, which must be there; importing makes one.
+            opened = (
+                existing_store(opts) if name == "export" else opts.store(migrate=True, check=True)
+            )
+            async with opened as s:
                 return await with_progress(quiet, label, lambda p: run(s, path, progress=p))
 
         manifest = run_async(go)
@@ -41,7 +45,7 @@ def _bundle_command(
     command.__doc__ = doc
     command.__annotations__ = {
         "ctx": typer.Context,
-        "path": Annotated[Path, typer.Argument(help=path_help)],
+        "path": Annotated[Path, typer.Argument(metavar="DIR", help=path_help)],
         "quiet": Annotated[bool, typer.Option("--quiet", "-q")],
         "return": None,
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,14 +11,14 @@ from .. import memory, provenance, runs
 from .._client import Store
 from .._errors import NotFoundError
 from ._app import app, embedder_for, resolve_id, store_options, with_store
-from ._render import dump, out, print_graph, print_json, print_rows, with_progress
+from ._render import dump, out, plural, print_graph, print_json, print_rows, with_progress
 
 
 @app.command("recall")
 @store_options
 def recall_(
     ctx: typer.Context,
-    text: Annotated[str, typer.Argument(help="What to recall.")],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="What to recall.")],
     k: Annotated[int, typer.Option("--k", min=1, max=1000)] = 10,
     kind: Annotated[list[str] | None, typer.Option("--kind", help="Only these kinds.")] = None,
     scope: Annotated[str | None, typer.Option()] = None,
@@ -50,7 +50,7 @@ def recall_(
         for i, h in enumerate(hits, 1)
     ]  # fmt: skip
     print_rows(["#", "score", "vector", "text", "kind", "memory", "content"], rows,
-                text="content")  # fmt: skip
+               text="content", empty=f"no memories match {text!r}")  # fmt: skip
 
 
 @app.command()
@@ -81,27 +81,56 @@ def lineage(
 def impact(
     ctx: typer.Context,
     source: Annotated[
-        str, typer.Argument(help="A memory id, RUN:SEQ for a run event, or commit:ID.")
+        str,
+        typer.Argument(
+            metavar="SOURCE", help="A memory id, RUN:SEQ for a run event, or commit:ID."
+        ),
     ],
+    limit: Annotated[
+        int, typer.Option(min=1, help="Memories and decisions listed (of each; --json: all).")
+    ] = 20,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Everything that depends on a source or a memory: memories and decisions."""
+    """Everything that depends on a source or a memory: the memories derived from it and the
+    decisions that used any of them."""
 
-    async def go(s: Store) -> provenance.Impact:
+    async def go(s: Store) -> tuple[provenance.Impact, list[memory.Memory], list[Any]]:
         target = await _source_arg(s, source)
         if isinstance(target, str):
-            return await provenance.impact(s, memory=target)
-        return await provenance.impact(s, source=target)
+            found = await provenance.impact(s, memory=target)
+        else:
+            found = await provenance.impact(s, source=target)
+        if as_json:
+            return found, [], []
+        mems = [await memory.get(s, memory=m) for m in found.memories[:limit]]
+        decided = [await provenance.get_decision(s, decision=d) for d in found.decisions[:limit]]
+        return found, mems, decided
 
-    found = with_store(ctx.obj, go)
+    found, mems, decided = with_store(ctx.obj, go)
     if as_json:
         print_json(dump(found))
         return
     out.print(
-        f"{len(found.memories)} memories, {len(found.decisions)} decisions depend on {source}"
+        f"{plural(len(found.memories), 'memory', 'memories')} and "
+        f"{plural(len(found.decisions), 'decision')} depend on {source}",
+        highlight=False,
     )
-    for d in found.decisions:
-        out.print(f"  decision {d}", highlight=False)
+    if mems:
+        out.rule("memories")
+        rows = [[m.id[:12], m.kind + (" (hidden)" if m.invalidated else ""), m.content]
+                for m in mems]  # fmt: skip
+        print_rows(["memory", "kind", "content"], rows, text="content")
+        _more(len(found.memories), limit, "memories")
+    if decided:
+        out.rule("decisions")
+        rows = [[d.id[:12], d.task, f"{d.confidence:.2f}", d.action] for d in decided]
+        print_rows(["decision", "task", "confidence", "action"], rows, text="action")
+        _more(len(found.decisions), limit, "decisions")
+
+
+def _more(total: int, shown: int, what: str) -> None:
+    if total > shown:
+        out.print(f"({shown} of {total} {what} shown: --limit {total}, or --json for all)")
 
 
 async def _source_arg(store: Store, value: str) -> str | provenance.SourceRef:
@@ -123,7 +152,9 @@ async def _source_arg(store: Store, value: str) -> str | provenance.SourceRef:
 @store_options
 def why(
     ctx: typer.Context,
-    decision: Annotated[str, typer.Argument(help="Decision id, or a unique prefix of 6+ hex.")],
+    decision: Annotated[
+        str, typer.Argument(metavar="DECISION", help="Decision id, or a unique prefix of 6+ hex.")
+    ],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Why a decision was taken: the memories it used, their lineage and root sources."""
@@ -164,7 +195,10 @@ def reindex(
     status = with_store(ctx.obj, go)
     if not quiet:
         out.print(
-            f"rebuilt the recall index: {status.memories} memories, {status.vectors} vectors, "
-            f"in {status.build_s:.1f}s" + (f" ({status.path})" if status.path else ""),
-            soft_wrap=True,  # the path stays one line, to be copied
+            f"rebuilt the recall index: {plural(status.memories, 'memory', 'memories')}, "
+            f"{plural(status.vectors, 'vector')}, in {status.build_s:.1f}s",
+            highlight=False,
         )
+        if status.path:
+            out.print("saved in:", highlight=False)
+            out.print(f"  {status.path}", soft_wrap=True, highlight=False)  # whole, to copy

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from .. import branches, commits, releases, runs
 from .._client import Store
+from .._errors import ValidationError
 from ._app import Options, app, fail, resolve_id, store_options, with_store
 from ._render import dump, out, print_json, print_rows
 
@@ -18,7 +19,9 @@ from ._render import dump, out, print_json, print_rows
 @store_options
 def log_(
     ctx: typer.Context,
-    branch: Annotated[str, typer.Option(help="Branch whose history to show.")] = "main",
+    branch: Annotated[
+        str | None, typer.Option(help="Branch whose history to show (default: the default).")
+    ] = None,
     commit: Annotated[str | None, typer.Option(help="Start at this commit instead.")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 20,
     first_parent: Annotated[bool, typer.Option("--first-parent")] = False,
@@ -28,11 +31,12 @@ def log_(
     opts: Options = ctx.obj
 
     async def go(s: Store) -> list[commits.Commit]:
+        if commit is not None and branch is not None:
+            raise ValidationError("give --branch or --commit, not both")
         start = await resolve_id(s, commit, "commit") if commit else None
         return await commits.log(
-            s, commit=start, branch=None if start else branch, limit=limit,
-            first_parent=first_parent,
-        )  # fmt: skip
+            s, commit=start, branch=branch, limit=limit, first_parent=first_parent
+        )
 
     history = with_store(opts, go)
     if as_json:
@@ -43,14 +47,17 @@ def log_(
          c.branch or "", c.message + (" (merge)" if len(c.parents) > 1 else "")]
         for c in history
     ]  # fmt: skip
-    print_rows(["commit", "gen", "when", "author", "branch", "message"], rows, text="message")
+    print_rows(["commit", "gen", "when", "author", "branch", "message"], rows, text="message",
+               empty="no commits yet")  # fmt: skip
 
 
 @app.command()
 @store_options
 def show(
     ctx: typer.Context,
-    commit: Annotated[str, typer.Argument(help="Commit id, or a unique prefix of 6+ hex.")],
+    commit: Annotated[
+        str, typer.Argument(metavar="COMMIT", help="Commit id, or a unique prefix of 6+ hex.")
+    ],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One commit and its state."""
@@ -79,6 +86,9 @@ def branches_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json"
     found = with_store(ctx.obj, branches.list_all)
     if as_json:
         print_json(dump(found))
+        return
+    if not found:
+        out.print("no branches yet: the first commit makes one")
         return
     table = Table("", "branch", "head", "updated")
     for b in found:
@@ -112,6 +122,9 @@ def runs_(
     if as_json:
         print_json(dump(found))
         return
+    if not found:
+        out.print("no runs" + (" match" if agent or status or spec else " yet"))
+        return
     table = Table("run", "agent", "status", "events", "created", "spec")
     for r in found:
         events = str(r.summary.total_events) if r.summary else ""
@@ -124,7 +137,7 @@ def runs_(
 @store_options
 def events_(
     ctx: typer.Context,
-    run: Annotated[str, typer.Argument(help="Run id.")],
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run id.")],
     from_seq: Annotated[int, typer.Option("--from", min=1, help="First seq to show.")] = 1,
     limit: Annotated[int | None, typer.Option(min=1)] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -141,22 +154,24 @@ def events_(
          json.dumps(e.payload, ensure_ascii=False)]
         for e in found
     ]  # fmt: skip
-    print_rows(["seq", "kind", "time", "payload"], rows, text="payload")
+    none = f"run {run} has no events" + (f" from {from_seq}" if from_seq > 1 else "")
+    print_rows(["seq", "kind", "time", "payload"], rows, text="payload", empty=none)
 
 
 @app.command("releases")
 @store_options
 def releases_(
     ctx: typer.Context,
-    agent: Annotated[str, typer.Argument(help="Agent name.")],
+    agent: Annotated[str, typer.Argument(metavar="AGENT", help="Agent name.")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """An agent's release history, newest first; the first row is current."""
     found = with_store(ctx.obj, lambda s: releases.history(s, agent_name=agent))
-    if not found:
-        fail(f"no releases for agent {agent!r}")
     if as_json:
         print_json(dump(found))
+        return
+    if not found:
+        out.print(f"no releases for agent {agent!r}", highlight=False)
         return
     table = Table("seq", "version", "action", "spec", "by", "when")
     for r in found:

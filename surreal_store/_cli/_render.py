@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -23,6 +25,7 @@ __all__ = [
     "err",
     "escape_markup",
     "out",
+    "plural",
     "print_graph",
     "print_json",
     "print_rows",
@@ -31,8 +34,38 @@ __all__ = [
 
 T = TypeVar("T")
 
-out = Console()
+
+class _Stdout(io.TextIOBase):
+    """Standard output (whichever it is at the time: tests swap it) as the console writes to
+    it, less the spaces rich leaves at the ends of wrapped and padded lines."""
+
+    _LINE_END = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)$", re.M)
+
+    def write(self, text: str) -> int:
+        sys.stdout.write(self._LINE_END.sub(r"\1", text))
+        return len(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+    def isatty(self) -> bool:
+        return sys.stdout.isatty()
+
+    def fileno(self) -> int:
+        return sys.stdout.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(sys.stdout, "encoding", None) or "utf-8"
+
+
+out = Console(file=cast(IO[str], _Stdout()))
 err = Console(stderr=True, soft_wrap=True)  # an error is one line, whatever the width
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``1 memory``, ``2 memories``: a count with its noun."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def print_json(data: Any) -> None:
@@ -42,8 +75,15 @@ def print_json(data: Any) -> None:
 _TEXT_MIN = 32
 
 
-def print_rows(headers: Sequence[str], rows: Sequence[Sequence[str]], *, text: str) -> None:
-    """A table whose ``text`` column wraps by words, never squeezed below ``_TEXT_MIN``."""
+def print_rows(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], *, text: str, empty: str = ""
+) -> None:
+    """A table whose ``text`` column wraps by words, never squeezed below ``_TEXT_MIN``; with
+    no rows, the line ``empty`` (an empty answer is an answer)."""
+    if not rows:
+        if empty:
+            out.print(empty, highlight=False, markup=False)
+        return
     at = list(headers).index(text)
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers) if i != at]
     # Borders and padding: 3 per column and 1.
@@ -55,10 +95,31 @@ def print_rows(headers: Sequence[str], rows: Sequence[Sequence[str]], *, text: s
             table.add_row(*r)
         out.print(table)
         return
+    # Too narrow for a table: one entry per paragraph, each value with its column's name.
     for r in rows:
-        head = "  ".join(cell for i, cell in enumerate(r) if i != at and cell)
-        out.print(Text(head, style="bold"))
+        cells = enumerate(zip(headers, r, strict=True))
+        parts = [_labelled(h, cell) for i, (h, cell) in cells if i != at and cell]
+        for line in _pack(parts, out.width):  # a value stays beside its name
+            out.print(Text(line, style="bold"))
         out.print(Padding(Text(r[at]), (0, 0, 0, 4), expand=False))
+
+
+def _pack(parts: Sequence[str], width: int) -> list[str]:
+    """``parts`` joined by two spaces into lines of at most ``width``, breaking only between
+    parts."""
+    lines: list[str] = []
+    for part in parts:
+        if lines and len(lines[-1]) + 2 + len(part) <= width:
+            lines[-1] += "  " + part
+        else:
+            lines.append(part)
+    return lines
+
+
+def _labelled(header: str, cell: str) -> str:
+    if header == "#":
+        return f"{cell}."
+    return f"{header} {cell}" if header else cell
 
 
 def dump(items: Any) -> Any:

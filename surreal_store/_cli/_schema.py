@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from .._migrate import DriftReport, Migrator, SchemaStatus, describe
 from .._version import __version__
-from ._app import Options, app, run_async, store_options
+from ._app import Options, app, require_store, run_async, store_options
 from ._render import err, out, print_json
 
 
@@ -37,6 +37,8 @@ def migrate(
     opts: Options = ctx.obj
 
     async def go() -> tuple[list[Any], list[Any], bool, bool]:
+        if dry_run:
+            require_store(opts)  # a plan writes nothing: not even a new store's files
         async with opts.store() as store:
             result = await Migrator(store, schema_dir=opts.schema_dir).migrate(dry_run=dry_run)
             return result.applied, result.plan, result.dry_run, result.access_layer
@@ -79,6 +81,7 @@ def status(
     opts: Options = ctx.obj
 
     async def go() -> tuple[SchemaStatus, DriftReport | None]:
+        require_store(opts)
         async with opts.store() as store:
             migrator = Migrator(store, schema_dir=opts.schema_dir)
             st = await migrator.status()
@@ -104,6 +107,7 @@ def verify(
     opts: Options = ctx.obj
 
     async def go() -> tuple[SchemaStatus, DriftReport]:
+        require_store(opts)
         async with opts.store() as store:
             migrator = Migrator(store, schema_dir=opts.schema_dir)
             return await migrator.status(), await migrator.drift()
@@ -133,12 +137,15 @@ def verify(
 @store_options
 def rebless(
     ctx: typer.Context,
-    file: Annotated[str, typer.Argument(help="Schema file: path, name or version number.")],
+    file: Annotated[
+        str, typer.Argument(metavar="FILE", help="Schema file: path, name or version number.")
+    ],
 ) -> None:
     """Accept the edited text of an applied schema file: re-apply it, record its checksum."""
     opts: Options = ctx.obj
 
     async def go() -> str | None:
+        require_store(opts)
         async with opts.store() as store:
             f = await Migrator(store, schema_dir=opts.schema_dir).rebless(file)
             return f.label if f else None
@@ -153,9 +160,13 @@ def rebless(
 def _print_status(st: SchemaStatus, report: DriftReport | None) -> None:
     out.print(f"code schema version: [bold]{st.code_version:03d}[/]")
     out.print(f"database version:    [bold]{st.db_version:03d}[/]")
-    table = Table("version", "name", "applied at", "ms", "engine", "state")
     mismatched = {f.version for f, _ in st.mismatched}
     unknown = {m.version for m in st.unknown}
+    # Names whole and times on one line: the engine that applied them is said once (per run
+    # of files it applied), not in a column of its own.
+    table = Table("version", "name", "applied at", Column("ms", justify="right"), "state")
+    for column in table.columns:
+        column.no_wrap = True
     for m in st.applied:
         state = (
             "[red]changed[/]"
@@ -167,16 +178,27 @@ def _print_status(st: SchemaStatus, report: DriftReport | None) -> None:
         table.add_row(
             f"{m.version:03d}",
             m.name,
-            f"{m.applied_at:%Y-%m-%d %H:%M:%S}",
+            f"{m.applied_at:%Y-%m-%d %H:%M}",
             f"{m.execution_ms:.1f}",
-            m.engine_version,
             state,
         )
     for f in st.pending:
-        table.add_row(f"{f.version:03d}", f.name, "", "", "", "[yellow]pending[/]")
+        table.add_row(f"{f.version:03d}", f.name, "", "", "[yellow]pending[/]")
     out.print(table)
     layer = "current" if st.access_layer_current else "[yellow]stale[/] (migrate applies it)"
     out.print(f"access layer: {layer}")
+    runs: list[tuple[str, int, int]] = []  # engine, first and last version it applied
+    for m in st.applied:
+        if runs and runs[-1][0] == m.engine_version:
+            runs[-1] = (runs[-1][0], runs[-1][1], m.version)
+        else:
+            runs.append((m.engine_version, m.version, m.version))
+    if runs:
+        said = ", ".join(
+            f"{engine} ({first:03d}" + (f"-{last:03d})" if last != first else ")")
+            for engine, first, last in runs
+        )
+        out.print(f"applied by: {said}", highlight=False)
     if report is not None:
         if report.ok:
             out.print("drift: none")

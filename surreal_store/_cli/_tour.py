@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .. import commits, memory, provenance
-from ._app import Options, app, embedder_for, run_async, store_options
+from ._app import Options, app, embedder_for, program, run_async, store_options
 from ._render import out, print_graph, print_json, print_rows, with_progress
 
 
@@ -61,18 +61,33 @@ def demo(
             if result.decisions:
                 out.rule("why was this decided?")
                 d = result.decisions[0]
-                out.print("(two levels shown; surreal-store why DECISION shows all)")
+                out.print(f"(two levels shown; `{program()} why {d[:12]}` shows all)",
+                          highlight=False)  # fmt: skip
                 print_graph(await provenance.why(s, decision=d), f"decision:{d}", depth=1)
             out.rule("what distrusting run 3 hid")
             out.print(
                 f"{len(result.invalidated)} memories derived from run 3's tool calls are "
                 "invalidated; recall leaves them out unless asked:"
             )
+            every = result.memories
             before = await memory.recall(
-                s, text="hotel prices", embedder=embedder, k=200, include_invalidated=True
+                s, text="hotel", mode="fulltext", k=every, include_invalidated=True
             )
-            after = await memory.recall(s, text="hotel prices", embedder=embedder, k=200)
-            out.print(f"  recall 'hotel prices': {len(before)} with them, {len(after)} without")
-            out.print("\nTry: surreal-store recall 'Kyoto hotel' | lineage MEMORY | why DECISION")
+            after = await memory.recall(s, text="hotel", mode="fulltext", k=every)
+            out.print(
+                f"  memories about 'hotel': {len(before)} in the store, {len(after)} recalled",
+                highlight=False,
+            )
+            prog = program()
+            tries = [
+                f"{prog} recall 'Kyoto hotel'",
+                f"{prog} lineage {result.summary[:12]}",
+                *([f"{prog} why {result.decisions[0][:12]}"] if result.decisions else []),
+                f"{prog} impact demo-run-3:4",
+                f"{prog} --help",
+            ]
+            out.print("\nTry:", highlight=False)
+            for line in tries:
+                out.print(f"  {line}", highlight=False, soft_wrap=True)  # one line, to copy
 
     run_async(go)

@@ -10,7 +10,7 @@ import typer
 from .. import access, agents
 from .._client import Store
 from .._errors import NotFoundError, ValidationError
-from ._app import Options, app, fail, run_async, store_options
+from ._app import Group, Options, app, existing_store, fail, run_async, store_options
 from ._render import out, print_json, print_rows
 
 users = typer.Typer(
@@ -19,6 +19,8 @@ users = typer.Typer(
         "with the scopes they may use. Needs the owner (or an embedded store's files)."
     ),
     no_args_is_help=True,
+    rich_markup_mode=None,
+    cls=Group,
 )
 app.add_typer(users, name="users")
 
@@ -39,7 +41,9 @@ def _read_secret(what: str) -> str:
 @store_options
 def add(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="User name, or the agent's id with --agent.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="User name, or the agent's id with --agent.")
+    ],
     role: Annotated[
         str | None, typer.Option(help="viewer (reads), editor (reads and writes), owner.")
     ] = None,
@@ -92,7 +96,7 @@ def list_(ctx: typer.Context, json: Annotated[bool, typer.Option("--json")] = Fa
     opts: Options = ctx.obj
 
     async def go() -> tuple[list[access.User], list[access.AgentGrant]]:
-        async with opts.store(migrate=True, check=True) as s:
+        async with existing_store(opts) as s:
             return await access.list_users(s), await access.list_agents(s)
 
     people, bots = run_async(go)
@@ -116,14 +120,14 @@ def list_(ctx: typer.Context, json: Annotated[bool, typer.Option("--json")] = Fa
 @store_options
 def remove(
     ctx: typer.Context,
-    name: str,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="User name, or the agent's id.")],
     agent: Annotated[bool, typer.Option("--agent", help="Revoke an agent's sign-in.")] = False,
 ) -> None:
     """Remove a user, or revoke an agent's secret and scopes (its records stay)."""
     opts: Options = ctx.obj
 
     async def go() -> str:
-        async with opts.store(migrate=True, check=True) as s:
+        async with existing_store(opts) as s:
             if agent:
                 await access.revoke_agent(s, agent_id=name)
                 return f"agent {name} can no longer sign in"

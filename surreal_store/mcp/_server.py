@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Final, Literal, TypeVar
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
@@ -14,11 +15,11 @@ from pydantic import Field
 
 from .. import access, commits, memory, provenance
 from .._client import Store
-from .._errors import StoreError, ValidationError
+from .._errors import ConfigError, EmbeddingSpaceError, StoreError, ValidationError
 from .._version import __version__
 
+__all__ = ["EmbedderChoice", "_start_embedder", "create_server", "resolve_embedder", "serve"]
 __all__ = ["EmbedderChoice", "create_server", "resolve_embedder", "serve"]
-
 T = TypeVar("T")
 log = logging.getLogger("surreal_store.mcp")
 
@@ -61,7 +62,13 @@ def resolve_embedder(
         try:
             return memory.SentenceTransformerEmbedder(space.writing_model)
         except Exception as exc:  # the local extra missing, or the model not found
-            log.warning("no embedder for %s (%s): full-text recall only", space.writing_model, exc)
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            log.warning(
+                "surreal-store mcp: no embedder for the store's model %s (%s): full-text recall "
+                "only",
+                space.writing_model,
+                reason,
+            )
             return None
     if choice == "hashing" or choice.startswith("hashing:"):
         _, _, dim = choice.partition(":")
@@ -69,7 +76,16 @@ def resolve_embedder(
             raise ValidationError(f"hashing:DIM takes a number, not {dim!r}")
         return memory.HashingEmbedder(int(dim) if dim else 256)
     if choice.startswith("sentence-transformers:"):
-        return memory.SentenceTransformerEmbedder(choice.partition(":")[2])
+        name = choice.partition(":")[2]
+        try:
+            return memory.SentenceTransformerEmbedder(name)
+        except ImportError:
+            raise ConfigError(
+                f"--embedder {choice} needs the local extra: pip install 'surreal-store[local]'"
+            ) from None
+        except Exception as exc:  # the model not found, not loadable
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise ConfigError(f"--embedder {choice}: the model did not load: {reason}") from None
     raise ValidationError(
         f"unknown embedder {choice!r}: auto, none, hashing[:DIM] or sentence-transformers:NAME"
     )
@@ -388,7 +404,9 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
 
     @server.tool(annotations=_READ)
     async def log(
-        branch: Annotated[str | None, Field(description="Default: main.")] = None,
+        branch: Annotated[
+            str | None, Field(description="Default: the default branch (main).")
+        ] = None,
         commit: str | None = None,
         limit: Annotated[int, Field(ge=1, le=1000)] = 20,
     ) -> dict[str, Any]:
@@ -396,7 +414,8 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
 
         async def go() -> dict[str, Any]:
             if commit is None:
-                history = await commits.log(session.store, branch=branch or "main", limit=limit)
+                # No branch: the default one; before the first commit, an empty history.
+                history = await commits.log(session.store, branch=branch, limit=limit)
             else:
                 if branch is not None:
                     raise ToolError("give branch or commit, not both")
@@ -435,18 +454,72 @@ async def serve(
     """Open the store at ``url`` (the settings' default when ``None``; ``settings`` as
     :class:`~surreal_store.Store` takes them) once, migrated, serve it over ``transport``
     (stdio, or streamable HTTP at ``http://host:port/mcp``) until the client or a signal ends
-    it, and close the store."""
+    it, and close the store.
+
+    Before serving, the embedder is checked against the store's space: one that does not
+    match, or that cannot load, is refused (:class:`EmbeddingSpaceError`,
+    :class:`ConfigError`) and nothing is served. On a store with no space yet, the embedder's
+    becomes the store's. While serving, memories stored without a vector (written while no
+    embedder was configured) are embedded in the background."""
     if transport not in ("stdio", "http"):
         raise ValidationError(f"transport must be stdio or http, not {transport!r}")
     async with Store(url, migrate=True, **settings) as store:
-        chosen = resolve_embedder(embedder, await memory.get_space(store))
-        if chosen is None:
-            log.warning("surreal-store mcp: no embedder, so recall is full text only")
+        chosen = await _start_embedder(store, embedder)
         server = create_server(store, embedder=chosen)
-        if transport == "http":
-            await server.run_streamable_http_async(host=host, port=port)
-        else:
-            await server.run_stdio_async()
+        async with anyio.create_task_group() as tasks:
+            if chosen is not None:
+                tasks.start_soon(_embed_missing, store, chosen)
+            if transport == "http":
+                await server.run_streamable_http_async(host=host, port=port)
+            else:
+                await server.run_stdio_async()
+            tasks.cancel_scope.cancel()
+
+
+async def _start_embedder(store: Store, choice: EmbedderChoice) -> memory.Embedder | None:
+    """The embedder ``choice`` names for ``store``, checked against the store's space (a
+    mismatch is :class:`EmbeddingSpaceError`, in one line that says what to start with); on a
+    store with no space yet, its space is declared from the embedder (when the session may)."""
+    space = await memory.get_space(store)
+    chosen = resolve_embedder(choice, space)
+    if chosen is None:
+        if choice == "auto" and space is None:
+            log.warning(
+                "surreal-store mcp: the store has no embedding space yet, so recall is full "
+                "text; start with --embedder hashing (or sentence-transformers:NAME) to embed "
+                "memories, those stored meanwhile included"
+            )
+        elif choice != "auto" or space is not None:
+            log.warning("surreal-store mcp: no embedder, so recall is full text only")
+        return None
+    if space is not None:
+        if (chosen.model, chosen.dimension) != (space.writing_model, space.index_dimension):
+            raise EmbeddingSpaceError(
+                f"--embedder {choice} is {chosen.model} ({chosen.dimension}-d), but the store's "
+                f"space is {space.writing_model} ({space.index_dimension}-d): start with "
+                "--embedder auto (the store's own), or move the store to the new model with "
+                "memory.reembed"
+            )
+    elif not store.signed_in_as.restricted:
+        await memory.declare_space(store, model=chosen.model, dimension=chosen.dimension)
+    return chosen
+
+
+async def _embed_missing(store: Store, embedder: memory.Embedder) -> None:
+    """Embed the memories stored without a vector (a server without an embedder wrote them),
+    so that vector recall finds them too."""
+    try:
+        report = await memory.reembed(store, embedder=embedder)
+    except StoreError as exc:  # a session that may not write them: they stay full text
+        log.warning("surreal-store mcp: memories without a vector stay unembedded: %s", exc)
+        return
+    if report.embedded:
+        n = report.embedded
+        log.warning(
+            "surreal-store mcp: embedded %d %s stored without a vector",
+            n,
+            "memory" if n == 1 else "memories",
+        )
 
 
 async def _get(session: _Session, memory_id: str) -> dict[str, Any]:

@@ -41,7 +41,6 @@ from ._embedders import Embedder, check_embedder, embed_texts
 from ._index import rebuild_broken, refresh_index
 from ._models import FIELDS, Memory, RecallHit
 from ._reads import visible_commits
-from ._space import required_space
 
 __all__ = ["DEFAULT_CANDIDATES", "DEFAULT_EF", "RecallMode", "recall"]
 
@@ -484,10 +483,16 @@ async def recall(
     if mode != "fulltext" and vector is None:
         if embedder is None:
             raise ValidationError(f"{mode} recall needs vector= or embedder=")
-        space = await required_space(db)
-        check_embedder(embedder, space)
+        space = await get_space(db)
+        if space is not None:
+            check_embedder(embedder, space)
+        elif not isinstance(embedder, Embedder):
+            raise ValidationError("embedder must have model, dimension and an async embed()")
         assert text is not None
-        (vector,) = await embed_texts(embedder, [text], space.index_dimension)
+        # No space yet: nothing has a vector, so the vector side finds nothing (and hybrid
+        # recall is its full-text side); a read declares nothing.
+        dimension = space.index_dimension if space is not None else embedder.dimension
+        (vector,) = await embed_texts(embedder, [text], dimension)
     add("commits", await visible_commits(db, commit=commit, branch=branch))
     if not include_invalidated:
         conditions.append(_LIVE_AS_OF if as_of is not None else _LIVE)

@@ -19,11 +19,11 @@ from .._space import (
 )
 from .._types import RecordId, check_text
 from ._checks import MAX_BATCH, check_positive
-from ._embedders import Embedder, embed_texts
+from ._embedders import Embedder, check_embedder, embed_texts
 from ._index import refresh_index
 from ._models import ReembedReport
 
-__all__ = ["reembed", "required_space"]
+__all__ = ["reembed", "required_space", "writing_space"]
 
 
 async def required_space(db: Executor) -> EmbeddingSpace:
@@ -34,6 +34,19 @@ async def required_space(db: Executor) -> EmbeddingSpace:
             "no embedding space is declared; call memory.declare_space(model=..., dimension=...)"
             " or set SURREAL_STORE_EMBEDDING_MODEL and SURREAL_STORE_EMBEDDING_DIMENSION"
         )
+    return space
+
+
+async def writing_space(db: Executor, embedder: Embedder) -> EmbeddingSpace:
+    """The space ``embedder`` writes into: the store's, which must be the embedder's model and
+    dimension; on a store with none yet, the embedder's, declared now. The first write that
+    brings an embedder declares the space, as the LangChain and LangGraph doors do."""
+    if not isinstance(embedder, Embedder):
+        raise ValidationError("embedder must have model, dimension and an async embed()")
+    space = await get_space(db)
+    if space is None:
+        space = await declare_space(db, model=embedder.model, dimension=embedder.dimension)
+    check_embedder(embedder, space)
     return space
 
 

@@ -35,7 +35,7 @@ from ._models import (
     memory_id,
 )
 from ._reads import get
-from ._space import required_space
+from ._space import required_space, writing_space
 
 __all__ = [
     "forget",
@@ -159,26 +159,26 @@ async def remember(
     state snapshot, user annotation, memory derivation); they are recorded in the same
     transaction, and checked before it.
 
-    ``embedding`` must match the store's space (or pass ``embedder`` to embed ``content``).
+    ``embedding`` must match the store's space (or pass ``embedder`` to embed ``content``; on a
+    store with no space yet, the embedder's model and dimension become the store's space).
     ``branch`` attaches the memory to that branch's head commit. A wrong dimension raises
     :class:`DimensionError` and a foreign model :class:`EmbeddingSpaceError`; nothing is written.
     """
     if commit is not None and branch is not None:
         raise ValidationError("give commit= or branch=, not both")
-    model: str | None = None
-    if embedder is not None:
-        if embedding is not None:
-            raise ValidationError("give embedding= or embedder=, not both")
-        space = await required_space(db)
-        check_embedder(embedder, space)
-        check_text(content, "content", empty=True)
-        (embedding,) = await embed_texts(embedder, [content], space.index_dimension)
-        model = embedder.model
+    if embedder is not None and embedding is not None:
+        raise ValidationError("give embedding= or embedder=, not both")
     row = _row(
         content=content, scope=scope, key=key, kind=kind, tags=tags, metadata=metadata,
         embedding=embedding, commit=commit, agent=agent, valid_from=valid_from,
         valid_until=valid_until,
     )  # fmt: skip
+    model: str | None = None
+    if embedder is not None:
+        # Checked first, so that a refused memory declares no space.
+        space = await writing_space(db, embedder)
+        (row["embedding"],) = await embed_texts(embedder, [content], space.index_dimension)
+        model = embedder.model
     text = _REMEMBER
     if provenance:
         facts = [_facts.parse_provenance(p) for p in provenance]
@@ -282,8 +282,11 @@ async def remember_many(
         rows.append(row)
     ids = [str(r["id"].key) for r in rows]
     space: EmbeddingSpace | None = None
-    if any(r["embedding"] is not None for r in rows) or embedder is not None:
+    if embedder is not None:
+        space = await writing_space(db, embedder)
+    elif any(r["embedding"] is not None for r in rows):
         space = await required_space(db)
+    if space is not None:
         for i, r in enumerate(rows):
             if r["embedding"] is not None and len(r["embedding"]) != space.index_dimension:
                 raise DimensionError(

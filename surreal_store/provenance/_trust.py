@@ -11,7 +11,7 @@ from .._api import public
 from .._client import Executor
 from .._errors import ValidationError
 from .._facts import GraphCheckpoint, RunTrace, StateSnapshot, UserAnnotation
-from .._ids import memory_key
+from .._ids import LOWER_HEX64, memory_key
 from .._types import Model, RecordId, check_text
 
 __all__ = ["Impact", "InvalidationReceipt", "SourceRef", "impact", "invalidate", "restore"]
@@ -20,16 +20,33 @@ __all__ = ["Impact", "InvalidationReceipt", "SourceRef", "impact", "invalidate",
 SourceRef = RunTrace | StateSnapshot | UserAnnotation | GraphCheckpoint | RecordId
 
 
+_SOURCE_TABLES = ("run_event", "commit", "snapshot", "annotation", "lg_checkpoint")
+
+
 def _source_record(source: SourceRef | str) -> RecordId:
     if isinstance(source, RunTrace | StateSnapshot | UserAnnotation | GraphCheckpoint):
         return source.record
     if isinstance(source, str):
+        head, sep, tail = source.rpartition(":")
+        if sep and tail.isdigit() and head.partition(":")[0] not in _SOURCE_TABLES:
+            return RunTrace(run_id=head, seq=int(tail)).record  # RUN:SEQ, as the CLI takes it
         source = RecordId.parse(source)
-    if not isinstance(source, RecordId) or source.table not in (
-        "run_event", "commit", "snapshot", "annotation", "lg_checkpoint",
-    ):  # fmt: skip
-        raise ValidationError(f"not a provenance source: {source!r}")
+    if not isinstance(source, RecordId) or source.table not in _SOURCE_TABLES:
+        raise ValidationError(
+            f"not a provenance source: {source!r} (a RunTrace, StateSnapshot, UserAnnotation, "
+            "GraphCheckpoint, a memory id, or a node id of a provenance graph)"
+        )
     return source
+
+
+def _is_memory(value: object) -> bool:
+    """Whether ``source=`` names a memory: its id as every memory call takes it (the key,
+    ``memory:<key>`` or a :class:`RecordId`)."""
+    if isinstance(value, RecordId):
+        return value.table == "memory"
+    return isinstance(value, str) and (
+        value.startswith("memory:") or LOWER_HEX64.match(value) is not None
+    )
 
 
 class Impact(Model):
@@ -45,6 +62,8 @@ class Impact(Model):
 def _one_target(source: SourceRef | str | None, memory: str | None) -> tuple[Any, Any]:
     if (source is None) == (memory is None):
         raise ValidationError("give exactly one of source= or memory=")
+    if _is_memory(source):  # a memory is a source too: one id form everywhere
+        source, memory = None, str(source)
     if memory is not None:
         return None, RecordId("memory", memory_key(memory))
     assert source is not None
@@ -56,7 +75,12 @@ async def impact(
     db: Executor, *, source: SourceRef | str | None = None, memory: str | None = None
 ) -> Impact:
     """Every memory and decision that depends on ``source`` (a run event, commit, snapshot,
-    annotation or graph checkpoint) or on ``memory``."""
+    annotation or graph checkpoint) or on ``memory``.
+
+    ``source`` takes every id this library hands out, here and in :func:`invalidate` and
+    :func:`restore`: a source model, a memory id (bare, ``memory:<key>``, a :class:`RecordId`:
+    the same as ``memory=``), a node id or root of a provenance graph
+    (``run_event:['r1', 3]``, ``snapshot:<key>``), a receipt's ``cause``, or ``RUN:SEQ``."""
     src, mem = _one_target(source, memory)
     memories, decisions = await _invalidation.downstream(db, source=src, memory=mem)
     return Impact(
