@@ -120,11 +120,16 @@ NEW_DERIVED = Condition(
     "both memories in its scopes, keyed [memory, memory]",
     f"{DERIVED.surql} AND record::id(id) = [record::id(in), record::id(out)]",
 )
-SOURCED = Condition("a memory of its scopes", "in.scope IN $auth.scopes")
+# Both ends: an agent sees no source but its own run events (commits, snapshots, annotations
+# and other agents' runs are closed to it), so an edge to one would name what it may not see.
+SOURCED = Condition(
+    "a memory of its scopes from its own run event",
+    "in.scope IN $auth.scopes AND record::tb(out) = 'run_event' "
+    "AND out.run.agent_name = record::id($auth)",
+)
 NEW_SOURCED = Condition(
     "a memory of its scopes from its own run event, keyed [memory, source]",
-    "in.scope IN $auth.scopes AND record::tb(out) = 'run_event' "
-    "AND out.run.agent_name = record::id($auth) AND record::id(id) = [record::id(in), <string>out]",
+    f"{SOURCED.surql} AND record::id(id) = [record::id(in), <string>out]",
 )
 DISTRUST = Condition(
     "of a memory of its scopes or its own run event",

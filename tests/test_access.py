@@ -1044,3 +1044,38 @@ async def test_what_a_later_schema_file_adds_is_closed_until_the_access_table_op
         assert {k: v for k, v in after.items() if k != "updated_at"} == {
             k: v for k, v in space.items() if k != "updated_at"
         }
+
+
+async def test_an_agent_sees_no_edge_to_another_agents_run(tmp_path: Path) -> None:
+    """Provenance edges are visible to an agent when it may see both ends: a memory of its
+    scope sourced (by the owner) from another agent's run event shows that run to nobody but
+    the owner, neither in raw SurrealQL nor in the lineage."""
+    url = f"surrealkv://{tmp_path / 'store'}"
+    async with Store(url) as owner:
+        for name in ("scout", "other"):
+            await agents.register(owner, name=name, kind="bot", agent_id=name)
+            await access.grant_agent(owner, agent_id=name, secret=SECRETS["a"], scopes=[name])
+        secret = await runs.create_run(owner, spec_digest="c" * 64, agent_name="other")
+        await runs.append_event(owner, run_id=secret.id, kind="tool_called", payload={"x": 1})
+        mine = await runs.create_run(owner, spec_digest="d" * 64, agent_name="scout")
+        await runs.append_event(owner, run_id=mine.id, kind="tool_called", payload={"x": 2})
+        m = await memory.remember(
+            owner,
+            scope="scout",
+            content="a note the owner sourced",
+            provenance=[
+                provenance.RunTrace(run_id=secret.id, seq=1),
+                provenance.RunTrace(run_id=mine.id, seq=1),
+            ],
+        )
+        assert len(await owner.query("SELECT * FROM sourced_from", dict)) == 2
+    async with Store(url, agent="scout", agent_secret=SECRETS["a"]) as scout:
+        for text in (
+            "SELECT * FROM sourced_from",
+            "SELECT VALUE ->sourced_from.out FROM memory",
+            "SELECT VALUE <-sourced_from<-memory FROM run_event",
+        ):
+            assert secret.id not in repr(await scout.execute(text)), text
+        graph = await provenance.lineage(scout, memory=m.id)
+        assert secret.id not in repr(graph)
+        assert mine.id in repr(graph)  # its own run's event is still its to see
