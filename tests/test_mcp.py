@@ -486,6 +486,16 @@ async def test_the_command_checks_its_embedder_against_the_store_at_start(tmp_pa
         assert "needs the local extra: pip install 'surreal-store[local]'" in line
 
 
+async def test_a_server_that_refuses_to_start_creates_no_store(tmp_path: Path) -> None:
+    """An embedder refused at start (unknown, or a model that cannot load) is refused before
+    the store is opened: a mistyped path stays absent."""
+    for choice in ("bogus", "hashing:x", "sentence-transformers:no-such-model"):
+        where = tmp_path / "typo" / "dir" / "x.db"
+        refused = _serve("--url", f"surrealkv://{where}", "--embedder", choice, cwd=tmp_path)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+        assert not (tmp_path / "typo").exists(), choice
+
+
 async def test_memories_written_without_an_embedder_are_embedded_once_one_is_there(
     tmp_path: Path,
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Final, Literal, TypeVar
 
@@ -18,7 +19,6 @@ from .._client import Store
 from .._errors import ConfigError, EmbeddingSpaceError, StoreError, ValidationError
 from .._version import __version__
 
-__all__ = ["EmbedderChoice", "_start_embedder", "create_server", "resolve_embedder", "serve"]
 __all__ = ["EmbedderChoice", "create_server", "resolve_embedder", "serve"]
 T = TypeVar("T")
 log = logging.getLogger("surreal_store.mcp")
@@ -463,8 +463,12 @@ async def serve(
     embedder was configured) are embedded in the background."""
     if transport not in ("stdio", "http"):
         raise ValidationError(f"transport must be stdio or http, not {transport!r}")
+    # An embedder named outright is made (or refused) before the store is opened: a server
+    # that refuses to start creates nothing, not even a store at a mistyped path.
+    named = resolve_embedder(embedder, None) if embedder != "auto" else None
+    _plain_notices()
     async with Store(url, migrate=True, **settings) as store:
-        chosen = await _start_embedder(store, embedder)
+        chosen = await _start_embedder(store, embedder, named)
         server = create_server(store, embedder=chosen)
         async with anyio.create_task_group() as tasks:
             if chosen is not None:
@@ -476,12 +480,26 @@ async def serve(
             tasks.cancel_scope.cancel()
 
 
-async def _start_embedder(store: Store, choice: EmbedderChoice) -> memory.Embedder | None:
-    """The embedder ``choice`` names for ``store``, checked against the store's space (a
-    mismatch is :class:`EmbeddingSpaceError`, in one line that says what to start with); on a
-    store with no space yet, its space is declared from the embedder (when the session may)."""
+def _plain_notices() -> None:
+    """The server's notices go to stderr as plain lines: the MCP library's own handler lays
+    log records out in a table padded to the terminal's width (trailing spaces, cut words)."""
+    if not any(getattr(h, "_surreal_store", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._surreal_store = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+        log.propagate = False
+
+
+async def _start_embedder(
+    store: Store, choice: EmbedderChoice, named: memory.Embedder | None = None
+) -> memory.Embedder | None:
+    """The embedder ``choice`` names for ``store`` (``named``: already made from it), checked
+    against the store's space (a mismatch is :class:`EmbeddingSpaceError`, in one line that
+    says what to start with); on a store with no space yet, its space is declared from the
+    embedder (when the session may)."""
     space = await memory.get_space(store)
-    chosen = resolve_embedder(choice, space)
+    chosen = named if named is not None else resolve_embedder(choice, space)
     if chosen is None:
         if choice == "auto" and space is None:
             log.warning(

@@ -155,7 +155,9 @@ class ProvenanceGraph:
         try:
             import networkx as nx  # type: ignore[import-not-found, import-untyped, unused-ignore]
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("to_networkx needs networkx: pip install networkx") from exc
+            raise ImportError(
+                "to_networkx needs networkx: pip install 'surreal-store[notebook]'"
+            ) from exc
         g = nx.MultiDiGraph()
         for n in self.nodes.values():
             # A memory's own "kind" (fact, summary...) is kept as memory_kind.
