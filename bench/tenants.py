@@ -106,7 +106,7 @@ async def _permissions(size: int) -> list[Figure]:
         rec: dict[tuple[str, str], list[float]] = {}
         app: dict[str, list[float]] = {"root": [], "agent": []}
         for rnd in range(4):
-            # The two sign-ins cannot share the embedded files at once: blocks alternate.
+            # Each sign-in in blocks of its own, alternating, so that neither warms the other.
             order = ["root", "agent"] if rnd % 2 == 0 else ["agent", "root"]
             for who in order:
                 kw = {"agent": "a", "agent_secret": "secret-of-a"} if who == "agent" else {}
