@@ -21,7 +21,7 @@ import itertools
 import json
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,25 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Site:
         prefix=f"acl_{run}_",
         tmp=str(tmp_path),
     )
+
+
+@contextlib.asynccontextmanager
+async def raw_viewer(site: Site) -> AsyncIterator[Any]:
+    """A raw SDK session (none of our client's checks) signed in as the tenant's VIEWER."""
+    db = surrealdb.AsyncSurreal(site.url)
+    await db.connect()
+    try:
+        await db.signin(
+            {
+                "namespace": site.namespace,
+                "database": site.database,
+                "username": VIEWER[0],
+                "password": VIEWER[1],
+            }
+        )
+        yield db
+    finally:
+        await db.close()
 
 
 @dataclasses.dataclass
@@ -610,17 +629,7 @@ async def test_a_viewer_reads_and_never_writes(site: Site) -> None:
         assert await viewer.execute("SHOW CHANGES FOR TABLE memory SINCE 0 LIMIT 1") != [[]]
     # The client's refusal is a courtesy: the same writes sent by a raw SDK session signed in
     # as the VIEWER are refused by the engine.
-    db = surrealdb.AsyncSurreal(site.url)
-    await db.connect()
-    try:
-        await db.signin(
-            {
-                "namespace": site.namespace,
-                "database": site.database,
-                "username": VIEWER[0],
-                "password": VIEWER[1],
-            }
-        )
+    async with raw_viewer(site) as db:
         await db.use(site.namespace, site.database)
         for text in raw_attacks(w):
             head = text.split()[0]
@@ -631,8 +640,6 @@ async def test_a_viewer_reads_and_never_writes(site: Site) -> None:
             if head != "UPSERT":  # see tests/test_roles.py: refused by the type checks
                 said = str(answer["result"])
                 assert "permission_denied" in said or "Not enough permissions" in said, said
-    finally:
-        await db.close()
     assert await fingerprint(site) == before
     async with site.open(root=True) as root:
         assert repr(await root.execute("SELECT * FROM memory WHERE scope = 'team-a'")) == a_before
@@ -655,22 +662,10 @@ async def test_tenants_are_apart(site: Site) -> None:
         async with site.open(tenant="globex", agent="a", agent_secret=SECRETS["a"]):
             pass  # pragma: no cover
     # The engine itself refuses a VIEWER's session another database (not only our client).
-    db = surrealdb.AsyncSurreal(site.url)
-    await db.connect()
-    try:
-        await db.signin(
-            {
-                "namespace": site.namespace,
-                "database": site.database,
-                "username": VIEWER[0],
-                "password": VIEWER[1],
-            }
-        )
+    async with raw_viewer(site) as db:
         other = site.tenant("globex")
         answer = await db.query_raw(f"USE DB {other}; SELECT * FROM memory;", None)
         assert "globex plan" not in json.dumps(answer, default=str)
-    finally:
-        await db.close()
 
 
 @pytest.mark.parametrize("name", ["fo%", "foo\x00", "f\u043eo", "foo bar", "foo;", "", "a" * 65])

@@ -872,14 +872,14 @@ def guarded() -> Iterator[None]:
 # -- the database's identity and the saved generations --------------------------------------
 
 _IDENTITY = "SELECT database, epoch FROM ONLY memory_index:identity;"
+# Made once; a concurrent maker's record wins (INSERT IGNORE), and is what is read back.
 _NEW_IDENTITY = """
-IF record::exists(memory_index:identity) {
+INSERT IGNORE INTO memory_index {id: memory_index:identity, database: $database, epoch: $epoch}
     RETURN NONE;
-} ELSE {
-    CREATE memory_index:identity SET database = $database, epoch = $epoch RETURN NONE;
-};
 SELECT database, epoch FROM ONLY memory_index:identity;
 """
+# The engine's clock, in the milliseconds versionstamps count in (shifted by 16 bits).
+_CLOCK = "RETURN time::millis(time::now());"
 # Moves the epoch on to a generation just published, unless another save moved it meanwhile.
 _MOVE_EPOCH = """
 UPDATE memory_index:identity SET epoch = $new WHERE database = $database AND epoch = $old
@@ -891,11 +891,10 @@ async def _identity(db: Any, *, create: bool) -> Identity | None:
     """The database's identity (made, when ``create`` and it has none yet); ``None`` if it
     has none or this session cannot read it (then no saved file is used)."""
     try:
-        if create:
+        row = (await db.execute(_IDENTITY, idempotent=True) or [None])[0]
+        if row is None and create:  # a write only the first time
             rows = await db.execute(_NEW_IDENTITY, database=new_token(), epoch=new_token())
             row = rows[-1] if rows else None
-        else:
-            row = (await db.execute(_IDENTITY, idempotent=True) or [None])[0]
     except StoreError as exc:
         log.info("the database's recall index identity is unavailable (%s)", exc)
         return None
@@ -926,8 +925,9 @@ async def _restore(db: Any, index: DerivedIndex) -> bool:
     if identity is None:
         return False
     # A removed table has no feed to say so: nothing saved answers for it (the build that
-    # follows raises the database's own NotFoundError).
-    await db.execute("SELECT VALUE id FROM memory LIMIT 0;", idempotent=True)
+    # follows raises the database's own NotFoundError). The clock, in the same round trip.
+    checked = await db.execute(f"SELECT VALUE id FROM memory LIMIT 0;\n{_CLOCK}", idempotent=True)
+    now_ms = int(checked[-1])
     t0 = time.perf_counter()
     try:
         loaded = await anyio.to_thread.run_sync(
@@ -937,11 +937,7 @@ async def _restore(db: Any, index: DerivedIndex) -> bool:
         log.info("the saved recall index at %s is not used: %s; rebuilding", place, exc)
         await anyio.to_thread.run_sync(_sweep_folder, index)
         return False
-    now_ms = await db.query_required_single(
-        "RETURN time::millis(time::now());", int, idempotent=True
-    )
-    # Versionstamps are commit times in milliseconds, shifted by 16 bits.
-    age_ms = int(now_ms) - (loaded.versionstamp >> 16)
+    age_ms = now_ms - (loaded.versionstamp >> 16)
     why = None
     if age_ms > _MAX_AGE.total_seconds() * 1000:
         why = "it is older than the change feed keeps"
@@ -1065,7 +1061,7 @@ async def read_if_current(
 async def _now_versionstamp(db: Any) -> int:
     """A versionstamp at or before every change committed from now on (they are the commit's
     milliseconds shifted by 16 bits); a second early, for clocks that step."""
-    ms = await db.query_required_single("RETURN time::millis(time::now());", int, idempotent=True)
+    ms = await db.query_required_single(_CLOCK, int, idempotent=True)
     return max(0, (int(ms) - 1000) << 16)
 
 
@@ -1121,10 +1117,11 @@ async def _build(
 async def _start(db: Any, index: DerivedIndex, progress: Callable[[int], None] | None) -> None:
     """Load the saved generation into an index that is neither loaded nor built, or build
     it from the table."""
-    if index.loadable and await _restore(db, index):
-        return
-    if index.identity is None and index.owner and index.path is not None:
-        index.identity = await _identity(db, create=True)
+    if index.loadable:
+        if await _restore(db, index):
+            return
+    elif index.identity is None and index.owner and index.path is not None:
+        index.identity = await _identity(db, create=True)  # _restore's, when it ran
     index._open_text(None)
     await _build(db, index, progress)
 

@@ -42,7 +42,7 @@ async def refresh_index(db: Executor, *, seen: Stale | None = None) -> DerivedIn
         except FeedUnavailable:
             return None
         except Broken as exc:
-            await _rebuild(db, index, exc)
+            await _rebuild_failed(db, index, exc)
     return index
 
 
@@ -53,20 +53,36 @@ async def rebuild_broken(db: Executor, why: Broken) -> DerivedIndex:
     if index is None:
         raise RecallIndexError(f"the recall index failed: {why}")
     async with index.lock:
-        await _rebuild(db, index, why)
+        await _rebuild_failed(db, index, why)
     return index
 
 
-async def _rebuild(db: Executor, index: DerivedIndex, why: Broken) -> None:
+async def _rebuild_failed(db: Executor, index: DerivedIndex, why: Broken) -> None:
     log.warning("the recall index failed (%s); rebuilding it from the memory table", why)
+    try:
+        await _rebuild(db, index, why=why)
+    except FeedUnavailable:
+        raise RecallIndexError(f"the recall index failed: {why}") from None
+
+
+async def _rebuild(
+    db: Executor,
+    index: DerivedIndex,
+    *,
+    why: Broken | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Empty ``index``, build it again from the table and save it (call with its lock held);
+    :class:`RecallIndexError` if the build fails (``why``: the failure that made it needed),
+    :class:`FeedUnavailable` for a session that cannot keep one."""
     index.reset()
     try:
         with guarded():
-            await catch_up(db, index)
-    except FeedUnavailable:
-        raise RecallIndexError(f"the recall index failed: {why}") from None
+            await catch_up(db, index, progress=progress)
     except Broken as again:
         index.reset()
+        if why is None:
+            raise RecallIndexError(f"rebuilding the recall index failed: {again}") from None
         raise RecallIndexError(
             f"the recall index failed ({why}) and rebuilding it failed too ({again})"
         ) from None
@@ -104,17 +120,11 @@ async def rebuild_index(
     if index is None:
         raise StoreStateError("only a store keeps a recall index")
     async with index.lock:
-        index.reset()
         try:
-            with guarded():
-                await catch_up(db, index, progress=progress)
-        except Broken as exc:
-            index.reset()
-            raise RecallIndexError(f"rebuilding the recall index failed: {exc}") from None
+            await _rebuild(db, index, progress=progress)
         except FeedUnavailable:
             raise StoreStateError(
                 "this session cannot read the memory table's change feed, so it keeps no "
                 "recall index (its recall scans the database)"
             ) from None
-        await publish(db, index)
         return index.status()
