@@ -26,8 +26,8 @@ from typing import Final
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import _retry
-from ._client import Executor
 from ._errors import ConflictError, StaleError
+from ._executor import Executor
 from ._types import RecordId
 
 __all__ = ["add_cause", "derived", "downstream", "recompute_causes_block", "remove_cause"]

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pydantic import ConfigDict
 
 from ._api import public
-from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._executor import Executor
 from ._ids import commit_key
 from ._types import Key, Model, RecordId
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 
 from ._api import public
-from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._executor import Executor
 from ._ids import HEX64
 from ._types import RecordId
 

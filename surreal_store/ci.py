@@ -12,8 +12,8 @@ from typing import Any, Literal
 from pydantic import ConfigDict
 
 from ._api import public
-from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._executor import Executor
 from ._ids import HEX64
 from ._types import Key, Model, RecordId, canonical_json
 

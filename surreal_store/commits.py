@@ -24,7 +24,6 @@ from pydantic import ValidationError as PydanticValidationError
 
 from . import branches as _branches
 from ._api import public
-from ._client import Executor
 from ._errors import (
     MergeConflictError,
     NotFoundError,
@@ -32,6 +31,7 @@ from ._errors import (
     ResultError,
     ValidationError,
 )
+from ._executor import Executor
 from ._ids import commit_key
 from ._types import Key, Model, RecordId
 from ._types import canonical_json as _canonical_json

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, ConfigDict
 
 from ._api import public
-from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._executor import Executor
 from ._ids import HEX64
 from ._types import Model, RecordId
 

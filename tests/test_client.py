@@ -319,7 +319,8 @@ async def test_signed_in_sessions_survive_the_engine_reopen(
 ) -> None:
     # A store reopens its embedded connection when the engine's log grows (a checkpoint):
     # every session is started again under its id, signed in by the engine as it was.
-    from surreal_store import _client, access, agents
+    from surreal_store import access, agents
+    from surreal_store._engine import _embedded as _client
 
     monkeypatch.setattr(_client, "_WAL_LIMIT", 1 << 16)
     async with Store(kv_url) as owner:
@@ -357,7 +358,7 @@ def test_fast_decoding_agrees_with_the_sdks_decoder() -> None:
 
     from surrealdb.data import cbor as sdk_cbor
 
-    from surreal_store import _client
+    from surreal_store._engine import _codec as _client
 
     value = {
         "record": surrealdb.RecordID("ev", ["run", 3, {"a": [1, 2]}]),

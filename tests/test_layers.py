@@ -23,8 +23,9 @@ LAYERS: list[set[str]] = [
     {"_version", "_errors", "_frames"},
     {"_types", "_api", "_surql", "_config"},
     {"_match"},
+    {"_engine"},  # the SDK boundary: nothing of it knows the store
     {"_ids", "_retry", "_executor", "_permissions"},
-    {"_space", "_migrate"},
+    {"_migrate"},
     {"_client"},
     {"_loop"},
     {"_invalidation"},

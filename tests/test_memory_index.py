@@ -300,7 +300,7 @@ async def test_a_long_write_reopens_the_engine_before_its_log_fills(
     """The embedded engine stops answering writes after about 2.1 GB in one connection; a
     store reopens it past a limit (1 GB; 256 KB here) between statements. Reads running beside
     the writes, the recall index and every acknowledged memory come through."""
-    from surreal_store import _client
+    from surreal_store._engine import _embedded as _client
 
     monkeypatch.setattr(_client, "_WAL_LIMIT", 1 << 18)
     async with Store(kv_url) as s:
@@ -340,7 +340,7 @@ async def test_concurrent_writers_pass_through_the_engine_reopens(
     """Writers queued on the write lock while a reopen waits for the queries in flight: none
     of them is counted as in flight while it waits, so nothing deadlocks, and each write goes
     to the reopened connection."""
-    from surreal_store import _client
+    from surreal_store._engine import _embedded as _client
 
     monkeypatch.setattr(_client, "_WAL_LIMIT", 1 << 17)
     async with Store(kv_url) as s:

@@ -23,11 +23,11 @@ beside the store), ``_index_files`` (its saved files: generations, manifests, di
 ``_reads`` and ``_recall``.
 """
 
-from .._space import EmbeddingSpace, declare_space, get_space
 from ._embedders import Embedder, HashingEmbedder, SentenceTransformerEmbedder
 from ._index import IndexStatus, index_status, rebuild_index
 from ._models import (
     DEFAULT_SCOPE,
+    EmbeddingSpace,
     ForgetReceipt,
     Memory,
     NewMemory,
@@ -39,7 +39,7 @@ from ._models import (
 from ._models import FIELDS as FIELDS
 from ._reads import by_key, get, latest_by_key
 from ._recall import DEFAULT_CANDIDATES, DEFAULT_EF, RecallMode, recall
-from ._space import reembed
+from ._space import declare_space, get_space, reembed
 from ._write import forget, invalidate, remember, remember_many, restore
 
 __all__ = [

@@ -49,7 +49,6 @@ import hnswlib
 import numpy as np
 import tantivy
 
-from .._client import decode_row, encode_row
 from .._errors import PermissionDeniedError, QueryError, StoreError
 from .._types import RecordId
 from ._index_files import (
@@ -66,6 +65,7 @@ from ._index_files import (
     write_generation,
 )
 from ._models import FIELDS, vector_of
+from ._recall_index._rows import Rows, decode_row, encode_row
 
 __all__ = [
     "FEED_RETENTION",
@@ -301,7 +301,7 @@ class DerivedIndex:
         self.ids: list[str | None] = []
         # Each slot's memory as recall returns it (encode_row), or None: a recall that finds
         # the index current returns these rather than reading its hits back.
-        self.rows = _Rows()
+        self.rows = Rows()
         self.slot_of: dict[str, int] = {}
         # Filter masks by the filters' values, for recalls with the same filters while the
         # index stands still (any change empties it).
@@ -706,7 +706,7 @@ class DerivedIndex:
                 self.cols[name] = col
             for code, slot in saved["tags"].tolist():
                 self.tags.setdefault(code, set()).add(slot)
-            self.rows = _Rows((gen / "rows.bin").read_bytes(), saved["row_ends"])
+            self.rows = Rows((gen / "rows.bin").read_bytes(), saved["row_ends"])
             if len(self.rows) != n:
                 raise Unusable("rows and ids differ in number")
             self.vector_hash = dict(
@@ -742,41 +742,6 @@ class DerivedIndex:
             if db is not None and (self.unsaved or self.text_dirty):
                 await publish(db, self)
             self.drop_text()
-
-
-class _Rows:
-    """Each slot's row (:func:`encode_row`) or None: those loaded as one buffer, sliced when
-    read (a list of 100k took 0.1 s to make), and those set since."""
-
-    def __init__(self, blob: bytes = b"", ends: np.ndarray[Any, Any] | None = None) -> None:
-        self.blob = blob
-        self.ends = np.zeros(0, dtype=np.int64) if ends is None else ends
-        self.loaded = len(self.ends)
-        self.changed: dict[int, bytes | None] = {}
-        self.n = self.loaded
-
-    def __len__(self) -> int:
-        return self.n
-
-    def append(self, row: bytes | None) -> None:
-        self.changed[self.n] = row
-        self.n += 1
-
-    def __setitem__(self, slot: int, row: bytes | None) -> None:
-        self.changed[slot] = row
-
-    def __getitem__(self, slot: int) -> bytes | None:
-        if slot in self.changed:
-            return self.changed[slot]
-        if not 0 <= slot < self.loaded:
-            raise IndexError(slot)
-        start = int(self.ends[slot - 1]) if slot else 0
-        return self.blob[start : int(self.ends[slot])] or None
-
-    def packed(self) -> tuple[bytes, np.ndarray[Any, Any]]:
-        """Every row in one buffer, and where each ends (an empty row is None)."""
-        rows = [self[slot] or b"" for slot in range(self.n)]
-        return b"".join(rows), np.cumsum([len(r) for r in rows], dtype=np.int64)
 
 
 _EXACT_MAX: Final = 1_000

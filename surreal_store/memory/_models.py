@@ -5,24 +5,26 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import cbor2
 from pydantic import BeforeValidator, ConfigDict, Field
 
 from .._api import public
-from .._space import EmbeddingSpace
 from .._types import Key, Model, RecordId
 
 __all__ = [
     "DEFAULT_SCOPE",
     "FIELDS",
+    "SPACE_ID",
+    "EmbeddingSpace",
     "ForgetReceipt",
     "Memory",
     "NewMemory",
     "RecallHit",
     "ReembedReport",
     "RememberManyResult",
+    "check_index_params",
     "memory_id",
 ]
 
@@ -34,6 +36,66 @@ FIELDS: Final = (
     "embedding_model, created_at, valid_from, valid_until, invalidated_at, invalidated_reason, "
     "invalidated_by, invalidated_causes"
 )
+
+
+SPACE_ID = RecordId("embedding_space", "active")
+
+
+class EmbeddingSpace(Model):
+    """The model and dimension every stored embedding belongs to, and the index's parameters.
+
+    ``index_kind`` and its parameters record what was asked of the engine's vector index
+    before schema 018 (which replaced it with the derived recall index); ``indexed`` and
+    ``unindexed`` are its old counters, no longer read.
+    ``status`` is ``"reembedding"`` while :func:`surreal_store.memory.reembed` moves the store to
+    ``target_model`` / ``target_dimension``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    dimension: int
+    metric: Literal["cosine"] = "cosine"
+    index_kind: Literal["diskann", "hnsw"] = "hnsw"
+    hnsw_m: int = 12
+    hnsw_efc: int = 150
+    diskann_degree: int = 64
+    diskann_l_build: int = 100
+    status: Literal["ready", "reembedding"] = "ready"
+    target_model: str | None = None
+    target_dimension: int | None = None
+    indexed: int = 0
+    unindexed: int = 0
+    built_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+    @property
+    def index_dimension(self) -> int:
+        """The dimension the vector index is built for now (the target's, during a re-embed)."""
+        if self.status == "reembedding" and self.target_dimension is not None:
+            return self.target_dimension
+        return self.dimension
+
+    @property
+    def writing_model(self) -> str:
+        """The model new embeddings must come from now."""
+        if self.status == "reembedding" and self.target_model is not None:
+            return self.target_model
+        return self.model
+
+
+def check_index_params(space: EmbeddingSpace) -> None:
+    """Refuse index parameters out of their recorded ranges (before the database would)."""
+    checks = [
+        ("hnsw_m", space.hnsw_m, 4, 128),
+        ("hnsw_efc", space.hnsw_efc, 10, 2000),
+        ("diskann_degree", space.diskann_degree, 8, 256),
+        ("diskann_l_build", space.diskann_l_build, 16, 2000),
+    ]
+    for name, value, lo, hi in checks:
+        if type(value) is not int or not lo <= value <= hi:
+            raise ValueError(f"{name} must be an int in [{lo}, {hi}], not {value!r}")
 
 
 @public

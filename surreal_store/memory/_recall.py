@@ -24,7 +24,6 @@ from .._api import public
 from .._errors import DimensionError, RecallIndexError, StoreStateError, ValidationError
 from .._executor import Executor
 from .._match import match_conditions
-from .._space import EmbeddingSpace, get_space
 from .._types import RecordId, check_text
 from ._checks import check_positive, check_tags, check_utc, check_vector
 from ._derived import (
@@ -39,8 +38,9 @@ from ._derived import (
 )
 from ._embedders import Embedder, check_embedder, embed_texts
 from ._index import rebuild_broken, refresh_index
-from ._models import FIELDS, Memory, RecallHit
+from ._models import FIELDS, EmbeddingSpace, Memory, RecallHit
 from ._reads import visible_commits
+from ._space import get_space
 
 __all__ = ["DEFAULT_CANDIDATES", "DEFAULT_EF", "RecallMode", "recall"]
 

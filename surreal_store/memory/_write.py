@@ -19,7 +19,6 @@ from .._client import Store
 from .._errors import AlreadyExistsError, DimensionError, NotFoundError, ValidationError
 from .._executor import Executor
 from .._ids import commit_key, memory_key
-from .._space import EmbeddingSpace
 from .._surql import as_array
 from .._types import RecordId, check_text, json_value
 from ._checks import MAX_BATCH, check_positive, check_tags, check_utc, check_vector
@@ -28,6 +27,7 @@ from ._index import refresh_index
 from ._models import (
     DEFAULT_SCOPE,
     FIELDS,
+    EmbeddingSpace,
     ForgetReceipt,
     Memory,
     NewMemory,
