@@ -27,9 +27,10 @@ import numpy as np
 import pytest
 
 from surreal_store import NotFoundError, RecallIndexError, Store, access, memory
-from surreal_store.memory import NewMemory, _index_files
-from surreal_store.memory._derived import DerivedIndex, derived_index
-from surreal_store.memory._index_files import Identity, Unusable
+from surreal_store.memory import NewMemory
+from surreal_store.memory._recall_index import _files as _index_files
+from surreal_store.memory._recall_index._feed import DerivedIndex, derived_index
+from surreal_store.memory._recall_index._files import Identity, Unusable
 
 pytestmark = pytest.mark.anyio
 

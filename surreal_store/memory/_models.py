@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import cbor2
@@ -19,6 +21,7 @@ __all__ = [
     "SPACE_ID",
     "EmbeddingSpace",
     "ForgetReceipt",
+    "IndexStatus",
     "Memory",
     "NewMemory",
     "RecallHit",
@@ -215,3 +218,26 @@ class ReembedReport(Model):
 
 
 # -- identity and input checks ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What a store's recall index reflects (:func:`surreal_store.memory.index_status`)."""
+
+    origin: Literal["built", "loaded", "new"]
+    """How it came to be in this process: built from the table, loaded from disk, or new
+    (an empty table)."""
+    memories: int
+    """Memories it holds (live and invalidated)."""
+    vectors: int
+    """Of those, with a vector."""
+    versionstamp: int
+    """The last change of the memory table it reflects."""
+    caught_up: int
+    """Changes applied from the feed since it was built or loaded."""
+    path: Path | None
+    """The folder it is saved in (``None``: kept in memory only: ``mem://``, a server, or a
+    session without the owner's rights, which may load what the owner saved but never
+    writes beside the store)."""
+    build_s: float
+    """Seconds its build or load took."""

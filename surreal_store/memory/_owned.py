@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict
 from .._errors import ConflictError
 from .._executor import Executor
 from .._types import RecordId
-from ._index import refresh_index
 from ._models import memory_id
+from ._recall_index import refresh_index
 from ._write import forget
 
 __all__ = [

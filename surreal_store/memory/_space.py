@@ -27,8 +27,8 @@ from .._executor import Executor
 from .._types import RecordId, check_text
 from ._checks import MAX_BATCH, check_positive
 from ._embedders import Embedder, check_embedder, embed_texts
-from ._index import refresh_index
 from ._models import SPACE_ID, EmbeddingSpace, ReembedReport, check_index_params
+from ._recall_index import refresh_index
 
 __all__ = [
     "check_same",

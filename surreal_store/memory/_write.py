@@ -23,7 +23,6 @@ from .._surql import as_array
 from .._types import RecordId, check_text, json_value
 from ._checks import MAX_BATCH, check_positive, check_tags, check_utc, check_vector
 from ._embedders import Embedder, check_embedder, embed_texts
-from ._index import refresh_index
 from ._models import (
     DEFAULT_SCOPE,
     FIELDS,
@@ -35,6 +34,7 @@ from ._models import (
     memory_id,
 )
 from ._reads import get
+from ._recall_index import refresh_index
 from ._space import required_space, writing_space
 
 __all__ = [
