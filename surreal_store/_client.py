@@ -164,7 +164,7 @@ class Store:
 
     @property
     def engine_version(self) -> str:
-        """The engine's version string, e.g. ``surrealdb-3.2.4`` (empty before open)."""
+        """The engine's version string, ``surrealdb-<version>`` (empty before open)."""
         return self._engine_version
 
     @property

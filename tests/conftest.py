@@ -51,8 +51,8 @@ def schema_copy(tmp_path: Path) -> Path:
 
 
 # The embedded engine's runtime can abort the interpreter's shutdown (a tokio worker panics
-# "in a function that cannot unwind", SIGABRT, after all output; shared/SURREALDB_FACTS.md §0,
-# seen here too). That would turn a green run into exit code 134, so once pytest has reported,
+# "in a function that cannot unwind", SIGABRT, after all output; docs/design.md, "Engine
+# notes"). That would turn a green run into exit code 134, so once pytest has reported,
 # the session leaves with its own exit status and skips the teardown.
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.config.stash[_EXIT] = int(exitstatus)

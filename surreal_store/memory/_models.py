@@ -47,9 +47,8 @@ SPACE_ID = RecordId("embedding_space", "active")
 class EmbeddingSpace(Model):
     """The model and dimension every stored embedding belongs to, and the index's parameters.
 
-    ``index_kind`` and its parameters record what was asked of the engine's vector index
-    before schema 018 (which replaced it with the derived recall index); ``indexed`` and
-    ``unindexed`` are its old counters, no longer read.
+    ``index_kind`` and its parameters are recorded as declared; recall's index, derived beside
+    the store, does not use them. ``indexed`` and ``unindexed`` are kept but not read.
     ``status`` is ``"reembedding"`` while :func:`surreal_store.memory.reembed` moves the store to
     ``target_model`` / ``target_dimension``.
     """

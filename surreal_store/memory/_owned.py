@@ -8,8 +8,8 @@ is searched by. Writing an owner replaces them, in one transaction with the owne
   hidden as superseded (as :func:`invalidate` hides one), so a decision still shows what it
   used;
 - new memories are written in a scope of their own per write, so they never share an id with
-  the ones they replace (``mem://`` refuses to delete and re-create one id in one transaction,
-  3.2.4);
+  the ones they replace (``mem://`` refuses to delete and re-create one id in one
+  transaction);
 - a hidden memory among the previous ones may pass causes down to memories derived from it:
   then nothing is written, its id is returned, and :func:`write_owned` forgets it first (which
   recomputes what it reaches) and tries again.

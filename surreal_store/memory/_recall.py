@@ -258,7 +258,7 @@ def _scan_vector(f: _Filters, n: int) -> str:
 
 def _scan_text(f: _Filters, n: int) -> str:
     # The terms each memory shares with the query, by the schema's analyzer: all of them rank
-    # first. (No full-text index in the engine since schema 018: this reads every memory.)
+    # first. (The engine holds no full-text index of memories: this reads every memory.)
     return (
         f"SELECT * FROM (SELECT {FIELDS}, array::len(array::intersect("
         "search::analyze('memory_text', content), $terms)) AS score "

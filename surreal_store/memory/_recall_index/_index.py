@@ -35,8 +35,8 @@ __all__ = ["COLUMNS", "DerivedIndex", "key_of", "ns"]
 log = logging.getLogger("surreal_store.memory")
 
 _HNSW_M: Final = 16
-# Effort of the graph's construction: at 100k clustered 384-d vectors it reaches the recall
-# of a larger effort at ef 64 in less build time (docs/design.md, "Measurements").
+# Effort of the graph's construction: it reaches the recall of a larger effort at the default
+# search effort, in less build time (docs/design.md, "Measurements").
 _HNSW_EFC: Final = 100
 _NO_TIME: Final = np.iinfo(np.int64).max
 _NO_CODE: Final = -1
@@ -102,7 +102,7 @@ class DerivedIndex:
         self.work: Path | None = None  # the text index's folder (None: in memory)
         self.ann: hnswlib.Index | None = None
         # Unit vectors by slot, for exact comparison with the few a filter admits (hnswlib's
-        # get_items copies through Python lists: 50 ms for 2,000 vectors, against 0.1 ms here).
+        # get_items copies through Python lists, far slower than slicing these).
         self.vecs: np.ndarray[Any, Any] = np.zeros((0, 0), dtype=np.float32)
         self.ids: list[str | None] = []
         # Each slot's memory as recall returns it (encode_row), or None: a recall that finds
@@ -301,7 +301,7 @@ class DerivedIndex:
                 cols["vector"][slot] = False
                 self.vector_hash.pop(slot, None)
             return None
-        # CBOR bytes since schema 019 (an array before: a feed's older changes, replayed). The
+        # CBOR bytes (schema 019), or an array in a feed's older changes, replayed. The
         # fingerprint is saved with the index, so it must not be salted per process as hash()
         # of bytes is.
         raw = stored if isinstance(stored, bytes) else cbor2.dumps(list(stored))
@@ -349,7 +349,7 @@ class DerivedIndex:
         query = np.asarray(vector, dtype=np.float32)
         vectors = self.cols["vector"][: self.size]
         usable = mask & vectors
-        # Counted, not listed: listing 100k admitted slots costs 75 us, counting them 11.
+        # Counted, not listed: counting the admitted slots costs a fraction of listing them.
         total = int(np.count_nonzero(usable))
         if total == 0:
             return []
@@ -359,7 +359,7 @@ class DerivedIndex:
         fraction = total / max(1, int(np.count_nonzero(vectors)))
         want = max(n, int(n / fraction * 1.5) + 1)
         # The graph while it is asked for a small part of what it holds; past that, comparing
-        # the admitted vectors costs less (about 1 us each) and is exact.
+        # the admitted vectors costs less and is exact.
         while want < total and want * 8 < self.size:
             self.ann.set_ef(max(ef, want))
             try:

@@ -76,7 +76,7 @@ def decode_row(data: bytes) -> Any:
 
 class Rows:
     """Each slot's row (:func:`encode_row`) or None: those loaded as one buffer, sliced when
-    read (a list of 100k took 0.1 s to make), and those set since."""
+    read (rather than made into a list of every row at load), and those set since."""
 
     def __init__(self, blob: bytes = b"", ends: np.ndarray[Any, Any] | None = None) -> None:
         self.blob = blob
