@@ -280,9 +280,9 @@ def test_the_pure_parts_of_the_recall_index_do_not_talk_to_the_database() -> Non
     assert talking == []
 
 
-def test_only_the_engine_boundary_imports_the_sdk() -> None:
+def _sdk_importers(modules: dict[str, Path]) -> set[str]:
     importers: set[str] = set()
-    for name, path in _modules().items():
+    for name, path in modules.items():
         for node in ast.walk(ast.parse(path.read_text())):
             names: list[str] = []
             if isinstance(node, ast.Import):
@@ -291,16 +291,31 @@ def test_only_the_engine_boundary_imports_the_sdk() -> None:
                 names = [node.module]
             if any(n.split(".")[0] == "surrealdb" for n in names):
                 importers.add(name)
+    return importers
+
+
+def test_only_the_engine_boundary_imports_the_sdk() -> None:
+    importers = _sdk_importers(_modules())
     assert importers
     assert sorted(m for m in importers if m.split(".")[0] != "_engine") == []
 
 
-def test_no_module_holds_two_ideas_in_over_600_lines() -> None:
+def _too_long(paths: list[Path], base: Path = PACKAGE) -> list[str]:
     long = {
-        str(path.relative_to(PACKAGE)): n
-        for path in sorted(PACKAGE.rglob("*.py"))
+        str(path.relative_to(base)): n
+        for path in paths
         if (n := len(path.read_text().splitlines())) > MAX_LINES
     }
-    unlisted = sorted(f"{name}: {n} lines" for name, n in long.items() if name not in LONG_MODULES)
-    assert unlisted == []
+    return sorted(f"{name}: {n} lines" for name, n in long.items() if name not in LONG_MODULES)
+
+
+def test_no_module_holds_two_ideas_in_over_600_lines() -> None:
+    assert _too_long(sorted(PACKAGE.rglob("*.py"))) == []
     assert all(reason and "\n" not in reason for reason in LONG_MODULES.values())
+
+
+def test_the_new_rules_see_a_violation(tmp_path: Path) -> None:
+    probe = tmp_path / "_probe.py"
+    probe.write_text("import surrealdb.data\n" + "x = 1\n" * MAX_LINES)
+    assert _sdk_importers({"memory._probe": probe}) == {"memory._probe"}
+    assert _too_long([probe], tmp_path) == [f"_probe.py: {MAX_LINES + 1} lines"]
