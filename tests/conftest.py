@@ -75,6 +75,12 @@ def schema_copy(tmp_path: Path) -> Path:
     return target
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The slow tests first: on -n 2 the workers then finish together, rather than one running
+    # a long test alone at the end.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # The embedded engine's runtime can abort the interpreter's shutdown (a tokio worker panics
 # "in a function that cannot unwind", SIGABRT, after all output; docs/engine-notes.md, "an abort
 # at exit"). That would turn a green run into exit code 134, so once pytest has reported,

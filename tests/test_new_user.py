@@ -161,6 +161,7 @@ async def _mcp_first_minute(walk: Walk, args: list[str], vector: bool) -> dict[s
     return answers
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="the README's commands are POSIX shell")
 def test_a_new_user_follows_the_readme_in_order(tmp_path: Path) -> None:
     pytest.importorskip("mcp.server.mcpserver")
