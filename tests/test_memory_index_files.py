@@ -686,6 +686,7 @@ def _kill_after(args: list[str], *, ready: str | None, delay: float) -> int:
     return max(acked, default=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phase", ["rebuild", "reindex", "save", "catch-up"])
 async def test_kill_9_at_random_moments_leaves_recall_equal_to_the_table(
     tmp_path: Path, phase: str

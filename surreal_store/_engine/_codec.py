@@ -164,8 +164,3 @@ def from_sdk(value: Any) -> Any:
     if isinstance(value, surrealdb.Table):
         return str(value.table_name)
     return value
-
-
-# The names tests/test_client.py compares the two decoders by.
-_decode = decode
-_from_sdk = from_sdk
