@@ -322,7 +322,8 @@ async def test_read_graph_and_open_nodes(store: Store) -> None:
     )  # fmt: skip
     await graph.add_observations(store, entity="Acme", contents=["a company"])
     whole = await graph.read_graph(store)
-    assert [e.name for e in whole.entities] == ["Alice", "Bob", "Acme", "Globex", "Initech"]
+    # Created in one call: one transaction time, then by name.
+    assert [e.name for e in whole.entities] == ["Acme", "Alice", "Bob", "Globex", "Initech"]
     assert len(whole.facts) == 2 and whole.contents("Acme") == ["a company"]
     some = await graph.open_nodes(store, names=["Acme", "Nobody"])
     assert [e.name for e in some.entities] == ["Acme"]
