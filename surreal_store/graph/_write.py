@@ -43,6 +43,8 @@ from ._models import (
 from ._sources import Source, fact_source_params, memory_source_params, parse_sources
 
 __all__ = [
+    "ASSERT_FACTS_STATEMENTS",
+    "CREATE_ENTITIES_STATEMENTS",
     "OBSERVATION_KIND",
     "add_observations",
     "add_observations_many",
@@ -55,6 +57,11 @@ __all__ = [
     "delete_observations",
     "delete_observations_many",
     "entity_record",
+    "entity_row",
+    "entity_vectors",
+    "fact_ends",
+    "fact_row",
+    "name_missing",
     "retract_facts",
 ]
 
@@ -519,6 +526,9 @@ async def _name_missing(
             raise NotFoundError(f"no entity {names[str(rid.key)]} in scope {scope}") from None
 
 
+name_missing = _name_missing  # for writes that run ASSERT_FACTS_STATEMENTS themselves
+
+
 @public
 async def assert_facts(
     db: Executor,
@@ -823,3 +833,13 @@ async def delete_observations(
     """Remove ``contents`` from the observations of ``entity`` (see
     :func:`delete_observations_many`)."""
     await delete_observations_many(db, observations={entity: contents}, scope=scope)
+
+
+# -- the writes' statements and rows, for running several writes in one transaction ----------
+# (graph._extract's ingest: a source memory, its entities and its facts together)
+CREATE_ENTITIES_STATEMENTS: Final = _CREATE_ENTITIES
+ASSERT_FACTS_STATEMENTS: Final = _ASSERT_FACTS
+entity_row = _entity_row
+entity_vectors = _with_vectors
+fact_row = _fact_row
+fact_ends = _ends
