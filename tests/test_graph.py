@@ -368,3 +368,46 @@ async def test_sources_are_recorded_as_provenance_edges(store: Store) -> None:
         await graph.assert_facts(
             store, facts=[F(subject="Bob", predicate="p", object="Acme")], source="branch:main"
         )
+
+
+# -- bulk ------------------------------------------------------------------------------------
+
+
+async def test_calls_larger_than_a_batch(store: Store) -> None:
+    names = [f"n{i}" for i in range(2100)]
+    made = await graph.create_entities(store, entities=[E(name=n) for n in names])
+    assert [e.name for e in made] == names
+    facts = [F(subject=names[i], predicate="next", object=names[i + 1]) for i in range(2099)]
+    facts.append(facts[0])  # a repeat in another batch: recorded once
+    got = await graph.assert_facts(store, facts=facts)
+    assert [(f.subject, f.object) for f in got] == [(f.subject, f.object) for f in facts[:-1]]
+    assert all(f.recorded_at == f.valid_from for f in got)
+    assert len(await graph.facts(store)) == 2099
+    # Some new, some there: only the new come back, with what the database holds.
+    again = await graph.create_entities(store, entities=[E(name="n5"), E(name="late")])
+    assert [e.name for e in again] == ["late"]
+    more = await graph.assert_facts(
+        store, facts=[facts[1], F(subject="late", predicate="next", object="n0")]
+    )
+    assert [(f.subject, f.object) for f in more] == [("late", "n0")]
+
+
+async def test_a_missing_entity_in_a_later_batch_is_named(store: Store) -> None:
+    await people(store)
+    facts = [F(subject="Alice", predicate=f"p{i}", object="Bob") for i in range(1001)]
+    facts.append(F(subject="Ghost", predicate="p", object="Bob"))
+    with pytest.raises(NotFoundError, match="no entity Ghost in scope default"):
+        await graph.assert_facts(store, facts=facts)
+    assert await graph.fact_history(store) == []  # the first batch was not written either
+
+
+async def test_entity_embeddings_belong_to_the_space(store: Store) -> None:
+    from surreal_store import DimensionError, EmbeddingSpaceError
+
+    with pytest.raises(EmbeddingSpaceError):
+        await graph.create_entities(store, entities=[E(name="x", embedding=[1.0, 0.0])])
+    await memory.declare_space(store, model="m", dimension=2)
+    with pytest.raises(DimensionError):
+        await graph.create_entities(store, entities=[E(name="x", embedding=[1.0, 0.0, 0.0])])
+    [x] = await graph.create_entities(store, entities=[E(name="x", embedding=[1.0, 0.0])])
+    assert x.embedding_model == "m"

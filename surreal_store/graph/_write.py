@@ -553,9 +553,19 @@ async def assert_facts(
     check_scope(scope)
     batches = _fact_batches(scope, facts)
     params = fact_source_params(parse_sources(source), scope=scope)
+    prepared = [_ends(batch) for batch in batches]
+    if len(batches) > 1:
+        # Checked before the first batch is written: a later one would fail after it.
+        every: dict[str, Any] = {"ends": [], "names": {}}
+        for ends, _ in prepared:
+            every["ends"] += ends["ends"]
+            every["names"].update(ends["names"])
+        every["ends"] = list(dict.fromkeys(every["ends"]))
+        for start in range(0, len(every["ends"]), MAX_BATCH):
+            chunk = every["ends"][start : start + MAX_BATCH]
+            await _name_missing(db, scope=scope, ends=chunk, names=every["names"])
     out: list[Fact] = []
-    for batch in batches:
-        ends, names = _ends(batch)
+    for batch, (ends, names) in zip(batches, prepared, strict=True):
         predicates = sorted({r["predicate"] for r in batch})
         keys = [r["key"] for r in batch]
         try:
