@@ -242,6 +242,35 @@ async def test_a_bounded_new_value_splits_the_old_one(store: Store) -> None:
     assert at == {2012: ["Acme"], 2016: ["Globex"], 2020: ["Acme"]}
 
 
+async def test_end_facts_closes_valid_time_and_keeps_the_open_version(store: Store) -> None:
+    await people(store)
+    [open_] = await graph.assert_facts(
+        store,
+        facts=[F(subject="Alice", predicate="works_at", object="Acme", valid_from=year(2020))],
+    )
+    later = await graph.assert_facts(
+        store, facts=[F(subject="Bob", predicate="works_at", object="Acme", valid_from=year(2025))]
+    )
+    before = await now(store)
+    ended = await graph.end_facts(
+        store,
+        facts=[F(subject="Alice", predicate="works_at", object="Acme"),
+               F(subject="Bob", predicate="works_at", object="Acme"),
+               F(subject="Bob", predicate="works_at", object="Globex")],
+        at=year(2024),
+    )  # fmt: skip
+    # Alice's is closed at 2024; Bob's began after it, so it is gone (retracted) entirely.
+    assert [(f.subject, f.valid_until, f.supersedes) for f in ended] == [
+        ("Alice", year(2024), open_.id)
+    ]
+    assert [f.subject for f in await graph.facts(store, valid_at=year(2022))] == ["Alice"]
+    assert await graph.facts(store, valid_at=year(2026)) == []
+    believed = await graph.facts(store, valid_at=year(2026), known_at=before)
+    assert {f.id for f in believed} == {open_.id, later[0].id}
+    alice = F(subject="Alice", predicate="works_at", object="Acme")
+    assert await graph.end_facts(store, facts=[alice], at=year(2030)) == []
+
+
 async def test_predicates_are_declared_per_scope(store: Store) -> None:
     p = await graph.declare_predicate(store, name="works_at", single_valued=True, scope="a")
     assert p.single_valued and p.scope == "a"

@@ -56,6 +56,7 @@ __all__ = [
     "delete_entities",
     "delete_observations",
     "delete_observations_many",
+    "end_facts",
     "entity_record",
     "entity_row",
     "entity_vectors",
@@ -650,6 +651,85 @@ async def retract_facts(
             specs.append({k: row[k] for k in ("key", "valid_from", "valid_until")})
     found = await db.query(
         _RETRACT_FACTS, Fact, specs=specs, ids=ids, keys=[s["key"] for s in specs], scope=scope
+    )
+    return sorted(found, key=lambda f: (f.recorded_at, f.id))
+
+
+# Each current fact matching a spec that is still valid at $at is retracted, and what of it
+# lay before $at is recorded again with its valid time closed there (with its sources and
+# causes), as supersession does.
+_END_FACTS = (
+    """
+BEGIN;
+LET $now = time::now();
+LET $at = $end ?? $now;
+FOR $s IN $specs {
+    LET $key = $s.key;
+    LET $from = $s.valid_from;
+    LET $hits = (SELECT * FROM fact WHERE key = $key AND retracted_at = NONE AND scope = $scope
+        AND (valid_until = NONE OR valid_until > $at)
+        AND ($from = NONE OR valid_from = $from));
+    """
+    + as_array("$hits")
+    + """
+    FOR $g IN $hits {
+        UPDATE ONLY $g.id SET retracted_at = $now RETURN NONE;
+        IF $g.valid_from < $at {
+            LET $copy = type::record('fact', string::replace(<string>rand::uuid::v4(), '-', ''));
+            INSERT RELATION INTO fact {
+                id: $copy, in: $g.in, out: $g.out, scope: $g.scope, predicate: $g.predicate,
+                value: $g.value, key: $g.key, valid_from: $g.valid_from, valid_until: $at,
+                recorded_at: $now, supersedes: $g.id, invalidated_at: $g.invalidated_at,
+                invalidated_reason: $g.invalidated_reason, invalidated_by: $g.invalidated_by,
+                invalidated_causes: $g.invalidated_causes,
+            } RETURN NONE;
+            LET $sources = (SELECT out, how FROM fact_source WHERE in = $g.id);
+            """
+    + as_array("$sources")
+    + f"""
+            INSERT RELATION INTO fact_source $sources.map(|$x| {{
+                id: type::record('fact_source', [record::id($copy), <string>$x.out]),
+                in: $copy, out: $x.out, how: $x.how,
+            }}) RETURN NONE;
+        }};
+    }};
+}};
+SELECT {FACT_FIELDS} FROM fact WHERE key IN $keys AND recorded_at = $now AND retracted_at = NONE;
+COMMIT;"""
+)
+
+
+@public
+async def end_facts(
+    db: Executor,
+    *,
+    facts: Sequence[NewFact],
+    at: dt.datetime | None = None,
+    scope: str = DEFAULT_SCOPE,
+) -> list[Fact]:
+    """End facts of ``scope`` in valid time: they stop holding at ``at`` (``None``: now), as
+    "Alice left Acme on March 1" says, without naming what holds next.
+
+    Each item names the current facts with its subject, predicate, object and value (and
+    exactly its ``valid_from`` when given). Those still valid at ``at`` are retracted, and
+    those valid before it recorded again with ``valid_until = at`` (``supersedes`` names the
+    fact they replace); reads with an earlier ``known_at`` still see the open version. Returns
+    the facts recorded with their end, in one transaction."""
+    check_scope(scope)
+    if isinstance(facts, NewFact) or not isinstance(facts, Sequence):
+        raise ValidationError("facts must be a list of NewFact")
+    specs = []
+    for i, item in enumerate(facts):
+        row = _fact_row(scope, item, i)
+        specs.append({"key": row["key"], "valid_from": row["valid_from"]})
+    when = check_utc(at, "at")
+    found = await db.query(
+        _END_FACTS,
+        Fact,
+        specs=specs,
+        keys=[s["key"] for s in specs],
+        scope=scope,
+        end=when,
     )
     return sorted(found, key=lambda f: (f.recorded_at, f.id))
 
