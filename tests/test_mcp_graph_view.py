@@ -1,0 +1,76 @@
+"""The MCP graph tools' in-memory view (``surreal_store.mcp._graph_view``): its answers equal
+the reference server's algorithm written plainly (a loop over entities, as its source has it),
+for random graphs and queries, across replacements."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from surreal_store.mcp._graph_view import GraphView, Relation, ViewEntity
+
+ALPHABET = ["a", "A", "b", "Σ", "σ", "ς", "İ", "i", "\u0307", " ", "\x00", "é"]
+text = st.lists(st.sampled_from(ALPHABET), max_size=4).map("".join)
+
+
+def plain_search(view: GraphView, query: str) -> dict[str, Any]:
+    q = query.lower()
+    names = {
+        e.name
+        for e in view.entities.values()
+        if q in e.name.lower() or q in e.type.lower() or any(q in o.lower() for o in e.observations)
+    }
+    return plain_around(view, names)
+
+
+def plain_around(view: GraphView, names: set[str]) -> dict[str, Any]:
+    entities = sorted((e for e in view.entities.values() if e.name in names), key=lambda e: e.order)
+    rels = sorted(
+        (r for r in view.relations if r[0] in names or r[1] in names),
+        key=lambda r: (view.relations[r], r),
+    )
+    return {
+        "entities": [e.out() for e in entities],
+        "relations": [{"from": a, "to": b, "relationType": t} for a, b, t in rels],
+    }
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> list[tuple[list[str], list[ViewEntity], list[Relation]]]:
+    out = []
+    for step in range(draw(st.integers(1, 4))):
+        names = draw(st.lists(text, max_size=5, unique=True))
+        entities = [
+            ViewEntity(n, draw(text), draw(st.lists(text, max_size=3)), (step, i))
+            for i, n in enumerate(names)
+        ]
+        # Relations join entities of the batch (facts join entities that exist).
+        end = st.sampled_from(names) if names else st.nothing()
+        rels = draw(
+            st.lists(st.tuples(end, end, st.sampled_from("rs")), max_size=4 if names else 0)
+        )
+        touched = draw(st.lists(text, max_size=2))
+        out.append(([*names, *touched], entities, rels))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=batches(), queries=st.lists(text, min_size=1, max_size=5))
+def test_search_and_open_equal_the_plain_algorithm(
+    steps: list[tuple[list[str], list[ViewEntity], list[Relation]]], queries: list[str]
+) -> None:
+    view = GraphView()
+    for n, (names, entities, rels) in enumerate(steps):
+        view.replace(names, entities, [(r, (n, i)) for i, r in enumerate(rels)])
+        for q in queries:
+            assert view.search_nodes(q) == plain_search(view, q), q
+            assert view.open_nodes([q, *names[:1]]) == plain_around(
+                view, {x for x in (q, *names[:1]) if x in view.entities}
+            )
+        data, _ = view.read_graph()
+        assert data == plain_around(view, set(view.entities))
+        # Every relation the view holds is indexed under both of its ends.
+        for r in view.relations:
+            assert r in view.touching[r[0]] and r in view.touching[r[1]]
