@@ -251,11 +251,12 @@ async def _measure(ref: StdioServer, ours: StdioServer, n: int, scale: Scale) ->
     queries += [q.upper() for q in queries[:5]] + ["whiskey xray yankee"]
     names = [[f"entity_{i:05d}", f"entity_{(i * 7 + 3) % n:05d}"] for i in range(0, n, step)]
     figures: list[Figure] = []
-    for tool, args_list, rounds, calls, target in (
+    plan: list[tuple[str, list[dict[str, Any]], int, int, float | None]] = [
         ("search_nodes", [{"query": q} for q in queries], 9, 6, 20.0),
         ("open_nodes", [{"names": ns} for ns in names], 9, 6, None),
         ("read_graph", [{}], scale.pick(5, 3), 1, None),
-    ):
+    ]
+    for tool, args_list, rounds, calls, target in plan:
         # Both give the same answer first (the comparison would mean nothing otherwise).
         for args in args_list[:3]:
             a, b = await ref.call(tool, args), await ours.call(tool, args)

@@ -70,10 +70,12 @@ class Pair:
     ours: Client
 
     def ref_call(self, tool: str, args: dict[str, Any]) -> CallToolResult:
-        return self.portal.call(self._call, self.ref, tool, args)
+        result: CallToolResult = self.portal.call(self._call, self.ref, tool, args)
+        return result
 
     def ours_call(self, tool: str, args: dict[str, Any]) -> CallToolResult:
-        return self.portal.call(self._call, self.ours, tool, args)
+        result: CallToolResult = self.portal.call(self._call, self.ours, tool, args)
+        return result
 
     @staticmethod
     async def _call(client: Client, tool: str, args: dict[str, Any]) -> CallToolResult:

@@ -205,8 +205,8 @@ async def import_records(
         if progress is not None:
             progress("entities", len(made[start : start + _BATCH]))
     # Observations and relations, each with its line as its source.
-    for name, (_, lines) in entities.items():
-        for n in lines:
+    for name, (_, entity_lines) in entities.items():
+        for n in entity_lines:
             contents = by_line[n]["observations"]
             if contents:
                 added = await graph.add_observations_many(
