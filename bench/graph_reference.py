@@ -193,16 +193,32 @@ class StdioServer:
 async def load_ours(
     url: str, entities: list[dict[str, Any]], relations: list[dict[str, Any]]
 ) -> None:
-    """The graph into a fresh store, as ``import-graph`` writes it."""
-    from surreal_store import Store
-    from surreal_store._cli._graph_io import import_records
+    """The graph into a fresh store through the public writes, in batches (``import-graph``
+    writes line by line, to source each observation and relation from its line; the figures
+    here are about reads)."""
+    from surreal_store import Store, graph
 
     async with Store(url, migrate=True) as store:
-        records = [({"type": "entity", **e}, i + 1) for i, e in enumerate(entities)]
-        records += [
-            ({"type": "relation", **r}, len(entities) + i + 1) for i, r in enumerate(relations)
-        ]
-        await import_records(store, records, source="bench.jsonl")
+        for start in range(0, len(entities), 1000):
+            batch = entities[start : start + 1000]
+            await graph.create_entities(
+                store,
+                entities=[graph.NewEntity(name=e["name"], type=e["entityType"]) for e in batch],
+            )
+        for start in range(0, len(entities), 200):
+            batch = entities[start : start + 200]
+            await graph.add_observations_many(
+                store, observations={e["name"]: e["observations"] for e in batch}
+            )
+        for start in range(0, len(relations), 500):
+            batch = relations[start : start + 500]
+            await graph.assert_facts(
+                store,
+                facts=[
+                    graph.NewFact(subject=r["from"], predicate=r["relationType"], object=r["to"])
+                    for r in batch
+                ],
+            )
 
 
 async def reference_figures(scale: Scale) -> list[Figure]:

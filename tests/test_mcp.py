@@ -48,10 +48,19 @@ TOOLS = {
     "read_graph",
     "search_nodes",
     "open_nodes",
+    # The store's own graph tools.
+    "graph_as_of",
+    "entity_facts",
+    "fact_sources",
+    "assert_facts",
+    "retract_facts",
+    "declare_predicate",
+    "distrust_source",
+    "trust_source",
 }
 READ_ONLY = {
     "recall", "get_memory", "lineage", "impact", "why", "log",
-    "read_graph", "search_nodes", "open_nodes",
+    "read_graph", "search_nodes", "open_nodes", "graph_as_of", "entity_facts", "fact_sources",
 }  # fmt: skip
 DESTRUCTIVE = {"forget", "delete_entities", "delete_observations", "delete_relations"}
 

@@ -68,6 +68,7 @@ class Pair:
     portal: BlockingPortal
     ref: Client
     ours: Client
+    ref_file: Path
 
     def ref_call(self, tool: str, args: dict[str, Any]) -> CallToolResult:
         result: CallToolResult = self.portal.call(self._call, self.ref, tool, args)
@@ -117,7 +118,7 @@ def servers(reference_script: Path, tmp_path_factory: pytest.TempPathFactory) ->
             Client(ours_params(f"surrealkv://{where / 'store'}", where))
         )
         with ref_cm as ref, ours_cm as ours:
-            yield Pair(portal, ref, ours)
+            yield Pair(portal, ref, ours, where / "memory.jsonl")
 
 
 # --- normal form -------------------------------------------------------------------------
@@ -453,3 +454,87 @@ def test_a_client_switches_by_changing_the_command(reference_script: Path, tmp_p
         "entities": [{"name": "Ana", "entityType": "person", "observations": ["likes tea"]}],
         "relations": [],
     }
+
+
+# --- import-graph / export-graph --------------------------------------------------------
+
+
+def test_import_and_export_a_file_the_reference_wrote(servers: Pair, tmp_path: Path) -> None:
+    """A file the reference server wrote, its defects included (a name twice, a relation twice,
+    a relation to no entity), comes in with every line as a source and goes out again."""
+    import anyio
+    from typer.testing import CliRunner
+
+    from surreal_store import Store, graph, memory, provenance
+    from surreal_store._cli import app
+
+    empty_both(servers)
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("create_entities", {"entities": [
+            {"name": "Ana", "entityType": "person", "observations": ["likes tea", "Café"]},
+            {"name": "Acme", "entityType": "org", "observations": []},
+            {"name": "Ana", "entityType": "robot", "observations": ["beeps"]},
+        ]}),
+        ("create_relations", {"relations": [
+            {"from": "Ana", "to": "Acme", "relationType": "works_at"},
+            {"from": "Ana", "to": "Acme", "relationType": "works_at"},
+            {"from": "Acme", "to": "Ghost", "relationType": "owns"},
+        ]}),
+        ("add_observations", {"observations": [{"entityName": "Acme", "contents": ["big"]}]}),
+    ]  # fmt: skip
+    for tool, args in calls:
+        assert not servers.ref_call(tool, args).is_error
+    written = tmp_path / "memory.jsonl"
+    written.write_bytes(servers.ref_file.read_bytes())
+    url = f"surrealkv://{tmp_path / 'store'}"
+    runner = CliRunner()
+
+    def cli(*args: str) -> Any:
+        return runner.invoke(app, ["--url", url, *args], catch_exceptions=False)
+
+    refused = cli("import-graph", str(written))
+    assert refused.exit_code == 1
+    assert "'Ghost'" in refused.stderr and "--missing-entities" in refused.stderr
+    done = cli("import-graph", str(written), "--missing-entities", "create")
+    assert done.exit_code == 0, done.stderr
+    assert "3 entities, 4 observations, 2 relations new" in " ".join(done.stdout.split())
+    again = cli("import-graph", str(written), "--missing-entities", "create")
+    assert "0 entities, 0 observations, 0 relations new" in " ".join(again.stdout.split())
+    exported = tmp_path / "out.jsonl"
+    assert cli("export-graph", str(exported)).exit_code == 0
+    lines = [json.loads(line) for line in exported.read_text().split("\n")]
+    back: dict[str, list[Any]] = {"entities": [], "relations": []}
+    for line in lines:
+        back[{"entity": "entities", "relation": "relations"}[line.pop("type")]].append(line)
+    assert graph_form(back) == graph_form({
+        "entities": [
+            # The second "Ana" line's observations join the first's; its type is dropped.
+            {"name": "Ana", "entityType": "person", "observations": ["likes tea", "Café", "beeps"]},
+            {"name": "Acme", "entityType": "org", "observations": ["big"]},
+            {"name": "Ghost", "entityType": "", "observations": []},
+        ],
+        "relations": [
+            {"from": "Ana", "to": "Acme", "relationType": "works_at"},
+            {"from": "Acme", "to": "Ghost", "relationType": "owns"},
+        ],
+    })  # fmt: skip
+
+    async def sources() -> tuple[set[str], list[int]]:
+        async with Store(url) as store:
+            tea = memory.memory_id(graph.DEFAULT_SCOPE, "likes tea")
+            nodes = (await provenance.lineage(store, memory=tea)).to_dict()["nodes"]
+            events = [n["id"] for n in nodes if n["id"].startswith("run_event:")]
+            facts = await graph.facts(store, entity="Acme", predicate="owns")
+            rows = await store.query(
+                "SELECT VALUE out.payload.line FROM fact_source WHERE in = $f;",
+                int,
+                f=RecordId("fact", facts[0].id),
+            )
+            return set(events), rows
+
+    from surreal_store._types import RecordId
+
+    events, owns_lines = anyio.run(sources, backend="asyncio")
+    assert len(events) == 1 and "import-graph." in next(iter(events))
+    # The relation to Ghost is line 6 of the reference's file (3 entity lines, then relations).
+    assert owns_lines == [6]

@@ -18,10 +18,8 @@ agent's) reads the graph from the database on every call."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import anyio
@@ -31,9 +29,10 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import graph
-from .._errors import PermissionDeniedError, QueryError, StoreError
-from .._types import RecordId
-from ._graph_view import GraphView, Relation, ViewEntity, graph_text
+from .._errors import StoreError
+from ._graph_feed import Views
+from ._graph_own import register_own_graph_tools
+from ._graph_view import Relation, graph_text
 
 if TYPE_CHECKING:
     from ._server import _Session
@@ -177,237 +176,13 @@ def _mcp_annotations(read_only: bool, destructive: bool, idempotent: bool) -> To
     )
 
 
-# -- the derived view -----------------------------------------------------------------------
-
-# The feeds looked at, one query: the graph's tables (025) and the memories that hold
-# observation contents (018), and the engine's clock (facts whose valid time begins or ends
-# change the graph without a write).
-_FEED_TABLES: Final = ("entity", "fact", "observation", "memory")
-_FEED_PAGE: Final = 256
-# More entities changed than this since the last look: the whole graph is read again.
-_REREAD_LIMIT: Final = 2_000
-# Valid times that begin or end after now, among current facts (of the scope, or touching
-# $ids): the earliest is when the view must be read again.
-_NEXT_BOUNDARY_SCOPE: Final = """
-LET $now = time::now();
-RETURN array::min(array::flatten((SELECT VALUE [valid_from, valid_until] FROM fact
-    WHERE scope = $scope AND retracted_at = NONE
-    AND (valid_from > $now OR (valid_until != NONE AND valid_until > $now))))
-    .filter(|$t| $t != NONE AND $t > $now));
-"""
-_NEXT_BOUNDARY_IDS: Final = """
-LET $now = time::now();
-LET $edges = array::distinct(array::flatten(
-    (SELECT VALUE array::concat(->fact, <-fact) FROM $ids)));
-RETURN array::min(array::flatten((SELECT VALUE [valid_from, valid_until] FROM $edges
-    WHERE retracted_at = NONE
-    AND (valid_from > $now OR (valid_until != NONE AND valid_until > $now))))
-    .filter(|$t| $t != NONE AND $t > $now));
-"""
-# The engine's clock in versionstamp units (milliseconds shifted by 16 bits), as the recall
-# index reads it.
-_CLOCK: Final = "RETURN time::millis(time::now());"
-
-
-class _FeedUnavailable(Exception):
-    """This session cannot read the change feeds (an agent's): no view."""
-
-
-def _key(value: Any) -> str | None:
-    if isinstance(value, RecordId):
-        return str(value.key)
-    if isinstance(value, str) and ":" in value:
-        return value.split(":", 1)[1].strip("`⟨⟩")
-    return None
-
-
-def _entities_of(sub: graph.Subgraph) -> list[ViewEntity]:
-    return [
-        ViewEntity(
-            name=e.name,
-            type=e.type,
-            observations=list(dict.fromkeys(sub.contents(e.name))),
-            order=(e.recorded_at, e.name),
-        )
-        for e in sub.entities
-    ]
-
-
-def _relations_of(sub: graph.Subgraph) -> list[tuple[Relation, tuple[Any, ...]]]:
-    return [((f.subject, f.object, f.predicate), (f.recorded_at, f.id)) for f in sub.facts]
-
-
-@dataclass
-class _ScopeView:
-    """A scope's view, the versionstamp it reflects and what tells which entities a change
-    touches."""
-
-    scope: str
-    view: GraphView = field(default_factory=GraphView)
-    versionstamp: int = -1
-    boundary: dt.datetime | None = None
-    ids: dict[str, str] = field(default_factory=dict)  # entity key -> name
-    memories: dict[str, set[str]] = field(default_factory=dict)  # memory key -> names
-    lock: anyio.Lock = field(default_factory=anyio.Lock)
-
-    def note(self, sub: graph.Subgraph, replaced: Iterable[str]) -> None:
-        for name in replaced:
-            self.ids.pop(graph.entity_id(self.scope, name), None)
-        for e in sub.entities:
-            self.ids[e.id] = e.name
-        for name, obs in sub.observations.items():
-            for o in obs:
-                self.memories.setdefault(o.memory, set()).add(name)
-
-
-class _Views:
-    """The views of the scopes this server answers for."""
-
-    def __init__(self, session: _Session) -> None:
-        self.session = session
-        self.scopes: dict[str, _ScopeView] = {}
-        self.usable = True
-
-    async def current(self, scope: str) -> GraphView:
-        """The view of ``scope``, in step with the database as of this call."""
-        if not self.usable:
-            return await self._read_whole(scope)
-        sv = self.scopes.get(scope)
-        if sv is None:
-            sv = self.scopes[scope] = _ScopeView(scope=scope)
-        async with sv.lock:
-            try:
-                await self._catch_up(sv)
-            except _FeedUnavailable as exc:
-                log.info("surreal-store mcp: graph answers read the database each time: %s", exc)
-                self.usable = False
-                self.scopes.clear()
-                return await self._read_whole(scope)
-            return sv.view
-
-    async def _read_whole(self, scope: str) -> GraphView:
-        sub = await graph.read_graph(self.session.store, scope=scope)
-        view = GraphView()
-        view.replace((), _entities_of(sub), _relations_of(sub))
-        return view
-
-    async def _look(self, since: int) -> tuple[list[list[dict[str, Any]]], dt.datetime]:
-        text = "".join(
-            f"SHOW CHANGES FOR TABLE {t} SINCE {int(since)} LIMIT {_FEED_PAGE};\n"
-            for t in _FEED_TABLES
-        )
-        try:
-            rows = await self.session.store.execute(text + "RETURN time::now();", idempotent=True)
-        except PermissionDeniedError as exc:
-            raise _FeedUnavailable(str(exc)) from None
-        except QueryError as exc:
-            low = str(exc).lower()
-            if "not allowed" in low or "permission" in low or "changefeed" in low:
-                raise _FeedUnavailable(str(exc)) from None
-            raise
-        feeds = [r if isinstance(r, list) else [] for r in rows[: len(_FEED_TABLES)]]
-        now = rows[len(_FEED_TABLES)]
-        return feeds, now
-
-    async def _rebuild(self, sv: _ScopeView) -> None:
-        db = self.session.store
-        ms = await db.query_required_single(_CLOCK, int, idempotent=True)
-        start = max(0, (int(ms) - 1000) << 16)  # a second early, for clocks that step
-        sub = await graph.read_graph(db, scope=sv.scope)
-        boundary = await db.query_single(
-            _NEXT_BOUNDARY_SCOPE, dt.datetime, idempotent=True, scope=sv.scope
-        )
-        sv.view = GraphView()
-        sv.ids.clear()
-        sv.memories.clear()
-        sv.view.replace((), _entities_of(sub), _relations_of(sub))
-        sv.note(sub, ())
-        sv.versionstamp = start
-        sv.boundary = boundary
-
-    async def _catch_up(self, sv: _ScopeView) -> None:
-        if sv.versionstamp < 0:
-            await self._look(0)  # a session that cannot read the feeds is told before a build
-            await self._rebuild(sv)
-        while True:
-            feeds, now = await self._look(sv.versionstamp + 1)
-            if sv.boundary is not None and now >= sv.boundary:
-                await self._rebuild(sv)
-                continue
-            if not any(feeds):
-                return
-            names, whole = self._touched(sv, feeds)
-            last = max(int(entry["versionstamp"]) for feed in feeds for entry in feed)
-            if whole or len(names) > _REREAD_LIMIT:
-                await self._rebuild(sv)
-                sv.versionstamp = max(sv.versionstamp, last)
-                continue
-            if names:
-                await self._reread(sv, names)
-            sv.versionstamp = last
-            if all(len(feed) < _FEED_PAGE for feed in feeds):
-                return
-
-    def _touched(self, sv: _ScopeView, feeds: list[list[dict[str, Any]]]) -> tuple[set[str], bool]:
-        """The names of the entities of ``sv``'s scope that the feeds' changes touch, and
-        whether a change cannot be placed (then the whole graph is read again)."""
-        names: set[str] = set()
-        entity_feed, fact_feed, observation_feed, memory_feed = feeds
-        for table, feed in (
-            ("entity", entity_feed),
-            ("fact", fact_feed),
-            ("observation", observation_feed),
-            ("memory", memory_feed),
-        ):
-            for entry in feed:
-                for change in entry.get("changes", ()):
-                    if "define_table" in change:
-                        return names, True
-                    record = change.get("update") or (change.get("delete") or {}).get("original")
-                    if not isinstance(record, dict):
-                        return names, True
-                    if table == "memory":
-                        names |= sv.memories.get(_key(record.get("id")) or "", set())
-                        continue
-                    if record.get("scope") != sv.scope:
-                        continue
-                    if table == "entity":
-                        names.add(record["name"])
-                        continue
-                    ends = ("in", "out") if table == "fact" else ("out",)
-                    for end in ends:
-                        name = sv.ids.get(_key(record.get(end)) or "")
-                        if name is None:
-                            return names, True
-                        names.add(name)
-                    if table == "observation":
-                        key = _key(record.get("in"))
-                        if key is not None:
-                            sv.memories.setdefault(key, set()).add(
-                                sv.ids[_key(record["out"]) or ""]
-                            )
-        return names, False
-
-    async def _reread(self, sv: _ScopeView, names: set[str]) -> None:
-        db = self.session.store
-        ordered = sorted(names)
-        sub = await graph.open_nodes(db, names=ordered, scope=sv.scope)
-        ids = [RecordId("entity", graph.entity_id(sv.scope, n)) for n in ordered]
-        boundary = await db.query_single(_NEXT_BOUNDARY_IDS, dt.datetime, idempotent=True, ids=ids)
-        if boundary is not None and (sv.boundary is None or boundary < sv.boundary):
-            sv.boundary = boundary
-        # Facts reach entities not re-read: those ends are kept as they are.
-        sv.view.replace(ordered, _entities_of(sub), _relations_of(sub))
-        sv.note(sub, ordered)
-
-
 # -- the tools ------------------------------------------------------------------------------
 
 
 def register_graph_tools(server: MCPServer[Any], session: _Session) -> None:
     """Serve the reference memory server's nine tools and ``memory://knowledge-graph`` on
     ``session``'s store, and the store's own graph tools."""
-    views = _Views(session)
+    views = Views(session)
 
     def tool(
         name: str, title: str, description: str, hints: ToolAnnotations
@@ -667,3 +442,5 @@ def register_graph_tools(server: MCPServer[Any], session: _Session) -> None:
             return await session.call(go)
         except ToolError as exc:  # a resource fails as a resource, with the same words
             raise StoreError(str(exc)) from exc
+
+    register_own_graph_tools(server, session)

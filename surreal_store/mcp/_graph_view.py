@@ -17,9 +17,12 @@ import bisect
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-__all__ = ["GraphView", "Relation", "ViewEntity"]
+if TYPE_CHECKING:
+    from ..graph import Subgraph
+
+__all__ = ["GraphView", "Relation", "ViewEntity", "entities_of", "relations_of"]
 
 Relation = tuple[str, str, str]
 """(from, to, relationType)."""
@@ -170,3 +173,21 @@ class GraphView:
             self._hay = _SEP.join(parts)
             self._starts, self._owners, self._skip = starts, owners, skip
         return self._hay
+
+
+def entities_of(sub: Subgraph) -> list[ViewEntity]:
+    """A subgraph's entities as the view holds them."""
+    return [
+        ViewEntity(
+            name=e.name,
+            type=e.type,
+            observations=list(dict.fromkeys(sub.contents(e.name))),
+            order=(e.recorded_at, e.name),
+        )
+        for e in sub.entities
+    ]
+
+
+def relations_of(sub: Subgraph) -> list[tuple[Relation, tuple[Any, ...]]]:
+    """A subgraph's facts as the view's relations, each with the order it is listed in."""
+    return [((f.subject, f.object, f.predicate), (f.recorded_at, f.id)) for f in sub.facts]
