@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from surreal_store.mcp._graph_view import GraphView, Relation, ViewEntity
+from surreal_store.mcp._graph_view import GraphView, Relation, ViewEntity, graph_text
 
 ALPHABET = ["a", "A", "b", "Σ", "σ", "ς", "İ", "i", "\u0307", " ", "\x00", "é"]
 text = st.lists(st.sampled_from(ALPHABET), max_size=4).map("".join)
@@ -74,3 +74,22 @@ def test_search_and_open_equal_the_plain_algorithm(
         # Every relation the view holds is indexed under both of its ends.
         for r in view.relations:
             assert r in view.touching[r[0]] and r in view.touching[r[1]]
+
+
+plain_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=6)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**9), 10**9) | plain_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(plain_text, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values)
+def test_the_text_is_json_dumps_with_an_indent_of_two(value: Any) -> None:
+    """The reference's text is ``JSON.stringify(x, null, 2)``: the same as ``json.dumps`` with
+    ``indent=2, ensure_ascii=False`` (tests/test_mcp_reference.py compares with the reference's
+    own text); the view writes it with pydantic-core's serializer."""
+    import json
+
+    assert graph_text(value) == json.dumps(value, indent=2, ensure_ascii=False)

@@ -127,13 +127,19 @@ class Views:
         view.replace((), entities_of(sub), relations_of(sub))
         return view
 
-    async def _look(self, since: int) -> tuple[list[list[dict[str, Any]]], dt.datetime]:
+    async def _look(
+        self, since: int, clock: bool = False
+    ) -> tuple[list[list[dict[str, Any]]], dt.datetime | None]:
+        """The feeds' changes since ``since`` (a page of each) and, with ``clock``, the
+        engine's time, in one round trip."""
         text = "".join(
-            f"SHOW CHANGES FOR TABLE {t} SINCE {int(since)} LIMIT {_FEED_PAGE};\n"
+            f"SHOW CHANGES FOR TABLE {t} SINCE {int(since)} LIMIT {_FEED_PAGE};"
             for t in _FEED_TABLES
         )
         try:
-            rows = await self.session.store.execute(text + "RETURN time::now();", idempotent=True)
+            rows = await self.session.store.execute(
+                text + ("RETURN time::now();" if clock else ""), idempotent=True
+            )
         except PermissionDeniedError as exc:
             raise _FeedUnavailable(str(exc)) from None
         except QueryError as exc:
@@ -142,7 +148,7 @@ class Views:
                 raise _FeedUnavailable(str(exc)) from None
             raise
         feeds = [r if isinstance(r, list) else [] for r in rows[: len(_FEED_TABLES)]]
-        now = rows[len(_FEED_TABLES)]
+        now = rows[len(_FEED_TABLES)] if clock else None
         return feeds, now
 
     async def _rebuild(self, sv: _ScopeView) -> None:
@@ -166,8 +172,8 @@ class Views:
             await self._look(0)  # a session that cannot read the feeds is told before a build
             await self._rebuild(sv)
         while True:
-            feeds, now = await self._look(sv.versionstamp + 1)
-            if sv.boundary is not None and now >= sv.boundary:
+            feeds, now = await self._look(sv.versionstamp + 1, clock=sv.boundary is not None)
+            if sv.boundary is not None and now is not None and now >= sv.boundary:
                 await self._rebuild(sv)
                 continue
             if not any(feeds):
