@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 import anyio
 
@@ -23,9 +23,23 @@ from .._types import RecordId
 from ._graph_view import GraphView, entities_of, relations_of
 
 if TYPE_CHECKING:
-    from ._server import _Session
+    from .._client import Store
 
-__all__ = ["Views"]
+__all__ = ["Session", "Views"]
+
+T = TypeVar("T")
+
+
+class Session(Protocol):
+    """What the graph tools need of the server they are part of: its store, the scope a call
+    means, and a way to run a call whose store errors become the client's tool errors."""
+
+    store: Store
+
+    async def scope(self, given: str | None, tool: str) -> str: ...
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T: ...
+
 
 log = logging.getLogger("surreal_store.mcp")
 
@@ -99,7 +113,7 @@ class _ScopeView:
 class Views:
     """The views of the scopes this server answers for."""
 
-    def __init__(self, session: _Session) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
         self.scopes: dict[str, _ScopeView] = {}
         self.usable = True

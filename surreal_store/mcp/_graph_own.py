@@ -6,7 +6,7 @@ asserting facts with a source and valid time, declaring predicates, and distrust
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import Annotated, Any, Final
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -15,10 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import graph, provenance
 from .._types import RecordId
+from ._graph_feed import Session
 from ._graph_view import GraphView, entities_of, relations_of
-
-if TYPE_CHECKING:
-    from ._server import _Session
 
 __all__ = ["register_own_graph_tools"]
 
@@ -74,7 +72,7 @@ def _fact_out(f: graph.Fact) -> dict[str, Any]:
     return f.model_dump(mode="json")
 
 
-def register_own_graph_tools(server: MCPServer[Any], session: _Session) -> None:
+def register_own_graph_tools(server: MCPServer[Any], session: Session) -> None:
     """Tools the reference server has no word for: the graph as of a time, facts with their
     times, where a fact came from, asserting facts with a source and valid time, and
     distrusting a source (which hides what was derived from it)."""

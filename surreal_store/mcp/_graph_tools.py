@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import Annotated, Any, Final
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -30,12 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import graph
 from .._errors import StoreError
-from ._graph_feed import Views
+from ._graph_feed import Session, Views
 from ._graph_own import register_own_graph_tools
 from ._graph_view import Relation, graph_text
-
-if TYPE_CHECKING:
-    from ._server import _Session
 
 __all__ = ["register_graph_tools"]
 
@@ -179,7 +176,7 @@ def _mcp_annotations(read_only: bool, destructive: bool, idempotent: bool) -> To
 # -- the tools ------------------------------------------------------------------------------
 
 
-def register_graph_tools(server: MCPServer[Any], session: _Session) -> None:
+def register_graph_tools(server: MCPServer[Any], session: Session) -> None:
     """Serve the reference memory server's nine tools and ``memory://knowledge-graph`` on
     ``session``'s store, and the store's own graph tools."""
     views = Views(session)
