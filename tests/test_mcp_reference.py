@@ -39,6 +39,9 @@ DEFECTS = {
     "dangling-relations": "create_relations stores relations whose ends are not entities; ours "
     "refuses the call (relations are edges between entities) and writes nothing",
 }
+# Where ours differs by design (docs/mcp-memory-compat.md, "Deliberate differences"): an empty
+# entity name or relation type is refused (ValidationError), nothing written.
+EMPTY_NAMES = "empty-names"
 
 NINE = {
     "create_entities",
@@ -54,10 +57,10 @@ NINE = {
 
 # Chosen to collide: case variants, non-ASCII case mappings (final sigma, dotted I), accents,
 # spaces, substrings of one another.
-NAMES = ["A", "a", "Ab", "B", "Σ", "ΑΣ", "İ", "Café", "café", "x y", " A"]
+NAMES = ["A", "a", "Ab", "B", "Σ", "ΑΣ", "İ", "Café", "café", "x y", " A", ""]
 TYPES = ["person", "Person", "org", "ΑΣ", ""]
 OBSERVATIONS = ["likes tea", "Likes TEA", "tea", "İstanbul", "ςσ", "a", ""]
-RELATION_TYPES = ["knows", "Knows", "works_at"]
+RELATION_TYPES = ["knows", "Knows", "works_at", ""]
 QUERIES = [*NAMES, *TYPES, *OBSERVATIONS, "", "zzz", "TEA", "s", "i̇", "σ", "E", "AB"]
 
 Call = Callable[[str, dict[str, Any]], CallToolResult]
@@ -65,10 +68,15 @@ Call = Callable[[str, dict[str, Any]], CallToolResult]
 
 @dataclass(repr=False)
 class Pair:
+    """The two servers' clients, driven from the test's thread through a portal."""
+
     portal: BlockingPortal
     ref: Client
     ours: Client
     ref_file: Path
+
+    def __repr__(self) -> str:
+        return "Pair(reference, ours)"
 
     def ref_call(self, tool: str, args: dict[str, Any]) -> CallToolResult:
         result: CallToolResult = self.portal.call(self._call, self.ref, tool, args)
@@ -248,6 +256,8 @@ def intended(tool: str, args: dict[str, Any], known: set[str]) -> tuple[dict[str
     """The call the reference's documentation means by ``args`` (``None``: ours refuses it, and
     the reference is not asked) and the defect that made it differ (or ``""``)."""
     if tool == "create_entities":
+        if any(e["name"] == "" for e in args["entities"]):
+            return None, EMPTY_NAMES
         seen: set[str] = set()
         kept = []
         for e in args["entities"]:
@@ -260,6 +270,8 @@ def intended(tool: str, args: dict[str, Any], known: set[str]) -> tuple[dict[str
         for r in args["relations"]:
             if r["from"] not in known or r["to"] not in known:
                 return None, "dangling-relations"
+        if any(r["relationType"] == "" for r in args["relations"]):
+            return None, EMPTY_NAMES
         unique = {(r["from"], r["to"], r["relationType"]): r for r in args["relations"]}
         out = {"relations": list(unique.values())}
         return out, "" if out == args else "within-call-duplicates"
@@ -299,8 +311,14 @@ def compare_step(pair: Pair, tool: str, args: dict[str, Any], valid: bool, known
         assert ours.is_error, (tool, args, ours.structured_content)
         return
     sent, defect = intended(tool, args, known)
-    if defect:
+    if defect == EMPTY_NAMES:
+        event("by design: an empty name or relation type is refused")
+    elif defect:
         event(f"defect stepped around: {defect}")
+    if sent is None and defect == EMPTY_NAMES:
+        assert ours.is_error, (tool, args, ours.structured_content)
+        assert text_of(ours).startswith("ValidationError:"), text_of(ours)
+        return
     if sent is None:  # a relation with an end that is no entity: ours refuses the whole call
         assert ours.is_error, (tool, args, ours.structured_content)
         assert (

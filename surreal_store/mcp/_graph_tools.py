@@ -319,8 +319,12 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> None:
         entityNames: Annotated[list[str], Field(description="An array of entity names to delete")],
     ) -> CallToolResult:
         async def go(scope: str) -> CallToolResult:
-            if entityNames:
-                await graph.delete_entities(session.store, names=entityNames, scope=scope)
+            # Names that are no entity (an empty one included) are skipped, as the reference
+            # skips them.
+            there = await existing(scope, entityNames)
+            names = [n for n in dict.fromkeys(entityNames) if n in there]
+            if names:
+                await graph.delete_entities(session.store, names=names, scope=scope)
             return _done("Entities deleted successfully")
 
         return await run("delete_entities", go)
@@ -333,9 +337,11 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> None:
     )
     async def delete_observations(deletions: list[DeletionArg]) -> CallToolResult:
         async def go(scope: str) -> CallToolResult:
+            there = await existing(scope, [d.entityName for d in deletions])
             merged: dict[str, list[str]] = {}
             for d in deletions:
-                merged.setdefault(d.entityName, []).extend(d.observations)
+                if d.entityName in there:  # absent entities are skipped, as the reference does
+                    merged.setdefault(d.entityName, []).extend(d.observations)
             if merged:
                 await graph.delete_observations_many(
                     session.store, observations=merged, scope=scope
