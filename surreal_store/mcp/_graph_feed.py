@@ -229,6 +229,9 @@ class Views:
                         continue
                     if table == "entity":
                         names.add(record["name"])
+                        key = _key(record.get("id"))
+                        if key is not None:  # facts to it, in the same look, are placed
+                            sv.ids[key] = record["name"]
                         continue
                     ends = ("in", "out") if table == "fact" else ("out",)
                     for end in ends:
