@@ -159,6 +159,12 @@ async def test_answers_follow_writes_made_elsewhere(store: Store, client: Client
         "entities": [entity("Ana", "person", ["drinks green tea"])],
         "relations": [],
     }
+    # Forgetting the memory removes it and its links for good: the observation is gone.
+    await memory.forget(store, memory=m, reason="asked to")
+    assert await structured(client, "open_nodes", {"names": ["Ana"]}) == {
+        "entities": [entity("Ana", "person")],
+        "relations": [],
+    }
 
 
 async def test_facts_come_and_go_with_their_valid_time(store: Store, client: Client) -> None:
@@ -197,6 +203,7 @@ api_step = st.one_of(
     st.tuples(st.just("unobserve"), st.tuples(st.sampled_from(NAMES), st.sampled_from(CONTENTS))),
     st.tuples(st.just("hide"), st.sampled_from(CONTENTS)),
     st.tuples(st.just("show"), st.sampled_from(CONTENTS)),
+    st.tuples(st.just("forget"), st.sampled_from(CONTENTS)),
 )
 
 
@@ -217,6 +224,12 @@ async def apply(store: Store, op: str, arg: Any) -> None:
         await graph.add_observations(store, entity=arg[0], contents=[arg[1]])
     elif op == "unobserve":
         await graph.delete_observations(store, entity=arg[0], contents=[arg[1]])
+    elif op == "forget":
+        try:  # deletes the memory and its observation links for good
+            await memory.forget(store, memory=memory.memory_id(scope, arg), reason="test")
+        except Exception as exc:
+            if type(exc).__name__ != "NotFoundError":
+                raise
     elif op in ("hide", "show"):
         m = memory.memory_id(scope, arg)
         try:

@@ -219,7 +219,17 @@ class Views:
                 for change in entry.get("changes", ()):
                     if "define_table" in change:
                         return names, True
-                    record = change.get("update") or (change.get("delete") or {}).get("original")
+                    gone = change.get("delete")
+                    if isinstance(gone, dict) and "original" not in gone:
+                        # A removal names only the record: a memory (forgotten) or an
+                        # observation link (id [memory, entity, position]) is placed by its id;
+                        # anything else is read again whole.
+                        placed = self._removed(sv, table, gone.get("id"))
+                        if placed is None:
+                            return names, True
+                        names |= placed
+                        continue
+                    record = change.get("update") or (gone or {}).get("original")
                     if not isinstance(record, dict):
                         return names, True
                     if table == "memory":
@@ -246,6 +256,19 @@ class Views:
                                 sv.ids[_key(record["out"]) or ""]
                             )
         return names, False
+
+    @staticmethod
+    def _removed(sv: _ScopeView, table: str, rid: Any) -> set[str] | None:
+        """The entities of ``sv`` that the removal of record ``rid`` of ``table`` touches, or
+        ``None`` when it cannot be placed."""
+        if table == "memory":
+            return set(sv.memories.get(_key(rid) or "", set()))
+        if table == "observation" and isinstance(rid, RecordId) and isinstance(rid.key, list):
+            parts = rid.key
+            name = sv.ids.get(str(parts[1])) if len(parts) == 3 else None
+            # An entity of another scope (or none this view holds) is not this view's.
+            return {name} if name is not None else set()
+        return None
 
     async def _reread(self, sv: _ScopeView, names: set[str]) -> None:
         db = self.session.store
