@@ -282,7 +282,7 @@ async def _measure(ref: StdioServer, ours: StdioServer, n: int, scale: Scale) ->
             _cycling(ours, tool, args_list),
             rounds=rounds,
             calls=calls,
-            warmup=2 if calls == 1 else 5,
+            warmup=2 if calls == 1 else 10,
         )
         figures += [
             Figure(

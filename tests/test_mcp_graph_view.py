@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from surreal_store.mcp._graph_view import GraphView, Relation, ViewEntity, graph_text
 
-ALPHABET = ["a", "A", "b", "Σ", "σ", "ς", "İ", "i", "\u0307", " ", "\x00", "é"]
-text = st.lists(st.sampled_from(ALPHABET), max_size=4).map("".join)
+ALPHABET = ["a", "A", "b", "Σ", "σ", "ς", "İ", "i", "\u0307", " ", "\x00", "é", "😀"]
+text = st.lists(st.sampled_from(ALPHABET), max_size=6).map("".join)
 
 
 def plain_search(view: GraphView, query: str) -> dict[str, Any]:
@@ -57,11 +57,18 @@ def batches(draw: st.DrawFn) -> list[tuple[list[str], list[ViewEntity], list[Rel
 
 
 @settings(max_examples=150, deadline=None)
-@given(steps=batches(), queries=st.lists(text, min_size=1, max_size=5))
+@given(
+    steps=batches(),
+    queries=st.lists(text, min_size=1, max_size=5),
+    index_after=st.sampled_from([0, 1, 1000]),
+)
 def test_search_and_open_equal_the_plain_algorithm(
-    steps: list[tuple[list[str], list[ViewEntity], list[Relation]]], queries: list[str]
+    steps: list[tuple[list[str], list[ViewEntity], list[Relation]]],
+    queries: list[str],
+    index_after: int,
 ) -> None:
-    view = GraphView()
+    """Both ways of searching (the scan, and the trigram index once the graph is calm)."""
+    view = GraphView(index_after=index_after)
     for n, (names, entities, rels) in enumerate(steps):
         view.replace(names, entities, [(r, (n, i)) for i, r in enumerate(rels)])
         for q in queries:
@@ -93,3 +100,16 @@ def test_the_text_is_json_dumps_with_an_indent_of_two(value: Any) -> None:
     import json
 
     assert graph_text(value) == json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def test_the_trigram_index_only_narrows() -> None:
+    """An entity holding every trigram of the query but not the query is no match."""
+    view = GraphView(index_after=0)
+    view.replace(
+        (),
+        [ViewEntity("one", "t", ["abcx", "zbcd"], (0,)), ViewEntity("two", "t", ["xabcdx"], (1,))],
+        [],
+    )
+    assert [e["name"] for e in view.search_nodes("ABCD")["entities"]] == ["two"]
+    assert [e["name"] for e in view.search_nodes("bcd")["entities"]] == ["one", "two"]
+    assert view.search_nodes("abcdz")["entities"] == []

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
 import pydantic_core
 
 if TYPE_CHECKING:
@@ -69,10 +70,22 @@ class GraphView:
     _starts: list[int] = field(default_factory=list)
     _owners: list[str] = field(default_factory=list)
     _skip: list[int] = field(default_factory=list)
+    # Per entity of the search text: its name and where its fields begin (its span runs to
+    # the next one's beginning).
+    _names: list[str] = field(default_factory=list)
+    _spans: list[int] = field(default_factory=list)
+    _trigrams: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None
+    _calm: int = 0
+    index_after: int = 8
+    """Searches in a row with no change between them before the trigram index is built: a
+    graph that changes between searches is scanned (a scan of 10,000 entities' text costs about
+    a millisecond, a build a few hundred), a graph read many times in a row gets the index."""
     _graph: tuple[dict[str, Any], str] | None = None
 
     def _changed(self) -> None:
         self._hay = None
+        self._trigrams = None
+        self._calm = 0
         self._graph = None
 
     def replace(
@@ -146,6 +159,10 @@ class GraphView:
         if not q:
             return self._around(set(self.entities))
         hay = self._search_text()
+        self._calm += 1
+        if len(q) >= 3 and self._calm > self.index_after and q.isprintable():
+            # (A query that is not printable text, a lone surrogate say, is scanned.)
+            return self._around(self._search_indexed(hay, q))
         starts, owners, skip = self._starts, self._owners, self._skip
         found = set()
         at = hay.find(q)
@@ -176,7 +193,61 @@ class GraphView:
             skip.extend([at] * (len(owners) - len(skip)))
             self._hay = _SEP.join(parts)
             self._starts, self._owners, self._skip = starts, owners, skip
+            self._names = list(self.entities)
+            self._spans = [
+                starts[i] for i in range(len(owners)) if not i or owners[i - 1] != owners[i]
+            ]
         return self._hay
+
+    def _search_indexed(self, hay: str, q: str) -> set[str]:
+        """The entities whose text holds ``q`` (three characters or more), from the trigram
+        index: the entities holding every trigram of ``q``, each then checked by a search of
+        its own span of the text (the index only narrows, it never decides)."""
+        codes, owners = self._trigram_index(hay)
+        wanted = np.unique(_trigram_codes(q))
+        candidates: np.ndarray[Any, Any] | None = None
+        for code in wanted:
+            lo, hi = np.searchsorted(codes, code, "left"), np.searchsorted(codes, code, "right")
+            these = owners[lo:hi]
+            candidates = these if candidates is None else np.intersect1d(candidates, these, True)
+            if not len(candidates):
+                return set()
+        found: set[str] = set()
+        spans, names, end = self._spans, self._names, len(hay)
+        for i in () if candidates is None else candidates.tolist():
+            stop = spans[i + 1] if i + 1 < len(spans) else end
+            if hay.find(q, spans[i], stop) >= 0:
+                found.add(names[i])
+        return found
+
+    def _trigram_index(self, hay: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Every (trigram, entity) pair of the search text, sorted by trigram: the trigrams'
+        codes and, beside each, the entity's position. Trigrams across a separator hold a NUL,
+        which no query holds."""
+        if self._trigrams is None:
+            codes = _trigram_codes(hay)
+            if len(codes):
+                spans = np.asarray(self._spans, dtype=np.int64)
+                lengths = np.diff(np.append(spans, len(hay)))
+                owners = np.repeat(np.arange(len(spans), dtype=np.int64), lengths)[: len(codes)]
+                # Stable: the owners, ascending along the text, stay ascending within a code.
+                order = np.argsort(codes, kind="stable")
+                codes, owners = codes[order], owners[order]
+                keep = np.ones(len(codes), dtype=bool)
+                keep[1:] = (codes[1:] != codes[:-1]) | (owners[1:] != owners[:-1])
+                codes, owners = codes[keep], owners[keep]
+            else:
+                owners = np.zeros(0, dtype=np.int64)
+            self._trigrams = (codes, owners)
+        return self._trigrams
+
+
+def _trigram_codes(text: str) -> np.ndarray[Any, Any]:
+    """Each three-character window of ``text`` as one number (code points take 21 bits)."""
+    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if len(points) < 3:
+        return np.zeros(0, dtype=np.uint64)
+    return (points[:-2] << np.uint64(42)) | (points[1:-1] << np.uint64(21)) | points[2:]
 
 
 def entities_of(sub: Subgraph) -> list[ViewEntity]:
