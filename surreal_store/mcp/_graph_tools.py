@@ -18,7 +18,6 @@ agent's) reads the graph from the database on every call."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Final
 
@@ -30,13 +29,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import graph
 from .._errors import StoreError
+from .._types import check_text
 from ._graph_feed import Session, Views
 from ._graph_own import register_own_graph_tools
 from ._graph_view import Relation, graph_text
 
 __all__ = ["register_graph_tools"]
-
-log = logging.getLogger("surreal_store.mcp")
 
 # -- the reference's arguments ----------------------------------------------------------------
 
@@ -226,6 +224,9 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> None:
                 for e in first.values()
                 if e.observations
             }
+            for contents in observations.values():  # refused before anything is written
+                for c in contents:
+                    check_text(c, "an observation", empty=True)
             created = await graph.create_entities(session.store, entities=wanted, scope=scope)
             made = {c.name for c in created}
             todo = {n: c for n, c in observations.items() if n in made}
@@ -233,7 +234,8 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> None:
                 try:
                     await graph.add_observations_many(session.store, observations=todo, scope=scope)
                 except BaseException:
-                    # Nothing half-way: the entities this call made go again.
+                    # Nothing half-way (the engine failed between the two writes): the
+                    # entities this call made are deleted again.
                     with anyio.CancelScope(shield=True):
                         await graph.delete_entities(session.store, names=sorted(made), scope=scope)
                     raise
