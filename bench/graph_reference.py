@@ -75,7 +75,7 @@ def reference_server() -> Path:
         if shutil.which(tool) is None:
             raise Unavailable(f"{tool} is not installed")
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    target = base / "surreal-store-bench" / f"server-memory-{VERSION}"
+    target = base / "surreal-store" / "mcp-reference" / f"server-memory-{VERSION}"
     script = target / "node_modules/@modelcontextprotocol/server-memory/dist/index.js"
     if not script.is_file():
         target.mkdir(parents=True, exist_ok=True)

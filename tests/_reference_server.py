@@ -21,7 +21,7 @@ class Unavailable(Exception):
 
 def cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "surreal-store-tests"
+    return Path(base) / "surreal-store" / "mcp-reference"
 
 
 def reference_server(version: str = VERSION) -> Path:
