@@ -4,7 +4,6 @@ once into a cache folder with npm, for the tests that compare ``surreal-store mc
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import subprocess
@@ -43,6 +42,8 @@ def reference_server(version: str = VERSION) -> Path:
     if script.is_file():
         return script
     root.mkdir(parents=True, exist_ok=True)
+    import fcntl  # POSIX: the tests that need the reference run where node does
+
     with (root / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if script.is_file():  # another process installed it meanwhile
