@@ -38,8 +38,31 @@ TOOLS = {
     "impact",
     "why",
     "log",
+    # The reference memory server's nine (tests/test_mcp_reference.py compares them with it).
+    "create_entities",
+    "create_relations",
+    "add_observations",
+    "delete_entities",
+    "delete_observations",
+    "delete_relations",
+    "read_graph",
+    "search_nodes",
+    "open_nodes",
+    # The store's own graph tools.
+    "graph_as_of",
+    "entity_facts",
+    "fact_sources",
+    "assert_facts",
+    "retract_facts",
+    "declare_predicate",
+    "distrust_source",
+    "trust_source",
 }
-READ_ONLY = {"recall", "get_memory", "lineage", "impact", "why", "log"}
+READ_ONLY = {
+    "recall", "get_memory", "lineage", "impact", "why", "log",
+    "read_graph", "search_nodes", "open_nodes", "graph_as_of", "entity_facts", "fact_sources",
+}  # fmt: skip
+DESTRUCTIVE = {"forget", "delete_entities", "delete_observations", "delete_relations"}
 
 
 @pytest.fixture
@@ -71,7 +94,7 @@ async def test_tools_are_listed_with_schemas_and_hints(client: Client) -> None:
         hints = tool.annotations
         assert hints is not None and tool.description
         assert hints.read_only_hint is (name in READ_ONLY), name
-        assert hints.destructive_hint is (name == "forget"), name
+        assert hints.destructive_hint is (name in DESTRUCTIVE), name
     assert tools["remember"].input_schema["required"] == ["content"]
     assert set(tools["record_decision"].input_schema["required"]) == {
         "task",

@@ -19,6 +19,7 @@ from . import _tour  # noqa: F401
 from . import _bundles  # noqa: F401
 from . import _mcp  # noqa: F401
 from . import _users  # noqa: F401
+from . import _graph_io  # noqa: F401
 
 # isort: on
 from ._app import app

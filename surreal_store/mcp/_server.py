@@ -18,6 +18,7 @@ from .. import access, commits, memory, provenance
 from .._client import Store
 from .._errors import ConfigError, EmbeddingSpaceError, StoreError, ValidationError
 from .._version import __version__
+from ._graph_tools import register_graph_tools
 
 __all__ = ["EmbedderChoice", "create_server", "resolve_embedder", "serve"]
 T = TypeVar("T")
@@ -439,6 +440,7 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
 
         return await session.call(go)
 
+    register_graph_tools(server, session)
     return server
 
 

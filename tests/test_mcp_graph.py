@@ -1,0 +1,326 @@
+"""The MCP server's knowledge-graph tools in process (the reference server's nine, its resource,
+the store's own graph tools): the view they answer from follows every write, whoever makes
+it, and the passage of valid time; refusals use the reference's words and write nothing.
+tests/test_mcp_reference.py compares the nine with the real reference server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("mcp.server.mcpserver")
+
+from mcp import Client
+
+from surreal_store import Store, graph, memory
+from surreal_store.mcp import create_server
+from surreal_store.mcp._graph_view import GraphView
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def client(store: Store) -> AsyncIterator[Client]:
+    async with Client(create_server(store)) as c:
+        yield c
+
+
+async def structured(c: Client, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    result = await c.call_tool(tool, args)
+    assert not result.is_error, result.content
+    assert isinstance(result.structured_content, dict)
+    return dict(result.structured_content)
+
+
+async def refused(c: Client, tool: str, args: dict[str, Any]) -> str:
+    result = await c.call_tool(tool, args)
+    assert result.is_error, (tool, args, result.structured_content)
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert isinstance(text, str)
+    return text
+
+
+async def from_database(store: Store, scope: str = graph.DEFAULT_SCOPE) -> GraphView:
+    """The view built afresh from one read of the graph: what every answer must equal."""
+    from surreal_store.mcp._graph_view import entities_of, relations_of
+
+    sub = await graph.read_graph(store, scope=scope)
+    view = GraphView()
+    view.replace((), entities_of(sub), relations_of(sub))
+    return view
+
+
+def entity(name: str, type_: str = "t", observations: list[str] | None = None) -> dict[str, Any]:
+    return {"name": name, "entityType": type_, "observations": observations or []}
+
+
+async def test_the_resource_is_not_shadowed_by_the_memory_template(
+    store: Store, client: Client
+) -> None:
+    await structured(client, "create_entities", {"entities": [entity("Ana", "person", ["tea"])]})
+    resources = {str(r.uri) for r in (await client.list_resources()).resources}
+    templates = {
+        t.uri_template for t in (await client.list_resource_templates()).resource_templates
+    }
+    assert "memory://knowledge-graph" in resources
+    assert "memory://{memory_id}" in templates
+    got = (await client.read_resource("memory://knowledge-graph")).contents[0]
+    assert got.mime_type == "application/json"
+    assert json.loads(got.text) == {  # type: ignore[union-attr]
+        "entities": [entity("Ana", "person", ["tea"])],
+        "relations": [],
+    }
+    # The template still answers for a memory id: the observation is a memory.
+    m = await memory.remember(store, content="tea")
+    by_id = (await client.read_resource(f"memory://{m.id}")).contents[0]
+    assert json.loads(by_id.text)["content"] == "tea"  # type: ignore[union-attr]
+
+
+async def test_refusals_use_the_reference_words_and_write_nothing(client: Client) -> None:
+    await structured(client, "create_entities", {"entities": [entity("A"), entity("B")]})
+    relations = [
+        {"from": "A", "to": "B", "relationType": "knows"},
+        {"from": "A", "to": "Nobody", "relationType": "knows"},
+    ]
+    assert await refused(client, "create_relations", {"relations": relations}) == (
+        "Entity with name Nobody not found"
+    )
+    items = [{"entityName": "A", "contents": ["x"]}, {"entityName": "Q", "contents": ["y"]}]
+    assert await refused(client, "add_observations", {"observations": items}) == (
+        "Entity with name Q not found"
+    )
+    after = await structured(client, "read_graph", {})
+    assert after == {"entities": [entity("A"), entity("B")], "relations": []}
+    # What the store cannot hold (an empty name) is refused, with the store's reason.
+    text = await refused(client, "create_entities", {"entities": [entity("")]})
+    assert text.startswith("ValidationError:") and "empty" in text
+    await refused(client, "search_nodes", {})  # arguments that do not fit the schema
+
+
+async def test_repeats_within_a_call_count_once(client: Client) -> None:
+    made = await structured(
+        client,
+        "create_entities",
+        {"entities": [entity("A", "t", ["x", "x", "y"]), entity("A", "u"), entity("B")]},
+    )
+    assert made == {"entities": [entity("A", "t", ["x", "y"]), entity("B")]}
+    rel = {"from": "A", "to": "B", "relationType": "knows"}
+    assert await structured(client, "create_relations", {"relations": [rel, rel]}) == {
+        "relations": [rel]
+    }
+    assert await structured(client, "create_relations", {"relations": [rel]}) == {"relations": []}
+    added = await structured(
+        client,
+        "add_observations",
+        {
+            "observations": [
+                {"entityName": "A", "contents": ["z", "x", "z"]},
+                {"entityName": "A", "contents": ["z", "w"]},
+            ]
+        },
+    )
+    assert added == {
+        "results": [
+            {"entityName": "A", "addedObservations": ["z"]},
+            {"entityName": "A", "addedObservations": ["w"]},
+        ]
+    }
+
+
+async def test_answers_follow_writes_made_elsewhere(store: Store, client: Client) -> None:
+    """The view is derived: writes through the Python API (not this server) show at once."""
+    assert await structured(client, "read_graph", {}) == {"entities": [], "relations": []}
+    await graph.create_entities(store, entities=[graph.NewEntity(name="Ana", type="person")])
+    await graph.create_entities(store, entities=[graph.NewEntity(name="Acme", type="org")])
+    await graph.add_observations(store, entity="Ana", contents=["drinks green tea"])
+    await graph.assert_facts(
+        store, facts=[graph.NewFact(subject="Ana", predicate="works_at", object="Acme")]
+    )
+    found = await structured(client, "search_nodes", {"query": "GREEN"})
+    assert found == {
+        "entities": [entity("Ana", "person", ["drinks green tea"])],
+        "relations": [{"from": "Ana", "to": "Acme", "relationType": "works_at"}],
+    }
+    # Hiding the observation's memory hides the observation; restoring brings it back.
+    m = memory.memory_id(graph.DEFAULT_SCOPE, "drinks green tea")
+    await memory.invalidate(store, memory=m, reason="wrong")
+    assert (await structured(client, "search_nodes", {"query": "green"}))["entities"] == []
+    await memory.restore(store, memory=m)
+    assert len((await structured(client, "search_nodes", {"query": "green"}))["entities"]) == 1
+    await graph.delete_entities(store, names=["Acme"])
+    assert await structured(client, "open_nodes", {"names": ["Ana", "Acme"]}) == {
+        "entities": [entity("Ana", "person", ["drinks green tea"])],
+        "relations": [],
+    }
+    # Forgetting the memory removes it and its links for good: the observation is gone.
+    await memory.forget(store, memory=m, reason="asked to")
+    assert await structured(client, "open_nodes", {"names": ["Ana"]}) == {
+        "entities": [entity("Ana", "person")],
+        "relations": [],
+    }
+
+
+async def test_facts_come_and_go_with_their_valid_time(store: Store, client: Client) -> None:
+    await structured(client, "create_entities", {"entities": [entity("A"), entity("B")]})
+    now = dt.datetime.now(dt.UTC)
+    soon = now + dt.timedelta(seconds=1.5)
+    await graph.assert_facts(
+        store,
+        facts=[
+            graph.NewFact(subject="A", predicate="was", object="B", valid_until=soon),
+            graph.NewFact(subject="A", predicate="will_be", object="B", valid_from=soon),
+        ],
+    )
+    kinds = [r["relationType"] for r in (await structured(client, "read_graph", {}))["relations"]]
+    assert kinds == ["was"]
+    await anyio.sleep((soon - dt.datetime.now(dt.UTC)).total_seconds() + 0.2)
+    kinds = [r["relationType"] for r in (await structured(client, "read_graph", {}))["relations"]]
+    assert kinds == ["will_be"]
+
+
+NAMES = ["A", "B", "c", "Σ"]
+CONTENTS = ["tea", "TEA", "σ", "x"]
+
+api_step = st.one_of(
+    st.tuples(st.just("create"), st.lists(st.sampled_from(NAMES), min_size=1, max_size=2)),
+    st.tuples(st.just("delete"), st.lists(st.sampled_from(NAMES), min_size=1, max_size=2)),
+    st.tuples(
+        st.just("relate"),
+        st.tuples(st.sampled_from(NAMES), st.sampled_from(NAMES), st.sampled_from("rs")),
+    ),
+    st.tuples(
+        st.just("unrelate"),
+        st.tuples(st.sampled_from(NAMES), st.sampled_from(NAMES), st.sampled_from("rs")),
+    ),
+    st.tuples(st.just("observe"), st.tuples(st.sampled_from(NAMES), st.sampled_from(CONTENTS))),
+    st.tuples(st.just("unobserve"), st.tuples(st.sampled_from(NAMES), st.sampled_from(CONTENTS))),
+    st.tuples(st.just("hide"), st.sampled_from(CONTENTS)),
+    st.tuples(st.just("show"), st.sampled_from(CONTENTS)),
+    st.tuples(st.just("forget"), st.sampled_from(CONTENTS)),
+)
+
+
+async def apply(store: Store, op: str, arg: Any) -> None:
+    scope = graph.DEFAULT_SCOPE
+    live = {e.name for e in (await graph.read_graph(store)).entities}
+    if op == "create":
+        await graph.create_entities(store, entities=[graph.NewEntity(name=n) for n in arg])
+    elif op == "delete":
+        await graph.delete_entities(store, names=arg)
+    elif op in ("relate", "unrelate") and arg[0] in live and arg[1] in live:
+        fact = graph.NewFact(subject=arg[0], predicate=arg[2], object=arg[1])
+        if op == "relate":
+            await graph.assert_facts(store, facts=[fact])
+        else:
+            await graph.retract_facts(store, facts=[fact])
+    elif op == "observe" and arg[0] in live:
+        await graph.add_observations(store, entity=arg[0], contents=[arg[1]])
+    elif op == "unobserve":
+        await graph.delete_observations(store, entity=arg[0], contents=[arg[1]])
+    elif op == "forget":
+        try:  # deletes the memory and its observation links for good
+            await memory.forget(store, memory=memory.memory_id(scope, arg), reason="test")
+        except Exception as exc:
+            if type(exc).__name__ != "NotFoundError":
+                raise
+    elif op in ("hide", "show"):
+        m = memory.memory_id(scope, arg)
+        try:
+            if op == "hide":
+                await memory.invalidate(store, memory=m, reason="test")
+            else:
+                await memory.restore(store, memory=m)
+        except Exception as exc:  # not an observation yet, or not hidden
+            if type(exc).__name__ not in ("NotFoundError", "ConstraintError"):
+                raise
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=st.lists(st.tuples(api_step, st.sampled_from(NAMES + CONTENTS)), max_size=12))
+def test_the_view_equals_the_database_after_any_writes(
+    steps: list[tuple[tuple[str, Any], str]],
+) -> None:
+    async def run() -> None:
+        async with Store("mem://") as store, Client(create_server(store)) as c:
+            for (op, arg), query in steps:
+                await apply(store, op, arg)
+                want = await from_database(store)
+                assert await structured(c, "read_graph", {}) == want.read_graph()[0]
+                assert await structured(c, "search_nodes", {"query": query}) == want.search_nodes(
+                    query
+                )
+                names = {"names": [query, *NAMES[:2]]}
+                assert await structured(c, "open_nodes", names) == want.open_nodes(names["names"])
+
+    anyio.run(run, backend="asyncio")
+
+
+# -- the store's own graph tools ----------------------------------------------------------
+
+
+async def test_the_graph_as_of_a_time_and_facts_with_their_times(client: Client) -> None:
+    await structured(client, "create_entities", {"entities": [entity("Ana"), entity("Acme")]})
+    rel = {"from": "Ana", "to": "Acme", "relationType": "works_at"}
+    await structured(client, "create_relations", {"relations": [rel]})
+    before = dt.datetime.now(dt.UTC)
+    await anyio.sleep(0.01)
+    await structured(client, "delete_relations", {"relations": [rel]})
+    assert (await structured(client, "read_graph", {}))["relations"] == []
+    then = await structured(client, "graph_as_of", {"known_at": before.isoformat()})
+    assert then["relations"] == [rel]
+    assert await structured(
+        client, "graph_as_of", {"known_at": before.isoformat(), "query": "an"}
+    ) == {
+        "entities": [entity("Ana")],
+        "relations": [rel],
+    }
+    history = (await structured(client, "entity_facts", {"entity": "Ana", "history": True}))[
+        "facts"
+    ]
+    assert [(f["predicate"], f["retracted_at"] is not None) for f in history] == [
+        ("works_at", True)
+    ]
+    assert (await structured(client, "entity_facts", {"entity": "Ana"}))["facts"] == []
+
+
+async def test_a_fact_names_its_source_and_a_distrusted_source_hides_it(
+    store: Store, client: Client
+) -> None:
+    from surreal_store import runs
+
+    await runs.create_run(store, spec_digest="0" * 64, agent_name="agent", run_id="r1")
+    await runs.append_event(store, run_id="r1", kind="tool_called", payload={"said": "hi"})
+    await runs.append_event(store, run_id="r1", kind="tool_called", payload={"said": "lie"})
+    await structured(client, "create_entities", {"entities": [entity("Ana"), entity("Acme")]})
+    fact = {"subject": "Ana", "predicate": "works_at", "object": "Acme", "value": {"since": 2020}}
+    made = (await structured(client, "assert_facts", {"facts": [fact], "source": "r1:1"}))["facts"]
+    assert made[0]["value"] == {"since": 2020}
+    sources = (await structured(client, "fact_sources", {"fact_id": made[0]["id"]}))["sources"]
+    assert [(s["kind"], s["detail"]["payload"]) for s in sources] == [("run_event", {"said": "hi"})]
+    # A source distrusted before a fact is recorded hides it from the start.
+    receipt = await structured(
+        client, "distrust_source", {"source": "r1:2", "reason": "the tool lied"}
+    )
+    assert receipt["facts"] == []
+    lie = {"subject": "Acme", "predicate": "owns", "object": "Ana"}
+    await structured(client, "assert_facts", {"facts": [lie], "source": "r1:2"})
+    shown = (await structured(client, "read_graph", {}))["relations"]
+    assert shown == [{"from": "Ana", "to": "Acme", "relationType": "works_at"}]
+    hidden = await structured(client, "graph_as_of", {"include_invalidated": True})
+    assert len(hidden["relations"]) == 2
+    await structured(client, "trust_source", {"source": "r1:2"})
+    # Whether the fact comes back is the invalidation cascade's to say (the trust work): the
+    # answer is the database's either way.
+    want = (await from_database(store)).read_graph()[0]
+    assert await structured(client, "read_graph", {}) == want
