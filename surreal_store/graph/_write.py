@@ -658,3 +658,13 @@ async def delete_observations(
     """Remove ``contents`` from the observations of ``entity`` (see
     :func:`delete_observations_many`)."""
     await delete_observations_many(db, observations={entity: contents}, scope=scope)
+
+
+# -- the writes' statements and rows, for running several writes in one transaction ----------
+# (graph._extract's ingest: a source memory, its entities and its facts together)
+CREATE_ENTITIES_STATEMENTS: Final = _CREATE_ENTITIES
+ASSERT_FACTS_STATEMENTS: Final = _ASSERT_FACTS
+entity_row = _entity_row
+entity_vectors = _with_vectors
+fact_row = _fact_row
+fact_ends = _ends
