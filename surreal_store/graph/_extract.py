@@ -48,8 +48,11 @@ __all__ = [
     "Ingested",
     "Pattern",
     "PatternExtractor",
+    "PreparedWrite",
     "ingest",
+    "prepare_extraction",
     "write_extraction",
+    "write_prepared",
 ]
 
 SOURCE_KIND: Final = "document"
@@ -256,18 +259,25 @@ def _ingest_query(*, source: bool, attaching: bool, facts: bool) -> str:
     return "".join(parts)
 
 
-async def write_extraction(
-    db: Executor,
+@dataclass(frozen=True, slots=True)
+class PreparedWrite:
+    """An extraction (and its source) checked and turned into one transaction's statements and
+    parameters, not yet sent: :func:`write_prepared` sends it."""
+
+    text: str
+    params: dict[str, Any]
+    source_text: str | None
+
+
+def prepare_extraction(
     *,
     extraction: Extraction,
     scope: str,
     source: NewMemory | None,
     provenance: Sequence[Any] = (),
-    embedder: Embedder | None = None,
-) -> Ingested:
-    """Write ``extraction`` in ``scope``, in one transaction: first ``source`` as a memory
-    (with its ``provenance``; embedded by ``embedder`` when given), then the entities, then
-    the facts, sourced from that memory. Everything is checked before anything is sent."""
+) -> PreparedWrite:
+    """Check ``extraction`` (and ``source`` with its ``provenance``) for a write in ``scope``
+    and prepare it; nothing is sent."""
     check_scope(scope)
     entities, facts = merged(extraction)
     e_rows: dict[RecordId, dict[str, Any]] = {}
@@ -281,7 +291,7 @@ async def write_extraction(
     if source is not None:
         if source.scope != scope:
             raise ValidationError(f"the source is in scope {source.scope!r}, not {scope!r}")
-        memory_params = await memory_row(db, source, provenance=provenance, embedder=embedder)
+        memory_params = memory_row(source, provenance=provenance)
         attaching = "p_sources" in memory_params
         params.update(memory_params)
         sources = [memory_params["p_memory"]]
@@ -293,12 +303,49 @@ async def write_extraction(
         params["f_rows"] = f_rows
         params["predicates"] = sorted({r["predicate"] for r in f_rows})
         params.update(fact_source_params(parse_sources(sources), scope=scope))
+    text = _ingest_query(source=source is not None, attaching=attaching, facts=bool(f_rows))
+    return PreparedWrite(
+        text=text, params=params, source_text=source.content if source is not None else None
+    )
+
+
+async def write_prepared(
+    db: Executor, prepared: PreparedWrite, *, embedder: Embedder | None = None
+) -> Ingested:
+    """Send ``prepared`` (its source memory embedded by ``embedder`` when given) in one
+    transaction and return what it wrote."""
+    params = dict(prepared.params)
+    rows = [dict(r) for r in params["e_rows"]]
+    params["e_rows"] = rows
+    if embedder is not None and prepared.source_text is not None:
+        space = await writing_space(db, embedder)
+        (params["m_embedding"],) = await embed_texts(
+            embedder, [prepared.source_text], space.index_dimension
+        )
+        params["m_model"] = embedder.model
     await entity_vectors(db, rows)
     for r in rows:
         if "embedding" in r and r["embedding"] is None:
             del r["embedding"]
-    text = _ingest_query(source=source is not None, attaching=attaching, facts=bool(f_rows))
-    return await db.query_required_single(text, Ingested, **params)
+    return await db.query_required_single(prepared.text, Ingested, **params)
+
+
+async def write_extraction(
+    db: Executor,
+    *,
+    extraction: Extraction,
+    scope: str,
+    source: NewMemory | None,
+    provenance: Sequence[Any] = (),
+    embedder: Embedder | None = None,
+) -> Ingested:
+    """Write ``extraction`` in ``scope``, in one transaction: first ``source`` as a memory
+    (with its ``provenance``; embedded by ``embedder`` when given), then the entities, then
+    the facts, sourced from that memory. Everything is checked before anything is sent."""
+    prepared = prepare_extraction(
+        extraction=extraction, scope=scope, source=source, provenance=provenance
+    )
+    return await write_prepared(db, prepared, embedder=embedder)
 
 
 @public
@@ -363,11 +410,9 @@ def memory_create_block(*, attaching: bool) -> str:
     return _SOURCE_MEMORY + (_facts.ATTACH_BLOCK if attaching else "")
 
 
-async def memory_row(
-    db: Executor, item: NewMemory, *, provenance: Sequence[Any], embedder: Embedder | None
-) -> dict[str, Any]:
-    """The parameters of :func:`memory_create_block` for ``item``, checked (and embedded by
-    ``embedder`` when given) as :func:`surreal_store.memory.remember` checks its own."""
+def memory_row(item: NewMemory, *, provenance: Sequence[Any]) -> dict[str, Any]:
+    """The parameters of :func:`memory_create_block` for ``item`` (not embedded yet), checked
+    as :func:`surreal_store.memory.remember` checks its own."""
     if item.embedding is not None:
         raise ValidationError("a source memory is embedded by an embedder, not given a vector")
     if item.commit is not None or item.valid_from is not None or item.valid_until is not None:
@@ -391,10 +436,6 @@ async def memory_row(
         "m_embedding": None,
         "m_model": None,
     }
-    if embedder is not None:
-        space = await writing_space(db, embedder)
-        (row["m_embedding"],) = await embed_texts(embedder, [content], space.index_dimension)
-        row["m_model"] = embedder.model
     if isinstance(provenance, str | Mapping) or not isinstance(provenance, Sequence):
         raise ValidationError("provenance must be a list of provenance facts")
     if provenance:
