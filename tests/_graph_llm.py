@@ -100,4 +100,3 @@ class ScriptedGraphModel(BaseChatModel):
             return {"raw": AIMessage(content=""), "parsed": parsed, "parsing_error": None}
 
         return RunnableLambda(answer)
-
