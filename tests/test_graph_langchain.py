@@ -418,7 +418,10 @@ async def test_a_langchain_graph_qa_chain_on_the_store(store: Store) -> None:
 
 @pytest.fixture
 def sync_store(tmp_path: Path) -> Iterator[SurrealGraphStore]:
-    with SurrealGraphStore.from_url_sync(f"surrealkv://{tmp_path / 'g'}") as gs:
+    url = f"surrealkv://{tmp_path / 'g'}"
+    with SurrealGraphStore.from_url_sync(
+        url, scope="notes", embedder=memory.HashingEmbedder(16)
+    ) as gs:
         yield gs
 
 
@@ -426,9 +429,24 @@ def test_the_sync_door(sync_store: SurrealGraphStore, tmp_path: Path) -> None:
     gs = sync_store
     assert gs.get_structured_schema["node_props"] == {}  # read on opening
     (done,) = gs.add_graph_documents(curie_documents(), include_source=True)
-    assert len(done.facts) == 2
+    assert len(done.facts) == 2 and {f.scope for f in done.facts} == {"notes"}
+    assert done.memory is not None and done.memory.embedding_model is not None
     assert "(:Person)-[:SPOUSE]->(:Person)" in gs.get_schema  # read again after the write
     rows = gs.query("SELECT VALUE name FROM entity WHERE name = $n;", {"n": "Pierre Curie"})
     assert rows == [{"value": "Pierre Curie"}]
     gs.refresh_schema()
     assert len(gs.get_structured_schema["relationships"]) == 2
+
+
+async def test_from_url_passes_the_options(tmp_path: Path) -> None:
+    url = f"surrealkv://{tmp_path / 'g'}"
+    async with SurrealGraphStore.from_url(
+        url, scope="hr", source_kind="hr-note", tags=["hr"], valid_from_property="startDate"
+    ) as gs:
+        docs = await transformer().aconvert_to_graph_documents([Document(page_content=GLOBEX)])
+        (done,) = await gs.aadd_graph_documents(docs, include_source=True)
+        assert done.memory is not None
+        assert (done.memory.scope, done.memory.kind, done.memory.tags) == ("hr", "hr-note", ["hr"])
+        assert [f.valid_from.year for f in done.facts] == [2015, 2021]
+    async with SurrealGraphStore.from_url(url, scope="hr") as again:  # persisted, schema read
+        assert [r["end"] for r in again.get_structured_schema["relationships"]] == ["Company"]

@@ -394,24 +394,56 @@ class SurrealGraphStore:
     @classmethod
     @asynccontextmanager
     async def from_url(
-        cls, url: str | None = None, *, scope: str = graph.DEFAULT_SCOPE, **settings: Any
+        cls,
+        url: str | None = None,
+        *,
+        scope: str = graph.DEFAULT_SCOPE,
+        source_kind: str = graph.SOURCE_KIND,
+        tags: Iterable[str] = (),
+        valid_from_property: str | None = None,
+        valid_until_property: str | None = None,
+        embedder: memory.Embedder | None = None,
+        **settings: Any,
     ) -> AsyncIterator[SurrealGraphStore]:
-        """Open a store at ``url`` (the settings' default when ``None``), migrated, and yield
-        a graph store on it, its schema read; the store is closed on exit."""
+        """Open a store at ``url`` (the settings' default when ``None``; ``settings`` as
+        :class:`~surreal_store.Store` takes them), migrated, and yield a graph store on it
+        (keyword arguments as the constructor's), its schema read; the store is closed on
+        exit."""
         async with Store(url, migrate=True, **settings) as store:
-            graph_store = cls(store, scope=scope)
+            graph_store = cls(
+                store, scope=scope, source_kind=source_kind, tags=tags,
+                valid_from_property=valid_from_property,
+                valid_until_property=valid_until_property, embedder=embedder,
+            )  # fmt: skip
             await graph_store.arefresh_schema()
             yield graph_store
 
     @classmethod
     @contextmanager
     def from_url_sync(
-        cls, url: str | None = None, *, scope: str = graph.DEFAULT_SCOPE, **settings: Any
+        cls,
+        url: str | None = None,
+        *,
+        scope: str = graph.DEFAULT_SCOPE,
+        source_kind: str = graph.SOURCE_KIND,
+        tags: Iterable[str] = (),
+        valid_from_property: str | None = None,
+        valid_until_property: str | None = None,
+        embedder: memory.Embedder | None = None,
+        **settings: Any,
     ) -> Iterator[SurrealGraphStore]:
         """For synchronous code: open a store at ``url`` on an event loop of its own in a
-        background thread and yield a graph store whose sync methods run there, its schema
-        read. The store closes on exit."""
-        with in_background(url, settings, lambda store: cls(store, scope=scope)) as graph_store:
+        background thread and yield a graph store whose sync methods run there (arguments as
+        :meth:`from_url`'s), its schema read. The store closes on exit."""
+
+        def build(store: Store) -> SurrealGraphStore:
+            return cls(
+                store, scope=scope, source_kind=source_kind, tags=tags,
+                valid_from_property=valid_from_property,
+                valid_until_property=valid_until_property, embedder=embedder,
+            )  # fmt: skip
+
+        with in_background(url, settings, build) as graph_store:
             graph_store.refresh_schema()
             yield graph_store
 
