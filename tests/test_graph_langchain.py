@@ -10,18 +10,23 @@ chains is run on the store end to end."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("langchain_core")
 pytest.importorskip("langchain_neo4j")
 
 from _graph_llm import ScriptedGraphModel, node, prop, rel
+from _hostile_values import hostile_texts, hostile_values
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_neo4j.graph_transformers.llm import LLMGraphTransformer
@@ -450,3 +455,125 @@ async def test_from_url_passes_the_options(tmp_path: Path) -> None:
         assert [f.valid_from.year for f in done.facts] == [2015, 2021]
     async with SurrealGraphStore.from_url(url, scope="hr") as again:  # persisted, schema read
         assert [r["end"] for r in again.get_structured_schema["relationships"]] == ["Company"]
+
+
+# -- random graph documents against a model of what the store should hold ----------------------
+
+_NAMES = st.sampled_from(
+    ["Alice", "alice", "Bob", " Bob", "Café", "Cafe\u0301", "1", 1, "'; DELETE entity; --"]
+)
+_BAD_NAMES = st.sampled_from(["", "   ", "\ud800", "x" * 1100, 2.5, None])
+_TYPES = st.sampled_from(["", "Person", "Node", "Organization"])
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=4),
+    st.lists(st.integers(min_value=0, max_value=9), max_size=2),
+)
+_PROPS = st.dictionaries(st.sampled_from(["a", "b", "startDate"]), _VALUES, max_size=2)
+_HOSTILE = hostile_values(hostile_texts("$scope"))
+
+
+@st.composite
+def _documents(draw: st.DrawFn) -> GraphDocument:
+    hostile = draw(st.integers(0, 9)) == 0  # one document in ten carries a bad value
+
+    def name() -> Any:
+        return draw(_BAD_NAMES) if hostile and draw(st.booleans()) else draw(_NAMES)
+
+    def props() -> Any:
+        if hostile and draw(st.booleans()):
+            return {"a": draw(_HOSTILE)}
+        return draw(_PROPS)
+
+    def a_node(with_props: bool) -> Node:
+        return Node.model_construct(
+            id=name(), type=draw(_TYPES), properties=props() if with_props else {}
+        )
+
+    nodes = [a_node(True) for _ in range(draw(st.integers(0, 3)))]
+    rels = [
+        Relationship.model_construct(
+            source=a_node(False),
+            target=a_node(False),
+            type=draw(st.sampled_from(["KNOWS", "WORKS_AT"])),
+            properties=props(),
+        )
+        for _ in range(draw(st.integers(0, 3)))
+    ]
+    text = draw(st.sampled_from(["one text", "another text", ""]))
+    return GraphDocument.model_construct(
+        nodes=nodes, relationships=rels, source=Document(page_content=text)
+    )
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+async def _held(store: Store, scope: str) -> tuple[dict[str, Any], set[tuple[str, ...]]]:
+    g = await graph.read_graph(store, scope=scope)
+    return (
+        {e.name: (e.type, e.attributes) for e in g.entities},
+        {(f.subject, f.predicate, f.object, _canon(f.value)) for f in g.facts},
+    )
+
+
+def _apply(model: tuple[dict[str, Any], set[tuple[str, ...]]], doc: GraphDocument) -> None:
+    """What one accepted document does, as the GraphStore documents it."""
+    entities, facts = model
+    seen: dict[str, tuple[str, dict[str, Any]]] = {}
+    occurrences = [(n, n.properties) for n in doc.nodes]
+    for r in doc.relationships:
+        occurrences += [(r.source, {}), (r.target, {})]
+    for n, props in occurrences:
+        key = str(n.id)
+        if key not in seen:
+            seen[key] = (n.type, dict(props))
+        else:
+            kind, attrs = seen[key]
+            seen[key] = (kind or n.type, {**props, **attrs})
+    for key, (kind, attrs) in seen.items():
+        if key not in entities:
+            entities[key] = (kind, attrs)
+        else:
+            have_kind, have_attrs = entities[key]
+            entities[key] = (have_kind or kind, {**attrs, **have_attrs})
+    for r in doc.relationships:
+        facts.add((str(r.source.id), r.type, str(r.target.id), _canon(r.properties or None)))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    steps=st.lists(st.lists(_documents(), min_size=1, max_size=2), min_size=1, max_size=3),
+    include_source=st.booleans(),
+)
+def test_random_documents_against_a_model(
+    steps: list[list[GraphDocument]], include_source: bool
+) -> None:
+    """Random batches of graph documents (look-alike names, int ids, every JSON value, now and
+    then a bad one): the store's graph equals a model of the documented mapping after every
+    accepted batch, and a refused batch changes nothing."""
+
+    async def walk() -> None:
+        async with Store("mem://") as store:
+            gs = SurrealGraphStore(store, scope="s")
+            model: tuple[dict[str, Any], set[tuple[str, ...]]] = ({}, set())
+            for docs in steps:
+                before = await _held(store, "s")
+                try:
+                    await gs.aadd_graph_documents(docs, include_source=include_source)
+                except ValidationError:
+                    event("a batch refused")
+                    assert await _held(store, "s") == before
+                    continue
+                event("a batch accepted")
+                for doc in docs:
+                    _apply(model, doc)
+                assert await _held(store, "s") == model
+
+    anyio.run(walk, backend="asyncio")
