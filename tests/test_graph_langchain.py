@@ -348,6 +348,8 @@ async def test_a_bad_document_writes_nothing(store: Store) -> None:
         SurrealGraphStore("mem://")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         SurrealGraphStore(store, scope="")
+    with pytest.raises(ValidationError, match="one name"):
+        SurrealGraphStore(store, valid_from_property="d", valid_until_property="d")
 
 
 def test_graph_document_extraction_maps_exactly() -> None:

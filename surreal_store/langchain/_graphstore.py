@@ -9,7 +9,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from langchain_core.documents import Document
 
@@ -27,7 +27,6 @@ __all__ = [
     "graph_document_extraction",
 ]
 
-T = TypeVar("T")
 log = logging.getLogger("surreal_store.langchain")
 
 _PARAM_NAME: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
@@ -226,6 +225,8 @@ def graph_document_extraction(
     properties (ISO 8601 dates or times, as ``LLMGraphTransformer`` is asked to give them)
     that become the fact's valid time instead of part of its value.
     """
+    if valid_from_property is not None and valid_from_property == valid_until_property:
+        raise ValidationError("valid_from_property and valid_until_property are one name")
     nodes = _attr(document, "nodes", "a graph document")
     rels = _attr(document, "relationships", "a graph document")
     if not isinstance(nodes, Sequence) or not isinstance(rels, Sequence):
@@ -382,6 +383,8 @@ class SurrealGraphStore:
         for name in (valid_from_property, valid_until_property):
             if name is not None:
                 check_text(name, "a property name", limit=256)
+        if valid_from_property is not None and valid_from_property == valid_until_property:
+            raise ValidationError("valid_from_property and valid_until_property are one name")
         self.valid_from_property = valid_from_property
         self.valid_until_property = valid_until_property
         self.embedder = embedder
