@@ -224,7 +224,7 @@ async def test_ingest_is_one_transaction(store: Store) -> None:
             ),
         ],
     )
-    with pytest.raises(InvariantError, match="valid until before"):
+    with pytest.raises(InvariantError, match="valid until"):
         await graph.ingest(store, text="doomed", extractor=Fixed(extraction))
     for table in ("memory", "entity", "fact", "fact_source"):
         assert await _count(store, table) == 0, table

@@ -249,7 +249,7 @@ def _ingest_query(*, source: bool, attaching: bool, facts: bool) -> str:
     parts.append(_body(CREATE_ENTITIES_STATEMENTS, "$g_entities"))
     parts.append(_ENRICH)
     if facts:
-        parts.append("LET $rows = $f_rows;\n")
+        parts.append("LET $rows = $f_rows;\nLET $ids = $f_ids;\n")
         parts.append(_body(ASSERT_FACTS_STATEMENTS, "$g_facts"))
     memory = f"(SELECT {MEMORY_FIELDS} FROM ONLY $p_memory)" if source else "NONE"
     parts.append(
@@ -267,6 +267,8 @@ class PreparedWrite:
     text: str
     params: dict[str, Any]
     source_text: str | None
+    fact_ends: dict[str, tuple[str, str]]
+    """Each fact's subject and object names, by fact key (the write does not read them)."""
 
 
 def prepare_extraction(
@@ -298,14 +300,23 @@ def prepare_extraction(
     elif provenance:
         raise ValidationError("provenance describes the source text: give a source too")
     f_rows = [fact_row(scope, f, i) for i, f in enumerate(facts)]
+    ends: list[tuple[str, str]] = []
     if f_rows:
-        params.update(fact_ends(f_rows))
+        end_params, ends = fact_ends(f_rows)
+        params.update(end_params)
+        keys = [r["key"] for r in f_rows]
         params["f_rows"] = f_rows
+        params["f_ids"] = [r["id"] for r in f_rows]
+        params["keys"] = keys
+        params["distinct"] = len(set(keys)) == len(keys)
         params["predicates"] = sorted({r["predicate"] for r in f_rows})
         params.update(fact_source_params(parse_sources(sources), scope=scope))
     text = _ingest_query(source=source is not None, attaching=attaching, facts=bool(f_rows))
     return PreparedWrite(
-        text=text, params=params, source_text=source.content if source is not None else None
+        text=text,
+        params=params,
+        source_text=source.content if source is not None else None,
+        fact_ends={str(r["id"].key): pair for r, pair in zip(f_rows, ends, strict=True)},
     )
 
 
@@ -327,7 +338,14 @@ async def write_prepared(
     for r in rows:
         if "embedding" in r and r["embedding"] is None:
             del r["embedding"]
-    return await db.query_required_single(prepared.text, Ingested, **params)
+    done = await db.query_required_single(prepared.text, dict, **params)
+    by_id = {str(row["id"].key): row for row in done["facts"]}
+    facts = [
+        Fact.model_validate({**by_id[k], "subject": subject, "object": obj})
+        for k, (subject, obj) in prepared.fact_ends.items()
+        if k in by_id
+    ]
+    return Ingested(memory=done["memory"], entities=done["entities"], facts=facts)
 
 
 async def write_extraction(
