@@ -137,6 +137,10 @@ async def test_ingest_writes_the_text_entities_and_sourced_facts(store: Store) -
     ]
     for f in done.facts:
         assert await _sources(store, f.id) == [f"memory:{m.id}"]
+    # What ingest returns is what is stored.
+    stored = await graph.read_graph(store)
+    assert sorted(done.facts, key=lambda f: f.id) == sorted(stored.facts, key=lambda f: f.id)
+    assert sorted(done.entities, key=lambda e: e.id) == sorted(stored.entities, key=lambda e: e.id)
     # The graph reads see them as any other write's.
     view = await graph.entity(store, name="Alice")
     assert view is not None

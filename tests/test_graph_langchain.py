@@ -142,6 +142,9 @@ async def test_graph_documents_with_their_source(store: Store) -> None:
     ]
     for f in done.facts:
         assert await _sources_of(store, f.id) == [f"memory:{m.id}"]
+    stored = await graph.read_graph(store)
+    assert sorted(done.facts, key=lambda f: f.id) == sorted(stored.facts, key=lambda f: f.id)
+    assert sorted(done.entities, key=lambda e: e.id) == sorted(stored.entities, key=lambda e: e.id)
     view = await graph.entity(store, name="Marie Curie")
     assert view is not None and len(view.facts) == 2
     # The document's memory is an ordinary memory: recall finds it by its words.

@@ -23,7 +23,7 @@ from .. import _facts
 from .._api import public
 from .._errors import ValidationError
 from .._executor import Executor
-from .._types import Model, RecordId, canonical_json, check_text, json_value
+from .._types import JSON_NULL, Model, RecordId, canonical_json, check_text, json_value
 from ..memory import Embedder, Memory, NewMemory, memory_id
 from ..memory._checks import check_tags
 from ..memory._embedders import embed_texts
@@ -216,15 +216,75 @@ def merged(extraction: Extraction) -> tuple[list[NewEntity], list[NewFact]]:
 
 def _body(text: str, result: str) -> str:
     """A graph write's statements without its own ``BEGIN`` / ``COMMIT``, its closing
-    ``SELECT`` bound to ``result``: so that several run in one transaction."""
+    statement (what it wrote: a ``SELECT`` or a ``{ now: ... }`` object) bound to ``result``:
+    so that several run in one transaction."""
     body = text.strip()
     if not (body.startswith("BEGIN;") and body.endswith("COMMIT;")):
         raise AssertionError("a graph write is one BEGIN ... COMMIT block")
     body = body.removeprefix("BEGIN;").removesuffix("COMMIT;").rstrip()
-    head, sep, select = body.rpartition("\nSELECT ")
-    if not sep or not select.endswith(";") or ";" in select[:-1]:
-        raise AssertionError("a graph write ends with the SELECT of what it wrote")
-    return f"{head}\nLET {result} = (SELECT {select[:-1]});\n"
+    for opening in ("\n{ now:", "\nSELECT "):
+        head, sep, last = body.rpartition(opening)
+        if sep and last.endswith(";"):
+            return f"{head}\nLET {result} = ({sep.strip()}{last[:-1]});\n"
+    raise AssertionError("a graph write ends with a statement of what it wrote")
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value as the database gives it back: :data:`JSON_NULL` as ``None``."""
+    if value is JSON_NULL:
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _created(done: Any, rows: list[dict[str, Any]]) -> list[Entity]:
+    """The entities a create wrote: as it read them back, or (all new) made from its rows."""
+    if not isinstance(done, Mapping):  # a write that reads back what it created
+        return [Entity.model_validate(e) for e in done or []]
+    if done.get("rows") is not None:
+        return [Entity.model_validate(e) for e in done["rows"]]
+    now = done["now"]
+    return [
+        Entity(
+            id=str(r["id"].key), scope=r["scope"], name=r["name"], type=r["type"],
+            aliases=r["aliases"], summary=r["summary"], attributes=_plain(r["attributes"]),
+            embedding_model=r.get("embedding_model"), created_at=now, updated_at=now,
+            recorded_at=now,
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+def _recorded(
+    done: Any, rows: list[dict[str, Any]], ends: Mapping[str, tuple[str, str]], scope: str
+) -> list[Fact]:
+    """The facts an assertion recorded, in input order: as it read them back, or (all
+    recorded as sent) made from its rows."""
+    if not isinstance(done, Mapping) or done.get("rows") is not None:
+        found = done["rows"] if isinstance(done, Mapping) else done or []
+        by_id = {str(f["id"].key): f for f in found}
+        return [
+            Fact.model_validate({**by_id[k], "subject": subject, "object": obj})
+            for k, (subject, obj) in ends.items()
+            if k in by_id
+        ]
+    now, causes = done["now"], list(done.get("causes") or [])
+    out = []
+    for r in rows:
+        subject, obj = ends[str(r["id"].key)]
+        out.append(
+            Fact(
+                id=str(r["id"].key), scope=scope, subject=subject, predicate=r["predicate"],
+                object=obj, value=_plain(r["value"]), key=r["key"],
+                valid_from=r["valid_from"] or now, valid_until=r["valid_until"],
+                recorded_at=now, invalidated_at=now if causes else None,
+                invalidated_causes=causes,
+            )
+        )  # fmt: skip
+    return out
 
 
 # Extracted attributes add to an existing entity's: it keeps its type and the values it has,
@@ -254,7 +314,7 @@ def _ingest_query(*, source: bool, attaching: bool, facts: bool) -> str:
     memory = f"(SELECT {MEMORY_FIELDS} FROM ONLY $p_memory)" if source else "NONE"
     parts.append(
         f"RETURN {{ memory: {memory}, entities: $g_entities, "
-        f"facts: {'$g_facts' if facts else '[]'} }};\nCOMMIT;"
+        f"facts: {'$g_facts' if facts else 'NONE'} }};\nCOMMIT;"
     )
     return "".join(parts)
 
@@ -339,13 +399,13 @@ async def write_prepared(
         if "embedding" in r and r["embedding"] is None:
             del r["embedding"]
     done = await db.query_required_single(prepared.text, dict, **params)
-    by_id = {str(row["id"].key): row for row in done["facts"]}
-    facts = [
-        Fact.model_validate({**by_id[k], "subject": subject, "object": obj})
-        for k, (subject, obj) in prepared.fact_ends.items()
-        if k in by_id
-    ]
-    return Ingested(memory=done["memory"], entities=done["entities"], facts=facts)
+    return Ingested(
+        memory=done["memory"],
+        entities=_created(done["entities"], rows),
+        facts=_recorded(
+            done["facts"], params.get("f_rows", []), prepared.fact_ends, params["scope"]
+        ),
+    )
 
 
 async def write_extraction(
