@@ -31,6 +31,15 @@ The package holds one idea a module: ``_models``, ``_sources`` (``source=``), ``
 ``_reads``.
 """
 
+from ._extract import (
+    SOURCE_KIND,
+    Extraction,
+    Extractor,
+    Ingested,
+    Pattern,
+    PatternExtractor,
+    ingest,
+)
 from ._models import (
     DEFAULT_SCOPE,
     Entity,
@@ -63,12 +72,18 @@ from ._write import (
 __all__ = [
     "DEFAULT_SCOPE",
     "OBSERVATION_KIND",
+    "SOURCE_KIND",
     "Entity",
     "EntityView",
+    "Extraction",
+    "Extractor",
     "Fact",
+    "Ingested",
     "NewEntity",
     "NewFact",
     "Observation",
+    "Pattern",
+    "PatternExtractor",
     "Predicate",
     "Source",
     "Subgraph",
@@ -85,6 +100,7 @@ __all__ = [
     "entity_id",
     "fact_history",
     "facts",
+    "ingest",
     "name_key",
     "open_nodes",
     "predicates",
