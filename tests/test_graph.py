@@ -399,6 +399,22 @@ async def test_sources_are_recorded_as_provenance_edges(store: Store) -> None:
         )
 
 
+async def test_a_fact_from_a_hidden_memory_is_recorded_hidden(store: Store) -> None:
+    """A source memory hidden by a distrusted run passes that cause on to the facts it sources."""
+    await people(store)
+    run = await runs.create_run(store, spec_digest="0" * 64, agent_name="a")
+    await runs.append_events(store, run_id=run.id, events=[runs.NewEvent(kind="tool", payload={})])
+    trace = provenance.RunTrace(run_id=run.id, seq=1)
+    await provenance.invalidate(store, source=trace, reason="tool lied")
+    m = await memory.remember(store, content="Alice joined Acme", provenance=[trace])
+    assert m.invalidated
+    [f] = await graph.assert_facts(
+        store, facts=[F(subject="Alice", predicate="works_at", object="Acme")], source=m.id
+    )
+    assert f.invalidated
+    assert await graph.facts(store, entity="Alice") == []
+
+
 # -- bulk ------------------------------------------------------------------------------------
 
 

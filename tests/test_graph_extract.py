@@ -265,10 +265,6 @@ async def test_a_text_from_a_distrusted_run_gives_hidden_facts(store: Store) -> 
     assert lineage == ["run_event:['r1', 2]"]
 
 
-@pytest.mark.xfail(
-    reason="the graph core's assert_facts does not yet carry a source memory's standing causes "
-    "to the facts it records (its cause list is flattened one level short)",
-)
 async def test_facts_from_a_text_of_a_distrusted_run_are_hidden(store: Store) -> None:
     await runs.create_run(store, spec_digest="a" * 64, agent_name="bot", run_id="r1")
     await runs.append_event(store, run_id="r1", kind="tool_called", payload={})

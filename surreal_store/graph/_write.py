@@ -305,7 +305,7 @@ FOR $s IN $f_sources {
 -- what derives from it: the source's own distrust, and a source memory's standing causes.
 LET $f_causes = array::distinct(array::flatten([
     $f_sources.map(|$s| $s.out),
-    (SELECT VALUE invalidated_causes FROM $f_sources.map(|$s| $s.out).filter(
+    array::flatten(SELECT VALUE invalidated_causes FROM $f_sources.map(|$s| $s.out).filter(
         |$o| record::tb($o) = 'memory')),
 ])).filter(|$c| (SELECT VALUE cascade FROM ONLY type::record('source_invalidation', [$c])) = true);
 LET $f_first = IF array::len($f_causes) > 0 {
