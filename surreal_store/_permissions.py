@@ -344,6 +344,23 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
         "lc_document",
         "collection", "doc_id", "memories", "memories.*", "created_at", "updated_at",
     ),
+    # -- the knowledge graph (schema 022): closed to agents until its access is written -------
+    _closed(
+        "entity",
+        "scope", "name", "name_key", "type", "aliases", "aliases.*", "summary", "attributes",
+        "embedding", "embedding_model", "created_at", "updated_at", "recorded_at",
+        "retracted_at", "lives", "lives.*", "lives.*.recorded_at", "lives.*.retracted_at",
+        "merged_into", "observed",
+    ),
+    _closed(
+        "fact",
+        "in", "out", "scope", "predicate", "value", "key", "valid_from", "valid_until",
+        "recorded_at", "retracted_at", "superseded_by", "supersedes", "invalidated_at",
+        "invalidated_reason", "invalidated_by", "invalidated_causes", "invalidated_causes.*",
+    ),
+    _closed("fact_source", "in", "out", "how", "created_at"),
+    _closed("observation", "in", "out", "scope", "position", "recorded_at", "retracted_at"),
+    _closed("predicate", "scope", "name", "single_valued", "created_at", "updated_at"),
 )  # fmt: skip
 
 _BY_NAME: Final = {t.name: t for t in ACCESS}

@@ -26,6 +26,7 @@ DOMAIN_MODULES = {
     "cas",
     "ci",
     "commits",
+    "graph",
     "memory",
     "provenance",
     "releases",

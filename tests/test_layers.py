@@ -33,6 +33,7 @@ LAYERS: list[set[str]] = [
     {"commits"},
     {"memory"},
     {"provenance"},
+    {"graph"},
     {"bundles"},
     {"langgraph", "langchain", "mcp"},  # optional extras: nothing of the core imports them
     {"_demo"},

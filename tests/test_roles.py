@@ -39,6 +39,7 @@ from surreal_store import (
     cas,
     ci,
     commits,
+    graph,
     memory,
     provenance,
     releases,
@@ -171,6 +172,18 @@ async def _build(url: str) -> World:
             root, task="t", action="stay", confidence=0.5, used=[mb.id], agent="b"
         )
         await provenance.attach(root, memory=mb.id, sources=[provenance.UserAnnotation(user="u")])
+        # The knowledge graph (schema 022), in agent A's scope.
+        await graph.create_entities(
+            root, entities=[graph.NewEntity(name="A1"), graph.NewEntity(name="A2")], scope="team-a"
+        )
+        await graph.declare_predicate(root, name="knows", single_valued=False, scope="team-a")
+        [fact_a] = await graph.assert_facts(
+            root,
+            facts=[graph.NewFact(subject="A1", predicate="knows", object="A2")],
+            scope="team-a",
+            source=trace,
+        )
+        await graph.add_observations(root, entity="A1", contents=["a1 is"], scope="team-a")
         # What the probes create needs some records the API does not make.
         loose = "d" * 64
         await root.execute(
@@ -404,6 +417,40 @@ async def _build(url: str) -> World:
             "ns_path": "ns.",
             "key": "k2",
             "value": {},
+        },
+        "entity": {
+            "id": RecordId("entity", graph.entity_id("team-a", "A3")),
+            "scope": "team-a",
+            "name": "A3",
+            "name_key": "a3",
+        },
+        "fact": {
+            "id": RecordId("fact", "probe"),
+            "in": RecordId("entity", graph.entity_id("team-a", "A2")),
+            "out": RecordId("entity", graph.entity_id("team-a", "A1")),
+            "scope": "team-a",
+            "predicate": "probe",
+            "key": "f" * 64,
+            "valid_from": now,
+            "recorded_at": now,
+        },
+        "fact_source": {
+            "id": RecordId("fact_source", [fact_a.id, str(mem["m1"])]),
+            "in": RecordId("fact", fact_a.id),
+            "out": mem["m1"],
+        },
+        "observation": {
+            "id": RecordId("observation", [m1.id, graph.entity_id("team-a", "A2"), 0]),
+            "in": mem["m1"],
+            "out": RecordId("entity", graph.entity_id("team-a", "A2")),
+            "scope": "team-a",
+            "position": 0,
+            "recorded_at": now,
+        },
+        "predicate": {
+            "id": RecordId("predicate", ["team-a", "probe"]),
+            "scope": "team-a",
+            "name": "probe",
         },
         "lc_document": {
             "id": RecordId("lc_document", ["c", "d2"]),

@@ -1,0 +1,369 @@
+"""The knowledge graph (#35): entities, facts, observations, bi-temporal reads, supersession,
+sources. On the real embedded engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from surreal_store import (
+    ImmutableError,
+    InvariantError,
+    NotFoundError,
+    RecordId,
+    Store,
+    ValidationError,
+    graph,
+    memory,
+    provenance,
+    runs,
+)
+
+pytestmark = pytest.mark.anyio
+
+E, F = graph.NewEntity, graph.NewFact
+
+
+def year(n: int) -> dt.datetime:
+    return dt.datetime(n, 1, 1, tzinfo=dt.UTC)
+
+
+async def now(store: Store) -> dt.datetime:
+    return await store.query_required_single("RETURN time::now();", dt.datetime)
+
+
+async def people(store: Store, scope: str = graph.DEFAULT_SCOPE) -> None:
+    names = ["Alice", "Bob", "Acme", "Globex", "Initech"]
+    await graph.create_entities(store, entities=[E(name=n) for n in names], scope=scope)
+
+
+# -- entities ------------------------------------------------------------------------------
+
+
+async def test_create_entities_skips_existing_names_and_returns_the_created(store: Store) -> None:
+    made = await graph.create_entities(
+        store,
+        entities=[E(name="Alice", type="person", summary="an engineer"), E(name="Acme"),
+                  E(name="Alice", type="robot")],
+    )  # fmt: skip
+    assert [e.name for e in made] == ["Alice", "Acme"]
+    assert made[0].type == "person" and made[0].summary == "an engineer"
+    assert made[0].id == graph.entity_id("default", "Alice")
+    again = await graph.create_entities(store, entities=[E(name="Alice"), E(name="Bob")])
+    assert [e.name for e in again] == ["Bob"]
+    view = await graph.entity(store, name="Alice")
+    assert view is not None and view.entity.type == "person"  # not updated by the skip
+
+
+async def test_names_are_exact_and_scoped(store: Store) -> None:
+    made = await graph.create_entities(
+        store, entities=[E(name=n) for n in ("Café", "café", "Café ")]
+    )
+    assert len(made) == 3
+    assert len({graph.name_key(e.name) for e in made}) == 1
+    other = await graph.create_entities(store, entities=[E(name="Café")], scope="elsewhere")
+    assert other[0].id != made[0].id
+    assert [e.name for e in (await graph.read_graph(store, scope="elsewhere")).entities] == ["Café"]
+
+
+async def test_bad_entities_are_refused_before_anything_is_written(store: Store) -> None:
+    bad_lists: list[Callable[[], Any]] = [
+        lambda: [E(name="")],
+        lambda: [E(name="   ")],
+        lambda: [E(name="ok"), E(name="x", aliases="ab")],
+        lambda: [E(name="ok"), {"name": "dict"}],
+        lambda: [E(name="x", attributes={1: 2})],
+        lambda: [E(name="x", attributes={"a": float("inf")})],
+        lambda: [E(name="x\udc80")],
+    ]
+    for make in bad_lists:
+        with pytest.raises(ValidationError):
+            await graph.create_entities(store, entities=make())
+    assert (await graph.read_graph(store)).entities == []
+
+
+async def test_the_database_keys_an_entity_by_its_scope_and_name(store: Store) -> None:
+    with pytest.raises(InvariantError):
+        await store.execute(
+            "CREATE entity:wrong SET scope = 'default', name = 'x', name_key = 'x';"
+        )
+
+
+async def test_delete_entities_retracts_them_with_their_facts_and_observations(
+    store: Store,
+) -> None:
+    await people(store)
+    await graph.assert_facts(store, facts=[F(subject="Alice", predicate="knows", object="Bob")])
+    await graph.add_observations(store, entity="Alice", contents=["likes tea"])
+    before = await now(store)
+    gone = await graph.delete_entities(store, names=["Alice", "Nobody"])
+    assert [e.name for e in gone] == ["Alice"] and gone[0].deleted
+    assert await graph.delete_entities(store, names=["Alice"]) == []  # idempotent
+    assert await graph.entity(store, name="Alice") is None
+    assert await graph.facts(store, entity="Bob") == []
+    then = await graph.entity(store, name="Alice", known_at=before)
+    assert then is not None and then.contents == ["likes tea"]
+    assert [f.object for f in then.facts] == ["Bob"]
+    # The observation's memory stays: it is the memory layer's.
+    assert (await memory.get(store, memory=memory.memory_id("default", "likes tea"))).kind == (
+        graph.OBSERVATION_KIND
+    )
+    # A new life of the same record; the first is remembered.
+    again = await graph.create_entities(store, entities=[E(name="Alice", type="person")])
+    assert [e.name for e in again] == ["Alice"] and len(again[0].lives) == 1
+    view = await graph.entity(store, name="Alice")
+    assert view is not None and view.contents == [] and view.facts == []
+    assert await graph.entity(store, name="Alice", known_at=before) is not None
+
+
+# -- facts ---------------------------------------------------------------------------------
+
+
+async def test_an_identical_current_fact_is_not_duplicated(store: Store) -> None:
+    await people(store)
+    fact = F(subject="Alice", predicate="works_at", object="Acme", value={"role": "cto"})
+    first = await graph.assert_facts(store, facts=[fact, fact])
+    assert len(first) == 1 and first[0].value == {"role": "cto"}
+    assert await graph.assert_facts(store, facts=[fact]) == []
+    other_value = F(subject="Alice", predicate="works_at", object="Acme", value={"role": "ceo"})
+    assert len(await graph.assert_facts(store, facts=[other_value])) == 1
+    assert len(await graph.facts(store, entity="Alice")) == 2
+
+
+async def test_facts_need_live_entities_of_their_scope(store: Store) -> None:
+    await people(store)
+    await graph.create_entities(store, entities=[E(name="Zed")], scope="other")
+    for bad in (F(subject="Alice", predicate="knows", object="Nobody"),
+                F(subject="Alice", predicate="knows", object="Zed")):  # fmt: skip
+        with pytest.raises(NotFoundError, match="no entity"):
+            await graph.assert_facts(
+                store, facts=[F(subject="Alice", predicate="knows", object="Bob"), bad]
+            )
+    assert await graph.facts(store) == []
+    # The database itself refuses a fact across scopes.
+    zed = RecordId("entity", graph.entity_id("other", "Zed"))
+    alice = RecordId("entity", graph.entity_id("default", "Alice"))
+    with pytest.raises(InvariantError):
+        await store.execute(
+            "RELATE $a->fact->$b SET scope = 'default', predicate = 'p', key = $k, "
+            "valid_from = time::now(), recorded_at = time::now();",
+            a=alice, b=zed, k="0" * 64,
+        )  # fmt: skip
+
+
+async def test_bad_facts_are_refused(store: Store) -> None:
+    await people(store)
+    for bad in (F(subject="Alice", predicate="", object="Bob"),
+                F(subject="Alice", predicate="p", object="Bob", valid_from=year(2020),
+                  valid_until=year(2019)),
+                F(subject="Alice", predicate="p", object="Bob", value=float("nan"))):  # fmt: skip
+        with pytest.raises(ValidationError):
+            await graph.assert_facts(store, facts=[bad])
+    with pytest.raises(InvariantError, match="valid until"):
+        # valid_from defaults to now: an end in the past is before it
+        await graph.assert_facts(
+            store, facts=[F(subject="Alice", predicate="p", object="Bob", valid_until=year(2000))]
+        )
+    assert await graph.fact_history(store) == []
+
+
+async def test_valid_time_and_transaction_time_are_separate_questions(store: Store) -> None:
+    await people(store)
+    t0 = await now(store)
+    await graph.assert_facts(
+        store,
+        facts=[F(subject="Alice", predicate="lives_in", object="Initech", valid_from=year(2010),
+                 valid_until=year(2015))],
+    )  # fmt: skip
+    t1 = await now(store)
+    [retracted] = await graph.retract_facts(
+        store, facts=[F(subject="Alice", predicate="lives_in", object="Initech")]
+    )
+    assert retracted.retracted_at is not None
+    # What was true in 2012, as believed between t0 and t1: yes; before t0 or now: no.
+    assert len(await graph.facts(store, valid_at=year(2012), known_at=t1)) == 1
+    assert await graph.facts(store, valid_at=year(2012), known_at=t0) == []
+    assert await graph.facts(store, valid_at=year(2012)) == []
+    # Not true in 2016 whatever the store believed.
+    assert await graph.facts(store, valid_at=year(2016), known_at=t1) == []
+    assert len(await graph.fact_history(store, entity="Alice")) == 1
+
+
+async def test_single_valued_predicates_supersede_and_keep_the_old_value(store: Store) -> None:
+    await people(store)
+    await graph.declare_predicate(store, name="works_at", single_valued=True)
+    [acme] = await graph.assert_facts(
+        store,
+        facts=[F(subject="Alice", predicate="works_at", object="Acme", valid_from=year(2020))],
+    )
+    t_acme = await now(store)
+    [globex] = await graph.assert_facts(
+        store,
+        facts=[F(subject="Alice", predicate="works_at", object="Globex", valid_from=year(2024))],
+    )
+    assert [f.object for f in await graph.facts(store, subject="Alice")] == ["Globex"]
+    [then] = await graph.facts(store, subject="Alice", valid_at=year(2022))
+    assert then.object == "Acme" and then.valid_until == year(2024) and then.supersedes == acme.id
+    # As believed before the change, Acme had no end.
+    [believed] = await graph.facts(store, subject="Alice", valid_at=year(2025), known_at=t_acme)
+    assert believed.id == acme.id and believed.valid_until is None
+    history = await graph.fact_history(store, subject="Alice")
+    assert {f.id for f in history} == {acme.id, globex.id, then.id}
+    [old] = [f for f in history if f.id == acme.id]
+    assert old.superseded_by == globex.id and old.retracted_at == globex.recorded_at
+    # Other subjects and non-declared predicates are untouched.
+    await graph.assert_facts(
+        store,
+        facts=[F(subject="Bob", predicate="works_at", object="Acme"),
+               F(subject="Alice", predicate="knows", object="Bob"),
+               F(subject="Alice", predicate="knows", object="Acme")],
+    )  # fmt: skip
+    assert len(await graph.facts(store, subject="Alice", predicate="knows")) == 2
+    assert len(await graph.facts(store, object="Acme", predicate="works_at")) == 1
+
+
+async def test_a_bounded_new_value_splits_the_old_one(store: Store) -> None:
+    await people(store)
+    await graph.declare_predicate(store, name="works_at", single_valued=True)
+    await graph.assert_facts(
+        store,
+        facts=[F(subject="Alice", predicate="works_at", object="Acme", valid_from=year(2010))],
+    )
+    await graph.assert_facts(
+        store,
+        facts=[F(subject="Alice", predicate="works_at", object="Globex", valid_from=year(2015),
+                 valid_until=year(2017))],
+    )  # fmt: skip
+    at = {y: [f.object for f in await graph.facts(store, subject="Alice", valid_at=year(y))]
+          for y in (2012, 2016, 2020)}  # fmt: skip
+    assert at == {2012: ["Acme"], 2016: ["Globex"], 2020: ["Acme"]}
+
+
+async def test_predicates_are_declared_per_scope(store: Store) -> None:
+    p = await graph.declare_predicate(store, name="works_at", single_valued=True, scope="a")
+    assert p.single_valued and p.scope == "a"
+    assert await graph.predicates(store) == []
+    await graph.declare_predicate(store, name="works_at", single_valued=False, scope="a")
+    assert [x.single_valued for x in await graph.predicates(store, scope="a")] == [False]
+
+
+async def test_retract_by_id_and_absent_facts(store: Store) -> None:
+    await people(store)
+    [f] = await graph.assert_facts(store, facts=[F(subject="Alice", predicate="p", object="Bob")])
+    assert (
+        await graph.retract_facts(store, facts=[F(subject="Bob", predicate="p", object="Alice")])
+        == []
+    )
+    [r] = await graph.retract_facts(store, facts=[f.id])
+    assert r.id == f.id and r.retracted_at is not None
+    assert await graph.retract_facts(store, facts=[f]) == []
+    with pytest.raises(ImmutableError):
+        await store.execute("UPDATE $f SET retracted_at = time::now();", f=RecordId("fact", f.id))
+
+
+# -- observations ----------------------------------------------------------------------------
+
+
+async def test_observations_keep_insertion_order_and_skip_what_is_there(store: Store) -> None:
+    await people(store)
+    added = await graph.add_observations(store, entity="Alice", contents=["b", "a", "b", "c"])
+    assert added == ["b", "a", "c"]
+    assert await graph.add_observations(store, entity="Alice", contents=["c", "d"]) == ["d"]
+    await graph.delete_observations(store, entity="Alice", contents=["a", "zzz"])
+    await graph.delete_observations(store, entity="Nobody", contents=["a"])
+    assert await graph.add_observations(store, entity="Alice", contents=["a"]) == ["a"]
+    view = await graph.entity(store, name="Alice")
+    assert view is not None and view.contents == ["b", "c", "d", "a"]
+    # Shared content is one memory, observed by both entities.
+    await graph.add_observations(store, entity="Bob", contents=["b"])
+    sub = await graph.open_nodes(store, names=["Alice", "Bob"])
+    assert sub.contents("Bob") == ["b"]
+    assert sub.observations["Bob"][0].memory == sub.observations["Alice"][0].memory
+
+
+async def test_an_unknown_entity_fails_the_whole_call(store: Store) -> None:
+    await people(store)
+    with pytest.raises(NotFoundError, match="Nobody"):
+        await graph.add_observations_many(store, observations={"Alice": ["x"], "Nobody": ["y"]})
+    view = await graph.entity(store, name="Alice")
+    assert view is not None and view.contents == []
+    out = await graph.add_observations_many(store, observations={"Alice": ["x"], "Bob": ["x", "y"]})
+    assert out == {"Alice": ["x"], "Bob": ["x", "y"]}
+
+
+async def test_observations_are_memories_and_hide_with_them(store: Store) -> None:
+    await people(store)
+    await graph.add_observations(store, entity="Alice", contents=["likes tea", "likes jazz"])
+    hits = await memory.recall(store, text="tea", k=5)
+    assert [h.memory.content for h in hits] == ["likes tea"]
+    mid = memory.memory_id("default", "likes tea")
+    await memory.invalidate(store, memory=mid, reason="wrong")
+    view = await graph.entity(store, name="Alice")
+    assert view is not None and view.contents == ["likes jazz"]
+    hidden = await graph.entity(store, name="Alice", include_invalidated=True)
+    assert hidden is not None and [o.invalidated for o in hidden.observations] == [True, False]
+    await memory.restore(store, memory=mid)
+    view = await graph.entity(store, name="Alice")
+    assert view is not None and view.contents == ["likes tea", "likes jazz"]
+
+
+# -- reads -----------------------------------------------------------------------------------
+
+
+async def test_read_graph_and_open_nodes(store: Store) -> None:
+    await people(store)
+    await graph.assert_facts(
+        store,
+        facts=[F(subject="Alice", predicate="works_at", object="Acme"),
+               F(subject="Bob", predicate="works_at", object="Globex")],
+    )  # fmt: skip
+    await graph.add_observations(store, entity="Acme", contents=["a company"])
+    whole = await graph.read_graph(store)
+    assert [e.name for e in whole.entities] == ["Alice", "Bob", "Acme", "Globex", "Initech"]
+    assert len(whole.facts) == 2 and whole.contents("Acme") == ["a company"]
+    some = await graph.open_nodes(store, names=["Acme", "Nobody"])
+    assert [e.name for e in some.entities] == ["Acme"]
+    assert [(f.subject, f.object) for f in some.facts] == [("Alice", "Acme")]
+    assert (await graph.read_graph(store, scope="empty")).entities == []
+
+
+# -- sources ---------------------------------------------------------------------------------
+
+
+async def test_sources_are_recorded_as_provenance_edges(store: Store) -> None:
+    await people(store)
+    run = await runs.create_run(store, spec_digest="0" * 64, agent_name="a")
+    await runs.append_events(store, run_id=run.id, events=[runs.NewEvent(kind="tool", payload={})])
+    m = await memory.remember(store, content="Alice joined Acme")
+    [f] = await graph.assert_facts(
+        store,
+        facts=[F(subject="Alice", predicate="works_at", object="Acme")],
+        source=[provenance.RunTrace(run_id=run.id, seq=1), m.id,
+                provenance.UserAnnotation(user="olga", note="checked")],
+    )  # fmt: skip
+    edges = await store.query(
+        "SELECT VALUE out FROM fact_source WHERE in = $f;", RecordId, f=RecordId("fact", f.id)
+    )
+    assert {e.table for e in edges} == {"run_event", "memory", "annotation"}
+    added = await graph.add_observations(
+        store,
+        entity="Alice",
+        contents=["was hired"],
+        source=provenance.RunTrace(run_id=run.id, seq=1),
+    )
+    assert added == ["was hired"]
+    impact = await provenance.impact(store, source=provenance.RunTrace(run_id=run.id, seq=1))
+    assert memory.memory_id("default", "was hired") in impact.memories
+    with pytest.raises(NotFoundError):
+        await graph.assert_facts(
+            store,
+            facts=[F(subject="Bob", predicate="works_at", object="Acme")],
+            source=provenance.RunTrace(run_id=run.id, seq=99),
+        )
+    with pytest.raises(ValidationError):
+        await graph.assert_facts(
+            store, facts=[F(subject="Bob", predicate="p", object="Acme")], source="branch:main"
+        )
