@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -19,9 +19,9 @@ from ..memory import RecallHit
 
 __all__ = [
     "DECISION_FIELDS",
-    "UsedItem",
     "Decision",
     "SuccessRate",
+    "UsedItem",
     "decisions_for_commit",
     "decisions_for_task",
     "get_decision",

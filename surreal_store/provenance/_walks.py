@@ -172,7 +172,7 @@ _FACT_NODE: Final = (
     "id, scope, in.name AS subject, predicate, out.name AS object, value, valid_from, "
     "valid_until, recorded_at, retracted_at, invalidated_at, invalidated_reason"
 )
-_FACTS = f"""
+_FACTS = """
 LET $start_facts = $starts.filter(|$s| record::tb($s) = 'fact');
 -- (A block ending in a one-row SELECT answers the row, not a list: no IF here.)
 LET $fact_edges = (SELECT in, out, how FROM array::flatten(
@@ -186,7 +186,9 @@ LET $from = array::union(
 _FACT_EXTRA = f"""
     facts: (SELECT {_FACT_NODE} FROM $start_facts),
     fact_edges: $fact_edges,
-    fact_sources: (SELECT * FROM array::distinct($fact_edges[WHERE record::tb(out) != 'memory'].out)),
+    fact_sources: (SELECT * FROM array::distinct(
+        $fact_edges[WHERE record::tb(out) != 'memory'].out
+    )),
 """
 
 
