@@ -24,6 +24,7 @@ __all__ = [
     "UsedItem",
     "decisions_for_commit",
     "decisions_for_task",
+    "fact_record",
     "get_decision",
     "record_decision",
     "record_outcome",
@@ -95,19 +96,32 @@ UsedItem = RecallHit | str | RecordId | _FactLike | tuple[Any, float | None]
 :class:`~surreal_store.graph.Fact` or ``fact:<key>``), or a ``(memory or fact, score)`` pair."""
 
 
+def fact_record(value: Any) -> RecordId:
+    """A fact's record from its key, ``fact:<key>`` or a record id (a 32-hex key stays a
+    string, even one of digits only)."""
+    if isinstance(value, RecordId):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValidationError(f"invalid fact id {value!r}")
+    key = value.removeprefix("fact:")
+    if _FACT_KEY.match(key):
+        return RecordId("fact", key)
+    return RecordId.parse(value, table="fact")
+
+
 def _used_target(value: Any) -> RecordId:
     """What a ``used`` item names: a memory (its id in any form) or a fact (a
     :class:`~surreal_store.graph.Fact`, ``fact:<key>``, its 32-hex key or a record id)."""
     if isinstance(value, RecallHit):
         return RecordId("memory", memory_key(value.memory.id))
     if isinstance(value, _FactLike) and not isinstance(value, str | RecordId):
-        return RecordId.parse(str(value.id), table="fact")
+        return fact_record(value.id)
     if isinstance(value, RecordId):
         if value.table == "fact":
-            return RecordId.parse(str(value), table="fact")
+            return fact_record(value)
         return RecordId("memory", memory_key(value))
     if isinstance(value, str) and (value.startswith("fact:") or _FACT_KEY.match(value)):
-        return RecordId.parse(value, table="fact")
+        return fact_record(value)
     return RecordId("memory", memory_key(value))
 
 

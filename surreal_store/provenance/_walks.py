@@ -12,7 +12,7 @@ from .._client import Executor
 from .._errors import NotFoundError, ValidationError
 from .._ids import decision_key, memory_key
 from .._types import RecordId
-from ._decisions import DECISION_FIELDS, Decision
+from ._decisions import DECISION_FIELDS, Decision, fact_record
 from ._graph import Edge, Node, ProvenanceGraph
 
 __all__ = ["lineage", "why"]
@@ -224,12 +224,9 @@ def _add_facts(graph: ProvenanceGraph, first: Mapping[str, Any]) -> None:
 def _fact_record(value: Any) -> RecordId:
     """A fact as ``lineage`` takes it: a :class:`~surreal_store.graph.Fact`, ``fact:<key>``,
     its key, or a record id."""
-    if isinstance(value, RecordId):
-        return RecordId.parse(str(value), table="fact")
-    key = getattr(value, "id", value) if not isinstance(value, str) else value
-    if not isinstance(key, str):
-        raise ValidationError(f"invalid fact id {value!r}")
-    return RecordId.parse(key, table="fact")
+    if not isinstance(value, str | RecordId):
+        value = getattr(value, "id", value)
+    return fact_record(value)
 
 
 _FACT_LINEAGE = (
