@@ -77,8 +77,8 @@ def _one_target(source: SourceRef | str | None, memory: str | None) -> tuple[Any
 async def impact(
     db: Executor, *, source: SourceRef | str | None = None, memory: str | None = None
 ) -> Impact:
-    """Every memory and decision that depends on ``source`` (a run event, commit, snapshot,
-    annotation or graph checkpoint) or on ``memory``.
+    """Every memory, fact (of the knowledge graph) and decision that depends on ``source`` (a
+    run event, commit, snapshot, annotation or graph checkpoint) or on ``memory``.
 
     ``source`` takes every id this library hands out, here and in :func:`invalidate` and
     :func:`restore`: a source model, a memory id (bare, ``memory:<key>``, a :class:`RecordId`:
