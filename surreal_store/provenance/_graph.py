@@ -183,7 +183,7 @@ _NOUNS: Final = {
 }  # fmt: skip
 _PLURALS: Final = {"memory": "memories"}
 _EDGES: Final = {  # kind: colour, dash, what the legend says
-    "used": ("#6a3d9a", "", "used (decision to memory or fact)"),
+    "used": ("#6a3d9a", "", "used (decision to memory)"),
     "derived_from": ("#7a8a99", "", "derived from"),
     "sourced_from": ("#33a02c", "4 3", "sourced from"),
     "fact_source": ("#008b8b", "4 3", "fact from"),
