@@ -16,6 +16,11 @@ standing cause upstream of it, its own included:
 
 Each change is one transaction that checks its set of memories is still closed under
 derivation; a derivation made meanwhile makes it stale, and it is recomputed and retried.
+
+Facts of the knowledge graph follow the same causes (schema 023): a fact is hidden while a
+source it cites, or a cascading cause of a memory it cites, stands. The schema's events apply
+that in the transaction that changes a distrust, a memory's causes or a fact's sources; here
+the facts a change reaches are only counted and named.
 """
 
 from __future__ import annotations
@@ -30,7 +35,15 @@ from ._errors import ConflictError, StaleError
 from ._executor import Executor
 from ._types import RecordId
 
-__all__ = ["add_cause", "derived", "downstream", "recompute_causes_block", "remove_cause"]
+__all__ = [
+    "Reach",
+    "add_cause",
+    "derived",
+    "downstream",
+    "downstream_facts",
+    "recompute_causes_block",
+    "remove_cause",
+]
 
 _ATTEMPTS: Final = 3
 
@@ -98,6 +111,48 @@ async def downstream(
     return await _walk(db, first.memories, first.decisions, decisions=decisions)
 
 
+# The facts citing the source itself or a memory of the set, and the decisions that used them.
+_FACTS_OF = """
+LET $facts = array::union(
+    IF $source != NONE { $source<-fact_source<-fact } ELSE { [] },
+    array::flatten((SELECT VALUE <-fact_source<-fact FROM $memories))
+);
+{
+    facts: $facts,
+    decisions: IF $decisions {
+        array::distinct(array::flatten((SELECT VALUE <-used<-decision FROM $facts)))
+    } ELSE { [] },
+};
+"""
+
+
+class _FactIds(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    facts: list[RecordId]
+    decisions: list[RecordId]
+
+
+async def downstream_facts(
+    db: Executor,
+    *,
+    source: RecordId | None,
+    memories: Sequence[RecordId],
+    decisions: bool = True,
+) -> tuple[list[RecordId], list[RecordId]]:
+    """The facts citing ``source`` or one of ``memories`` (a downstream set), and, with
+    ``decisions``, the decisions that used one of them; one query."""
+    found = await db.query_required_single(
+        _FACTS_OF,
+        _FactIds,
+        idempotent=True,
+        source=source,
+        memories=list(memories),
+        decisions=decisions,
+    )
+    return found.facts, found.decisions
+
+
 async def derived(db: Executor, *, memories: Sequence[RecordId]) -> list[RecordId]:
     """``memories`` and every memory derived from them, directly or transitively."""
     found, _ = await _walk(db, memories, [], decisions=False)
@@ -157,6 +212,13 @@ UPDATE $set SET invalidated_at = time::now(), invalidated_reason = $reason,
     invalidated_by = $by, invalidated_causes = [$cause],
     embedding_stash = embedding, embedding = NONE
     WHERE invalidated_at = NONE RETURN NONE;
+-- The facts it reaches (the schema's events have hidden them): those citing the cause, and
+-- with cascade those citing a memory of the set.
+LET $facts = IF $cascade { array::union(
+    $cause<-fact_source<-fact, array::flatten((SELECT VALUE <-fact_source<-fact FROM $set))
+) } ELSE { [] };
+IF array::len($facts) > 0 { UPDATE ONLY $record SET facts = array::len($facts) RETURN NONE };
+$facts;
 COMMIT;
 """
 )
@@ -232,6 +294,15 @@ def _kept_changing(_: BaseException) -> ConflictError:
     return ConflictError("the derivation graph kept changing during the change; try again")
 
 
+class Reach(BaseModel):
+    """What a distrust reaches: memories and facts (of the knowledge graph)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    memories: list[RecordId]
+    facts: list[RecordId]
+
+
 async def add_cause(
     db: Executor,
     *,
@@ -240,22 +311,22 @@ async def add_cause(
     cascade: bool = True,
     reason: str,
     by: str | None,
-) -> list[RecordId]:
+) -> Reach:
     """Distrust ``source`` or ``memory`` (with ``cascade``, everything derived from it too) in
-    one transaction; returns the memories the cause reaches."""
+    one transaction; returns the memories and facts the cause reaches."""
     cause = source if source is not None else memory
     assert cause is not None
 
-    async def step() -> list[RecordId]:
+    async def step() -> Reach:
         if cascade:
             members = await _closed_set(db, source=source, memory=memory, must_exist=True)
         else:
             members = [cause]
-        await db.execute(
-            _ADD, source=source, memory=memory, cause=cause, cascade=cascade, set=members,
-            reason=reason, by=by,
+        facts = await db.query(
+            _ADD, RecordId, source=source, memory=memory, cause=cause, cascade=cascade,
+            set=members, reason=reason, by=by,
         )  # fmt: skip
-        return members
+        return Reach(memories=members, facts=facts)
 
     return await _retry.again(step, on=(StaleError,), attempts=_ATTEMPTS, exhausted=_kept_changing)
 

@@ -106,11 +106,19 @@ NEW_DECISION = Condition(
     "record::id($auth) + '_' + string::slice(record::id(id), -32) "
     "AND string::is_hexadecimal(string::slice(record::id(id), -32))",
 )
+# A fact is seen where it and both its ends are (022 keeps all three in one scope; checked
+# all the same, since nothing else stands between an agent and another scope's entity).
+_FACT_SEEN = (
+    "{f}scope IN $auth.scopes AND {f}in.scope IN $auth.scopes AND {f}out.scope IN $auth.scopes"
+)
 USED = Condition(
-    "its own decision, a memory of its scopes", "in.agent = $auth AND out.scope IN $auth.scopes"
+    "its own decision, a memory or fact of its scopes",
+    "in.agent = $auth AND out.scope IN $auth.scopes AND (record::tb(out) = 'memory' OR ("
+    + _FACT_SEEN.format(f="out.")
+    + "))",
 )
 NEW_USED = Condition(
-    "its own decision, a memory of its scopes, keyed [decision, memory]",
+    "its own decision, a memory or fact of its scopes, keyed [decision, memory or fact]",
     f"{USED.surql} AND record::id(id) = [record::id(in), record::id(out)]",
 )
 DERIVED = Condition(
@@ -139,6 +147,43 @@ DISTRUST = Condition(
 NEW_DISTRUST = Condition(
     "of a memory of its scopes or its own run event, keyed [source]",
     f"({DISTRUST.surql}) AND record::id(id) = [source]",
+)
+NEW_ENTITY = Condition(
+    "in its scopes, keyed by the hash of its scope and name",
+    "scope IN $auth.scopes AND record::id(id) = "
+    "crypto::sha256(<string>string::len(scope) + ':' + scope + name)",
+)
+FACT = Condition("in its scopes, both ends too", _FACT_SEEN.format(f=""))
+# A fact's id is random (128 bits, as the API makes it): no id an agent may create names a
+# record it could know of, and none a person chose.
+NEW_FACT = Condition(
+    "in its scopes, both ends too, keyed by 32 random lowercase hex",
+    f"{FACT.surql} AND type::is_string(record::id(id)) AND string::len(record::id(id)) = 32 "
+    "AND string::is_hexadecimal(record::id(id)) "
+    "AND string::lowercase(record::id(id)) = record::id(id)",
+)
+# As for sourced_from: both ends seen (a source an agent may see is a memory of its scopes or
+# one of its own run events).
+FACT_SOURCE = Condition(
+    "a fact of its scopes from a memory of its scopes or its own run event",
+    _FACT_SEEN.format(f="in.") + " AND ((record::tb(out) = 'memory' AND out.scope IN $auth.scopes) "
+    "OR (record::tb(out) = 'run_event' AND out.run.agent_name = record::id($auth)))",
+)
+NEW_FACT_SOURCE = Condition(
+    "a fact of its scopes from a memory of its scopes or its own run event, keyed [fact, source]",
+    f"{FACT_SOURCE.surql} AND record::id(id) = [record::id(in), <string>out]",
+)
+OBSERVED = Condition(
+    "a memory and an entity of its scopes",
+    "scope IN $auth.scopes AND in.scope IN $auth.scopes AND out.scope IN $auth.scopes",
+)
+NEW_OBSERVED = Condition(
+    "a memory and an entity of its scopes, keyed [memory, entity, position]",
+    f"{OBSERVED.surql} AND record::id(id) = [record::id(in), record::id(out), position]",
+)
+NEW_PREDICATE = Condition(
+    "in its scopes, keyed [scope, name]",
+    "scope IN $auth.scopes AND record::id(id) = [scope, name]",
 )
 OWN_RUN = Condition("its own", "agent_name = record::id($auth)")
 NEW_RUN = Condition(
@@ -235,7 +280,7 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
         "source_invalidation",
         {
             "source": "sc", "reason": "sc", "by": "sc", "at": "sc", "memories": "scu",
-            "cascade": "scu",
+            "cascade": "scu", "facts": "scu",
         },
         agent={
             "select": DISTRUST, "create": NEW_DISTRUST, "update": DISTRUST, "delete": DISTRUST,
@@ -344,23 +389,58 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
         "lc_document",
         "collection", "doc_id", "memories", "memories.*", "created_at", "updated_at",
     ),
-    # -- the knowledge graph (schema 022): closed to agents until its access is written -------
-    _closed(
+    # -- the knowledge graph (schemas 022, 023): an agent's graph is its scopes' ------------------
+    TableAccess(
         "entity",
-        "scope", "name", "name_key", "type", "aliases", "aliases.*", "summary", "attributes",
-        "embedding", "embedding_model", "created_at", "updated_at", "recorded_at",
-        "retracted_at", "lives", "lives.*", "lives.*.recorded_at", "lives.*.retracted_at",
-        "merged_into", "observed",
+        {
+            "scope": "sc", "name": "sc", "name_key": "sc", "type": "scu", "aliases": "scu",
+            "aliases.*": "scu", "summary": "scu", "attributes": "scu", "embedding": "scu",
+            "embedding_model": "scu", "created_at": "sc", "updated_at": "scu",
+            "recorded_at": "scu", "retracted_at": "scu", "lives": "scu", "lives.*": "scu",
+            "lives.*.recorded_at": "scu", "lives.*.retracted_at": "scu", "merged_into": "scu",
+            "observed": "scu",
+        },
+        agent={"select": IN_SCOPE, "create": NEW_ENTITY, "update": IN_SCOPE},
+        refused="an agent writes entities in its granted scopes (deleting one retracts it)",
     ),
-    _closed(
+    TableAccess(
         "fact",
-        "in", "out", "scope", "predicate", "value", "key", "valid_from", "valid_until",
-        "recorded_at", "retracted_at", "superseded_by", "supersedes", "invalidated_at",
-        "invalidated_reason", "invalidated_by", "invalidated_causes", "invalidated_causes.*",
+        {
+            "in": "sc", "out": "sc", "scope": "sc", "predicate": "sc", "value": "sc",
+            "key": "sc", "valid_from": "sc", "valid_until": "sc", "recorded_at": "sc",
+            "retracted_at": "scu", "superseded_by": "scu", "supersedes": "sc",
+            "invalidated_at": "scu", "invalidated_reason": "scu", "invalidated_by": "scu",
+            "invalidated_causes": "scu", "invalidated_causes.*": "scu",
+        },
+        agent={"select": FACT, "create": NEW_FACT, "update": FACT},
+        refused="an agent asserts facts between entities of its scopes (retracting keeps them)",
     ),
-    _closed("fact_source", "in", "out", "how", "created_at"),
-    _closed("observation", "in", "out", "scope", "position", "recorded_at", "retracted_at"),
-    _closed("predicate", "scope", "name", "single_valued", "created_at", "updated_at"),
+    TableAccess(
+        "fact_source",
+        {"in": "sc", "out": "sc", "how": "sc", "created_at": "sc"},
+        agent={"select": FACT_SOURCE, "create": NEW_FACT_SOURCE, "delete": FACT_SOURCE},
+        refused="an agent sources its facts from its memories and its own run events",
+    ),
+    TableAccess(
+        "observation",
+        {
+            "in": "sc", "out": "sc", "scope": "sc", "position": "sc", "recorded_at": "sc",
+            "retracted_at": "scu",
+        },
+        agent={
+            "select": OBSERVED, "create": NEW_OBSERVED, "update": OBSERVED, "delete": OBSERVED,
+        },
+        refused="an agent links memories and entities of its scopes",
+    ),
+    TableAccess(
+        "predicate",
+        {
+            "scope": "sc", "name": "sc", "single_valued": "scu", "created_at": "sc",
+            "updated_at": "scu",
+        },
+        agent={"select": IN_SCOPE, "create": NEW_PREDICATE, "update": IN_SCOPE},
+        refused="an agent declares predicates in its granted scopes",
+    ),
 )  # fmt: skip
 
 _BY_NAME: Final = {t.name: t for t in ACCESS}

@@ -13,6 +13,12 @@ a decision was taken, and distrusting a source with everything derived from it.
     receipt = await provenance.invalidate(store, source=provenance.RunTrace(run_id="r1", seq=3),
                                           reason="tool returned garbage")
 
+Facts of the knowledge graph (:mod:`surreal_store.graph`) take part: a decision may use facts
+(``used=[fact, ...]``), ``lineage(fact=...)`` and ``why`` walk through them to the runs they
+came from, and ``invalidate`` / ``restore`` / ``impact`` of a source reach the facts citing it
+or any memory derived from it (``receipt.facts``, ``impact.facts``), with the same causes as
+memories (schema 023).
+
 Graph questions are answered by recursive graph queries, one per 256 levels (the engine's
 recursion limit). An invalidation cascade is one transaction.
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -20,8 +21,10 @@ __all__ = [
     "DECISION_FIELDS",
     "Decision",
     "SuccessRate",
+    "UsedItem",
     "decisions_for_commit",
     "decisions_for_task",
+    "fact_record",
     "get_decision",
     "record_decision",
     "record_outcome",
@@ -57,7 +60,8 @@ _RECORD_DECISION = f"""
 BEGIN;
 FOR $u IN $used {{
     IF !record::exists($u.out) {{
-        THROW 'not_found: memory ' + record::id($u.out) + ' does not exist';
+        THROW 'not_found: ' + record::tb($u.out) + ' ' + <string>record::id($u.out)
+            + ' does not exist';
     }};
 }};
 CREATE ONLY $id CONTENT {{
@@ -70,6 +74,57 @@ COMMIT;
 """
 
 
+@runtime_checkable
+class _FactLike(Protocol):
+    """A fact of the knowledge graph (:class:`surreal_store.graph.Fact`), which this layer
+    (below the graph's) knows by its shape."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def predicate(self) -> str: ...
+
+    @property
+    def valid_from(self) -> dt.datetime: ...
+
+
+_FACT_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+UsedItem = RecallHit | str | RecordId | _FactLike | tuple[Any, float | None]
+"""An item of ``record_decision(used=...)``: a :class:`RecallHit`, a memory id, a fact (a
+:class:`~surreal_store.graph.Fact` or ``fact:<key>``), or a ``(memory or fact, score)`` pair."""
+
+
+def fact_record(value: Any) -> RecordId:
+    """A fact's record from its key, ``fact:<key>`` or a record id (a 32-hex key stays a
+    string, even one of digits only)."""
+    if isinstance(value, RecordId):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValidationError(f"invalid fact id {value!r}")
+    key = value.removeprefix("fact:")
+    if _FACT_KEY.match(key):
+        return RecordId("fact", key)
+    return RecordId.parse(value, table="fact")
+
+
+def _used_target(value: Any) -> RecordId:
+    """What a ``used`` item names: a memory (its id in any form) or a fact (a
+    :class:`~surreal_store.graph.Fact`, ``fact:<key>``, its 32-hex key or a record id)."""
+    if isinstance(value, RecallHit):
+        return RecordId("memory", memory_key(value.memory.id))
+    if isinstance(value, _FactLike) and not isinstance(value, str | RecordId):
+        return fact_record(value.id)
+    if isinstance(value, RecordId):
+        if value.table == "fact":
+            return fact_record(value)
+        return RecordId("memory", memory_key(value))
+    if isinstance(value, str) and (value.startswith("fact:") or _FACT_KEY.match(value)):
+        return fact_record(value)
+    return RecordId("memory", memory_key(value))
+
+
 @public
 async def record_decision(
     db: Executor,
@@ -79,13 +134,18 @@ async def record_decision(
     confidence: float,
     rationale: str = "",
     alternatives: Sequence[str] = (),
-    used: Sequence[RecallHit | str | tuple[str, float | None]] = (),
+    used: Sequence[UsedItem] = (),
     commit: str | None = None,
     branch: str | None = None,
     agent: str | None = None,
 ) -> Decision:
-    """Record a decision and the memories it ``used`` (recall hits, ids, or ``(id, score)``
-    pairs, best first: their position is the rank), in one transaction."""
+    """Record a decision and the memories and facts it ``used``, in one transaction.
+
+    ``used`` lists them best first (their position is the rank): recall hits, memory ids,
+    facts of the knowledge graph (a :class:`~surreal_store.graph.Fact`, ``fact:<key>``), or
+    ``(item, score)`` pairs of those. :func:`why` then walks from the decision through each to
+    the runs, events, commits and people they came from; :func:`impact` of a source lists the
+    decisions that used a memory or fact derived from it."""
     for label, value in (("task", task), ("action", action)):
         if not isinstance(value, str) or not value:
             raise ValidationError(f"decision {label} must be a non-empty string")
@@ -106,15 +166,22 @@ async def record_decision(
         commit = head
     key = new_decision_key(db)
     rows: list[dict[str, Any]] = []
+    if isinstance(used, str | RecordId | RecallHit) or not isinstance(used, Sequence):
+        raise ValidationError("used must be a list of memories or facts")
     for rank, u in enumerate(used, 1):
-        mid, score = (
-            (u.memory.id, u.score)
-            if isinstance(u, RecallHit)
-            else (u, None)
-            if isinstance(u, str)
-            else (u[0], u[1])
-        )
-        target = RecordId("memory", memory_key(mid))
+        item: Any
+        score: Any
+        if isinstance(u, RecallHit):
+            item, score = u, u.score
+        elif isinstance(u, tuple | list):
+            if len(u) != 2:
+                raise ValidationError(f"used item {rank}: a pair is (memory or fact, score)")
+            item, score = u
+        else:
+            item, score = u, None
+        if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
+            raise ValidationError(f"used item {rank}: the score must be a number or None")
+        target = _used_target(item)
         rows.append(
             {
                 "id": RecordId("used", [key, target.key]),
@@ -124,7 +191,7 @@ async def record_decision(
             }
         )
     if len({r["out"] for r in rows}) != len(rows):
-        raise ValidationError("a memory is listed twice in used")
+        raise ValidationError("a memory or fact is listed twice in used")
     return await db.query_required_single(
         _RECORD_DECISION,
         Decision,

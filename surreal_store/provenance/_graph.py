@@ -15,14 +15,15 @@ __all__ = ["Edge", "EdgeKind", "Node", "NodeKind", "ProvenanceGraph"]
 
 
 NodeKind = Literal[
-    "memory", "decision", "run_event", "commit", "snapshot", "annotation", "checkpoint"
+    "memory", "fact", "decision", "run_event", "commit", "snapshot", "annotation", "checkpoint"
 ]
-EdgeKind = Literal["used", "derived_from", "sourced_from"]
+EdgeKind = Literal["used", "derived_from", "sourced_from", "fact_source"]
 
 
 @dataclass(frozen=True)
 class Node:
-    """A memory, decision or source. ``id`` is ``table:key``; ``data`` its stored fields."""
+    """A memory, fact (of the knowledge graph), decision or source. ``id`` is ``table:key``;
+    ``data`` its stored fields."""
 
     id: str
     kind: NodeKind
@@ -32,8 +33,9 @@ class Node:
 
 @dataclass(frozen=True)
 class Edge:
-    """``source`` -> ``target`` (node ids), as stored: decision -used-> memory, memory
-    -derived_from-> memory, memory -sourced_from-> source."""
+    """``source`` -> ``target`` (node ids), as stored: decision -used-> memory or fact,
+    memory -derived_from-> memory, memory -sourced_from-> source, fact -fact_source-> source
+    or memory."""
 
     source: str
     target: str
@@ -169,12 +171,14 @@ class ProvenanceGraph:
 
 
 _COLOURS: Final = {
-    "decision": "#6a3d9a", "memory": "#1f78b4", "run_event": "#33a02c", "commit": "#b15928",
+    "decision": "#6a3d9a", "memory": "#1f78b4", "fact": "#008b8b", "run_event": "#33a02c",
+    "commit": "#b15928",
     "snapshot": "#b15928", "annotation": "#ff7f00", "checkpoint": "#b15928",
 }  # fmt: skip
 _HIDDEN: Final = "#e31a1c"
 _NOUNS: Final = {
-    "decision": "decision", "memory": "memory", "run_event": "run event", "commit": "commit",
+    "decision": "decision", "memory": "memory", "fact": "fact", "run_event": "run event",
+    "commit": "commit",
     "snapshot": "state snapshot", "annotation": "annotation", "checkpoint": "checkpoint",
 }  # fmt: skip
 _PLURALS: Final = {"memory": "memories"}
@@ -182,6 +186,7 @@ _EDGES: Final = {  # kind: colour, dash, what the legend says
     "used": ("#6a3d9a", "", "used (decision to memory)"),
     "derived_from": ("#7a8a99", "", "derived from"),
     "sourced_from": ("#33a02c", "4 3", "sourced from"),
+    "fact_source": ("#008b8b", "4 3", "fact from"),
 }
 _FONT: Final = "DejaVu Sans, Verdana, Helvetica, Arial, sans-serif"
 _CHAR_W: Final = 6.3  # px per character at 11px (DejaVu Sans, the widest of the family list)
@@ -211,7 +216,7 @@ def _layers(graph: ProvenanceGraph) -> dict[str, int]:
     # The sources (run events, commits, people...) are the roots: all in the last column.
     last = max(layer.values(), default=0)
     for n, node in graph.nodes.items():
-        if node.kind not in ("memory", "decision") and layer[n] > 0:
+        if node.kind not in ("memory", "fact", "decision") and layer[n] > 0:
             layer[n] = last
     return layer
 
@@ -305,7 +310,7 @@ def _legend(graph: ProvenanceGraph, width: int) -> tuple[list[str], int]:
             items.append(("box", _COLOURS[kind], _NOUNS[kind]))
     if any(n.data.get("invalidated_at") for n in graph.nodes.values()):
         items.append(("box", _HIDDEN, "hidden by an invalidation (recall leaves it out)"))
-    for kind in ("used", "derived_from", "sourced_from"):
+    for kind in ("used", "derived_from", "sourced_from", "fact_source"):
         if any(e.kind == kind for e in graph.edges):
             colour, dash, said = _EDGES[kind]
             items.append(("line", f"{colour}|{dash}", said))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from .. import _invalidation
 from .._api import public
@@ -51,12 +51,15 @@ def _is_memory(value: object) -> bool:
 
 class Impact(Model):
     """Everything downstream of a source or memory: the memories derived from it (directly or
-    transitively; for a memory, itself included) and the decisions that used any of them."""
+    transitively; for a memory, itself included), the knowledge graph's facts citing it or any
+    of those memories (fact ids, retracted versions included), and the decisions that used any
+    of them."""
 
     model_config = ConfigDict(frozen=True)
 
     memories: list[str]
     decisions: list[str]
+    facts: list[str] = Field(default_factory=list)
 
 
 def _one_target(source: SourceRef | str | None, memory: str | None) -> tuple[Any, Any]:
@@ -74,8 +77,8 @@ def _one_target(source: SourceRef | str | None, memory: str | None) -> tuple[Any
 async def impact(
     db: Executor, *, source: SourceRef | str | None = None, memory: str | None = None
 ) -> Impact:
-    """Every memory and decision that depends on ``source`` (a run event, commit, snapshot,
-    annotation or graph checkpoint) or on ``memory``.
+    """Every memory, fact (of the knowledge graph) and decision that depends on ``source`` (a
+    run event, commit, snapshot, annotation or graph checkpoint) or on ``memory``.
 
     ``source`` takes every id this library hands out, here and in :func:`invalidate` and
     :func:`restore`: a source model, a memory id (bare, ``memory:<key>``, a :class:`RecordId`:
@@ -83,19 +86,25 @@ async def impact(
     (``run_event:['r1', 3]``, ``snapshot:<key>``), a receipt's ``cause``, or ``RUN:SEQ``."""
     src, mem = _one_target(source, memory)
     memories, decisions = await _invalidation.downstream(db, source=src, memory=mem)
+    facts, deciding = await _invalidation.downstream_facts(db, source=src, memories=memories)
+    decisions = list(dict.fromkeys([*decisions, *deciding]))
     return Impact(
-        memories=[str(m.key) for m in memories], decisions=[str(d.key) for d in decisions]
+        memories=[str(m.key) for m in memories],
+        decisions=[str(d.key) for d in decisions],
+        facts=[str(f.key) for f in facts],
     )
 
 
 class InvalidationReceipt(Model):
-    """What one invalidation reached: its cause and every memory derived from it (those already
-    invalid keep their first record). :func:`impact` names the decisions that used them."""
+    """What one invalidation reached: its cause, every memory derived from it and every fact
+    citing it or one of those memories (those already invalid keep their first record).
+    :func:`impact` names the decisions that used them."""
 
     model_config = ConfigDict(frozen=True)
 
     cause: str
     memories: list[str]
+    facts: list[str] = Field(default_factory=list)
 
 
 @public
@@ -108,7 +117,8 @@ async def invalidate(
     by: str | None = None,
 ) -> InvalidationReceipt:
     """Distrust ``source`` (or ``memory``) and hide every memory derived from it, directly or
-    transitively, in one transaction; recall then leaves them out.
+    transitively, and every fact of the knowledge graph citing it or one of those memories, in
+    one transaction; recall and the graph's reads then leave them out.
 
     A memory stays hidden while any of its causes stands: distrusting a second source of an
     already hidden memory adds that cause (its first ``invalidated_reason`` stays), and
@@ -119,10 +129,14 @@ async def invalidate(
     if by is not None:
         check_text(by, "by")
     src, mem = _one_target(source, memory)
-    memories = await _invalidation.add_cause(
+    reach = await _invalidation.add_cause(
         db, source=src, memory=mem, cascade=True, reason=reason, by=by
     )
-    return InvalidationReceipt(cause=str(src or mem), memories=[str(m.key) for m in memories])
+    return InvalidationReceipt(
+        cause=str(src or mem),
+        memories=[str(m.key) for m in reach.memories],
+        facts=[str(f.key) for f in reach.facts],
+    )
 
 
 @public
@@ -132,7 +146,8 @@ async def restore(
     """Undo :func:`invalidate` of ``source`` / ``memory`` (or :func:`memory.invalidate
     <surreal_store.memory.invalidate>` of ``memory``): it stops being a cause anywhere.
     Returns the ids of the memories that became visible; those that another standing cause
-    still reaches stay hidden."""
+    still reaches stay hidden. Facts come back the same way (a fact citing two distrusted
+    sources stays hidden until both are restored)."""
     src, mem = _one_target(source, memory)
     restored = await _invalidation.remove_cause(db, source=src, memory=mem)
     return [str(r.key) for r in restored]

@@ -1,4 +1,4 @@
-"""Upstream walks: where a memory came from (lineage) and why a decision was taken."""
+"""Upstream walks: where a memory or fact came from (lineage) and why a decision was taken."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .._errors import NotFoundError, ValidationError
 from .._executor import Executor
 from .._ids import decision_key, memory_key
 from .._types import RecordId
-from ._decisions import DECISION_FIELDS, Decision
+from ._decisions import DECISION_FIELDS, Decision, fact_record
 from ._graph import Edge, Node, ProvenanceGraph
 
 __all__ = ["lineage", "why"]
@@ -45,6 +45,7 @@ def _upstream_page(depth: int, extra: str) -> str:
 LET $first = {first};
 LET $edges = (SELECT in, out, how FROM array::union($first, {deeper}));
 encoding::json::encode({{
+    starts: $from,
     edges: $edges,
     rows: (SELECT {_MEMORY_NODE}
         FROM array::union($from, $edges[WHERE record::tb(out) = 'memory'].out)),
@@ -129,9 +130,7 @@ async def _upstream(
             first = page
         # The page's starts (the prelude's on its page) have had their edges read; at depth 0
         # there were none to read.
-        used = page.get("used") or []
-        starts = [u["out"] for u in used] if prelude and first is page else frontier
-        starts_here = {str(m) for m in starts} if depth else set()
+        starts_here = {str(m) for m in page["starts"]} if depth else set()
         with_edges: set[str] = set()
         for e in page["edges"]:
             child, target = e["in"], e["out"]
@@ -167,15 +166,111 @@ async def _upstream(
     return first
 
 
+# Facts among $starts: their rows, their source edges, the non-memory sources' records; $from
+# is then the memories among $starts and those the facts cite (the walk goes on from there).
+_FACT_NODE: Final = (
+    "id, scope, in.name AS subject, predicate, out.name AS object, value, valid_from, "
+    "valid_until, recorded_at, retracted_at, invalidated_at, invalidated_reason"
+)
+_FACTS = """
+LET $start_facts = $starts.filter(|$s| record::tb($s) = 'fact');
+-- (A block ending in a one-row SELECT answers the row, not a list: no IF here.)
+LET $fact_edges = (SELECT in, out, how FROM array::flatten(
+    (SELECT VALUE ->fact_source FROM $start_facts.filter(|$f| $expand_facts))
+));
+LET $from = array::union(
+    $starts.filter(|$s| record::tb($s) = 'memory'),
+    $fact_edges[WHERE record::tb(out) = 'memory'].out
+);
+"""
+_FACT_EXTRA = f"""
+    facts: (SELECT {_FACT_NODE} FROM $start_facts),
+    fact_edges: $fact_edges,
+    fact_sources: (SELECT * FROM array::distinct(
+        $fact_edges[WHERE record::tb(out) != 'memory'].out
+    )),
+"""
+
+
+def _fact_label(row: Mapping[str, Any]) -> str:
+    value = row.get("value")
+    shown = "" if value is None else f" = {json.dumps(value, ensure_ascii=False)}"
+    text = f"{row.get('subject')} {row.get('predicate')} {row.get('object')}{shown}"
+    return textwrap.shorten(text, 60, placeholder="...") if len(text) > 60 else text
+
+
+def _add_facts(graph: ProvenanceGraph, first: Mapping[str, Any]) -> None:
+    """The facts of a first page (its ``facts``, ``fact_edges``, ``fact_sources``): nodes,
+    edges to what they cite, and roots (the sources they cite; a fact citing nothing)."""
+    cited: set[str] = set()
+    for e in first.get("fact_edges") or []:
+        graph.edges.append(Edge(e["in"], e["out"], "fact_source", {"how": e.get("how")}))
+        cited.add(e["in"])
+    roots: set[str] = set()
+    for row in first.get("fact_sources") or []:
+        if row:
+            node = _source_node(row)
+            graph.nodes[node.id] = node
+            roots.add(node.id)
+    for row in first.get("facts") or []:
+        data = dict(row)
+        node_id = str(data.pop("id"))
+        graph.nodes[node_id] = Node(node_id, "fact", _fact_label(data), data)
+        if node_id not in cited:
+            roots.add(node_id)
+    graph.roots = sorted({*graph.roots, *roots})
+
+
+def _fact_record(value: Any) -> RecordId:
+    """A fact as ``lineage`` takes it: a :class:`~surreal_store.graph.Fact`, ``fact:<key>``,
+    its key, or a record id."""
+    if not isinstance(value, str | RecordId):
+        value = getattr(value, "id", value)
+    return fact_record(value)
+
+
+_FACT_LINEAGE = (
+    """
+LET $starts = [$fact];
+IF !record::exists($fact) { THROW 'not_found: no fact ' + <string>record::id($fact) };
+"""
+    + _FACTS
+)
+
+
 @public
-async def lineage(db: Executor, *, memory: str, max_depth: int | None = None) -> ProvenanceGraph:
-    """Where ``memory`` came from: its derivation ancestors (up to ``max_depth`` levels), the
-    sources they cite, and the roots. One query per 256 levels, plus one for the sources."""
+async def lineage(
+    db: Executor,
+    *,
+    memory: str | None = None,
+    fact: Any = None,
+    max_depth: int | None = None,
+) -> ProvenanceGraph:
+    """Where ``memory`` (or ``fact``, of the knowledge graph: a
+    :class:`~surreal_store.graph.Fact` or ``fact:<key>``) came from: its derivation ancestors
+    (up to ``max_depth`` levels; a fact's sources are its first level), the sources they cite,
+    and the roots. One query per 256 levels, plus one for the sources."""
     if max_depth is not None and (
         isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0
     ):
         raise ValidationError("max_depth must be an int >= 0")
+    if (memory is None) == (fact is None):
+        raise ValidationError("give exactly one of memory= or fact=")
     graph = ProvenanceGraph()
+    if fact is not None:
+        fid = _fact_record(fact)
+        first = await _upstream(
+            db,
+            [],
+            graph,
+            None if max_depth is None else max(max_depth - 1, 0),
+            prelude=_FACT_LINEAGE,
+            extra=_FACT_EXTRA,
+            params={"fact": fid, "expand_facts": max_depth != 0},
+        )
+        _add_facts(graph, first)
+        graph.edges = list(dict.fromkeys(graph.edges))
+        return graph
     mid = RecordId("memory", memory_key(memory))
     await _upstream(db, [mid], graph, max_depth)
     if str(mid) not in graph.nodes:
@@ -183,13 +278,17 @@ async def lineage(db: Executor, *, memory: str, max_depth: int | None = None) ->
     return graph
 
 
-# The decision, its used edges and the first page of their lineage, in one query.
-_WHY = f"""
+# The decision, its used edges (to memories and facts) and the first page of their lineage,
+# in one query.
+_WHY = (
+    f"""
 LET $d = (SELECT {DECISION_FIELDS} FROM ONLY $id);
 IF $d = NONE {{ THROW 'not_found: no decision ' + record::id($id) }};
 LET $used = $id->used.{{out, rank, score}};
-LET $from = $used.out;
+LET $starts = $used.out;
 """
+    + _FACTS
+)
 
 
 def _key(value: Any) -> Any:
@@ -198,13 +297,20 @@ def _key(value: Any) -> Any:
 
 @public
 async def why(db: Executor, *, decision: str) -> ProvenanceGraph:
-    """Why a decision was taken: the decision, the memories it used (edges carry rank and
-    score), their lineage, and the runs, events, commits and people at the roots."""
+    """Why a decision was taken: the decision, the memories and facts it used (edges carry rank
+    and score), their lineage, and the runs, events, commits and people at the roots."""
     rid = RecordId("decision", decision_key(decision))
     graph = ProvenanceGraph()
     first = await _upstream(
-        db, [], graph, None, prelude=_WHY, extra="decision: $d, used: $used,", params={"id": rid}
+        db,
+        [],
+        graph,
+        None,
+        prelude=_WHY,
+        extra="decision: $d, used: $used," + _FACT_EXTRA,
+        params={"id": rid, "expand_facts": True},
     )
+    _add_facts(graph, first)
     row = dict(first["decision"])
     for name in ("id", "commit", "agent"):
         row[name] = _key(row.get(name))

@@ -1,0 +1,309 @@
+"""The knowledge graph in the provenance layer (#35), on the real embedded engine: distrusting a
+source hides exactly the facts derived from it (to depth 3 and beyond), in one transaction,
+with the memory layer's causes; restoring brings them back; lineage, impact and why walk
+through facts; a bundle carries the graph and its provenance."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from surreal_store import (
+    Migrator,
+    NotFoundError,
+    RecordId,
+    Store,
+    ThrownError,
+    ValidationError,
+    bundles,
+    graph,
+    memory,
+    provenance,
+    runs,
+)
+from surreal_store.provenance import MemoryDerivation, RunTrace
+
+pytestmark = pytest.mark.anyio
+
+
+async def _run(s: Store, run_id: str, n: int) -> list[RunTrace]:
+    await runs.create_run(s, spec_digest="a" * 64, agent_name="bot", run_id=run_id)
+    for i in range(n):
+        await runs.append_event(s, run_id=run_id, kind="tool_called", payload={"i": i})
+    return [RunTrace(run_id=run_id, seq=i + 1) for i in range(n)]
+
+
+def _fact(subject: str, predicate: str, obj: str) -> graph.NewFact:
+    return graph.NewFact(subject=subject, predicate=predicate, object=obj)
+
+
+async def _visible(s: Store) -> set[str]:
+    return {f"{f.subject} {f.predicate} {f.object}" for f in await graph.facts(s)}
+
+
+@dataclasses.dataclass
+class World:
+    bad: RunTrace
+    good: RunTrace
+    m: list[memory.Memory]
+    clean: memory.Memory
+    facts: dict[str, graph.Fact]
+
+
+async def _world(s: Store) -> World:
+    """Run r: event 1 is the bad one, event 2 a good one. Facts from event 1 directly (depth
+    1), from a memory of it (2), from a memory derived from that (3), from one derived again
+    (4); facts from event 2 and from a memory of it; an observation from event 1."""
+    bad, good = await _run(s, "r", 2)
+    await graph.create_entities(
+        s, entities=[graph.NewEntity(name=n) for n in ("Ada", "Acme", "Bob", "Cy", "Tea")]
+    )
+    m1 = await memory.remember(s, content="ada joined acme", provenance=[bad])
+    m2 = await memory.remember(
+        s, content="summary: ada at acme", provenance=[MemoryDerivation(parent=m1.id, how="sum")]
+    )
+    m3 = await memory.remember(
+        s, content="digest of the summary", provenance=[MemoryDerivation(parent=m2.id, how="d")]
+    )
+    clean = await memory.remember(s, content="bob likes tea", provenance=[good])
+    facts: dict[str, graph.Fact] = {}
+    for label, fact, source in (
+        ("d1", _fact("Ada", "works_at", "Acme"), bad),
+        ("d2", _fact("Ada", "knows", "Bob"), m1.id),
+        ("d3", _fact("Bob", "knows", "Ada"), m2.id),
+        ("d4", _fact("Cy", "knows", "Ada"), m3.id),
+        ("g1", _fact("Bob", "likes", "Tea"), good),
+        ("g2", _fact("Bob", "drinks", "Tea"), clean.id),
+        ("both", _fact("Cy", "likes", "Tea"), [bad, good]),
+    ):
+        (facts[label],) = await graph.assert_facts(s, facts=[fact], source=source)
+    await graph.add_observations(s, entity="Ada", contents=["seen at acme"], source=bad)
+    return World(bad, good, [m1, m2, m3], clean, facts)
+
+
+TAINTED = {"Ada works_at Acme", "Ada knows Bob", "Bob knows Ada", "Cy knows Ada", "Cy likes Tea"}
+CLEAN = {"Bob likes Tea", "Bob drinks Tea"}
+
+
+async def test_distrusting_a_run_hides_exactly_its_facts_to_any_depth_and_restore_brings_them_back(
+    store: Store,
+) -> None:
+    w = await _world(store)
+    facts = w.facts
+    assert await _visible(store) == TAINTED | CLEAN
+    receipt = await provenance.invalidate(store, source=w.bad, reason="tool lied", by="ops")
+    tainted_ids = {facts[k].id for k in ("d1", "d2", "d3", "d4", "both")}
+    assert set(receipt.facts) == tainted_ids
+    assert await _visible(store) == CLEAN
+    hidden = await graph.facts(store, include_invalidated=True)
+    for f in hidden:
+        if f.id in tainted_ids:
+            assert f.invalidated and f.invalidated_causes == [w.bad.record]
+    # Every read leaves them out; the observation of the bad event is hidden as a memory.
+    view = await graph.entity(store, name="Ada")
+    assert view is not None and view.facts == [] and view.contents == []
+    assert {f.id for f in (await graph.read_graph(store)).facts} == {facts["g1"].id, facts["g2"].id}
+    # impact names them before and after; the cause is recorded once, with its count.
+    impact = await provenance.impact(store, source=w.bad)
+    assert set(impact.facts) == tainted_ids
+    distrust = await store.query_required_single(
+        "SELECT VALUE facts FROM ONLY type::record('source_invalidation', [$s])",
+        int,
+        s=w.bad.record,
+    )
+    assert distrust == len(tainted_ids)
+    await provenance.restore(store, source=w.bad)
+    assert await _visible(store) == TAINTED | CLEAN
+    assert all(not f.invalidated for f in await graph.facts(store, include_invalidated=True))
+
+
+async def test_a_fact_with_two_distrusted_sources_stays_hidden_until_both_are_restored(
+    store: Store,
+) -> None:
+    w = await _world(store)
+    await provenance.invalidate(store, source=w.bad, reason="one")
+    await provenance.invalidate(store, source=w.good, reason="two")
+    assert await _visible(store) == set()
+    await provenance.restore(store, source=w.bad)
+    assert await _visible(store) == TAINTED - {"Cy likes Tea"}
+    await provenance.restore(store, source=w.good)
+    assert await _visible(store) == TAINTED | CLEAN
+
+
+async def test_distrusting_a_memory_hides_the_facts_derived_from_it_and_below(store: Store) -> None:
+    w = await _world(store)
+    m1, m2, _ = w.m
+    await provenance.invalidate(store, memory=m2.id, reason="bad summary")
+    assert await _visible(store) == (TAINTED | CLEAN) - {"Bob knows Ada", "Cy knows Ada"}
+    # memory.invalidate hides that one memory, not what derives from it (as for memories).
+    await memory.invalidate(store, memory=m1.id, reason="just this one")
+    assert await _visible(store) == (TAINTED | CLEAN) - {"Bob knows Ada", "Cy knows Ada"}
+    await provenance.restore(store, memory=m2.id)
+    assert await _visible(store) == TAINTED | CLEAN
+
+
+async def test_facts_recorded_later_from_a_distrusted_source_or_hidden_memory_start_hidden(
+    store: Store,
+) -> None:
+    w = await _world(store)
+    await provenance.invalidate(store, source=w.bad, reason="bad")
+    m2 = w.m[1]
+    (late,) = await graph.assert_facts(store, facts=[_fact("Tea", "from", "Acme")], source=m2.id)
+    (direct,) = await graph.assert_facts(
+        store, facts=[_fact("Tea", "sold_by", "Acme")], source=w.bad
+    )
+    assert late.id not in {f.id for f in await graph.facts(store)}
+    assert direct.id not in {f.id for f in await graph.facts(store)}
+    await provenance.restore(store, source=w.bad)
+    assert {late.id, direct.id} <= {f.id for f in await graph.facts(store)}
+
+
+async def test_forgetting_a_hidden_memory_recomputes_the_facts_that_cited_it(store: Store) -> None:
+    w = await _world(store)
+    m1 = w.m[0]
+    await provenance.invalidate(store, memory=m1.id, reason="bad")
+    assert "Ada knows Bob" not in await _visible(store)
+    # The fact cited m1 only: with m1 gone it cites nothing distrusted. m2's and m3's facts
+    # held m1's cause through them; m2 and m3 lose it, and so do their facts.
+    await memory.forget(store, memory=m1.id)
+    assert {"Ada knows Bob", "Bob knows Ada", "Cy knows Ada"} <= await _visible(store)
+
+
+async def test_the_cascade_through_facts_is_one_transaction(store: Store) -> None:
+    w = await _world(store)
+    await store.execute(
+        "DEFINE EVENT refuse ON fact WHEN $event = 'UPDATE' AND $after.predicate = 'knows' "
+        "AND $after.invalidated_at != NONE THEN { THROW 'no' };"
+    )
+    with pytest.raises(ThrownError):
+        await provenance.invalidate(store, source=w.bad, reason="bad")
+    assert await _visible(store) == TAINTED | CLEAN
+    hidden = await store.query_required_single(
+        "RETURN count(SELECT id FROM memory WHERE invalidated_at != NONE);", int
+    )
+    assert hidden == 0
+    assert await store.query("SELECT * FROM source_invalidation;", dict) == []
+    await store.execute("REMOVE EVENT refuse ON fact;")
+    await provenance.invalidate(store, source=w.bad, reason="bad")
+    assert await _visible(store) == CLEAN
+
+
+async def test_lineage_of_a_fact_and_why_of_a_decision_that_used_it_reach_the_run(
+    store: Store,
+) -> None:
+    w = await _world(store)
+    facts = w.facts
+    deep = facts["d4"]
+    graph_of = await provenance.lineage(store, fact=deep)
+    assert graph_of.roots == [str(w.bad.record)]
+    assert f"fact:{deep.id}" in graph_of.nodes and graph_of.nodes[f"fact:{deep.id}"].kind == "fact"
+    assert [e.kind for e in graph_of.edges if e.source == f"fact:{deep.id}"] == ["fact_source"]
+    assert (await provenance.lineage(store, fact=f"fact:{deep.id}")).to_dict() == graph_of.to_dict()
+    shallow = await provenance.lineage(store, fact=deep, max_depth=1)
+    assert set(shallow.nodes) == {f"fact:{deep.id}", f"memory:{w.m[2].id}"}
+    m1 = w.m[0]
+    d = await provenance.record_decision(
+        store, task="hire", action="call ada", confidence=0.7,
+        used=[(deep, 0.9), facts["g1"].id, m1.id],
+    )  # fmt: skip
+    why = await provenance.why(store, decision=d.id)
+    used = [e for e in why.edges if e.kind == "used"]
+    assert [e.target for e in used] == [
+        f"fact:{deep.id}",
+        f"fact:{facts['g1'].id}",
+        f"memory:{m1.id}",
+    ]
+    assert [e.data["rank"] for e in used] == [1, 2, 3] and used[0].data["score"] == 0.9
+    assert set(why.roots) == {str(w.bad.record), str(w.good.record)}
+    assert "fact" in why.to_svg()
+    # The decision is in the impact of the bad run through the fact it used.
+    assert d.id in (await provenance.impact(store, source=w.bad)).decisions
+    assert d.id in (await provenance.impact(store, source=w.good)).decisions
+
+
+async def test_record_decision_keeps_its_memory_behaviour_and_checks_facts(store: Store) -> None:
+    w = await _world(store)
+    facts = w.facts
+    m1 = w.m[0]
+    before = await provenance.record_decision(
+        store, task="t", action="a", confidence=0.5, used=[(m1.id, 0.5)]
+    )
+    assert [e.target for e in (await provenance.why(store, decision=before.id)).edges
+            if e.kind == "used"] == [f"memory:{m1.id}"]  # fmt: skip
+    with pytest.raises(NotFoundError, match="fact"):
+        await provenance.record_decision(
+            store, task="t", action="a", confidence=0.5, used=["fact:" + "0" * 32]
+        )
+    with pytest.raises(ValidationError, match="twice"):
+        await provenance.record_decision(
+            store, task="t", action="a", confidence=0.5,
+            used=[facts["d1"], f"fact:{facts['d1'].id}"],
+        )  # fmt: skip
+    with pytest.raises(ValidationError):
+        await provenance.record_decision(
+            store,
+            task="t",
+            action="a",
+            confidence=0.5,
+            used=[(facts["d1"], "high")],  # type: ignore[list-item]
+        )
+    with pytest.raises(ValidationError):
+        await provenance.lineage(store, memory=m1.id, fact=facts["d1"])
+    with pytest.raises(NotFoundError):
+        await provenance.lineage(store, fact="fact:" + "1" * 32)
+    # Nothing was written by the refused calls.
+    assert await store.query_required_single("RETURN count(SELECT id FROM decision);", int) == 1
+
+
+async def test_a_bundle_carries_the_graph_and_its_provenance(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.bundle", tmp_path / "b.bundle"
+    async with Store(f"surrealkv://{tmp_path / 'source'}") as source:
+        w = await _world(source)
+        facts = w.facts
+        await graph.declare_predicate(source, name="works_at", single_valued=True)
+        await graph.assert_facts(source, facts=[_fact("Ada", "works_at", "Bob")], source=w.good)
+        await provenance.invalidate(source, source=w.bad, reason="bad")
+        d = await provenance.record_decision(
+            source, task="t", action="a", confidence=0.5, used=[facts["d3"]]
+        )
+        expect = {
+            "graph": (await graph.read_graph(source)).model_dump(),
+            "all": (await graph.read_graph(source, include_invalidated=True)).model_dump(),
+            "history": [f.model_dump() for f in await graph.fact_history(source)],
+            "lineage": (await provenance.lineage(source, fact=facts["d4"])).to_dict(),
+            "why": (await provenance.why(source, decision=d.id)).to_dict(),
+            "impact": (await provenance.impact(source, source=w.bad)).model_dump(),
+        }
+        first = await bundles.export_bundle(source, a)
+    for table in ("entity", "fact", "fact_source", "observation", "predicate"):
+        assert first["tables"][table]["records"] > 0, table
+    assert first["tables"]["fact"]["relation"] is True
+    async with Store(f"surrealkv://{tmp_path / 'copy'}") as copy:
+        await bundles.import_bundle(copy, a)
+        got = {
+            "graph": (await graph.read_graph(copy)).model_dump(),
+            "all": (await graph.read_graph(copy, include_invalidated=True)).model_dump(),
+            "history": [f.model_dump() for f in await graph.fact_history(copy)],
+            "lineage": (await provenance.lineage(copy, fact=facts["d4"])).to_dict(),
+            "why": (await provenance.why(copy, decision=d.id)).to_dict(),
+            "impact": (await provenance.impact(copy, source=w.bad)).model_dump(),
+        }
+        assert got == expect
+        assert (await Migrator(copy).drift()).ok
+        # The copy's cascade works as the original's did.
+        await provenance.restore(copy, source=w.bad)
+        assert await _visible(copy) >= TAINTED - {"Ada works_at Acme"}
+        second = await bundles.export_bundle(copy, b)
+    for table in ("entity", "fact", "fact_source", "observation", "predicate"):
+        assert (a / f"{table}.jsonl").read_bytes() != b"" and table in second["tables"]
+
+
+async def test_an_edges_ends_never_move(store: Store) -> None:
+    await graph.create_entities(store, entities=[graph.NewEntity(name=n) for n in "ABC"])
+    (f,) = await graph.assert_facts(store, facts=[_fact("A", "p", "B")])
+    c = RecordId("entity", graph.entity_id(graph.DEFAULT_SCOPE, "C"))
+    await store.execute("UPDATE $f SET in = $c, out = $c;", f=RecordId("fact", f.id), c=c)
+    (again,) = await graph.facts(store)
+    assert (again.subject, again.object) == ("A", "B")
