@@ -413,6 +413,8 @@ async def test_a_fact_from_a_hidden_memory_is_recorded_hidden(store: Store) -> N
     )
     assert f.invalidated
     assert await graph.facts(store, entity="Alice") == []
+    await provenance.restore(store, source=trace)
+    assert [x.id for x in await graph.facts(store, entity="Alice")] == [f.id]
 
 
 # -- bulk ------------------------------------------------------------------------------------
