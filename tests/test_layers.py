@@ -73,6 +73,7 @@ MAX_LINES = 600
 LONG_MODULES: dict[str, str] = {
     "_migrate.py": "the migrator: schema files applied in order, checked, locked, and drift",
     "commits.py": "agent-state commits: content-addressed snapshots, history, diff and merge",
+    "_permissions.py": "the access table: every table's and field's rules per role, as data",
     # The doors, being shrunk by the doors' shared kit (#37, branch h37-doors):
     "langgraph/_checkpoint.py": "the LangGraph checkpointer over commits",
     "langgraph/_store.py": "the LangGraph BaseStore over memories",

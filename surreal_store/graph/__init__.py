@@ -27,10 +27,13 @@ layer (a run event, a commit, a snapshot, a user annotation, a LangGraph checkpo
 memory): facts as ``fact -fact_source-> source`` edges, observations as their memories'
 provenance.
 
-The package holds one idea a module: ``_models``, ``_sources`` (``source=``), ``_write`` and
-``_reads``.
+The package holds one idea a module: ``_models``, ``_names`` (the checks writes and reads
+share), ``_sources`` (``source=``), ``_entities``, ``_assert`` (facts and predicates),
+``_observe`` (observations), ``_reads`` and ``_extract`` (extractors and ``ingest``).
 """
 
+from ._assert import assert_facts, declare_predicate, end_facts, retract_facts
+from ._entities import create_entities, delete_entities
 from ._extract import (
     SOURCE_KIND,
     Extraction,
@@ -53,21 +56,15 @@ from ._models import (
     entity_id,
     name_key,
 )
-from ._reads import entity, fact_history, facts, open_nodes, predicates, read_graph
-from ._sources import Source
-from ._write import (
+from ._observe import (
     OBSERVATION_KIND,
     add_observations,
     add_observations_many,
-    assert_facts,
-    create_entities,
-    declare_predicate,
-    delete_entities,
     delete_observations,
     delete_observations_many,
-    end_facts,
-    retract_facts,
 )
+from ._reads import entity, fact_history, facts, open_nodes, predicates, read_graph
+from ._sources import Source
 
 __all__ = [
     "DEFAULT_SCOPE",

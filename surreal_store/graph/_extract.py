@@ -23,23 +23,17 @@ from .. import _facts
 from .._api import public
 from .._errors import ValidationError
 from .._executor import Executor
-from .._types import JSON_NULL, Model, RecordId, canonical_json, check_text, json_value
+from .._types import Model, RecordId, canonical_json, check_text, json_value
 from ..memory import Embedder, Memory, NewMemory, memory_id
 from ..memory._checks import check_tags
 from ..memory._embedders import embed_texts
 from ..memory._models import FIELDS as MEMORY_FIELDS
 from ..memory._space import writing_space
+from ._assert import ASSERT_FACTS_STATEMENTS, fact_ends, fact_row
+from ._entities import CREATE_ENTITIES_STATEMENTS, entity_row, entity_vectors
 from ._models import DEFAULT_SCOPE, Entity, Fact, NewEntity, NewFact
+from ._names import check_scope, plain
 from ._sources import fact_source_params, parse_sources
-from ._write import (
-    ASSERT_FACTS_STATEMENTS,
-    CREATE_ENTITIES_STATEMENTS,
-    check_scope,
-    entity_row,
-    entity_vectors,
-    fact_ends,
-    fact_row,
-)
 
 __all__ = [
     "SOURCE_KIND",
@@ -229,17 +223,6 @@ def _body(text: str, result: str) -> str:
     raise AssertionError("a graph write ends with a statement of what it wrote")
 
 
-def _plain(value: Any) -> Any:
-    """A JSON value as the database gives it back: :data:`JSON_NULL` as ``None``."""
-    if value is JSON_NULL:
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _created(done: Any, rows: list[dict[str, Any]]) -> list[Entity]:
     """The entities a create wrote: as it read them back, or (all new) made from its rows."""
     if not isinstance(done, Mapping):  # a write that reads back what it created
@@ -250,7 +233,7 @@ def _created(done: Any, rows: list[dict[str, Any]]) -> list[Entity]:
     return [
         Entity(
             id=str(r["id"].key), scope=r["scope"], name=r["name"], type=r["type"],
-            aliases=r["aliases"], summary=r["summary"], attributes=_plain(r["attributes"]),
+            aliases=r["aliases"], summary=r["summary"], attributes=plain(r["attributes"]),
             embedding_model=r.get("embedding_model"), created_at=now, updated_at=now,
             recorded_at=now,
         )
@@ -278,7 +261,7 @@ def _recorded(
         out.append(
             Fact(
                 id=str(r["id"].key), scope=scope, subject=subject, predicate=r["predicate"],
-                object=obj, value=_plain(r["value"]), key=r["key"],
+                object=obj, value=plain(r["value"]), key=r["key"],
                 valid_from=r["valid_from"] or now, valid_until=r["valid_until"],
                 recorded_at=now, invalidated_at=now if causes else None,
                 invalidated_causes=causes,

@@ -38,7 +38,7 @@ from ._models import (
     Predicate,
     Subgraph,
 )
-from ._write import check_name, check_scope, entity_record
+from ._names import check_name, check_scope, entity_record
 
 __all__ = [
     "entity",

@@ -1,299 +1,44 @@
-"""Writing the graph: entities, facts (with supersession), observations, predicates.
-
-Every call checks all of its input before it sends anything, and writes in one transaction
-(calls of more than :data:`MAX_BATCH` rows: one transaction per batch of that many, every
-batch checked before the first is written). Writes follow the reference memory server where
-it has an answer: creating an existing entity skips it, adding an observation an entity has
-skips it, deleting what is absent is a no-op.
-"""
+"""Asserting, retracting and ending facts (with supersession), and declaring predicates."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
-import cbor2
 from pydantic import ConfigDict
 
 from .._api import public
-from .._errors import DimensionError, NotFoundError, QueryError, ValidationError
+from .._errors import NotFoundError, QueryError, ValidationError
 from .._executor import Executor
-from .._facts import ATTACH_BLOCK
 from .._surql import as_array
-from .._types import JSON_NULL, Model, RecordId, check_text, json_value
-from ..memory import memory_id
-from ..memory._checks import MAX_BATCH, check_utc, check_vector
-from ..memory._space import required_space
+from .._types import Model, RecordId, json_value
+from ..memory._checks import MAX_BATCH, check_utc
 from ._models import (
     DEFAULT_SCOPE,
-    ENTITY_FIELDS,
     FACT_FIELDS,
-    Entity,
     Fact,
-    NewEntity,
     NewFact,
     Predicate,
-    entity_id,
     fact_key,
-    name_key,
 )
-from ._sources import Source, fact_source_params, memory_source_params, parse_sources
+from ._names import check_name, check_predicate, check_scope, entity_record, plain
+from ._sources import Source, fact_source_params, parse_sources
 
 __all__ = [
     "ASSERT_FACTS_STATEMENTS",
-    "CREATE_ENTITIES_STATEMENTS",
-    "OBSERVATION_KIND",
-    "add_observations",
-    "add_observations_many",
     "assert_facts",
-    "check_name",
-    "check_scope",
-    "create_entities",
     "declare_predicate",
-    "delete_entities",
-    "delete_observations",
-    "delete_observations_many",
     "end_facts",
-    "entity_record",
-    "entity_row",
-    "entity_vectors",
     "fact_ends",
     "fact_row",
     "name_missing",
     "retract_facts",
 ]
 
-OBSERVATION_KIND: Final = "observation"
-"""The ``kind`` of the memories that hold observations."""
-
-
-def check_scope(scope: str) -> str:
-    return check_text(scope, "scope", limit=512)
-
-
-def check_name(name: str, what: str = "entity name") -> str:
-    return check_text(name, what, limit=1024)
-
-
-def entity_record(scope: str, name: str) -> RecordId:
-    return RecordId("entity", entity_id(scope, name))
-
-
-def _check_predicate(name: str) -> str:
-    return check_text(name, "predicate", limit=256)
-
-
-# -- entities ------------------------------------------------------------------------------
-
-# An entity never seen is inserted; a deleted one starts a new life (its last one kept in
-# `lives`); a live one is left as it is. Returns the created, in input order.
-_CREATE_ENTITIES = (
-    """
-BEGIN;
-LET $now = time::now();
--- One read of the ids (those not stored give no row), split only when some are.
-LET $found = (SELECT id, retracted_at FROM $ids);
-"""
-    + as_array("$found")
-    + """LET $alive = IF array::len($found) = 0 { [] } ELSE {
-    $found.filter(|$e| $e.retracted_at = NONE).map(|$e| $e.id)
-};
-LET $dead = IF array::len($found) = 0 { [] } ELSE {
-    $found.filter(|$e| $e.retracted_at != NONE).map(|$e| $e.id)
-};
-LET $known = array::concat($alive, $dead);
-INSERT INTO entity (IF array::len($known) = 0 { $rows } ELSE {
-    $rows.filter(|$r| $r.id NOTINSIDE $known)
-}).map(|$r| object::extend($r, { created_at: $now, updated_at: $now, recorded_at: $now }))
-    RETURN NONE;
-IF array::len($dead) > 0 {
-    FOR $r IN $rows.filter(|$r| $r.id INSIDE $dead) {
-        UPDATE ONLY $r.id SET lives += { recorded_at: recorded_at, retracted_at: retracted_at },
-            recorded_at = $now, retracted_at = NONE, updated_at = $now, type = $r.type,
-            aliases = $r.aliases, summary = $r.summary, attributes = $r.attributes,
-            embedding = $r.embedding, embedding_model = $r.embedding_model RETURN NONE;
-    };
-};
--- All new: the client makes the entities from its rows and the time (reading a thousand
--- records back cost as much as writing them).
-"""
-    + f"""{{ now: $now, rows: IF array::len($known) = 0 {{ NONE }} ELSE {{
-    (SELECT {ENTITY_FIELDS} FROM array::complement($ids, $alive))
-}} }};
-COMMIT;"""
-)
-
-
-class _Created(Model):
-    model_config = ConfigDict(frozen=True)
-
-    now: dt.datetime
-    rows: list[Entity] | None = None
-
-
-def _entity_row(scope: str, item: NewEntity, i: int) -> dict[str, Any]:
-    if not isinstance(item, NewEntity):
-        raise ValidationError(f"entity {i} is not a NewEntity")
-    try:
-        name = check_name(item.name)
-        key = name_key(name)
-        if not key:
-            raise ValidationError(f"entity name {name!r} is only whitespace")
-        kind = check_text(item.type, "type", empty=True, limit=256)
-        if isinstance(item.aliases, str):
-            raise ValidationError("aliases must be a list of strings, not one string")
-        aliases = list(dict.fromkeys(check_name(a, "an alias") for a in item.aliases))
-        summary = check_text(item.summary, "summary", empty=True)
-        if not isinstance(item.attributes, Mapping):
-            raise ValidationError("attributes must be a mapping")
-        attributes = json_value(dict(item.attributes), what="attributes")
-        vector = check_vector(item.embedding) if item.embedding is not None else None
-    except ValidationError as exc:
-        raise ValidationError(f"entity {i}: {exc}") from None
-    return {
-        "id": entity_record(scope, name),
-        "scope": scope,
-        "name": name,
-        "name_key": key,
-        "type": kind,
-        "aliases": aliases,
-        "summary": summary,
-        "attributes": attributes,
-        "embedding": vector,
-    }
-
-
-async def _with_vectors(db: Executor, rows: list[dict[str, Any]]) -> None:
-    """Vectors must be the store's embedding space's: checked, then sent as CBOR bytes."""
-    if not any(r["embedding"] is not None for r in rows):
-        for r in rows:
-            del r["embedding"]
-        return
-    space = await required_space(db)
-    for r in rows:
-        vector = r.pop("embedding")
-        if vector is None:
-            continue
-        if len(vector) != space.index_dimension:
-            raise DimensionError(
-                f"entity {r['name']!r}: the embedding has {len(vector)} dimensions; the "
-                f"store's space {space.writing_model} has {space.index_dimension}"
-            )
-        r["embedding"] = cbor2.dumps(vector)
-        r["embedding_model"] = space.writing_model
-
-
-@public
-async def create_entities(
-    db: Executor, *, entities: Sequence[NewEntity], scope: str = DEFAULT_SCOPE
-) -> list[Entity]:
-    """Create ``entities`` in ``scope`` and return the ones created, in input order.
-
-    A name that is already an entity of the scope is skipped (it is not updated), as the
-    reference memory server does; a name repeated in the call is created once (its first
-    occurrence). A deleted entity's name creates it again: a new life of the same record.
-    ``embedding`` (of name + summary, for search) must be of the store's embedding space.
-    """
-    check_scope(scope)
-    if isinstance(entities, NewEntity) or not isinstance(entities, Sequence):
-        raise ValidationError("entities must be a list of NewEntity")
-    rows: dict[RecordId, dict[str, Any]] = {}
-    for i, item in enumerate(entities):
-        row = _entity_row(scope, item, i)
-        rows.setdefault(row["id"], row)
-    todo = list(rows.values())
-    await _with_vectors(db, todo)
-    for r in todo:
-        if "embedding" in r and r["embedding"] is None:
-            del r["embedding"]
-    created: list[Entity] = []
-    for start in range(0, len(todo), MAX_BATCH):
-        batch = todo[start : start + MAX_BATCH]
-        done = await db.query_required_single(
-            _CREATE_ENTITIES, _Created, rows=batch, ids=[r["id"] for r in batch]
-        )
-        if done.rows is not None:
-            created += done.rows
-            continue
-        for r in batch:
-            created.append(
-                Entity(
-                    id=str(r["id"].key), scope=r["scope"], name=r["name"], type=r["type"],
-                    aliases=r["aliases"], summary=r["summary"],
-                    attributes=_plain(r["attributes"]),
-                    embedding_model=r.get("embedding_model"), created_at=done.now,
-                    updated_at=done.now, recorded_at=done.now,
-                )
-            )  # fmt: skip
-    return created
-
-
-def _plain(value: Any) -> Any:
-    """A JSON value as the database gives it back: :data:`JSON_NULL` as ``None``."""
-    if value is JSON_NULL:
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-# Deleting retracts: the entity's current life ends, and with it its current facts (either
-# end) and observation links; nothing is removed, so reads as of an earlier time still see
-# them. Returns the entities deleted (those already deleted or never created are skipped).
-_DELETE_ENTITIES = (
-    """
-BEGIN;
-LET $now = time::now();
-LET $gone = (SELECT VALUE id FROM $ids WHERE retracted_at = NONE);
-"""
-    + as_array("$gone")
-    + """LET $edges = array::distinct(array::flatten((SELECT VALUE array::concat(->fact, <-fact)
-    FROM $gone)));
-UPDATE $edges SET retracted_at = $now WHERE retracted_at = NONE RETURN NONE;
-LET $links = array::flatten((SELECT VALUE <-observation FROM $gone));
-UPDATE $links SET retracted_at = $now WHERE retracted_at = NONE RETURN NONE;
-UPDATE $gone SET retracted_at = $now, updated_at = $now RETURN NONE;
-"""
-    + f"SELECT {ENTITY_FIELDS} FROM $gone;\n"
-    + "COMMIT;"
-)
-
-
-@public
-async def delete_entities(
-    db: Executor, *, names: Sequence[str], scope: str = DEFAULT_SCOPE
-) -> list[Entity]:
-    """Delete the entities ``names`` of ``scope`` with their facts and observation links, in
-    one transaction, and return the entities deleted.
-
-    Deleting retracts (transaction time): reads with ``known_at`` before now still see them,
-    and creating the name again starts a new life. Names that are not entities are skipped."""
-    check_scope(scope)
-    if isinstance(names, str) or not isinstance(names, Sequence):
-        raise ValidationError("names must be a list of entity names")
-    ids = list(dict.fromkeys(entity_record(scope, check_name(n)) for n in names))
-    return await db.query(_DELETE_ENTITIES, Entity, ids=ids)
-
-
-# -- facts ---------------------------------------------------------------------------------
 
 # The ends must be live entities, the sources must exist; a user's note becomes an annotation.
-_CHECK_ENDS = (
-    """
-LET $live = (SELECT VALUE id FROM $ends WHERE retracted_at = NONE);
-"""
-    + as_array("$live")
-    + """IF array::len($live) < array::len($ends) {
-    THROW 'not_found: no entity ' + $names[record::id(array::complement($ends, $live)[0])]
-        + ' in scope ' + $scope;
-};
-"""
-)
 _SOURCE_BLOCK = """
 FOR $n IN $f_notes {
     IF !record::exists($n.id) { CREATE ONLY $n.id SET user = $n.user, note = $n.note RETURN NONE };
@@ -418,7 +163,7 @@ _NEW_FACT_FIELDS: Final = (
     "superseded_by, supersedes, invalidated_at, invalidated_causes"
 )
 
-_ASSERT_FACTS = (
+ASSERT_FACTS_STATEMENTS = (
     """
 BEGIN;
 LET $now = time::now();
@@ -462,13 +207,13 @@ def _new_fact_id() -> RecordId:
     return RecordId("fact", uuid.uuid4().hex)
 
 
-def _fact_row(scope: str, item: NewFact, i: int) -> dict[str, Any]:
+def fact_row(scope: str, item: NewFact, i: int) -> dict[str, Any]:
     if not isinstance(item, NewFact):
         raise ValidationError(f"fact {i} is not a NewFact")
     try:
         subject = check_name(item.subject, "subject")
         obj = check_name(item.object, "object")
-        predicate = _check_predicate(item.predicate)
+        predicate = check_predicate(item.predicate)
         value = None if item.value is None else json_value(item.value, what="value")
         vf = check_utc(item.valid_from, "valid_from")
         vu = check_utc(item.valid_until, "valid_until")
@@ -493,11 +238,11 @@ def _fact_row(scope: str, item: NewFact, i: int) -> dict[str, Any]:
 def _fact_batches(scope: str, facts: Sequence[NewFact]) -> list[list[dict[str, Any]]]:
     if isinstance(facts, NewFact) or not isinstance(facts, Sequence):
         raise ValidationError("facts must be a list of NewFact")
-    rows = [_fact_row(scope, f, i) for i, f in enumerate(facts)]
+    rows = [fact_row(scope, f, i) for i, f in enumerate(facts)]
     return [rows[start : start + MAX_BATCH] for start in range(0, len(rows), MAX_BATCH)]
 
 
-def _ends(batch: list[dict[str, Any]]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def fact_ends(batch: list[dict[str, Any]]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """The batch's entities and their names (for the query), and each row's subject and
     object names (taken out of the rows)."""
     names: dict[str, str] = {}
@@ -515,7 +260,7 @@ def _ends(batch: list[dict[str, Any]]) -> tuple[dict[str, Any], list[tuple[str, 
 _LIVE = "SELECT VALUE id FROM $ends WHERE retracted_at = NONE;"
 
 
-async def _name_missing(
+async def name_missing(
     db: Executor, *, scope: str, ends: list[RecordId], names: dict[str, str]
 ) -> None:
     """After a refused write: :class:`NotFoundError` naming an end that is not a live entity
@@ -525,9 +270,6 @@ async def _name_missing(
     for rid in ends:
         if rid not in live:
             raise NotFoundError(f"no entity {names[str(rid.key)]} in scope {scope}") from None
-
-
-name_missing = _name_missing  # for writes that run ASSERT_FACTS_STATEMENTS themselves
 
 
 @public
@@ -554,7 +296,7 @@ async def assert_facts(
     check_scope(scope)
     batches = _fact_batches(scope, facts)
     params = fact_source_params(parse_sources(source), scope=scope)
-    prepared = [_ends(batch) for batch in batches]
+    prepared = [fact_ends(batch) for batch in batches]
     if len(batches) > 1:
         # Checked before the first batch is written: a later one would fail after it.
         every: dict[str, Any] = {"ends": [], "names": {}}
@@ -564,14 +306,14 @@ async def assert_facts(
         every["ends"] = list(dict.fromkeys(every["ends"]))
         for start in range(0, len(every["ends"]), MAX_BATCH):
             chunk = every["ends"][start : start + MAX_BATCH]
-            await _name_missing(db, scope=scope, ends=chunk, names=every["names"])
+            await name_missing(db, scope=scope, ends=chunk, names=every["names"])
     out: list[Fact] = []
     for batch, (ends, names) in zip(batches, prepared, strict=True):
         predicates = sorted({r["predicate"] for r in batch})
         keys = [r["key"] for r in batch]
         try:
             done = await db.query_required_single(
-                _ASSERT_FACTS,
+                ASSERT_FACTS_STATEMENTS,
                 _Asserted,
                 rows=batch,
                 ids=[r["id"] for r in batch],
@@ -582,14 +324,14 @@ async def assert_facts(
                 **params,
             )
         except QueryError:
-            await _name_missing(db, scope=scope, **ends)
+            await name_missing(db, scope=scope, **ends)
             raise
         if done.rows is None:
             hidden = done.now if done.causes else None
             out += [
                 Fact(
                     id=str(r["id"].key), scope=scope, subject=subject, predicate=r["predicate"],
-                    object=obj, value=_plain(r["value"]), key=r["key"],
+                    object=obj, value=plain(r["value"]), key=r["key"],
                     valid_from=r["valid_from"] or done.now, valid_until=r["valid_until"],
                     recorded_at=done.now, invalidated_at=hidden,
                     invalidated_causes=done.causes,
@@ -647,7 +389,7 @@ async def retract_facts(
         elif isinstance(item, str):
             ids.append(RecordId.parse(item, table="fact"))
         else:
-            row = _fact_row(scope, item, i)
+            row = fact_row(scope, item, i)
             specs.append({k: row[k] for k in ("key", "valid_from", "valid_until")})
     found = await db.query(
         _RETRACT_FACTS, Fact, specs=specs, ids=ids, keys=[s["key"] for s in specs], scope=scope
@@ -720,7 +462,7 @@ async def end_facts(
         raise ValidationError("facts must be a list of NewFact")
     specs = []
     for i, item in enumerate(facts):
-        row = _fact_row(scope, item, i)
+        row = fact_row(scope, item, i)
         specs.append({"key": row["key"], "valid_from": row["valid_from"]})
     when = check_utc(at, "at")
     found = await db.query(
@@ -754,182 +496,6 @@ async def declare_predicate(
         _DECLARE,
         Predicate,
         scope=check_scope(scope),
-        name=_check_predicate(name),
+        name=check_predicate(name),
         single=single_valued,
     )
-
-
-# -- observations --------------------------------------------------------------------------
-
-_ADD_OBSERVATIONS = (
-    """
-BEGIN;
-LET $now = time::now();
-"""
-    + _CHECK_ENDS
-    + """FOR $m IN $memories {
-    IF !record::exists($m.id) {
-        CREATE ONLY $m.id CONTENT {
-            scope: $scope, kind: $kind, content: $m.content, content_hash: $m.hash,
-        } RETURN NONE;
-    };
-};
-FOR $i IN $items {
-    LET $entity = $i.entity;
-    LET $have = (SELECT VALUE in FROM observation WHERE out = $entity AND retracted_at = NONE);
-    """
-    + as_array("$have")
-    + """
-    LET $todo = $i.memories.filter(|$m| $m NOTINSIDE $have);
-    LET $base = (SELECT VALUE observed FROM ONLY $i.entity);
-    INSERT RELATION INTO observation $todo.map(|$m, $n| {
-        id: type::record('observation', [record::id($m), record::id($i.entity), $base + $n]),
-        in: $m, out: $i.entity, scope: $scope, position: $base + $n, recorded_at: $now,
-    }) RETURN NONE;
-    IF array::len($todo) > 0 {
-        UPDATE ONLY $i.entity SET observed = $base + array::len($todo), updated_at = $now
-            RETURN NONE;
-    };
-};
-FOR $a IN $attach {
-    LET $p_memory = $a.p_memory;
-    LET $p_sources = $a.p_sources;
-    LET $p_parents = $a.p_parents;
-    LET $p_annotations = $a.p_annotations;
-"""
-    + ATTACH_BLOCK
-    + """
-};
-SELECT out.name AS entity, in.content AS content, position FROM observation
-    WHERE out IN $ends AND recorded_at = $now;
-COMMIT;
-"""
-)
-
-
-def _contents(value: Any, what: str) -> list[str]:
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise ValidationError(f"{what} must be a list of strings")
-    return list(dict.fromkeys(check_text(c, what, empty=True) for c in value))
-
-
-def _observation_items(
-    scope: str, observations: Mapping[str, Sequence[str]]
-) -> tuple[list[dict[str, Any]], dict[RecordId, str]]:
-    if not isinstance(observations, Mapping):
-        raise ValidationError("observations must map entity names to lists of contents")
-    items: list[dict[str, Any]] = []
-    memories: dict[RecordId, str] = {}
-    for name, contents in observations.items():
-        rid = entity_record(scope, check_name(name))
-        mids = []
-        for c in _contents(contents, f"the observations of {name!r}"):
-            mid = RecordId("memory", memory_id(scope, c))
-            memories.setdefault(mid, c)
-            mids.append(mid)
-        items.append({"entity": rid, "name": name, "memories": mids})
-    return items, memories
-
-
-@public
-async def add_observations_many(
-    db: Executor,
-    *,
-    observations: Mapping[str, Sequence[str]],
-    scope: str = DEFAULT_SCOPE,
-    source: Source | Sequence[Source] | None = None,
-) -> dict[str, list[str]]:
-    """Add observations to several entities of ``scope`` in one transaction and return, for
-    each entity, the contents newly added (in the order given).
-
-    Each observation is a memory (kind ``observation``, deduplicated by content within the
-    scope as every memory is) linked to the entity after its earlier observations. Contents the
-    entity already has, and repeats within the call, are skipped. An entity that does not
-    exist fails the whole call (:class:`NotFoundError`), nothing written. ``source`` is
-    recorded on the memories as the memory layer records provenance."""
-    check_scope(scope)
-    items, memories = _observation_items(scope, observations)
-    sources = parse_sources(source)
-    names = {str(i["entity"].key): i["name"] for i in items}
-    rows = [
-        {"id": mid, "content": c, "hash": hashlib.sha256(c.encode()).hexdigest()}
-        for mid, c in memories.items()
-    ]
-    attach = [memory_source_params(mid, sources) for mid in memories] if sources else []
-    added = await db.query(
-        _ADD_OBSERVATIONS,
-        dict,
-        scope=scope,
-        kind=OBSERVATION_KIND,
-        items=items,
-        memories=rows,
-        ends=[i["entity"] for i in items],
-        names=names,
-        attach=attach,
-    )
-    out: dict[str, list[str]] = {i["name"]: [] for i in items}
-    for row in sorted(added, key=lambda r: r["position"]):
-        out[row["entity"]].append(row["content"])
-    return out
-
-
-@public
-async def add_observations(
-    db: Executor,
-    *,
-    entity: str,
-    contents: Sequence[str],
-    scope: str = DEFAULT_SCOPE,
-    source: Source | Sequence[Source] | None = None,
-) -> list[str]:
-    """Add ``contents`` as observations of ``entity`` and return those newly added (see
-    :func:`add_observations_many`)."""
-    check_name(entity)
-    added = await add_observations_many(
-        db, observations={entity: contents}, scope=scope, source=source
-    )
-    return added[entity]
-
-
-_DELETE_OBSERVATIONS = """
-BEGIN;
-LET $now = time::now();
-FOR $i IN $items {
-    LET $entity = $i.entity;
-    LET $memories = $i.memories;
-    UPDATE observation SET retracted_at = $now
-        WHERE out = $entity AND retracted_at = NONE AND in IN $memories RETURN NONE;
-};
-COMMIT;
-"""
-
-
-@public
-async def delete_observations_many(
-    db: Executor, *, observations: Mapping[str, Sequence[str]], scope: str = DEFAULT_SCOPE
-) -> None:
-    """Remove observations from several entities of ``scope`` in one transaction. The links
-    are retracted (reads as of an earlier time still see them); the memories stay. What is
-    absent (an entity, a content) is skipped."""
-    check_scope(scope)
-    items, _ = _observation_items(scope, observations)
-    await db.execute(_DELETE_OBSERVATIONS, items=items)
-
-
-@public
-async def delete_observations(
-    db: Executor, *, entity: str, contents: Sequence[str], scope: str = DEFAULT_SCOPE
-) -> None:
-    """Remove ``contents`` from the observations of ``entity`` (see
-    :func:`delete_observations_many`)."""
-    await delete_observations_many(db, observations={entity: contents}, scope=scope)
-
-
-# -- the writes' statements and rows, for running several writes in one transaction ----------
-# (graph._extract's ingest: a source memory, its entities and its facts together)
-CREATE_ENTITIES_STATEMENTS: Final = _CREATE_ENTITIES
-ASSERT_FACTS_STATEMENTS: Final = _ASSERT_FACTS
-entity_row = _entity_row
-entity_vectors = _with_vectors
-fact_row = _fact_row
-fact_ends = _ends
