@@ -8,8 +8,8 @@ is searched by. Writing an owner replaces them, in one transaction with the owne
   hidden as superseded (as :func:`invalidate` hides one), so a decision still shows what it
   used;
 - new memories are written in a scope of their own per write, so they never share an id with
-  the ones they replace (``mem://`` refuses to delete and re-create one id in one transaction,
-  3.2.4);
+  the ones they replace (the in-memory engine refuses to delete and re-create one id in one
+  transaction);
 - a hidden memory among the previous ones may pass causes down to memories derived from it:
   then nothing is written, its id is returned, and :func:`write_owned` forgets it first (which
   recomputes what it reaches) and tries again.
@@ -24,14 +24,14 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+import cbor2
 from pydantic import BaseModel, ConfigDict
 
 from .._errors import ConflictError
 from .._executor import Executor
 from .._types import RecordId
-from ._index import refresh_index
-from ._models import memory_id
-from ._write import forget
+from ..memory import forget, memory_id
+from ..memory._index import refresh_index
 
 __all__ = [
     "IndexUpkeep",
@@ -47,26 +47,29 @@ _SUPERSEDED: Final = "superseded: its owner was overwritten or deleted"
 
 _INSERT: Final = """\
 IF $rows != [] {{ INSERT INTO memory $rows RETURN NONE }};
-IF $vectors > 0 {{ UPDATE embedding_space:active SET unindexed += $vectors RETURN NONE }};
-IF $items != [] {{
+IF $written != [] {{
     {upsert}
 }};
 """
 
 
-def owned_write_query(*, upsert: str, all_targets: str, by: str) -> str:
+def owned_write_query(*, upsert: str, written: str, all_targets: str, by: str) -> str:
     """The transaction writing owners (their table's constants are ours, never input).
 
-    Parameters: ``$items`` (owner rows, each with ``memories``), ``$rows`` (memory rows),
-    ``$vectors`` (how many rows have an embedding), ``$targets`` (owners written or deleted;
-    ``NONE``: those ``all_targets`` selects), ``$now``. ``upsert`` writes ``$items``. Returns
-    ``{hidden, removed}``: hidden memories to forget first, and how many owners went."""
+    Parameters: ``$rows`` (memory rows), ``$deletes`` (owners deleted besides those written;
+    ``NONE``: those ``all_targets`` selects), ``$now``, and the door's own. ``written`` is the
+    expression of the ids of the owners written, ``upsert`` the statement writing them (each
+    with ``memories``). Returns ``{hidden, removed}``: hidden memories to forget first, and
+    how many owners went. What the engine can derive (the owners' ids, a document from its
+    memory row) is not sent: every value sent costs the client's encoder more than the
+    engine's deriving it."""
     insert = textwrap.indent(_INSERT.format(upsert=upsert.strip()), "    ")
     return f"""
 BEGIN;
-LET $targets = $targets ?? ({all_targets});
+LET $written = {written};
+LET $targets = array::concat($written, $deletes ?? ({all_targets}));
 LET $old = array::flatten($targets.map(|$t| $t.memories ?? [])).filter(|$m| record::exists($m));
-LET $gone = array::complement($targets, $items.map(|$i| $i.id));
+LET $gone = array::complement($deletes ?? $targets, $written);
 IF $old = [] AND $gone.filter(|$t| record::exists($t)) = [] {{
 {insert}    {{ hidden: [], removed: 0 }}
 }} ELSE {{
@@ -150,7 +153,9 @@ def owned_row(
     if key is not None:
         row["key"] = key
     if embedding is not None:
-        row["embedding"] = list(embedding)
+        # One CBOR value, as remember_many sends it: the client's encoder would otherwise walk
+        # every number of every vector (the field's VALUE stores either form alike).
+        row["embedding"] = cbor2.dumps(list(embedding))
         row["embedding_model"] = embedding_model
     if valid_until is not None:
         row["valid_until"] = valid_until
@@ -163,24 +168,20 @@ async def write_owned(
     db: Executor,
     query: str,
     *,
-    items: Sequence[Mapping[str, Any]],
     rows: Sequence[Mapping[str, Any]],
-    targets: Sequence[RecordId] | None,
+    deletes: Sequence[RecordId] | None,
     now: dt.datetime,
     **params: Any,
 ) -> int:
     """Run an :func:`owned_write_query`; how many owners went. Retried after forgetting the
     hidden memories it stopped at (at most three times)."""
-    vectors = sum(1 for r in rows if "embedding" in r)
     for _ in range(3):
         outcome = await db.query_required_single(
             query,
             WriteOutcome,
             idempotent=True,
-            items=list(items),
             rows=list(rows),
-            vectors=vectors,
-            targets=None if targets is None else list(targets),
+            deletes=None if deletes is None else list(deletes),
             now=now,
             **params,
         )
