@@ -63,37 +63,45 @@ def owned_write_query(*, upsert: str, written: str, all_targets: str, by: str) -
     how many owners went. What the engine can derive (the owners' ids, a document from its
     memory row) is not sent: every value sent costs the client's encoder more than the
     engine's deriving it."""
-    insert = textwrap.indent(_INSERT.format(upsert=upsert.strip()), "    ")
+    insert = _INSERT.format(upsert=upsert.strip())
+    # New owners only (a put of new items, an add of new documents): nothing to replace, so
+    # the rest is not evaluated.
     return f"""
 BEGIN;
 LET $written = {written};
-LET $targets = array::concat($written, $deletes ?? ({all_targets}));
-LET $old = array::flatten($targets.map(|$t| $t.memories ?? [])).filter(|$m| record::exists($m));
-LET $gone = array::complement($deletes ?? $targets, $written);
-IF $old = [] AND $gone.filter(|$t| record::exists($t)) = [] {{
-{insert}    {{ hidden: [], removed: 0 }}
+IF $deletes = [] AND $written.filter(|$t| record::exists($t)) = [] {{
+{textwrap.indent(insert, "    ")}    {{ hidden: [], removed: 0 }}
 }} ELSE {{
-    LET $hidden = $old.filter(|$m| $m.invalidated_at != NONE);
-    LET $cited = $old.filter(|$m| array::len($m<-?) > 0);
-    LET $drop = array::complement($old, $cited);
-    LET $edges = array::distinct(array::flatten($drop.map(|$m|
-        array::union($m->?.id, $m<-?.id))));
-    LET $gone = $gone.filter(|$t| record::exists($t));
-    IF $hidden = [] {{
-        IF $edges != [] {{ DELETE $edges }};
-        IF $drop != [] {{ DELETE $drop }};
-        FOR $m IN $cited {{
-            CREATE type::record('source_invalidation', [$m]) SET source = $m, cascade = false,
-                reason = '{_SUPERSEDED}', by = '{by}', at = $now, memories = 1 RETURN NONE;
-        }};
-        IF $cited != [] {{
-            UPDATE $cited SET invalidated_at = $now, invalidated_reason = '{_SUPERSEDED}',
-                invalidated_by = '{by}', invalidated_causes = [id],
-                embedding_stash = embedding, embedding = NONE RETURN NONE;
-        }};
-        IF $gone != [] {{ DELETE $gone }};
-    {textwrap.indent(insert, "    ").lstrip()}    }};
-    {{ hidden: $hidden, removed: IF $hidden = [] {{ array::len($gone) }} ELSE {{ 0 }} }}
+    LET $targets = array::concat($written, $deletes ?? ({all_targets}));
+    LET $old = array::flatten($targets.map(|$t| $t.memories ?? []))
+        .filter(|$m| record::exists($m));
+    LET $gone = array::complement($deletes ?? $targets, $written);
+    IF $old = [] AND $gone.filter(|$t| record::exists($t)) = [] {{
+{textwrap.indent(insert, "        ")}        {{ hidden: [], removed: 0 }}
+    }} ELSE {{
+        LET $hidden = $old.filter(|$m| $m.invalidated_at != NONE);
+        LET $cited = $old.filter(|$m| array::len($m<-?) > 0);
+        LET $drop = array::complement($old, $cited);
+        LET $edges = array::distinct(array::flatten($drop.map(|$m|
+            array::union($m->?.id, $m<-?.id))));
+        LET $gone = $gone.filter(|$t| record::exists($t));
+        IF $hidden = [] {{
+            IF $edges != [] {{ DELETE $edges }};
+            IF $drop != [] {{ DELETE $drop }};
+            FOR $m IN $cited {{
+                CREATE type::record('source_invalidation', [$m]) SET source = $m,
+                    cascade = false, reason = '{_SUPERSEDED}', by = '{by}', at = $now,
+                    memories = 1 RETURN NONE;
+            }};
+            IF $cited != [] {{
+                UPDATE $cited SET invalidated_at = $now, invalidated_reason = '{_SUPERSEDED}',
+                    invalidated_by = '{by}', invalidated_causes = [id],
+                    embedding_stash = embedding, embedding = NONE RETURN NONE;
+            }};
+            IF $gone != [] {{ DELETE $gone }};
+{textwrap.indent(insert, "            ")}        }};
+        {{ hidden: $hidden, removed: IF $hidden = [] {{ array::len($gone) }} ELSE {{ 0 }} }}
+    }}
 }};
 COMMIT;
 """
