@@ -140,11 +140,13 @@ class _Page(BaseModel):
 
 
 # Pages travel as one JSON text with record ids as keys, and their bytes in lists beside it:
-# the SDK's pure-Python CBOR decoder would be most of the cost of a page of CBOR values.
+# the SDK's pure-Python CBOR decoder would be most of the cost of a page of CBOR values. A
+# checkpoint's blobs and the blobs sent beside it meet as their records' JSON texts
+# ("lg_blob:<sha256>"): rewriting each link to its key in the query would cost the engine a
+# closure per channel per row.
 _COLUMNS: Final = (
     "id, thread_id, checkpoint_ns, checkpoint_id, parent_id, type, data, metadata_type, "
-    "metadata_data, object::values(blobs) AS blob_links, "
-    "object::from_entries(object::entries(blobs).map(|$e| [$e[0], record::id($e[1])])) AS blobs"
+    "metadata_data, object::values(blobs) AS blob_links, blobs"
 )
 _WRITE_COLUMNS: Final = "task_id, idx, channel, type, data, task_path"
 # A checkpoint's own writes, for pages that span threads or namespaces.
@@ -157,7 +159,7 @@ _ROW_WRITES: Final = (
 # missing does not come back).
 _ROW_BLOBS: Final = """
 LET $links = array::distinct(array::flatten($rows.blob_links));
-LET $blobs = IF $links = [] { [] } ELSE { (SELECT record::id(id) AS id, type, data FROM $links) };
+LET $blobs = IF $links = [] { [] } ELSE { (SELECT id, type, data FROM $links) };
 """ + as_array("$blobs")
 _ROW_JSON: Final = "thread_id, checkpoint_ns, checkpoint_id, parent_id, type, metadata_type, blobs"
 _WRITE_JSON: Final = "checkpoint_ns, checkpoint_id, task_id, idx, channel, type, task_path"
