@@ -343,8 +343,8 @@ class SurrealVectorStore(VectorStore):
         """Add documents (``texts`` with their ``metadatas`` and ``ids``; an id is generated
         where none is given) and return their ids. A document with an existing id replaces
         it; given one id twice, the last one wins. Every input is checked before anything is
-        written; each batch (1,000 documents; 100 on ``mem://``, whose full-text indexing slows
-        within a transaction) is one transaction."""
+        written; each batch (as the memory layer writes them: 1,000 documents, 100 on
+        ``mem://``, where smaller transactions write faster) is one transaction."""
         _no_extra(kwargs, "add_texts")
         if isinstance(texts, str):
             raise ValidationError("texts must be a list of strings, not one string")

@@ -291,7 +291,7 @@ LET $used = array::flatten($threads.map(|$t| (SELECT VALUE object::entries(chann
     FROM lg_checkpoint:[$t, NONE, NONE]..=[$t, {}, {}])));
 LET $unused = array::complement($versions, array::flatten($used));
 LET $blobs = array::distinct((DELETE $unused RETURN BEFORE).blob);
--- (Computed first: inside DELETE (SELECT ...), $parent is not the SELECT's row on 3.2.4.)
+-- (Computed first: inside DELETE (SELECT ...), $parent is not bound to the SELECT's row.)
 LET $free = (SELECT VALUE id FROM $blobs WHERE count(SELECT VALUE id FROM lg_version
     WHERE blob = $parent.id LIMIT 1) = 0);
 DELETE $free;
