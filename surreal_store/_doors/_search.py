@@ -3,7 +3,7 @@ collection (a tag), and one limit on how many results a search asks for."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from .. import memory
@@ -33,14 +33,23 @@ async def tagged_recall(
     tag: str | None,
     k: int,
     tags: Sequence[str] = (),
+    kept: Callable[[memory.Memory], bool] | None = None,
     **recall: Any,
 ) -> list[memory.RecallHit]:
     """:func:`surreal_store.memory.recall` of the memories carrying ``tag`` (and every one of
     ``tags``; ``tag`` ``None``: no narrowing), ``k`` at most.
 
-    The tag is one of recall's filters, applied inside the index search: a recall over the
-    whole store whose hits are filtered here afterwards is no faster at any size measured
-    (``docs/doors.md``), and needs a second recall whenever the collection is not the whole
-    store."""
+    The tag is one of recall's filters, applied inside the index search. ``kept`` (a vector
+    search only, with no filter but those ``kept`` checks) asks for a recall over the whole
+    store first, whose hits ``kept`` admits: when at least ``k`` are admitted, or the store
+    holds fewer than ``k``, they are exactly the filtered result (a vector score does not
+    depend on what else is ranked); otherwise the filtered recall follows. That pays only
+    where a search carries several filters and its collection is most of the store
+    (``docs/doors.md``): the LangGraph store asks for it, the LangChain store does not."""
+    if kept is not None:
+        hits = await memory.recall(db, vector=recall["vector"], k=k)
+        admitted = [h for h in hits if kept(h.memory)]
+        if len(admitted) >= k or len(hits) < k:
+            return admitted
     wanted = [tag, *tags] if tag is not None else list(tags)
     return await memory.recall(db, k=k, tags=wanted or None, **recall)

@@ -465,6 +465,10 @@ class SurrealStore(BaseStore):
         text = op.query if self.search_mode == "hybrid" else None
         seen: dict[tuple[tuple[str, ...], str], SearchItem] = {}
         k = wanted
+        # A vector search with no value filter first tries a recall over the whole store: its
+        # three filters (kind, namespace, live) each cost the index search more than the
+        # check here, when the namespace holds most of the store.
+        kept = None if op.filter or text is not None else (lambda m: _admitted(m, tag, now))
         while len(seen) < wanted:
             hits = await tagged_recall(
                 self.store,
@@ -475,7 +479,9 @@ class SurrealStore(BaseStore):
                 kind=ITEM_KIND,
                 metadata=value_filter or None,
                 valid_at=now,
+                kept=kept,
             )
+            kept = None
             seen.clear()
             _collect(seen, hits)
             # An item has one memory per indexed text: ask for more until enough items.
@@ -695,6 +701,16 @@ class SurrealStore(BaseStore):
         """Sync :meth:`amemories`."""
         found: list[str] = self._home.wait(self.amemories(namespace, key))
         return found
+
+
+def _admitted(m: memory.Memory, tag: str | None, now: dt.datetime) -> bool:
+    """Whether the filtered recall of a search admits ``m`` (the namespace's tag, live)."""
+    return (
+        m.kind == ITEM_KIND
+        and (tag is None or tag in m.tags)
+        and m.valid_from <= now
+        and (m.valid_until is None or m.valid_until > now)
+    )
 
 
 def _collect(
