@@ -16,7 +16,7 @@ from . import (
     releases,
     runs,
 )
-from ._client import Executor, SignIn, Store, StoreState, StoreStats
+from ._client import SignIn, Store, StoreState, StoreStats
 from ._config import Settings, default_data_dir
 from ._errors import (
     AlreadyExistsError,
@@ -51,6 +51,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._executor import Executor
 from ._frames import to_pandas
 from ._migrate import (
     AppliedMigration,

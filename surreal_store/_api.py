@@ -6,6 +6,12 @@ number for a path) can still fail deeper, in Python, as a ``TypeError`` or ``Val
 :func:`public` turns that into a :class:`ValidationError` naming the function, with the
 original error kept as its cause, so no exception but a :class:`StoreError` leaves a public
 call.
+
+``@public(agents=False)`` marks a function agents may not call: the domains whose tables the
+access layer (:mod:`._permissions`) closes to agents. The engine enforces that; the flag only
+turns what it would answer (nothing found, or a stored function failing on a record it cannot
+read) into a refusal that says why, before anything is sent. The wrapper carries the flag
+(``closed_to_agents``), wherever its function's module lives.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 from ._errors import (
     NotFoundError,
@@ -36,21 +42,13 @@ def _refused(fn: Callable[..., Any], exc: BaseException) -> ValidationError:
     return ValidationError(f"{fn.__name__}: invalid argument: {exc}")
 
 
-# Domains whose tables the access layer (_permissions) closes to agents. The engine enforces
-# that; this only turns what it would answer (nothing found, or a stored function failing on a
-# record it cannot read) into a refusal that says why, before anything is sent.
-_CLOSED_TO_AGENTS = frozenset(
-    f"surreal_store.{m}" for m in ("commits", "branches", "releases", "ci", "cas")
-)
-
-
 def _closed_to(fn: Callable[..., Any], args: tuple[Any, ...]) -> PermissionDeniedError | None:
-    if fn.__module__ not in _CLOSED_TO_AGENTS or not args:
+    if not args:
         return None
     signin = getattr(args[0], "signed_in_as", None)
     if getattr(signin, "kind", None) != "agent":
         return None
-    domain = fn.__module__.rpartition(".")[2]
+    domain = fn.__module__.rpartition(".")[2].lstrip("_")
     return PermissionDeniedError(
         f"{domain}.{fn.__name__}: an agent's sign-in reaches memories, decisions, runs and "
         f"provenance; {domain} is for users (an editor); nothing was sent"
@@ -67,29 +65,58 @@ def not_visible(exc: NotFoundError) -> NotVisibleError:
     return NotVisibleError(f"{exc.message} (or not visible to this sign-in)", kind=exc.kind)
 
 
-def public(fn: F) -> F:
-    """Wrap a public function so a misuse error leaves it as :class:`ValidationError`, and a
-    record a restricted session cannot see as :class:`NotVisibleError`."""
-    if inspect.iscoroutinefunction(fn):
+@overload
+def public(fn: F, /) -> F: ...
 
-        @functools.wraps(fn)
-        async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+
+@overload
+def public(*, agents: bool = True) -> Callable[[F], F]: ...
+
+
+def public(fn: F | None = None, /, *, agents: bool = True) -> F | Callable[[F], F]:
+    """Wrap a public function so a misuse error leaves it as :class:`ValidationError`, and a
+    record a restricted session cannot see as :class:`NotVisibleError`.
+
+    ``agents=False``: an agent's sign-in is refused with :class:`PermissionDeniedError`
+    before the function runs (the wrapper's ``closed_to_agents`` is then ``True``)."""
+    if fn is None:
+        return functools.partial(_wrap, agents=agents)
+    return _wrap(fn, agents=agents)
+
+
+def _wrap(fn: F, *, agents: bool) -> F:
+    if not inspect.iscoroutinefunction(fn):
+        if not agents:
+            raise TypeError(f"{fn.__name__}: only a function that queries can be closed to agents")
+        wrapper = _wrap_sync(fn)
+    else:
+        wrapper = _wrap_async(fn, agents)
+    wrapper.closed_to_agents = not agents  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _wrap_async(fn: F, agents: bool) -> F:
+    @functools.wraps(fn)
+    async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+        if not agents:
             closed = _closed_to(fn, args)
             if closed is not None:
                 raise closed
-            try:
-                return await fn(*args, **kwargs)
-            except NotFoundError as exc:
-                if isinstance(exc, NotVisibleError) or not _restricted(args):
-                    raise
-                raise not_visible(exc) from exc
-            except StoreError:
+        try:
+            return await fn(*args, **kwargs)
+        except NotFoundError as exc:
+            if isinstance(exc, NotVisibleError) or not _restricted(args):
                 raise
-            except _MISUSE as exc:
-                raise _refused(fn, exc) from exc
+            raise not_visible(exc) from exc
+        except StoreError:
+            raise
+        except _MISUSE as exc:
+            raise _refused(fn, exc) from exc
 
-        return cast(F, guarded_async)
+    return cast(F, guarded_async)
 
+
+def _wrap_sync(fn: F) -> F:
     @functools.wraps(fn)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         try:

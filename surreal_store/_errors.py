@@ -1,7 +1,7 @@
 """The error tree of surreal-store.
 
 Every failure that leaves the package is one of these. SDK and engine failures are mapped at one
-boundary (``_client``), so callers never need to import ``surrealdb`` to handle an error::
+boundary (``_engine``), so callers never need to import ``surrealdb`` to handle an error::
 
     StoreError
      ├─ TransportError            may succeed if retried (connection lost, engine unavailable)

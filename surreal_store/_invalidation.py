@@ -26,8 +26,8 @@ from typing import Final
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import _retry
-from ._client import Executor
 from ._errors import ConflictError, StaleError
+from ._executor import Executor
 from ._types import RecordId
 
 __all__ = ["add_cause", "derived", "downstream", "recompute_causes_block", "remove_cause"]
@@ -35,7 +35,7 @@ __all__ = ["add_cause", "derived", "downstream", "recompute_causes_block", "remo
 _ATTEMPTS: Final = 3
 
 # Graph steps run as SELECT ... FROM an array: the same step inside array::map's closure is
-# some thirty times slower on 3.2.4.
+# far slower (docs/design.md, "Measurements").
 # A page of the walk: up to 256 derivation levels below $from. Children of what was found that
 # are not in it lie deeper: the next page starts at them.
 _DOWNSTREAM_PAGE = """

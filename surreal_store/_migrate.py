@@ -77,7 +77,7 @@ FROM schema_migration ORDER BY version;
 # The applied files and the digest of the access layer the database holds, in one round trip.
 _SELECT_STATE = _SELECT_APPLIED + f"RETURN ${_permissions.LAYER_PARAM};\n"
 
-# Deliberately not one transaction: engine 3.2.4 refuses a CREATE after a DELETE of the same id
+# Deliberately not one transaction: the engine refuses a CREATE after a DELETE of the same id
 # in one transaction ("already exists"). Each statement is safe alone: the DELETE only removes an
 # expired lock (a live holder's renewal and this DELETE exclude each other), and CREATE fails if
 # anyone holds the lock.

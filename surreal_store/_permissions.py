@@ -10,7 +10,7 @@ The migrator applies it after the schema files (and again whenever the files, th
 what is generated from it change), so a table or field that a later schema file adds is
 closed until a line here opens it.
 
-What each role can be given is what the engine can enforce (SurrealDB 3.2.4):
+What each role can be given is what the engine can enforce:
 
 - ``owner``: everything (its role bypasses every ``PERMISSIONS`` clause).
 - ``editor``: everything, or, for a whole table, reading only: an event refuses its writes (the

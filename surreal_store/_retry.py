@@ -19,22 +19,19 @@ Both wait with jittered exponential backoff on anyio's clock.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_none,
-    wait_random_exponential,
-)
-from tenacity.stop import stop_base
 
 from . import _errors as e
 from ._surql import QueryShape
+
+if TYPE_CHECKING:
+    from tenacity import AsyncRetrying
+    from tenacity.stop import stop_base
+
+# tenacity is imported when a call is first retried: importing it (and the optional
+# integrations it probes for) is not paid by every import of the package.
 
 __all__ = ["again", "may_replay", "replays"]
 
@@ -54,6 +51,13 @@ def replays(
     *, shape: QueryShape, idempotent: bool, attempts: int, initial_s: float, max_s: float
 ) -> AsyncRetrying:
     """The client's loop for the attempts after the first."""
+    from tenacity import (
+        AsyncRetrying,
+        retry_if_exception,
+        stop_after_attempt,
+        wait_random_exponential,
+    )
+
     return AsyncRetrying(
         retry=retry_if_exception(lambda exc: may_replay(exc, shape, idempotent)),
         stop=stop_after_attempt(attempts),
@@ -76,6 +80,15 @@ async def again(
     """Run ``step`` until it returns, retrying it after any of ``on``: at most ``attempts``
     times and/or for ``within_s`` seconds. When they run out, the last error is raised, or
     ``exhausted(last_error)`` if given. ``initial_s`` > 0 waits between attempts."""
+    from tenacity import (
+        AsyncRetrying,
+        retry_if_exception_type,
+        stop_after_attempt,
+        stop_after_delay,
+        wait_none,
+        wait_random_exponential,
+    )
+
     stop: stop_base = stop_after_attempt(attempts) if attempts is not None else stop_after_delay(0)
     if within_s is not None:
         stop = stop_after_delay(within_s) if attempts is None else stop | stop_after_delay(within_s)

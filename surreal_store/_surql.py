@@ -202,7 +202,8 @@ def validate_identifier(name: str, *, what: str = "identifier") -> str:
 
 def as_array(var: str) -> str:
     """A statement making ``var`` a list: a SELECT over a computed or filtered array, or one
-    whose WHERE an index answers, gives one row as that row and none as NONE (3.2.4)."""
+    whose WHERE an index answers, gives one row as that row and none as NONE (docs/design.md,
+    "Engine notes")."""
     return (
         f"LET {var} = IF type::is_array({var}) {{ {var} }} "
         f"ELSE IF {var} = NONE {{ [] }} ELSE {{ [{var}] }};\n"

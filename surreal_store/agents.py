@@ -11,8 +11,8 @@ from typing import Any
 from pydantic import ConfigDict
 
 from ._api import public
-from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._executor import Executor
 from ._types import Key, Model, RecordId
 
 __all__ = ["Agent", "get", "list_all", "register"]

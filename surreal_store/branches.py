@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pydantic import ConfigDict
 
 from ._api import public
-from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._executor import Executor
 from ._ids import commit_key
 from ._types import Key, Model, RecordId
 
@@ -75,7 +75,7 @@ def _commit(key: str) -> RecordId:
 _GET = f"SELECT {_FIELDS} FROM ONLY $branch;"
 
 
-@public
+@public(agents=False)
 async def get(db: Executor, *, name: str) -> Branch:
     """The branch called ``name``; ``NotFoundError`` if there is none."""
     found = await db.query_single(_GET, Branch, branch=_rid(name))
@@ -87,7 +87,7 @@ async def get(db: Executor, *, name: str) -> Branch:
 _HEAD = "SELECT VALUE head FROM ONLY $branch;"
 
 
-@public
+@public(agents=False)
 async def head(db: Executor, *, name: str) -> str | None:
     """The commit id at the head of ``name``, or ``None`` if the branch does not exist."""
     value = await db.query_single(_HEAD, RecordId, branch=_rid(name))
@@ -97,7 +97,7 @@ async def head(db: Executor, *, name: str) -> str | None:
 _LIST = f"SELECT {_FIELDS} FROM branch ORDER BY name;"
 
 
-@public
+@public(agents=False)
 async def list_all(db: Executor) -> list[Branch]:
     """Every branch, by name."""
     return await db.query(_LIST, Branch)
@@ -110,7 +110,7 @@ RETURN {_FIELDS};
 """
 
 
-@public
+@public(agents=False)
 async def create(db: Executor, *, name: str, at: str, default: bool = False) -> Branch:
     """Create branch ``name`` at commit ``at``. ``AlreadyExistsError`` if it exists; the first
     branch becomes the default."""
@@ -133,7 +133,7 @@ COMMIT;
 """
 
 
-@public
+@public(agents=False)
 async def move(db: Executor, *, name: str, to: str, expected: str | None = None) -> Branch:
     """Point ``name`` at commit ``to``. With ``expected``, only if the head is still there
     (compare-and-swap; :class:`StaleError` otherwise, nothing written)."""
@@ -156,7 +156,7 @@ COMMIT;
 """
 
 
-@public
+@public(agents=False)
 async def delete(db: Executor, *, name: str) -> None:
     """Delete branch ``name`` (its commits stay). The default branch is refused
     (``ConstraintError``); an unknown branch is ``NotFoundError``."""
@@ -173,7 +173,7 @@ COMMIT;
 """
 
 
-@public
+@public(agents=False)
 async def set_default(db: Executor, *, name: str) -> Branch:
     """Make ``name`` the default branch (the previous default stops being it), atomically."""
     return await db.query_required_single(_SET_DEFAULT, Branch, branch=_rid(name), name=name)
@@ -190,7 +190,7 @@ COMMIT;
 """
 
 
-@public
+@public(agents=False)
 async def fork(db: Executor, *, commit: str, names: Sequence[str]) -> list[Branch]:
     """Create several branches at ``commit`` at once (all or none)."""
     checked = [validate_name(n) for n in names]

@@ -36,9 +36,9 @@ import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from . import _client
 from ._api import public
 from ._client import Store
+from ._engine import precise_datetime
 from ._errors import BundleError, SchemaError, StoreStateError, ValidationError
 from ._ids import LOWER_HEX64
 from ._migrate import Migrator
@@ -128,7 +128,7 @@ def decode_value(value: Any) -> Any:
         if tag == "$rid":
             return RecordId(body[0], decode_value(body[1]))
         if tag == "$dt":
-            return _client.precise_datetime(body)
+            return precise_datetime(body)
         if tag == "$bytes":
             return base64.b64decode(body)
         if tag == "$dur":

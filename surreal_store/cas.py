@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 
 from ._api import public
-from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._executor import Executor
 from ._ids import HEX64
 from ._types import RecordId
 
@@ -41,7 +41,7 @@ def _id(digest: str) -> RecordId:
 _PUT = "INSERT IGNORE INTO blob [{ id: $id, data: $data, size: $size }] RETURN NONE;"
 
 
-@public
+@public(agents=False)
 async def put(db: Executor, *, data: bytes) -> str:
     """Store ``data`` (once, however often it is put) and return its digest."""
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -55,7 +55,7 @@ async def put(db: Executor, *, data: bytes) -> str:
 _GET = "SELECT VALUE data FROM ONLY $id;"
 
 
-@public
+@public(agents=False)
 async def get(db: Executor, *, digest: str) -> bytes:
     """The bytes stored under ``digest``; ``NotFoundError`` if there are none."""
     key = _id(digest)
@@ -68,7 +68,7 @@ async def get(db: Executor, *, digest: str) -> bytes:
 _CONTAINS = "RETURN record::exists($id);"
 
 
-@public
+@public(agents=False)
 async def contains(db: Executor, *, digest: str) -> bool:
     """Whether bytes are stored under ``digest``."""
     return await db.query_required_single(_CONTAINS, bool, id=_id(digest))
@@ -77,7 +77,7 @@ async def contains(db: Executor, *, digest: str) -> bool:
 _DELETE = "DELETE $id;"
 
 
-@public
+@public(agents=False)
 async def delete(db: Executor, *, digest: str) -> None:
     """Remove the blob; deleting an absent digest is a no-op."""
     await db.execute(_DELETE, id=_id(digest), idempotent=True)

@@ -12,8 +12,8 @@ from typing import Any, Literal
 from pydantic import ConfigDict
 
 from ._api import public
-from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._executor import Executor
 from ._ids import HEX64
 from ._types import Key, Model, RecordId, canonical_json
 
@@ -92,13 +92,13 @@ async def _save(db: Executor, table: str, content: Mapping[str, Any]) -> str:
     return digest
 
 
-@public
+@public(agents=False)
 async def save_snapshot(db: Executor, *, content: Mapping[str, Any]) -> str:
     """Store a snapshot (once) and return its digest; saving it again is a no-op."""
     return await _save(db, "ci_snapshot", content)
 
 
-@public
+@public(agents=False)
 async def save_pipeline(db: Executor, *, spec: Mapping[str, Any]) -> str:
     """Store a pipeline spec (once) and return its digest; saving it again is a no-op."""
     return await _save(db, "ci_pipeline", spec)
@@ -115,12 +115,12 @@ async def _load(db: Executor, table: str, digest: str) -> dict[str, Any]:
     return content
 
 
-@public
+@public(agents=False)
 async def get_snapshot(db: Executor, *, digest: str) -> dict[str, Any]:
     return await _load(db, "ci_snapshot", digest)
 
 
-@public
+@public(agents=False)
 async def get_pipeline(db: Executor, *, digest: str) -> dict[str, Any]:
     return await _load(db, "ci_pipeline", digest)
 
@@ -135,7 +135,7 @@ COMMIT;
 """
 
 
-@public
+@public(agents=False)
 async def queue_run(db: Executor, *, snapshot: str, pipeline: str) -> CiRun:
     """Queue the run of ``pipeline`` on ``snapshot`` (both saved first), or return the existing
     run with that stable id."""
@@ -175,13 +175,13 @@ async def _move(
     )
 
 
-@public
+@public(agents=False)
 async def start_run(db: Executor, *, run_id: str) -> CiRun:
     """queued -> running."""
     return await _move(db, run_id, "running", None)
 
 
-@public
+@public(agents=False)
 async def finish_run(
     db: Executor,
     *,
@@ -195,7 +195,7 @@ async def finish_run(
     return await _move(db, run_id, status, result)
 
 
-@public
+@public(agents=False)
 async def cancel_run(db: Executor, *, run_id: str) -> CiRun:
     """queued | running -> cancelled."""
     return await _move(db, run_id, "cancelled", None)
@@ -204,7 +204,7 @@ async def cancel_run(db: Executor, *, run_id: str) -> CiRun:
 _GET = f"SELECT {_FIELDS} FROM ONLY $id;"
 
 
-@public
+@public(agents=False)
 async def get_run(db: Executor, *, run_id: str) -> CiRun:
     found = await db.query_single(_GET, CiRun, id=RecordId("ci_run", _digest(run_id, "CI run")))
     if found is None:
@@ -215,7 +215,7 @@ async def get_run(db: Executor, *, run_id: str) -> CiRun:
 _LIST = f"SELECT {_FIELDS} FROM ci_run WHERE snapshot = $snapshot ORDER BY created_at, id;"
 
 
-@public
+@public(agents=False)
 async def list_runs(db: Executor, *, snapshot: str) -> list[CiRun]:
     """The CI runs of a snapshot, oldest first."""
     return await db.query(

@@ -24,7 +24,6 @@ from pydantic import ValidationError as PydanticValidationError
 
 from . import branches as _branches
 from ._api import public
-from ._client import Executor
 from ._errors import (
     MergeConflictError,
     NotFoundError,
@@ -32,6 +31,7 @@ from ._errors import (
     ResultError,
     ValidationError,
 )
+from ._executor import Executor
 from ._ids import commit_key
 from ._types import Key, Model, RecordId
 from ._types import canonical_json as _canonical_json
@@ -94,7 +94,7 @@ class Commit(Model):
 
 
 # created_at travels as text: the SDK's datetime decoding is the costliest part of reading a
-# page of history (about 20%), and pydantic parses RFC 3339 text far faster.
+# page of history, and pydantic parses RFC 3339 text far faster (docs/design.md).
 _FIELDS = (
     "id, parents, generation, message, author, branch, <string>created_at AS created_at, "
     "state_hash, logic_hash, env_hash"
@@ -177,7 +177,7 @@ class _Written(BaseModel):
     existing: Commit | None = None
 
 
-@public
+@public(agents=False)
 async def commit(
     db: Executor,
     *,
@@ -281,7 +281,7 @@ async def commit(
 _GET = f"SELECT {_FIELDS} FROM ONLY $commit;"
 
 
-@public
+@public(agents=False)
 async def get(db: Executor, *, commit: str) -> Commit:
     """The commit with this id; ``NotFoundError`` if there is none."""
     rid = _rid(commit)
@@ -294,7 +294,7 @@ async def get(db: Executor, *, commit: str) -> Commit:
 _STATE = "SELECT VALUE state_json FROM ONLY $snapshot;"
 
 
-@public
+@public(agents=False)
 async def get_state(db: Executor, *, commit: str) -> dict[str, Any]:
     """The state stored by the commit, exactly as committed."""
     key = commit_key(commit)
@@ -402,7 +402,7 @@ async def _walk(
 _DEFAULT_HEAD = "SELECT VALUE head FROM branch WHERE is_default = true LIMIT 1;"
 
 
-@public
+@public(agents=False)
 async def log(
     db: Executor,
     *,
@@ -435,7 +435,7 @@ async def log(
     return ordered if limit is None else ordered[:limit]
 
 
-@public
+@public(agents=False)
 async def ancestors(db: Executor, *, commit: str, limit: int | None = None) -> list[Commit]:
     """All ancestors of ``commit`` (excluding it), children before parents."""
     history = await log(db, commit=commit, limit=None if limit is None else limit + 1)
@@ -453,7 +453,7 @@ class _WithChildren(Commit):
     children: list[CommitKey] = Field(default_factory=list)
 
 
-@public
+@public(agents=False)
 async def descendants(db: Executor, *, commit: str) -> list[Commit]:
     """All descendants of ``commit`` (excluding it), parents before children (oldest first)."""
     root = (await get(db, commit=commit)).id
@@ -476,7 +476,7 @@ async def descendants(db: Executor, *, commit: str) -> list[Commit]:
 _CHILDREN = f"SELECT {_FIELDS} FROM array::distinct($commit<-child_of<-commit);"
 
 
-@public
+@public(agents=False)
 async def children(db: Executor, *, commit: str) -> list[Commit]:
     """The direct children of ``commit``."""
     rows = await db.query(_CHILDREN, Commit, commit=_rid(commit))
@@ -491,7 +491,7 @@ class _Generation(BaseModel):
     generation: int
 
 
-@public
+@public(agents=False)
 async def is_ancestor(db: Executor, *, ancestor: str, descendant: str) -> bool:
     """Whether ``ancestor`` is ``descendant`` or one of its ancestors."""
     a, d = commit_key(ancestor), commit_key(descendant)
@@ -515,7 +515,7 @@ async def is_ancestor(db: Executor, *, ancestor: str, descendant: str) -> bool:
     return a in walk.seen
 
 
-@public
+@public(agents=False)
 async def merge_bases(db: Executor, *, a: str, b: str) -> list[Commit]:
     """The best common ancestors of ``a`` and ``b``: common ancestors that are not ancestors
     of other common ancestors (one in most histories; several after criss-cross merges)."""
@@ -535,7 +535,7 @@ async def merge_bases(db: Executor, *, a: str, b: str) -> list[Commit]:
     return sorted(best, key=_newest_first)
 
 
-@public
+@public(agents=False)
 async def merge_base(db: Executor, *, a: str, b: str) -> Commit | None:
     """The best common ancestor of ``a`` and ``b`` (highest generation), or ``None``."""
     bases = await merge_bases(db, a=a, b=b)
@@ -594,7 +594,7 @@ def diff_states(a: Mapping[str, Any], b: Mapping[str, Any]) -> Diff:
     return out
 
 
-@public
+@public(agents=False)
 async def diff(db: Executor, *, a: str, b: str) -> Diff:
     """The structured difference between the states of commits ``a`` and ``b``."""
     return diff_states(await get_state(db, commit=a), await get_state(db, commit=b))
@@ -653,7 +653,7 @@ def merge_states(
     return dict(result) if isinstance(result, Mapping) else {}
 
 
-@public
+@public(agents=False)
 async def merge(
     db: Executor,
     *,

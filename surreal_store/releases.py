@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, ConfigDict
 
 from ._api import public
-from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._executor import Executor
 from ._ids import HEX64
 from ._types import Model, RecordId
 
@@ -80,7 +80,7 @@ COMMIT;
 """
 
 
-@public
+@public(agents=False)
 async def promote(
     db: Executor,
     *,
@@ -129,7 +129,7 @@ COMMIT;
 """
 
 
-@public
+@public(agents=False)
 async def rollback(
     db: Executor, *, agent_name: str, promoted_by: str, notes: str | None = None
 ) -> Release:
@@ -148,7 +148,7 @@ async def rollback(
 _CURRENT = f"SELECT {_FIELDS} FROM ONLY (SELECT VALUE current FROM ONLY $head_id);"
 
 
-@public
+@public(agents=False)
 async def current(db: Executor, *, agent_name: str) -> Release:
     """The agent's current release; ``NotFoundError`` if it has none."""
     found = await db.query_single(_CURRENT, Release, head_id=_head(_agent(agent_name)))
@@ -162,7 +162,7 @@ SELECT {_FIELDS} FROM release:[$agent, 1]..=[$agent, {_MAX_SEQ}] ORDER BY seq DE
 """
 
 
-@public
+@public(agents=False)
 async def history(db: Executor, *, agent_name: str, limit: int | None = None) -> list[Release]:
     """Every entry for the agent, newest first (by sequence)."""
     return await db.query(

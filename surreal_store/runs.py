@@ -17,8 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._api import public
-from ._client import Executor
 from ._errors import NotFoundError, ValidationError
+from ._executor import Executor
 from ._ids import digest, new_run_key
 from ._types import Key, Model, RecordId, json_value
 

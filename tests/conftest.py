@@ -8,8 +8,10 @@ import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from _fakes import FakeEmbedder
 
 from surreal_store import Store, default_schema_dir
 
@@ -31,6 +33,22 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
+@pytest.fixture(autouse=True)
+def _unit_tests_open_no_store(request: pytest.FixtureRequest, env: pytest.MonkeyPatch) -> None:
+    """``tests/unit/`` is pure code (the codec, SurrealQL helpers, matching, settings), run in
+    seconds by ``pytest tests/unit``: a test there that opens a store fails."""
+    if "unit" not in request.node.path.relative_to(_TESTS).parts[:1]:
+        return
+
+    async def refuse(self: Store, *args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a unit test opened a store: move it to the engine tests")
+
+    env.setattr(Store, "open", refuse)
+
+
+_TESTS = Path(__file__).resolve().parent
+
+
 @pytest.fixture
 async def store() -> AsyncIterator[Store]:
     async with Store("mem://") as s:
@@ -43,6 +61,13 @@ def kv_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def fake_embeddings() -> FakeEmbedder:
+    """LangGraph's ``CharacterEmbeddings(dims=500)`` (its ported tests): texts sharing
+    characters are close."""
+    return FakeEmbedder("chars", 500, by="chars")
+
+
+@pytest.fixture
 def schema_copy(tmp_path: Path) -> Path:
     """A private copy of the packaged schema files, free to edit."""
     target = tmp_path / "schema"
@@ -50,9 +75,15 @@ def schema_copy(tmp_path: Path) -> Path:
     return target
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The slow tests first: on -n 2 the workers then finish together, rather than one running
+    # a long test alone at the end.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # The embedded engine's runtime can abort the interpreter's shutdown (a tokio worker panics
-# "in a function that cannot unwind", SIGABRT, after all output; shared/SURREALDB_FACTS.md §0,
-# seen here too). That would turn a green run into exit code 134, so once pytest has reported,
+# "in a function that cannot unwind", SIGABRT, after all output; docs/engine-notes.md, "an abort
+# at exit"). That would turn a green run into exit code 134, so once pytest has reported,
 # the session leaves with its own exit status and skips the teardown.
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.config.stash[_EXIT] = int(exitstatus)

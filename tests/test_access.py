@@ -19,8 +19,6 @@ import contextlib
 import dataclasses
 import itertools
 import json
-import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from typing import Any
 import pytest
 import surrealdb
 from _hostile_values import LOOK_ALIKES
+from _server import server_database
 
 from surreal_store import (
     NotFoundError,
@@ -82,19 +81,14 @@ class Site:
 def site(request: pytest.FixtureRequest, tmp_path: Path) -> Site:
     if request.param == "surrealkv":
         return Site(f"surrealkv://{tmp_path / 'store'}", tmp=str(tmp_path))
-    url = os.environ.get("SURREAL_STORE_TEST_URL")
-    if not url:
-        pytest.skip("SURREAL_STORE_TEST_URL is not set")
-    run = uuid.uuid4().hex[:10]
+    server = server_database("acl_")
+    run = server["database"]
     return Site(
-        url,
-        namespace="surreal_store_test",
-        database=f"acl_{run}_main",
-        root={
-            "username": os.environ.get("SURREAL_STORE_TEST_USERNAME", "root"),
-            "password": os.environ.get("SURREAL_STORE_TEST_PASSWORD", "root"),
-        },
-        prefix=f"acl_{run}_",
+        server["url"],
+        namespace=server["namespace"],
+        database=f"{run}_main",
+        root={"username": server["username"], "password": server["password"]},
+        prefix=f"{run}_",
         tmp=str(tmp_path),
     )
 

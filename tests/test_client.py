@@ -319,7 +319,8 @@ async def test_signed_in_sessions_survive_the_engine_reopen(
 ) -> None:
     # A store reopens its embedded connection when the engine's log grows (a checkpoint):
     # every session is started again under its id, signed in by the engine as it was.
-    from surreal_store import _client, access, agents
+    from surreal_store import access, agents
+    from surreal_store._engine import _embedded as _client
 
     monkeypatch.setattr(_client, "_WAL_LIMIT", 1 << 16)
     async with Store(kv_url) as owner:
@@ -347,36 +348,3 @@ async def test_data_survives_reopen(kv_url: str) -> None:
         await s.execute("CREATE note:1 SET text = 'kept'")
     async with Store(kv_url) as s:
         assert await s.query_required_single("RETURN note:1.text", str) == "kept"
-
-
-def test_fast_decoding_agrees_with_the_sdks_decoder() -> None:
-    """Answers are decoded by cbor2's C decoder with the SDK's tag decoder: every value type
-    the engine sends decodes as the SDK's own decoder has it, after the boundary's mapping."""
-    import decimal
-    import uuid
-
-    from surrealdb.data import cbor as sdk_cbor
-
-    from surreal_store import _client
-
-    value = {
-        "record": surrealdb.RecordID("ev", ["run", 3, {"a": [1, 2]}]),
-        "plain": surrealdb.RecordID("memory", "abc"),
-        "vector": [0.1, -2.5, 1e-30, 3.0],
-        "when": surrealdb.PreciseDatetime(
-            2026, 12, 1, 1, 2, 3, 456789, tzinfo=dt.UTC, nanosecond=7
-        ),
-        "naive": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        "none": None,
-        "null": surrealdb.Null,
-        "span": surrealdb.Duration(1_500_000_000),
-        "table": surrealdb.Table("memory"),
-        "id": uuid.UUID(int=7),
-        "dec": decimal.Decimal("1.25"),
-        "bytes": b"\x00\xff",
-        "nested": [{"k": [1, [2, 3]], "t": ("x", "y")}],
-        "big": 2**62,
-        "text": "naïve ☃",
-    }
-    data = sdk_cbor.encode(value)
-    assert _client._from_sdk(_client._decode(data)) == _client._from_sdk(sdk_cbor.decode(data))

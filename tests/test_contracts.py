@@ -3,12 +3,11 @@ backend: in-memory, the embedded file store, and a server when SURREAL_STORE_TES
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from _server import server_database
 
 from surreal_store import (
     AlreadyExistsError,
@@ -34,16 +33,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     elif request.param == "surrealkv":
         settings = Settings.load(url=f"surrealkv://{tmp_path / 'kv'}")
     else:
-        url = os.environ.get("SURREAL_STORE_TEST_URL")
-        if not url:
-            pytest.skip("SURREAL_STORE_TEST_URL is not set")
-        settings = Settings.load(
-            url=url,
-            namespace="surreal_store_test",
-            database="c_" + uuid.uuid4().hex[:12],
-            username=os.environ.get("SURREAL_STORE_TEST_USERNAME", "root"),
-            password=os.environ.get("SURREAL_STORE_TEST_PASSWORD", "root"),
-        )
+        settings = Settings.load(**server_database("c_"))
     async with Store(settings=settings) as store:
         yield store
 

@@ -80,7 +80,7 @@ def test_domain_modules_declare_all() -> None:
             assert hasattr(module, exported), f"{name}.{exported}"
 
 
-def test_only_the_client_imports_the_sdk() -> None:
+def test_only_the_engine_boundary_imports_the_sdk() -> None:
     importers = set()
     for path in PACKAGE.rglob("*.py"):
         tree = ast.parse(path.read_text())
@@ -91,8 +91,8 @@ def test_only_the_client_imports_the_sdk() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
             if any(n == "surrealdb" or n.startswith("surrealdb.") for n in names):
-                importers.add(path.name)
-    assert importers == {"_client.py"}
+                importers.add(path.parent.name)
+    assert importers == {"_engine"}
 
 
 def test_py_typed_is_shipped() -> None:

@@ -256,6 +256,7 @@ def _machine(engine: Loop) -> type[RuleBasedStateMachine]:
     return Invalidation
 
 
+@pytest.mark.slow
 def test_overlapping_invalidations_match_the_model(engine: Loop) -> None:
     run_state_machine_as_test(
         _machine(engine),

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 pytest.importorskip("langchain_core.vectorstores")
 
+from _fakes import FakeEmbedder
 from _hostile_values import hostile_texts, hostile_values
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -40,31 +41,14 @@ from surreal_store.langchain import SurrealVectorStore
 pytestmark = pytest.mark.anyio
 
 
-class Words(Embeddings):
-    """The built-in hashing embedder as LangChain Embeddings: shared words make texts close."""
-
-    def __init__(self, dims: int = 64) -> None:
-        self._hashing = memory.HashingEmbedder(dims)
-        self.model = self._hashing.model
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self._hashing.vector(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._hashing.vector(text)
+def Words(dims: int = 64) -> FakeEmbedder:
+    """Shared words make texts close."""
+    return FakeEmbedder("words", dims)
 
 
-class Fixed(Embeddings):
+def Fixed(table: dict[str, list[float]]) -> FakeEmbedder:
     """Vectors given in advance, by text: for brute-force comparisons."""
-
-    def __init__(self, table: dict[str, list[float]]) -> None:
-        self.table = table
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self.table[t] for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.table[text]
+    return FakeEmbedder("fixed", len(next(iter(table.values()))), table=table)
 
 
 def _cos(a: list[float], b: list[float]) -> float:

@@ -4,12 +4,11 @@ is set): every base and every extended capability."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from _server import server_database
 
 pytest.importorskip("langgraph.checkpoint.conformance")
 
@@ -34,16 +33,7 @@ def _settings(engine: str, tmp_path: Path) -> Settings:
         return Settings.load(url="mem://")
     if engine == "surrealkv":
         return Settings.load(url=f"surrealkv://{tmp_path / 'store'}")
-    url = os.environ.get("SURREAL_STORE_TEST_URL")
-    if not url:
-        pytest.skip("SURREAL_STORE_TEST_URL is not set")
-    return Settings.load(
-        url=url,
-        namespace="surreal_store_test",
-        database="lg_" + uuid.uuid4().hex[:12],
-        username=os.environ.get("SURREAL_STORE_TEST_USERNAME", "root"),
-        password=os.environ.get("SURREAL_STORE_TEST_PASSWORD", "root"),
-    )
+    return Settings.load(**server_database("lg_"))
 
 
 @pytest.mark.parametrize("engine", ["mem", "surrealkv", "server"])

@@ -20,24 +20,20 @@ whose items were all deleted (deleting a key leaves an empty entry in its dict),
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import math
-import os
-import random
-import uuid
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypedDict
 
 import pytest
+from _server import server_database
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
 pytest.importorskip("langgraph.store.base")
 
+from _fakes import FakeEmbedder
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import GetOp, InvalidNamespaceError, PutOp, SearchOp
 from langgraph.store.memory import InMemoryStore
@@ -57,34 +53,7 @@ from surreal_store.langgraph import ITEM_KIND, NamespaceError, SurrealStore
 pytestmark = pytest.mark.anyio
 
 
-class Chars(Embeddings):
-    """Character counts projected at random (LangGraph's CharacterEmbeddings, seeded per
-    character so that a text's vector does not depend on what was embedded before)."""
-
-    def __init__(self, dims: int = 16) -> None:
-        self.dims = dims
-
-    def _proj(self, char: str) -> list[float]:
-        rng = random.Random(f"{char}/{self.dims}")
-        return [rng.gauss(0, 1) for _ in range(self.dims)]
-
-    def _one(self, text: str) -> list[float]:
-        counts = Counter(text)
-        v = [0.0] * self.dims
-        for char, n in counts.items():
-            for i, x in enumerate(self._proj(char)):
-                v[i] += n * x
-        norm = math.sqrt(sum(x * x for x in v)) or 1.0
-        return [x / norm for x in v]
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self._one(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._one(text)
-
-
-EMBED = Chars()
+EMBED = FakeEmbedder("chars", 16, by="chars")
 INDEX: Any = {"dims": EMBED.dims, "embed": EMBED, "fields": ["text"]}
 
 
@@ -142,34 +111,23 @@ def _key(item: Any) -> tuple[tuple[str, ...], str]:
 
 def server_kwargs() -> dict[str, Any]:
     """A fresh database on the server at SURREAL_STORE_TEST_URL (the test skips without)."""
-    url = os.environ.get("SURREAL_STORE_TEST_URL")
-    if not url:
-        pytest.skip("SURREAL_STORE_TEST_URL is not set")
-    return {
-        "url": url,
-        "namespace": "surreal_store_test",
-        "database": "lgs_" + uuid.uuid4().hex[:12],
-        "username": os.environ.get("SURREAL_STORE_TEST_USERNAME", "root"),
-        "password": os.environ.get("SURREAL_STORE_TEST_PASSWORD", "root"),
-    }
+    return server_database("lgs_")
 
 
 class Differential(RuleBasedStateMachine):
-    where: ClassVar[dict[str, Any]] = {"url": "mem://"}
+    # One store for every sequence of a test (opening one costs more than a sequence's
+    # operations); each sequence starts from it emptied through the API, as a fresh store.
+    shared: ClassVar[SurrealStore]
 
     def __init__(self) -> None:
         super().__init__()
         global SEQUENCES
         SEQUENCES += 1
         self.ref = InMemoryStore(index=INDEX)
-        self._open = contextlib.ExitStack()
-        where = dict(self.where)
-        if "database" in where:
-            where["database"] += f"_{SEQUENCES}"
-        self.lg = self._open.enter_context(SurrealStore.from_url_sync(index=INDEX, **where))
-
-    def teardown(self) -> None:
-        self._open.close()
+        self.lg = self.shared
+        left = self.lg.search((), limit=100)  # a sequence puts at most 15
+        self.lg.batch([PutOp(tuple(i.namespace), i.key, None) for i in left])
+        assert self.lg.search((), limit=1) == [] and self.lg.list_namespaces() == []
 
     def _both(self, op: Any) -> tuple[Any, Any]:
         global STEPS
@@ -271,19 +229,20 @@ class Differential(RuleBasedStateMachine):
 @pytest.mark.parametrize("engine", ["mem", "server"])
 def test_differential_against_in_memory_store(engine: str) -> None:
     global STEPS
-    Differential.where = server_kwargs() if engine == "server" else {"url": "mem://"}
+    where = server_kwargs() if engine == "server" else {"url": "mem://"}
     sequences = 200 if engine == "mem" else 30  # a server's round trips cost more
     before, STEPS = SEQUENCES, 0
-    run_state_machine_as_test(
-        Differential,
-        settings=settings(
-            max_examples=sequences,
-            stateful_step_count=15,
-            deadline=None,
-            derandomize=True,
-            suppress_health_check=list(HealthCheck),
-        ),
-    )
+    with SurrealStore.from_url_sync(index=INDEX, **where) as Differential.shared:
+        run_state_machine_as_test(
+            Differential,
+            settings=settings(
+                max_examples=sequences,
+                stateful_step_count=15,
+                deadline=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
     assert SEQUENCES - before >= sequences, SEQUENCES - before
     print(f"differential: {SEQUENCES - before} sequences, {STEPS} operations, 0 divergences")
 
@@ -507,7 +466,7 @@ async def test_bad_input_is_refused_and_writes_nothing() -> None:
         with pytest.raises(EmbeddingSpaceError):
             await liar.aput(("x",), "k", {"text": "y"})
         same_model = SurrealStore(
-            store, index={"dims": EMBED.dims, "embed": _Wrong()}, model="langgraph:Chars"
+            store, index={"dims": EMBED.dims, "embed": _Wrong()}, model=EMBED.model
         )
         with pytest.raises(DimensionError):
             await same_model.aput(("x",), "k", {"text": "y"})

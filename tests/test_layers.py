@@ -3,10 +3,15 @@
 - Layers: every module of ``surreal_store`` belongs to one layer of :data:`LAYERS` (a package
   with all its modules), and imports only from its own layer or the ones below it.
 - No import circle between modules (a package's ``__init__`` counts as a module).
+- Inside the packages that are rooms of their own (:data:`INNER_LAYERS`: the engine boundary,
+  the recall index), the same rule between their modules.
 - A private name (``_x``) belongs to its module: no other module of the package, and no
   benchmark, imports it or reaches it through a module (``memory._x``). Private *modules*
   (``from . import _retry``, ``from ._write import remember``) are the package's own and may be
   imported anywhere above them.
+- Only the engine boundary (``_engine``) imports the ``surrealdb`` SDK.
+- No module is over :data:`MAX_LINES` lines unless :data:`LONG_MODULES` names it with the one
+  idea it holds.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ LAYERS: list[set[str]] = [
     {"_version", "_errors", "_frames"},
     {"_types", "_api", "_surql", "_config"},
     {"_match"},
+    {"_engine"},  # the SDK boundary: nothing of it knows the store
     {"_ids", "_retry", "_executor", "_permissions"},
-    {"_space", "_migrate"},
+    {"_migrate"},
     {"_client"},
     {"_invalidation"},
     {"_facts"},
@@ -38,6 +44,39 @@ LAYERS: list[set[str]] = [
     {"_demo"},
     {"_cli", "__main__", ""},  # "" is the package's own __init__
 ]
+
+
+# Inside a package, bottom to top, by module name ("" is the package's __init__).
+INNER_LAYERS: dict[str, list[set[str]]] = {
+    "_engine": [
+        {"_exit", "_signin", "_codec"},
+        {"_answers"},
+        {"_embedded"},
+        {""},
+    ],
+    # The pure parts (no database): analysis, rows, files, the index and its search, saving
+    # and loading; then the feed follower, and the memory layer's door.
+    "memory._recall_index": [
+        {"_failures", "_analysis", "_rows", "_files"},
+        {"_index"},
+        {"_persist"},
+        {"_feed"},
+        {""},
+    ],
+}
+# Modules of the recall index that never talk to the database (tested without an engine).
+PURE = {f"memory._recall_index.{m}" for m in ("_analysis", "_rows", "_files", "_index", "_persist")}
+
+MAX_LINES = 600
+# Modules allowed over MAX_LINES, each with the single idea it holds.
+LONG_MODULES: dict[str, str] = {
+    "_migrate.py": "the migrator: schema files applied in order, checked, locked, and drift",
+    "commits.py": "agent-state commits: content-addressed snapshots, history, diff and merge",
+    # The doors, being shrunk by the doors' shared kit (#37, branch h37-doors):
+    "langgraph/_checkpoint.py": "the LangGraph checkpointer over commits",
+    "langgraph/_store.py": "the LangGraph BaseStore over memories",
+    "langchain/_vectorstore.py": "the LangChain VectorStore over memories",
+}
 
 
 def _module_name(path: Path, base: Path = PACKAGE) -> str:
@@ -202,3 +241,81 @@ def test_modules_inside_packages_are_private() -> None:
         name for name in _modules() if "." in name and not name.rsplit(".", 1)[1].startswith("_")
     )
     assert public == []
+
+
+def test_imports_go_down_inside_the_rooms() -> None:
+    upward: list[str] = []
+    for package, layers in INNER_LAYERS.items():
+
+        def inner(module: str, package: str = package, layers: list[set[str]] = layers) -> int:
+            rest = module.removeprefix(package).lstrip(".").split(".")[0]
+            for i, layer in enumerate(layers):
+                if rest in layer:
+                    return i
+            raise AssertionError(f"{module}: not in a layer of INNER_LAYERS[{package!r}]")
+
+        def inside(module: str, package: str = package) -> bool:
+            return module == package or module.startswith(package + ".")
+
+        for module, targets in _imports().items():
+            if not inside(module):
+                continue
+            upward += [
+                f"{module} imports {target}"
+                for target in targets
+                if inside(target) and inner(target) > inner(module)
+            ]
+    assert upward == []
+
+
+def test_the_pure_parts_of_the_recall_index_do_not_talk_to_the_database() -> None:
+    graph = _imports()
+    database = {"_client", "_executor", "_engine._embedded", "_engine._answers", "memory._write"}
+    talking = sorted(
+        f"{module} imports {target}"
+        for module in PURE
+        for target in graph[module]
+        if target in database or target.endswith("._feed")
+    )
+    assert talking == []
+
+
+def _sdk_importers(modules: dict[str, Path]) -> set[str]:
+    importers: set[str] = set()
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            if any(n.split(".")[0] == "surrealdb" for n in names):
+                importers.add(name)
+    return importers
+
+
+def test_only_the_engine_boundary_imports_the_sdk() -> None:
+    importers = _sdk_importers(_modules())
+    assert importers
+    assert sorted(m for m in importers if m.split(".")[0] != "_engine") == []
+
+
+def _too_long(paths: list[Path], base: Path = PACKAGE) -> list[str]:
+    long = {
+        str(path.relative_to(base)): n
+        for path in paths
+        if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    return sorted(f"{name}: {n} lines" for name, n in long.items() if name not in LONG_MODULES)
+
+
+def test_no_module_holds_two_ideas_in_over_600_lines() -> None:
+    assert _too_long(sorted(PACKAGE.rglob("*.py"))) == []
+    assert all(reason and "\n" not in reason for reason in LONG_MODULES.values())
+
+
+def test_the_new_rules_see_a_violation(tmp_path: Path) -> None:
+    probe = tmp_path / "_probe.py"
+    probe.write_text("import surrealdb.data\n" + "x = 1\n" * MAX_LINES)
+    assert _sdk_importers({"memory._probe": probe}) == {"memory._probe"}
+    assert _too_long([probe], tmp_path) == [f"_probe.py: {MAX_LINES + 1} lines"]

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.anyio
 SPEC = "5" * 64
 
 
+@pytest.mark.slow
 async def test_50_tasks_x_200_appends_give_seqs_1_to_10000(kv_url: str) -> None:
     tasks, per_task = 50, 200
     acknowledged: list[int] = []

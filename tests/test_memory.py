@@ -4,15 +4,14 @@ filters, invalidation, as_of, dedup, the embedding space and re-embedding."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import math
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from _fakes import FakeEmbedder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,37 +35,6 @@ from surreal_store.memory import NewMemory
 pytestmark = pytest.mark.anyio
 
 DIM = 16
-
-
-class WordEmbedder:
-    """A deterministic bag-of-words embedder: texts sharing words get similar vectors."""
-
-    def __init__(self, model: str = "words-v1", dimension: int = DIM) -> None:
-        self._model, self._dimension = model, dimension
-        self.calls = 0
-        self.fail_after: int | None = None
-
-    @property
-    def model(self) -> str:
-        return self._model
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    async def embed(self, texts: Sequence[str], /) -> list[list[float]]:
-        self.calls += 1
-        if self.fail_after is not None and self.calls > self.fail_after:
-            raise RuntimeError("embedding service unavailable")
-        return [self.vector(t) for t in texts]
-
-    def vector(self, text: str) -> list[float]:
-        v = [0.0] * self._dimension
-        for word in text.lower().split():
-            h = hashlib.sha256(f"{self._model}:{word}".encode()).digest()
-            v[h[0] % self._dimension] += 1.0 + h[1] / 255
-        norm = math.sqrt(sum(x * x for x in v)) or 1.0
-        return [x / norm if norm else 0.0 for x in v] if any(v) else [1.0] + [0.0] * (len(v) - 1)
 
 
 @pytest.fixture
@@ -120,7 +88,7 @@ async def test_vectors_need_a_declared_space(store: Store) -> None:
 
 async def test_the_first_write_with_an_embedder_declares_its_space(store: Store) -> None:
     """As the LangChain and LangGraph doors do: no declare_space call is needed first."""
-    e = WordEmbedder("words-v1", 8)
+    e = FakeEmbedder("words-v1", 8)
     # A read declares nothing: with no space, the vector side of a recall finds nothing.
     await memory.remember(store, content="plain green tea")
     hits = await memory.recall(store, text="green tea", embedder=e)
@@ -143,7 +111,7 @@ async def test_the_first_write_with_an_embedder_declares_its_space(store: Store)
         )
         assert (await memory.get_space(other)) is not None
         with pytest.raises(EmbeddingSpaceError):
-            await memory.remember(other, content="c", embedder=WordEmbedder("other", 8))
+            await memory.remember(other, content="c", embedder=FakeEmbedder("other", 8))
     # The memory written before the space existed gets its vector from reembed.
     assert (await memory.reembed(store, embedder=e)).embedded == 1
     hits = await memory.recall(store, text="plain green tea", embedder=e, mode="vector", k=1)
@@ -162,10 +130,10 @@ async def test_wrong_dimension_is_refused_and_writes_nothing(mem: Store) -> None
 
 async def test_foreign_model_is_refused_and_writes_nothing(mem: Store) -> None:
     with pytest.raises(EmbeddingSpaceError, match="other-model"):
-        await memory.remember(mem, content="x", embedder=WordEmbedder("other-model"))
+        await memory.remember(mem, content="x", embedder=FakeEmbedder("other-model"))
     with pytest.raises(EmbeddingSpaceError):
         await memory.remember_many(
-            mem, [NewMemory(content="y")], embedder=WordEmbedder("other-model")
+            mem, [NewMemory(content="y")], embedder=FakeEmbedder("other-model")
         )
     # The database itself refuses a vector labelled with another model.
     with pytest.raises(EmbeddingSpaceError):
@@ -212,7 +180,7 @@ async def test_the_database_checks_vectors_whole(mem: Store) -> None:
 
 
 async def test_remember_round_trip_and_dedup(mem: Store) -> None:
-    e = WordEmbedder()
+    e = FakeEmbedder()
     m = await memory.remember(
         mem, content="The user prefers green tea", key="drink", kind="preference",
         tags=["b", "a", "a"], metadata={"source": "chat", "n": None}, embedder=e,
@@ -323,7 +291,7 @@ DOCS = [
 
 @pytest.fixture
 async def corpus(mem: Store) -> Store:
-    e = WordEmbedder()
+    e = FakeEmbedder()
     await memory.remember_many(
         mem,
         [NewMemory(content=c, key=k, kind=kind, tags=t) for k, c, kind, t in DOCS],
@@ -346,7 +314,7 @@ async def test_function_words_do_not_match(corpus: Store) -> None:
 
 
 async def test_vector_recall_finds_the_nearest(corpus: Store) -> None:
-    e = WordEmbedder()
+    e = FakeEmbedder()
     hits = await memory.recall(corpus, vector=e.vector("a cat named Miso"), k=2)
     assert hits[0].memory.key == "cat" and hits[0].vector_rank == 1
     assert hits[0].score == pytest.approx(hits[0].vector_score)
@@ -354,7 +322,7 @@ async def test_vector_recall_finds_the_nearest(corpus: Store) -> None:
 
 
 async def test_hybrid_fuses_both_lists(corpus: Store) -> None:
-    e = WordEmbedder()
+    e = FakeEmbedder()
     hits = await memory.recall(corpus, text="coffee", embedder=e, k=5)
     keys = [h.memory.key for h in hits]
     assert keys[0] == "coffee"
@@ -455,14 +423,14 @@ async def test_invalidated_are_excluded_unless_asked_and_restorable(corpus: Stor
         hits = await memory.recall(
             corpus,
             text="green tea",
-            vector=WordEmbedder().vector("green tea"),
+            vector=FakeEmbedder().vector("green tea"),
             mode=mode,
         )
         assert tea.id not in {h.memory.id for h in hits}, mode
     hits = await memory.recall(corpus, text="green tea", include_invalidated=True)
     assert hits[0].memory.id == tea.id and hits[0].memory.invalidated
     # Its vector left the index; asking for invalidated memories scans the stashed vectors.
-    q = WordEmbedder().vector("the user drinks green tea every morning")
+    q = FakeEmbedder().vector("the user drinks green tea every morning")
     hits = await memory.recall(corpus, vector=q, include_invalidated=True, k=2)
     assert hits[0].memory.id == tea.id and hits[0].score == pytest.approx(1.0, abs=1e-5)
     hits = await memory.recall(corpus, vector=q, text="tea", include_invalidated=True, k=2)
@@ -477,7 +445,7 @@ async def test_invalidated_are_excluded_unless_asked_and_restorable(corpus: Stor
 
 
 async def test_as_of_returns_what_was_valid_then(mem: Store) -> None:
-    e = WordEmbedder()
+    e = FakeEmbedder()
     a = await memory.remember(mem, content="first tea fact", embedder=e)
     await anyio.sleep(0.02)
     t1 = dt.datetime.now(dt.UTC)
@@ -488,7 +456,7 @@ async def test_as_of_returns_what_was_valid_then(mem: Store) -> None:
     now = await memory.recall(mem, text="tea")
     assert [h.memory.content for h in then] == ["first tea fact"]
     assert [h.memory.content for h in now] == ["second tea fact"]
-    e = WordEmbedder()
+    e = FakeEmbedder()
     then = await memory.recall(mem, vector=e.vector("first tea fact"), as_of=t1)
     now = await memory.recall(mem, vector=e.vector("first tea fact"))
     assert [h.memory.content for h in then] == ["first tea fact"]
@@ -560,11 +528,11 @@ async def test_forget_a_subject_with_one_memory(mem: Store, purge: bool) -> None
 
 
 async def test_reembed_moves_to_a_new_model_and_resumes(mem: Store) -> None:
-    old = WordEmbedder()
+    old = FakeEmbedder()
     await memory.remember_many(
         mem, [NewMemory(content=f"note {i} about topic {i % 7}") for i in range(60)], embedder=old
     )
-    new = WordEmbedder("words-v2", dimension=8)
+    new = FakeEmbedder("words-v2", dimension=8)
     new.fail_after = 2
     with pytest.raises(RuntimeError):
         await memory.reembed(mem, embedder=new, batch_size=10)
@@ -577,7 +545,7 @@ async def test_reembed_moves_to_a_new_model_and_resumes(mem: Store) -> None:
     with pytest.raises(EmbeddingSpaceError):
         await memory.remember(mem, content="late", embedder=old)
     with pytest.raises(EmbeddingSpaceError):
-        await memory.reembed(mem, embedder=WordEmbedder("words-v3", dimension=8))
+        await memory.reembed(mem, embedder=FakeEmbedder("words-v3", dimension=8))
     new.fail_after = None
     report = await memory.reembed(mem, embedder=new, batch_size=10)
     assert report.resumed and report.embedded == 40
@@ -599,13 +567,13 @@ async def test_reembed_moves_to_a_new_model_and_resumes(mem: Store) -> None:
 
 async def test_reembed_with_the_same_model_fills_missing_vectors(mem: Store) -> None:
     await memory.remember_many(mem, [NewMemory(content=f"plain {i}") for i in range(5)])
-    report = await memory.reembed(mem, embedder=WordEmbedder())
+    report = await memory.reembed(mem, embedder=FakeEmbedder())
     assert report.embedded == 5 and not report.resumed
-    assert len(await memory.recall(mem, vector=WordEmbedder().vector("plain 1"), k=5)) == 5
+    assert len(await memory.recall(mem, vector=FakeEmbedder().vector("plain 1"), k=5)) == 5
 
 
 async def test_bulk_loads_bring_the_recall_index_up_to_date(mem: Store) -> None:
-    e = WordEmbedder()
+    e = FakeEmbedder()
     await memory.remember(mem, content="one at a time", embedder=e)
     status = await memory.index_status(mem)
     assert (status.memories, status.vectors, status.path) == (1, 1, None)
@@ -620,6 +588,7 @@ async def test_bulk_loads_bring_the_recall_index_up_to_date(mem: Store) -> None:
     assert not {"memory_embedding", "memory_content"} & set(info["indexes"])
 
 
+@pytest.mark.slow
 async def test_vector_recall_at_10_on_10k_clustered_vectors(tmp_path: Path) -> None:
     """The issue's quality bar: recall@10 >= 0.95 against exact search at the default effort,
     on 10,000 384-d vectors from ~100 Gaussian clusters (bench/_data.py)."""
@@ -687,7 +656,7 @@ async def test_selective_filter_keeps_what_it_admits(tmp_path: Path) -> None:
 
 
 async def test_an_hnsw_space_is_declared_and_searched() -> None:
-    e = WordEmbedder()
+    e = FakeEmbedder()
     async with Store("mem://") as s:
         space = await memory.declare_space(
             s, model=e.model, dimension=e.dimension, index="hnsw", hnsw_m=8, hnsw_efc=64
@@ -713,7 +682,7 @@ async def test_an_unknown_index_kind_is_refused() -> None:
 
 # -- recall filtered by metadata ----------------------------------------------------------------
 
-EMBED = WordEmbedder()
+EMBED = FakeEmbedder()
 
 _DOCS: list[dict[str, object]] = [
     {"n": 1, "s": "a", "nested": {"k": 1, "z": "x"}, "list": [1, 2], "opt": None},

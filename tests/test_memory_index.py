@@ -34,8 +34,9 @@ from surreal_store import (
     memory,
 )
 from surreal_store._migrate import default_schema_dir
-from surreal_store.memory import NewMemory, _index_files
-from surreal_store.memory._derived import _BUILD_PAGE, derived_index
+from surreal_store.memory import NewMemory
+from surreal_store.memory._recall_index import _files as _index_files
+from surreal_store.memory._recall_index._feed import _BUILD_PAGE, derived_index
 
 pytestmark = pytest.mark.anyio
 
@@ -300,7 +301,7 @@ async def test_a_long_write_reopens_the_engine_before_its_log_fills(
     """The embedded engine stops answering writes after about 2.1 GB in one connection; a
     store reopens it past a limit (1 GB; 256 KB here) between statements. Reads running beside
     the writes, the recall index and every acknowledged memory come through."""
-    from surreal_store import _client
+    from surreal_store._engine import _embedded as _client
 
     monkeypatch.setattr(_client, "_WAL_LIMIT", 1 << 18)
     async with Store(kv_url) as s:
@@ -340,7 +341,7 @@ async def test_concurrent_writers_pass_through_the_engine_reopens(
     """Writers queued on the write lock while a reopen waits for the queries in flight: none
     of them is counted as in flight while it waits, so nothing deadlocks, and each write goes
     to the reopened connection."""
-    from surreal_store import _client
+    from surreal_store._engine import _embedded as _client
 
     monkeypatch.setattr(_client, "_WAL_LIMIT", 1 << 17)
     async with Store(kv_url) as s:
@@ -372,7 +373,7 @@ async def test_a_failing_catch_up_during_a_bulk_write_is_reported_once_as_itself
     and the catch-up after it reports the failure once, as a typed error naming the cause (not
     inside an exception group), after trying a rebuild; the memories are stored and recalled
     once the index works again."""
-    from surreal_store.memory import _derived
+    from surreal_store.memory._recall_index import _feed as _derived
 
     async with Store(kv_url) as s:
         await seeded(s)
@@ -564,7 +565,8 @@ _LOADER = textwrap.dedent(
     import sys, anyio
     import numpy as np
     from surreal_store import Store, memory
-    from surreal_store.memory import NewMemory, _derived
+    from surreal_store.memory import NewMemory
+    from surreal_store.memory._recall_index import _feed as _derived
 
     def vec(i):
         return np.random.default_rng(i).normal(size=16).tolist()
@@ -830,7 +832,7 @@ async def test_the_index_analyses_text_as_the_schemas_analyzer_does(store: Store
     the database's scan (an agent's recall) agree on what a text contains: letters and digits
     split apart, function words out before splitting, accents folded, English stems. Scripts
     the engine transliterates (CJK) are left out: its ASCII filter spells them in Latin."""
-    from surreal_store.memory._derived import STOPWORDS, analysable, text_analyzer
+    from surreal_store.memory._recall_index._analysis import STOPWORDS, analysable, text_analyzer
 
     rng = np.random.default_rng(33)
     pieces = [

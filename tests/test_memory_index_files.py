@@ -27,9 +27,10 @@ import numpy as np
 import pytest
 
 from surreal_store import NotFoundError, RecallIndexError, Store, access, memory
-from surreal_store.memory import NewMemory, _index_files
-from surreal_store.memory._derived import DerivedIndex, derived_index
-from surreal_store.memory._index_files import Identity, Unusable
+from surreal_store.memory import NewMemory
+from surreal_store.memory._recall_index import _files as _index_files
+from surreal_store.memory._recall_index._feed import DerivedIndex, derived_index
+from surreal_store.memory._recall_index._files import Identity, Unusable
 
 pytestmark = pytest.mark.anyio
 
@@ -685,6 +686,7 @@ def _kill_after(args: list[str], *, ready: str | None, delay: float) -> int:
     return max(acked, default=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phase", ["rebuild", "reindex", "save", "catch-up"])
 async def test_kill_9_at_random_moments_leaves_recall_equal_to_the_table(
     tmp_path: Path, phase: str

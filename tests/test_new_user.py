@@ -1,4 +1,5 @@
-"""A new user's walk through the README, in the order it is read, in a fresh home: every
+"""A new user's walk through the README, in the order it is read, then through the pages of
+``docs/`` it sends them to for access control and the command line, in a fresh home: every
 command and block as written (the demo, its hint, the Python blocks with the cells pasted at
 the ``python -m asyncio`` prompt, the MCP server's first calls, the command lines), run as a
 person runs them: the installed ``surreal-store``, first as ``.venv/bin/surreal-store`` as the
@@ -22,14 +23,17 @@ from typing import Any
 import anyio
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+# The README, then the pages holding the commands that left it (tenants' users, migrations,
+# a server).
+WALKED = [README, ROOT / "docs" / "access.md", ROOT / "docs" / "cli.md"]
 _FENCES = re.compile(r"^```(\w+)\n(.*?)^```", flags=re.M | re.S)
 
 # README lines a walk on this machine does not run, with the reason.
 _SKIPPED = {
     "./scripts/test": "this walk runs inside it",
     "docker compose": "no Docker engine here; the server tests run against a server when set",
-    "-m bench": "the benchmarks take minutes to hours",
     "--http": "streamable HTTP: tests/test_mcp.py serves and calls it",
     "...": "a placeholder the reader fills in",
     "SURREAL_STORE_URL=ws://": "a server's URL: no server here",
@@ -157,11 +161,12 @@ async def _mcp_first_minute(walk: Walk, args: list[str], vector: bool) -> dict[s
     return answers
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="the README's commands are POSIX shell")
 def test_a_new_user_follows_the_readme_in_order(tmp_path: Path) -> None:
     pytest.importorskip("mcp.server.mcpserver")
     walk = Walk(tmp_path)
-    text = README.read_text()
+    text = "\n".join(page.read_text() for page in WALKED)
     values: dict[str, str] = {}
     cells: list[str] = []
     skipped: list[tuple[str, str]] = []  # a line and why it is not run

@@ -1,6 +1,7 @@
-"""Every Python block of the README runs as shown, each in a fresh store: a block that calls
-``anyio.run`` as a script (in a fresh working directory), the others as notebook cells (top-level
-``await``). Their claims about results are ``assert`` statements, so a block that runs is true."""
+"""Every Python block of the README and of the pages in ``docs/`` runs as shown, each in a fresh
+store: a block that calls ``anyio.run`` as a script (in a fresh working directory), the others
+as notebook cells (top-level ``await``). Their claims about results are ``assert`` statements,
+so a block that runs is true."""
 
 from __future__ import annotations
 
@@ -14,15 +15,29 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-_BLOCKS = re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.M | re.S)
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+# The README first, then the pages it links (what left the README for docs/ still runs).
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _python_blocks(page: Path) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.M | re.S)
+
+
+_PAGE_BLOCKS = [
+    (f"{page.stem}-block{n}", block)
+    for page in PAGES
+    for n, block in enumerate(_python_blocks(page), 1)
+]
+_BLOCKS = [block for _, block in _PAGE_BLOCKS]
 
 
 def test_the_readme_has_python_blocks() -> None:
-    assert len(_BLOCKS) >= 4
+    assert len(_python_blocks(README)) >= 4
 
 
-@pytest.mark.parametrize("number", range(len(_BLOCKS)), ids=lambda n: f"block{n + 1}")
+@pytest.mark.parametrize("number", range(len(_BLOCKS)), ids=[i for i, _ in _PAGE_BLOCKS])
 def test_a_readme_block_runs_as_shown(number: int, tmp_path: Path) -> None:
     source = _BLOCKS[number]
     namespace: dict[str, object] = {"__name__": "__main__"}
@@ -31,11 +46,11 @@ def test_a_readme_block_runs_as_shown(number: int, tmp_path: Path) -> None:
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             if "anyio.run(" in source:
-                exec(compile(source, f"README block {number + 1}", "exec"), namespace)
+                exec(compile(source, _PAGE_BLOCKS[number][0], "exec"), namespace)
             else:
                 code = compile(
                     source,
-                    f"README block {number + 1}",
+                    _PAGE_BLOCKS[number][0],
                     "exec",
                     flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
                 )
@@ -87,3 +102,9 @@ def test_the_cells_pasted_at_the_asyncio_prompt(tmp_path: Path) -> None:
         if "Error" in line or "Traceback" in line or "Exception" in line
     ]
     assert not problems, done.stderr
+
+
+def test_the_readme_links_every_page_of_docs() -> None:
+    text = README.read_text()
+    unlinked = [p.name for p in PAGES[1:] if f"](docs/{p.name})" not in text]
+    assert not unlinked, unlinked

@@ -42,7 +42,7 @@ def test_every_thrown_code_maps_to_a_typed_error() -> None:
     from pathlib import Path
 
     from surreal_store import StoreError, default_schema_dir
-    from surreal_store._client import THROW_CODES
+    from surreal_store._engine._answers import THROW_CODES
 
     package = Path(__file__).resolve().parent.parent / "surreal_store"
     texts = [p.read_text() for p in sorted(default_schema_dir().glob("*.surql"))]

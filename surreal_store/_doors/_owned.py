@@ -8,7 +8,7 @@ is searched by. Writing an owner replaces them, in one transaction with the owne
   hidden as superseded (as :func:`invalidate` hides one), so a decision still shows what it
   used;
 - new memories are written in a scope of their own per write, so they never share an id with
-  the ones they replace (the in-memory engine refuses to delete and re-create one id in one
+  the ones they replace (``mem://`` refuses to delete and re-create one id in one
   transaction);
 - a hidden memory among the previous ones may pass causes down to memories derived from it:
   then nothing is written, its id is returned, and :func:`write_owned` forgets it first (which
@@ -31,7 +31,7 @@ from .._errors import ConflictError
 from .._executor import Executor
 from .._types import RecordId
 from ..memory import forget, memory_id
-from ..memory._index import refresh_index
+from ..memory._recall_index import refresh_index
 
 __all__ = [
     "IndexUpkeep",

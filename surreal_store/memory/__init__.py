@@ -17,18 +17,18 @@ when first declared, vectors of another length or model are refused by the datab
 moving to another model is the explicit, resumable :func:`reembed`.
 
 The package holds one idea a module: ``_models`` (what is read and written), ``_checks``,
-``_embedders``, ``_space`` (requiring a space, re-embedding), ``_derived`` (the recall index
-beside the store), ``_index_files`` (its saved files: generations, manifests, digests),
-``_index`` (its status and rebuild), ``_write`` (remember, invalidate, restore, forget),
-``_reads`` and ``_recall``.
+``_embedders``, ``_space`` (declaring and requiring a space, re-embedding), ``_recall_index``
+(the recall index beside the store, a package of its own: text analysis, the index and its
+search, its saved files, following the change feed), ``_write`` (remember, invalidate,
+restore, forget), ``_owned`` (writes of the framework doors), ``_reads`` and ``_recall``.
 """
 
-from .._space import EmbeddingSpace, declare_space, get_space
 from ._embedders import Embedder, HashingEmbedder, SentenceTransformerEmbedder
-from ._index import IndexStatus, index_status, rebuild_index
 from ._models import (
     DEFAULT_SCOPE,
+    EmbeddingSpace,
     ForgetReceipt,
+    IndexStatus,
     Memory,
     NewMemory,
     RecallHit,
@@ -39,7 +39,8 @@ from ._models import (
 from ._models import FIELDS as FIELDS
 from ._reads import by_key, get, latest_by_key
 from ._recall import DEFAULT_CANDIDATES, DEFAULT_EF, RecallMode, recall
-from ._space import reembed
+from ._recall_index import index_status, rebuild_index
+from ._space import declare_space, get_space, reembed
 from ._write import forget, invalidate, remember, remember_many, restore
 
 __all__ = [

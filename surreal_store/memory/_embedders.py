@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from .._errors import DimensionError, EmbeddingSpaceError, ValidationError
-from .._space import EmbeddingSpace
 from ._checks import check_positive, check_vector
+from ._models import EmbeddingSpace
 
 __all__ = [
     "Embedder",

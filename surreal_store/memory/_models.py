@@ -5,24 +5,29 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Final
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
 
 import cbor2
 from pydantic import BeforeValidator, ConfigDict, Field
 
 from .._api import public
-from .._space import EmbeddingSpace
 from .._types import Key, Model, RecordId
 
 __all__ = [
     "DEFAULT_SCOPE",
     "FIELDS",
+    "SPACE_ID",
+    "EmbeddingSpace",
     "ForgetReceipt",
+    "IndexStatus",
     "Memory",
     "NewMemory",
     "RecallHit",
     "ReembedReport",
     "RememberManyResult",
+    "check_index_params",
     "memory_id",
 ]
 
@@ -34,6 +39,65 @@ FIELDS: Final = (
     "embedding_model, created_at, valid_from, valid_until, invalidated_at, invalidated_reason, "
     "invalidated_by, invalidated_causes"
 )
+
+
+SPACE_ID = RecordId("embedding_space", "active")
+
+
+class EmbeddingSpace(Model):
+    """The model and dimension every stored embedding belongs to, and the index's parameters.
+
+    ``index_kind`` and its parameters are recorded as declared; recall's index, derived beside
+    the store, does not use them. ``indexed`` and ``unindexed`` are kept but not read.
+    ``status`` is ``"reembedding"`` while :func:`surreal_store.memory.reembed` moves the store to
+    ``target_model`` / ``target_dimension``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    dimension: int
+    metric: Literal["cosine"] = "cosine"
+    index_kind: Literal["diskann", "hnsw"] = "hnsw"
+    hnsw_m: int = 12
+    hnsw_efc: int = 150
+    diskann_degree: int = 64
+    diskann_l_build: int = 100
+    status: Literal["ready", "reembedding"] = "ready"
+    target_model: str | None = None
+    target_dimension: int | None = None
+    indexed: int = 0
+    unindexed: int = 0
+    built_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+    @property
+    def index_dimension(self) -> int:
+        """The dimension the vector index is built for now (the target's, during a re-embed)."""
+        if self.status == "reembedding" and self.target_dimension is not None:
+            return self.target_dimension
+        return self.dimension
+
+    @property
+    def writing_model(self) -> str:
+        """The model new embeddings must come from now."""
+        if self.status == "reembedding" and self.target_model is not None:
+            return self.target_model
+        return self.model
+
+
+def check_index_params(space: EmbeddingSpace) -> None:
+    """Refuse index parameters out of their recorded ranges (before the database would)."""
+    checks = [
+        ("hnsw_m", space.hnsw_m, 4, 128),
+        ("hnsw_efc", space.hnsw_efc, 10, 2000),
+        ("diskann_degree", space.diskann_degree, 8, 256),
+        ("diskann_l_build", space.diskann_l_build, 16, 2000),
+    ]
+    for name, value, lo, hi in checks:
+        if type(value) is not int or not lo <= value <= hi:
+            raise ValueError(f"{name} must be an int in [{lo}, {hi}], not {value!r}")
 
 
 @public
@@ -153,3 +217,26 @@ class ReembedReport(Model):
 
 
 # -- identity and input checks ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What a store's recall index reflects (:func:`surreal_store.memory.index_status`)."""
+
+    origin: Literal["built", "loaded", "new"]
+    """How it came to be in this process: built from the table, loaded from disk, or new
+    (an empty table)."""
+    memories: int
+    """Memories it holds (live and invalidated)."""
+    vectors: int
+    """Of those, with a vector."""
+    versionstamp: int
+    """The last change of the memory table it reflects."""
+    caught_up: int
+    """Changes applied from the feed since it was built or loaded."""
+    path: Path | None
+    """The folder it is saved in (``None``: kept in memory only: ``mem://``, a server, or a
+    session without the owner's rights, which may load what the owner saved but never
+    writes beside the store)."""
+    build_s: float
+    """Seconds its build or load took."""

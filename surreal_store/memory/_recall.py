@@ -1,14 +1,14 @@
 """Recall: the memories most relevant to a text and/or a vector, with exact filters.
 
-Candidates come from the derived recall index (:mod:`._derived`), filtered by a mask over its
-columns that admits exactly what the database's filters (:data:`_FILTERS`) admit. A recall
+Candidates come from the derived recall index (:mod:`._recall_index`), filtered by a mask over
+its columns that admits exactly what the database's filters (:data:`_FILTERS`) admit. A recall
 looks at the memory table's change feed in one round trip: if nothing changed since the
-index's versionstamp, the index is the table, and the hits are the rows it keeps (reading
-them back cost the engine 0.4 ms for the first and 0.07 ms for each more, on surrealkv at
-100k); if something changed, it catches up and chooses again. Metadata filters, and rows the
-index does not keep, are read from the database with the recall's filters (every value a
-parameter). Sessions that cannot read the feed (agents) recall by an exact scan in
-the database, within their permissions (:func:`_scan_vector`, :func:`_scan_text`).
+index's versionstamp, the index is the table, and the hits are the rows it keeps (rather than
+read back from the database); if something changed, it catches up and chooses again.
+Metadata filters, and rows the index does not keep, are read from the database with the
+recall's filters (every value a parameter). Sessions that cannot read the feed (agents) recall
+by an exact scan in the database, within their permissions (:func:`_scan_vector`,
+:func:`_scan_text`).
 """
 
 from __future__ import annotations
@@ -16,31 +16,23 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from .._api import public
 from .._errors import DimensionError, RecallIndexError, StoreStateError, ValidationError
 from .._executor import Executor
 from .._match import match_conditions
-from .._space import EmbeddingSpace, get_space
 from .._types import RecordId, check_text
 from ._checks import check_positive, check_tags, check_utc, check_vector
-from ._derived import (
-    Broken,
-    DerivedIndex,
-    FeedUnavailable,
-    Stale,
-    derived_index,
-    guarded,
-    ns,
-    read_if_current,
-)
 from ._embedders import Embedder, check_embedder, embed_texts
-from ._index import rebuild_broken, refresh_index
-from ._models import FIELDS, Memory, RecallHit
+from ._models import FIELDS, EmbeddingSpace, Memory, RecallHit
 from ._reads import visible_commits
+from ._recall_index import derived_index, rebuild_broken, refresh_index
+from ._recall_index._failures import Broken, FeedUnavailable, Stale, guarded
+from ._space import get_space
+
+if TYPE_CHECKING:
+    from ._recall_index._index import DerivedIndex
 
 __all__ = ["DEFAULT_CANDIDATES", "DEFAULT_EF", "RecallMode", "recall"]
 
@@ -88,77 +80,12 @@ class _Filters:
     metadata: bool
 
 
-def _mask(index: DerivedIndex, f: _Filters) -> np.ndarray[Any, Any]:
-    """The slots the filters admit: exactly the memories the database admits at the index's
-    versionstamp, metadata filters aside (:func:`_metadata_mask`). Read-only: it may be
-    shared with recalls that have the same filters while the index stands still."""
-    # Not a branch's history (its commits take as long to compare as the mask to compute).
-    key = None if "commits" in f.values else (f.include_invalidated, repr(sorted(f.values.items())))
-    cached = index.masks.get(key) if key is not None else None
-    if cached is not None and len(cached) == index.size:
-        return cached
-    mask = _new_mask(index, f)
-    mask.flags.writeable = False
-    if key is not None:
-        if len(index.masks) >= _MASKS:
-            index.masks.pop(next(iter(index.masks)))
-        index.masks[key] = mask
-    return mask
-
-
-_MASKS: Final = 16
-
-
-def _new_mask(index: DerivedIndex, f: _Filters) -> np.ndarray[Any, Any]:
-    n = index.size
-    c = {name: col[:n] for name, col in index.cols.items()}
-    v = f.values
-    mask = c["alive"].copy()
-    if "scope" in v:
-        mask &= c["scope"] == index.code_of(v["scope"])
-    if "kinds" in v:
-        mask &= np.isin(c["kind"], [index.code_of(x) for x in v["kinds"]])
-    if "key" in v:
-        mask &= c["key"] == index.code_of(v["key"])
-    if "agent" in v:
-        mask &= c["agent"] == index.code_of(str(v["agent"].key))
-    if "commits" in v:
-        mask &= np.isin(c["commit"], [index.code_of(str(x.key)) for x in v["commits"]])
-    for tag in v.get("tags", ()):
-        has = np.zeros(n, dtype=np.bool_)
-        slots = index.tags.get(index.code_of(tag))
-        if slots:
-            has[np.fromiter(slots, dtype=np.int64, count=len(slots))] = True
-        mask &= has
-    if "created_after" in v:
-        mask &= c["created"] >= ns(v["created_after"])
-    if "created_before" in v:
-        mask &= c["created"] < ns(v["created_before"])
-    if "valid_at" in v:
-        t = ns(v["valid_at"])
-        mask &= (c["valid_from"] <= t) & (c["valid_until"] > t)
-    if "as_of" in v:
-        t = ns(v["as_of"])
-        mask &= (c["created"] <= t) & (c["valid_from"] <= t) & (c["valid_until"] > t)
-        if not f.include_invalidated:
-            mask &= c["invalidated"] > t
-    elif not f.include_invalidated:
-        mask &= c["invalidated"] == np.iinfo(np.int64).max
-    return mask
-
-
-async def _metadata_mask(
-    db: Executor, index: DerivedIndex, f: _Filters, mask: np.ndarray[Any, Any]
-) -> np.ndarray[Any, Any]:
+async def _metadata_mask(db: Executor, index: DerivedIndex, f: _Filters, mask: Any) -> Any:
     """Metadata filters are the database's to judge: the memories it admits, as a mask."""
     ids = await db.query(
         f"SELECT VALUE record::id(id) FROM memory WHERE {f.where};", str, **f.params
     )
-    admitted = np.zeros(len(mask), dtype=np.bool_)
-    slots = [index.slot_of[i] for i in ids if i in index.slot_of]
-    if slots:
-        admitted[np.asarray(slots, dtype=np.int64)] = True
-    return mask & admitted
+    return index.admit_only(mask, ids)
 
 
 async def _hydrate(
@@ -176,6 +103,8 @@ async def _hydrate(
     ``current``: the (versionstamp, embedding space) the candidates reflect; the first read
     also checks, in the same round trip, that the table has not changed since, and raises
     :class:`Stale` if it has."""
+    from ._recall_index._feed import read_if_current
+
     out: list[tuple[Memory, float]] = []
     start = 0
     while len(out) < k and start < len(ranked):
@@ -199,11 +128,16 @@ async def _hydrate(
     return out[:k]
 
 
-def _rrf(*ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    scores: dict[int, float] = {}
-    for ranking in ranked:
-        for rank, (slot, _) in enumerate(ranking, 1):
-            scores[slot] = scores.get(slot, 0.0) + 1.0 / (_RRF_K + rank)
+K = TypeVar("K")
+
+
+def _fuse(*rankings: Sequence[tuple[K, float]]) -> list[tuple[K, float]]:
+    """Reciprocal-rank fusion of rankings (best first) of the same kind of key: each key
+    scores the sum of ``1 / (_RRF_K + rank)`` over the rankings it is in, best first."""
+    scores: dict[K, float] = {}
+    for ranking in rankings:
+        for rank, (key, _) in enumerate(ranking, 1):
+            scores[key] = scores.get(key, 0.0) + 1.0 / (_RRF_K + rank)
     return sorted(scores.items(), key=lambda x: -x[1])
 
 
@@ -222,15 +156,16 @@ async def _indexed(
 ) -> list[RecallHit]:
     """Recall through the index. ``current``: check that the index was current in the round
     trip of the first read (:func:`_hydrate`), rather than catching it up before."""
+    from ._recall_index._feed import read_if_current
+
     async with index.lock:
         with guarded():
-            mask = _mask(index, f)
+            mask = index.mask(f.values, include_invalidated=f.include_invalidated)
         # What the candidates reflect: a look at the feed from here sees any change since.
         state = (index.versionstamp, index.space) if current else None
         incarnation = index.incarnation
     if f.metadata:
         mask = await _metadata_mask(db, index, f, mask)
-    q = None if vector is None else np.asarray(vector, dtype=np.float32)
     with guarded():
         terms = index.terms(text) if text is not None else []
     want = k if mode != "hybrid" else n
@@ -243,15 +178,19 @@ async def _indexed(
                 if index.incarnation != incarnation:
                     # Rebuilt meanwhile (slots now name other memories): the mask again, from
                     # an index caught up by its rebuild; its hits are read from the database.
-                    mask, state, incarnation = _mask(index, f), None, index.incarnation
+                    mask = index.mask(f.values, include_invalidated=f.include_invalidated)
+                    state, incarnation = None, index.incarnation
                     if f.metadata:
                         remask = True  # the database's part, outside the lock
                         continue
-                if len(mask) < index.size:
-                    # Memories the index took in since the mask (another task caught it up) are
-                    # newer than this recall's start, or a look from `state` sees them.
-                    mask = np.concatenate([mask, np.zeros(index.size - len(mask), dtype=np.bool_)])
-                v = index.nearest(q, mask, want, ef) if q is not None and mode != "fulltext" else []
+                # Memories the index took in since the mask (another task caught it up) are
+                # newer than this recall's start, or a look from `state` sees them.
+                mask = index.widen(mask)
+                v = (
+                    index.nearest(vector, mask, want, ef)
+                    if vector is not None and mode != "fulltext"
+                    else []
+                )
                 t: list[tuple[int, float]] = []
                 if mode != "vector":
                     t = index.matching(terms, mask, want, every=True)
@@ -259,7 +198,7 @@ async def _indexed(
                     # one in hybrid mode (where the vector signal brings breadth).
                     if len(t) < (want if mode == "fulltext" else 1):
                         t = index.matching(terms, mask, want, every=False)
-                ranked = v if mode == "vector" else t if mode == "fulltext" else _rrf(v, t)
+                ranked = v if mode == "vector" else t if mode == "fulltext" else _fuse(v, t)
                 # The mask is exactly what the database admits (metadata filters aside, which are
                 # not checked this way), so with the index current its first k are the answer, as
                 # it keeps them; the look at the feed says whether it was current.
@@ -319,7 +258,7 @@ def _scan_vector(f: _Filters, n: int) -> str:
 
 def _scan_text(f: _Filters, n: int) -> str:
     # The terms each memory shares with the query, by the schema's analyzer: all of them rank
-    # first. (No full-text index in the engine since schema 018: this reads every memory.)
+    # first. (The engine holds no full-text index of memories: this reads every memory.)
     return (
         f"SELECT * FROM (SELECT {FIELDS}, array::len(array::intersect("
         "search::analyze('memory_text', content), $terms)) AS score "
@@ -356,11 +295,7 @@ async def _scanned(
     v_rank = {r.id: (i, r.score) for i, r in enumerate(v, 1)}
     t_rank = {r.id: (i, r.score) for i, r in enumerate(t, 1)}
     if mode == "hybrid":
-        fused: dict[str, float] = {}
-        for ranking in (v, t):
-            for rank, r in enumerate(ranking, 1):
-                fused[r.id] = fused.get(r.id, 0.0) + 1.0 / (_RRF_K + rank)
-        order = sorted(fused.items(), key=lambda x: -x[1])[:k]
+        order = _fuse([(r.id, r.score) for r in v], [(r.id, r.score) for r in t])[:k]
     else:
         order = [(r.id, r.score) for r in (v if mode == "vector" else t)][:k]
     return [

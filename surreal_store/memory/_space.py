@@ -1,29 +1,131 @@
-"""The embedding space as the memory layer uses it: requiring one, and moving every memory to
-another (re-embed)."""
+"""The store's embedding space: declaring it (by hand, by the first write that brings an
+embedder, or when a store opens with ``SURREAL_STORE_EMBEDDING_MODEL`` and ``..._DIMENSION``),
+requiring one, and moving every memory to another (re-embed).
+
+The space is recorded in the database (``embedding_space:active``); recall's vector index is
+derived beside the store (:mod:`._recall_index`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 
+from .. import _retry
 from .._api import public
-from .._errors import EmbeddingSpaceError, ValidationError
-from .._executor import Executor
-from .._space import (
-    SPACE_ID,
-    EmbeddingSpace,
-    check_same,
-    declare_space,
-    get_space,
+from .._client import Store, on_open
+from .._errors import (
+    AlreadyExistsError,
+    ConflictError,
+    EmbeddingSpaceError,
+    ValidationError,
 )
+from .._executor import Executor
 from .._types import RecordId, check_text
 from ._checks import MAX_BATCH, check_positive
 from ._embedders import Embedder, check_embedder, embed_texts
-from ._index import refresh_index
-from ._models import ReembedReport
+from ._models import SPACE_ID, EmbeddingSpace, ReembedReport, check_index_params
+from ._recall_index import refresh_index
 
-__all__ = ["reembed", "required_space", "writing_space"]
+__all__ = [
+    "check_same",
+    "declare_space",
+    "get_space",
+    "reembed",
+    "required_space",
+    "writing_space",
+]
+
+_GET_SPACE = "SELECT * OMIT id FROM ONLY $space;"
+
+_DECLARE_SPACE = "CREATE ONLY $space CONTENT $content RETURN NONE;"
+
+
+@public
+async def get_space(db: Executor) -> EmbeddingSpace | None:
+    """The store's embedding space, or ``None`` if none is declared yet."""
+    return await db.query_single(_GET_SPACE, EmbeddingSpace, space=SPACE_ID)
+
+
+@public
+async def declare_space(
+    db: Executor,
+    *,
+    model: str,
+    dimension: int,
+    index: Literal["diskann", "hnsw"] = "diskann",
+    hnsw_m: int = 12,
+    hnsw_efc: int = 150,
+    diskann_degree: int = 64,
+    diskann_l_build: int = 100,
+) -> EmbeddingSpace:
+    """Declare the store's embedding space, or check that it is the one already declared.
+
+    The first declaration records the space. Later declarations must name the same model
+    and dimension: anything else raises :class:`EmbeddingSpaceError` (change model with
+    :func:`reembed`). ``index`` and its parameters are checked and recorded, for stores that
+    predate schema 018; recall's own index is derived beside the store.
+    """
+    check_text(model, "model", limit=256)
+    if isinstance(dimension, bool) or not isinstance(dimension, int) or not 1 <= dimension <= 16384:
+        raise ValidationError(f"dimension must be an integer from 1 to 16384, not {dimension!r}")
+    if index not in ("diskann", "hnsw"):
+        raise ValidationError(f"index must be 'diskann' or 'hnsw', not {index!r}")
+    content = {
+        "model": model,
+        "dimension": dimension,
+        "index_kind": index,
+        "hnsw_m": hnsw_m,
+        "hnsw_efc": hnsw_efc,
+        "diskann_degree": diskann_degree,
+        "diskann_l_build": diskann_l_build,
+    }
+    try:
+        check_index_params(EmbeddingSpace.model_validate(content))
+    except (ValueError, PydanticValidationError) as exc:
+        raise ValidationError(str(exc)) from None
+
+    async def get_or_declare() -> EmbeddingSpace:
+        current = await get_space(db)
+        if current is None:
+            await db.execute(_DECLARE_SPACE, space=SPACE_ID, content=content)
+            current = await get_space(db)
+            assert current is not None
+        check_same(current, model=model, dimension=dimension)
+        return current
+
+    # Another declarer may win the race: the second try compares with theirs.
+    return await _retry.again(get_or_declare, on=(AlreadyExistsError, ConflictError), attempts=2)
+
+
+def check_same(space: EmbeddingSpace, *, model: str, dimension: int) -> None:
+    if space.status == "reembedding":
+        if (space.target_model, space.target_dimension) == (model, dimension):
+            return
+        raise EmbeddingSpaceError(
+            f"the store is being re-embedded from {space.model} ({space.dimension}-d) to "
+            f"{space.target_model} ({space.target_dimension}-d), not to {model} ({dimension}-d); "
+            f"finish that re-embed first"
+        )
+    if (space.model, space.dimension) != (model, dimension):
+        raise EmbeddingSpaceError(
+            f"the store's embedding space is {space.model} ({space.dimension}-d), not {model} "
+            f"({dimension}-d); to change model, run memory.reembed with the new embedder"
+        )
+
+
+async def _declare_from_settings(store: Store) -> None:
+    """The space a store's settings name (``embedding_model`` and ``embedding_dimension``),
+    declared, or checked against the one declared, when the store opens."""
+    s = store.settings
+    if s.embedding_model is not None and s.embedding_dimension is not None:
+        await declare_space(store, model=s.embedding_model, dimension=s.embedding_dimension)
+
+
+on_open(_declare_from_settings)
 
 
 async def required_space(db: Executor) -> EmbeddingSpace:

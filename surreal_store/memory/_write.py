@@ -19,15 +19,14 @@ from .._client import Store
 from .._errors import AlreadyExistsError, DimensionError, NotFoundError, ValidationError
 from .._executor import Executor
 from .._ids import commit_key, memory_key
-from .._space import EmbeddingSpace
 from .._surql import as_array
 from .._types import RecordId, check_text, json_value
 from ._checks import MAX_BATCH, check_positive, check_tags, check_utc, check_vector
 from ._embedders import Embedder, check_embedder, embed_texts
-from ._index import refresh_index
 from ._models import (
     DEFAULT_SCOPE,
     FIELDS,
+    EmbeddingSpace,
     ForgetReceipt,
     Memory,
     NewMemory,
@@ -35,6 +34,7 @@ from ._models import (
     memory_id,
 )
 from ._reads import get
+from ._recall_index import refresh_index
 from ._space import required_space, writing_space
 
 __all__ = [
@@ -48,9 +48,9 @@ __all__ = [
 
 log = logging.getLogger("surreal_store.memory")
 
-# The in-memory engine's live full-text indexing slows down with every row already written in
-# the same transaction (3.2.4: 5,000 memories in 1,000-row statements take 11 s, in 100-row ones
-# 1.6 s); surrealkv's does not, and there 1,000-row statements are the fastest.
+# The in-memory engine (mem://) writes a bulk load faster in 100-row statements than in
+# 1,000-row ones; on surrealkv 1,000-row statements are the fastest (docs/design.md,
+# "Measurements").
 _MEM_BATCH: Final = 100
 
 
@@ -195,11 +195,10 @@ async def remember(
 
 
 # Rows come complete from Python (commit, model); the database skips the ids it already has.
-# The ids it has are found by one SELECT over them (a closure per id costs 0.1 ms a row);
-# the rows themselves (384 floats each) are filtered only when some exist.
+# The ids it has are found by one SELECT over them (cheaper than a closure per id); the rows
+# themselves (hundreds of floats each) are filtered only when some exist.
 # Vectors arrive as CBOR bytes (cbor2's C encoder, float64: exact), which the field takes as
-# they are (schema 019): the SDK's pure-Python encoder spent about 0.2 ms on each 384-d
-# vector, some 20% of a bulk load (bench memory).
+# they are (schema 019), rather than through the SDK's pure-Python encoder.
 _REMEMBER_MANY = """
 BEGIN;
 LET $have = (SELECT VALUE id FROM $ids);

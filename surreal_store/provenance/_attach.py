@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._api import public
-from .._client import Executor
+from .._executor import Executor
 from .._facts import ATTACH_BLOCK, Provenance, attach_params, parse_provenance
 from .._ids import memory_key
 from .._types import RecordId

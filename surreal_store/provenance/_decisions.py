@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict
 
 from .. import branches as _branches
 from .._api import public
-from .._client import Executor
 from .._errors import NotFoundError, ValidationError
+from .._executor import Executor
 from .._ids import commit_key, decision_key, memory_key, new_decision_key
 from .._types import Key, Model, RecordId, json_value
 from ..memory import RecallHit

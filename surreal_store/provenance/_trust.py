@@ -8,8 +8,8 @@ from pydantic import ConfigDict
 
 from .. import _invalidation
 from .._api import public
-from .._client import Executor
 from .._errors import ValidationError
+from .._executor import Executor
 from .._facts import GraphCheckpoint, RunTrace, StateSnapshot, UserAnnotation
 from .._ids import LOWER_HEX64, memory_key
 from .._types import Model, RecordId, check_text

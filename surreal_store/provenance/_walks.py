@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from .._api import public
-from .._client import Executor
 from .._errors import NotFoundError, ValidationError
+from .._executor import Executor
 from .._ids import decision_key, memory_key
 from .._types import RecordId
 from ._decisions import DECISION_FIELDS, Decision

@@ -34,7 +34,9 @@ from langgraph.store.base import (
 from contextlib import ExitStack
 
 from surreal_store.langgraph import SurrealStore
-from _embed_test_utils import CharacterEmbeddings  # ported: beside this file
+
+# ported: the suite's one fake embedder (by characters) stands in for embed_test_utils'
+from _fakes import FakeEmbedder as CharacterEmbeddings
 
 _open = ExitStack()
 
@@ -321,9 +323,7 @@ async def test_cannot_put_empty_namespace() -> None:
 # ported: test_async_batch_store_deduplication tests LangGraph's helper, not a store
 
 
-@pytest.fixture
-def fake_embeddings() -> CharacterEmbeddings:
-    return CharacterEmbeddings(dims=500)
+# ported: fake_embeddings comes from tests/conftest.py
 
 
 def test_vector_store_initialization(fake_embeddings: CharacterEmbeddings) -> None:

@@ -67,8 +67,8 @@ def _open(conn_str: str, **kwargs: Any) -> Generator[SurrealStore, None, None]:
         yield store
 
 
-# ported: LangGraph's CharacterEmbeddings, the same as in its embed_test_utils (beside this file)
-from _embed_test_utils import CharacterEmbeddings
+# ported: the suite's one fake embedder (by characters) stands in for embed_test_utils'
+from _fakes import FakeEmbedder as CharacterEmbeddings
 
 
 @pytest.fixture(scope="function", params=["memory", "file", "server"])
@@ -91,10 +91,7 @@ def store(request: Any) -> Generator[SqliteStore, None, None]:
             shutil.rmtree(temp_file.name, ignore_errors=True)
 
 
-@pytest.fixture(scope="function")
-def fake_embeddings() -> CharacterEmbeddings:
-    """Create fake embeddings for testing."""
-    return CharacterEmbeddings(dims=500)
+# ported: fake_embeddings comes from tests/conftest.py
 
 
 # Define vector types and distance types for parametrized tests

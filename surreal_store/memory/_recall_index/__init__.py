@@ -1,37 +1,61 @@
-"""The derived recall index as the public API shows it: its status, catching it up, rebuilding it.
+"""The recall index: an in-process HNSW graph (hnswlib) and BM25 index (tantivy) over the
+memory table, derived from it and kept in step with its change feed, and what the memory layer
+asks of it (this module: catching it up, its status, rebuilding it).
 
-How it works is in :mod:`._derived` (and the README, "How recall works").
+One idea a module:
+
+- :mod:`._analysis`: text analysis, as the schema's analyzer does it;
+- :mod:`._rows`: each memory's row as a read returns it, kept in CBOR;
+- :mod:`._index`: the index in memory and its search (filter masks, nearest vectors, BM25);
+- :mod:`._files`: the saved generations' layout, manifests and checks;
+- :mod:`._persist`: saving an index as a generation and loading one;
+- :mod:`._feed`: the index attached to a store, built, loaded and following the change feed;
+- :mod:`._failures`: how it fails (stale, unavailable to a session, broken).
+
+Nothing but :mod:`._feed` and this module talks to the database. The modules that load numpy,
+hnswlib and tantivy are imported when a store first uses its index, so that importing the
+package does not load them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from .._api import public
-from .._errors import RecallIndexError, StoreStateError
-from .._executor import Executor
-from ._derived import (
-    Broken,
-    DerivedIndex,
-    FeedUnavailable,
-    IndexStatus,
-    Stale,
-    catch_up,
-    derived_index,
-    guarded,
-    publish,
-)
+from ..._api import public
+from ..._errors import RecallIndexError, StoreStateError
+from ..._executor import Executor
+from .._models import IndexStatus
+from ._failures import Broken, FeedUnavailable, Stale, guarded
 
-__all__ = ["IndexStatus", "index_status", "rebuild_broken", "rebuild_index", "refresh_index"]
+if TYPE_CHECKING:
+    from ._index import DerivedIndex
+
+__all__ = [
+    "derived_index",
+    "index_status",
+    "rebuild_broken",
+    "rebuild_index",
+    "refresh_index",
+]
 
 log = logging.getLogger("surreal_store.memory")
+
+
+def derived_index(db: Executor) -> DerivedIndex | None:
+    """The recall index attached to ``db``'s connection (:func:`._feed.derived_index`)."""
+    from ._feed import derived_index
+
+    return derived_index(db)
 
 
 async def refresh_index(db: Executor, *, seen: Stale | None = None) -> DerivedIndex | None:
     """Catch the recall index of ``db`` up with the table, when this session has one (an
     agent's cannot read the change feed: its recall scans the database);
     ``seen``: the feed's page a look has already read."""
+    from ._feed import catch_up
+
     index = derived_index(db)
     if index is None:
         return None
@@ -75,6 +99,8 @@ async def _rebuild(
     """Empty ``index``, build it again from the table and save it (call with its lock held);
     :class:`RecallIndexError` if the build fails (``why``: the failure that made it needed),
     :class:`FeedUnavailable` for a session that cannot keep one."""
+    from ._feed import catch_up, publish
+
     index.reset()
     try:
         with guarded():

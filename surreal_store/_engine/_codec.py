@@ -1,0 +1,166 @@
+"""Values across the SDK boundary: our types to the SDK's and back, and the decoding of the
+embedded engine's CBOR answers.
+
+Record ids become :class:`~surreal_store._types.RecordId`, durations ``timedelta``, the SDK's
+``Null`` ``None``, tables their names; datetimes keep their nanoseconds (the SDK's
+``PreciseDatetime``, which :func:`precise_datetime` and :func:`datetime_at` make).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, Final
+
+import cbor2
+import surrealdb
+from pydantic import BaseModel
+from surrealdb.data import cbor as sdk_cbor
+from surrealdb.data.types import constants as sdk_constants
+
+from .. import _errors as e
+from .._types import JSON_NULL, RecordId
+
+__all__ = [
+    "EPOCH",
+    "TAG_DATETIME",
+    "TAG_RECORD_ID",
+    "datetime_at",
+    "decode",
+    "from_sdk",
+    "precise_datetime",
+    "thaw",
+    "to_sdk",
+]
+
+TAG_NONE: Final = sdk_constants.TAG_NONE
+TAG_DATETIME: Final = sdk_constants.TAG_DATETIME_COMPACT
+TAG_RECORD_ID: Final = sdk_constants.TAG_RECORD_ID
+EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_new_datetime: Final = dt.datetime.__new__
+_set_slot: Final = object.__setattr__
+_SCALARS = (str, int, float, bool, type(None), bytes, dt.datetime)
+# Exact types that cross the boundary unchanged; checked with ``type(v) in`` (no call per value).
+_PASS = frozenset(
+    {str, int, float, bool, type(None), bytes, dt.datetime, surrealdb.PreciseDatetime}
+)
+_NUMBERS = frozenset({float, int})
+
+
+def datetime_at(seconds: int = 0, nanos: int = 0) -> dt.datetime:
+    """The SDK's PreciseDatetime for ``[seconds, nanoseconds]`` (tag 12, trailing zeros
+    omitted), as its decoder makes it but without its parsing: recall decodes several per
+    memory."""
+    micros, rest = divmod(nanos, 1000)
+    at = EPOCH + dt.timedelta(seconds=seconds, microseconds=micros)
+    value = _new_datetime(
+        surrealdb.PreciseDatetime, at.year, at.month, at.day, at.hour, at.minute, at.second,
+        at.microsecond, dt.UTC,
+    )  # fmt: skip
+    _set_slot(value, "nanosecond", rest)
+    return value
+
+
+def precise_datetime(text: str) -> dt.datetime:
+    """An RFC 3339 UTC timestamp with up to nine fractional digits, as a datetime that keeps
+    its nanoseconds when written (the SDK's own type)."""
+    head, _, frac = text.rstrip("Z").partition(".")
+    digits = (frac + "000000000")[:9]
+    base = dt.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(
+        microsecond=int(digits[:6]), tzinfo=dt.UTC
+    )
+    return surrealdb.PreciseDatetime(
+        base.year, base.month, base.day, base.hour, base.minute, base.second,
+        base.microsecond, tzinfo=dt.UTC, nanosecond=int(digits[6:]),
+    )  # fmt: skip
+
+
+def thaw(value: Any) -> Any:
+    """``value`` with the tuples and frozen dicts cbor2 makes inside a tag as lists and dicts."""
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    if isinstance(value, cbor2.frozendict):
+        return {k: thaw(v) for k, v in value.items()}
+    return value
+
+
+def _decode_tag(first: Any, second: Any) -> Any:
+    # cbor2's C decoder calls the hook as (tag, immutable) where its documentation says
+    # (decoder, tag): the tag is taken from where it is.
+    tag = first if isinstance(first, cbor2.CBORTag) else second
+    if tag.tag == TAG_NONE:
+        # The most common tag in an answer: every absent field of every row.
+        return None
+    if tag.tag == TAG_DATETIME and type(tag.value) is tuple:
+        return datetime_at(*tag.value)
+    # Inside a tag it decodes arrays as tuples and maps as FrozenDicts (they might be
+    # keys); the SDK's decoder gives lists and dicts (a record id's array key).
+    return sdk_cbor.tag_decoder(None, cbor2.CBORTag(tag.tag, thaw(tag.value)))  # type: ignore[arg-type]
+
+
+def decode(data: bytes) -> Any:
+    """The SDK's CBOR decoding, by cbor2's C decoder with the SDK's own tag decoder.
+
+    The SDK decodes with a pure-Python copy of cbor2, which makes reading vectors (a change
+    feed, a rebuild) cost more than the engine's work. The one difference, CBOR null as
+    ``None`` where the SDK has ``Null``, is erased by :func:`from_sdk` anyway;
+    tests/test_client compares both decoders."""
+    return cbor2.loads(data, tag_hook=_decode_tag)
+
+
+def to_sdk(value: Any) -> Any:
+    """A query parameter as the SDK encodes it."""
+    if type(value) in _PASS or isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, RecordId):
+        return surrealdb.RecordID(value.table, to_sdk(value.key))
+    if value is JSON_NULL:
+        return surrealdb.Null
+    if isinstance(value, Mapping):
+        for k in value:
+            if type(k) is not str:
+                # str(k) would store {1: 2} as {"1": 2}: refused rather than coerced.
+                raise e.ValidationError(f"object keys must be strings, not {k!r}")
+        return {k: to_sdk(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        # Vectors are long lists of scalars: those are tested inline rather than recursed into.
+        return [v if type(v) in _PASS else to_sdk(v) for v in value]
+    if isinstance(value, dt.timedelta):
+        ns = (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1000
+        return surrealdb.Duration(ns)
+    if isinstance(value, BaseModel):
+        return to_sdk(value.model_dump(mode="python", exclude_none=True))
+    if isinstance(value, set | frozenset):
+        return [to_sdk(v) for v in value]
+    return value
+
+
+def from_sdk(value: Any) -> Any:
+    """A value of an answer as the rest of the package reads it."""
+    kind = type(value)
+    if kind in _PASS:
+        return value
+    # Rows are dicts and lists of mostly scalars: those are tested inline rather than recursed.
+    if kind is dict:
+        return {k: v if type(v) in _PASS else from_sdk(v) for k, v in value.items()}
+    if kind is list:
+        # A vector (hundreds of floats) is checked by type in C and kept as it is: the
+        # answer was decoded for this call alone, so nobody else holds the list.
+        if set(map(type, value)) <= _NUMBERS:
+            return value
+        return [v if type(v) in _PASS else from_sdk(v) for v in value]
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, list):
+        return [from_sdk(v) for v in value]
+    if isinstance(value, dict):
+        return {k: from_sdk(v) for k, v in value.items()}
+    if isinstance(value, surrealdb.RecordID):
+        return RecordId(value.table_name, from_sdk(value.id))
+    if isinstance(value, surrealdb.NullType):
+        return None
+    if isinstance(value, surrealdb.Duration):
+        return dt.timedelta(microseconds=value.elapsed // 1000)
+    if isinstance(value, surrealdb.Table):
+        return str(value.table_name)
+    return value

@@ -1,0 +1,525 @@
+"""The recall index in memory and its search: columns of what recall filters on (a mask of
+exactly what the database admits), an HNSW graph of the vectors (hnswlib), a BM25 text index
+(tantivy), and each memory's row as a read returns it (:mod:`._rows`).
+
+Nothing here talks to the database: :mod:`._feed` fills and follows the index, :mod:`._persist`
+saves and loads it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import shutil
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import anyio
+import cbor2
+import hnswlib
+import numpy as np
+import tantivy
+
+from ..._types import RecordId
+from .._models import FIELDS, IndexStatus, vector_of
+from ._analysis import analysable, text_analyzer, text_schema
+from ._failures import Broken
+from ._files import Identity, new_token, scratch_folder, working_copy
+from ._rows import Rows, decode_row, encode_row
+
+__all__ = ["COLUMNS", "DerivedIndex", "key_of", "ns"]
+
+log = logging.getLogger("surreal_store.memory")
+
+_HNSW_M: Final = 16
+# Effort of the graph's construction: it reaches the recall of a larger effort at the default
+# search effort, in less build time (docs/design.md, "Measurements").
+_HNSW_EFC: Final = 100
+_NO_TIME: Final = np.iinfo(np.int64).max
+_NO_CODE: Final = -1
+_UNKNOWN: Final = -2
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# What recall returns of a memory, kept per slot (the feed's updates carry the whole record).
+_ROW_FIELDS: Final = tuple(name.strip() for name in FIELDS.split(","))
+_MASKS: Final = 16  # filter masks kept while the index stands still
+
+
+def ns(value: Any) -> int:
+    """A datetime as int nanoseconds since the epoch (the SDK's PreciseDatetime keeps them);
+    ``None`` as the latest time there is (an open end)."""
+    if value is None:
+        return int(_NO_TIME)
+    delta = value - _EPOCH
+    n = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    return int(n) + int(getattr(value, "nanosecond", 0))
+
+
+def key_of(value: Any) -> str | None:
+    """A memory's (or a filter's) key as the index's columns keep it."""
+    if value is None:
+        return None
+    if isinstance(value, RecordId):
+        # A filter names records by string keys: `agent:1` (a number) must not pass for
+        # `agent:⟨1⟩`, so other keys get a code no string key has (the mask is exact).
+        return value.key if type(value.key) is str else f"\0{value.key!r}"
+    return str(value)
+
+
+class DerivedIndex:
+    """The recall index of one database, attached to its store's connection."""
+
+    writer: Any  # tantivy's IndexWriter; None only while being replaced
+    text: Any  # tantivy's Index
+
+    def __init__(self, path: Path | None, *, owner: bool = False, text: bool = True) -> None:
+        """An empty index. ``path``: the database's folder beside an embedded store (``None``:
+        kept in memory only); ``owner``: this session may write and remove files there.
+        ``text=False`` leaves the text index to be opened (a load opens the saved one)."""
+        self.path = path
+        self.owner = owner
+        self.lock = anyio.Lock()
+        self.versionstamp = 0
+        self.origin: Literal["built", "loaded", "new"] = "new"
+        self.caught_up = 0
+        self.build_s = 0.0
+        self.unsaved = 0
+        self.feed_limit = 16  # transactions per page of the feed (see _FEED_ROWS)
+        self.dim = 0
+        self.space: dict[str, Any] | None = None  # embedding_space:active at the last catch-up
+        # The database's identity this index reflects (None until known): its saves move the
+        # epoch on from here.
+        self.identity: Identity | None = None
+        self.loadable = True  # a saved generation may be loaded rather than built
+        # Counts the times its contents were replaced (a rebuild, a load): a slot names the
+        # same memory only within one incarnation.
+        self.incarnation = 0
+        # A versionstamp after which the table's contents were read (a build, or the load of
+        # what one read): a definition of the table after it means reading it again.
+        self.read_from = -1
+        self.work: Path | None = None  # the text index's folder (None: in memory)
+        self.ann: hnswlib.Index | None = None
+        # Unit vectors by slot, for exact comparison with the few a filter admits (hnswlib's
+        # get_items copies through Python lists, far slower than slicing these).
+        self.vecs: np.ndarray[Any, Any] = np.zeros((0, 0), dtype=np.float32)
+        self.ids: list[str | None] = []
+        # Each slot's memory as recall returns it (encode_row), or None: a recall that finds
+        # the index current returns these rather than reading its hits back.
+        self.rows = Rows()
+        self.slot_of: dict[str, int] = {}
+        # Filter masks by the filters' values, for recalls with the same filters while the
+        # index stands still (any change empties it).
+        self.masks: dict[Hashable, np.ndarray[Any, Any]] = {}
+        self.codes: dict[str, int] = {}
+        self.tags: dict[int, set[int]] = {}
+        self.vector_hash: dict[int, int] = {}
+        n = 1024
+        self.cols: dict[str, np.ndarray[Any, Any]] = {
+            name: np.full(n, fill, dtype=dtype) for name, (fill, dtype) in COLUMNS.items()
+        }
+        self.writer = None
+        self.text_dirty = False
+        if text:
+            self.open_text(None)
+
+    def reset(self) -> None:
+        """Empty it, to be built again from the table (not loaded: what is saved stays until
+        the rebuild publishes its own)."""
+        self.drop_text()
+        fresh = DerivedIndex(self.path, owner=self.owner, text=False)
+        keep = {"lock", "identity", "incarnation"}
+        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in keep})
+        self.incarnation += 1
+        self.versionstamp = -1
+        self.loadable = False
+
+    # -- the parts ---------------------------------------------------------------------------
+
+    def open_text(self, source: Path | None) -> None:
+        """Open the text index: a working copy of ``source`` (a saved generation's), or empty.
+
+        An owner's working copy lives beside the saved generations; another session's copy
+        of a saved one in a private folder elsewhere; an index that is never saved in memory."""
+        self.drop_text()
+        where: Path | None = None
+        if self.path is not None and (self.owner or source is not None):
+            try:
+                if self.owner:
+                    where = self.path / f"work-{new_token()}"
+                    self.path.mkdir(parents=True, exist_ok=True)
+                else:
+                    where = scratch_folder() / "text"
+                working_copy(source, where)
+            except OSError as exc:
+                if source is not None:
+                    raise
+                log.warning("cannot keep the recall index beside the store (%s)", exc)
+                where = None
+        if where is not None:
+            self.text = tantivy.Index(text_schema(), path=str(where), reuse=source is not None)
+        else:
+            self.text = tantivy.Index(text_schema())
+        self.work = where
+        self.text.register_tokenizer("memory", text_analyzer())
+        self.analyzer = text_analyzer()
+        self.writer = self.text.writer(heap_size=50_000_000, num_threads=1)
+        self.text_dirty = False
+
+    def drop_text(self) -> None:
+        """Let go of the text index (its writer's lock first) and remove its working copy."""
+        self.writer = None
+        work, self.work = self.work, None
+        if work is not None:
+            # A private copy's folder goes with it.
+            shutil.rmtree(work if self.owner else work.parent, ignore_errors=True)
+
+    def _grow(self, need: int) -> None:
+        size = len(self.cols["alive"])
+        if need <= size:
+            return
+        new = max(need, size * 2)
+        for name, (fill, dtype) in COLUMNS.items():
+            col = np.full(new, fill, dtype=dtype)
+            col[:size] = self.cols[name]
+            self.cols[name] = col
+        if self.ann is not None and self.ann.get_max_elements() < new:
+            self.ann.resize_index(new)
+        if self.dim:
+            vecs = np.zeros((new, self.dim), dtype=np.float32)
+            vecs[: len(self.vecs)] = self.vecs
+            self.vecs = vecs
+
+    def _code(self, value: str | None) -> int:
+        if value is None:
+            return _NO_CODE
+        code = self.codes.get(value)
+        if code is None:
+            code = self.codes[value] = len(self.codes)
+        return code
+
+    def code_of(self, value: str) -> int:
+        """The code of a filter's value: one no memory has if it is unknown."""
+        return self.codes.get(value, _UNKNOWN)
+
+    def _new_ann(self, dim: int) -> None:
+        self.dim = dim
+        self.ann = hnswlib.Index(space="cosine", dim=dim)
+        self.ann.init_index(
+            max_elements=max(len(self.cols["alive"]), 1024), ef_construction=_HNSW_EFC, M=_HNSW_M
+        )
+        self.ann.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+        self.vecs = np.zeros((len(self.cols["alive"]), dim), dtype=np.float32)
+        self.cols["vector"][:] = False
+        self.vector_hash.clear()
+
+    # -- applying changes --------------------------------------------------------------------
+
+    def apply(self, records: Iterable[dict[str, Any]], deleted: Iterable[str] = ()) -> int:
+        """Apply whole records (created or updated) and deletions; return how many changes."""
+        count = 0
+        self.masks.clear()
+        adds: list[tuple[int, list[float]]] = []
+        for key in deleted:
+            self._delete(key)
+            count += 1
+        for record in records:
+            count += 1
+            vector = self._upsert(record)
+            if vector is not None:
+                adds.append(vector)
+        if adds:
+            dims = {len(v) for _, v in adds}
+            if self.ann is None or len(dims) > 1 or dims != {self.dim}:
+                # A new space (re-embed): the vectors of the old one were cleared with it.
+                self._new_ann(max(dims, key=lambda d: sum(len(v) == d for _, v in adds)))
+                adds = [(s, v) for s, v in adds if len(v) == self.dim]
+            assert self.ann is not None
+            slots = np.fromiter((s for s, _ in adds), dtype=np.int64, count=len(adds))
+            vectors = np.asarray([v for _, v in adds], dtype=np.float32)
+            self.ann.add_items(vectors, slots)
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            norms[norms == 0] = 1.0
+            self.vecs[slots] = vectors / norms
+            self.cols["vector"][slots] = True
+        self.unsaved += count
+        return count
+
+    def _delete(self, key: str) -> None:
+        slot = self.slot_of.pop(key, None)
+        if slot is None:
+            return
+        self.ids[slot] = None
+        self.rows[slot] = None
+        self.cols["alive"][slot] = False
+        if self.cols["vector"][slot]:
+            assert self.ann is not None
+            self.ann.mark_deleted(slot)
+            self.cols["vector"][slot] = False
+        self.vector_hash.pop(slot, None)
+        self.writer.delete_documents_by_term("slot", slot)
+        self.text_dirty = True
+
+    def _upsert(self, r: dict[str, Any]) -> tuple[int, list[float]] | None:
+        """Record ``r``'s columns; return (slot, vector) when its vector must be (re)indexed."""
+        key = key_of(r["id"])
+        assert key is not None
+        slot = self.slot_of.get(key)
+        cols = self.cols
+        if slot is None:
+            slot = len(self.ids)
+            self._grow(slot + 1)
+            self.ids.append(key)
+            self.rows.append(None)
+            self.slot_of[key] = slot
+            cols["alive"][slot] = True
+            cols["scope"][slot] = self._code(r.get("scope"))
+            cols["kind"][slot] = self._code(r.get("kind"))
+            cols["key"][slot] = self._code(r.get("key"))
+            cols["agent"][slot] = self._code(key_of(r.get("agent")))
+            cols["commit"][slot] = self._code(key_of(r.get("commit")))
+            cols["created"][slot] = ns(r.get("created_at"))
+            cols["valid_from"][slot] = ns(r.get("valid_from"))
+            for tag in r.get("tags") or ():
+                self.tags.setdefault(self._code(tag), set()).add(slot)
+            # Replays are idempotent: a document for this slot from before a crash goes first.
+            self.writer.delete_documents_by_term("slot", slot)
+            text = analysable(r.get("content") or "")
+            self.writer.add_document(tantivy.Document(content=text, slot=slot))
+            self.text_dirty = True
+        cols["valid_until"][slot] = ns(r.get("valid_until"))
+        cols["invalidated"][slot] = ns(r.get("invalidated_at"))
+        self.rows[slot] = encode_row({f: r[f] for f in _ROW_FIELDS if f in r})
+        stored = r.get("embedding")
+        if stored is None:
+            stored = r.get("embedding_stash")
+        if stored is None:
+            if cols["vector"][slot]:
+                assert self.ann is not None
+                self.ann.mark_deleted(slot)
+                cols["vector"][slot] = False
+                self.vector_hash.pop(slot, None)
+            return None
+        # CBOR bytes (schema 019), or an array in a feed's older changes, replayed. The
+        # fingerprint is saved with the index, so it must not be salted per process as hash()
+        # of bytes is.
+        raw = stored if isinstance(stored, bytes) else cbor2.dumps(list(stored))
+        fingerprint = int.from_bytes(
+            hashlib.blake2b(raw, digest_size=8).digest(), "little", signed=True
+        )
+        if cols["vector"][slot] and self.vector_hash.get(slot) == fingerprint:
+            return None  # invalidated or restored: the same vector, only the liveness moved
+        self.vector_hash[slot] = fingerprint
+        return slot, list(vector_of(stored))
+
+    def commit_text(self) -> None:
+        if self.text_dirty:
+            self.writer.commit()
+            self.text.reload()
+            self.text_dirty = False
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def status(self) -> IndexStatus:
+        return IndexStatus(
+            origin=self.origin,
+            memories=len(self.slot_of),
+            vectors=int(self.cols["vector"][: self.size].sum()),
+            versionstamp=self.versionstamp,
+            caught_up=self.caught_up,
+            path=self.path if self.owner else None,
+            build_s=self.build_s,
+        )
+
+    def nearest(
+        self, vector: Sequence[float], mask: np.ndarray[Any, Any], n: int, ef: int
+    ) -> list[tuple[int, float]]:
+        """The ``n`` admitted slots nearest ``vector`` (cosine similarity), best first.
+
+        Exact over the admitted vectors when they are few; otherwise the graph, asked for more
+        as the filter admits less, until ``n`` admitted are found or the graph has been asked
+        for every vector, then exact."""
+        if self.ann is None or len(vector) != self.dim:
+            return []
+        query = np.asarray(vector, dtype=np.float32)
+        vectors = self.cols["vector"][: self.size]
+        usable = mask & vectors
+        # Counted, not listed: counting the admitted slots costs a fraction of listing them.
+        total = int(np.count_nonzero(usable))
+        if total == 0:
+            return []
+        n = min(n, total)
+        if total <= _EXACT_MAX:
+            return self._exact(query, np.flatnonzero(usable), n)
+        fraction = total / max(1, int(np.count_nonzero(vectors)))
+        want = max(n, int(n / fraction * 1.5) + 1)
+        # The graph while it is asked for a small part of what it holds; past that, comparing
+        # the admitted vectors costs less and is exact.
+        while want < total and want * 8 < self.size:
+            self.ann.set_ef(max(ef, want))
+            try:
+                labels, distances = self.ann.knn_query(query, k=want)
+            except RuntimeError:  # fewer reachable than asked for: compare them all
+                break
+            keep = mask[labels[0]]
+            found = [
+                (int(s), 1.0 - float(d))
+                for s, d, ok in zip(labels[0], distances[0], keep, strict=True)
+                if ok
+            ]
+            if len(found) >= n:
+                return found[:n]
+            want *= 4
+        return self._exact(query, np.flatnonzero(usable), n)
+
+    def _exact(
+        self, query: np.ndarray[Any, Any], admitted: np.ndarray[Any, Any], n: int
+    ) -> list[tuple[int, float]]:
+        assert self.ann is not None
+        found: list[tuple[int, float]] = []
+        q = query / (np.linalg.norm(query) or 1.0)
+        for start in range(0, len(admitted), _EXACT_CHUNK):
+            part = admitted[start : start + _EXACT_CHUNK]
+            sims = self.vecs[part] @ q
+            top = np.argpartition(-sims, min(n, len(sims)) - 1)[:n] if len(sims) > n else None
+            pick = range(len(sims)) if top is None else top
+            found.extend((int(part[i]), float(sims[i])) for i in pick)
+            found.sort(key=lambda x: -x[1])
+            del found[n:]
+        return found
+
+    def kept(self, slots: Sequence[int]) -> list[dict[str, Any]] | None:
+        """The rows kept for ``slots``, as a read of them would return them; ``None`` if one
+        is not kept (its record held a value :func:`encode_row` does not keep)."""
+        rows = [self.rows[s] for s in slots]
+        if any(r is None for r in rows):
+            return None
+        kept = [decode_row(r) for r in rows if r is not None]
+        for slot, row in zip(slots, kept, strict=True):
+            if not isinstance(row, dict) or key_of(row.get("id")) != self.ids[slot]:
+                raise Broken(f"the row kept for slot {slot} is another memory's")
+        return kept
+
+    # -- filters -----------------------------------------------------------------------------
+
+    def mask(self, values: Mapping[str, Any], *, include_invalidated: bool) -> np.ndarray[Any, Any]:
+        """The slots a recall's filters (``values``, by the names of recall's filters)
+        admit: exactly the memories the database admits at the index's versionstamp,
+        metadata filters aside (:meth:`admit_only`). Read-only: it may be shared with recalls
+        that have the same filters while the index stands still."""
+        # Not a branch's history (its commits take as long to compare as the mask to compute).
+        key = None if "commits" in values else (include_invalidated, repr(sorted(values.items())))
+        cached = self.masks.get(key) if key is not None else None
+        if cached is not None and len(cached) == self.size:
+            return cached
+        mask = self._new_mask(values, include_invalidated)
+        mask.flags.writeable = False
+        if key is not None:
+            if len(self.masks) >= _MASKS:
+                self.masks.pop(next(iter(self.masks)))
+            self.masks[key] = mask
+        return mask
+
+    def _new_mask(self, v: Mapping[str, Any], include_invalidated: bool) -> np.ndarray[Any, Any]:
+        n = self.size
+        c = {name: col[:n] for name, col in self.cols.items()}
+        mask = c["alive"].copy()
+        if "scope" in v:
+            mask &= c["scope"] == self.code_of(v["scope"])
+        if "kinds" in v:
+            mask &= np.isin(c["kind"], [self.code_of(x) for x in v["kinds"]])
+        if "key" in v:
+            mask &= c["key"] == self.code_of(v["key"])
+        if "agent" in v:
+            mask &= c["agent"] == self.code_of(str(v["agent"].key))
+        if "commits" in v:
+            mask &= np.isin(c["commit"], [self.code_of(str(x.key)) for x in v["commits"]])
+        for tag in v.get("tags", ()):
+            has = np.zeros(n, dtype=np.bool_)
+            slots = self.tags.get(self.code_of(tag))
+            if slots:
+                has[np.fromiter(slots, dtype=np.int64, count=len(slots))] = True
+            mask &= has
+        if "created_after" in v:
+            mask &= c["created"] >= ns(v["created_after"])
+        if "created_before" in v:
+            mask &= c["created"] < ns(v["created_before"])
+        if "valid_at" in v:
+            t = ns(v["valid_at"])
+            mask &= (c["valid_from"] <= t) & (c["valid_until"] > t)
+        if "as_of" in v:
+            t = ns(v["as_of"])
+            mask &= (c["created"] <= t) & (c["valid_from"] <= t) & (c["valid_until"] > t)
+            if not include_invalidated:
+                mask &= c["invalidated"] > t
+        elif not include_invalidated:
+            mask &= c["invalidated"] == _NO_TIME
+        return mask
+
+    def admit_only(self, mask: np.ndarray[Any, Any], keys: Iterable[str]) -> np.ndarray[Any, Any]:
+        """``mask`` narrowed to the memories named by ``keys`` (those the database admits)."""
+        admitted = np.zeros(len(mask), dtype=np.bool_)
+        slots = [self.slot_of[k] for k in keys if k in self.slot_of]
+        if slots:
+            admitted[np.asarray(slots, dtype=np.int64)] = True
+        return mask & admitted
+
+    def widen(self, mask: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """``mask`` over every slot the index has now: slots taken in since are left out."""
+        if len(mask) >= self.size:
+            return mask
+        return np.concatenate([mask, np.zeros(self.size - len(mask), dtype=np.bool_)])
+
+    def terms(self, text: str) -> list[str]:
+        return list(dict.fromkeys(self.analyzer.analyze(analysable(text))))
+
+    def matching(
+        self, terms: Sequence[str], mask: np.ndarray[Any, Any], n: int, *, every: bool
+    ) -> list[tuple[int, float]]:
+        """The ``n`` best BM25 matches among admitted slots: of every term, or of any."""
+        if not terms:
+            return []
+        schema = self.text.schema
+        occur = tantivy.Occur.Must if every else tantivy.Occur.Should
+        query = tantivy.Query.boolean_query(
+            [(occur, tantivy.Query.term_query(schema, "content", t)) for t in terms]
+        )
+        searcher = self.text.searcher()
+        want = n
+        while True:
+            result = searcher.search(query, limit=want, count=True)
+            hits = result.hits
+            slots = searcher.fast_field_values("slot", [a for _, a in hits]) if hits else []
+            found = [
+                (int(s), float(score))
+                for (score, _), s in zip(hits, slots, strict=True)
+                if s is not None and int(s) < len(mask) and mask[int(s)]
+            ]
+            total = int(getattr(result, "count", 0) or 0)  # the stubs omit it
+            if len(found) >= n or len(hits) >= total or len(hits) < want:
+                return found[:n]
+            want *= 4
+
+
+_EXACT_MAX: Final = 1_000
+_EXACT_CHUNK: Final = 50_000
+
+# name -> (fill for an unused slot, dtype)
+COLUMNS: Final[dict[str, tuple[Any, Any]]] = {
+    "alive": (False, np.bool_),
+    "vector": (False, np.bool_),
+    "scope": (_NO_CODE, np.int32),
+    "kind": (_NO_CODE, np.int32),
+    "key": (_NO_CODE, np.int32),
+    "agent": (_NO_CODE, np.int32),
+    "commit": (_NO_CODE, np.int32),
+    "created": (_NO_TIME, np.int64),
+    "valid_from": (_NO_TIME, np.int64),
+    "valid_until": (_NO_TIME, np.int64),
+    "invalidated": (_NO_TIME, np.int64),
+}

@@ -1,0 +1,148 @@
+"""The codec at the engine boundary, without an engine: answers decoded as the SDK decodes them,
+values mapped to and from the SDK's types, and the rows the recall index keeps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from typing import Any
+
+import pytest
+import surrealdb
+from hypothesis import given
+from hypothesis import strategies as st
+from surrealdb.data import cbor as sdk_cbor
+
+from surreal_store import JSON_NULL, RecordId, ValidationError
+from surreal_store._engine import _codec as codec
+from surreal_store.memory._recall_index import _rows as rows
+
+
+def test_fast_decoding_agrees_with_the_sdks_decoder() -> None:
+    """Answers are decoded by cbor2's C decoder with the SDK's tag decoder: every value type
+    the engine sends decodes as the SDK's own decoder has it, after the boundary's mapping."""
+    value = {
+        "record": surrealdb.RecordID("ev", ["run", 3, {"a": [1, 2]}]),
+        "plain": surrealdb.RecordID("memory", "abc"),
+        "vector": [0.1, -2.5, 1e-30, 3.0],
+        "when": surrealdb.PreciseDatetime(
+            2026, 12, 1, 1, 2, 3, 456789, tzinfo=dt.UTC, nanosecond=7
+        ),
+        "naive": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        "none": None,
+        "null": surrealdb.Null,
+        "span": surrealdb.Duration(1_500_000_000),
+        "table": surrealdb.Table("memory"),
+        "id": uuid.UUID(int=7),
+        "dec": decimal.Decimal("1.25"),
+        "bytes": b"\x00\xff",
+        "nested": [{"k": [1, [2, 3]], "t": ("x", "y")}],
+        "big": 2**62,
+        "text": "naïve ☃",
+    }
+    data = sdk_cbor.encode(value)
+    assert codec.from_sdk(codec.decode(data)) == codec.from_sdk(sdk_cbor.decode(data))
+
+
+def test_values_map_to_the_sdk_and_back() -> None:
+    sent = codec.to_sdk(
+        {
+            "link": RecordId("memory", ["a", 1]),
+            "span": dt.timedelta(days=1, microseconds=7),
+            "null": JSON_NULL,
+            "set": {3},
+            "tuple": (1, "x"),
+        }
+    )
+    assert isinstance(sent["link"], surrealdb.RecordID)
+    assert isinstance(sent["span"], surrealdb.Duration)
+    assert sent["null"] is surrealdb.Null
+    assert codec.from_sdk(sent) == {
+        "link": RecordId("memory", ["a", 1]),
+        "span": dt.timedelta(days=1, microseconds=7),
+        "null": None,
+        "set": [3],
+        "tuple": [1, "x"],
+    }
+
+
+@pytest.mark.parametrize("key", [1, 1.5, None, ("a",)])
+def test_object_keys_that_are_not_strings_are_refused(key: Any) -> None:
+    with pytest.raises(ValidationError, match="keys must be strings"):
+        codec.to_sdk({"outer": {key: 2}})
+
+
+def test_precise_datetime_keeps_nanoseconds() -> None:
+    t = codec.precise_datetime("2026-12-07T08:09:10.123456789Z")
+    assert t == dt.datetime(2026, 12, 7, 8, 9, 10, 123456, tzinfo=dt.UTC)
+    assert t.nanosecond == 789  # type: ignore[attr-defined]
+    assert codec.precise_datetime("2026-12-07T08:09:10Z").microsecond == 0
+
+
+_KEYS = st.text(max_size=8)
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.binary(max_size=20)
+    | st.builds(RecordId, st.sampled_from(["memory", "run"]), st.text(min_size=1, max_size=8))
+)
+_ROWS = st.dictionaries(
+    _KEYS,
+    st.recursive(
+        _SCALARS,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=4),
+        max_leaves=12,
+    ),
+    max_size=6,
+)
+
+
+@given(_ROWS)
+def test_a_kept_row_decodes_to_an_equal_row(row: dict[str, Any]) -> None:
+    data = rows.encode_row(row)
+    assert data is not None
+    assert rows.decode_row(data) == row
+
+
+@given(
+    st.integers(min_value=0, max_value=2**33),
+    st.integers(min_value=0, max_value=999_999_999),
+)
+def test_a_kept_datetime_keeps_its_nanoseconds(seconds: int, nanos: int) -> None:
+    text = (dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)).strftime(
+        "%Y-%m-%dT%H:%M:%S"
+    )
+    when = codec.precise_datetime(f"{text}.{nanos:09d}Z")
+    data = rows.encode_row({"at": when})
+    assert data is not None
+    back = rows.decode_row(data)["at"]
+    assert back == when and back.nanosecond == nanos % 1000
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        dt.timedelta(seconds=1),  # a duration in raw-written metadata
+        dt.datetime(2026, 1, 1),  # naive: no instant to keep
+        dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=2))),  # not UTC
+        {1: "x"},  # a key that is not a string
+        {"x"},  # a set
+        (1, 2),  # a tuple: a read returns lists
+        decimal.Decimal("1.5"),
+    ],
+    ids=repr,
+)
+def test_a_row_holding_a_value_the_index_does_not_keep_is_not_kept(value: Any) -> None:
+    assert rows.encode_row({"ok": 1, "metadata": {"v": value}}) is None
+
+
+def test_decoding_refuses_tags_it_never_writes() -> None:
+    import cbor2
+
+    with pytest.raises(cbor2.CBORDecodeError) as caught:
+        rows.decode_row(cbor2.dumps(cbor2.CBORTag(6, "a tag the SDK uses for NONE")))
+    assert "not one encode_row writes" in str(caught.value.__cause__)
