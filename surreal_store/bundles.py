@@ -17,12 +17,15 @@ on every write) may differ.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -427,8 +430,8 @@ async def import_bundle(
             raise StoreStateError(f"the store is not empty (table {table} has records)")
     events = await _events(store)
     try:
-        for table, event, _ in events:
-            await store.execute(f"REMOVE EVENT {event} ON {table};")
+        if events:
+            await store.execute("".join(f"REMOVE EVENT {e} ON {t};" for t, e, _ in events))
         try:
             for table, meta in sorted(
                 manifest["tables"].items(), key=lambda kv: (kv[1]["relation"], kv[0])
@@ -441,9 +444,10 @@ async def import_bundle(
             raise
     finally:
         # The very definitions that were removed, as the database printed them: the schema
-        # is as before (the drift check agrees), and no index is rebuilt for nothing.
-        for _, _, ddl in events:
-            await store.execute(ddl)
+        # is as before (the drift check agrees), and no index is rebuilt for nothing. One
+        # query: each definition runs even if another fails.
+        if events:
+            await store.execute(";\n".join(ddl for _, _, ddl in events) + ";")
     await _rebuild_recall_index(store)
     return manifest
 
@@ -486,29 +490,34 @@ async def _load(
 ) -> None:
     name = validate_identifier(table, what="table")
     text = f"INSERT {'RELATION ' if relation else ''}INTO {name} $rows RETURN NONE;"
-    batch: list[Any] = []
+    with file.open("rb") as f, ThreadPoolExecutor(1, "surreal-store-bundle") as reader:
+        lines = enumerate(f, 1)
 
-    async def flush() -> None:
-        await store.execute(text, rows=batch)
-        if progress is not None:
-            maybe = progress(table, len(batch))
-            if maybe is not None:
-                await maybe
-        batch.clear()
+        def read() -> list[Any]:
+            """The next page of records, parsed and checked."""
+            batch: list[Any] = []
+            for number, line in itertools.islice(lines, _PAGE):
+                try:
+                    row = decode_value(json.loads(line))
+                except (ValueError, TypeError, KeyError, IndexError) as exc:
+                    raise BundleError(f"{file.name}, line {number}: not a record ({exc})") from None
+                rid = row.get("id") if isinstance(row, dict) else None
+                if not isinstance(rid, RecordId) or rid.table != table:
+                    raise BundleError(f"{file.name}, line {number}: not a record of table {table}")
+                batch.append(row)
+            return batch
 
-    async with await anyio.open_file(file, "rb") as f:
-        number = 0
-        async for line in f:
-            number += 1
+        # The next page is read and parsed in a thread while the engine writes this one.
+        batch = await asyncio.wrap_future(reader.submit(read))
+        while batch:
+            following = asyncio.wrap_future(reader.submit(read))
             try:
-                row = decode_value(json.loads(line))
-            except (ValueError, TypeError, KeyError, IndexError) as exc:
-                raise BundleError(f"{file.name}, line {number}: not a record ({exc})") from None
-            rid = row.get("id") if isinstance(row, dict) else None
-            if not isinstance(rid, RecordId) or rid.table != table:
-                raise BundleError(f"{file.name}, line {number}: not a record of table {table}")
-            batch.append(row)
-            if len(batch) >= _PAGE:
-                await flush()
-    if batch:
-        await flush()
+                await store.execute(text, rows=batch)
+            except BaseException:
+                following.cancel()
+                raise
+            if progress is not None:
+                maybe = progress(table, len(batch))
+                if maybe is not None:
+                    await maybe
+            batch = await following

@@ -32,7 +32,6 @@ LAYERS: list[set[str]] = [
     {"_ids", "_retry", "_executor", "_permissions"},
     {"_migrate"},
     {"_client"},
-    {"_loop"},
     {"_invalidation"},
     {"_facts"},
     {"agents", "access", "cas", "ci", "releases", "runs", "branches"},
@@ -41,6 +40,7 @@ LAYERS: list[set[str]] = [
     {"provenance"},
     {"graph"},
     {"bundles"},
+    {"_doors"},  # the doors' shared kit
     {"langgraph", "langchain", "mcp"},  # optional extras: nothing of the core imports them
     {"_demo"},
     {"_cli", "__main__", ""},  # "" is the package's own __init__

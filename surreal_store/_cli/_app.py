@@ -19,6 +19,7 @@ import typer
 from .. import memory
 from .._client import Store
 from .._config import Settings, redact_url
+from .._doors import own_embedder
 from .._errors import NotFoundError, QueryError, StoreError, ValidationError
 from .._ids import HEX
 from .._migrate import Migrator
@@ -338,9 +339,6 @@ async def resolve_id(store: Store, text: str, kind: str) -> str:
 
 
 def embedder_for(space: memory.EmbeddingSpace | None) -> memory.Embedder | None:
-    """The built-in embedder when the store's space is its own (the demo's); else none: the
-    CLI has no model of its own, and recall falls back to full text."""
-    if space is None:
-        return None
-    hashing = memory.HashingEmbedder(space.dimension)
-    return hashing if hashing.model == space.model else None
+    """The store's own embedder, as the MCP server's ``--embedder auto`` finds it (the
+    built-in one for the demo's space); without one, recall falls back to full text."""
+    return own_embedder(space)

@@ -9,6 +9,7 @@ import typer
 
 from .. import memory, provenance, runs
 from .._client import Store
+from .._doors import MAX_K
 from .._errors import NotFoundError
 from ._app import app, embedder_for, resolve_id, store_options, with_store
 from ._render import dump, out, plural, print_graph, print_json, print_rows, with_progress
@@ -19,7 +20,7 @@ from ._render import dump, out, plural, print_graph, print_json, print_rows, wit
 def recall_(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(metavar="TEXT", help="What to recall.")],
-    k: Annotated[int, typer.Option("--k", min=1, max=1000)] = 10,
+    k: Annotated[int, typer.Option("--k", min=1, max=MAX_K)] = 10,
     kind: Annotated[list[str] | None, typer.Option("--kind", help="Only these kinds.")] = None,
     scope: Annotated[str | None, typer.Option()] = None,
     branch: Annotated[str | None, typer.Option(help="Memories of this branch's history.")] = None,

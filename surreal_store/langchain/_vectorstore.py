@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import math
 import uuid
@@ -18,18 +17,23 @@ from langchain_core.vectorstores import VectorStore
 from .. import memory
 from .._api import public
 from .._client import Store
-from .._errors import DimensionError, StoreStateError, ValidationError
-from .._loop import at_home, current_loop, in_background, run_on
-from .._types import RecordId, check_text, json_value
-from ..memory._checks import MAX_BATCH, check_tags, check_vector
-from ..memory._owned import (
+from .._doors import (
+    DoorSpace,
+    Home,
     IndexUpkeep,
+    check_k,
+    in_background,
     model_of,
     new_scope,
     owned_row,
     owned_write_query,
+    run_detached,
+    tagged_recall,
     write_owned,
 )
+from .._errors import DimensionError, ValidationError
+from .._types import RecordId, check_text, json_value
+from ..memory._checks import MAX_BATCH, check_tags, check_vector
 from ..memory._write import write_batch_size
 
 __all__ = [
@@ -63,15 +67,19 @@ FILTER_KEYS: Final = frozenset(
 )
 """The keys a search's ``filter=`` takes: :func:`surreal_store.memory.recall`'s filters."""
 _COLLECTION_TAG: Final = "langchain.collection:"
-_MAX_K: Final = 1000
 _TIMES: Final = ("created_after", "created_before", "valid_at", "as_of")
 
+# A document is written from its memory's row: its id is the memory's key.
 _UPSERT: Final = """
-INSERT INTO lc_document $items ON DUPLICATE KEY UPDATE
-    memories = $input.memories, updated_at = $input.updated_at RETURN NONE;
+INSERT INTO lc_document $rows.map(|$r| {
+    id: type::record('lc_document', [$collection, $r.key]), collection: $collection,
+    doc_id: $r.key, memories: [$r.id], created_at: $now, updated_at: $now,
+}) ON DUPLICATE KEY UPDATE memories = $input.memories, updated_at = $input.updated_at
+    RETURN NONE;
 """
 _WRITE: Final = owned_write_query(
     upsert=_UPSERT,
+    written="$rows.map(|$r| type::record('lc_document', [$collection, $r.key]))",
     all_targets="SELECT VALUE id FROM lc_document WHERE collection = $collection",
     by="langchain",
 )
@@ -105,9 +113,7 @@ class EmbedderEmbeddings(Embeddings):
         return (await self.aembed_documents([text]))[0]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        if current_loop() is not None:
-            raise StoreStateError("inside an event loop, use aembed_documents")
-        return asyncio.run(self.aembed_documents(texts))
+        return run_detached(self.aembed_documents(texts), "aembed_documents")
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
@@ -120,12 +126,6 @@ def document_record(collection: str, doc_id: str) -> RecordId:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _check_k(value: Any, what: str = "k") -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_K:
-        raise ValidationError(f"{what} must be an int in [1, {_MAX_K}], not {value!r}")
-    return value
 
 
 def _no_extra(kwargs: Mapping[str, Any], where: str) -> None:
@@ -218,16 +218,12 @@ class SurrealVectorStore(VectorStore):
         self._tag = _COLLECTION_TAG + self.collection
         self.tags = [self._tag, *(t for t in check_tags(tags) if t != self._tag)]
         self.mode: SearchMode = self._check_mode(mode)
-        self._model = (
+        self._space = DoorSpace(
             model
             if model is not None
             else (model_of(embedding, "langchain") if embedding is not None else None)
         )
-        if self._model is not None:
-            check_text(self._model, "model", limit=256)
-        self._writing_model: str | None = None
-        self._dims = 0
-        self._loop = store.loop or current_loop()
+        self._home = Home(store, "store")
         self._upkeep = IndexUpkeep(MAX_BATCH)
 
     def _check_mode(self, mode: Any) -> SearchMode:
@@ -331,7 +327,7 @@ class SurrealVectorStore(VectorStore):
         return vs
 
     def _sync(self, coro: Any) -> Any:
-        return run_on(self._loop, coro, "store")
+        return self._home.wait(coro)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -347,8 +343,8 @@ class SurrealVectorStore(VectorStore):
         """Add documents (``texts`` with their ``metadatas`` and ``ids``; an id is generated
         where none is given) and return their ids. A document with an existing id replaces
         it; given one id twice, the last one wins. Every input is checked before anything is
-        written; each batch (1,000 documents; 100 on ``mem://``, whose full-text indexing slows
-        within a transaction) is one transaction."""
+        written; each batch (as the memory layer writes them: 1,000 documents, 100 on
+        ``mem://``, where smaller transactions write faster) is one transaction."""
         _no_extra(kwargs, "add_texts")
         if isinstance(texts, str):
             raise ValidationError("texts must be a list of strings, not one string")
@@ -376,7 +372,7 @@ class SurrealVectorStore(VectorStore):
             docs[doc_id] = (text, json_value(dict(meta), what=f"the metadata of {doc_id!r}"))
             out.append(doc_id)
         if docs:
-            await at_home(self._loop, self._add(docs))
+            await self._home.run(self._add(docs))
         return out
 
     async def _add(self, docs: Mapping[str, tuple[str, dict[str, Any]]]) -> None:
@@ -397,7 +393,7 @@ class SurrealVectorStore(VectorStore):
                     raise DimensionError(
                         f"the embedding returned vectors of {sorted(dims)} dimensions"
                     )
-                await self._declare(dims.pop())
+                await self._space.declare(self.store, dims.pop())
                 self._check_dims(len(embedded[0]))
         size = write_batch_size(self.store)
         for start in range(0, len(entries), size):
@@ -407,17 +403,11 @@ class SurrealVectorStore(VectorStore):
         # Checked once a call, as remember_many does: a rebuild's cost is spread over it.
         await self._upkeep.wrote(self.store, sum(v is not None for v in vectors))
 
-    async def _declare(self, dims: int) -> None:
-        if self._writing_model is None:
-            assert self._model is not None
-            space = await memory.declare_space(self.store, model=self._model, dimension=dims)
-            self._writing_model = space.writing_model
-            self._dims = space.index_dimension
-
     def _check_dims(self, dims: int) -> None:
-        if dims != self._dims:
+        if dims != self._space.dimension:
             raise DimensionError(
-                f"the embedding returned {dims} dimensions; the store's space has {self._dims}"
+                f"the embedding returned {dims} dimensions; the store's space has "
+                f"{self._space.dimension}"
             )
 
     async def _write(
@@ -428,7 +418,6 @@ class SurrealVectorStore(VectorStore):
         deletes: Sequence[RecordId] | None,
     ) -> int:
         now = _now()
-        items: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
         for (doc_id, (text, meta)), vector in zip(entries, vectors, strict=True):
             row = owned_row(
@@ -439,21 +428,15 @@ class SurrealVectorStore(VectorStore):
                 tags=self.tags,
                 metadata=meta,
                 embedding=vector,
-                embedding_model=self._writing_model if vector is not None else None,
+                embedding_model=self._space.writing_model if vector is not None else None,
                 now=now,
             )
             rows.append(row)
-            items.append({
-                "id": document_record(self.collection, doc_id), "collection": self.collection,
-                "doc_id": doc_id, "memories": [row["id"]], "created_at": now,
-                "updated_at": now,
-            })  # fmt: skip
         return await write_owned(
             self.store,
             _WRITE,
-            items=items,
             rows=rows,
-            targets=None if deletes is None else [i["id"] for i in items] + list(deletes),
+            deletes=deletes,
             now=now,
             collection=self.collection,
         )
@@ -488,7 +471,7 @@ class SurrealVectorStore(VectorStore):
         )
         if targets == []:
             return True
-        await at_home(self._loop, self._write([], [], deletes=targets))
+        await self._home.run(self._write([], [], deletes=targets))
         return True
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool:
@@ -508,7 +491,7 @@ class SurrealVectorStore(VectorStore):
         ]
         if not records:
             return []
-        rows = await at_home(self._loop, self.store.query(_GET, dict, ids=records))
+        rows = await self._home.run(self.store.query(_GET, dict, ids=records))
         return [self._document(r["key"], r["content"], r["metadata"]) for r in rows]
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
@@ -524,8 +507,7 @@ class SurrealVectorStore(VectorStore):
     async def amemory_id(self, doc_id: str) -> str | None:
         """The id of the memory holding document ``doc_id`` (for
         :func:`surreal_store.provenance.lineage`, ``why``, ``impact``...), or ``None``."""
-        rows = await at_home(
-            self._loop,
+        rows = await self._home.run(
             self.store.query(
                 _MEMORY_OF,
                 str,
@@ -542,9 +524,10 @@ class SurrealVectorStore(VectorStore):
     # -- search ------------------------------------------------------------------------------
 
     def _filters(self, filter: Any) -> dict[str, Any]:
-        """``filter`` as :func:`memory.recall` keywords, narrowed to the collection."""
+        """``filter`` as :func:`memory.recall` keywords (the collection's tag is added by the
+        search)."""
         if filter is None:
-            return {"tags": [self._tag]}
+            return {}
         if not isinstance(filter, Mapping):
             raise ValidationError(f"filter must be a dict of recall filters, not {filter!r}")
         unknown = sorted(set(filter) - FILTER_KEYS)
@@ -560,7 +543,7 @@ class SurrealVectorStore(VectorStore):
             )
         out = dict(filter)
         tags = out.pop("tags", None) or []
-        out["tags"] = [self._tag, *check_tags(tags)]
+        out["tags"] = check_tags(tags)
         for name in _TIMES:
             value = out.get(name)
             if isinstance(value, str):
@@ -597,34 +580,22 @@ class SurrealVectorStore(VectorStore):
         mode: SearchMode,
     ) -> list[memory.RecallHit]:
         """The recall hits of the ``k`` best documents."""
-        k = _check_k(k)
+        k = check_k(k)
         filters = self._filters(filter)
         if mode != "fulltext":
-            if not self._dims:
-                # Read once: a space, once declared, keeps its dimension (until a reembed,
-                # which the engine's own check then catches).
-                space = await memory.get_space(self.store)
-                if space is None:
-                    return []  # nothing was ever embedded: no document to find
-                self._dims = space.index_dimension
+            dims = await self._space.known_dimension(self.store)
+            if not dims:
+                return []  # nothing was ever embedded: no document to find
             if vector is None:
                 assert query is not None
                 vector = await self._embed_query(query)
-            if len(vector) != self._dims:
+            if len(vector) != dims:
                 raise DimensionError(
-                    f"a query vector of {len(vector)} dimensions; the store's space has "
-                    f"{self._dims}"
+                    f"a query vector of {len(vector)} dimensions; the store's space has {dims}"
                 )
-        if mode == "vector" and filter is None:
-            # First one unfiltered vector recall: an index search with no check per candidate
-            # (a filter makes the engine read every candidate's record). Vector scores do not
-            # depend on what else is ranked: when every hit is the collection's, or the store
-            # holds fewer than k, the collection's hits are exactly the filtered result.
-            hits = await memory.recall(self.store, vector=vector, k=k)
-            if len(hits) < k or all(self._tag in h.memory.tags for h in hits):
-                return [h for h in hits if self._tag in h.memory.tags]
-        return await memory.recall(
+        return await tagged_recall(
             self.store,
+            tag=self._tag,
             text=query if mode != "vector" else None,
             vector=vector if mode != "fulltext" else None,
             k=k,
@@ -656,8 +627,7 @@ class SurrealVectorStore(VectorStore):
         text)."""
         _no_extra(kwargs, "similarity_search")
         check_text(query, "query", empty=True)
-        return await at_home(
-            self._loop,
+        return await self._home.run(
             self._search(query=query, vector=None, k=k, filter=filter, mode=self._mode(mode)),
         )
 
@@ -694,8 +664,8 @@ class SurrealVectorStore(VectorStore):
         if self.embedding is None:
             raise ValidationError("vector search needs an embedding")
         vector = check_vector(embedding, "embedding")
-        return await at_home(
-            self._loop, self._search(query=None, vector=vector, k=k, filter=filter, mode="vector")
+        return await self._home.run(
+            self._search(query=None, vector=vector, k=k, filter=filter, mode="vector")
         )
 
     @public
@@ -760,7 +730,7 @@ class SurrealVectorStore(VectorStore):
         marginal relevance: similar to the query (weight ``lambda_mult``) and unlike the ones
         picked before (weight ``1 - lambda_mult``)."""
         _no_extra(kwargs, "max_marginal_relevance_search")
-        k, fetch_k = _check_k(k), _check_k(fetch_k, "fetch_k")
+        k, fetch_k = check_k(k), check_k(fetch_k, "fetch_k")
         if (
             isinstance(lambda_mult, bool)
             or not isinstance(lambda_mult, int | float)
@@ -770,8 +740,7 @@ class SurrealVectorStore(VectorStore):
         if self.embedding is None:
             raise ValidationError("max marginal relevance search needs an embedding")
         vector = check_vector(embedding, "embedding")
-        return await at_home(
-            self._loop,
+        return await self._home.run(
             self._mmr(vector, k=k, fetch_k=max(k, fetch_k), lam=lambda_mult, filter=filter),
         )
 

@@ -27,8 +27,8 @@ from pydantic import BaseModel
 
 from .._api import public
 from .._client import Store
+from .._doors import Home, in_background
 from .._errors import ValidationError
-from .._loop import current_loop, in_background, run_on
 from .._surql import as_array
 from .._types import RecordId, check_text
 
@@ -140,11 +140,13 @@ class _Page(BaseModel):
 
 
 # Pages travel as one JSON text with record ids as keys, and their bytes in lists beside it:
-# the SDK's pure-Python CBOR decoder would be most of the cost of a page of CBOR values.
+# the SDK's pure-Python CBOR decoder would be most of the cost of a page of CBOR values. A
+# checkpoint's blobs and the blobs sent beside it meet as their records' JSON texts
+# ("lg_blob:<sha256>"): rewriting each link to its key in the query would cost the engine a
+# closure per channel per row.
 _COLUMNS: Final = (
     "id, thread_id, checkpoint_ns, checkpoint_id, parent_id, type, data, metadata_type, "
-    "metadata_data, object::values(blobs) AS blob_links, "
-    "object::from_entries(object::entries(blobs).map(|$e| [$e[0], record::id($e[1])])) AS blobs"
+    "metadata_data, object::values(blobs) AS blob_links, blobs"
 )
 _WRITE_COLUMNS: Final = "task_id, idx, channel, type, data, task_path"
 # A checkpoint's own writes, for pages that span threads or namespaces.
@@ -157,7 +159,7 @@ _ROW_WRITES: Final = (
 # missing does not come back).
 _ROW_BLOBS: Final = """
 LET $links = array::distinct(array::flatten($rows.blob_links));
-LET $blobs = IF $links = [] { [] } ELSE { (SELECT record::id(id) AS id, type, data FROM $links) };
+LET $blobs = IF $links = [] { [] } ELSE { (SELECT id, type, data FROM $links) };
 """ + as_array("$blobs")
 _ROW_JSON: Final = "thread_id, checkpoint_ns, checkpoint_id, parent_id, type, metadata_type, blobs"
 _WRITE_JSON: Final = "checkpoint_ns, checkpoint_id, task_id, idx, channel, type, task_path"
@@ -289,7 +291,7 @@ LET $used = array::flatten($threads.map(|$t| (SELECT VALUE object::entries(chann
     FROM lg_checkpoint:[$t, NONE, NONE]..=[$t, {}, {}])));
 LET $unused = array::complement($versions, array::flatten($used));
 LET $blobs = array::distinct((DELETE $unused RETURN BEFORE).blob);
--- (Computed first: inside DELETE (SELECT ...), $parent is not the SELECT's row on 3.2.4.)
+-- (Computed first: inside DELETE (SELECT ...), $parent is not bound to the SELECT's row.)
 LET $free = (SELECT VALUE id FROM $blobs WHERE count(SELECT VALUE id FROM lg_version
     WHERE blob = $parent.id LIMIT 1) = 0);
 DELETE $free;
@@ -342,17 +344,6 @@ COMMIT;
 """
 
 
-def _sync_twin(name: str) -> Any:
-    """The sync method ``name``: ``a<name>`` run on the store's event loop."""
-
-    def method(self: SurrealCheckpointSaver, *args: Any, **kwargs: Any) -> Any:
-        return self._sync(getattr(self, f"a{name}")(*args, **kwargs))
-
-    method.__name__ = method.__qualname__ = name
-    method.__doc__ = f"Sync :meth:`a{name}` (from another thread than the store's loop)."
-    return method
-
-
 class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
     """A LangGraph checkpointer on an open :class:`~surreal_store.Store`.
 
@@ -375,7 +366,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             raise ValidationError("SurrealCheckpointSaver needs an open surreal_store.Store")
         super().__init__(serde=serde)
         self.store = store
-        self._loop = store.loop or current_loop()
+        self._home = Home(store, "saver")
 
     @classmethod
     @asynccontextmanager
@@ -451,7 +442,9 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         return out
 
     async def _page(self, query: str, **params: Any) -> _Page:
-        raw = await self.store.query_required_single(query, dict, idempotent=True, **params)
+        raw = await self._home.run(
+            self.store.query_required_single(query, dict, idempotent=True, **params)
+        )
         page = _Page.model_validate_json(raw["j"])
         for row, data, meta in zip(page.rows, raw["rd"], raw["rm"], strict=True):
             row.data, row.metadata_data = data, meta
@@ -527,7 +520,9 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         if source == _ONE_THREAD:
             # Every namespace of the thread: each read newest first through the thread index,
             # merged here, so that no page sorts the whole thread.
-            names = await self.store.query(_NAMESPACES, str, idempotent=True, t=params["t"])
+            names = await self._home.run(
+                self.store.query(_NAMESPACES, str, idempotent=True, t=params["t"])
+            )
             streams = [
                 self._pages(None, where, {**params, "ns": ns}, limit).__aiter__() for ns in names
             ]
@@ -656,7 +651,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             "metadata": _jsonable(full_metadata),
             "run_id": str(run_id) if run_id is not None else None,
         }
-        await self.store.execute(
+        await self._execute(
             _PUT,
             idempotent=True,  # fixed ids throughout: a replay writes the same records
             id=checkpoint_record(thread_id, ns, checkpoint_id),
@@ -707,20 +702,20 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
                     "task_path": task_path,
                 }
             )
-        await self.store.execute(_PUT_WRITES, idempotent=True, regular=regular, special=special)
+        await self._execute(_PUT_WRITES, idempotent=True, regular=regular, special=special)
 
     @public
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and channel value of ``thread_id`` (every namespace).
         Checkpoints that a memory cites stay as retained records, hidden from LangGraph."""
-        await self.store.execute(_DELETE_THREAD, t=check_text(thread_id, "thread_id"))
+        await self._execute(_DELETE_THREAD, t=check_text(thread_id, "thread_id"))
 
     @public
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) whose metadata names one of ``run_ids``."""
         runs = _names(run_ids, "run_ids")
         if runs:
-            await self.store.execute(_DELETE_FOR_RUNS, runs=runs)
+            await self._execute(_DELETE_FOR_RUNS, runs=runs)
 
     @public
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
@@ -730,7 +725,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         dst = check_text(target_thread_id, "target_thread_id")
         if src == dst:
             return
-        await self.store.execute(_COPY_THREAD, idempotent=True, src=src, dst=dst)
+        await self._execute(_COPY_THREAD, idempotent=True, src=src, dst=dst)
 
     @public
     async def aprune(
@@ -746,7 +741,9 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             raise ValidationError(f"strategy must be keep_latest or delete, not {strategy!r}")
         if not threads:
             return
-        rows = await self.store.query(_THREAD_IDS, list, idempotent=True, threads=threads)
+        rows = await self._home.run(
+            self.store.query(_THREAD_IDS, list, idempotent=True, threads=threads)
+        )
         doomed: list[RecordId] = []
         newest: dict[tuple[str, str], str] = {}
         if strategy == "keep_latest":
@@ -758,12 +755,17 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             if newest.get((str(rid.key[0]), ns)) != checkpoint_id:
                 doomed.append(rid)
         if doomed:
-            await self.store.execute(_DELETE_IDS, ids=doomed)
+            await self._execute(_DELETE_IDS, ids=doomed)
+
+    async def _execute(self, query: str, *, idempotent: bool = False, **params: Any) -> None:
+        await self._home.run(self.store.execute(query, idempotent=idempotent, **params))
 
     # -- sync --------------------------------------------------------------------------------
+    # Each runs its async twin on the store's event loop, from another thread.
 
-    def _sync(self, coro: Any) -> Any:
-        return run_on(self._loop, coro, "saver")
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Sync :meth:`aget_tuple` (from another thread than the store's loop)."""
+        return self._home.wait(self.aget_tuple(config))
 
     def list(
         self,
@@ -778,14 +780,40 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
         async def collect() -> list[CheckpointTuple]:
             return [t async for t in self.alist(config, filter=filter, before=before, limit=limit)]
 
-        found: list[CheckpointTuple] = self._sync(collect())
-        yield from found
+        yield from self._home.wait(collect())
 
-    # The other sync methods: each runs its async twin on the store's loop.
-    get_tuple = _sync_twin("get_tuple")
-    put = _sync_twin("put")
-    put_writes = _sync_twin("put_writes")
-    delete_thread = _sync_twin("delete_thread")
-    delete_for_runs = _sync_twin("delete_for_runs")
-    copy_thread = _sync_twin("copy_thread")
-    prune = _sync_twin("prune")
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Sync :meth:`aput` (from another thread than the store's loop)."""
+        return self._home.wait(self.aput(config, checkpoint, metadata, new_versions))
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Sync :meth:`aput_writes` (from another thread than the store's loop)."""
+        self._home.wait(self.aput_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Sync :meth:`adelete_thread` (from another thread than the store's loop)."""
+        self._home.wait(self.adelete_thread(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Sync :meth:`adelete_for_runs` (from another thread than the store's loop)."""
+        self._home.wait(self.adelete_for_runs(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Sync :meth:`acopy_thread` (from another thread than the store's loop)."""
+        self._home.wait(self.acopy_thread(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Sync :meth:`aprune` (from another thread than the store's loop)."""
+        self._home.wait(self.aprune(thread_ids, strategy=strategy))

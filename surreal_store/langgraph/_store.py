@@ -35,19 +35,23 @@ from pydantic import BaseModel, ConfigDict
 from .. import memory
 from .._api import public
 from .._client import Store
-from .._errors import DimensionError, ValidationError
-from .._loop import at_home, current_loop, in_background, run_on
-from .._match import match_conditions
-from .._types import RecordId, check_text, json_value
-from ..memory._checks import check_vector
-from ..memory._owned import (
+from .._doors import (
+    MAX_K,
+    DoorSpace,
+    Home,
     IndexUpkeep,
+    in_background,
     model_of,
     new_scope,
     owned_row,
     owned_write_query,
+    tagged_recall,
     write_owned,
 )
+from .._errors import DimensionError, ValidationError
+from .._match import match_conditions
+from .._types import RecordId, check_text, json_value
+from ..memory._checks import check_vector
 
 __all__ = ["ITEM_KIND", "NamespaceError", "SurrealStore", "item_record"]
 
@@ -56,8 +60,6 @@ T = TypeVar("T")
 ITEM_KIND: Final = "langgraph_item"
 """The kind of the memories that hold items' indexed texts."""
 _NS_TAG: Final = "langgraph.ns:"
-_MAX_SEARCH: Final = 1000
-"""The most items a search with a query reaches (``offset + limit``): recall's largest k."""
 _MAX_OPS: Final = 1000
 _REBUILD_CHECK: Final = 1000
 
@@ -132,7 +134,7 @@ SELECT {_ITEM_COLUMNS} FROM $ids WHERE {_LIVE};
 COMMIT;
 """
 
-# Puts and deletes of one batch, in one transaction (memory._owned): an item's previous
+# Puts and deletes of one batch, in one transaction (the doors' owned write): an item's previous
 # memories are replaced by its new ones.
 _UPSERT: Final = """
 INSERT INTO lg_item $items ON DUPLICATE KEY UPDATE
@@ -142,6 +144,7 @@ INSERT INTO lg_item $items ON DUPLICATE KEY UPDATE
 """
 _WRITE: Final = owned_write_query(
     upsert=_UPSERT,
+    written="$items.map(|$i| $i.id)",
     all_targets="SELECT VALUE id FROM lg_item WHERE expires_at != NONE AND expires_at <= $now",
     by="langgraph",
 )
@@ -261,15 +264,13 @@ class SurrealStore(BaseStore):
                 ):
                     raise ValidationError(f"ttl[{name!r}] must be a positive number, not {value!r}")
         self.ttl_config = ttl
-        self._model = (
+        self._space = DoorSpace(
             model
             if model is not None
             else (model_of(self.embeddings, "langgraph") if self.embeddings is not None else None)
         )
-        if self._model is not None:
-            check_text(self._model, "model", limit=256)
-        self._writing_model: str | None = None
-        self._loop = store.loop or current_loop()
+        self._home = Home(store, "store")
+        self._loop = self._home.loop
         self._sweeper: asyncio.Task[None] | None = None
         self._upkeep = IndexUpkeep(_REBUILD_CHECK)
 
@@ -326,15 +327,12 @@ class SurrealStore(BaseStore):
     async def setup(self) -> None:
         """Declare the store's embedding space for the index (or check that the one declared
         has this model and dimension). Done on first use when not called."""
-        if self.embeddings is None or self._writing_model is not None:
-            return
-        assert self._model is not None
-        space = await memory.declare_space(self.store, model=self._model, dimension=self._dims)
-        self._writing_model = space.writing_model
+        if self.embeddings is not None:
+            await self._space.declare(self.store, self._dims)
 
     def setup_sync(self) -> None:
         """Sync :meth:`setup`."""
-        run_on(self._loop, self.setup(), "store")
+        self._home.wait(self.setup())
 
     # -- batch -------------------------------------------------------------------------------
 
@@ -343,7 +341,7 @@ class SurrealStore(BaseStore):
         """Run ``ops`` (gets, searches and namespace listings see the store as it was before
         the batch; its puts and deletes are then applied together, the last one per item
         winning, in one transaction)."""
-        return await at_home(self._loop, self._abatch(list(ops)))
+        return await self._home.run(self._abatch(list(ops)))
 
     async def _abatch(self, ops: list[Op]) -> list[Result]:
         if len(ops) > _MAX_OPS:
@@ -401,7 +399,7 @@ class SurrealStore(BaseStore):
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Sync :meth:`abatch` (from another thread than the store's loop)."""
-        result: list[Result] = run_on(self._loop, self.abatch(list(ops)), "store")
+        result: list[Result] = self._home.wait(self.abatch(list(ops)))
         return result
 
     # -- reads -------------------------------------------------------------------------------
@@ -453,9 +451,9 @@ class SurrealStore(BaseStore):
 
     async def _recall(self, op: SearchOp) -> list[SearchItem]:
         wanted = op.offset + op.limit
-        if wanted > _MAX_SEARCH:
+        if wanted > MAX_K:
             raise ValidationError(
-                f"a search with a query reaches at most {_MAX_SEARCH} items (offset + limit)"
+                f"a search with a query reaches at most {MAX_K} items (offset + limit)"
             )
         if op.limit == 0:
             return []
@@ -466,31 +464,30 @@ class SurrealStore(BaseStore):
         tag = _NS_TAG + _ns_path(op.namespace_prefix) if op.namespace_prefix else None
         text = op.query if self.search_mode == "hybrid" else None
         seen: dict[tuple[tuple[str, ...], str], SearchItem] = {}
-        if not op.filter and text is None:
-            # First one unfiltered vector recall: an index search with no check per candidate
-            # (a filter makes the engine read every candidate's record). Vector scores do not
-            # depend on what else is ranked, so when the admitted hits hold enough items they
-            # are exactly what the filtered recall returns; otherwise it follows.
-            hits = await memory.recall(self.store, vector=vector, k=wanted)
-            _collect(seen, [h for h in hits if _admitted(h.memory, tag, now)])
         k = wanted
+        # A vector search with no value filter first tries a recall over the whole store: its
+        # three filters (kind, namespace, live) each cost the index search more than the
+        # check here, when the namespace holds most of the store.
+        kept = None if op.filter or text is not None else (lambda m: _admitted(m, tag, now))
         while len(seen) < wanted:
-            hits = await memory.recall(
+            hits = await tagged_recall(
                 self.store,
+                tag=tag,
                 text=text,
                 vector=vector,
                 k=k,
                 kind=ITEM_KIND,
-                tags=[tag] if tag is not None else None,
                 metadata=value_filter or None,
                 valid_at=now,
+                kept=kept,
             )
+            kept = None
             seen.clear()
             _collect(seen, hits)
             # An item has one memory per indexed text: ask for more until enough items.
-            if len(hits) < k or k >= _MAX_SEARCH:
+            if len(hits) < k or k >= MAX_K:
                 break
-            k = min(k * 2, _MAX_SEARCH)
+            k = min(k * 2, MAX_K)
         found = list(seen.values())
         if len(found) < wanted:
             # As InMemoryStore: items with no vector (index=False, no text at the indexed
@@ -607,7 +604,7 @@ class SurrealStore(BaseStore):
                         "value": put["value"],
                     },
                     embedding=vector,
-                    embedding_model=self._writing_model,
+                    embedding_model=self._space.writing_model,
                     now=now,
                     valid_until=until,
                 )
@@ -630,7 +627,7 @@ class SurrealStore(BaseStore):
             items=items,
             rows=rows,
             # None: the expired items, found by the query.
-            targets=None if deletes is None else [i["id"] for i in items] + list(deletes),
+            deletes=deletes,
             now=now,
         )
 
@@ -639,11 +636,11 @@ class SurrealStore(BaseStore):
     @public
     async def asweep_ttl(self) -> int:
         """Delete the expired items (and their memories) now; returns how many."""
-        return await at_home(self._loop, self._write([], deletes=None))
+        return await self._home.run(self._write([], deletes=None))
 
     def sweep_ttl(self) -> int:
         """Sync :meth:`asweep_ttl`."""
-        removed: int = run_on(self._loop, self.asweep_ttl(), "store")
+        removed: int = self._home.wait(self.asweep_ttl())
         return removed
 
     async def astart_ttl_sweeper(self, sweep_interval_minutes: float | None = None) -> None:
@@ -676,11 +673,11 @@ class SurrealStore(BaseStore):
 
     def start_ttl_sweeper(self, sweep_interval_minutes: float | None = None) -> None:
         """Sync :meth:`astart_ttl_sweeper`."""
-        run_on(self._loop, self.astart_ttl_sweeper(sweep_interval_minutes), "store")
+        self._home.wait(self.astart_ttl_sweeper(sweep_interval_minutes))
 
     def stop_ttl_sweeper(self) -> bool:
         """Sync :meth:`astop_ttl_sweeper`."""
-        stopped: bool = run_on(self._loop, self.astop_ttl_sweeper(), "store")
+        stopped: bool = self._home.wait(self.astop_ttl_sweeper())
         return stopped
 
     # -- provenance --------------------------------------------------------------------------
@@ -690,8 +687,7 @@ class SurrealStore(BaseStore):
         """The ids of the memories holding the item's indexed texts (for
         :func:`surreal_store.provenance.why` and friends); ``[]`` when it has none."""
         namespace = _check_namespace(namespace, put=False)
-        found = await at_home(
-            self._loop,
+        found = await self._home.run(
             self.store.query(
                 f"SELECT VALUE memories.map(|$m| record::id($m)) FROM $ids WHERE {_LIVE};",
                 list[str],
@@ -703,7 +699,7 @@ class SurrealStore(BaseStore):
 
     def memories(self, namespace: tuple[str, ...], key: str) -> list[str]:
         """Sync :meth:`amemories`."""
-        found: list[str] = run_on(self._loop, self.amemories(namespace, key), "store")
+        found: list[str] = self._home.wait(self.amemories(namespace, key))
         return found
 
 

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from .. import access, commits, memory, provenance
 from .._client import Store
+from .._doors import AGENT_MAX_K, DoorSpace, fits, own_embedder
 from .._errors import ConfigError, EmbeddingSpaceError, StoreError, ValidationError
 from .._version import __version__
 from ._graph_tools import register_graph_tools
@@ -25,8 +26,9 @@ T = TypeVar("T")
 log = logging.getLogger("surreal_store.mcp")
 
 EmbedderChoice = Literal["auto", "none", "hashing"] | str
-"""``"auto"`` (the store's own: the built-in hashing embedder when the space is its, a
-sentence-transformers model when the space names one and the ``local`` extra is installed),
+"""``"auto"`` (the store's own, as the CLI's recall finds it: the built-in hashing embedder when
+the space is its, a sentence-transformers model when the space names one and the ``local``
+extra is installed),
 ``"none"`` (full text only), ``"hashing"`` / ``"hashing:DIM"`` (the built-in one), or
 ``"sentence-transformers:NAME"``."""
 
@@ -55,22 +57,17 @@ def resolve_embedder(
     if choice == "none":
         return None
     if choice == "auto":
-        if space is None:
-            return None
-        hashing = memory.HashingEmbedder(space.dimension)
-        if hashing.model == space.writing_model:
-            return hashing
-        try:
-            return memory.SentenceTransformerEmbedder(space.writing_model)
-        except Exception as exc:  # the local extra missing, or the model not found
-            reason = " ".join(str(exc).split()) or type(exc).__name__
+
+        def missing(reason: str) -> None:
+            assert space is not None
             log.warning(
                 "surreal-store mcp: no embedder for the store's model %s (%s): full-text recall "
                 "only",
                 space.writing_model,
                 reason,
             )
-            return None
+
+        return own_embedder(space, missing=missing)
     if choice == "hashing" or choice.startswith("hashing:"):
         _, _, dim = choice.partition(":")
         if dim and not dim.isdigit():
@@ -98,6 +95,7 @@ class _Session:
     def __init__(self, store: Store, embedder: memory.Embedder | None) -> None:
         self.store = store
         self.embedder = embedder
+        self.space = DoorSpace(embedder.model if embedder is not None else None)
 
     async def scope(self, given: str | None, tool: str) -> str:
         """The scope a tool call means: the one given; for an agent's server without one, its
@@ -167,11 +165,8 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
 
     async def embedder_for_writes() -> memory.Embedder | None:
         e = session.embedder
-        if e is None:
-            return None
-        space = await memory.get_space(session.store)
-        if space is None:
-            await memory.declare_space(session.store, model=e.model, dimension=e.dimension)
+        if e is not None and not await session.space.known_dimension(session.store):
+            await session.space.declare(session.store, e.dimension)
         return e
 
     @server.tool(annotations=_WRITE)
@@ -218,7 +213,7 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
     @server.tool(annotations=_READ)
     async def recall(
         query: Annotated[str, Field(description="What to look for.")],
-        k: Annotated[int, Field(ge=1, le=100, description="How many memories.")] = 5,
+        k: Annotated[int, Field(ge=1, le=AGENT_MAX_K, description="How many memories.")] = 5,
         mode: Annotated[
             Literal["auto", "vector", "hybrid", "fulltext"],
             Field(description="auto: hybrid with an embedder, full text without."),
@@ -513,7 +508,7 @@ async def _start_embedder(
             log.warning("surreal-store mcp: no embedder, so recall is full text only")
         return None
     if space is not None:
-        if (chosen.model, chosen.dimension) != (space.writing_model, space.index_dimension):
+        if not fits(chosen, space):
             raise EmbeddingSpaceError(
                 f"--embedder {choice} is {chosen.model} ({chosen.dimension}-d), but the store's "
                 f"space is {space.writing_model} ({space.index_dimension}-d): start with "

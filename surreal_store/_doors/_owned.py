@@ -24,14 +24,14 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+import cbor2
 from pydantic import BaseModel, ConfigDict
 
 from .._errors import ConflictError
 from .._executor import Executor
 from .._types import RecordId
-from ._models import memory_id
-from ._recall_index import refresh_index
-from ._write import forget
+from ..memory import forget, memory_id
+from ..memory._recall_index import refresh_index
 
 __all__ = [
     "IndexUpkeep",
@@ -47,50 +47,61 @@ _SUPERSEDED: Final = "superseded: its owner was overwritten or deleted"
 
 _INSERT: Final = """\
 IF $rows != [] {{ INSERT INTO memory $rows RETURN NONE }};
-IF $vectors > 0 {{ UPDATE embedding_space:active SET unindexed += $vectors RETURN NONE }};
-IF $items != [] {{
+IF $written != [] {{
     {upsert}
 }};
 """
 
 
-def owned_write_query(*, upsert: str, all_targets: str, by: str) -> str:
+def owned_write_query(*, upsert: str, written: str, all_targets: str, by: str) -> str:
     """The transaction writing owners (their table's constants are ours, never input).
 
-    Parameters: ``$items`` (owner rows, each with ``memories``), ``$rows`` (memory rows),
-    ``$vectors`` (how many rows have an embedding), ``$targets`` (owners written or deleted;
-    ``NONE``: those ``all_targets`` selects), ``$now``. ``upsert`` writes ``$items``. Returns
-    ``{hidden, removed}``: hidden memories to forget first, and how many owners went."""
-    insert = textwrap.indent(_INSERT.format(upsert=upsert.strip()), "    ")
+    Parameters: ``$rows`` (memory rows), ``$deletes`` (owners deleted besides those written;
+    ``NONE``: those ``all_targets`` selects), ``$now``, and the door's own. ``written`` is the
+    expression of the ids of the owners written, ``upsert`` the statement writing them (each
+    with ``memories``). Returns ``{hidden, removed}``: hidden memories to forget first, and
+    how many owners went. What the engine can derive (the owners' ids, a document from its
+    memory row) is not sent: every value sent costs the client's encoder more than the
+    engine's deriving it."""
+    insert = _INSERT.format(upsert=upsert.strip())
+    # New owners only (a put of new items, an add of new documents): nothing to replace, so
+    # the rest is not evaluated.
     return f"""
 BEGIN;
-LET $targets = $targets ?? ({all_targets});
-LET $old = array::flatten($targets.map(|$t| $t.memories ?? [])).filter(|$m| record::exists($m));
-LET $gone = array::complement($targets, $items.map(|$i| $i.id));
-IF $old = [] AND $gone.filter(|$t| record::exists($t)) = [] {{
-{insert}    {{ hidden: [], removed: 0 }}
+LET $written = {written};
+IF $deletes = [] AND $written.filter(|$t| record::exists($t)) = [] {{
+{textwrap.indent(insert, "    ")}    {{ hidden: [], removed: 0 }}
 }} ELSE {{
-    LET $hidden = $old.filter(|$m| $m.invalidated_at != NONE);
-    LET $cited = $old.filter(|$m| array::len($m<-?) > 0);
-    LET $drop = array::complement($old, $cited);
-    LET $edges = array::distinct(array::flatten($drop.map(|$m|
-        array::union($m->?.id, $m<-?.id))));
-    LET $gone = $gone.filter(|$t| record::exists($t));
-    IF $hidden = [] {{
-        IF $edges != [] {{ DELETE $edges }};
-        IF $drop != [] {{ DELETE $drop }};
-        FOR $m IN $cited {{
-            CREATE type::record('source_invalidation', [$m]) SET source = $m, cascade = false,
-                reason = '{_SUPERSEDED}', by = '{by}', at = $now, memories = 1 RETURN NONE;
-        }};
-        IF $cited != [] {{
-            UPDATE $cited SET invalidated_at = $now, invalidated_reason = '{_SUPERSEDED}',
-                invalidated_by = '{by}', invalidated_causes = [id],
-                embedding_stash = embedding, embedding = NONE RETURN NONE;
-        }};
-        IF $gone != [] {{ DELETE $gone }};
-    {textwrap.indent(insert, "    ").lstrip()}    }};
-    {{ hidden: $hidden, removed: IF $hidden = [] {{ array::len($gone) }} ELSE {{ 0 }} }}
+    LET $targets = array::concat($written, $deletes ?? ({all_targets}));
+    LET $old = array::flatten($targets.map(|$t| $t.memories ?? []))
+        .filter(|$m| record::exists($m));
+    LET $gone = array::complement($deletes ?? $targets, $written);
+    IF $old = [] AND $gone.filter(|$t| record::exists($t)) = [] {{
+{textwrap.indent(insert, "        ")}        {{ hidden: [], removed: 0 }}
+    }} ELSE {{
+        LET $hidden = $old.filter(|$m| $m.invalidated_at != NONE);
+        LET $cited = $old.filter(|$m| array::len($m<-?) > 0);
+        LET $drop = array::complement($old, $cited);
+        LET $edges = array::distinct(array::flatten($drop.map(|$m|
+            array::union($m->?.id, $m<-?.id))));
+        LET $gone = $gone.filter(|$t| record::exists($t));
+        IF $hidden = [] {{
+            IF $edges != [] {{ DELETE $edges }};
+            IF $drop != [] {{ DELETE $drop }};
+            FOR $m IN $cited {{
+                CREATE type::record('source_invalidation', [$m]) SET source = $m,
+                    cascade = false, reason = '{_SUPERSEDED}', by = '{by}', at = $now,
+                    memories = 1 RETURN NONE;
+            }};
+            IF $cited != [] {{
+                UPDATE $cited SET invalidated_at = $now, invalidated_reason = '{_SUPERSEDED}',
+                    invalidated_by = '{by}', invalidated_causes = [id],
+                    embedding_stash = embedding, embedding = NONE RETURN NONE;
+            }};
+            IF $gone != [] {{ DELETE $gone }};
+{textwrap.indent(insert, "            ")}        }};
+        {{ hidden: $hidden, removed: IF $hidden = [] {{ array::len($gone) }} ELSE {{ 0 }} }}
+    }}
 }};
 COMMIT;
 """
@@ -150,7 +161,9 @@ def owned_row(
     if key is not None:
         row["key"] = key
     if embedding is not None:
-        row["embedding"] = list(embedding)
+        # One CBOR value, as remember_many sends it: the client's encoder would otherwise walk
+        # every number of every vector (the field's VALUE stores either form alike).
+        row["embedding"] = cbor2.dumps(list(embedding))
         row["embedding_model"] = embedding_model
     if valid_until is not None:
         row["valid_until"] = valid_until
@@ -163,24 +176,20 @@ async def write_owned(
     db: Executor,
     query: str,
     *,
-    items: Sequence[Mapping[str, Any]],
     rows: Sequence[Mapping[str, Any]],
-    targets: Sequence[RecordId] | None,
+    deletes: Sequence[RecordId] | None,
     now: dt.datetime,
     **params: Any,
 ) -> int:
     """Run an :func:`owned_write_query`; how many owners went. Retried after forgetting the
     hidden memories it stopped at (at most three times)."""
-    vectors = sum(1 for r in rows if "embedding" in r)
     for _ in range(3):
         outcome = await db.query_required_single(
             query,
             WriteOutcome,
             idempotent=True,
-            items=list(items),
             rows=list(rows),
-            vectors=vectors,
-            targets=None if targets is None else list(targets),
+            deletes=None if deletes is None else list(deletes),
             now=now,
             **params,
         )

@@ -1,0 +1,111 @@
+"""The store's event loop, for the doors (LangGraph, LangChain, MCP): every call a door makes
+on the store runs there, whether it comes from the store's loop, another loop, or a thread
+with no loop (the sync methods); and a store can be owned on a loop of its own in a
+background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
+
+from .._client import Store
+from .._errors import StoreStateError
+
+__all__ = ["Home", "current_loop", "in_background", "run_detached"]
+
+T = TypeVar("T")
+
+
+def current_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop, if any: where an object made now will find its store."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class Home:
+    """Where a door's store lives: the event loop its connection was opened on (or, for a
+    store not open yet, the loop the door was made on).
+
+    :meth:`run` awaits a coroutine there from any loop (a store opened on a background loop
+    serves async callers elsewhere too); :meth:`wait` runs one there from a thread without a
+    loop and waits for it, which is every sync method of the doors. ``what`` names the door's
+    object in refusals (``"saver"``, ``"store"``)."""
+
+    def __init__(self, store: Store, what: str) -> None:
+        self.loop = store.loop or current_loop()
+        self.what = what
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on the store's loop."""
+        loop = self.loop
+        if loop is None or loop is asyncio.get_running_loop() or not loop.is_running():
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+    def wait(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the store's loop from another thread and wait for its result."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            coro.close()
+            raise StoreStateError(
+                f"the sync methods need the {self.what} to be made on a running event loop "
+                "(the store's); use the async methods there"
+            )
+        if current_loop() is loop:
+            coro.close()
+            raise StoreStateError(
+                "a sync method was called on the store's own event loop, which would wait on "
+                "itself: use the async methods (graph.ainvoke, aget, ...) there"
+            )
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+
+def run_detached(coro: Coroutine[Any, Any, T], what: str) -> T:
+    """Run ``coro`` to completion on a loop of its own, for a sync method with no store behind
+    it (an embedder's); inside a running loop that would block it, so it is refused."""
+    if current_loop() is not None:
+        coro.close()
+        raise StoreStateError(f"inside an event loop, use {what}")
+    return asyncio.run(coro)
+
+
+@contextmanager
+def in_background(
+    url: str | None, settings: dict[str, Any], build: Callable[[Store], T]
+) -> Iterator[T]:
+    """Open a store at ``url`` on an event loop of its own in a background thread, and yield
+    ``build(store)`` (made on that loop). The store is closed and the thread ended on exit."""
+    ready: concurrent.futures.Future[T] = concurrent.futures.Future()
+    stop: asyncio.Event | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+
+    async def own() -> None:
+        nonlocal stop, loop
+        stop, loop = asyncio.Event(), asyncio.get_running_loop()
+        try:
+            async with Store(url, migrate=True, **settings) as store:
+                ready.set_result(build(store))
+                await stop.wait()
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            else:
+                raise
+
+    thread = threading.Thread(
+        target=lambda: asyncio.run(own()), name="surreal-store-loop", daemon=True
+    )
+    thread.start()
+    try:
+        yield ready.result()
+    finally:
+        if loop is not None and stop is not None:
+            with suppress(RuntimeError):  # the loop ended already (the open failed)
+                loop.call_soon_threadsafe(stop.set)
+        thread.join()

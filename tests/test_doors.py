@@ -1,0 +1,166 @@
+"""The doors' shared kit: the MCP server and the CLI choose one embedder for a store, one limit
+on ``k`` holds across the doors and recall, and every door's calls reach the store's loop (the
+checkpointer's included)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from surreal_store import Store, StoreStateError, ValidationError, memory
+from surreal_store._cli._app import embedder_for
+from surreal_store._doors import AGENT_MAX_K, MAX_K, Home, check_k, fits, own_embedder
+
+pytestmark = pytest.mark.anyio
+
+_HASHING_256 = memory.HashingEmbedder(256).model
+_HASHING_64 = memory.HashingEmbedder(64).model
+
+# (model, dimension, target model, target dimension): ready spaces, and re-embeds both ways.
+SPACES = [
+    (_HASHING_256, 256, None, None),
+    (_HASHING_64, 64, None, None),
+    ("all-MiniLM-L6-v2", 384, None, None),
+    (_HASHING_256, 256, _HASHING_64, 64),
+    (_HASHING_256, 256, "all-MiniLM-L6-v2", 384),
+    ("all-MiniLM-L6-v2", 384, _HASHING_64, 64),
+]
+
+
+def _space(model: str, dimension: int, target: str | None, target_dim: int | None) -> Any:
+    return memory.EmbeddingSpace(
+        model=model,
+        dimension=dimension,
+        status="ready" if target is None else "reembedding",
+        target_model=target,
+        target_dimension=target_dim,
+    )
+
+
+@pytest.mark.parametrize("spec", SPACES)
+def test_the_cli_and_the_mcp_server_choose_one_embedder(spec: tuple[Any, ...]) -> None:
+    from surreal_store.mcp import resolve_embedder
+
+    space = _space(*spec)
+    cli, server = embedder_for(space), resolve_embedder("auto", space)
+    assert (cli and cli.model) == (server and server.model)
+    # What either chooses is what the memory layer then accepts: the space's writing model.
+    for chosen in (cli, server):
+        if chosen is not None:
+            assert fits(chosen, space)
+    if space.writing_model.startswith("surreal-store/hashing"):
+        assert cli is not None and cli.dimension == space.index_dimension
+
+
+def test_no_space_no_embedder() -> None:
+    from surreal_store.mcp import resolve_embedder
+
+    assert embedder_for(None) is None is own_embedder(None) is resolve_embedder("auto", None)
+
+
+async def test_the_chosen_embedder_recalls_during_a_reembed(store: Store) -> None:
+    # The CLI once compared the space's old model: mid re-embed it chose an embedder the
+    # memory layer refuses.
+    old, new = memory.HashingEmbedder(256), memory.HashingEmbedder(64)
+    await memory.remember(store, content="green tea in the morning", embedder=old)
+    await store.execute(
+        "UPDATE embedding_space:active SET status = 'reembedding', target_model = $m, "
+        "target_dimension = 64;",
+        m=new.model,
+    )
+    space = await memory.get_space(store)
+    chosen = embedder_for(space)
+    assert chosen is not None and chosen.model == new.model
+    await memory.recall(store, text="tea", embedder=chosen, mode="fulltext")
+
+
+async def test_one_limit_on_k(store: Store) -> None:
+    e = memory.HashingEmbedder(8)
+    await memory.remember(store, content="one", embedder=e)
+    assert len(await memory.recall(store, text="one", embedder=e, k=MAX_K)) == 1
+    with pytest.raises(ValidationError):
+        await memory.recall(store, text="one", embedder=e, k=MAX_K + 1)
+    assert check_k(MAX_K) == MAX_K
+    for bad in (0, MAX_K + 1, True, 1.0):
+        with pytest.raises(ValidationError):
+            check_k(bad)
+    assert AGENT_MAX_K < MAX_K
+
+
+def test_the_mcp_and_cli_limits_are_the_kits() -> None:
+    pytest.importorskip("mcp.server.mcpserver")
+    from typer.testing import CliRunner
+
+    from surreal_store._cli._app import app
+    from surreal_store.mcp import create_server
+
+    async def schema() -> dict[str, Any]:
+        async with Store("mem://") as store:
+            tools = await create_server(store).list_tools()
+            return next(t.input_schema for t in tools if t.name == "recall")
+
+    assert asyncio.run(schema())["properties"]["k"]["maximum"] == AGENT_MAX_K
+    runner = CliRunner()
+    over = runner.invoke(app, ["--url", "mem://", "recall", "x", "--k", str(MAX_K + 1)])
+    assert over.exit_code == 2 and str(MAX_K) in over.output
+    at = runner.invoke(app, ["--url", "mem://", "recall", "x", "--k", str(MAX_K)])
+    assert at.exit_code == 0, at.output
+
+
+def test_a_home_refuses_to_wait_on_itself_and_without_a_loop() -> None:
+    async def on_loop() -> None:
+        async with Store("mem://") as store:
+            home = Home(store, "saver")
+            coro = asyncio.sleep(0)
+            with pytest.raises(StoreStateError, match="own event loop"):
+                home.wait(coro)
+
+    asyncio.run(on_loop())
+
+    async def make() -> Home:
+        async with Store("mem://") as store:
+            return Home(store, "saver")
+
+    home = asyncio.run(make())  # its loop is closed now
+    with pytest.raises(StoreStateError, match="saver to be made"):
+        home.wait(asyncio.sleep(0))
+
+
+def test_the_checkpointer_serves_other_loops_from_the_stores(tmp_path: Path) -> None:
+    pytest.importorskip("langgraph.checkpoint.base")
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    from surreal_store.langgraph import SurrealCheckpointSaver
+
+    with SurrealCheckpointSaver.from_url_sync(f"surrealkv://{tmp_path / 'kv'}") as saver:
+        cfg: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+        errors: list[BaseException] = []
+
+        def worker(n: int) -> None:
+            async def on_another_loop() -> None:
+                cp = empty_checkpoint()
+                cp["channel_values"] = {"n": n}
+                cp["channel_versions"] = {"n": "1"}
+                thread: Any = {"configurable": {"thread_id": f"t{n}", "checkpoint_ns": ""}}
+                await saver.aput(thread, cp, {"step": n}, {"n": "1"})
+                found = await saver.aget_tuple(thread)
+                assert found is not None and found.checkpoint["channel_values"] == {"n": n}
+                assert len([t async for t in saver.alist(thread)]) == 1
+
+            try:
+                asyncio.run(on_another_loop())
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        assert saver.get_tuple(cfg) is None
+        assert len(list(saver.list(None))) == 4
