@@ -7,19 +7,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from langchain_core.documents import Document
 
 from .. import graph, memory
 from .._api import public
 from .._client import Store
+from .._doors import Home, current_loop, in_background
 from .._errors import ValidationError
-from .._loop import at_home, current_loop, in_background, run_on
 from .._types import check_text
 from ..graph._extract import PreparedWrite, prepare_extraction, write_prepared
+
+T = TypeVar("T")
 
 __all__ = [
     "GraphTransformerExtractor",
@@ -388,7 +390,7 @@ class SurrealGraphStore:
         self.valid_from_property = valid_from_property
         self.valid_until_property = valid_until_property
         self.embedder = embedder
-        self._loop = store.loop or current_loop()
+        self._home = Home(store, "graph store")
         self._structured: dict[str, Any] | None = None
         self._stale = True
 
@@ -450,8 +452,8 @@ class SurrealGraphStore:
             graph_store.refresh_schema()
             yield graph_store
 
-    def _sync(self, coro: Any) -> Any:
-        return run_on(self._loop, coro, "store")
+    def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._home.wait(coro)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -487,7 +489,7 @@ class SurrealGraphStore:
                 )
             except ValidationError as exc:
                 raise ValidationError(f"graph document {i}: {exc}") from None
-        return await at_home(self._loop, self._write(work))
+        return await self._home.run(self._write(work))
 
     async def _write(self, work: list[PreparedWrite]) -> list[graph.Ingested]:
         out: list[graph.Ingested] = []
@@ -527,7 +529,7 @@ class SurrealGraphStore:
             if name in _NOT_PARAMS:
                 raise ValidationError(f"the parameter name {name!r} is reserved; use another")
         values.setdefault("scope", self.scope)
-        rows = await at_home(self._loop, self.store.query(query, object, **values))
+        rows = await self._home.run(self.store.query(query, object, **values))
         return [r if isinstance(r, dict) else {"value": r} for r in rows]
 
     def query(self, query: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -540,8 +542,8 @@ class SurrealGraphStore:
     @public
     async def arefresh_schema(self) -> None:
         """Read the graph's schema again (:attr:`get_structured_schema`)."""
-        raw = await at_home(
-            self._loop, self.store.query_required_single(_SCHEMA, dict, scope=self.scope)
+        raw = await self._home.run(
+            self.store.query_required_single(_SCHEMA, dict, scope=self.scope)
         )
         self._structured = _structured(raw)
         self._stale = False
@@ -564,7 +566,7 @@ class SurrealGraphStore:
 
     def _current(self) -> dict[str, Any]:
         if self._stale or self._structured is None:
-            if current_loop() is not self._loop:
+            if current_loop() is not self._home.loop:
                 self.refresh_schema()
             else:
                 # A property cannot wait on the loop it runs on: what was read last (nothing
