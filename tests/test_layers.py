@@ -74,7 +74,7 @@ LONG_MODULES: dict[str, str] = {
     "_migrate.py": "the migrator: schema files applied in order, checked, locked, and drift",
     "commits.py": "agent-state commits: content-addressed snapshots, history, diff and merge",
     "_permissions.py": "the access table: every table's and field's rules per role, as data",
-    # The doors, being shrunk by the doors' shared kit (#37, branch h37-doors):
+    # The doors: each its framework's interface over the store, what they share in _doors.
     "langgraph/_checkpoint.py": "the LangGraph checkpointer over commits",
     "langgraph/_store.py": "the LangGraph BaseStore over memories",
     "langchain/_vectorstore.py": "the LangChain VectorStore over memories",
