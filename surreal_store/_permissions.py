@@ -361,6 +361,13 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
     _closed("fact_source", "in", "out", "how", "created_at"),
     _closed("observation", "in", "out", "scope", "position", "recorded_at", "retracted_at"),
     _closed("predicate", "scope", "name", "single_valued", "created_at", "updated_at"),
+    # Entity merges (schema 024): closed to agents like the rest of the graph for now.
+    _closed(
+        "entity_merge",
+        "scope", "keep", "absorb", "keep_name", "absorb_name", "reason", "by", "facts",
+        "facts.*", "facts.*.from", "facts.*.to", "facts.*.recorded", "observations",
+        "observations.*", "observations.*.from", "observations.*.to", "created_at",
+    ),
 )  # fmt: skip
 
 _BY_NAME: Final = {t.name: t for t in ACCESS}

@@ -452,6 +452,15 @@ async def _build(url: str) -> World:
             "scope": "team-a",
             "name": "probe",
         },
+        "entity_merge": {
+            "id": RecordId("entity_merge", "probe"),
+            "scope": "team-a",
+            "keep": RecordId("entity", graph.entity_id("team-a", "A1")),
+            "absorb": RecordId("entity", graph.entity_id("team-a", "A2")),
+            "keep_name": "A1",
+            "absorb_name": "A2",
+            "reason": "probe",
+        },
         "lc_document": {
             "id": RecordId("lc_document", ["c", "d2"]),
             "collection": "c",

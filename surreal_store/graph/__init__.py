@@ -59,21 +59,46 @@ from ._write import (
     retract_facts,
 )
 
+# isort: split
+# Walks, search, conflicts and resolution (the queries work).
+from ._conflicts import Conflict, conflicts
+from ._resolve import (
+    Candidate,
+    MergeReceipt,
+    MovedFact,
+    Resolution,
+    candidates,
+    merge,
+    resolve_entities,
+)
+from ._search import EntityHit, FactHit, search_entities, search_facts
+from ._walks import MAX_DEPTH, neighbourhood, path
+
 __all__ = [
     "DEFAULT_SCOPE",
+    "MAX_DEPTH",
     "OBSERVATION_KIND",
+    "Candidate",
+    "Conflict",
     "Entity",
+    "EntityHit",
     "EntityView",
     "Fact",
+    "FactHit",
+    "MergeReceipt",
+    "MovedFact",
     "NewEntity",
     "NewFact",
     "Observation",
     "Predicate",
+    "Resolution",
     "Source",
     "Subgraph",
     "add_observations",
     "add_observations_many",
     "assert_facts",
+    "candidates",
+    "conflicts",
     "create_entities",
     "declare_predicate",
     "delete_entities",
@@ -83,9 +108,15 @@ __all__ = [
     "entity_id",
     "fact_history",
     "facts",
+    "merge",
     "name_key",
+    "neighbourhood",
     "open_nodes",
+    "path",
     "predicates",
     "read_graph",
+    "resolve_entities",
     "retract_facts",
+    "search_entities",
+    "search_facts",
 ]
