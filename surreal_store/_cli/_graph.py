@@ -72,6 +72,9 @@ def entity_(
     scope: Annotated[str, typer.Option(help="The entity's scope.")] = graph.DEFAULT_SCOPE,
     as_of: Annotated[str | None, typer.Option("--as-of", help=_AS_OF_HELP)] = None,
     known_at: Annotated[str | None, typer.Option("--known-at", help=_KNOWN_AT_HELP)] = None,
+    include_invalidated: Annotated[
+        bool, typer.Option("--include-invalidated", help="Show hidden facts (marked).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """An entity of the knowledge graph: its type, aliases and summary, its facts (either
@@ -80,7 +83,10 @@ def entity_(
     known = _when(known_at, "--known-at")
 
     async def go(s: Store) -> graph.EntityView | None:
-        return await graph.entity(s, name=name, scope=scope, valid_at=when, known_at=known)
+        return await graph.entity(
+            s, name=name, scope=scope, valid_at=when, known_at=known,
+            include_invalidated=include_invalidated,
+        )  # fmt: skip
 
     view = with_store(ctx.obj, go)
     if view is None:
@@ -113,6 +119,9 @@ def facts_(
     known_at: Annotated[str | None, typer.Option("--known-at", help=_KNOWN_AT_HELP)] = None,
     predicate: Annotated[str | None, typer.Option(help="Only facts of this predicate.")] = None,
     scope: Annotated[str, typer.Option(help="The entity's scope.")] = graph.DEFAULT_SCOPE,
+    include_invalidated: Annotated[
+        bool, typer.Option("--include-invalidated", help="Show hidden facts (marked).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """An entity's facts (either end) true on a date (--as-of; default now), as the store
@@ -122,8 +131,9 @@ def facts_(
 
     async def go(s: Store) -> list[graph.Fact]:
         found = await graph.facts(
-            s, entity=name, predicate=predicate, scope=scope, valid_at=valid, known_at=known
-        )
+            s, entity=name, predicate=predicate, scope=scope, valid_at=valid, known_at=known,
+            include_invalidated=include_invalidated,
+        )  # fmt: skip
         if not found and await graph.entity(s, name=name, scope=scope, known_at=known) is None:
             raise NotFoundError(
                 f"no entity {name!r} in scope {scope!r}"

@@ -195,6 +195,8 @@ class Subgraph(Model):
     entities: list[Entity] = Field(default_factory=list)
     facts: list[Fact] = Field(default_factory=list)
     observations: dict[str, list[Observation]] = Field(default_factory=dict)
+    centre: str | None = None
+    """The entity a neighbourhood was asked about (the pictures start there)."""
 
     def contents(self, name: str) -> list[str]:
         """The observation contents of entity ``name``, in insertion order."""
@@ -207,7 +209,7 @@ class Subgraph(Model):
             self.entities,
             self.facts,
             {name: [o.content for o in obs] for name, obs in self.observations.items()},
-            centre,
+            centre or self.centre,
         )
 
     def to_pandas(self) -> tuple[Any, Any]:
@@ -221,8 +223,9 @@ class Subgraph(Model):
         return subgraph_networkx(self._drawn())
 
     def to_svg(self, *, centre: str | None = None, width: int = 900) -> str:
-        """An SVG drawing: columns by distance from ``centre`` (default: the best-connected
-        entity), each entity a box, each fact an arrow labelled with its predicate."""
+        """An SVG drawing: columns by distance from ``centre`` (default: the subgraph's own,
+        else the best-connected entity), each entity a box, each fact an arrow labelled with
+        its predicate."""
         return subgraph_svg(self._drawn(centre), width=width)
 
     def _repr_html_(self) -> str:

@@ -236,7 +236,7 @@ def subgraph_svg(d: Drawn, *, width: int = 900) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{height}" '
         f'viewBox="0 0 {total_w} {height}" font-family="{_FONT}" font-size="11">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-        f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+        f'markerHeight="7" orient="auto-start-reverse"><polygon points="0,0 10,5 0,10" '
         f'fill="{_EDGE}"/></marker></defs>',
         f'<rect width="{total_w}" height="{height}" fill="#ffffff"/>',
         *legend,

@@ -168,11 +168,14 @@ async def neighbourhood(
         predicates=preds,
         types=kinds,
     )
-    observations: dict[str, list[Observation]] = {e.name: [] for e in parts.entities}
-    for o in parts.observations:
+    # Sorted here: the engine's ORDER BY over a computed array is not reliable (3.2.4).
+    entities = sorted(parts.entities, key=lambda e: e.name)
+    facts = sorted(parts.facts, key=lambda f: (f.recorded_at, f.id))
+    observations: dict[str, list[Observation]] = {e.name: [] for e in entities}
+    for o in sorted(parts.observations, key=lambda o: o.position):
         if o.entity in observations:
             observations[o.entity].append(o)
-    return Subgraph(entities=parts.entities, facts=parts.facts, observations=observations)
+    return Subgraph(entities=entities, facts=facts, observations=observations, centre=name)
 
 
 @cache
@@ -256,7 +259,8 @@ async def path(
     if not parts.ids:
         return None
     between: dict[frozenset[str], Fact] = {}
-    for f in parts.facts:  # oldest first: the first of a pair stands for it
+    # Oldest first: the first of a pair stands for it.
+    for f in sorted(parts.facts, key=lambda f: (f.recorded_at, f.id)):
         plain = Fact.model_validate(f.model_dump(exclude={"s", "o"}))
         between.setdefault(frozenset((f.s, f.o)), plain)
     chain: list[Fact] = []
