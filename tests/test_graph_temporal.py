@@ -1,0 +1,449 @@
+"""Bi-temporal facts and supersession against a pure-Python model (#35).
+
+A hypothesis state machine runs random sequences of fact assertions (single- and multi-valued
+predicates, bounded and open valid times, from sources), retractions, entity deletions and
+re-creations, observation additions and removals, memory invalidations and restores, and, once
+the provenance cascade reaches facts, distrust and restore of their sources. After every step
+it compares, for several valid times and every transaction time the run has passed through,
+the facts the store answers with those of the model, and each entity's observations likewise.
+
+Transaction time is the database's clock: before each step the machine reads it (``T_j``), so
+that every write of step ``j`` lies after ``T_j`` and before ``T_{j+1}``; the model numbers
+its writes by step, and "as known at ``T_j``" is "recorded before step ``j`` and not retracted
+before it".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import uuid
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from surreal_store import NotFoundError, Store, graph, memory, provenance
+
+T = TypeVar("T")
+_RUNS = int(os.environ.get("SM_RUNS", "40"))
+ENTITIES = ("A", "B", "C")
+PREDICATES = ("p", "q")  # p is single-valued, q is not
+SINGLE = {"p"}
+VALUES = (None, 1)
+SOURCES = 2
+YEARS = range(8)
+
+
+def year(n: int) -> dt.datetime:
+    return dt.datetime(2000 + n, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass
+class MFact:
+    s: str
+    p: str
+    o: str
+    v: Any
+    vf: int
+    vu: int | None
+    rec: int
+    sources: frozenset[int]
+    ret: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, Any]:
+        return (self.s, self.p, self.o, self.v)
+
+    def known(self, k: int | None) -> bool:
+        if k is None:
+            return self.ret is None
+        return self.rec < k and (self.ret is None or self.ret >= k)
+
+    def valid(self, v: int) -> bool:
+        return self.vf <= v and (self.vu is None or v < self.vu)
+
+    def row(self) -> tuple[Any, ...]:
+        return (self.s, self.p, self.o, self.v, self.vf, self.vu)
+
+
+@dataclass
+class MLink:
+    content: str
+    rec: int
+    ret: int | None = None
+
+    def known(self, k: int | None) -> bool:
+        if k is None:
+            return self.ret is None
+        return self.rec < k and (self.ret is None or self.ret >= k)
+
+
+@dataclass
+class MEntity:
+    lives: list[tuple[int, int | None]] = field(default_factory=list)
+    links: list[MLink] = field(default_factory=list)
+
+    @property
+    def alive(self) -> bool:
+        return bool(self.lives) and self.lives[-1][1] is None
+
+    def alive_at(self, k: int | None) -> bool:
+        if k is None:
+            return self.alive
+        return any(r < k and (d is None or d >= k) for r, d in self.lives)
+
+
+class Model:
+    """The rules of the graph, in plain Python."""
+
+    def __init__(self) -> None:
+        self.facts: list[MFact] = []
+        self.entities = {e: MEntity(lives=[(-1, None)]) for e in ENTITIES}  # before step 0
+        self.distrusted: set[int] = set()  # fact sources distrusted with their cascade
+        self.hidden_contents: set[str] = set()  # observation memories invalidated
+
+    def current(self) -> list[MFact]:
+        return [f for f in self.facts if f.ret is None]
+
+    def assert_fact(
+        self, s: str, p: str, o: str, v: Any, vf: int, vu: int | None, step: int, src: set[int]
+    ) -> bool:
+        key = (s, p, o, v)
+        for f in self.current():
+            if f.key == key and f.vf <= vf and (f.vu is None or (vu is not None and f.vu >= vu)):
+                return False
+        if p in SINGLE:
+            for g in self.current():
+                if g.s != s or g.p != p or g.key == key:
+                    continue
+                if not ((g.vu is None or g.vu > vf) and (vu is None or g.vf < vu)):
+                    continue
+                g.ret = step
+                if g.vf < vf:
+                    self.facts.append(MFact(*g.key, g.vf, vf, step, g.sources))
+                if vu is not None and (g.vu is None or g.vu > vu):
+                    self.facts.append(MFact(*g.key, vu, g.vu, step, g.sources))
+        self.facts.append(MFact(s, p, o, v, vf, vu, step, frozenset(src)))
+        return True
+
+    def visible(self, v: int, k: int | None) -> list[tuple[Any, ...]]:
+        return sorted(
+            (f.row() for f in self.facts
+             if f.known(k) and f.valid(v) and not (f.sources & self.distrusted)),
+            key=repr,
+        )  # fmt: skip
+
+    def contents(self, e: str, k: int | None) -> list[str]:
+        return [
+            link.content
+            for link in self.entities[e].links
+            if link.known(k) and link.content not in self.hidden_contents
+        ]
+
+
+class Loop:
+    """One event loop and one store for every run; each run works in a scope of its own."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.store = Store("mem://")
+        self.run(self.store.open())
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coro)
+
+    def close(self) -> None:
+        self.run(self.store.aclose())
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Loop]:
+    loop = Loop()
+    yield loop
+    loop.close()
+
+
+async def _cascade_reaches_facts(store: Store) -> bool:
+    """Whether distrusting a fact's source hides the fact (and restoring shows it again):
+    the provenance cascade through facts, which another part of #35 adds."""
+    scope = f"probe-{uuid.uuid4().hex}"
+    src = await memory.remember(store, content="a source", scope=scope)
+    await graph.create_entities(
+        store, entities=[graph.NewEntity(name="x"), graph.NewEntity(name="y")], scope=scope
+    )
+    fact = graph.NewFact(subject="x", predicate="r", object="y")
+    await graph.assert_facts(store, facts=[fact], scope=scope, source=src.id)
+    await provenance.invalidate(store, memory=src.id, reason="probe")
+    hidden = await graph.facts(store, scope=scope) == []
+    await provenance.restore(store, memory=src.id)
+    return hidden and len(await graph.facts(store, scope=scope)) == 1
+
+
+def _machine(engine: Loop, cascade: bool) -> type[RuleBasedStateMachine]:
+    store = engine.store
+
+    class Temporal(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = Model()
+            self.scope = f"sm-{uuid.uuid4().hex}"
+            self.times: list[dt.datetime] = []
+            engine.run(
+                graph.create_entities(
+                    store, entities=[graph.NewEntity(name=e) for e in ENTITIES], scope=self.scope
+                )
+            )
+            engine.run(
+                graph.declare_predicate(store, name="p", single_valued=True, scope=self.scope)
+            )
+            self.sources = [
+                engine.run(memory.remember(store, content=f"source {i}", scope=self.scope)).id
+                for i in range(SOURCES)
+            ]
+            self.tick()  # the entities were made before step 0
+
+        def tick(self) -> int:
+            """Read the database's clock before a step's writes; the step's number."""
+            self.times.append(
+                engine.run(store.query_required_single("RETURN time::now();", dt.datetime))
+            )
+            return len(self.times) - 1
+
+        # -- facts -------------------------------------------------------------------------
+
+        @rule(
+            rows=st.lists(
+                st.tuples(
+                    st.sampled_from(ENTITIES),
+                    st.sampled_from(PREDICATES),
+                    st.sampled_from(ENTITIES),
+                    st.sampled_from(VALUES),
+                    st.sampled_from(YEARS),
+                    st.one_of(st.none(), st.integers(1, 4)),
+                ),
+                min_size=1,
+                max_size=2,
+            ),
+            src=st.sets(st.integers(0, SOURCES - 1), max_size=1),
+        )
+        def assert_facts(self, rows: list[tuple[Any, ...]], src: set[int]) -> None:
+            step = self.tick()
+            news = [
+                graph.NewFact(
+                    subject=s, predicate=p, object=o, value=v, valid_from=year(vf),
+                    valid_until=None if span is None else year(vf + span),
+                )
+                for s, p, o, v, vf, span in rows
+            ]  # fmt: skip
+            if not all(self.model.entities[e].alive for r in rows for e in (r[0], r[2])):
+                with pytest.raises(NotFoundError):
+                    engine.run(
+                        graph.assert_facts(
+                            store, facts=news, scope=self.scope,
+                            source=[self.sources[i] for i in sorted(src)],
+                        )
+                    )  # fmt: skip
+                return
+            got = engine.run(
+                graph.assert_facts(
+                    store, facts=news, scope=self.scope,
+                    source=[self.sources[i] for i in sorted(src)],
+                )
+            )  # fmt: skip
+            recorded = [
+                (s, p, o, v, vf, None if span is None else vf + span)
+                for s, p, o, v, vf, span in rows
+                if self.model.assert_fact(
+                    s, p, o, v, vf, None if span is None else vf + span, step, src
+                )
+            ]
+            assert [_row(f) for f in got] == recorded
+
+        @rule(
+            s=st.sampled_from(ENTITIES),
+            p=st.sampled_from(PREDICATES),
+            o=st.sampled_from(ENTITIES),
+            v=st.sampled_from(VALUES),
+            exact=st.booleans(),
+            data=st.data(),
+        )
+        def retract(self, s: str, p: str, o: str, v: Any, exact: bool, data: st.DataObject) -> None:
+            step = self.tick()
+            current = [f for f in self.model.current() if f.key == (s, p, o, v)]
+            if exact and current:
+                target = data.draw(st.sampled_from(current))
+                spec = graph.NewFact(
+                    subject=s, predicate=p, object=o, value=v, valid_from=year(target.vf),
+                    valid_until=None if target.vu is None else year(target.vu),
+                )  # fmt: skip
+                hit = [
+                    f for f in current
+                    if f.vf == target.vf and (target.vu is None or f.vu == target.vu)
+                ]  # fmt: skip
+            else:
+                spec = graph.NewFact(subject=s, predicate=p, object=o, value=v)
+                hit = current
+            got = engine.run(graph.retract_facts(store, facts=[spec], scope=self.scope))
+            for f in hit:
+                f.ret = step
+            assert sorted((_row(f) for f in got), key=repr) == sorted(
+                (f.row() for f in hit), key=repr
+            )
+
+        # -- entities ----------------------------------------------------------------------
+
+        @rule(e=st.sampled_from(ENTITIES))
+        def delete_entity(self, e: str) -> None:
+            step = self.tick()
+            gone = engine.run(graph.delete_entities(store, names=[e], scope=self.scope))
+            m = self.model.entities[e]
+            assert [x.name for x in gone] == ([e] if m.alive else [])
+            if not m.alive:
+                return
+            m.lives[-1] = (m.lives[-1][0], step)
+            for f in self.model.current():
+                if e in (f.s, f.o):
+                    f.ret = step
+            for link in m.links:
+                if link.ret is None:
+                    link.ret = step
+
+        @rule(e=st.sampled_from(ENTITIES))
+        def create_entity(self, e: str) -> None:
+            step = self.tick()
+            made = engine.run(
+                graph.create_entities(store, entities=[graph.NewEntity(name=e)], scope=self.scope)
+            )
+            m = self.model.entities[e]
+            assert [x.name for x in made] == ([] if m.alive else [e])
+            if not m.alive:
+                m.lives.append((step, None))
+
+        # -- observations ------------------------------------------------------------------
+
+        @rule(
+            e=st.sampled_from(ENTITIES),
+            contents=st.lists(st.sampled_from(["o1", "o2", "o3"]), min_size=1, max_size=3),
+        )
+        def add_observations(self, e: str, contents: list[str]) -> None:
+            step = self.tick()
+            m = self.model.entities[e]
+            if not m.alive:
+                with pytest.raises(NotFoundError):
+                    engine.run(
+                        graph.add_observations(store, entity=e, contents=contents, scope=self.scope)
+                    )
+                return
+            got = engine.run(
+                graph.add_observations(store, entity=e, contents=contents, scope=self.scope)
+            )
+            have = {link.content for link in m.links if link.ret is None}
+            added = [c for c in dict.fromkeys(contents) if c not in have]
+            m.links += [MLink(c, step) for c in added]
+            assert got == added
+
+        @rule(
+            e=st.sampled_from(ENTITIES),
+            contents=st.lists(st.sampled_from(["o1", "o2", "o3"]), min_size=1, max_size=2),
+        )
+        def delete_observations(self, e: str, contents: list[str]) -> None:
+            step = self.tick()
+            engine.run(
+                graph.delete_observations(store, entity=e, contents=contents, scope=self.scope)
+            )
+            for link in self.model.entities[e].links:
+                if link.ret is None and link.content in contents:
+                    link.ret = step
+
+        @rule(content=st.sampled_from(["o1", "o2", "o3"]), hide=st.booleans())
+        def invalidate_observation(self, content: str, hide: bool) -> None:
+            self.tick()
+            mid = memory.memory_id(self.scope, content)
+            if not any(link.content == content for m in self.model.entities.values()
+                       for link in m.links):  # fmt: skip
+                return  # no such memory yet
+            if hide and content not in self.model.hidden_contents:
+                engine.run(memory.invalidate(store, memory=mid, reason="doubt"))
+                self.model.hidden_contents.add(content)
+            elif not hide and content in self.model.hidden_contents:
+                engine.run(memory.restore(store, memory=mid))
+                self.model.hidden_contents.discard(content)
+
+        # -- sources (once the provenance cascade reaches facts) ----------------------------
+
+        @precondition(lambda self: cascade)
+        @rule(i=st.integers(0, SOURCES - 1), distrust=st.booleans())
+        def distrust_source(self, i: int, distrust: bool) -> None:
+            self.tick()
+            if distrust and i not in self.model.distrusted:
+                engine.run(provenance.invalidate(store, memory=self.sources[i], reason="bad"))
+                self.model.distrusted.add(i)
+            elif not distrust and i in self.model.distrusted:
+                engine.run(provenance.restore(store, memory=self.sources[i]))
+                self.model.distrusted.discard(i)
+
+        # -- the comparison ----------------------------------------------------------------
+
+        @invariant()
+        def facts_match_at_every_time(self) -> None:
+            if not self.times:
+                return
+            knowns: list[int | None] = [None, *range(1, len(self.times))]
+            for k in knowns:
+                known_at = None if k is None else self.times[k]
+                for v in (0, 2, 5, 7):
+                    got = engine.run(
+                        graph.facts(store, scope=self.scope, valid_at=year(v), known_at=known_at)
+                    )
+                    assert sorted((_row(f) for f in got), key=repr) == self.model.visible(v, k), (
+                        f"valid_at {v}, known_at step {k}"
+                    )
+            history = engine.run(graph.fact_history(store, scope=self.scope))
+            assert len(history) == len(self.model.facts)
+
+        @invariant()
+        def observations_match(self) -> None:
+            if not self.times:
+                return
+            for k in (None, len(self.times) - 1):
+                known_at = None if k is None else self.times[k]
+                sub = engine.run(graph.read_graph(store, scope=self.scope, known_at=known_at))
+                alive = {e for e, m in self.model.entities.items() if m.alive_at(k)}
+                assert {e.name for e in sub.entities} == alive
+                for e in alive:
+                    assert sub.contents(e) == self.model.contents(e, k), (e, k)
+
+    return Temporal
+
+
+def _row(f: graph.Fact) -> tuple[Any, ...]:
+    vf = f.valid_from.year - 2000
+    vu = None if f.valid_until is None else f.valid_until.year - 2000
+    return (f.subject, f.predicate, f.object, f.value, vf, vu)
+
+
+def test_facts_as_of_any_valid_and_transaction_time_match_the_model(engine: Loop) -> None:
+    cascade = engine.run(_cascade_reaches_facts(engine.store))
+    run_state_machine_as_test(
+        _machine(engine, cascade),
+        settings=settings(
+            max_examples=_RUNS,
+            stateful_step_count=12,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        ),
+    )
