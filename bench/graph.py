@@ -3,11 +3,14 @@
 On surrealkv (the durable default), every figure a ratio within one run:
 
 - ``bulk_load_vs_raw``: the raw engine's time to load the same entities and facts (``--quick``:
-  5,000 and 25,000; full: 100k and 500k) with ``INSERT`` and ``INSERT RELATION``, 1,000 rows a
+  2,000 and 10,000; full: 100k and 500k) with ``INSERT`` and ``INSERT RELATION``, 1,000 rows a
   statement, into plain tables (``entity``; ``fact`` a relation), over ours through the public
   API (``create_entities``, ``assert_facts``: checks, deduplication, supersession, the schema's
-  guards and indexes); >= 0.8 is the target. ``bulk_load_vs_raw_same_schema`` is the same raw
-  load into our schema (its guards and indexes), which isolates what the API itself costs.
+  guards and indexes); >= 0.8 is the target. A load through the API that outlasts its time
+  budget (``--quick``: 3 minutes; full: 20) stops there, and its rate so far stands for
+  the whole: the ratio is then an upper bound (the run says so).
+  ``bulk_load_vs_raw_same_schema`` is the same raw load into our schema (its guards and
+  indexes), which isolates what the API itself costs.
 - ``neighbourhood_speedup_vs_hop_walk``: a hop-per-query walk's p50 (one query per entity for
   its row, live facts and observations, as a client walking the graph would) over
   ``neighbourhood(depth=2)``'s, for random entities of the graph (the same rows, loaded raw
@@ -117,14 +120,23 @@ DEFINE TABLE fact TYPE RELATION IN entity OUT entity SCHEMALESS;
 
 
 async def _api_load(
-    store: Store, entities: list[graph.NewEntity], facts: list[graph.NewFact]
-) -> float:
+    store: Store, entities: list[graph.NewEntity], facts: list[graph.NewFact], budget_s: float
+) -> tuple[float, int]:
+    """Seconds to load through the public API, and the rows loaded: all of them, or those
+    loaded when ``budget_s`` ran out (checked between calls: 10,000 entities, 1,000 facts)."""
     t0 = time.perf_counter()
+    done = 0
     for i in range(0, len(entities), 10 * _BATCH):
-        await graph.create_entities(store, entities=entities[i : i + 10 * _BATCH])
-    for i in range(0, len(facts), 10 * _BATCH):
-        await graph.assert_facts(store, facts=facts[i : i + 10 * _BATCH])
-    return time.perf_counter() - t0
+        done += len(await graph.create_entities(store, entities=entities[i : i + 10 * _BATCH]))
+        if time.perf_counter() - t0 > budget_s:
+            return time.perf_counter() - t0, done
+    for i in range(0, len(facts), _BATCH):
+        chunk = facts[i : i + _BATCH]
+        await graph.assert_facts(store, facts=chunk)
+        done += len(chunk)
+        if time.perf_counter() - t0 > budget_s and done < len(entities) + len(facts):
+            break
+    return time.perf_counter() - t0, done
 
 
 # The walk a client does without a walk of the database's own: per entity, one query for its
@@ -217,7 +229,7 @@ async def run(scale: Scale) -> list[Figure]:
 
 
 async def _all(scale: Scale, root: Path) -> list[Figure]:
-    n = scale.pick(5_000, 100_000)
+    n = scale.pick(2_000, 100_000)
     entities, facts = _data(n)
     ents, rels = _raw_rows(entities, facts, dt.datetime.now(dt.UTC))
     async with Store(f"surrealkv://{root / 'plain'}", migrate=False, check_schema=False) as plain:
@@ -230,11 +242,19 @@ async def _all(scale: Scale, root: Path) -> list[Figure]:
         # The walks read the same rows as the API writes (loaded raw here, so that the read
         # figures do not wait on the load's).
         walks = await _neighbourhoods(same, [e.name for e in entities], scale)
+    total = len(entities) + len(facts)
     async with Store(f"surrealkv://{root / 'api'}") as store:
-        api_s = await _api_load(store, entities, facts)
-        print(f"    ours (public API): {api_s:.1f}s", flush=True)
+        api_s, done = await _api_load(store, entities, facts, scale.pick(180, 1200))
         count = await store.query_required_single("RETURN count(SELECT id FROM fact);", int)
-        assert count == len(facts), count
+        assert count == done - len(entities), (count, done)
+    if done < total:
+        # Out of time: the whole load would take at least the rate so far (the per-row cost
+        # does not fall as the tables grow), so the ratio below is an upper bound.
+        print(f"    ours (public API): {done:,} of {total:,} rows in {api_s:.1f}s, stopped; "
+              "the ratios are upper bounds from its rate", flush=True)  # fmt: skip
+        api_s *= total / done
+    else:
+        print(f"    ours (public API): {api_s:.1f}s", flush=True)
     return [
         Figure("bulk_load_vs_raw", plain_s / api_s, "x", target=(">=", 0.8)),
         Figure("bulk_load_vs_raw_same_schema", same_s / api_s, "x"),

@@ -16,6 +16,7 @@ from pydantic import ConfigDict
 
 from .._api import public
 from .._executor import Executor
+from .._surql import as_array
 from .._types import Model
 from ..memory._checks import check_utc
 from ._models import DEFAULT_SCOPE, FACT_FIELDS, Fact
@@ -48,9 +49,9 @@ def _query(one: bool, at: bool, hidden: bool) -> str:
     source = "$entity->fact" if one else "fact"
     return f"""
 LET $single = (SELECT VALUE name FROM predicate WHERE scope = $scope AND single_valued = true);
-SELECT {FACT_FIELDS} FROM {source} WHERE scope = $scope AND {known}
+{as_array("$single")}SELECT {FACT_FIELDS} FROM {source} WHERE scope = $scope AND {known}
     {"" if hidden else "AND invalidated_at = NONE"}
-    AND predicate IN ($single ?? []) ORDER BY valid_from, recorded_at, id;
+    AND predicate IN $single ORDER BY valid_from, recorded_at, id;
 """
 
 
