@@ -402,11 +402,19 @@ async def test_merge_keeps_a_hidden_fact_hidden(store: Store) -> None:
     await graph.create_entities(store, entities=[E(name="Bobby")])
     await graph.assert_facts(store, facts=[F(subject="Bobby", predicate="owns", object="Paris")],
                              source=bad)  # fmt: skip
+    # The same fact as one Bob has, but over another valid time: moved, not merged away.
+    await graph.assert_facts(
+        store,
+        facts=[F(subject="Alice", predicate="knows", object="Bobby", valid_from=year(2010),
+                 valid_until=year(2012))],
+    )  # fmt: skip
     receipt = await graph.merge(store, keep="Bob", absorb="Bobby", reason="nickname")
-    assert [m.recorded for m in receipt.facts] == [True]
+    assert [m.recorded for m in receipt.facts] == [True, True]
     assert ("Bob", "owns", "Paris") not in triples(await graph.facts(store, entity="Bob"))
     hidden = await graph.facts(store, entity="Bob", include_invalidated=True)
     assert ("Bob", "owns", "Paris") in triples(hidden)
+    then = await graph.facts(store, entity="Bob", valid_at=year(2011))
+    assert triples(then) == [("Alice", "knows", "Bob")] and then[0].valid_until == year(2012)
 
 
 # -- renderings ----------------------------------------------------------------------------

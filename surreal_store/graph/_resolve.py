@@ -333,6 +333,8 @@ class _FactRow(Model):
     key: str
     s: Key
     o: Key
+    vf: str
+    vu: str | None = None
 
 
 class _Link(Model):
@@ -359,10 +361,11 @@ LET $edges = array::distinct(array::concat($absorb->fact, $absorb<-fact));
 RETURN {{
     keep: $k, absorb: $a,
     facts: (SELECT id, in.name AS subject, predicate, out.name AS object, value, key,
-        record::id(in) AS s, record::id(out) AS o, recorded_at FROM $edges
+        record::id(in) AS s, record::id(out) AS o, <string>valid_from AS vf,
+        <string>valid_until AS vu, recorded_at FROM $edges
         WHERE retracted_at = NONE
         ORDER BY recorded_at, id) ?? [],
-    held: (SELECT record::id(id) AS id, key
+    held: (SELECT record::id(id) AS id, key, <string>valid_from AS vf, <string>valid_until AS vu
         FROM array::distinct(array::concat($keep->fact, $keep<-fact))
         WHERE retracted_at = NONE) ?? [],
     links: (SELECT id, in AS memory, position FROM observation
@@ -470,11 +473,12 @@ async def merge(
 
     Each current fact of ``absorb`` (either end) is retracted and recorded again with
     ``keep`` in its place (same predicate, value, valid time, sources and invalidation), or,
-    when ``keep`` already holds that very fact, stands for it; its observations move to
-    ``keep`` after keep's own (those keep has already are not repeated); its name and aliases
-    become aliases of ``keep``; ``absorb`` is retracted with ``merged_into`` naming ``keep``.
-    The merge is recorded (``entity_merge``, with ``reason`` and ``by``) with each fact moved.
-    Reads as of a time before the merge see the two entities as they were."""
+    when ``keep`` already holds that very fact (over the same valid time), stands for it; its
+    observations move to ``keep`` after keep's own (those keep has already are not repeated);
+    its name and aliases become aliases of ``keep``; ``absorb`` is retracted with
+    ``merged_into`` naming ``keep``. The merge is recorded (``entity_merge``, with ``reason``
+    and ``by``) with each fact moved. Reads as of a time before the merge see the two
+    entities as they were."""
     check_scope(scope)
     keep_name = check_name(keep, "keep")
     absorb_name = check_name(absorb, "absorb")
@@ -490,18 +494,23 @@ async def merge(
     for missing, name in ((read.keep, keep_name), (read.absorb, absorb_name)):
         if missing is None:
             raise NotFoundError(f"no entity {name} in scope {scope}")
-    held = {str(h["key"]): RecordId("fact", str(h["id"])) for h in read.held}
+    # The same fact: the same key over the same valid time.
+    held = {
+        (str(h["key"]), str(h["vf"]), h.get("vu")): RecordId("fact", str(h["id"]))
+        for h in read.held
+    }
     moves = []
     for f in read.facts:
         s_is_a, o_is_a = f.s == a.key, f.o == a.key
         subject = keep_name if s_is_a else f.subject
         obj = keep_name if o_is_a else f.object
         key = fact_key(scope, subject, f.predicate, obj, f.value)
-        target = held.get(key)
+        same = (key, f.vf, f.vu)
+        target = held.get(same)
         recorded = target is None
         if target is None:
             target = RecordId("fact", uuid.uuid4().hex)
-            held[key] = target
+            held[same] = target
         moves.append(
             {
                 "from": RecordId("fact", f.id),
