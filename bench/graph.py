@@ -141,7 +141,7 @@ async def _api_load(
 
 # The walk a client does without a walk of the database's own: per entity, one query for its
 # row, its live facts (either end) and its observations; the last level's entities for their
-# rows and observations only.
+# rows and observations only (_HOP_LAST).
 _HOP = """
 LET $v = time::now();
 RETURN {
@@ -157,6 +157,16 @@ RETURN {
 """
 
 
+_HOP_LAST = """
+RETURN {
+    entity: (SELECT id, scope, name, type, aliases, summary, attributes, created_at,
+        updated_at, recorded_at, retracted_at FROM ONLY $e),
+    observations: (SELECT in.content AS content, position FROM $e<-observation
+        WHERE retracted_at = NONE ORDER BY position) ?? [],
+};
+"""
+
+
 async def _hop_walk(store: Store, start: RecordId, depth: int) -> tuple[set[str], set[str]]:
     seen = {str(start): start}
     facts: set[str] = set()
@@ -164,11 +174,12 @@ async def _hop_walk(store: Store, start: RecordId, depth: int) -> tuple[set[str]
     for level in range(depth + 1):
         nxt: list[RecordId] = []
         for e in frontier:
+            if level == depth:  # the last level: its entities' rows, not their facts
+                await store.query_required_single(_HOP_LAST, dict, e=e, idempotent=True)
+                continue
             row = await store.query_required_single(
                 _HOP, dict, e=e, scope=graph.DEFAULT_SCOPE, idempotent=True
             )
-            if level == depth:
-                continue
             for f in row["facts"]:
                 facts.add(str(f["id"]))
                 for end in (f["s"], f["o"]):
