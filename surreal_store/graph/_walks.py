@@ -108,6 +108,10 @@ _FACT_JSON: Final = (
     "invalidated_at, (invalidated_causes ?? []).map(|$c| [record::tb($c), record::id($c)]) "
     "AS invalidated_causes"
 )
+_FACT_KEYS: Final = (
+    "id, scope, s, predicate, o, value, key, valid_from, valid_until, recorded_at, "
+    "retracted_at, superseded_by, supersedes, invalidated_at, invalidated_causes"
+)
 _OBSERVATION_JSON: Final = (
     "record::id(out) AS e, in.content AS content, record::id(in) AS memory, position, "
     "recorded_at, retracted_at, in.invalidated_at != NONE AS invalidated"
@@ -127,11 +131,13 @@ IF array::len((SELECT VALUE id FROM $start WHERE scope = $scope AND {_alive(at)}
 }};
 LET $first = $start<->fact[WHERE {ok}];
 LET $edges = array::distinct(array::concat($first ?? [], {deeper} ?? []));
-LET $ids = array::distinct(array::concat([$start], $edges.in, $edges.out));
+-- Each fact read once: the ends come from its row, not from reading it again.
+LET $facts = (SELECT {_FACT_JSON}, in, out FROM $edges) ?? [];
+LET $ids = array::distinct(array::concat([$start], $facts.in, $facts.out));
 LET $links = array::flatten((SELECT VALUE <-observation FROM $ids));
 RETURN encoding::json::encode({{
     entities: (SELECT {_ENTITY_JSON} FROM $ids) ?? [],
-    facts: (SELECT {_FACT_JSON} FROM $edges) ?? [],
+    facts: $facts.map(|$f| $f.{{{_FACT_KEYS}}}),
     observations: (SELECT {_OBSERVATION_JSON} FROM $links
         WHERE {_observations(at, hidden)}) ?? [],
 }});
