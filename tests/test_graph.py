@@ -242,6 +242,35 @@ async def test_a_bounded_new_value_splits_the_old_one(store: Store) -> None:
     assert at == {2012: ["Acme"], 2016: ["Globex"], 2020: ["Acme"]}
 
 
+async def test_end_facts_closes_valid_time_and_keeps_the_open_version(store: Store) -> None:
+    await people(store)
+    [open_] = await graph.assert_facts(
+        store,
+        facts=[F(subject="Alice", predicate="works_at", object="Acme", valid_from=year(2020))],
+    )
+    later = await graph.assert_facts(
+        store, facts=[F(subject="Bob", predicate="works_at", object="Acme", valid_from=year(2025))]
+    )
+    before = await now(store)
+    ended = await graph.end_facts(
+        store,
+        facts=[F(subject="Alice", predicate="works_at", object="Acme"),
+               F(subject="Bob", predicate="works_at", object="Acme"),
+               F(subject="Bob", predicate="works_at", object="Globex")],
+        at=year(2024),
+    )  # fmt: skip
+    # Alice's is closed at 2024; Bob's began after it, so it is gone (retracted) entirely.
+    assert [(f.subject, f.valid_until, f.supersedes) for f in ended] == [
+        ("Alice", year(2024), open_.id)
+    ]
+    assert [f.subject for f in await graph.facts(store, valid_at=year(2022))] == ["Alice"]
+    assert await graph.facts(store, valid_at=year(2026)) == []
+    believed = await graph.facts(store, valid_at=year(2026), known_at=before)
+    assert {f.id for f in believed} == {open_.id, later[0].id}
+    alice = F(subject="Alice", predicate="works_at", object="Acme")
+    assert await graph.end_facts(store, facts=[alice], at=year(2030)) == []
+
+
 async def test_predicates_are_declared_per_scope(store: Store) -> None:
     p = await graph.declare_predicate(store, name="works_at", single_valued=True, scope="a")
     assert p.single_valued and p.scope == "a"
@@ -322,7 +351,8 @@ async def test_read_graph_and_open_nodes(store: Store) -> None:
     )  # fmt: skip
     await graph.add_observations(store, entity="Acme", contents=["a company"])
     whole = await graph.read_graph(store)
-    assert [e.name for e in whole.entities] == ["Alice", "Bob", "Acme", "Globex", "Initech"]
+    # Created in one call: one transaction time, then by name.
+    assert [e.name for e in whole.entities] == ["Acme", "Alice", "Bob", "Globex", "Initech"]
     assert len(whole.facts) == 2 and whole.contents("Acme") == ["a company"]
     some = await graph.open_nodes(store, names=["Acme", "Nobody"])
     assert [e.name for e in some.entities] == ["Acme"]
@@ -367,3 +397,46 @@ async def test_sources_are_recorded_as_provenance_edges(store: Store) -> None:
         await graph.assert_facts(
             store, facts=[F(subject="Bob", predicate="p", object="Acme")], source="branch:main"
         )
+
+
+# -- bulk ------------------------------------------------------------------------------------
+
+
+async def test_calls_larger_than_a_batch(store: Store) -> None:
+    names = [f"n{i}" for i in range(2100)]
+    made = await graph.create_entities(store, entities=[E(name=n) for n in names])
+    assert [e.name for e in made] == names
+    facts = [F(subject=names[i], predicate="next", object=names[i + 1]) for i in range(2099)]
+    facts.append(facts[0])  # a repeat in another batch: recorded once
+    got = await graph.assert_facts(store, facts=facts)
+    assert [(f.subject, f.object) for f in got] == [(f.subject, f.object) for f in facts[:-1]]
+    assert all(f.recorded_at == f.valid_from for f in got)
+    assert len(await graph.facts(store)) == 2099
+    # Some new, some there: only the new come back, with what the database holds.
+    again = await graph.create_entities(store, entities=[E(name="n5"), E(name="late")])
+    assert [e.name for e in again] == ["late"]
+    more = await graph.assert_facts(
+        store, facts=[facts[1], F(subject="late", predicate="next", object="n0")]
+    )
+    assert [(f.subject, f.object) for f in more] == [("late", "n0")]
+
+
+async def test_a_missing_entity_in_a_later_batch_is_named(store: Store) -> None:
+    await people(store)
+    facts = [F(subject="Alice", predicate=f"p{i}", object="Bob") for i in range(1001)]
+    facts.append(F(subject="Ghost", predicate="p", object="Bob"))
+    with pytest.raises(NotFoundError, match="no entity Ghost in scope default"):
+        await graph.assert_facts(store, facts=facts)
+    assert await graph.fact_history(store) == []  # the first batch was not written either
+
+
+async def test_entity_embeddings_belong_to_the_space(store: Store) -> None:
+    from surreal_store import DimensionError, EmbeddingSpaceError
+
+    with pytest.raises(EmbeddingSpaceError):
+        await graph.create_entities(store, entities=[E(name="x", embedding=[1.0, 0.0])])
+    await memory.declare_space(store, model="m", dimension=2)
+    with pytest.raises(DimensionError):
+        await graph.create_entities(store, entities=[E(name="x", embedding=[1.0, 0.0, 0.0])])
+    [x] = await graph.create_entities(store, entities=[E(name="x", embedding=[1.0, 0.0])])
+    assert x.embedding_model == "m"

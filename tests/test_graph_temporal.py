@@ -1,7 +1,8 @@
 """Bi-temporal facts and supersession against a pure-Python model (#35).
 
 A hypothesis state machine runs random sequences of fact assertions (single- and multi-valued
-predicates, bounded and open valid times, from sources), retractions, entity deletions and
+predicates, bounded and open valid times, from sources), retractions, ends in valid time
+(``end_facts``), entity deletions and
 re-creations, observation additions and removals, memory invalidations and restores, and, once
 the provenance cascade reaches facts, distrust and restore of their sources. After every step
 it compares, for several valid times and every transaction time the run has passed through,
@@ -301,6 +302,28 @@ def _machine(engine: Loop, cascade: bool) -> type[RuleBasedStateMachine]:
                 f.ret = step
             assert sorted((_row(f) for f in got), key=repr) == sorted(
                 (f.row() for f in hit), key=repr
+            )
+
+        @rule(
+            s=st.sampled_from(ENTITIES),
+            p=st.sampled_from(PREDICATES),
+            o=st.sampled_from(ENTITIES),
+            v=st.sampled_from(VALUES),
+            at=st.sampled_from(YEARS),
+        )
+        def end(self, s: str, p: str, o: str, v: Any, at: int) -> None:
+            step = self.tick()
+            spec = graph.NewFact(subject=s, predicate=p, object=o, value=v)
+            got = engine.run(graph.end_facts(store, facts=[spec], at=year(at), scope=self.scope))
+            closed = []
+            for f in [f for f in self.model.current() if f.key == (s, p, o, v)]:
+                if f.vu is None or f.vu > at:
+                    f.ret = step
+                    if f.vf < at:
+                        closed.append(MFact(*f.key, f.vf, at, step, f.sources))
+            self.model.facts += closed
+            assert sorted((_row(f) for f in got), key=repr) == sorted(
+                (f.row() for f in closed), key=repr
             )
 
         # -- entities ----------------------------------------------------------------------

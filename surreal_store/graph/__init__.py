@@ -56,6 +56,7 @@ from ._write import (
     delete_entities,
     delete_observations,
     delete_observations_many,
+    end_facts,
     retract_facts,
 )
 
@@ -104,6 +105,7 @@ __all__ = [
     "delete_entities",
     "delete_observations",
     "delete_observations_many",
+    "end_facts",
     "entity",
     "entity_id",
     "fact_history",

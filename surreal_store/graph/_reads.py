@@ -119,11 +119,43 @@ def _read_graph_query(at: bool, hidden: bool) -> str:
 LET $v = $valid_at ?? time::now();
 LET $entities = (SELECT {ENTITY_FIELDS} FROM entity WHERE scope = $scope AND {_alive(at)}
     );
-LET $facts = (SELECT {FACT_FIELDS} FROM fact WHERE scope = $scope AND {_fact_where(at, hidden)});
+LET $facts = (SELECT {_BARE_FACT_FIELDS} FROM fact
+    WHERE scope = $scope AND {_fact_where(at, hidden)});
 LET $observations = (SELECT {OBSERVATION_FIELDS} FROM observation
     WHERE scope = $scope AND {_observation_where(at, hidden)});
 RETURN {{ entities: $entities, facts: $facts, observations: $observations }};
 """
+
+
+# A fact's ends as links: the names come from the entities read with it (fetching two records
+# a fact cost more than the rest of the read).
+_BARE_FACT_FIELDS: Final = FACT_FIELDS.replace("in.name AS subject", "in AS subject").replace(
+    "out.name AS object", "out AS object"
+)
+_NAMES = "SELECT id, name FROM $ids;"
+
+
+class _BareParts(Model):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    entities: list[Entity]
+    facts: list[dict[str, Any]]
+    observations: list[Observation]
+
+
+async def _named(db: Executor, bare: _BareParts) -> _Parts:
+    names = {e.id: e.name for e in bare.entities}
+    missing = {
+        f[end] for f in bare.facts for end in ("subject", "object") if f[end].key not in names
+    }
+    if missing:  # not expected: a fact known then has both ends alive then
+        for row in await db.query(_NAMES, dict, idempotent=True, ids=list(missing)):
+            names[str(row["id"].key)] = row["name"]
+    facts = [
+        Fact(**{**f, "subject": names[f["subject"].key], "object": names[f["object"].key]})
+        for f in bare.facts
+    ]
+    return _Parts(entities=bare.entities, facts=facts, observations=bare.observations)
 
 
 @public
@@ -139,10 +171,10 @@ async def read_graph(
     its entities, the facts between them and their observations in insertion order."""
     times = _times(valid_at, known_at)
     text = _read_graph_query(times["known_at"] is not None, include_invalidated)
-    parts = await db.query_required_single(
-        text, _Parts, idempotent=True, scope=check_scope(scope), **times
+    bare = await db.query_required_single(
+        text, _BareParts, idempotent=True, scope=check_scope(scope), **times
     )
-    return _subgraph(parts)
+    return _subgraph(await _named(db, bare))
 
 
 # The named entities alive then, the facts touching any of them, and their observations.

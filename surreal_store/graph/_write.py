@@ -9,19 +9,21 @@ skips it, deleting what is absent is a no-op.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import cbor2
+from pydantic import ConfigDict
 
 from .._api import public
-from .._errors import DimensionError, ValidationError
+from .._errors import DimensionError, NotFoundError, QueryError, ValidationError
 from .._executor import Executor
 from .._facts import ATTACH_BLOCK
 from .._surql import as_array
-from .._types import RecordId, check_text, json_value
+from .._types import JSON_NULL, Model, RecordId, check_text, json_value
 from ..memory import memory_id
 from ..memory._checks import MAX_BATCH, check_utc, check_vector
 from ..memory._space import required_space
@@ -41,6 +43,8 @@ from ._models import (
 from ._sources import Source, fact_source_params, memory_source_params, parse_sources
 
 __all__ = [
+    "ASSERT_FACTS_STATEMENTS",
+    "CREATE_ENTITIES_STATEMENTS",
     "OBSERVATION_KIND",
     "add_observations",
     "add_observations_many",
@@ -52,7 +56,13 @@ __all__ = [
     "delete_entities",
     "delete_observations",
     "delete_observations_many",
+    "end_facts",
     "entity_record",
+    "entity_row",
+    "entity_vectors",
+    "fact_ends",
+    "fact_row",
+    "name_missing",
     "retract_facts",
 ]
 
@@ -84,26 +94,44 @@ _CREATE_ENTITIES = (
     """
 BEGIN;
 LET $now = time::now();
-LET $alive = (SELECT VALUE id FROM $ids WHERE retracted_at = NONE);
+-- One read of the ids (those not stored give no row), split only when some are.
+LET $found = (SELECT id, retracted_at FROM $ids);
 """
-    + as_array("$alive")
-    + """LET $dead = (SELECT VALUE id FROM $ids WHERE retracted_at != NONE);
-"""
-    + as_array("$dead")
-    + """LET $known = array::concat($alive, $dead);
+    + as_array("$found")
+    + """LET $alive = IF array::len($found) = 0 { [] } ELSE {
+    $found.filter(|$e| $e.retracted_at = NONE).map(|$e| $e.id)
+};
+LET $dead = IF array::len($found) = 0 { [] } ELSE {
+    $found.filter(|$e| $e.retracted_at != NONE).map(|$e| $e.id)
+};
+LET $known = array::concat($alive, $dead);
 INSERT INTO entity (IF array::len($known) = 0 { $rows } ELSE {
     $rows.filter(|$r| $r.id NOTINSIDE $known)
-}) RETURN NONE;
-FOR $r IN $rows.filter(|$r| $r.id INSIDE $dead) {
-    UPDATE ONLY $r.id SET lives += { recorded_at: recorded_at, retracted_at: retracted_at },
-        recorded_at = $now, retracted_at = NONE, updated_at = $now, type = $r.type,
-        aliases = $r.aliases, summary = $r.summary, attributes = $r.attributes,
-        embedding = $r.embedding, embedding_model = $r.embedding_model RETURN NONE;
+}).map(|$r| object::extend($r, { created_at: $now, updated_at: $now, recorded_at: $now }))
+    RETURN NONE;
+IF array::len($dead) > 0 {
+    FOR $r IN $rows.filter(|$r| $r.id INSIDE $dead) {
+        UPDATE ONLY $r.id SET lives += { recorded_at: recorded_at, retracted_at: retracted_at },
+            recorded_at = $now, retracted_at = NONE, updated_at = $now, type = $r.type,
+            aliases = $r.aliases, summary = $r.summary, attributes = $r.attributes,
+            embedding = $r.embedding, embedding_model = $r.embedding_model RETURN NONE;
+    };
 };
+-- All new: the client makes the entities from its rows and the time (reading a thousand
+-- records back cost as much as writing them).
 """
-    + f"SELECT {ENTITY_FIELDS} FROM array::complement($ids, $alive);\n"
-    + "COMMIT;"
+    + f"""{{ now: $now, rows: IF array::len($known) = 0 {{ NONE }} ELSE {{
+    (SELECT {ENTITY_FIELDS} FROM array::complement($ids, $alive))
+}} }};
+COMMIT;"""
 )
+
+
+class _Created(Model):
+    model_config = ConfigDict(frozen=True)
+
+    now: dt.datetime
+    rows: list[Entity] | None = None
 
 
 def _entity_row(scope: str, item: NewEntity, i: int) -> dict[str, Any]:
@@ -184,10 +212,34 @@ async def create_entities(
     created: list[Entity] = []
     for start in range(0, len(todo), MAX_BATCH):
         batch = todo[start : start + MAX_BATCH]
-        created += await db.query(
-            _CREATE_ENTITIES, Entity, rows=batch, ids=[r["id"] for r in batch]
+        done = await db.query_required_single(
+            _CREATE_ENTITIES, _Created, rows=batch, ids=[r["id"] for r in batch]
         )
+        if done.rows is not None:
+            created += done.rows
+            continue
+        for r in batch:
+            created.append(
+                Entity(
+                    id=str(r["id"].key), scope=r["scope"], name=r["name"], type=r["type"],
+                    aliases=r["aliases"], summary=r["summary"],
+                    attributes=_plain(r["attributes"]),
+                    embedding_model=r.get("embedding_model"), created_at=done.now,
+                    updated_at=done.now, recorded_at=done.now,
+                )
+            )  # fmt: skip
     return created
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value as the database gives it back: :data:`JSON_NULL` as ``None``."""
+    if value is JSON_NULL:
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 # Deleting retracts: the entity's current life ends, and with it its current facts (either
@@ -371,26 +423,39 @@ _ASSERT_FACTS = (
 BEGIN;
 LET $now = time::now();
 """
-    + _CHECK_ENDS
     + _SOURCE_BLOCK
     + """LET $f_hidden = IF array::len($f_causes) > 0 { $now } ELSE { NONE };
 LET $single = (SELECT VALUE name FROM predicate
     WHERE scope = $scope AND single_valued = true AND name IN $predicates);
 """
     + as_array("$single")
+    # Whether each key's facts are current, by the key alone: the index answers that three
+    # times faster than with the retracted_at condition in the WHERE (3.2.4, 8k facts).
     + """LET $taken = IF $distinct AND array::len($single) = 0 {
-    (SELECT VALUE key FROM fact WHERE key IN $keys AND retracted_at = NONE LIMIT 1)
-} ELSE { ['(the general path)'] };
+    (SELECT VALUE retracted_at = NONE FROM fact WHERE key IN $keys)
+} ELSE { [true] };
 """
     + as_array("$taken")
-    + """IF array::len($taken) = 0 {"""
+    + """LET $fast = !($taken CONTAINS true);
+IF $fast {"""
     + _ALL_AT_ONCE
     + "} ELSE {"
     + _ONE_BY_ONE
     + "};\n"
-    + f"SELECT {_NEW_FACT_FIELDS} FROM $ids;\n"
-    + "COMMIT;"
+    # All recorded as sent: the client makes the facts (reading them back cost a third of
+    # the write).
+    + f"""{{ now: $now, causes: $f_causes, rows: IF $fast
+    {{ NONE }} ELSE {{ (SELECT {_NEW_FACT_FIELDS} FROM $ids) }} }};
+COMMIT;"""
 )
+
+
+class _Asserted(Model):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    now: dt.datetime
+    causes: list[RecordId]
+    rows: list[dict[str, Any]] | None = None
 
 
 def _new_fact_id() -> RecordId:
@@ -447,6 +512,24 @@ def _ends(batch: list[dict[str, Any]]) -> tuple[dict[str, Any], list[tuple[str, 
     return {"ends": list(ends), "names": names}, pairs
 
 
+_LIVE = "SELECT VALUE id FROM $ends WHERE retracted_at = NONE;"
+
+
+async def _name_missing(
+    db: Executor, *, scope: str, ends: list[RecordId], names: dict[str, str]
+) -> None:
+    """After a refused write: :class:`NotFoundError` naming an end that is not a live entity
+    (the database's own refusal names its hashed id, or no entity at all), if there is one.
+    The check costs a read of every end, so it is made only when the write fails."""
+    live = set(await db.query(_LIVE, RecordId, idempotent=True, ends=ends))
+    for rid in ends:
+        if rid not in live:
+            raise NotFoundError(f"no entity {names[str(rid.key)]} in scope {scope}") from None
+
+
+name_missing = _name_missing  # for writes that run ASSERT_FACTS_STATEMENTS themselves
+
+
 @public
 async def assert_facts(
     db: Executor,
@@ -471,24 +554,50 @@ async def assert_facts(
     check_scope(scope)
     batches = _fact_batches(scope, facts)
     params = fact_source_params(parse_sources(source), scope=scope)
+    prepared = [_ends(batch) for batch in batches]
+    if len(batches) > 1:
+        # Checked before the first batch is written: a later one would fail after it.
+        every: dict[str, Any] = {"ends": [], "names": {}}
+        for ends, _ in prepared:
+            every["ends"] += ends["ends"]
+            every["names"].update(ends["names"])
+        every["ends"] = list(dict.fromkeys(every["ends"]))
+        for start in range(0, len(every["ends"]), MAX_BATCH):
+            chunk = every["ends"][start : start + MAX_BATCH]
+            await _name_missing(db, scope=scope, ends=chunk, names=every["names"])
     out: list[Fact] = []
-    for batch in batches:
-        ends, names = _ends(batch)
+    for batch, (ends, names) in zip(batches, prepared, strict=True):
         predicates = sorted({r["predicate"] for r in batch})
         keys = [r["key"] for r in batch]
-        found = await db.query(
-            _ASSERT_FACTS,
-            dict,
-            rows=batch,
-            ids=[r["id"] for r in batch],
-            keys=keys,
-            distinct=len(set(keys)) == len(keys),
-            scope=scope,
-            predicates=predicates,
-            **ends,
-            **params,
-        )
-        by_id = {str(f["id"].key): f for f in found}
+        try:
+            done = await db.query_required_single(
+                _ASSERT_FACTS,
+                _Asserted,
+                rows=batch,
+                ids=[r["id"] for r in batch],
+                keys=keys,
+                distinct=len(set(keys)) == len(keys),
+                scope=scope,
+                predicates=predicates,
+                **params,
+            )
+        except QueryError:
+            await _name_missing(db, scope=scope, **ends)
+            raise
+        if done.rows is None:
+            hidden = done.now if done.causes else None
+            out += [
+                Fact(
+                    id=str(r["id"].key), scope=scope, subject=subject, predicate=r["predicate"],
+                    object=obj, value=_plain(r["value"]), key=r["key"],
+                    valid_from=r["valid_from"] or done.now, valid_until=r["valid_until"],
+                    recorded_at=done.now, invalidated_at=hidden,
+                    invalidated_causes=done.causes,
+                )
+                for r, (subject, obj) in zip(batch, names, strict=True)
+            ]  # fmt: skip
+            continue
+        by_id = {str(f["id"].key): f for f in done.rows}
         out += [
             Fact(**by_id[k], subject=subject, object=obj)
             for r, (subject, obj) in zip(batch, names, strict=True)
@@ -542,6 +651,85 @@ async def retract_facts(
             specs.append({k: row[k] for k in ("key", "valid_from", "valid_until")})
     found = await db.query(
         _RETRACT_FACTS, Fact, specs=specs, ids=ids, keys=[s["key"] for s in specs], scope=scope
+    )
+    return sorted(found, key=lambda f: (f.recorded_at, f.id))
+
+
+# Each current fact matching a spec that is still valid at $at is retracted, and what of it
+# lay before $at is recorded again with its valid time closed there (with its sources and
+# causes), as supersession does.
+_END_FACTS = (
+    """
+BEGIN;
+LET $now = time::now();
+LET $at = $end ?? $now;
+FOR $s IN $specs {
+    LET $key = $s.key;
+    LET $from = $s.valid_from;
+    LET $hits = (SELECT * FROM fact WHERE key = $key AND retracted_at = NONE AND scope = $scope
+        AND (valid_until = NONE OR valid_until > $at)
+        AND ($from = NONE OR valid_from = $from));
+    """
+    + as_array("$hits")
+    + """
+    FOR $g IN $hits {
+        UPDATE ONLY $g.id SET retracted_at = $now RETURN NONE;
+        IF $g.valid_from < $at {
+            LET $copy = type::record('fact', string::replace(<string>rand::uuid::v4(), '-', ''));
+            INSERT RELATION INTO fact {
+                id: $copy, in: $g.in, out: $g.out, scope: $g.scope, predicate: $g.predicate,
+                value: $g.value, key: $g.key, valid_from: $g.valid_from, valid_until: $at,
+                recorded_at: $now, supersedes: $g.id, invalidated_at: $g.invalidated_at,
+                invalidated_reason: $g.invalidated_reason, invalidated_by: $g.invalidated_by,
+                invalidated_causes: $g.invalidated_causes,
+            } RETURN NONE;
+            LET $sources = (SELECT out, how FROM fact_source WHERE in = $g.id);
+            """
+    + as_array("$sources")
+    + f"""
+            INSERT RELATION INTO fact_source $sources.map(|$x| {{
+                id: type::record('fact_source', [record::id($copy), <string>$x.out]),
+                in: $copy, out: $x.out, how: $x.how,
+            }}) RETURN NONE;
+        }};
+    }};
+}};
+SELECT {FACT_FIELDS} FROM fact WHERE key IN $keys AND recorded_at = $now AND retracted_at = NONE;
+COMMIT;"""
+)
+
+
+@public
+async def end_facts(
+    db: Executor,
+    *,
+    facts: Sequence[NewFact],
+    at: dt.datetime | None = None,
+    scope: str = DEFAULT_SCOPE,
+) -> list[Fact]:
+    """End facts of ``scope`` in valid time: they stop holding at ``at`` (``None``: now), as
+    "Alice left Acme on March 1" says, without naming what holds next.
+
+    Each item names the current facts with its subject, predicate, object and value (and
+    exactly its ``valid_from`` when given). Those still valid at ``at`` are retracted, and
+    those valid before it recorded again with ``valid_until = at`` (``supersedes`` names the
+    fact they replace); reads with an earlier ``known_at`` still see the open version. Returns
+    the facts recorded with their end, in one transaction."""
+    check_scope(scope)
+    if isinstance(facts, NewFact) or not isinstance(facts, Sequence):
+        raise ValidationError("facts must be a list of NewFact")
+    specs = []
+    for i, item in enumerate(facts):
+        row = _fact_row(scope, item, i)
+        specs.append({"key": row["key"], "valid_from": row["valid_from"]})
+    when = check_utc(at, "at")
+    found = await db.query(
+        _END_FACTS,
+        Fact,
+        specs=specs,
+        keys=[s["key"] for s in specs],
+        scope=scope,
+        end=when,
     )
     return sorted(found, key=lambda f: (f.recorded_at, f.id))
 
@@ -735,3 +923,13 @@ async def delete_observations(
     """Remove ``contents`` from the observations of ``entity`` (see
     :func:`delete_observations_many`)."""
     await delete_observations_many(db, observations={entity: contents}, scope=scope)
+
+
+# -- the writes' statements and rows, for running several writes in one transaction ----------
+# (graph._extract's ingest: a source memory, its entities and its facts together)
+CREATE_ENTITIES_STATEMENTS: Final = _CREATE_ENTITIES
+ASSERT_FACTS_STATEMENTS: Final = _ASSERT_FACTS
+entity_row = _entity_row
+entity_vectors = _with_vectors
+fact_row = _fact_row
+fact_ends = _ends
