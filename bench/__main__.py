@@ -13,7 +13,7 @@ from pathlib import Path
 
 import anyio
 
-from . import bundle, core, doors, imports, ledger, memory, provenance, tenants, vcs  # noqa: F401  (each registers its benchmark)
+from . import bundle, core, doors, graph, imports, ledger, memory, provenance, tenants, vcs  # noqa: F401  (each registers its benchmark)
 
 with contextlib.suppress(ImportError):  # without the langgraph extra, no langgraph benchmark
     from . import langgraph  # noqa: F401

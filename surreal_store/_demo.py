@@ -2,8 +2,10 @@
 
 Three runs of a travel-planning agent with their events, commits on two branches with a merge,
 a few hundred memories extracted from run events and summarised from each other, a user's
-annotations, decisions that used recalled memories (some with outcomes), and one bad run whose
-tool output is distrusted. Running it again finds the history there and builds nothing.
+annotations, decisions that used recalled memories (some with outcomes), one bad run whose
+tool output is distrusted, and a small knowledge graph of what the runs found (its facts
+sourced from their events; the bad run's hidden). Running it again finds the history there
+and builds nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import agents, branches, commits, memory, provenance, runs
+from . import agents, branches, commits, graph, memory, provenance, runs
 from ._client import Store
 from ._errors import AlreadyExistsError, NotFoundError
 from .memory import HashingEmbedder, NewMemory
@@ -50,6 +52,9 @@ class DemoResult:
     decisions: list[str] = field(default_factory=list)
     summary: str = ""
     invalidated: list[str] = field(default_factory=list)
+    entities: int = 0
+    facts: int = 0
+    hidden_facts: int = 0
 
 
 Progress = Callable[[str, int], Awaitable[None] | None]
@@ -95,6 +100,7 @@ async def seed(store: Store, *, progress: Progress | None = None) -> DemoResult:
 
     # Runs and their events; every tool result yields facts.
     items: list[tuple[NewMemory, list[Any]]] = []
+    calls: list[tuple[str, int, str, str]] = []  # run, seq, city, topic
     for r, run_id in enumerate(RUNS):
         await runs.create_run(store, spec_digest=SPEC, agent_name=AGENT, run_id=run_id)
         await runs.append_event(store, run_id=run_id, kind="graph_started", payload={})
@@ -104,6 +110,7 @@ async def seed(store: Store, *, progress: Progress | None = None) -> DemoResult:
                 store, run_id=run_id, kind="tool_called",
                 payload={"tool": f"search_{topic}", "city": city, "ok": run_id != BAD_RUN},
             )  # fmt: skip
+            calls.append((run_id, event.seq, city, topic))
             for f in range(5):
                 n = rng.randint(3, 300)
                 text = _FACTS[(e + f) % len(_FACTS)].format(
@@ -201,7 +208,58 @@ async def seed(store: Store, *, progress: Progress | None = None) -> DemoResult:
             reason="the search tool of run 3 returned stale prices",
         )  # fmt: skip
     await step("invalidation")
+    await _graph(store, calls)
+    await step("graph")
     return await _describe(store, created=True)
+
+
+_COUNTRIES = {
+    "Lisbon": "Portugal", "Porto": "Portugal", "Kyoto": "Japan", "Osaka": "Japan",
+    "Oslo": "Norway", "Bergen": "Norway", "Lima": "Peru", "Cusco": "Peru", "Quito": "Ecuador",
+}  # fmt: skip
+
+
+async def _graph(store: Store, calls: list[tuple[str, int, str, str]]) -> None:
+    """A small knowledge graph of what the runs found: each tool call says that its city
+    offers its topic (a fact sourced from that run event; the same fact from a later run is
+    already known), the user's notes give the geography and a preference, and the trip's
+    destination changes from run 1 to run 2 (a single-valued predicate: superseded, kept).
+    Run 3 is distrusted by now, so the facts only it found are hidden from the start."""
+    cities = sorted({c for _, _, c, _ in calls})
+    topics = sorted({t for _, _, _, t in calls})
+    await graph.create_entities(
+        store,
+        entities=[
+            graph.NewEntity(name="the user", type="person", summary="plans a spring trip"),
+            *(graph.NewEntity(name=c, type="city", summary=f"a city in {_COUNTRIES[c]}")
+              for c in cities),
+            *(graph.NewEntity(name=n, type="country") for n in sorted(set(_COUNTRIES.values()))),
+            *(graph.NewEntity(name=t, type="service") for t in topics),
+        ],
+    )  # fmt: skip
+    alice = UserAnnotation(user="alice", note="the shortlist's geography and the user's taste")
+    await graph.assert_facts(
+        store,
+        facts=[
+            *(graph.NewFact(subject=c, predicate="located_in", object=_COUNTRIES[c])
+              for c in cities),
+            graph.NewFact(subject="the user", predicate="prefers", object="train"),
+        ],
+        source=alice,
+    )  # fmt: skip
+    for run_id, seq, city, topic in calls:
+        await graph.assert_facts(
+            store,
+            facts=[graph.NewFact(subject=city, predicate="offers", object=topic)],
+            source=RunTrace(run_id=run_id, seq=seq),
+        )
+    await graph.declare_predicate(store, name="plans_trip_to", single_valued=True)
+    for run_id, city in ((RUNS[0], "Lisbon"), (RUNS[1], "Kyoto")):
+        await graph.assert_facts(
+            store,
+            facts=[graph.NewFact(subject="the user", predicate="plans_trip_to", object=city)],
+            source=RunTrace(run_id=run_id, seq=1),
+        )
 
 
 async def _describe(store: Store, *, created: bool) -> DemoResult:
@@ -219,9 +277,19 @@ async def _describe(store: Store, *, created: bool) -> DemoResult:
         "SELECT VALUE record::id(id) FROM memory WHERE invalidated_at != NONE ORDER BY content;",
         str,
     )
+    counts = await store.query_required_single(
+        "RETURN { entities: count(SELECT id FROM entity WHERE retracted_at = NONE), "
+        "facts: count(SELECT id FROM fact WHERE retracted_at = NONE), "
+        "hidden: count(SELECT id FROM fact WHERE retracted_at = NONE "
+        "AND invalidated_at != NONE) };",
+        dict,
+    )
     return DemoResult(
         created=created,
         memories=count,
+        entities=counts["entities"],
+        facts=counts["facts"],
+        hidden_facts=counts["hidden"],
         decisions=[d.id for d in decisions],
         summary=overview or "",
         invalidated=hidden,

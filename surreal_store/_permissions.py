@@ -441,6 +441,18 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
         agent={"select": IN_SCOPE, "create": NEW_PREDICATE, "update": IN_SCOPE},
         refused="an agent declares predicates in its granted scopes",
     ),
+    TableAccess(
+        "entity_merge",
+        {
+            "scope": "sc", "keep": "sc", "absorb": "sc", "keep_name": "sc",
+            "absorb_name": "sc", "reason": "sc", "by": "sc", "facts": "sc", "facts.*": "sc",
+            "facts.*.from": "sc", "facts.*.to": "sc", "facts.*.recorded": "sc",
+            "observations": "sc", "observations.*": "sc", "observations.*.from": "sc",
+            "observations.*.to": "sc", "created_at": "sc",
+        },
+        agent={"select": IN_SCOPE},
+        refused="an agent reads the merges of its scopes; merging is a person's decision",
+    ),
 )  # fmt: skip
 
 _BY_NAME: Final = {t.name: t for t in ACCESS}

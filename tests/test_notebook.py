@@ -1,6 +1,6 @@
 """The example notebook runs top to bottom in a real kernel, so it cannot rot; and the pictures
-it draws read well: a legend, boxes apart, labels whole and inside their boxes, few crossings,
-rendered to PNG."""
+it draws (provenance and the knowledge graph) read well: a legend, boxes apart, labels whole
+and inside their boxes, few crossings, rendered to PNG."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_example_notebook_runs_and_draws_a_lineage_graph(
         for o in cell.get("outputs", [])
         if o.get("data", {}).get("text/html", "").startswith("<svg")
     }
-    assert set(pictures) == {"graph", "why", "why.collapse(hidden=True)"}, set(pictures)
+    assert set(pictures) == {"graph", "why", "why.collapse(hidden=True)", "sub"}, set(pictures)
     for name, svg in pictures.items():
         check_readable(svg)
         assert crossings(svg) <= 2, name
@@ -45,3 +45,11 @@ def test_example_notebook_runs_and_draws_a_lineage_graph(
     assert "hidden by an invalidation" in why and "used (decision to memory)" in why
     assert "hidden memories" in pictures["why.collapse(hidden=True)"]
     assert pictures["why.collapse(hidden=True)"].count("<g ") < why.count("<g ")
+    # The knowledge graph around Japan: its cities, then what they offer; run 3's facts hidden.
+    kg = pictures["sub"]
+    assert 'data-id="Japan" data-column="0"' in kg and "located_in" in kg and "offers" in kg
+    printed = "".join(
+        "".join(o.get("text", "")) for cell in nb.cells if cell.cell_type == "code"
+        for o in cell.get("outputs", [])
+    )  # fmt: skip
+    assert "'hidden')" in printed and "'shown')" in printed

@@ -184,6 +184,11 @@ async def _build(url: str) -> World:
             source=trace,
         )
         await graph.add_observations(root, entity="A1", contents=["a1 is"], scope="team-a")
+        # An entity merge (schema 024), in the same scope.
+        await graph.create_entities(
+            root, entities=[graph.NewEntity(name="M1"), graph.NewEntity(name="M2")], scope="team-a"
+        )
+        await graph.merge(root, keep="M1", absorb="M2", reason="probe", scope="team-a")
         # What the probes create needs some records the API does not make.
         loose = "d" * 64
         await root.execute(
@@ -451,6 +456,15 @@ async def _build(url: str) -> World:
             "id": RecordId("predicate", ["team-a", "probe"]),
             "scope": "team-a",
             "name": "probe",
+        },
+        "entity_merge": {
+            "id": RecordId("entity_merge", "probe"),
+            "scope": "team-a",
+            "keep": RecordId("entity", graph.entity_id("team-a", "A1")),
+            "absorb": RecordId("entity", graph.entity_id("team-a", "A2")),
+            "keep_name": "A1",
+            "absorb_name": "A2",
+            "reason": "probe",
         },
         "lc_document": {
             "id": RecordId("lc_document", ["c", "d2"]),

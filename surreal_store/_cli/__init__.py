@@ -15,6 +15,7 @@ import sys
 from . import _schema  # noqa: F401
 from . import _reads  # noqa: F401
 from . import _provenance  # noqa: F401
+from . import _graph  # noqa: F401
 from . import _tour  # noqa: F401
 from . import _bundles  # noqa: F401
 from . import _mcp  # noqa: F401

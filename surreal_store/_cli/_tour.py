@@ -78,12 +78,19 @@ def demo(
                 f"  memories about 'hotel': {len(before)} in the store, {len(after)} recalled",
                 highlight=False,
             )
+            if result.entities:
+                out.print(
+                    f"  knowledge graph: {result.facts} facts, {result.hidden_facts} of them "
+                    "found only by run 3 and hidden",
+                    highlight=False,
+                )
             prog = program()
             tries = [
                 f"{prog} recall 'Kyoto hotel'",
                 f"{prog} lineage {result.summary[:12]}",
                 *([f"{prog} why {result.decisions[0][:12]}"] if result.decisions else []),
                 f"{prog} impact demo-run-3:4",
+                *([f"{prog} entity Kyoto"] if result.entities else []),
                 f"{prog} --help",
             ]
             out.print("\nTry:", highlight=False)

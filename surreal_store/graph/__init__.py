@@ -66,27 +66,52 @@ from ._observe import (
 from ._reads import entity, fact_history, facts, open_nodes, predicates, read_graph
 from ._sources import Source
 
+# isort: split
+# Walks, search, conflicts and resolution (the queries work).
+from ._conflicts import Conflict, conflicts
+from ._resolve import (
+    Candidate,
+    MergeReceipt,
+    MovedFact,
+    Resolution,
+    candidates,
+    merge,
+    resolve_entities,
+)
+from ._search import EntityHit, FactHit, search_entities, search_facts
+from ._walks import MAX_DEPTH, neighbourhood, path
+
 __all__ = [
     "DEFAULT_SCOPE",
+    "MAX_DEPTH",
     "OBSERVATION_KIND",
     "SOURCE_KIND",
+    "Candidate",
+    "Conflict",
     "Entity",
+    "EntityHit",
     "EntityView",
     "Extraction",
     "Extractor",
     "Fact",
+    "FactHit",
     "Ingested",
+    "MergeReceipt",
+    "MovedFact",
     "NewEntity",
     "NewFact",
     "Observation",
     "Pattern",
     "PatternExtractor",
     "Predicate",
+    "Resolution",
     "Source",
     "Subgraph",
     "add_observations",
     "add_observations_many",
     "assert_facts",
+    "candidates",
+    "conflicts",
     "create_entities",
     "declare_predicate",
     "delete_entities",
@@ -98,9 +123,15 @@ __all__ = [
     "fact_history",
     "facts",
     "ingest",
+    "merge",
     "name_key",
+    "neighbourhood",
     "open_nodes",
+    "path",
     "predicates",
     "read_graph",
+    "resolve_entities",
     "retract_facts",
+    "search_entities",
+    "search_facts",
 ]

@@ -13,6 +13,7 @@ from pydantic import BeforeValidator, ConfigDict, Field
 from .._api import public
 from .._types import Key, Model, RecordId, canonical_json
 from ..memory import DEFAULT_SCOPE
+from ._render import Drawn, subgraph_frames, subgraph_networkx, subgraph_svg
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -194,10 +195,41 @@ class Subgraph(Model):
     entities: list[Entity] = Field(default_factory=list)
     facts: list[Fact] = Field(default_factory=list)
     observations: dict[str, list[Observation]] = Field(default_factory=dict)
+    centre: str | None = None
+    """The entity a neighbourhood was asked about (the pictures start there)."""
 
     def contents(self, name: str) -> list[str]:
         """The observation contents of entity ``name``, in insertion order."""
         return [o.content for o in self.observations.get(name, [])]
+
+    # -- for notebooks (graph._render) ------------------------------------------------------
+
+    def _drawn(self, centre: str | None = None) -> Drawn:
+        return Drawn(
+            self.entities,
+            self.facts,
+            {name: [o.content for o in obs] for name, obs in self.observations.items()},
+            centre or self.centre,
+        )
+
+    def to_pandas(self) -> tuple[Any, Any]:
+        """``(entities, facts)`` as pandas DataFrames (pandas comes with the ``notebook``
+        extra): an entity a row, its observations a list; a fact a row."""
+        return subgraph_frames(self._drawn())
+
+    def to_networkx(self) -> Any:
+        """A ``networkx.MultiDiGraph``: entities by name, a fact an edge from subject to
+        object keyed by its id (networkx comes with the ``notebook`` extra)."""
+        return subgraph_networkx(self._drawn())
+
+    def to_svg(self, *, centre: str | None = None, width: int = 900) -> str:
+        """An SVG drawing: columns by distance from ``centre`` (default: the subgraph's own,
+        else the best-connected entity), each entity a box, each fact an arrow labelled with
+        its predicate."""
+        return subgraph_svg(self._drawn(centre), width=width)
+
+    def _repr_html_(self) -> str:
+        return self.to_svg()
 
 
 class Predicate(Model):

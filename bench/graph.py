@@ -1,0 +1,274 @@
+"""``graph``: the knowledge graph's bulk load and neighbourhood walk against the raw engine.
+
+On surrealkv (the durable default), every figure a ratio within one run:
+
+- ``bulk_load_vs_raw``: the raw engine's time to load the same entities and facts (``--quick``:
+  2,000 and 10,000; full: 100k and 500k) with ``INSERT`` and ``INSERT RELATION``, 1,000 rows a
+  statement, into plain tables (``entity``; ``fact`` a relation), over ours through the public
+  API (``create_entities``, ``assert_facts``: checks, deduplication, supersession, the schema's
+  guards and indexes); >= 0.8 is the target. A load through the API that outlasts its time
+  budget (``--quick``: 3 minutes; full: 20) stops there, and its rate so far stands for
+  the whole: the ratio is then an upper bound (the run says so).
+  ``bulk_load_vs_raw_same_schema`` is the same raw load into our schema (its guards and
+  indexes), which isolates what the API itself costs.
+- ``neighbourhood_speedup_vs_hop_walk``: a hop-per-query walk's p50 (one query per entity for
+  its row, live facts and observations, as a client walking the graph would) over
+  ``neighbourhood(depth=2)``'s, for random entities of the graph (the same rows, loaded raw
+  into our schema); >= 10 is the target. Both walks are checked to find the same entities
+  and facts.
+
+If ``bench/graph_reference.py`` is there, its ``reference_figures(scale)`` (the MCP reference
+memory server against ours) are reported here too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from surreal_store import RecordId, Store, graph
+from surreal_store.graph._models import fact_key
+
+from ._harness import Figure, Scale, interleaved, p50, register
+
+_TYPES = ("person", "org", "place", "project")
+_PREDICATES = ("knows", "works_at", "located_in", "depends_on", "owns", "member_of")
+_BATCH = 1000
+
+
+def _data(n: int, seed: int = 3) -> tuple[list[graph.NewEntity], list[graph.NewFact]]:
+    """``n`` entities and ``5 n`` distinct facts between random pairs of them (a mean degree
+    of ten), valid from a fixed time."""
+    rng = random.Random(seed)
+    entities = [
+        graph.NewEntity(name=f"entity {i:07d}", type=_TYPES[i % 4], summary=f"thing number {i}")
+        for i in range(n)
+    ]
+    since = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    seen: set[tuple[int, str, int]] = set()
+    facts: list[graph.NewFact] = []
+    while len(facts) < 5 * n:
+        s, o, p = rng.randrange(n), rng.randrange(n), rng.choice(_PREDICATES)
+        if s == o or (s, p, o) in seen:
+            continue
+        seen.add((s, p, o))
+        facts.append(
+            graph.NewFact(
+                subject=entities[s].name, predicate=p, object=entities[o].name, valid_from=since
+            )
+        )
+    return entities, facts
+
+
+def _raw_rows(
+    entities: list[graph.NewEntity], facts: list[graph.NewFact], now: dt.datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows ours stores, as a raw client would write them (every field computed here)."""
+    scope = graph.DEFAULT_SCOPE
+    ents = [
+        {
+            "id": RecordId("entity", graph.entity_id(scope, e.name)),
+            "scope": scope,
+            "name": e.name,
+            "name_key": graph.name_key(e.name),
+            "type": e.type,
+            "summary": e.summary,
+            "aliases": [],
+            "attributes": {},
+            "recorded_at": now,
+        }
+        for e in entities
+    ]
+    rels = [
+        {
+            "id": RecordId("fact", f"{i:032x}"),
+            "in": RecordId("entity", graph.entity_id(scope, f.subject)),
+            "out": RecordId("entity", graph.entity_id(scope, f.object)),
+            "scope": scope,
+            "predicate": f.predicate,
+            "key": fact_key(scope, f.subject, f.predicate, f.object, None),
+            "valid_from": f.valid_from,
+            "recorded_at": now,
+        }
+        for i, f in enumerate(facts)
+    ]
+    return ents, rels
+
+
+async def _raw_load(store: Store, ents: list[dict[str, Any]], rels: list[dict[str, Any]]) -> float:
+    t0 = time.perf_counter()
+    for i in range(0, len(ents), _BATCH):
+        await store.execute("INSERT INTO entity $rows RETURN NONE;", rows=ents[i : i + _BATCH])
+    for i in range(0, len(rels), _BATCH):
+        await store.execute(
+            "INSERT RELATION INTO fact $rows RETURN NONE;", rows=rels[i : i + _BATCH]
+        )
+    return time.perf_counter() - t0
+
+
+_PLAIN = """
+DEFINE TABLE entity SCHEMALESS;
+DEFINE TABLE fact TYPE RELATION IN entity OUT entity SCHEMALESS;
+"""
+
+
+async def _api_load(
+    store: Store, entities: list[graph.NewEntity], facts: list[graph.NewFact], budget_s: float
+) -> tuple[float, int]:
+    """Seconds to load through the public API, and the rows loaded: all of them, or those
+    loaded when ``budget_s`` ran out (checked between calls: 10,000 entities, 1,000 facts)."""
+    t0 = time.perf_counter()
+    done = 0
+    for i in range(0, len(entities), 10 * _BATCH):
+        done += len(await graph.create_entities(store, entities=entities[i : i + 10 * _BATCH]))
+        if time.perf_counter() - t0 > budget_s:
+            return time.perf_counter() - t0, done
+    for i in range(0, len(facts), _BATCH):
+        chunk = facts[i : i + _BATCH]
+        await graph.assert_facts(store, facts=chunk)
+        done += len(chunk)
+        if time.perf_counter() - t0 > budget_s and done < len(entities) + len(facts):
+            break
+    return time.perf_counter() - t0, done
+
+
+# The walk a client does without a walk of the database's own: per entity, one query for its
+# row, its live facts (either end) and its observations; the last level's entities for their
+# rows and observations only (_HOP_LAST).
+_HOP = """
+LET $v = time::now();
+RETURN {
+    entity: (SELECT id, scope, name, type, aliases, summary, attributes, created_at,
+        updated_at, recorded_at, retracted_at FROM ONLY $e),
+    facts: (SELECT id, in AS s, out AS o, in.name AS subject, predicate, out.name AS object,
+        value, valid_from, valid_until, recorded_at FROM $e<->fact
+        WHERE scope = $scope AND retracted_at = NONE AND invalidated_at = NONE
+        AND valid_from <= $v AND (valid_until = NONE OR valid_until > $v)) ?? [],
+    observations: (SELECT in.content AS content, position FROM $e<-observation
+        WHERE retracted_at = NONE ORDER BY position) ?? [],
+};
+"""
+
+
+_HOP_LAST = """
+RETURN {
+    entity: (SELECT id, scope, name, type, aliases, summary, attributes, created_at,
+        updated_at, recorded_at, retracted_at FROM ONLY $e),
+    observations: (SELECT in.content AS content, position FROM $e<-observation
+        WHERE retracted_at = NONE ORDER BY position) ?? [],
+};
+"""
+
+
+async def _hop_walk(store: Store, start: RecordId, depth: int) -> tuple[set[str], set[str]]:
+    seen = {str(start): start}
+    facts: set[str] = set()
+    frontier = [start]
+    for level in range(depth + 1):
+        nxt: list[RecordId] = []
+        for e in frontier:
+            if level == depth:  # the last level: its entities' rows, not their facts
+                await store.query_required_single(_HOP_LAST, dict, e=e, idempotent=True)
+                continue
+            row = await store.query_required_single(
+                _HOP, dict, e=e, scope=graph.DEFAULT_SCOPE, idempotent=True
+            )
+            for f in row["facts"]:
+                facts.add(str(f["id"]))
+                for end in (f["s"], f["o"]):
+                    if str(end) not in seen:
+                        seen[str(end)] = end
+                        nxt.append(end)
+        frontier = nxt
+    return set(seen), facts
+
+
+async def _neighbourhoods(store: Store, names: list[str], scale: Scale) -> list[Figure]:
+    scope = graph.DEFAULT_SCOPE
+    rng = random.Random(5)
+    picks = [rng.choice(names) for _ in range(64)]
+    # The same answer both ways, for one entity.
+    sub = await graph.neighbourhood(store, entity=picks[0], depth=2)
+    walked, walked_facts = await _hop_walk(
+        store, RecordId("entity", graph.entity_id(scope, picks[0])), 2
+    )
+    assert {f"entity:{e.id}" for e in sub.entities} == walked, "the walks disagree"
+    assert {f"fact:{f.id}" for f in sub.facts} == walked_facts, "the walks disagree on facts"
+    sizes = [len(sub.entities)]
+    ours_i = hops_i = 0
+
+    async def ours() -> object:
+        nonlocal ours_i
+        ours_i += 1
+        got = await graph.neighbourhood(store, entity=picks[ours_i % len(picks)], depth=2)
+        sizes.append(len(got.entities))
+        return got
+
+    async def hops() -> object:
+        nonlocal hops_i
+        hops_i += 1
+        name = picks[hops_i % len(picks)]
+        return await _hop_walk(store, RecordId("entity", graph.entity_id(scope, name)), 2)
+
+    a, b = await interleaved(ours, hops, rounds=scale.pick(4, 8), calls=4, warmup=2)
+    return [
+        Figure("neighbourhood_speedup_vs_hop_walk", p50(b) / p50(a), "x", target=(">=", 10)),
+        Figure("neighbourhood_p50_ms_depth2", p50(a) * 1e3, "ms"),
+        Figure("neighbourhood_entities_p50", p50([float(s) for s in sizes])),
+    ]
+
+
+@register("graph")
+async def run(scale: Scale) -> list[Figure]:
+    """Bulk load vs raw INSERT/RELATE; depth-2 neighbourhood vs a hop-per-query walk."""
+    root = Path(tempfile.mkdtemp(prefix="bench-graph-"))
+    try:
+        figures = await _all(scale, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    if importlib.util.find_spec("bench.graph_reference") is not None:
+        reference = importlib.import_module("bench.graph_reference")
+        figures += await reference.reference_figures(scale)
+    return figures
+
+
+async def _all(scale: Scale, root: Path) -> list[Figure]:
+    n = scale.pick(2_000, 100_000)
+    entities, facts = _data(n)
+    ents, rels = _raw_rows(entities, facts, dt.datetime.now(dt.UTC))
+    async with Store(f"surrealkv://{root / 'plain'}", migrate=False, check_schema=False) as plain:
+        await plain.execute(_PLAIN)
+        plain_s = await _raw_load(plain, ents, rels)
+    print(f"    raw (plain tables) {n:,} + {5 * n:,}: {plain_s:.1f}s", flush=True)
+    async with Store(f"surrealkv://{root / 'same'}") as same:
+        same_s = await _raw_load(same, ents, rels)
+        print(f"    raw (our schema): {same_s:.1f}s", flush=True)
+        # The walks read the same rows as the API writes (loaded raw here, so that the read
+        # figures do not wait on the load's).
+        walks = await _neighbourhoods(same, [e.name for e in entities], scale)
+    total = len(entities) + len(facts)
+    async with Store(f"surrealkv://{root / 'api'}") as store:
+        api_s, done = await _api_load(store, entities, facts, scale.pick(180, 1200))
+        count = await store.query_required_single("RETURN count(SELECT id FROM fact);", int)
+        assert count == done - len(entities), (count, done)
+    if done < total:
+        # Out of time: the whole load would take at least the rate so far (the per-row cost
+        # does not fall as the tables grow), so the ratio below is an upper bound.
+        print(f"    ours (public API): {done:,} of {total:,} rows in {api_s:.1f}s, stopped; "
+              "the ratios are upper bounds from its rate", flush=True)  # fmt: skip
+        api_s *= total / done
+    else:
+        print(f"    ours (public API): {api_s:.1f}s", flush=True)
+    return [
+        Figure("bulk_load_vs_raw", plain_s / api_s, "x", target=(">=", 0.8)),
+        Figure("bulk_load_vs_raw_same_schema", same_s / api_s, "x"),
+        Figure("bulk_load_api_rows_per_s", (len(entities) + len(facts)) / api_s, "rows/s"),
+        *walks,
+    ]

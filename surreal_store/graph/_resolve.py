@@ -1,0 +1,539 @@
+"""Entity resolution: the entities a name may mean, writes that resolve to them, and merges.
+
+Names are exact by default (``"Acme"`` and ``"ACME"`` are two entities, as in the reference
+memory server). :func:`candidates` proposes the entities a name may mean, scored:
+
+- 1.0 when its normalised name (:func:`name_key`: NFKC, case folded, spaces collapsed) is
+  theirs, 0.95 when it is one of their aliases';
+- else the Jaro-Winkler similarity of the normalised names (and aliases), the cosine
+  similarity of an embedding of name + summary with theirs (when one is given), and the share
+  of words the name and summary have in common with theirs (the memory layer's analyzer).
+
+:func:`resolve_entities` creates entities as :func:`create_entities` does, except that a name
+whose normalised form is already an entity's name or alias (or, with ``threshold``, whose
+best candidate scores that much) resolves to that entity instead: its name is added to the
+entity's aliases. :func:`merge` moves one entity's facts and observations onto another in one
+transaction and records the merge (``entity_merge``): each moved fact is re-recorded on the
+kept entity with the original's sources and invalidation, so provenance explains it as it
+explained the original, which is retracted (kept for reads as of earlier times).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any, Final
+
+from pydantic import ConfigDict, Field
+
+from .._api import public
+from .._errors import NotFoundError, ValidationError
+from .._executor import Executor
+from .._surql import as_array
+from .._types import Key, Model, RecordId, check_text
+from ..memory._checks import check_positive, check_vector
+from ._entities import create_entities
+from ._models import (
+    DEFAULT_SCOPE,
+    ENTITY_FIELDS,
+    Entity,
+    NewEntity,
+    fact_key,
+    name_key,
+)
+from ._names import check_name, check_scope, entity_record
+
+__all__ = [
+    "Candidate",
+    "MergeReceipt",
+    "MovedFact",
+    "Resolution",
+    "candidates",
+    "merge",
+    "resolve_entities",
+]
+
+_NAME: Final = 1.0
+_ALIAS: Final = 0.95
+_MIN_SIMILAR: Final = 0.8  # Jaro-Winkler below this proposes nothing on its own
+_WORDS: Final = 0.7  # the most a share of common words scores
+_VECTOR: Final = 0.9  # the most a cosine similarity scores
+
+
+class Candidate(Model):
+    """An entity ``name`` may mean, with its ``score`` (1.0: the same normalised name) and
+    why (``name``, ``alias``, ``similar name``, ``similar alias``, ``embedding``, ``words``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entity: Entity
+    score: float
+    reasons: list[str]
+
+
+class _Row(Entity):
+    jw: float = 0.0
+    alias_jw: float = 0.0
+    cosine: float | None = None
+    words: float = 0.0
+
+
+def _candidates_query(vector: bool) -> str:
+    cos = (
+        "IF embedding != NONE AND array::len(encoding::cbor::decode(embedding)) = $dim "
+        "{ vector::similarity::cosine(encoding::cbor::decode(embedding), $vector) } ELSE { NONE }"
+        if vector
+        else "NONE"
+    )
+    # The scope's live entities, scored in the database; the few that pass come back whole.
+    return f"""
+LET $terms = array::distinct(search::analyze('memory_text', $text));
+LET $scored = (SELECT id, string::similarity::jaro_winkler(name_key, $key) AS jw,
+        math::max(array::concat([0.0], aliases.map(|$a|
+            string::similarity::jaro_winkler(string::lowercase($a), $key)))) AS alias_jw,
+        {cos} AS cosine,
+        IF array::len($terms) = 0 {{ 0.0 }} ELSE {{
+            array::len(array::intersect(array::distinct(search::analyze('memory_text',
+                name + ' ' + summary)), $terms)) / array::len($terms)
+        }} AS words
+    FROM entity WHERE scope = $scope AND retracted_at = NONE);
+LET $kept = $scored.filter(|$r| $r.jw >= $min OR $r.alias_jw >= $min
+    OR ($r.cosine != NONE AND $r.cosine >= $min_cosine) OR $r.words >= 0.5);
+LET $best = (SELECT * FROM $kept ORDER BY jw DESC LIMIT $n) ?? [];
+LET $more = (SELECT * FROM $kept ORDER BY cosine DESC LIMIT $n) ?? [];
+LET $wordy = (SELECT * FROM $kept ORDER BY words DESC LIMIT $n) ?? [];
+LET $aliased = (SELECT * FROM $kept ORDER BY alias_jw DESC LIMIT $n) ?? [];
+LET $all = array::concat($best, $more, $wordy, $aliased);
+SELECT {ENTITY_FIELDS}, $all[WHERE id = $parent.id][0].jw AS jw,
+    $all[WHERE id = $parent.id][0].alias_jw AS alias_jw,
+    $all[WHERE id = $parent.id][0].cosine AS cosine,
+    $all[WHERE id = $parent.id][0].words AS words
+    FROM array::distinct(array::concat(
+        (SELECT VALUE id FROM entity WHERE scope = $scope AND name_key = $key
+            AND retracted_at = NONE) ?? [],
+        $all.map(|$r| $r.id)));
+"""
+
+
+def _score(row: _Row, key: str) -> tuple[float, list[str]]:
+    reasons: list[tuple[float, str]] = []
+    if name_key(row.name) == key:
+        reasons.append((_NAME, "name"))
+    if any(name_key(a) == key for a in row.aliases):
+        reasons.append((_ALIAS, "alias"))
+    if row.jw >= _MIN_SIMILAR:
+        reasons.append((row.jw * 0.94, "similar name"))
+    if row.alias_jw >= _MIN_SIMILAR:
+        reasons.append((row.alias_jw * 0.9, "similar alias"))
+    if row.cosine is not None and row.cosine > 0:
+        reasons.append((row.cosine * _VECTOR, "embedding"))
+    if row.words > 0:
+        reasons.append((row.words * _WORDS, "words"))
+    reasons.sort(key=lambda r: -r[0])
+    score = reasons[0][0] if reasons else 0.0
+    return round(score, 6), [r for _, r in reasons]
+
+
+@public
+async def candidates(
+    db: Executor,
+    *,
+    name: str,
+    summary: str = "",
+    embedding: Sequence[float] | None = None,
+    scope: str = DEFAULT_SCOPE,
+    k: int = 5,
+    min_score: float = 0.5,
+) -> list[Candidate]:
+    """The entities of ``scope`` that ``name`` may mean, best first (at most ``k``, each
+    scoring at least ``min_score``): see the module's text for the scores. ``summary`` and
+    ``embedding`` (of name + summary, in the store's embedding space) describe what ``name``
+    is meant to be, for the word and embedding similarities. One query; it compares the
+    scope's live entities."""
+    check_scope(scope)
+    check_name(name)
+    check_text(summary, "summary", empty=True)
+    check_positive(k, "k", limit=1000)
+    if isinstance(min_score, bool) or not isinstance(min_score, int | float):
+        raise ValidationError("min_score must be a number")
+    key = name_key(name)
+    if not key:
+        raise ValidationError(f"entity name {name!r} is only whitespace")
+    vector = check_vector(embedding, "embedding") if embedding is not None else None
+    rows = await db.query(
+        _candidates_query(vector is not None),
+        _Row,
+        idempotent=True,
+        scope=scope,
+        key=key,
+        text=f"{name} {summary}",
+        vector=vector,
+        dim=len(vector) if vector is not None else 0,
+        min=_MIN_SIMILAR,
+        min_cosine=0.5,
+        n=max(k, 10),
+    )
+    found = []
+    for row in rows:
+        score, reasons = _score(row, key)
+        if score >= min_score:
+            plain = row.model_dump(exclude={"jw", "alias_jw", "cosine", "words"})
+            entity = Entity.model_validate(plain)
+            found.append(Candidate(entity=entity, score=score, reasons=reasons))
+    found.sort(key=lambda c: (-c.score, c.entity.name))
+    return found[:k]
+
+
+# -- writes that resolve -------------------------------------------------------------------
+
+
+class Resolution(Model):
+    """What :func:`resolve_entities` did: the entities it ``created`` (in input order), and the
+    names it ``resolved`` to existing entities (requested name -> the entity's name)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    created: list[Entity] = Field(default_factory=list)
+    resolved: dict[str, str] = Field(default_factory=dict)
+
+    def name_of(self, name: str) -> str:
+        """The entity ``name`` stands for after the write: facts name it so."""
+        return self.resolved.get(name, name)
+
+
+# The live entities whose name or alias has one of the keys; each key's matches.
+_MATCHES = f"""
+SELECT {ENTITY_FIELDS} FROM entity WHERE scope = $scope AND retracted_at = NONE
+    AND (name_key IN $keys OR aliases.any(|$a| string::lowercase($a) IN $lower));
+"""
+
+_ADD_ALIASES = """
+BEGIN;
+FOR $a IN $adds {
+    UPDATE ONLY $a.id SET aliases = array::distinct(array::concat(aliases, $a.names)),
+        updated_at = time::now() WHERE retracted_at = NONE RETURN NONE;
+};
+COMMIT;
+"""
+
+
+@public
+async def resolve_entities(
+    db: Executor,
+    *,
+    entities: Sequence[NewEntity],
+    scope: str = DEFAULT_SCOPE,
+    threshold: float | None = None,
+) -> Resolution:
+    """Create ``entities`` in ``scope``, resolving names to existing entities where they mean
+    one: a name that is an entity's exactly is skipped (as :func:`create_entities` does); a
+    name whose normalised form is exactly one live entity's normalised name or alias resolves
+    to it; with ``threshold``, so does a name whose best :func:`candidates` match scores at
+    least that (and better than the next). A resolved name is added to the entity's aliases.
+    A name that several entities match equally is not resolved: it is created."""
+    check_scope(scope)
+    if isinstance(entities, NewEntity) or not isinstance(entities, Sequence):
+        raise ValidationError("entities must be a list of NewEntity")
+    if threshold is not None and (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not 0 < threshold <= 1
+    ):
+        raise ValidationError("threshold must be a number in (0, 1]")
+    items = []
+    for i, e in enumerate(entities):
+        if not isinstance(e, NewEntity):
+            raise ValidationError(f"entity {i} is not a NewEntity")
+        items.append((check_name(e.name), e))
+    keys = {name_key(n) for n, _ in items}
+    found = await db.query(
+        _MATCHES,
+        Entity,
+        idempotent=True,
+        scope=scope,
+        keys=sorted(keys),
+        lower=sorted(keys),
+    )
+    by_key: dict[str, dict[str, Entity]] = {}
+    for ent in found:
+        for k in {name_key(ent.name), *(name_key(a) for a in ent.aliases)}:
+            by_key.setdefault(k, {})[ent.name] = ent
+    resolved: dict[str, str] = {}
+    todo: list[NewEntity] = []
+    for name, e in items:
+        matches = by_key.get(name_key(name), {})
+        if name in matches or name in resolved:
+            continue  # the entity itself: create_entities skips it
+        if len(matches) == 1:
+            resolved[name] = next(iter(matches))
+            continue
+        if threshold is not None and not matches:
+            best = await candidates(
+                db, name=name, summary=e.summary, embedding=e.embedding, scope=scope, k=2
+            )
+            if (
+                best
+                and best[0].score >= threshold
+                and (len(best) == 1 or best[1].score < best[0].score)
+            ):
+                resolved[name] = best[0].entity.name
+                continue
+        todo.append(e)
+    adds: dict[str, list[str]] = {}
+    for name, target in resolved.items():
+        adds.setdefault(target, []).append(name)
+    if adds:
+        await db.execute(
+            _ADD_ALIASES,
+            adds=[{"id": entity_record(scope, t), "names": names} for t, names in adds.items()],
+        )
+    created = await create_entities(db, entities=todo, scope=scope) if todo else []
+    return Resolution(created=created, resolved=resolved)
+
+
+# -- merging -------------------------------------------------------------------------------
+
+
+class MovedFact(Model):
+    """A fact of the absorbed entity (``source``) and the fact on the kept entity that stands
+    for it (``target``): new (``recorded``), or one the kept entity already held."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: Key
+    target: Key
+    recorded: bool
+
+
+class MergeReceipt(Model):
+    """What :func:`merge` did: the merge record's ``id`` (``entity_merge:<id>``), the entity
+    kept (as it is after the merge) and the one absorbed (retracted, ``merged_into`` set),
+    the facts moved, and how many observations moved."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: Key
+    keep: Entity
+    absorbed: Entity
+    facts: list[MovedFact]
+    observations: int
+    reason: str
+    by: str | None = None
+    created_at: dt.datetime
+
+
+class _FactRow(Model):
+    model_config = ConfigDict(frozen=True)
+
+    id: Key
+    subject: str
+    predicate: str
+    object: str
+    value: Any = None
+    key: str
+    s: Key
+    o: Key
+    vf: str
+    vu: str | None = None
+
+
+class _Link(Model):
+    model_config = ConfigDict(frozen=True)
+
+    id: RecordId
+    memory: RecordId
+
+
+class _MergeRead(Model):
+    model_config = ConfigDict(frozen=True)
+
+    keep: Entity | None = None
+    absorb: Entity | None = None
+    facts: list[_FactRow] = Field(default_factory=list)
+    held: list[dict[str, Any]] = Field(default_factory=list)
+    links: list[_Link] = Field(default_factory=list)
+
+
+_MERGE_READ = f"""
+LET $k = (SELECT {ENTITY_FIELDS} FROM ONLY $keep WHERE retracted_at = NONE);
+LET $a = (SELECT {ENTITY_FIELDS} FROM ONLY $absorb WHERE retracted_at = NONE);
+LET $edges = array::distinct(array::concat($absorb->fact, $absorb<-fact));
+RETURN {{
+    keep: $k, absorb: $a,
+    facts: (SELECT id, in.name AS subject, predicate, out.name AS object, value, key,
+        record::id(in) AS s, record::id(out) AS o, <string>valid_from AS vf,
+        <string>valid_until AS vu, recorded_at FROM $edges
+        WHERE retracted_at = NONE
+        ORDER BY recorded_at, id) ?? [],
+    held: (SELECT record::id(id) AS id, key, <string>valid_from AS vf, <string>valid_until AS vu
+        FROM array::distinct(array::concat($keep->fact, $keep<-fact))
+        WHERE retracted_at = NONE) ?? [],
+    links: (SELECT id, in AS memory, position FROM observation
+        WHERE out = $absorb AND retracted_at = NONE ORDER BY position) ?? [],
+}};
+"""
+
+_MERGE = (
+    """
+BEGIN;
+LET $now = time::now();
+IF (SELECT VALUE retracted_at FROM ONLY $keep) != NONE OR !record::exists($keep) {
+    THROW 'not_found: no entity ' + $keep_name + ' in scope ' + $scope;
+};
+IF (SELECT VALUE retracted_at FROM ONLY $absorb) != NONE OR !record::exists($absorb) {
+    THROW 'not_found: no entity ' + $absorb_name + ' in scope ' + $scope;
+};
+-- What was read is still what is current (else the caller reads again).
+LET $current = (SELECT VALUE id FROM array::distinct(array::concat($absorb->fact, $absorb<-fact))
+    WHERE retracted_at = NONE);
+"""
+    + as_array("$current")
+    + """LET $linked = (SELECT VALUE id FROM observation
+    WHERE out = $absorb AND retracted_at = NONE);
+"""
+    + as_array("$linked")
+    + """IF array::sort($current) != array::sort($moves.map(|$m| $m.from))
+    OR array::sort($linked) != array::sort($links.map(|$l| $l.from)) {
+    THROW 'stale: the entity ' + $absorb_name + ' changed while it was being merged; merge again';
+};
+FOR $m IN $moves {
+    -- A bare parameter, so that the index answers (a field of one, `$m.from`, is a table
+    -- scan on 3.2.4).
+    LET $from = $m.from;
+    LET $old = (SELECT * FROM ONLY $from);
+    UPDATE ONLY $m.from SET retracted_at = $now, superseded_by = $m.to RETURN NONE;
+    IF $m.recorded {
+        INSERT RELATION INTO fact {
+            id: $m.to, in: $m.in, out: $m.out, scope: $scope, predicate: $old.predicate,
+            value: $old.value, key: $m.key, valid_from: $old.valid_from,
+            valid_until: $old.valid_until, recorded_at: $now, supersedes: $m.from,
+            invalidated_at: $old.invalidated_at, invalidated_reason: $old.invalidated_reason,
+            invalidated_by: $old.invalidated_by, invalidated_causes: $old.invalidated_causes,
+        } RETURN NONE;
+        LET $sources = (SELECT out, how FROM fact_source WHERE in = $from) ?? [];
+        INSERT RELATION INTO fact_source (IF type::is_array($sources) { $sources }
+            ELSE { [$sources] }).map(|$s| {
+            id: type::record('fact_source', [record::id($m.to), <string>$s.out]),
+            in: $m.to, out: $s.out, how: $s.how,
+        }) RETURN NONE;
+    };
+};
+LET $have = (SELECT VALUE in FROM observation WHERE out = $keep AND retracted_at = NONE);
+"""
+    + as_array("$have")
+    + """LET $todo = $links.filter(|$l| $l.memory NOTINSIDE $have);
+LET $base = (SELECT VALUE observed FROM ONLY $keep);
+UPDATE $links.map(|$l| $l.from) SET retracted_at = $now RETURN NONE;
+LET $new_links = $todo.map(|$l, $n| {
+    id: type::record('observation', [record::id($l.memory), record::id($keep), $base + $n]),
+    in: $l.memory, out: $keep, scope: $scope, position: $base + $n, recorded_at: $now,
+});
+INSERT RELATION INTO observation $new_links RETURN NONE;
+UPDATE ONLY $keep SET observed = $base + array::len($todo),
+    aliases = array::distinct(array::concat(aliases, [$absorb_name], $absorb.aliases))
+        .filter(|$x| $x != $keep_name),
+    updated_at = $now RETURN NONE;
+UPDATE ONLY $absorb SET retracted_at = $now, merged_into = $keep, updated_at = $now RETURN NONE;
+CREATE ONLY $id CONTENT {
+    scope: $scope, keep: $keep, absorb: $absorb, keep_name: $keep_name,
+    absorb_name: $absorb_name, reason: $reason, by: $by,
+    facts: $moves.map(|$m| { from: $m.from, to: $m.to, recorded: $m.recorded }),
+    observations: $links.map(|$l| {
+        from: $l.from,
+        to: $new_links.find(|$n| $n.in = $l.memory).id,
+    }),
+    created_at: $now,
+} RETURN NONE;
+"""
+    + f"""RETURN {{
+    id: record::id($id),
+    keep: (SELECT {ENTITY_FIELDS} FROM ONLY $keep),
+    absorbed: (SELECT {ENTITY_FIELDS} FROM ONLY $absorb),
+    facts: $moves.map(|$m| {{ source: record::id($m.from), target: record::id($m.to),
+        recorded: $m.recorded }}),
+    observations: array::len($todo),
+    reason: $reason, by: $by, created_at: $now,
+}};
+COMMIT;
+"""
+)
+
+
+@public
+async def merge(
+    db: Executor,
+    *,
+    keep: str,
+    absorb: str,
+    reason: str,
+    by: str | None = None,
+    scope: str = DEFAULT_SCOPE,
+) -> MergeReceipt:
+    """Merge entity ``absorb`` into entity ``keep`` (names of ``scope``), in one transaction.
+
+    Each current fact of ``absorb`` (either end) is retracted and recorded again with
+    ``keep`` in its place (same predicate, value, valid time, sources and invalidation), or,
+    when ``keep`` already holds that very fact (over the same valid time), stands for it; its
+    observations move to ``keep`` after keep's own (those keep has already are not repeated);
+    its name and aliases become aliases of ``keep``; ``absorb`` is retracted with
+    ``merged_into`` naming ``keep``. The merge is recorded (``entity_merge``, with ``reason``
+    and ``by``) with each fact moved. Reads as of a time before the merge see the two
+    entities as they were."""
+    check_scope(scope)
+    keep_name = check_name(keep, "keep")
+    absorb_name = check_name(absorb, "absorb")
+    reason = check_text(reason, "reason", limit=4096)
+    if by is not None:
+        by = check_text(by, "by", limit=256)
+    if keep_name == absorb_name:
+        raise ValidationError("an entity is not merged into itself")
+    k, a = entity_record(scope, keep_name), entity_record(scope, absorb_name)
+    read = await db.query_required_single(
+        _MERGE_READ, _MergeRead, idempotent=True, keep=k, absorb=a
+    )
+    for missing, name in ((read.keep, keep_name), (read.absorb, absorb_name)):
+        if missing is None:
+            raise NotFoundError(f"no entity {name} in scope {scope}")
+    # The same fact: the same key over the same valid time.
+    held = {
+        (str(h["key"]), str(h["vf"]), h.get("vu")): RecordId("fact", str(h["id"]))
+        for h in read.held
+    }
+    moves = []
+    for f in read.facts:
+        s_is_a, o_is_a = f.s == a.key, f.o == a.key
+        subject = keep_name if s_is_a else f.subject
+        obj = keep_name if o_is_a else f.object
+        key = fact_key(scope, subject, f.predicate, obj, f.value)
+        same = (key, f.vf, f.vu)
+        target = held.get(same)
+        recorded = target is None
+        if target is None:
+            target = RecordId("fact", uuid.uuid4().hex)
+            held[same] = target
+        moves.append(
+            {
+                "from": RecordId("fact", f.id),
+                "to": target,
+                "recorded": recorded,
+                "key": key,
+                "in": k if s_is_a else RecordId("entity", f.s),
+                "out": k if o_is_a else RecordId("entity", f.o),
+            }
+        )
+    links = [{"from": ln.id, "memory": ln.memory} for ln in read.links]
+    return await db.query_required_single(
+        _MERGE,
+        MergeReceipt,
+        id=RecordId("entity_merge", uuid.uuid4().hex),
+        keep=k,
+        absorb=a,
+        keep_name=keep_name,
+        absorb_name=absorb_name,
+        scope=scope,
+        reason=reason,
+        by=by,
+        moves=moves,
+        links=links,
+    )

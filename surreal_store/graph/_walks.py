@@ -1,0 +1,340 @@
+"""Walking the graph: an entity's neighbourhood to depth N, and a bounded path between two.
+
+Each walk is one query: the engine's recursive idiom (``.{1..N+collect}``) follows the facts
+that pass the walk's filters (scope, predicates, the other end's type, valid and transaction
+time, invalidation), and the same query reads the rows. Facts are followed either way
+(subject to object and back), as a person reads "who is near Alice".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from functools import cache
+from typing import Any, Final
+
+from pydantic import ConfigDict
+
+from .._api import public
+from .._engine import precise_datetime
+from .._errors import ValidationError
+from .._executor import Executor
+from .._types import Model, RecordId, check_text
+from ..memory._checks import check_utc
+from ._models import (
+    DEFAULT_SCOPE,
+    FACT_FIELDS,
+    Entity,
+    Fact,
+    Observation,
+    Subgraph,
+)
+from ._names import check_name, check_scope, entity_record
+
+__all__ = ["MAX_DEPTH", "fact_filter", "neighbourhood", "path"]
+
+MAX_DEPTH: Final = 256
+"""The deepest walk: the engine's recursion limit."""
+
+
+def fact_filter(*, at: bool, hidden: bool, predicates: bool = False, types: bool = False) -> str:
+    """The condition a fact passes to be walked (``$scope``, ``$v`` the valid time, ``$known_at``
+    when ``at``, ``$predicates`` and ``$types`` when filtered, ``$start`` the walk's start,
+    whose type never filters). The same rules as the reads of :mod:`._reads`."""
+    known = (
+        "recorded_at <= $known_at AND (retracted_at = NONE OR retracted_at > $known_at)"
+        if at
+        else "retracted_at = NONE"
+    )
+    parts = [
+        "scope = $scope",
+        known,
+        "valid_from <= $v AND (valid_until = NONE OR valid_until > $v)",
+    ]
+    if not hidden:
+        parts.append("invalidated_at = NONE")
+    if predicates:
+        parts.append("predicate IN $predicates")
+    if types:
+        parts.append("(in = $start OR in.type IN $types) AND (out = $start OR out.type IN $types)")
+    return " AND ".join(parts)
+
+
+def _alive(at: bool) -> str:
+    if not at:
+        return "retracted_at = NONE"
+    return (
+        "((recorded_at <= $known_at AND (retracted_at = NONE OR retracted_at > $known_at)) "
+        "OR lives.any(|$l| $l.recorded_at <= $known_at AND $l.retracted_at > $known_at))"
+    )
+
+
+def _observations(at: bool, hidden: bool) -> str:
+    known = (
+        "recorded_at <= $known_at AND (retracted_at = NONE OR retracted_at > $known_at)"
+        if at
+        else "retracted_at = NONE"
+    )
+    return known + ("" if hidden else " AND in.invalidated_at = NONE")
+
+
+def _check_depth(value: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DEPTH:
+        raise ValidationError(f"{what} must be an int in [1, {MAX_DEPTH}], not {value!r}")
+    return value
+
+
+def _strings(value: Sequence[str] | None, what: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ValidationError(f"{what} must be a list of strings, not one string")
+    return sorted({check_text(v, what, empty=what == "types", limit=256) for v in value})
+
+
+# The rows as JSON text, every link as its key: the SDK's decoding of many small records in
+# its own encoding costs more than the walk (see _json_parts).
+_ENTITY_JSON: Final = (
+    "record::id(id) AS id, scope, name, type, aliases, summary, attributes, embedding_model, "
+    "created_at, updated_at, recorded_at, retracted_at, lives, "
+    "IF merged_into = NONE { NONE } ELSE { record::id(merged_into) } AS merged_into"
+)
+_FACT_JSON: Final = (
+    "record::id(id) AS id, scope, record::id(in) AS s, predicate, record::id(out) AS o, value, "
+    "key, valid_from, valid_until, recorded_at, retracted_at, "
+    "IF superseded_by = NONE { NONE } ELSE { record::id(superseded_by) } AS superseded_by, "
+    "IF supersedes = NONE { NONE } ELSE { record::id(supersedes) } AS supersedes, "
+    "invalidated_at, (invalidated_causes ?? []).map(|$c| [record::tb($c), record::id($c)]) "
+    "AS invalidated_causes"
+)
+_FACT_KEYS: Final = (
+    "id, scope, s, predicate, o, value, key, valid_from, valid_until, recorded_at, "
+    "retracted_at, superseded_by, supersedes, invalidated_at, invalidated_causes"
+)
+_OBSERVATION_JSON: Final = (
+    "record::id(out) AS e, in.content AS content, record::id(in) AS memory, position, "
+    "recorded_at, retracted_at, in.invalidated_at != NONE AS invalidated"
+)
+
+
+@cache
+def _neighbourhood_query(depth: int, at: bool, hidden: bool, predicates: bool, types: bool) -> str:
+    ok = fact_filter(at=at, hidden=hidden, predicates=predicates, types=types)
+    deeper = (
+        f"$first.{{1..{depth - 1}+collect}}(<->entity<->fact[WHERE {ok}])" if depth > 1 else "[]"
+    )
+    return f"""
+LET $v = $valid_at ?? time::now();
+IF array::len((SELECT VALUE id FROM $start WHERE scope = $scope AND {_alive(at)}) ?? []) = 0 {{
+    THROW 'not_found: no entity ' + $name + ' in scope ' + $scope;
+}};
+LET $first = $start<->fact[WHERE {ok}];
+LET $edges = array::distinct(array::concat($first ?? [], {deeper} ?? []));
+-- Each fact read once: the ends come from its row, not from reading it again.
+LET $facts = (SELECT {_FACT_JSON}, in, out FROM $edges) ?? [];
+LET $ids = array::distinct(array::concat([$start], $facts.in, $facts.out));
+LET $links = array::flatten((SELECT VALUE <-observation FROM $ids));
+RETURN encoding::json::encode({{
+    entities: (SELECT {_ENTITY_JSON} FROM $ids) ?? [],
+    facts: $facts.map(|$f| $f.{{{_FACT_KEYS}}}),
+    observations: (SELECT {_OBSERVATION_JSON} FROM $links
+        WHERE {_observations(at, hidden)}) ?? [],
+}});
+"""
+
+
+_TIMES: Final = ("created_at", "updated_at", "recorded_at", "retracted_at", "valid_from",
+                 "valid_until", "invalidated_at")  # fmt: skip
+
+
+_PRECISE: type[dt.datetime] | None = None
+
+
+def _instant(text: str) -> dt.datetime:
+    """An RFC 3339 UTC timestamp from the engine's JSON, to the nanosecond, as
+    :func:`precise_datetime` makes it, but parsed by ``fromisoformat`` (strptime took most of
+    a neighbourhood's time in Python)."""
+    global _PRECISE
+    if _PRECISE is None:
+        _PRECISE = type(precise_datetime("1970-01-01T00:00:00.000000001Z"))
+    head, _, frac = text.rstrip("Z").partition(".")
+    digits = (frac + "000000000")[:9]
+    at = dt.datetime.fromisoformat(head)
+    return _PRECISE(
+        at.year, at.month, at.day, at.hour, at.minute, at.second, int(digits[:6]),
+        tzinfo=dt.UTC, nanosecond=int(digits[6:]),  # type: ignore[call-arg]
+    )  # fmt: skip
+
+
+def _times(row: dict[str, Any]) -> dict[str, Any]:
+    for name in _TIMES:
+        value = row.get(name)
+        if isinstance(value, str):
+            row[name] = _instant(value)
+    return row
+
+
+def _json_parts(raw: str) -> Subgraph:
+    """The neighbourhood's JSON as models: datetimes to the nanosecond, facts' ends by name,
+    sorted here (the engine's ORDER BY over a computed array is not reliable on 3.2.4)."""
+    data = json.loads(raw)
+    entities = []
+    for row in data["entities"]:
+        row["lives"] = [_times(life) for life in row.get("lives") or ()]
+        entities.append(Entity.model_validate(_times(row)))
+    entities.sort(key=lambda e: e.name)
+    name_of = {e.id: e.name for e in entities}
+    facts = []
+    for row in data["facts"]:
+        row["subject"] = name_of[row.pop("s")]
+        row["object"] = name_of[row.pop("o")]
+        row["invalidated_causes"] = [RecordId(t, k) for t, k in row["invalidated_causes"]]
+        facts.append(Fact.model_validate(_times(row)))
+    facts.sort(key=lambda f: (f.recorded_at, f.id))
+    observations: dict[str, list[Observation]] = {e.name: [] for e in entities}
+    for row in sorted(data["observations"], key=lambda r: r["position"]):
+        name = name_of.get(row.pop("e"))
+        if name is not None:
+            observations[name].append(Observation.model_validate(_times(row | {"entity": name})))
+    return Subgraph(entities=entities, facts=facts, observations=observations)
+
+
+@public
+async def neighbourhood(
+    db: Executor,
+    *,
+    entity: str,
+    depth: int = 2,
+    predicates: Sequence[str] | None = None,
+    types: Sequence[str] | None = None,
+    scope: str = DEFAULT_SCOPE,
+    valid_at: dt.datetime | None = None,
+    known_at: dt.datetime | None = None,
+    include_invalidated: bool = False,
+) -> Subgraph:
+    """The entities within ``depth`` facts of ``entity`` (facts followed either way), the facts
+    walked, and the entities' observations, in one query.
+
+    Filters apply to every step: only facts whose ``predicate`` is one of ``predicates``;
+    only entities whose ``type`` is one of ``types`` (``entity`` itself is always there);
+    only facts true at ``valid_at`` as the store held them at ``known_at`` (each ``None``:
+    now), and not hidden by a distrusted source unless ``include_invalidated``. ``depth`` is
+    at most :data:`MAX_DEPTH`. :class:`NotFoundError` if ``entity`` did not exist then."""
+    check_scope(scope)
+    name = check_name(entity)
+    depth = _check_depth(depth, "depth")
+    preds = _strings(predicates, "predicates")
+    kinds = _strings(types, "types")
+    valid = check_utc(valid_at, "valid_at")
+    known = check_utc(known_at, "known_at")
+    text = _neighbourhood_query(
+        depth, known is not None, include_invalidated, preds is not None, kinds is not None
+    )
+    raw = await db.query_required_single(
+        text,
+        str,
+        idempotent=True,
+        start=entity_record(scope, name),
+        name=name,
+        scope=scope,
+        valid_at=valid,
+        known_at=known,
+        predicates=preds,
+        types=kinds,
+    )
+    return _json_parts(raw).model_copy(update={"centre": name})
+
+
+@cache
+def _path_query(at: bool, hidden: bool, predicates: bool, depth: int) -> str:
+    ok = fact_filter(at=at, hidden=hidden, predicates=predicates)
+    return f"""
+LET $v = $valid_at ?? time::now();
+LET $alive = (SELECT VALUE id FROM [$start, $target] WHERE scope = $scope AND {_alive(at)}) ?? [];
+IF $start NOTINSIDE $alive {{ THROW 'not_found: no entity ' + $name + ' in scope ' + $scope }};
+IF $target NOTINSIDE $alive {{
+    THROW 'not_found: no entity ' + $target_name + ' in scope ' + $scope;
+}};
+-- (3.2.4 refuses a recursive idiom inside an IF block: "Specify a database to use".)
+LET $nodes = $start.{{..{depth}+shortest=$target+inclusive}}(<->fact[WHERE {ok}]<->entity);
+LET $found = IF $start = $target {{ [$start] }}
+    ELSE IF type::is_array($nodes) AND array::last($nodes) = $target {{ $nodes }} ELSE {{ [] }};
+LET $edges = array::distinct(array::flatten((SELECT VALUE ->fact[WHERE {ok}] FROM $found)))
+    .filter(|$f| $f.out INSIDE $found);
+RETURN {{
+    nodes: $found,
+    ids: $found.map(|$n| record::id($n)),
+    facts: (SELECT {FACT_FIELDS}, record::id(in) AS s, record::id(out) AS o FROM $edges
+        ORDER BY recorded_at, id) ?? [],
+}};
+"""
+
+
+class _PathFact(Fact):
+    s: str
+    o: str
+
+
+class _PathParts(Model):
+    model_config = ConfigDict(frozen=True)
+
+    ids: list[str]
+    facts: list[_PathFact]
+
+
+@public
+async def path(
+    db: Executor,
+    *,
+    source: str,
+    target: str,
+    max_depth: int = 6,
+    predicates: Sequence[str] | None = None,
+    scope: str = DEFAULT_SCOPE,
+    valid_at: dt.datetime | None = None,
+    known_at: dt.datetime | None = None,
+    include_invalidated: bool = False,
+) -> list[Fact] | None:
+    """A shortest chain of facts from ``source`` to ``target`` (facts followed either way),
+    at most ``max_depth`` facts long, in one query: the facts in order from ``source``,
+    ``[]`` when ``source`` is ``target``, ``None`` when there is none that short.
+
+    Where two entities of the chain share several facts, the one recorded first stands for
+    them. The filters are :func:`neighbourhood`'s. :class:`NotFoundError` if either entity
+    did not exist then."""
+    check_scope(scope)
+    start_name = check_name(source, "source")
+    target_name = check_name(target, "target")
+    depth = _check_depth(max_depth, "max_depth")
+    preds = _strings(predicates, "predicates")
+    valid = check_utc(valid_at, "valid_at")
+    known = check_utc(known_at, "known_at")
+    text = _path_query(known is not None, include_invalidated, preds is not None, depth)
+    parts = await db.query_required_single(
+        text,
+        _PathParts,
+        idempotent=True,
+        start=entity_record(scope, start_name),
+        target=entity_record(scope, target_name),
+        name=start_name,
+        target_name=target_name,
+        scope=scope,
+        valid_at=valid,
+        known_at=known,
+        predicates=preds,
+    )
+    if not parts.ids:
+        return None
+    between: dict[frozenset[str], Fact] = {}
+    # Oldest first: the first of a pair stands for it.
+    for f in sorted(parts.facts, key=lambda f: (f.recorded_at, f.id)):
+        plain = Fact.model_validate(f.model_dump(exclude={"s", "o"}))
+        between.setdefault(frozenset((f.s, f.o)), plain)
+    chain: list[Fact] = []
+    for a, b in zip(parts.ids, parts.ids[1:], strict=False):
+        step = between.get(frozenset((a, b)))
+        if step is None:  # changed between the walk and the read: no chain to show
+            return None
+        chain.append(step)
+    return chain
