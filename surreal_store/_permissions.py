@@ -444,14 +444,14 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
     TableAccess(
         "entity_merge",
         {
-            "scope": "sc", "keep": "sc", "absorb": "sc", "keep_name": "sc",
-            "absorb_name": "sc", "reason": "sc", "by": "sc", "facts": "sc", "facts.*": "sc",
-            "facts.*.from": "sc", "facts.*.to": "sc", "facts.*.recorded": "sc",
-            "observations": "sc", "observations.*": "sc", "observations.*.from": "sc",
-            "observations.*.to": "sc", "created_at": "sc",
+            "scope": "s", "keep": "s", "absorb": "s", "keep_name": "s",
+            "absorb_name": "s", "reason": "s", "by": "s", "facts": "s", "facts.*": "s",
+            "facts.*.from": "s", "facts.*.to": "s", "facts.*.recorded": "s",
+            "observations": "s", "observations.*": "s", "observations.*.from": "s",
+            "observations.*.to": "s", "created_at": "s",
         },
         agent={"select": IN_SCOPE},
-        refused="an agent reads the merges of its scopes; merging is a person's decision",
+        refused="an agent reads the merges of its scopes; merging is for people",
     ),
 )  # fmt: skip
 
