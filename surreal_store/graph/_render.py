@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any, Final
 
+from .. import _frames
+
 __all__ = ["Drawn", "subgraph_frames", "subgraph_networkx", "subgraph_svg"]
 
 
@@ -46,10 +48,7 @@ def _fact_row(f: Any) -> dict[str, Any]:
 def subgraph_frames(d: Drawn) -> tuple[Any, Any]:
     """``(entities, facts)`` as pandas DataFrames: an entity a row (its observations a list),
     a fact a row."""
-    try:
-        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("to_pandas needs pandas: pip install 'surreal-store[notebook]'") from exc
+    pd = _frames.pandas()
     entities = pd.DataFrame(
         [
             {
@@ -70,12 +69,7 @@ def subgraph_frames(d: Drawn) -> tuple[Any, Any]:
 def subgraph_networkx(d: Drawn) -> Any:
     """A ``networkx.MultiDiGraph``: a node an entity (by name), an edge a fact (keyed by its
     id) from subject to object."""
-    try:
-        import networkx as nx  # type: ignore[import-not-found, import-untyped, unused-ignore]
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "to_networkx needs networkx: pip install 'surreal-store[notebook]'"
-        ) from exc
+    nx = _frames.networkx()
     g = nx.MultiDiGraph()
     for e in d.entities:
         g.add_node(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Final, Literal
 
+from .. import _frames
 from .._errors import ValidationError
 
 __all__ = ["Edge", "EdgeKind", "Node", "NodeKind", "ProvenanceGraph"]
@@ -71,10 +72,7 @@ class ProvenanceGraph:
 
     def to_pandas(self) -> tuple[Any, Any]:
         """``(nodes, edges)`` as pandas DataFrames (pandas comes with the ``notebook`` extra)."""
-        try:
-            import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("to_pandas needs pandas: pip install pandas") from exc
+        pd = _frames.pandas()
         nodes = pd.DataFrame(
             [{"id": n.id, "kind": n.kind, "label": n.label, "root": n.id in self.roots}
              for n in self.nodes.values()],
@@ -154,12 +152,7 @@ class ProvenanceGraph:
 
     def to_networkx(self) -> Any:
         """A ``networkx.MultiDiGraph`` (networkx comes with the ``notebook`` extra)."""
-        try:
-            import networkx as nx  # type: ignore[import-not-found, import-untyped, unused-ignore]
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "to_networkx needs networkx: pip install 'surreal-store[notebook]'"
-            ) from exc
+        nx = _frames.networkx()
         g = nx.MultiDiGraph()
         for n in self.nodes.values():
             # A memory's own "kind" (fact, summary...) is kept as memory_kind.
