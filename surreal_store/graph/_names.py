@@ -3,13 +3,23 @@ statement that finds a missing entity, and values as the database gives them bac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
+from .._errors import ValidationError
 from .._surql import as_array
 from .._types import JSON_NULL, RecordId, check_text
 from ._models import entity_id
 
-__all__ = ["CHECK_ENDS", "check_name", "check_predicate", "check_scope", "entity_record", "plain"]
+__all__ = [
+    "CHECK_ENDS",
+    "check_name",
+    "check_predicate",
+    "check_scope",
+    "check_strings",
+    "entity_record",
+    "plain",
+]
 
 
 def check_scope(scope: str) -> str:
@@ -50,3 +60,15 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(v) for v in value]
     return value
+
+
+def check_strings(
+    value: Sequence[str] | None, what: str, *, empty: bool = False
+) -> list[str] | None:
+    """A filter's list of names (predicates, types), checked, without repeats, sorted; ``None``
+    stays ``None`` (no filter)."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ValidationError(f"{what} must be a list of strings, not one string")
+    return sorted({check_text(v, what, empty=empty, limit=256) for v in value})

@@ -36,7 +36,7 @@ from ..memory._checks import check_positive, check_utc, check_vector
 from ..memory._embedders import Embedder, check_embedder, embed_texts
 from ..memory._space import get_space
 from ._models import DEFAULT_SCOPE, ENTITY_FIELDS, FACT_FIELDS, Entity, Fact
-from ._names import check_name, check_scope, entity_record
+from ._names import check_name, check_scope, check_strings, entity_record
 from ._observe import OBSERVATION_KIND
 from ._walks import fact_filter
 
@@ -173,11 +173,7 @@ async def search_entities(
     _check(text, k)
     if text is None and vector is None:
         raise ValidationError("search_entities needs text= or vector=")
-    kinds = None
-    if types is not None:
-        if isinstance(types, str):
-            raise ValidationError("types must be a list of strings, not one string")
-        kinds = sorted({check_text(t, "type", empty=True, limit=256) for t in types})
+    kinds = check_strings(types, "types", empty=True)
     q = await _query_vector(db, text, vector, embedder)
     n = max(20, 2 * k)
     hits = (
@@ -312,11 +308,7 @@ async def search_facts(
     _check(text, k)
     if text is None and vector is None:
         raise ValidationError("search_facts needs text= or vector=")
-    preds = None
-    if predicates is not None:
-        if isinstance(predicates, str):
-            raise ValidationError("predicates must be a list of strings, not one string")
-        preds = sorted({check_text(p, "predicate", limit=256) for p in predicates})
+    preds = check_strings(predicates, "predicates")
     q = await _query_vector(db, text, vector, embedder)
     known = check_utc(known_at, "known_at")
     n = max(50, 5 * k)
