@@ -42,10 +42,15 @@ def _refused(fn: Callable[..., Any], exc: BaseException) -> ValidationError:
     return ValidationError(f"{fn.__name__}: invalid argument: {exc}")
 
 
-def _closed_to(fn: Callable[..., Any], args: tuple[Any, ...]) -> PermissionDeniedError | None:
-    if not args:
-        return None
-    signin = getattr(args[0], "signed_in_as", None)
+def _executor(first: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """What a domain function runs on: its first argument, given by position or by name."""
+    if args:
+        return args[0]
+    return kwargs.get(first) if first is not None else None
+
+
+def _closed_to(fn: Callable[..., Any], db: Any) -> PermissionDeniedError | None:
+    signin = getattr(db, "signed_in_as", None)
     if getattr(signin, "kind", None) != "agent":
         return None
     domain = fn.__module__.rpartition(".")[2].lstrip("_")
@@ -55,8 +60,8 @@ def _closed_to(fn: Callable[..., Any], args: tuple[Any, ...]) -> PermissionDenie
     )
 
 
-def _restricted(args: tuple[Any, ...]) -> bool:
-    signin = getattr(args[0], "signed_in_as", None) if args else None
+def _restricted(db: Any) -> bool:
+    signin = getattr(db, "signed_in_as", None)
     return bool(getattr(signin, "restricted", False))
 
 
@@ -96,16 +101,18 @@ def _wrap(fn: F, *, agents: bool) -> F:
 
 
 def _wrap_async(fn: F, agents: bool) -> F:
+    first = next(iter(inspect.signature(fn).parameters), None)
+
     @functools.wraps(fn)
     async def guarded_async(*args: Any, **kwargs: Any) -> Any:
         if not agents:
-            closed = _closed_to(fn, args)
+            closed = _closed_to(fn, _executor(first, args, kwargs))
             if closed is not None:
                 raise closed
         try:
             return await fn(*args, **kwargs)
         except NotFoundError as exc:
-            if isinstance(exc, NotVisibleError) or not _restricted(args):
+            if isinstance(exc, NotVisibleError) or not _restricted(_executor(first, args, kwargs)):
                 raise
             raise not_visible(exc) from exc
         except StoreError:

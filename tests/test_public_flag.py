@@ -83,6 +83,15 @@ async def test_a_closed_domain_function_refuses_an_agent_before_sending() -> Non
     assert agent.sent == []
 
 
+async def test_the_refusal_holds_when_the_store_is_passed_by_name() -> None:
+    agent = _Session(SignIn("agent", "scout"))
+    with pytest.raises(PermissionDeniedError, match=r"cas\.put: an agent's sign-in"):
+        await cas.put(db=agent, data=b"agent blob")  # type: ignore[arg-type]
+    with pytest.raises(PermissionDeniedError, match=r"commits\.log: an agent's sign-in"):
+        await commits.log(db=agent, branch="main")  # type: ignore[arg-type]
+    assert agent.sent == []
+
+
 def test_only_a_function_that_queries_can_be_closed() -> None:
     def pure(x: int) -> int:
         return x
