@@ -20,7 +20,7 @@ The package holds one idea a module: ``_models`` (what is read and written), ``_
 ``_embedders``, ``_space`` (declaring and requiring a space, re-embedding), ``_recall_index``
 (the recall index beside the store, a package of its own: text analysis, the index and its
 search, its saved files, following the change feed), ``_write`` (remember, invalidate,
-restore, forget), ``_owned`` (writes of the framework doors), ``_reads`` and ``_recall``.
+restore, forget), ``_reads`` and ``_recall``.
 """
 
 from ._embedders import Embedder, HashingEmbedder, SentenceTransformerEmbedder
