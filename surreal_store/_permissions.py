@@ -324,8 +324,8 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
             "status": "s", "target_model": "s", "target_dimension": "s", "indexed": "s",
             "built_at": "s", "created_at": "s", "index_kind": "s", "diskann_degree": "s",
             "diskann_l_build": "s",
-            # The old count of vectors written since the last build (no longer read), which
-            # an agent's invalidations still move; updated_at is the engine's (VALUE).
+            # A count of vectors written since the last build, which an agent's invalidations
+            # move; updated_at is the engine's (VALUE).
             "unindexed": "su", "updated_at": "su",
         },
         agent={"select": ANY, "update": ANY},

@@ -1,5 +1,5 @@
-"""The derived recall index (memory._recall_index): read-your-writes on every path a change can take,
-persistence, crash recovery and exact filters. Real embedded engine throughout."""
+"""The derived recall index (memory._recall_index): read-your-writes on every path a change can
+take, persistence, crash recovery and exact filters. Real embedded engine throughout."""
 
 from __future__ import annotations
 

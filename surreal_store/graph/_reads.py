@@ -85,8 +85,8 @@ class _Parts(Model):
     observations: list[Observation]
 
 
-# The engine's ORDER BY over a computed array of records came back unordered in some runs
-# (3.2.4), so rows are put in order here.
+# The engine's ORDER BY over a computed array of records is not relied on (docs/engine-notes.md):
+# rows are put in order here.
 def fact_order(f: Fact) -> tuple[dt.datetime, str]:
     return (f.recorded_at, f.id)
 
