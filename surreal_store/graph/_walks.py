@@ -93,24 +93,19 @@ def _strings(value: Sequence[str] | None, what: str) -> list[str] | None:
     return sorted({check_text(v, what, empty=what == "types", limit=256) for v in value})
 
 
-# The rows as JSON text, every link as its key: the SDK's decoding of many small records in
-# its own encoding costs more than the walk (see _json_parts).
+# The rows as JSON text: the SDK's decoding of many small records in its own encoding costs
+# more than the walk (see _json_parts). Links stay records (``"entity:<key>"`` in JSON) and
+# lose their table in Python: the engine's ``record::id`` on every link cost more than the
+# walk's reads.
 _ENTITY_JSON: Final = (
-    "record::id(id) AS id, scope, name, type, aliases, summary, attributes, embedding_model, "
-    "created_at, updated_at, recorded_at, retracted_at, lives, "
-    "IF merged_into = NONE { NONE } ELSE { record::id(merged_into) } AS merged_into"
+    "id, scope, name, type, aliases, summary, attributes, embedding_model, created_at, "
+    "updated_at, recorded_at, retracted_at, lives, merged_into"
 )
 _FACT_JSON: Final = (
-    "record::id(id) AS id, scope, record::id(in) AS s, predicate, record::id(out) AS o, value, "
-    "key, valid_from, valid_until, recorded_at, retracted_at, "
-    "IF superseded_by = NONE { NONE } ELSE { record::id(superseded_by) } AS superseded_by, "
-    "IF supersedes = NONE { NONE } ELSE { record::id(supersedes) } AS supersedes, "
-    "invalidated_at, (invalidated_causes ?? []).map(|$c| [record::tb($c), record::id($c)]) "
-    "AS invalidated_causes"
-)
-_FACT_KEYS: Final = (
-    "id, scope, s, predicate, o, value, key, valid_from, valid_until, recorded_at, "
-    "retracted_at, superseded_by, supersedes, invalidated_at, invalidated_causes"
+    "id, scope, in, predicate, out, value, key, valid_from, valid_until, recorded_at, "
+    "retracted_at, superseded_by, supersedes, invalidated_at, "
+    "IF invalidated_causes { invalidated_causes.map(|$c| [record::tb($c), record::id($c)]) } "
+    "ELSE { [] } AS invalidated_causes"
 )
 _OBSERVATION_JSON: Final = (
     "record::id(out) AS e, in.content AS content, record::id(in) AS memory, position, "
@@ -118,28 +113,55 @@ _OBSERVATION_JSON: Final = (
 )
 
 
+def _level(k: int, ok: str) -> str:
+    """Walk level ``k`` (2 on): the facts of the entities first reached at level ``k - 1``
+    that pass ``ok``, each fact read once (its row is the walk's answer), none tried twice."""
+    return f"""
+LET $c{k} = array::complement(array::distinct(array::flatten($new{k - 1}<->fact)), $tried{k - 1});
+LET $f{k} = (SELECT {_FACT_JSON} FROM $c{k} WHERE {ok}) ?? [];
+LET $tried{k} = array::concat($tried{k - 1}, $c{k});
+LET $new{k} = array::complement(array::distinct(array::concat($f{k}.in, $f{k}.out)), $seen{k - 1});
+LET $seen{k} = array::concat($seen{k - 1}, $new{k});"""
+
+
+_UNROLLED: Final = 3
+"""The deepest walk written out a level at a time; deeper ones use the engine's recursion,
+whose one statement costs less to parse than hundreds of levels (most of them empty)."""
+
+
 @cache
 def _neighbourhood_query(depth: int, at: bool, hidden: bool, predicates: bool, types: bool) -> str:
     ok = fact_filter(at=at, hidden=hidden, predicates=predicates, types=types)
-    deeper = (
-        f"$first.{{1..{depth - 1}+collect}}(<->entity<->fact[WHERE {ok}])" if depth > 1 else "[]"
-    )
+    if depth <= _UNROLLED:
+        # Breadth first, a level a statement block: the facts that pass are read once, as
+        # rows, and their ends are the next level.
+        levels = "".join(_level(k, ok) for k in range(2, depth + 1))
+        facts = "array::concat(" + ", ".join(f"$f{k}" for k in range(1, depth + 1)) + ")"
+        walk = f"""
+LET $tried1 = array::distinct($start<->fact);
+LET $f1 = (SELECT {_FACT_JSON} FROM $tried1 WHERE {ok}) ?? [];
+LET $new1 = array::complement(array::distinct(array::concat($f1.in, $f1.out)), [$start]);
+LET $seen1 = array::concat([$start], $new1);{levels}
+LET $facts = {facts};
+LET $ids = $seen{depth};"""
+    else:
+        walk = f"""
+LET $first = $start<->fact[WHERE {ok}];
+LET $deeper = $first.{{1..{depth - 1}+collect}}(<->entity<->fact[WHERE {ok}]);
+LET $edges = array::distinct(array::concat($first ?? [], $deeper ?? []));
+-- Each fact read once more, for its row: the ends come from it, not from reading it again.
+LET $facts = (SELECT {_FACT_JSON} FROM $edges) ?? [];
+LET $ids = array::distinct(array::concat([$start], $facts.in, $facts.out));"""
     return f"""
 LET $v = $valid_at ?? time::now();
 IF array::len((SELECT VALUE id FROM $start WHERE scope = $scope AND {_alive(at)}) ?? []) = 0 {{
     THROW 'not_found: no entity ' + $name + ' in scope ' + $scope;
-}};
-LET $first = $start<->fact[WHERE {ok}];
-LET $edges = array::distinct(array::concat($first ?? [], {deeper} ?? []));
--- Each fact read once: the ends come from its row, not from reading it again.
-LET $facts = (SELECT {_FACT_JSON}, in, out FROM $edges) ?? [];
-LET $ids = array::distinct(array::concat([$start], $facts.in, $facts.out));
-LET $links = array::flatten((SELECT VALUE <-observation FROM $ids));
+}};{walk}
 RETURN encoding::json::encode({{
     entities: (SELECT {_ENTITY_JSON} FROM $ids) ?? [],
-    facts: $facts.map(|$f| $f.{{{_FACT_KEYS}}}),
-    observations: (SELECT {_OBSERVATION_JSON} FROM $links
-        WHERE {_observations(at, hidden)}) ?? [],
+    facts: $facts,
+    observations: (SELECT {_OBSERVATION_JSON} FROM observation
+        WHERE out IN $ids AND {_observations(at, hidden)}) ?? [],
 }});
 """
 
@@ -152,26 +174,49 @@ _PRECISE: type[dt.datetime] | None = None
 
 
 def _instant(text: str) -> dt.datetime:
-    """An RFC 3339 UTC timestamp from the engine's JSON, to the nanosecond, as
-    :func:`precise_datetime` makes it, but parsed by ``fromisoformat`` (strptime took most of
-    a neighbourhood's time in Python)."""
+    """An RFC 3339 UTC timestamp from the engine's JSON (``YYYY-MM-DDTHH:MM:SS[.f]Z``), to the
+    nanosecond, as :func:`precise_datetime` makes it, but parsed by slicing (strptime took
+    most of a neighbourhood's time in Python); any other shape goes through
+    ``fromisoformat``."""
     global _PRECISE
     if _PRECISE is None:
         _PRECISE = type(precise_datetime("1970-01-01T00:00:00.000000001Z"))
     head, _, frac = text.rstrip("Z").partition(".")
     digits = (frac + "000000000")[:9]
-    at = dt.datetime.fromisoformat(head)
+    if len(head) == 19 and head[4] == "-" and head[10] == "T":
+        fields = (int(head[:4]), int(head[5:7]), int(head[8:10]), int(head[11:13]),
+                  int(head[14:16]), int(head[17:19]))  # fmt: skip
+    else:
+        at = dt.datetime.fromisoformat(head)
+        fields = (at.year, at.month, at.day, at.hour, at.minute, at.second)
     return _PRECISE(
-        at.year, at.month, at.day, at.hour, at.minute, at.second, int(digits[:6]),
-        tzinfo=dt.UTC, nanosecond=int(digits[6:]),  # type: ignore[call-arg]
+        *fields, int(digits[:6]), tzinfo=dt.UTC, nanosecond=int(digits[6:]),  # type: ignore[call-arg]
     )  # fmt: skip
 
 
-def _times(row: dict[str, Any]) -> dict[str, Any]:
+def _key(link: str) -> str:
+    """A record's key from its JSON text (``"fact:<key>"``, the key in backticks or angle
+    brackets when it reads as a number); the store's entity and fact keys are hex."""
+    key = link.partition(":")[2]
+    if key[:1] in ("`", "\u27e8") and key[-1:] in ("`", "\u27e9"):
+        return key[1:-1]
+    return key
+
+
+def _link(link: str | None) -> str | None:
+    return None if link is None else _key(link)
+
+
+def _times(row: dict[str, Any], seen: dict[str, dt.datetime]) -> dict[str, Any]:
+    """``row``'s timestamps parsed, each distinct text once per answer (``seen``): the rows of
+    one write share theirs."""
     for name in _TIMES:
         value = row.get(name)
         if isinstance(value, str):
-            row[name] = _instant(value)
+            at = seen.get(value)
+            if at is None:
+                at = seen[value] = _instant(value)
+            row[name] = at
     return row
 
 
@@ -179,24 +224,31 @@ def _json_parts(raw: str) -> Subgraph:
     """The neighbourhood's JSON as models: datetimes to the nanosecond, facts' ends by name,
     sorted here (the engine's ORDER BY over a computed array is not reliable on 3.2.4)."""
     data = json.loads(raw)
+    seen: dict[str, dt.datetime] = {}
     entities = []
     for row in data["entities"]:
-        row["lives"] = [_times(life) for life in row.get("lives") or ()]
-        entities.append(Entity.model_validate(_times(row)))
+        row["id"] = _key(row["id"])
+        row["merged_into"] = _link(row.get("merged_into"))
+        row["lives"] = [_times(life, seen) for life in row.get("lives") or ()]
+        entities.append(Entity.model_validate(_times(row, seen)))
     entities.sort(key=lambda e: e.name)
     name_of = {e.id: e.name for e in entities}
     facts = []
     for row in data["facts"]:
-        row["subject"] = name_of[row.pop("s")]
-        row["object"] = name_of[row.pop("o")]
+        row["id"] = _key(row["id"])
+        row["subject"] = name_of[_key(row.pop("in"))]
+        row["object"] = name_of[_key(row.pop("out"))]
+        row["superseded_by"] = _link(row.get("superseded_by"))
+        row["supersedes"] = _link(row.get("supersedes"))
         row["invalidated_causes"] = [RecordId(t, k) for t, k in row["invalidated_causes"]]
-        facts.append(Fact.model_validate(_times(row)))
+        facts.append(Fact.model_validate(_times(row, seen)))
     facts.sort(key=lambda f: (f.recorded_at, f.id))
     observations: dict[str, list[Observation]] = {e.name: [] for e in entities}
     for row in sorted(data["observations"], key=lambda r: r["position"]):
         name = name_of.get(row.pop("e"))
         if name is not None:
-            observations[name].append(Observation.model_validate(_times(row | {"entity": name})))
+            row = _times(row | {"entity": name}, seen)
+            observations[name].append(Observation.model_validate(row))
     return Subgraph(entities=entities, facts=facts, observations=observations)
 
 
