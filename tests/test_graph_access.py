@@ -393,3 +393,27 @@ async def test_guessed_entity_and_fact_ids_answer_as_absent_ones(tmp_path: Path)
 
 def _b(name: str) -> RecordId:
     return RecordId("entity", graph.entity_id("team-b", name))
+
+
+async def test_an_agent_cannot_show_again_a_fact_another_source_hides(tmp_path: Path) -> None:
+    """A's fact is also sourced from B's run; the owner distrusts that run. A, who cannot see
+    the run nor lift its distrust, clears the fact's causes by hand: the database refuses, and
+    the fact stays hidden."""
+    w = await build(tmp_path)
+    async with Store(w.url) as root:
+        await provenance.invalidate(
+            root, source=provenance.RunTrace(run_id=w.b_run, seq=1), reason="distrusted"
+        )
+        assert await graph.facts(root, scope="team-a") == []
+    async with Store(w.url, agent="a", agent_secret=SECRETS["a"]) as a:
+        with pytest.raises(StoreError, match="hidden exactly by the causes"):
+            await a.execute(
+                "UPDATE $f SET invalidated_at = NONE, invalidated_reason = NONE, "
+                "invalidated_by = NONE, invalidated_causes = [];",
+                f=RecordId("fact", w.a_fact),
+            )
+        assert await graph.facts(a, scope="team-a") == []
+    async with Store(w.url) as root:
+        assert await graph.facts(root, scope="team-a") == []
+        shown = await graph.facts(root, scope="team-a", include_invalidated=True)
+        assert [f.id for f in shown] == [w.a_fact] and shown[0].invalidated
