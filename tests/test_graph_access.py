@@ -417,3 +417,28 @@ async def test_an_agent_cannot_show_again_a_fact_another_source_hides(tmp_path: 
         assert await graph.facts(root, scope="team-a") == []
         shown = await graph.facts(root, scope="team-a", include_invalidated=True)
         assert [f.id for f in shown] == [w.a_fact] and shown[0].invalidated
+
+
+async def test_an_agent_imports_a_reference_file_into_its_own_scope(tmp_path: Path) -> None:
+    """The import's run is the agent's own (named after it), so an agent can bring a reference
+    memory file into its scope; into another scope it is refused and writes nothing."""
+    from surreal_store._cli._graph_io import import_records, read_memory_file
+
+    w = await build(tmp_path)
+    path = tmp_path / "memory.jsonl"
+    path.write_text(
+        '{"type":"entity","name":"Plan B","entityType":"plan","observations":["drafted"]}\n'
+        '{"type":"relation","from":"Plan B","to":"Plan","relationType":"follows"}\n'
+    )
+    records, _ = read_memory_file(path)
+    async with Store(w.url, agent="a", agent_secret=SECRETS["a"]) as a:
+        report = await import_records(a, records, source=str(path), scope="team-a")
+        assert report.run_id.startswith("a:import-graph.")
+        view = await graph.entity(a, name="Plan B", scope="team-a")
+        assert view is not None and view.contents == ["drafted"]
+        assert [f.object for f in view.facts] == ["Plan"]
+    before = await fingerprint(w)
+    async with Store(w.url, agent="a", agent_secret=SECRETS["a"]) as a:
+        with pytest.raises(StoreError):
+            await import_records(a, records, source=str(path), scope="team-b")
+    assert await fingerprint(w) == before

@@ -153,7 +153,14 @@ async def import_records(
         digest = hashlib.sha256(
             "\n".join(json.dumps(r, sort_keys=True) for r, _ in records).encode()
         ).hexdigest()
-    run_id = f"import-graph.{hashlib.sha256(f'{scope}:{digest}'.encode()).hexdigest()[:32]}"
+    # An agent's runs are its own and named after it (schema 021); anyone else's import is a
+    # run of the import itself.
+    signin = getattr(db, "signed_in_as", None)
+    agent: str | None = (
+        getattr(signin, "name", None) if getattr(signin, "kind", None) == "agent" else None
+    )
+    import_id = f"import-graph.{hashlib.sha256(f'{scope}:{digest}'.encode()).hexdigest()[:32]}"
+    run_id = f"{agent}:{import_id}" if agent is not None else import_id
     report = ImportReport(run_id=run_id, lines=len(records))
 
     # Entities: the first line of a name counts; a later one adds its observations.
@@ -187,7 +194,7 @@ async def import_records(
 
     # The run and its events: one per line, appended in batches that a retried import
     # appends only once (idempotency keys).
-    seq_of = await _record_lines(db, run_id, digest, source, records)
+    seq_of = await _record_lines(db, run_id, agent or _AGENT, digest, source, records)
     by_line = {n: item for item, n in records}
     if progress is not None:
         progress("lines recorded", len(records))
@@ -230,14 +237,19 @@ async def import_records(
 
 
 async def _record_lines(
-    db: Executor, run_id: str, digest: str, source: str, records: Sequence[Record]
+    db: Executor,
+    run_id: str,
+    agent_name: str,
+    digest: str,
+    source: str,
+    records: Sequence[Record],
 ) -> dict[int, int]:
     """The import's run (made once) and its events, one per line: line number -> seq."""
     try:
         await runs.get_run(db, run_id=run_id)
     except NotFoundError:
         await runs.create_run(
-            db, spec_digest=digest, agent_name=_AGENT, tags=["import-graph"], run_id=run_id
+            db, spec_digest=digest, agent_name=agent_name, tags=["import-graph"], run_id=run_id
         )
     seq_of: dict[int, int] = {}
     for start in range(0, len(records), _BATCH):
