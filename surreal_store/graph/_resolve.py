@@ -205,7 +205,7 @@ class Resolution(Model):
 # The live entities whose name or alias has one of the keys; each key's matches.
 _MATCHES = f"""
 SELECT {ENTITY_FIELDS} FROM entity WHERE scope = $scope AND retracted_at = NONE
-    AND (name_key IN $keys OR aliases.any(|$a| string::lowercase($a) IN $lower));
+    AND (name_key IN $keys OR aliases.any(|$a| string::lowercase($a) IN $keys));
 """
 
 _ADD_ALIASES = """
@@ -253,7 +253,6 @@ async def resolve_entities(
         idempotent=True,
         scope=scope,
         keys=sorted(keys),
-        lower=sorted(keys),
     )
     by_key: dict[str, dict[str, Entity]] = {}
     for ent in found:

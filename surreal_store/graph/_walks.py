@@ -20,7 +20,7 @@ from .._api import public
 from .._engine import precise_datetime
 from .._errors import ValidationError
 from .._executor import Executor
-from .._types import Model, RecordId, check_text
+from .._types import Model, RecordId
 from ..memory._checks import check_utc
 from ._models import (
     DEFAULT_SCOPE,
@@ -30,7 +30,7 @@ from ._models import (
     Observation,
     Subgraph,
 )
-from ._names import check_name, check_scope, entity_record
+from ._names import check_name, check_scope, check_strings, entity_record
 
 __all__ = ["MAX_DEPTH", "fact_filter", "neighbourhood", "path"]
 
@@ -83,14 +83,6 @@ def _check_depth(value: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DEPTH:
         raise ValidationError(f"{what} must be an int in [1, {MAX_DEPTH}], not {value!r}")
     return value
-
-
-def _strings(value: Sequence[str] | None, what: str) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise ValidationError(f"{what} must be a list of strings, not one string")
-    return sorted({check_text(v, what, empty=what == "types", limit=256) for v in value})
 
 
 # The rows as JSON text: the SDK's decoding of many small records in its own encoding costs
@@ -276,8 +268,8 @@ async def neighbourhood(
     check_scope(scope)
     name = check_name(entity)
     depth = _check_depth(depth, "depth")
-    preds = _strings(predicates, "predicates")
-    kinds = _strings(types, "types")
+    preds = check_strings(predicates, "predicates")
+    kinds = check_strings(types, "types", empty=True)
     valid = check_utc(valid_at, "valid_at")
     known = check_utc(known_at, "known_at")
     text = _neighbourhood_query(
@@ -359,7 +351,7 @@ async def path(
     start_name = check_name(source, "source")
     target_name = check_name(target, "target")
     depth = _check_depth(max_depth, "max_depth")
-    preds = _strings(predicates, "predicates")
+    preds = check_strings(predicates, "predicates")
     valid = check_utc(valid_at, "valid_at")
     known = check_utc(known_at, "known_at")
     text = _path_query(known is not None, include_invalidated, preds is not None, depth)
