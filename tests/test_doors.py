@@ -164,3 +164,54 @@ def test_the_checkpointer_serves_other_loops_from_the_stores(tmp_path: Path) -> 
         assert errors == []
         assert saver.get_tuple(cfg) is None
         assert len(list(saver.list(None))) == 4
+
+
+async def _unindexed(store: Store) -> int:
+    space = await memory.get_space(store)
+    assert space is not None
+    return space.unindexed
+
+
+async def test_a_langgraph_put_counts_its_vectors_as_unindexed(store: Store) -> None:
+    pytest.importorskip("langgraph.store.base")
+    from _fakes import FakeEmbedder
+
+    from surreal_store.langgraph import SurrealStore
+
+    e = FakeEmbedder("words-v1", 16)
+    lg = SurrealStore(store, index={"dims": 16, "embed": e, "fields": ["text", "note"]})
+    await lg.setup()
+    await lg.aput(("users", "ana"), "drink", {"text": "green tea", "note": "mornings"})
+    assert await _unindexed(store) == 2
+    await lg.aput(("users", "ana"), "drink", {"text": "coffee"})  # replaced: one vector
+    await lg.aput(("users", "ana"), "plain", {"cups": 3}, index=False)  # no vector
+    assert await _unindexed(store) == 3
+
+
+async def test_a_langchain_add_counts_its_vectors_as_unindexed(store: Store) -> None:
+    pytest.importorskip("langchain_core.documents")
+    from _fakes import FakeEmbedder
+    from langchain_core.documents import Document
+
+    from surreal_store.langchain import SurrealVectorStore
+
+    lc = SurrealVectorStore(store, embedding=FakeEmbedder("words-v1", 16))
+    await lc.aadd_texts(["one text", "two texts", "three"])
+    assert await _unindexed(store) == 3
+    await lc.aadd_documents([Document(page_content="four"), Document(page_content="five")])
+    assert await _unindexed(store) == 5
+
+
+async def test_an_mcp_remember_counts_as_memory_remember_does(store: Store) -> None:
+    # The MCP tool writes through memory.remember, which never moved the counter.
+    pytest.importorskip("mcp.server.mcpserver")
+    from mcp import Client
+
+    from surreal_store.mcp import create_server
+
+    async with Client(create_server(store, embedder=memory.HashingEmbedder(64))) as c:
+        for content in ("a thing", "another thing"):
+            assert not (await c.call_tool("remember", {"content": content})).is_error
+    assert await _unindexed(store) == 0
+    await memory.remember(store, content="a third", embedder=memory.HashingEmbedder(64))
+    assert await _unindexed(store) == 0
