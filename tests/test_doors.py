@@ -215,3 +215,19 @@ async def test_an_mcp_remember_counts_as_memory_remember_does(store: Store) -> N
     assert await _unindexed(store) == 0
     await memory.remember(store, content="a third", embedder=memory.HashingEmbedder(64))
     assert await _unindexed(store) == 0
+
+
+def test_each_sync_opener_takes_what_its_from_url_takes() -> None:
+    import inspect
+
+    pytest.importorskip("langgraph.store.base")
+    pytest.importorskip("langchain_core.vectorstores")
+    from surreal_store.langchain import SurrealVectorStore
+    from surreal_store.langgraph import SurrealCheckpointSaver, SurrealStore
+
+    for door in (SurrealCheckpointSaver, SurrealStore, SurrealVectorStore):
+        opener, twin = inspect.signature(door.from_url), inspect.signature(door.from_url_sync)
+        assert twin.parameters == opener.parameters and "url" in twin.parameters
+        assert twin.return_annotation == f"Iterator[{door.__name__}]"
+        assert door.from_url_sync.__qualname__ == f"{door.__name__}.from_url_sync"
+        assert (door.from_url_sync.__doc__ or "").startswith("For synchronous code")
