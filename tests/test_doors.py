@@ -5,11 +5,11 @@ checkpointer's included)."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _threads import errors_in_threads
 
 from surreal_store import Store, StoreStateError, ValidationError, memory
 from surreal_store._cli._app import embedder_for
@@ -138,7 +138,6 @@ def test_the_checkpointer_serves_other_loops_from_the_stores(tmp_path: Path) -> 
 
     with SurrealCheckpointSaver.from_url_sync(f"surrealkv://{tmp_path / 'kv'}") as saver:
         cfg: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
-        errors: list[BaseException] = []
 
         def worker(n: int) -> None:
             async def on_another_loop() -> None:
@@ -151,17 +150,9 @@ def test_the_checkpointer_serves_other_loops_from_the_stores(tmp_path: Path) -> 
                 assert found is not None and found.checkpoint["channel_values"] == {"n": n}
                 assert len([t async for t in saver.alist(thread)]) == 1
 
-            try:
-                asyncio.run(on_another_loop())
-            except BaseException as exc:
-                errors.append(exc)
+            asyncio.run(on_another_loop())
 
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        assert errors == []
+        assert errors_in_threads(worker, 4) == []
         assert saver.get_tuple(cfg) is None
         assert len(list(saver.list(None))) == 4
 
