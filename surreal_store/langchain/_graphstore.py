@@ -20,12 +20,14 @@ from .._doors import Home, current_loop, in_background
 from .._errors import ValidationError
 from .._types import check_text
 from ..graph._extract import PreparedWrite, prepare_extraction, write_prepared
+from ._readonly import WriteQueryError, check_read_only
 
 T = TypeVar("T")
 
 __all__ = [
     "GraphTransformerExtractor",
     "SurrealGraphStore",
+    "WriteQueryError",
     "graph_document_extraction",
 ]
 
@@ -371,6 +373,7 @@ class SurrealGraphStore:
         valid_from_property: str | None = None,
         valid_until_property: str | None = None,
         embedder: memory.Embedder | None = None,
+        allow_writes: bool = False,
     ) -> None:
         if not isinstance(store, Store):
             raise ValidationError("SurrealGraphStore needs an open surreal_store.Store")
@@ -390,6 +393,9 @@ class SurrealGraphStore:
         self.valid_from_property = valid_from_property
         self.valid_until_property = valid_until_property
         self.embedder = embedder
+        if not isinstance(allow_writes, bool):
+            raise ValidationError("allow_writes must be True or False")
+        self.allow_writes = allow_writes
         self._home = Home(store, "graph store")
         self._structured: dict[str, Any] | None = None
         self._stale = True
@@ -408,6 +414,7 @@ class SurrealGraphStore:
         valid_from_property: str | None = None,
         valid_until_property: str | None = None,
         embedder: memory.Embedder | None = None,
+        allow_writes: bool = False,
         **settings: Any,
     ) -> AsyncIterator[SurrealGraphStore]:
         """Open a store at ``url`` (the settings' default when ``None``; ``settings`` as
@@ -419,6 +426,7 @@ class SurrealGraphStore:
                 store, scope=scope, source_kind=source_kind, tags=tags,
                 valid_from_property=valid_from_property,
                 valid_until_property=valid_until_property, embedder=embedder,
+                allow_writes=allow_writes,
             )  # fmt: skip
             await graph_store.arefresh_schema()
             yield graph_store
@@ -435,6 +443,7 @@ class SurrealGraphStore:
         valid_from_property: str | None = None,
         valid_until_property: str | None = None,
         embedder: memory.Embedder | None = None,
+        allow_writes: bool = False,
         **settings: Any,
     ) -> Iterator[SurrealGraphStore]:
         """For synchronous code: open a store at ``url`` on an event loop of its own in a
@@ -446,6 +455,7 @@ class SurrealGraphStore:
                 store, scope=scope, source_kind=source_kind, tags=tags,
                 valid_from_property=valid_from_property,
                 valid_until_property=valid_until_property, embedder=embedder,
+                allow_writes=allow_writes,
             )  # fmt: skip
 
         with in_background(url, settings, build) as graph_store:
@@ -519,9 +529,19 @@ class SurrealGraphStore:
         is the graph store's scope unless ``params`` gives one) and return the rows of its
         last statement: each an object, or ``{"value": v}`` for a value that is not one.
 
-        The query runs with the store's sign-in and its rights: it can write. Give a chain
-        that writes queries a store signed in as a viewer (or an agent) where it must not."""
+        **Reading only**, unless the graph store was made with ``allow_writes=True``: a
+        query that could write (a write, definition or session keyword anywhere in it,
+        subqueries included, or a ``fn::`` call, since functions can write) is refused with
+        :class:`WriteQueryError` naming the word, before anything is sent.
+
+        **Scope**: ``$scope`` is bound, but nothing in the text stops a query naming another
+        scope (``WHERE scope = 'other'``, or none at all). What confines a query to scopes is
+        the store's sign-in: on a store signed in as an agent (record access,
+        ``Store(agent=...)``) the database itself shows it only its granted scopes, whatever
+        the query asks; on an owner's or editor's store it reads every scope."""
         check_text(query, "query")
+        if not self.allow_writes:
+            check_read_only(query)
         values = dict(params or {})
         for name in values:
             if not isinstance(name, str) or not name or not set(name) <= _PARAM_NAME:
