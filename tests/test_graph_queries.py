@@ -636,3 +636,22 @@ def test_cli_entity_known_at_shows_its_fields_then(kv_url: str) -> None:
     assert "Ada (person)" in shown.stdout
     current = cli("--url", kv_url, "entity", "Ada")
     assert "Ada (robot)" in current.stdout
+
+
+async def test_search_entities_as_known_at_a_time(store: Store) -> None:
+    await graph.create_entities(
+        store,
+        entities=[E(name="Ada", type="person", summary="climbs rocks"), E(name="Bob", type="cat")],
+    )
+    t0 = await now(store)
+    await graph.update_entity(store, name="Ada", type="artist", summary="paints walls")
+    then = await graph.search_entities(store, text="climbs", known_at=t0)
+    assert [(h.entity.name, h.entity.summary) for h in then] == [("Ada", "climbs rocks")]
+    assert await graph.search_entities(store, text="climbs") == []
+    typed = await graph.search_entities(store, text="climbs", types=["person"], known_at=t0)
+    assert [h.entity.type for h in typed] == ["person"]
+    assert await graph.search_entities(store, text="paints", types=["person"]) == []
+    (now_hit,) = await graph.search_entities(store, text="paints", types=["artist"])
+    assert now_hit.entity.summary == "paints walls"
+    # Before it existed, nothing.
+    assert await graph.search_entities(store, text="climbs", known_at=year(2000)) == []
