@@ -435,3 +435,13 @@ async def test_handshake_era_clients_subscribe_as_to_the_reference_server(tmp_pa
             await c.call_tool("create_entities", {"entities": [entity("Bo")]})
             await anyio.sleep(0.8)
             assert told == [], name
+
+
+async def test_graph_as_of_answers_an_entity_as_it_was_known(store: Store, client: Client) -> None:
+    await structured(client, "create_entities", {"entities": [entity("Ana", "person")]})
+    before = await store.query_required_single("RETURN time::now();", dt.datetime)
+    await graph.update_entity(store, name="Ana", type="robot")
+    assert (await structured(client, "read_graph", {}))["entities"] == [entity("Ana", "robot")]
+    for args in ({}, {"names": ["Ana"]}, {"query": "person"}):
+        then = await structured(client, "graph_as_of", {"known_at": before.isoformat(), **args})
+        assert then["entities"] == [entity("Ana", "person")], args

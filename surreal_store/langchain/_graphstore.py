@@ -20,7 +20,7 @@ from .._doors import Home, current_loop, in_background
 from .._errors import ValidationError
 from .._types import check_text
 from ..graph._extract import PreparedWrite, prepare_extraction, write_prepared
-from ._readonly import WriteQueryError, check_read_only
+from ._readonly import WriteQueryError, checked_query
 
 T = TypeVar("T")
 
@@ -33,10 +33,6 @@ __all__ = [
 
 log = logging.getLogger("surreal_store.langchain")
 
-_PARAM_NAME: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-# The keyword arguments of Store.query itself: a parameter of that name would be taken for
-# them.
-_NOT_PARAMS: Final = frozenset({"idempotent", "timeout_s"})
 _TYPE_NAMES: Final = {
     "string": "STRING",
     "int": "INTEGER",
@@ -529,25 +525,13 @@ class SurrealGraphStore:
         is the graph store's scope unless ``params`` gives one) and return the rows of its
         last statement: each an object, or ``{"value": v}`` for a value that is not one.
 
-        **Reading only**, unless the graph store was made with ``allow_writes=True``: a
-        query that could write (a write, definition or session keyword anywhere in it,
-        subqueries included, or a ``fn::`` call, since functions can write) is refused with
-        :class:`WriteQueryError` naming the word, before anything is sent.
-
-        **Scope**: ``$scope`` is bound, but nothing in the text stops a query naming another
-        scope (``WHERE scope = 'other'``, or none at all). What confines a query to scopes is
-        the store's sign-in: on a store signed in as an agent (record access,
-        ``Store(agent=...)``) the database itself shows it only its granted scopes, whatever
-        the query asks; on an owner's or editor's store it reads every scope."""
-        check_text(query, "query")
-        if not self.allow_writes:
-            check_read_only(query)
-        values = dict(params or {})
-        for name in values:
-            if not isinstance(name, str) or not name or not set(name) <= _PARAM_NAME:
-                raise ValidationError(f"a parameter's name is letters, digits and _, not {name!r}")
-            if name in _NOT_PARAMS:
-                raise ValidationError(f"the parameter name {name!r} is reserved; use another")
+        **Reading only** unless the graph store has ``allow_writes=True``: a query that could
+        write (a write, definition or session keyword anywhere, subqueries included; a
+        ``fn::`` call) is refused before it is sent, :class:`WriteQueryError` naming the word.
+        **Scope**: ``$scope`` does not confine a query (it can name any scope); the sign-in
+        does. On a store signed in as an agent (``Store(agent=...)``) the database shows it
+        only its granted scopes, whatever the query asks; an owner's store reads them all."""
+        values = checked_query(query, params, allow_writes=self.allow_writes)
         values.setdefault("scope", self.scope)
         rows = await self._home.run(self.store.query(query, object, **values))
         return [r if isinstance(r, dict) else {"value": r} for r in rows]

@@ -1,5 +1,5 @@
-"""Refusing SurrealQL that could write, before it is sent: what keeps a model-written query
-(LangChain's ``GraphStore.query``) to reading.
+"""Checking a model-written query (LangChain's ``GraphStore.query``) before it is sent: its
+parameters' names, and, unless writes are allowed, that it only reads.
 
 The engine has no read-only transaction (``BEGIN`` takes no mode) and the embedded engine no
 second session to sign in as a viewer on the same connection, so the text is checked here. A
@@ -21,11 +21,19 @@ might honour, so a comment never hides more than the engine would.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 from .._errors import ValidationError
+from .._types import check_text
 
-__all__ = ["EFFECT_FAMILIES", "WRITE_WORDS", "WriteQueryError", "check_read_only"]
+__all__ = [
+    "EFFECT_FAMILIES",
+    "WRITE_WORDS",
+    "WriteQueryError",
+    "check_read_only",
+    "checked_query",
+]
 
 WRITE_WORDS: Final = frozenset(
     {
@@ -43,6 +51,11 @@ _LINE_BREAKS: Final = frozenset("\n\r\x0b\x0c\x85\u2028\u2029")
 # The engine's words are ASCII: any other character ends one here, so no letter the engine
 # would read as a separator can join two words into one this check passes.
 _WORD: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+# The keyword arguments of Store.query itself: a parameter of that name would be taken for
+# them.
+_NOT_PARAMS: Final = frozenset({"idempotent", "timeout_s"})
 
 
 class WriteQueryError(ValidationError):
@@ -139,3 +152,20 @@ def check_read_only(text: str) -> None:
                 f"{family}::",
                 f"calls {family}::..., a function that may write or reach outside the query",
             )
+
+
+def checked_query(
+    query: str, params: Mapping[str, Any] | None, *, allow_writes: bool
+) -> dict[str, Any]:
+    """``params`` as a new dict once ``query`` and its parameters' names are checked (and,
+    unless ``allow_writes``, that ``query`` only reads); nothing is sent on a refusal."""
+    check_text(query, "query")
+    if not allow_writes:
+        check_read_only(query)
+    values = dict(params or {})
+    for name in values:
+        if not isinstance(name, str) or not name or not set(name) <= _WORD:
+            raise ValidationError(f"a parameter's name is letters, digits and _, not {name!r}")
+        if name in _NOT_PARAMS:
+            raise ValidationError(f"the parameter name {name!r} is reserved; use another")
+    return values
