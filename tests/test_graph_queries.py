@@ -605,6 +605,9 @@ async def test_an_agents_change_of_an_entity_is_kept_and_versions_are_read_only(
         assert view is not None and (view.entity.type, view.entity.summary) == ("person", "v1")
         seen = await a.query("SELECT VALUE summary FROM entity_version ORDER BY replaced_at", str)
         assert seen == ["v0", "v1"]  # its own scope's only
+        theirs = f"entity:`{graph.entity_id('team-b', 'Ada')}`"
+        for fn in ("fn::entity_known", "fn::entity_type_at"):
+            assert await a.execute(f"RETURN {fn}({theirs}, d'2000-01-01')") == [None]
         ada = f"entity:`{graph.entity_id('team-a', 'Ada')}`"
         attacks = [
             f"CREATE entity_version CONTENT {{ entity: {ada}, scope: 'team-a', type: 'x', "
