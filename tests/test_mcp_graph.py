@@ -445,3 +445,22 @@ async def test_graph_as_of_answers_an_entity_as_it_was_known(store: Store, clien
     for args in ({}, {"names": ["Ana"]}, {"query": "person"}):
         then = await structured(client, "graph_as_of", {"known_at": before.isoformat(), **args})
         assert then["entities"] == [entity("Ana", "person")], args
+
+
+async def test_an_agents_subscriber_is_told_of_its_scopes_graph_only(kv_url: str) -> None:
+    """An agent's session cannot read the change feeds: it compares the graph it reads."""
+    from surreal_store import access, agents
+
+    async with Store(kv_url) as root:
+        await agents.register(root, name="a", kind="bot", agent_id="a")
+        await access.grant_agent(root, agent_id="a", secret="secret-of-a-1", scopes=["team-a"])
+        async with (
+            Store(kv_url, agent="a", agent_secret="secret-of-a-1") as a,
+            Client(create_server(a)) as c,
+            c.listen(resource_subscriptions=[GRAPH_URI]) as sub,
+        ):
+            await graph.create_entities(root, entities=[graph.NewEntity(name="B")], scope="b")
+            await _nothing_told(sub, within=1.5)
+            await graph.create_entities(root, entities=[graph.NewEntity(name="A")], scope="team-a")
+            assert await _next_uris(sub) == {GRAPH_URI}
+        await anyio.sleep(1.2)  # the watch ends with the stream
