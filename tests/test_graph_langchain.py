@@ -712,6 +712,16 @@ async def test_a_graph_store_on_an_agents_store_sees_only_its_scopes(kv_url: str
         text = repr(seen)
         assert "Bea" not in text and "Secret" not in text
         assert {"value": "Ada"} in seen[0]
-        # A graph store on an owner's store reads every scope (the sign-in confines it).
         async_rows = await gs.aquery("SELECT VALUE scope FROM entity;")
         assert {r["value"] for r in async_rows} == {"team-a"}
+    # The second line: on a viewer's store even an allowed write is the database's refusal.
+    async with Store(kv_url) as root:
+        await access.add_user(root, name="vic", password="vic-password-1", role="viewer")
+        before = await _everything(root)
+    async with Store(kv_url, username="vic", password="vic-password-1") as viewer:
+        gs = SurrealGraphStore(viewer, scope="team-a", allow_writes=True)
+        assert len(await gs.aquery("SELECT * FROM entity;")) == 4  # a viewer reads all
+        with pytest.raises(QueryError):
+            await gs.aquery("DELETE entity;")
+    async with Store(kv_url) as root:
+        assert await _everything(root) == before
