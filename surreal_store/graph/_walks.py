@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, Final
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
 from .._api import public
 from .._engine import precise_datetime
 from .._errors import ValidationError
 from .._executor import Executor
-from .._types import Model, RecordId
+from .._types import Model, RecordId, describe
 from ..memory._checks import check_utc
 from ._models import (
     DEFAULT_SCOPE,
@@ -218,14 +219,27 @@ def _times(row: dict[str, Any], names: tuple[str, ...], seen: dict[str, dt.datet
             row[name] = at
 
 
+@cache
+def _rows_of(model: type[Model]) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+def _validated(model: type[Model], rows: list[dict[str, Any]]) -> list[Any]:
+    """``rows`` as ``model``s, validated as one list (a call per row costs more), failing
+    as :meth:`Model.model_validate` does."""
+    try:
+        return _rows_of(model).validate_python(rows)
+    except PydanticValidationError as exc:
+        raise ValidationError(describe(model.__name__, exc)) from None
+
+
 def _json_parts(raw: str) -> Subgraph:
     """The neighbourhood's JSON as models: datetimes to the nanosecond, facts' ends by name,
     sorted here (the engine's ORDER BY over a computed array is not reliable on 3.2.4)."""
     data = json.loads(raw)
     seen: dict[str, dt.datetime] = {}
-    entities = []
-    entity = Entity.model_validate
-    for row in data["entities"]:
+    rows = data["entities"]
+    for row in rows:
         row["id"] = _key(row["id"])
         row["merged_into"] = _link(row.get("merged_into"))
         lives = row.get("lives") or ()
@@ -233,12 +247,11 @@ def _json_parts(raw: str) -> Subgraph:
             _times(life, _LIFE_TIMES, seen)
         row["lives"] = list(lives)
         _times(row, _ENTITY_TIMES, seen)
-        entities.append(entity(row))
+    entities: list[Entity] = _validated(Entity, rows)
     entities.sort(key=lambda e: e.name)
     name_of = {e.id: e.name for e in entities}
-    facts = []
-    fact = Fact.model_validate
-    for row in data["facts"]:
+    rows = data["facts"]
+    for row in rows:
         row["id"] = _key(row["id"])
         row["subject"] = name_of[_key(row.pop("in"))]
         row["object"] = name_of[_key(row.pop("out"))]
@@ -246,7 +259,7 @@ def _json_parts(raw: str) -> Subgraph:
         row["supersedes"] = _link(row.get("supersedes"))
         row["invalidated_causes"] = [RecordId(t, k) for t, k in row["invalidated_causes"]]
         _times(row, _FACT_TIMES, seen)
-        facts.append(fact(row))
+    facts: list[Fact] = _validated(Fact, rows)
     facts.sort(key=lambda f: (f.recorded_at, f.id))
     observations: dict[str, list[Observation]] = {e.name: [] for e in entities}
     for row in sorted(data["observations"], key=lambda r: r["position"]):
