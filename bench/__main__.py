@@ -1,5 +1,5 @@
-"""``python -m bench [NAME ...] [--quick] [--json PATH]``: run benchmarks, print a table, and
-write one flat JSON object of figure name -> number."""
+"""``python -m bench [NAME ...] [--quick] [--only PART ...] [--json PATH]``: run benchmarks,
+print a table, and write one flat JSON object of figure name -> number."""
 
 from __future__ import annotations
 
@@ -26,13 +26,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(REGISTRY)}")
     parser.add_argument("--quick", action="store_true", help="small scale, for smoke runs")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PART",
+        help="run only this part of a benchmark (repeatable; e.g. graph's neighbourhood)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in REGISTRY]
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(REGISTRY)}")
     names = args.names or [name for name, bench in REGISTRY.items() if bench.default]
-    scale = Scale(quick=args.quick)
+    scale = Scale(quick=args.quick, only=frozenset(args.only))
     figures: dict[str, float] = {}
     failed = False
     for name in names:

@@ -17,9 +17,16 @@ class Scale:
     """How big a run is: ``quick`` is a smoke run (well under a minute per benchmark)."""
 
     quick: bool
+    only: frozenset[str] = frozenset()
+    """The parts of a benchmark to run (``--only``; empty: all). A benchmark that has parts
+    names them in its docstring; one that has none runs whole."""
 
     def pick(self, quick: int, full: int) -> int:
         return quick if self.quick else full
+
+    def wants(self, part: str) -> bool:
+        """Whether ``part`` of a benchmark is to run."""
+        return not self.only or part in self.only
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ On surrealkv (the durable default), every figure a ratio within one run:
 
 If ``bench/graph_reference.py`` is there, its ``reference_figures(scale)`` (the MCP reference
 memory server against ours) are reported here too.
+
+Parts (``--only``): ``bulk_load`` (the three loads and their ratios), ``neighbourhood`` (the
+raw load into our schema that the walks read, and the walks), ``reference``.
 """
 
 from __future__ import annotations
@@ -233,7 +236,7 @@ async def run(scale: Scale) -> list[Figure]:
         figures = await _all(scale, root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    if importlib.util.find_spec("bench.graph_reference") is not None:
+    if scale.wants("reference") and importlib.util.find_spec("bench.graph_reference") is not None:
         reference = importlib.import_module("bench.graph_reference")
         figures += await reference.reference_figures(scale)
     return figures
@@ -243,16 +246,25 @@ async def _all(scale: Scale, root: Path) -> list[Figure]:
     n = scale.pick(2_000, 100_000)
     entities, facts = _data(n)
     ents, rels = _raw_rows(entities, facts, dt.datetime.now(dt.UTC))
-    async with Store(f"surrealkv://{root / 'plain'}", migrate=False, check_schema=False) as plain:
-        await plain.execute(_PLAIN)
-        plain_s = await _raw_load(plain, ents, rels)
-    print(f"    raw (plain tables) {n:,} + {5 * n:,}: {plain_s:.1f}s", flush=True)
-    async with Store(f"surrealkv://{root / 'same'}") as same:
-        same_s = await _raw_load(same, ents, rels)
-        print(f"    raw (our schema): {same_s:.1f}s", flush=True)
-        # The walks read the same rows as the API writes (loaded raw here, so that the read
-        # figures do not wait on the load's).
-        walks = await _neighbourhoods(same, [e.name for e in entities], scale)
+    load = scale.wants("bulk_load")
+    walks: list[Figure] = []
+    if load:
+        async with Store(
+            f"surrealkv://{root / 'plain'}", migrate=False, check_schema=False
+        ) as plain:
+            await plain.execute(_PLAIN)
+            plain_s = await _raw_load(plain, ents, rels)
+        print(f"    raw (plain tables) {n:,} + {5 * n:,}: {plain_s:.1f}s", flush=True)
+    if load or scale.wants("neighbourhood"):
+        async with Store(f"surrealkv://{root / 'same'}") as same:
+            same_s = await _raw_load(same, ents, rels)
+            print(f"    raw (our schema): {same_s:.1f}s", flush=True)
+            # The walks read the same rows as the API writes (loaded raw here, so that the
+            # read figures do not wait on the load's).
+            if scale.wants("neighbourhood"):
+                walks = await _neighbourhoods(same, [e.name for e in entities], scale)
+    if not load:
+        return walks
     total = len(entities) + len(facts)
     async with Store(f"surrealkv://{root / 'api'}") as store:
         api_s, done = await _api_load(store, entities, facts, scale.pick(180, 1200))

@@ -21,6 +21,10 @@ surrealkv, clustered 384-d vectors (bench/_data.py), every figure a ratio within
   plain recall.
 
 Only the public API is used on our side, so the same file measures an older checkout.
+
+Parts (``--only``): ``recall`` loads ours alone (at 100k only, in a full run) and measures
+``recall_at_10``, the filtered recalls, ``recall_p50_ms`` and ``recall_vs_numpy_exact``,
+without the raw engine, full text or the warm opens.
 """
 
 from __future__ import annotations
@@ -100,9 +104,15 @@ async def run(scale: Scale) -> list[Figure]:
     root = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     figures: list[Figure] = []
     try:
-        for n in [2_000] if scale.quick else [10_000, 100_000]:
+        sizes = [2_000] if scale.quick else [10_000, 100_000]
+        if scale.only == {"recall"}:
+            sizes = sizes[-1:]
+        for n in sizes:
             suffix = "" if scale.quick else f"_{n // 1000}k"
-            figures += await _one_size(root, n, scale, suffix=suffix)
+            if scale.only == {"recall"}:
+                figures += await _recall_only(root, n, scale, suffix=suffix)
+            else:
+                figures += await _one_size(root, n, scale, suffix=suffix)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return figures
@@ -187,6 +197,77 @@ async def _raw_load(db: Any, data: Matrix, words: list[str]) -> tuple[float, flo
     return insert_s, time.perf_counter() - t0
 
 
+async def _recall_only(root: Path, n: int, scale: Scale, *, suffix: str) -> list[Figure]:
+    """Ours alone: quality and latency against numpy's exact top-10 (``--only recall``)."""
+    data = clustered(n)
+    words = texts(n)
+    queries = clustered(100, seed=1)
+    qlist = [q.tolist() for q in queries]
+    truth = [exact_top_k(data, q, K) for q in queries]
+    ids = [memory.memory_id("default", w) for w in words]
+    out: dict[str, float] = {}
+    async with Store(f"surrealkv://{root / f'ours{n}'}") as store:
+        await memory.declare_space(store, model="bench", dimension=384)
+        items = [
+            memory.NewMemory(content=w, kind=_kind(i), embedding=v.tolist())
+            for i, (w, v) in enumerate(zip(words, data, strict=True))
+        ]
+        t0 = time.perf_counter()
+        await memory.remember_many(store, items)
+        await memory.recall(store, vector=qlist[0], k=K)
+        print(f"    ours {n:,}: load until recall {time.perf_counter() - t0:.1f}s", flush=True)
+        out |= await _quality(store, data, queries, truth, ids, n)
+        cq = itertools.cycle(qlist)
+
+        async def ours() -> object:
+            return await memory.recall(store, vector=next(cq), k=K, scope="default")
+
+        async def numpy_exact() -> object:
+            return exact_top_k(data, queries[0], K)
+
+        a, c = await interleaved(ours, numpy_exact, rounds=scale.pick(6, 20), calls=5, warmup=5)
+        out["recall_vs_numpy_exact"] = p50(a) / p50(c)
+        out["numpy_exact_p50_ms"] = p50(c) * 1e3
+    targets: dict[str, tuple[Any, float]] = {
+        "recall_at_10": (">=", 0.95),
+        "filtered_recall_at_10_10pct": (">=", 0.95),
+        "filtered_recall_at_10_1pct": (">=", 0.95),
+        "recall_vs_numpy_exact": ("<=", 0.3),
+    }
+    unit = {"recall_p50_ms": "ms", "numpy_exact_p50_ms": "ms", "recall_vs_numpy_exact": "x"}
+    return [
+        Figure(name + suffix, value, unit.get(name, ""), target=targets.get(name))
+        for name, value in out.items()
+    ]
+
+
+async def _quality(
+    store: Store, data: Matrix, queries: Matrix, truth: list[Any], ids: list[str], n: int
+) -> dict[str, float]:
+    """``recall_at_10`` at the default effort and ``recall_p50_ms`` over 100 queries, and the
+    filtered recalls (10% and 1% of the store) over 30."""
+    out: dict[str, float] = {}
+    qlist = [q.tolist() for q in queries]
+    hits, times = 0, []
+    for q, want in zip(qlist, truth, strict=True):
+        t1 = time.perf_counter()
+        got = await memory.recall(store, vector=q, k=K)
+        times.append(time.perf_counter() - t1)
+        hits += len({ids[i] for i in want} & {h.memory.id for h in got})
+    out["recall_at_10"] = hits / (K * len(qlist))
+    out["recall_p50_ms"] = p50(times) * 1e3
+    for label, kinds in (("10pct", ["rare", "tenth"]), ("1pct", ["rare"])):
+        admitted = [i for i in range(n) if _kind(i) in kinds]
+        sub = data[admitted]
+        hits = 0
+        for q in queries[:30]:
+            wanted = {ids[admitted[j]] for j in exact_top_k(sub, q, K)}
+            got = await memory.recall(store, vector=q.tolist(), k=K, kind=kinds)
+            hits += len(wanted & {h.memory.id for h in got})
+        out[f"filtered_recall_at_10_{label}"] = hits / (K * 30)
+    return out
+
+
 async def _one_size(root: Path, n: int, scale: Scale, *, suffix: str) -> list[Figure]:
     data = clustered(n)
     words = texts(n)
@@ -222,23 +303,7 @@ async def _one_size(root: Path, n: int, scale: Scale, *, suffix: str) -> list[Fi
             out["raw_insert_then_index_per_s"] = n / (raw_insert_s + raw_index_s)
 
             # Quality at the default effort, and filtered: 10% and 1% of the store.
-            hits, times = 0, []
-            for q, want in zip(qlist, truth, strict=True):
-                t1 = time.perf_counter()
-                got = await memory.recall(store, vector=q, k=K)
-                times.append(time.perf_counter() - t1)
-                hits += len({ids[i] for i in want} & {h.memory.id for h in got})
-            out["recall_at_10"] = hits / (K * len(qlist))
-            out["recall_p50_ms"] = p50(times) * 1e3
-            for label, kinds in (("10pct", ["rare", "tenth"]), ("1pct", ["rare"])):
-                admitted = [i for i in range(n) if _kind(i) in kinds]
-                sub = data[admitted]
-                hits = 0
-                for q in queries[:30]:
-                    wanted = {ids[admitted[j]] for j in exact_top_k(sub, q, K)}
-                    got = await memory.recall(store, vector=q.tolist(), k=K, kind=kinds)
-                    hits += len(wanted & {h.memory.id for h in got})
-                out[f"filtered_recall_at_10_{label}"] = hits / (K * 30)
+            out |= await _quality(store, data, queries, truth, ids, n)
 
             # Latency against the raw engine's KNN (ids only) and numpy, interleaved.
             cq = itertools.cycle(qlist)

@@ -29,8 +29,10 @@ from surreal_store import (
     RecallIndexError,
     RecordId,
     Store,
+    StoreStateError,
     access,
     agents,
+    graph,
     memory,
 )
 from surreal_store._migrate import default_schema_dir
@@ -144,6 +146,77 @@ async def test_a_recall_of_a_current_index_is_one_round_trip(kv_url: str) -> Non
         await memory.invalidate(s, memory=m.id, reason="wrong")
         count, found = await trips(vector=vec(5000))
         assert count == 2 and m.id not in found
+
+
+async def test_changes_to_other_tables_do_not_hide_a_later_memory(kv_url: str) -> None:
+    """A page of the feed is counted in transactions of every table with a feed (the graph's
+    too): more of the graph's than a page holds, then a memory, and the memory is recalled
+    (it was not, when the look read the memory table's feed alone). The index moves past
+    the other tables' changes, so the next recall is one round trip again."""
+    async with Store(kv_url) as s:
+        known = await seeded(s)
+        assert await ids(await memory.recall(s, vector=vec(7), k=1)) == [known[7]]
+        index = derived_index(s)
+        assert index is not None
+        for i in range(index.feed_limit + 5):
+            await graph.create_entities(s, entities=[graph.NewEntity(name=f"thing {i}")])
+        m = await memory.remember(s, content="written after the graph", embedding=vec(5000))
+        assert await ids(await memory.recall(s, vector=vec(5000), k=1)) == [m.id]
+        for i in range(index.feed_limit + 5):
+            await graph.create_entities(s, entities=[graph.NewEntity(name=f"other {i}")])
+        row = raw_row("raw after the graph", i=6000)
+        await s.execute("INSERT INTO memory $row RETURN NONE;", row=row)
+        got = await memory.recall(s, text="raw after the graph", k=1)
+        assert await ids(got) == [str(row["id"].key)]  # type: ignore[attr-defined]
+        before = s.stats.queries
+        assert await ids(await memory.recall(s, vector=vec(7), k=1)) == [known[7]]
+        assert s.stats.queries - before == 1
+
+
+_REEMBEDDING = (
+    "UPDATE embedding_space:active SET status = 'reembedding', target_model = 'next', "
+    "target_dimension = $d RETURN NONE;"
+)
+_READY = (
+    "UPDATE embedding_space:active SET status = 'ready', target_model = NONE, "
+    "target_dimension = NONE RETURN NONE;"
+)
+
+
+async def test_a_change_to_the_space_alone_is_seen_by_the_next_recall(kv_url: str) -> None:
+    """The look follows the embedding space's own feed (schema 030) rather than reading the
+    space: a change to the space alone, written raw, is seen by the next recall of a current
+    index in its round trip, and the space as it then is decides (a re-embed under way refuses
+    vector recall). Without the space's feed the look reads the space, and sees it too."""
+    async with Store(kv_url) as s:
+        known = await seeded(s)
+        assert await ids(await memory.recall(s, vector=vec(7), k=1)) == [known[7]]
+        index = derived_index(s)
+        assert index is not None and index.space_feed is True
+        await s.execute(_REEMBEDDING, d=DIM)
+        with pytest.raises(StoreStateError, match="re-embedded"):
+            await memory.recall(s, vector=vec(7), k=1)
+        assert await ids(await memory.recall(s, text="memory number 7", k=1)) == [known[7]]
+        await s.execute(_READY)
+        assert await ids(await memory.recall(s, vector=vec(7), k=1)) == [known[7]]
+        before = s.stats.queries
+        assert await ids(await memory.recall(s, vector=vec(8), k=1)) == [known[8]]
+        assert s.stats.queries - before == 1
+        # A memory and then the space changed: both are caught up with.
+        m = await memory.remember(s, content="before the space", embedding=vec(5000))
+        await s.execute(_REEMBEDDING, d=DIM)
+        with pytest.raises(StoreStateError, match="re-embedded"):
+            await memory.recall(s, vector=vec(5000), k=1)
+        await s.execute(_READY)
+        assert await ids(await memory.recall(s, vector=vec(5000), k=1)) == [m.id]
+        await s.execute("ALTER TABLE embedding_space DROP CHANGEFEED;")
+    async with Store(kv_url, migrate=False) as s:
+        assert await ids(await memory.recall(s, vector=vec(7), k=1)) == [known[7]]
+        index = derived_index(s)
+        assert index is not None and index.space_feed is False
+        await s.execute(_REEMBEDDING, d=DIM)
+        with pytest.raises(StoreStateError, match="re-embedded"):
+            await memory.recall(s, vector=vec(7), k=1)
 
 
 async def test_catching_up_pages_the_feed_by_the_size_of_its_transactions(kv_url: str) -> None:

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, Final
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
 from .._api import public
 from .._engine import precise_datetime
 from .._errors import ValidationError
 from .._executor import Executor
-from .._types import Model, RecordId
+from .._types import Model, RecordId, describe
 from ..memory._checks import check_utc
 from ._models import (
     DEFAULT_SCOPE,
@@ -122,13 +123,14 @@ _OBSERVATION_JSON: Final = (
 )
 
 
-def _level(k: int, ok: str) -> str:
+def _level(k: int, ok: str, *, last: bool) -> str:
     """Walk level ``k`` (2 on): the facts of the entities first reached at level ``k - 1``
-    that pass ``ok``, each fact read once (its row is the walk's answer), none tried twice."""
+    that pass ``ok``, each fact read once (its row is the walk's answer), none tried twice
+    (``last``: no level follows to try them)."""
+    tried = "" if last else f"\nLET $tried{k} = array::concat($tried{k - 1}, $c{k});"
     return f"""
 LET $c{k} = array::complement(array::distinct(array::flatten($new{k - 1}<->fact)), $tried{k - 1});
-LET $f{k} = (SELECT {_FACT_JSON} FROM $c{k} WHERE {ok}) ?? [];
-LET $tried{k} = array::concat($tried{k - 1}, $c{k});
+LET $f{k} = (SELECT {_FACT_JSON} FROM $c{k} WHERE {ok}) ?? [];{tried}
 LET $new{k} = array::complement(array::distinct(array::concat($f{k}.in, $f{k}.out)), $seen{k - 1});
 LET $seen{k} = array::concat($seen{k - 1}, $new{k});"""
 
@@ -144,7 +146,7 @@ def _neighbourhood_query(depth: int, at: bool, hidden: bool, predicates: bool, t
     if depth <= _UNROLLED:
         # Breadth first, a level a statement block: the facts that pass are read once, as
         # rows, and their ends are the next level.
-        levels = "".join(_level(k, ok) for k in range(2, depth + 1))
+        levels = "".join(_level(k, ok, last=k == depth) for k in range(2, depth + 1))
         facts = "array::concat(" + ", ".join(f"$f{k}" for k in range(1, depth + 1)) + ")"
         walk = f"""
 LET $tried1 = array::distinct($start<->fact);
@@ -176,31 +178,38 @@ RETURN encoding::json::encode({{
 """
 
 
-_TIMES: Final = ("created_at", "updated_at", "recorded_at", "retracted_at", "valid_from",
-                 "valid_until", "invalidated_at", "replaced_at")  # fmt: skip
+_ENTITY_TIMES: Final = ("created_at", "updated_at", "recorded_at", "retracted_at")
+_FACT_TIMES: Final = ("valid_from", "valid_until", "recorded_at", "retracted_at", "invalidated_at")
+_OBSERVATION_TIMES: Final = ("recorded_at", "retracted_at")
+_LIFE_TIMES: Final = ("recorded_at", "retracted_at")
+_VERSION_TIMES: Final = ("replaced_at",)
 
-
+_new_datetime: Final = dt.datetime.__new__
+_set_slot: Final = object.__setattr__
 _PRECISE: type[dt.datetime] | None = None
 
 
 def _instant(text: str) -> dt.datetime:
     """An RFC 3339 UTC timestamp from the engine's JSON (``YYYY-MM-DDTHH:MM:SS[.f]Z``), to the
-    nanosecond, as :func:`precise_datetime` makes it, but parsed by slicing (strptime took
-    most of a neighbourhood's time in Python); any other shape goes through
-    ``fromisoformat``."""
+    nanosecond, as :func:`precise_datetime` makes it, but parsed by slicing and made without
+    the SDK's constructor (a neighbourhood parses a few hundred); any other shape goes
+    through ``fromisoformat``."""
     global _PRECISE
     if _PRECISE is None:
         _PRECISE = type(precise_datetime("1970-01-01T00:00:00.000000001Z"))
     head, _, frac = text.rstrip("Z").partition(".")
     digits = (frac + "000000000")[:9]
-    if len(head) == 19 and head[4] == "-" and head[10] == "T":
-        fields = (int(head[:4]), int(head[5:7]), int(head[8:10]), int(head[11:13]),
-                  int(head[14:16]), int(head[17:19]))  # fmt: skip
-    else:
-        at = dt.datetime.fromisoformat(head)
-        fields = (at.year, at.month, at.day, at.hour, at.minute, at.second)
+    if len(head) == 19 and head[4] == "-" and head[10] == "T" and digits.isdigit():
+        value = _new_datetime(
+            _PRECISE, int(head[:4]), int(head[5:7]), int(head[8:10]), int(head[11:13]),
+            int(head[14:16]), int(head[17:19]), int(digits[:6]), dt.UTC,
+        )  # fmt: skip
+        _set_slot(value, "nanosecond", int(digits[6:]))
+        return value
+    at = dt.datetime.fromisoformat(head)
     return _PRECISE(
-        *fields, int(digits[:6]), tzinfo=dt.UTC, nanosecond=int(digits[6:]),  # type: ignore[call-arg]
+        at.year, at.month, at.day, at.hour, at.minute, at.second, int(digits[:6]),
+        tzinfo=dt.UTC, nanosecond=int(digits[6:]),  # type: ignore[call-arg]
     )  # fmt: skip
 
 
@@ -217,17 +226,30 @@ def _link(link: str | None) -> str | None:
     return None if link is None else _key(link)
 
 
-def _times(row: dict[str, Any], seen: dict[str, dt.datetime]) -> dict[str, Any]:
-    """``row``'s timestamps parsed, each distinct text once per answer (``seen``): the rows of
-    one write share theirs."""
-    for name in _TIMES:
+def _times(row: dict[str, Any], names: tuple[str, ...], seen: dict[str, dt.datetime]) -> None:
+    """``row``'s timestamps ``names`` parsed, each distinct text once per answer (``seen``):
+    the rows of one write share theirs."""
+    for name in names:
         value = row.get(name)
-        if isinstance(value, str):
+        if value.__class__ is str:
             at = seen.get(value)
             if at is None:
                 at = seen[value] = _instant(value)
             row[name] = at
-    return row
+
+
+@cache
+def _rows_of(model: type[Model]) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+def _validated(model: type[Model], rows: list[dict[str, Any]]) -> list[Any]:
+    """``rows`` as ``model``s, validated as one list (a call per row costs more), failing
+    as :meth:`Model.model_validate` does."""
+    try:
+        return _rows_of(model).validate_python(rows)
+    except PydanticValidationError as exc:
+        raise ValidationError(describe(model.__name__, exc)) from None
 
 
 def _json_parts(raw: str) -> Subgraph:
@@ -235,32 +257,40 @@ def _json_parts(raw: str) -> Subgraph:
     sorted here (the engine's ORDER BY over a computed array is not reliable on 3.2.4)."""
     data = json.loads(raw)
     seen: dict[str, dt.datetime] = {}
-    entities = []
-    for row in data["entities"]:
+    rows = data["entities"]
+    for row in rows:
         row["id"] = _key(row["id"])
         row["merged_into"] = _link(row.get("merged_into"))
-        row["lives"] = [_times(life, seen) for life in row.get("lives") or ()]
-        entities.append(Entity.model_validate(_times(row, seen)))
+        lives = row.get("lives") or ()
+        for life in lives:
+            _times(life, _LIFE_TIMES, seen)
+        row["lives"] = list(lives)
+        _times(row, _ENTITY_TIMES, seen)
+    entities: list[Entity] = _validated(Entity, rows)
     if data.get("versions"):
-        versions = [EntityVersion.model_validate(_times(v, seen)) for v in data["versions"]]
+        for v in data["versions"]:
+            _times(v, _VERSION_TIMES, seen)
+        versions: list[EntityVersion] = _validated(EntityVersion, data["versions"])
         entities = as_known(entities, versions)
     entities.sort(key=lambda e: e.name)
     name_of = {e.id: e.name for e in entities}
-    facts = []
-    for row in data["facts"]:
+    rows = data["facts"]
+    for row in rows:
         row["id"] = _key(row["id"])
         row["subject"] = name_of[_key(row.pop("in"))]
         row["object"] = name_of[_key(row.pop("out"))]
         row["superseded_by"] = _link(row.get("superseded_by"))
         row["supersedes"] = _link(row.get("supersedes"))
         row["invalidated_causes"] = [RecordId(t, k) for t, k in row["invalidated_causes"]]
-        facts.append(Fact.model_validate(_times(row, seen)))
+        _times(row, _FACT_TIMES, seen)
+    facts: list[Fact] = _validated(Fact, rows)
     facts.sort(key=lambda f: (f.recorded_at, f.id))
     observations: dict[str, list[Observation]] = {e.name: [] for e in entities}
     for row in sorted(data["observations"], key=lambda r: r["position"]):
         name = name_of.get(row.pop("e"))
         if name is not None:
-            row = _times(row | {"entity": name}, seen)
+            row["entity"] = name
+            _times(row, _OBSERVATION_TIMES, seen)
             observations[name].append(Observation.model_validate(row))
     return Subgraph(entities=entities, facts=facts, observations=observations)
 

@@ -24,13 +24,23 @@ class Stale(Exception):
     checked against it: catch up (from what the look saw, :func:`catch_up`), then ask again."""
 
     def __init__(
-        self, since: int, limit: int, entries: list[dict[str, Any]], space: dict[str, Any] | None
+        self,
+        since: int,
+        limit: int,
+        entries: list[dict[str, Any]],
+        space: dict[str, Any] | None,
+        *,
+        space_read: bool = True,
     ) -> None:
         super().__init__("the memory table changed since the index's versionstamp")
         self.since = since
         self.limit = limit  # the page's size in transactions: a full page may have more after
         self.entries = entries
         self.space = space
+        # Whether ``space`` is the space as of the look: read by it, or, for a look whose
+        # page shows no change to the space, the one it had. A look whose page shows the
+        # space changed did not read it: catching up does.
+        self.space_read = space_read
 
 
 class Broken(Exception):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -256,6 +257,55 @@ async def publish(db: Any, index: DerivedIndex) -> bool:
     return True
 
 
+_SPACE: Final = "SELECT * OMIT id FROM ONLY embedding_space:active;\n"
+# Whether the embedding space has its change feed (schema 030): a table's definition names it.
+_TABLES: Final = "INFO FOR DB;"
+_HAS_FEED: Final = re.compile(r"\bCHANGEFEED\s+\d")
+
+
+def _look(since: int, limit: int) -> str:
+    # The database's feed, not the memory table's: a LIMIT counts the transactions of every
+    # table with a feed (the graph's too), so a page of one table's changes cannot say
+    # whether it reached the present; the database's page can (fewer than asked for).
+    return f"SHOW CHANGES FOR DATABASE SINCE {int(since)} LIMIT {int(limit)};\n"
+
+
+def _table_of(change: dict[str, Any]) -> str | None:
+    """The table a change of the database's feed is to."""
+    for kind in ("update", "delete"):
+        body = change.get(kind)
+        if isinstance(body, dict):
+            record = body.get("id")
+            return record.table if isinstance(record, RecordId) else None
+    body = change.get("define_table")
+    if isinstance(body, dict):
+        name = body.get("name")
+        return name if isinstance(name, str) else None
+    return None
+
+
+def _touches(entries: list[dict[str, Any]], table: str) -> bool:
+    return any(_table_of(c) == table for e in entries for c in e.get("changes", ()))
+
+
+async def _execute(db: Any, text: str, **params: Any) -> list[Any]:
+    """``text``'s results (a read of the feed), a session that may not read it told by
+    :class:`FeedUnavailable`."""
+    try:
+        rows: list[Any] = await db.execute(text, idempotent=True, **params)
+    except PermissionDeniedError as exc:
+        raise FeedUnavailable(str(exc)) from None
+    except QueryError as exc:
+        if "not allowed" in str(exc).lower() or "permission" in str(exc).lower():
+            raise FeedUnavailable(str(exc)) from None
+        raise
+    return rows
+
+
+def _changes(row: Any) -> list[dict[str, Any]]:
+    return row if isinstance(row, list) else []
+
+
 async def _feed(
     db: Any,
     index: DerivedIndex,
@@ -265,25 +315,29 @@ async def _feed(
     then: str | None = None,
     **params: Any,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, Any]:
-    """A page of the feed from ``since``, the embedding space (``embedding_space:active``
-    without its id; recall checks the query's dimension and a re-embed against it) and the
-    result of ``then`` (a read) when given, in one round trip."""
-    try:
-        rows = await db.execute(
-            f"SHOW CHANGES FOR TABLE memory SINCE {int(since)} LIMIT {int(limit)};\n"
-            "SELECT * OMIT id FROM ONLY embedding_space:active;\n" + (then or ""),
-            idempotent=True,
-            **params,
-        )
-    except PermissionDeniedError as exc:
-        raise FeedUnavailable(str(exc)) from None
-    except QueryError as exc:
-        if "not allowed" in str(exc).lower() or "permission" in str(exc).lower():
-            raise FeedUnavailable(str(exc)) from None
-        raise
+    """A page of the database's feed from ``since`` (every table's changes: the memory
+    table's are the caller's to pick), the embedding space (``embedding_space:active``
+    without its id; recall checks the query's dimension and a re-embed against it; read
+    after the page, so it reflects at least the page's changes to it) and the result of
+    ``then`` (a read) when given, in one round trip."""
+    rows = await _execute(db, _look(since, limit) + _SPACE + (then or ""), **params)
     space = rows[1] if len(rows) > 1 and isinstance(rows[1], dict) else None
-    out = rows[0] if rows else []
-    return (out if isinstance(out, list) else []), space, (rows[2] if len(rows) > 2 else None)
+    return _changes(rows[0] if rows else []), space, (rows[2] if len(rows) > 2 else None)
+
+
+async def _follow_space(db: Any, index: DerivedIndex) -> None:
+    """Whether the embedding space has its change feed (schema 030), so that a look learns
+    of its changes from the database's feed rather than by reading it (a database not yet
+    migrated, or whose feed was removed, is read the long way)."""
+    try:
+        info = (await db.execute(_TABLES, idempotent=True))[0]
+    except StoreError as exc:
+        log.info("cannot tell whether the embedding space has a change feed (%s)", exc)
+        index.space_feed = False
+        return
+    tables = info.get("tables") if isinstance(info, dict) else None
+    definition = tables.get("embedding_space") if isinstance(tables, dict) else None
+    index.space_feed = isinstance(definition, str) and _HAS_FEED.search(definition) is not None
 
 
 async def read_if_current(
@@ -294,15 +348,27 @@ async def read_if_current(
     **params: Any,
 ) -> Any:
     """The result of the read ``text`` (if any), run in one round trip with a look at the
-    feed: raises :class:`Stale` unless the table has not changed since ``state`` (the
-    versionstamp and the embedding space that ``index`` reflected when it chose what to
-    read, or what it keeps of the memories it returns, :meth:`DerivedIndex.kept`). A change
-    committed after the look is one made after this read began, which a read need not see;
-    every filter is in ``text``, so a memory invalidated meanwhile is still refused."""
+    feed: raises :class:`Stale` unless nothing has changed since ``state`` (the versionstamp
+    and the embedding space that ``index`` reflected when it chose what to read, or what it
+    keeps of the memories it returns, :meth:`DerivedIndex.kept`). A change committed after
+    the look is one made after this read began, which a read need not see; every filter is
+    in ``text``, so a memory invalidated meanwhile is still refused.
+
+    Any change since counts, to any table with a feed: the index then catches up from the
+    look's page (its versionstamp moves past the other tables' changes too, so that the next
+    look reads only what is new). Where the space has its own feed, the page says whether
+    the space changed (any change to it counts); otherwise the look reads the space."""
     known, space = state
     limit = index.feed_limit
     if known < 0:
         raise Stale(known, limit, [], None)
+    if index.space_feed is True:
+        rows = await _execute(db, _look(known + 1, limit) + (text or ""), **params)
+        entries = _changes(rows[0] if rows else [])
+        if entries:
+            moved = _touches(entries, "embedding_space")
+            raise Stale(known, limit, entries, None if moved else space, space_read=not moved)
+        return rows[1] if len(rows) > 1 else None
     entries, now, result = await _feed(db, index, known + 1, limit, then=text, **params)
     if entries or now != space:
         raise Stale(known, limit, entries, now)
@@ -392,8 +458,9 @@ async def catch_up(
         # Reading the feed first: a session that cannot is told before a build it cannot use.
         _, index.space, _ = await _feed(db, index, 0, limit=1)
         await _start(db, index, progress)
+        await _follow_space(db, index)
     applied = 0
-    if seen is not None and seen.since == index.versionstamp:
+    if seen is not None and seen.since == index.versionstamp and seen.space_read:
         entries, index.space, limit = seen.entries, seen.space, seen.limit
     else:  # another task caught it up meanwhile: the look's page may be older than the index
         limit = index.feed_limit
@@ -405,6 +472,8 @@ async def catch_up(
         pending: dict[str, dict[str, Any]] = {}
         for entry in entries:
             for change in entry.get("changes", ()):
+                if _table_of(change) != "memory":
+                    continue  # another table's (the page is the database's)
                 if "update" in change:
                     record = change["update"]
                     key = key_of(record.get("id"))

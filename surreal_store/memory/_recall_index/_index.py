@@ -89,6 +89,9 @@ class DerivedIndex:
         self.feed_limit = 16  # transactions per page of the feed (see _FEED_ROWS)
         self.dim = 0
         self.space: dict[str, Any] | None = None  # embedding_space:active at the last catch-up
+        # Whether the space has its own change feed (schema 030; None until a start checks):
+        # then a look learns of its changes from the database's feed rather than reading it.
+        self.space_feed: bool | None = None
         # The database's identity this index reflects (None until known): its saves move the
         # epoch on from here.
         self.identity: Identity | None = None
@@ -366,12 +369,9 @@ class DerivedIndex:
                 labels, distances = self.ann.knn_query(query, k=want)
             except RuntimeError:  # fewer reachable than asked for: compare them all
                 break
-            keep = mask[labels[0]]
-            found = [
-                (int(s), 1.0 - float(d))
-                for s, d, ok in zip(labels[0], distances[0], keep, strict=True)
-                if ok
-            ]
+            # As Python numbers at once: iterating numpy arrays makes a numpy scalar an item.
+            slots, dists, keep = labels[0].tolist(), distances[0].tolist(), mask[labels[0]].tolist()
+            found = [(s, 1.0 - d) for s, d, ok in zip(slots, dists, keep, strict=True) if ok]
             if len(found) >= n:
                 return found[:n]
             want *= 4
