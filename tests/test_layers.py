@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     {"_types", "_api", "_surql", "_config"},
     {"_match"},
     {"_engine"},  # the SDK boundary: nothing of it knows the store
-    {"_ids", "_retry", "_executor", "_permissions"},
+    {"_ids", "_retry", "_executor", "_permissions", "_feeds"},
     {"_migrate"},
     {"_client"},
     {"_invalidation"},

@@ -464,3 +464,21 @@ async def test_an_agents_subscriber_is_told_of_its_scopes_graph_only(kv_url: str
             await graph.create_entities(root, entities=[graph.NewEntity(name="A")], scope="team-a")
             assert await _next_uris(sub) == {GRAPH_URI}
         await anyio.sleep(1.2)  # the watch ends with the stream
+
+
+async def test_a_page_of_other_tables_changes_does_not_hide_a_later_change(
+    store: Store, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed's LIMIT counts every table's transactions: a page filled by several tables'
+    changes, none of them a page on its own, is not the present, and the change after it
+    is seen (with one table's page at a time, ``Zed`` stayed out of the view)."""
+    from surreal_store.mcp import _graph_feed
+
+    monkeypatch.setattr(_graph_feed, "_FEED_PAGE", 4)
+    assert await structured(client, "read_graph", {}) == {"entities": [], "relations": []}
+    for i in range(3):
+        await memory.remember(store, content=f"note {i}")
+        await graph.create_entities(store, entities=[graph.NewEntity(name=f"E{i}", type="t")])
+    await graph.create_entities(store, entities=[graph.NewEntity(name="Zed", type="t")])
+    names = [e["name"] for e in (await structured(client, "read_graph", {}))["entities"]]
+    assert sorted(names) == ["E0", "E1", "E2", "Zed"]

@@ -19,6 +19,7 @@ import anyio
 
 from .. import graph
 from .._errors import PermissionDeniedError, QueryError
+from .._feeds import look, tables_of
 from .._types import RecordId
 from ._graph_view import GraphView, entities_of, relations_of
 
@@ -149,17 +150,14 @@ class Views:
 
     async def _look(
         self, since: int, clock: bool = False
-    ) -> tuple[list[list[dict[str, Any]]], dt.datetime | None]:
-        """The feeds' changes since ``since`` (a page of each) and, with ``clock``, the
-        engine's time, in one round trip."""
-        text = "".join(
-            f"SHOW CHANGES FOR TABLE {t} SINCE {int(since)} LIMIT {_FEED_PAGE};"
-            for t in _FEED_TABLES
-        )
+    ) -> tuple[list[list[dict[str, Any]]], int | None, bool, dt.datetime | None]:
+        """The changes to the graph's tables since ``since`` (a page of the database's
+        feed, one list per table), the last versionstamp the page read (``None``: none),
+        whether the page was full (more may follow) and, with ``clock``, the engine's time,
+        in one round trip."""
+        text = look(since, _FEED_PAGE) + ("RETURN time::now();" if clock else "")
         try:
-            rows = await self.session.store.execute(
-                text + ("RETURN time::now();" if clock else ""), idempotent=True
-            )
+            rows = await self.session.store.execute(text, idempotent=True)
         except PermissionDeniedError as exc:
             raise _FeedUnavailable(str(exc)) from None
         except QueryError as exc:
@@ -167,9 +165,10 @@ class Views:
             if "not allowed" in low or "permission" in low or "changefeed" in low:
                 raise _FeedUnavailable(str(exc)) from None
             raise
-        feeds = [r if isinstance(r, list) else [] for r in rows[: len(_FEED_TABLES)]]
-        now = rows[len(_FEED_TABLES)] if clock else None
-        return feeds, now
+        entries = rows[0] if rows and isinstance(rows[0], list) else []
+        last = max((int(e["versionstamp"]) for e in entries), default=None)
+        now = rows[1] if clock else None
+        return tables_of(entries, _FEED_TABLES), last, len(entries) >= _FEED_PAGE, now
 
     async def _rebuild(self, sv: _ScopeView) -> None:
         db = self.session.store
@@ -193,22 +192,23 @@ class Views:
             await self._look(0)  # a session that cannot read the feeds is told before a build
             await self._rebuild(sv)
         while True:
-            feeds, now = await self._look(sv.versionstamp + 1, clock=sv.boundary is not None)
+            feeds, last, full, now = await self._look(
+                sv.versionstamp + 1, clock=sv.boundary is not None
+            )
             if sv.boundary is not None and now is not None and now >= sv.boundary:
                 await self._rebuild(sv)
                 continue
-            if not any(feeds):
+            if last is None:
                 return
             names, whole = self._touched(sv, feeds)
-            last = max(int(entry["versionstamp"]) for feed in feeds for entry in feed)
             if whole or len(names) > _REREAD_LIMIT:
                 await self._rebuild(sv)
                 sv.versionstamp = max(sv.versionstamp, last)
                 continue
             if names:
                 await self._reread(sv, names)
-            sv.versionstamp = last
-            if all(len(feed) < _FEED_PAGE for feed in feeds):
+            sv.versionstamp = max(sv.versionstamp, last)
+            if not full:
                 return
 
     def _touched(self, sv: _ScopeView, feeds: list[list[dict[str, Any]]]) -> tuple[set[str], bool]:

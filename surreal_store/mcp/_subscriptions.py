@@ -28,6 +28,7 @@ import mcp_types as types
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated, ServerEvent
 
 from .._errors import PermissionDeniedError, QueryError
+from .._feeds import look, tables_of
 from .._types import RecordId
 
 if TYPE_CHECKING:
@@ -197,19 +198,17 @@ class Subscriptions:
         """The memories written since versionstamp ``since`` and where to look next."""
         ids: set[str] = set()
         while True:
-            rows = await self.session.store.execute(
-                f"SHOW CHANGES FOR TABLE memory SINCE {int(since)} LIMIT {_MEMORY_PAGE};",
-                idempotent=True,
-            )
-            feed = rows[0] if rows and isinstance(rows[0], list) else []
-            for entry in feed:
+            rows = await self.session.store.execute(look(since, _MEMORY_PAGE), idempotent=True)
+            entries = rows[0] if rows and isinstance(rows[0], list) else []
+            for entry in entries:
                 since = max(since, int(entry["versionstamp"]) + 1)
-                for change in entry.get("changes", ()):
+            for entry in tables_of(entries, ("memory",))[0]:
+                for change in entry["changes"]:
                     record = change.get("update") or change.get("delete") or {}
                     rid = record.get("id") if isinstance(record, dict) else None
                     if isinstance(rid, RecordId):
                         ids.add(str(rid.key))
-            if len(feed) < _MEMORY_PAGE:
+            if len(entries) < _MEMORY_PAGE:
                 return since, ids
 
     async def _notify(self, uri: str) -> None:

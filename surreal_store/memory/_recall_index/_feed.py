@@ -37,6 +37,7 @@ from typing import Any, Final
 import anyio
 
 from ..._errors import PermissionDeniedError, QueryError, StoreError
+from ..._feeds import look, table_of
 from ..._types import RecordId
 from .._models import FIELDS
 from ._failures import FeedUnavailable, Stale
@@ -263,29 +264,8 @@ _TABLES: Final = "INFO FOR DB;"
 _HAS_FEED: Final = re.compile(r"\bCHANGEFEED\s+\d")
 
 
-def _look(since: int, limit: int) -> str:
-    # The database's feed, not the memory table's: a LIMIT counts the transactions of every
-    # table with a feed (the graph's too), so a page of one table's changes cannot say
-    # whether it reached the present; the database's page can (fewer than asked for).
-    return f"SHOW CHANGES FOR DATABASE SINCE {int(since)} LIMIT {int(limit)};\n"
-
-
-def _table_of(change: dict[str, Any]) -> str | None:
-    """The table a change of the database's feed is to."""
-    for kind in ("update", "delete"):
-        body = change.get(kind)
-        if isinstance(body, dict):
-            record = body.get("id")
-            return record.table if isinstance(record, RecordId) else None
-    body = change.get("define_table")
-    if isinstance(body, dict):
-        name = body.get("name")
-        return name if isinstance(name, str) else None
-    return None
-
-
 def _touches(entries: list[dict[str, Any]], table: str) -> bool:
-    return any(_table_of(c) == table for e in entries for c in e.get("changes", ()))
+    return any(table_of(c) == table for e in entries for c in e.get("changes", ()))
 
 
 async def _execute(db: Any, text: str, **params: Any) -> list[Any]:
@@ -320,7 +300,7 @@ async def _feed(
     without its id; recall checks the query's dimension and a re-embed against it; read
     after the page, so it reflects at least the page's changes to it) and the result of
     ``then`` (a read) when given, in one round trip."""
-    rows = await _execute(db, _look(since, limit) + _SPACE + (then or ""), **params)
+    rows = await _execute(db, look(since, limit) + _SPACE + (then or ""), **params)
     space = rows[1] if len(rows) > 1 and isinstance(rows[1], dict) else None
     return _changes(rows[0] if rows else []), space, (rows[2] if len(rows) > 2 else None)
 
@@ -363,7 +343,7 @@ async def read_if_current(
     if known < 0:
         raise Stale(known, limit, [], None)
     if index.space_feed is True:
-        rows = await _execute(db, _look(known + 1, limit) + (text or ""), **params)
+        rows = await _execute(db, look(known + 1, limit) + (text or ""), **params)
         entries = _changes(rows[0] if rows else [])
         if entries:
             moved = _touches(entries, "embedding_space")
@@ -472,7 +452,7 @@ async def catch_up(
         pending: dict[str, dict[str, Any]] = {}
         for entry in entries:
             for change in entry.get("changes", ()):
-                if _table_of(change) != "memory":
+                if table_of(change) != "memory":
                     continue  # another table's (the page is the database's)
                 if "update" in change:
                     record = change["update"]
