@@ -177,6 +177,12 @@ OBSERVED = Condition(
     "a memory and an entity of its scopes",
     "scope IN $auth.scopes AND in.scope IN $auth.scopes AND out.scope IN $auth.scopes",
 )
+# An observation link is retracted, not deleted (schema 028): it goes only with its memory
+# (forgetting purges a memory and its edges) or its entity.
+GONE_OBSERVED = Condition(
+    "of its scopes, whose memory or entity is gone",
+    "scope IN $auth.scopes AND (!record::exists(in) OR !record::exists(out))",
+)
 NEW_OBSERVED = Condition(
     "a memory and an entity of its scopes, keyed [memory, entity, position]",
     f"{OBSERVED.surql} AND record::id(id) = [record::id(in), record::id(out), position]",
@@ -428,9 +434,10 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
             "retracted_at": "scu",
         },
         agent={
-            "select": OBSERVED, "create": NEW_OBSERVED, "update": OBSERVED, "delete": OBSERVED,
+            "select": OBSERVED, "create": NEW_OBSERVED, "update": OBSERVED,
+            "delete": GONE_OBSERVED,
         },
-        refused="an agent links memories and entities of its scopes",
+        refused="an agent links memories and entities of its scopes (removing a link retracts it)",
     ),
     TableAccess(
         "predicate",
