@@ -185,6 +185,39 @@ async def test_facts_come_and_go_with_their_valid_time(store: Store, client: Cli
     assert kinds == ["will_be"]
 
 
+async def test_delete_relations_removes_a_relation_whatever_its_valid_time(
+    store: Store, client: Client
+) -> None:
+    """#35 M4: a fact that starts later is removed too (else it appears when the clock gets
+    there); one that ended is history and stays."""
+    await structured(client, "create_entities", {"entities": [entity("A"), entity("B")]})
+    now = dt.datetime.now(dt.UTC)
+    later, long_ago = now + dt.timedelta(days=30), now - dt.timedelta(days=300)
+    f = graph.NewFact
+    await graph.assert_facts(
+        store,
+        facts=[
+            f(subject="A", predicate="knows", object="B"),
+            f(subject="A", predicate="knows", object="B", value=2, valid_from=later),
+            f(subject="A", predicate="knows", object="B", value=3, valid_from=long_ago,
+              valid_until=long_ago + dt.timedelta(days=1)),
+            f(subject="A", predicate="leads", object="B", valid_from=later),
+        ],
+    )  # fmt: skip
+    rel = {"from": "A", "to": "B", "relationType": "knows"}
+    assert (await structured(client, "read_graph", {}))["relations"] == [rel]
+    await structured(
+        client,
+        "delete_relations",
+        {"relations": [rel, {"from": "A", "to": "B", "relationType": "leads"}]},
+    )
+    assert (await structured(client, "read_graph", {}))["relations"] == []
+    far = later + dt.timedelta(days=1)
+    assert await graph.facts(store, entity="A", valid_at=far) == []
+    ended = await graph.facts(store, entity="A", valid_at=long_ago)
+    assert [x.value for x in ended] == [3]
+
+
 NAMES = ["A", "B", "c", "Σ"]
 CONTENTS = ["tea", "TEA", "σ", "x"]
 
