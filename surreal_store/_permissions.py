@@ -95,9 +95,12 @@ ANY = Condition("any record", "true")
 OWN_AGENT_RECORD = Condition("its own agent record", "id = $auth")
 IN_SCOPE = Condition("in its scopes", "scope IN $auth.scopes")
 NEW_MEMORY = Condition(
-    "in its scopes, as itself, keyed by the hash of its scope and content",
-    "scope IN $auth.scopes AND agent = $auth AND record::id(id) = "
-    "crypto::sha256(<string>string::len(scope) + ':' + scope + content)",
+    "in its scopes, as itself, keyed by the hash of its scope and content (an observation's: "
+    "of its scope, entity and content)",
+    "scope IN $auth.scopes AND agent = $auth AND (record::id(id) = "
+    "crypto::sha256(<string>string::len(scope) + ':' + scope + content) OR (kind = 'observation' "
+    "AND key != NONE AND record::id(id) = crypto::sha256('observation:' + "
+    "<string>string::len(scope) + ':' + scope + <string>string::len(key) + ':' + key + content)))",
 )
 OWN_DECISION = Condition("its own", "agent = $auth")
 NEW_DECISION = Condition(

@@ -158,3 +158,79 @@ async def test_the_api_still_deletes_creates_again_merges_and_forgets(tmp_path: 
         assert merged.absorbed.retracted_at is not None
         # The owner deletes an entity outright: its links go with it.
         await root.execute("DELETE $e", e=RecordId("entity", graph.entity_id(SCOPE, "Gone")))
+
+
+async def test_the_same_words_on_two_entities_are_two_memories(store: Store) -> None:
+    """#35 M5: distrusting the source of A's observation hides nothing of B's same words."""
+    from mcp import Client
+
+    from surreal_store import provenance
+    from surreal_store.mcp import create_server
+
+    doc_a = await memory.remember(store, content="a document about A")
+    doc_b = await memory.remember(store, content="a document about B")
+    await graph.create_entities(store, entities=[graph.NewEntity(name=n) for n in "AB"])
+    await graph.add_observations(store, entity="A", contents=["likes green tea"], source=doc_a.id)
+    await graph.add_observations(store, entity="B", contents=["likes green tea"], source=doc_b.id)
+    await graph.add_observations(store, entity="B", contents=["plays chess"])
+    await provenance.invalidate(store, memory=doc_a.id, reason="a poisoned document")
+    a, b = [await graph.entity(store, name=n) for n in "AB"]
+    assert a is not None and a.contents == []
+    assert b is not None and b.contents == ["likes green tea", "plays chess"]
+    ids = {n: graph.observation_memory_id("default", n, "likes green tea") for n in "AB"}
+    assert ids["A"] != ids["B"]
+    assert (await memory.get(store, memory=ids["B"])).key == "B"
+    found = await memory.recall(store, text="green tea", kind=graph.OBSERVATION_KIND)
+    assert [h.memory.id for h in found] == [ids["B"]]
+    hits = await graph.search_entities(store, text="green tea")
+    assert [h.entity.name for h in hits] == ["B"]
+    async with Client(create_server(store)) as c:
+        got = await c.call_tool("open_nodes", {"names": ["A", "B"]})
+        assert isinstance(got.structured_content, dict)
+        shown = {e["name"]: e["observations"] for e in got.structured_content["entities"]}
+        assert shown == {"A": [], "B": ["likes green tea", "plays chess"]}
+    # Restoring the document brings A's back; B's never moved.
+    await provenance.restore(store, memory=doc_a.id)
+    a = await graph.entity(store, name="A")
+    assert a is not None and a.contents == ["likes green tea"]
+
+
+async def test_observations_written_before_per_entity_memories_still_count(store: Store) -> None:
+    """A link from a memory keyed by scope and content alone (as observations were before
+    schema 028) holds its content: adding it again adds nothing, deleting it retracts it."""
+    await graph.create_entities(store, entities=[graph.NewEntity(name="A")])
+    old = memory.memory_id("default", "an old observation")
+    await store.execute(
+        "CREATE $m CONTENT { scope: 'default', kind: 'observation', content: $c, "
+        "content_hash: crypto::sha256($c) };"
+        "RELATE $m->observation->$e CONTENT { id: observation:[$k, $ek, 0], scope: 'default', "
+        "position: 0, recorded_at: time::now() };"
+        "UPDATE $e SET observed = 1;",
+        m=RecordId("memory", old),
+        c="an old observation",
+        e=RecordId("entity", graph.entity_id("default", "A")),
+        k=old,
+        ek=graph.entity_id("default", "A"),
+    )
+    assert await graph.add_observations(
+        store, entity="A", contents=["an old observation", "a new one"]
+    ) == ["a new one"]
+    await graph.delete_observations(store, entity="A", contents=["an old observation"])
+    a = await graph.entity(store, name="A")
+    assert a is not None and a.contents == ["a new one"]
+
+
+async def test_a_large_call_is_split_into_transactions_and_keeps_its_order(store: Store) -> None:
+    """#35 M6: a call of more observations than a transaction takes (250) is linear; the
+    positions run on across batches, repeats and held contents are skipped."""
+    await graph.create_entities(store, entities=[graph.NewEntity(name=n) for n in "AB"])
+    await graph.add_observations(store, entity="A", contents=["o 7", "o 300"])
+    contents = [f"o {i}" for i in range(600)]
+    added = await graph.add_observations_many(
+        store, observations={"A": [*contents, "o 1"], "B": ["o 1", "o 2"]}
+    )
+    assert added == {"A": [c for c in contents if c not in ("o 7", "o 300")], "B": ["o 1", "o 2"]}
+    a = await graph.entity(store, name="A")
+    assert a is not None and a.contents == ["o 7", "o 300", *added["A"]]
+    assert [o.position for o in a.observations] == list(range(600))
+

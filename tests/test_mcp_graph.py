@@ -149,7 +149,7 @@ async def test_answers_follow_writes_made_elsewhere(store: Store, client: Client
         "relations": [{"from": "Ana", "to": "Acme", "relationType": "works_at"}],
     }
     # Hiding the observation's memory hides the observation; restoring brings it back.
-    m = memory.memory_id(graph.DEFAULT_SCOPE, "drinks green tea")
+    m = graph.observation_memory_id(graph.DEFAULT_SCOPE, "Ana", "drinks green tea")
     await memory.invalidate(store, memory=m, reason="wrong")
     assert (await structured(client, "search_nodes", {"query": "green"}))["entities"] == []
     await memory.restore(store, memory=m)
@@ -257,22 +257,25 @@ async def apply(store: Store, op: str, arg: Any) -> None:
         await graph.add_observations(store, entity=arg[0], contents=[arg[1]])
     elif op == "unobserve":
         await graph.delete_observations(store, entity=arg[0], contents=[arg[1]])
-    elif op == "forget":
-        try:  # deletes the memory and its observation links for good
-            await memory.forget(store, memory=memory.memory_id(scope, arg), reason="test")
-        except Exception as exc:
-            if type(exc).__name__ != "NotFoundError":
-                raise
-    elif op in ("hide", "show"):
-        m = memory.memory_id(scope, arg)
-        try:
-            if op == "hide":
-                await memory.invalidate(store, memory=m, reason="test")
-            else:
-                await memory.restore(store, memory=m)
-        except Exception as exc:  # not an observation yet, or not hidden
-            if type(exc).__name__ not in ("NotFoundError", "ConstraintError"):
-                raise
+    elif op in ("forget", "hide", "show"):
+        # Every memory holding that content: each entity's observation is its own memory.
+        ids = await store.query(
+            "SELECT VALUE record::id(id) FROM memory WHERE scope = $s AND content = $c",
+            str,
+            s=scope,
+            c=arg,
+        )
+        if op == "forget":  # deletes the memories and their observation links for good
+            await memory.forget(store, memory=ids, reason="test")
+        for m in ids if op != "forget" else []:
+            try:
+                if op == "hide":
+                    await memory.invalidate(store, memory=m, reason="test")
+                else:
+                    await memory.restore(store, memory=m)
+            except Exception as exc:  # not hidden, or hidden already
+                if type(exc).__name__ not in ("NotFoundError", "ConstraintError"):
+                    raise
 
 
 @settings(

@@ -29,7 +29,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import graph
-from .._errors import StoreError
+from .._errors import StoreError, ValidationError
 from .._types import check_text
 from ._graph_feed import Session, Views
 from ._graph_own import register_own_graph_tools
@@ -372,9 +372,12 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> None:
             now = dt.datetime.now(dt.UTC)
             ids: list[str] = []
             for a, b, p in dict.fromkeys(r.triple for r in relations):
-                found = await graph.fact_history(
-                    session.store, subject=a, object=b, predicate=p, scope=scope
-                )
+                try:
+                    found = await graph.fact_history(
+                        session.store, subject=a, object=b, predicate=p, scope=scope
+                    )
+                except ValidationError:  # no entity or predicate has that name: absent
+                    continue
                 ids += [
                     f.id
                     for f in found
