@@ -5,9 +5,10 @@ work. Schema 028."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from surreal_store import (
     RecordId,
     Store,
     StoreError,
+    ValidationError,
     access,
     agents,
     graph,
@@ -29,6 +31,7 @@ pytestmark = pytest.mark.anyio
 SCOPE = "team"
 AGENT = ("a", "secret-of-agent-a")
 EDITOR = ("ed", "editor-password")
+VIEWER = ("vic", "viewer-password")
 
 
 async def _world(tmp_path: Path) -> str:
@@ -37,6 +40,7 @@ async def _world(tmp_path: Path) -> str:
         await agents.register(root, name=AGENT[0], kind="bot", agent_id=AGENT[0])
         await access.grant_agent(root, agent_id=AGENT[0], secret=AGENT[1], scopes=[SCOPE])
         await access.add_user(root, name=EDITOR[0], password=EDITOR[1], role="editor")
+        await access.add_user(root, name=VIEWER[0], password=VIEWER[1], role="viewer")
         await graph.create_entities(
             root, entities=[graph.NewEntity(name=n) for n in ("Alive", "Reborn")], scope=SCOPE
         )
@@ -55,8 +59,9 @@ async def _session(url: str, who: str) -> AsyncIterator[Store]:
     if who == "agent":
         async with Store(url, agent=AGENT[0], agent_secret=AGENT[1]) as s:
             yield s
-    elif who == "editor":
-        async with Store(url, username=EDITOR[0], password=EDITOR[1]) as s:
+    elif who in ("editor", "viewer"):
+        user = EDITOR if who == "editor" else VIEWER
+        async with Store(url, username=user[0], password=user[1]) as s:
             yield s
     else:
         async with Store(url) as s:
@@ -100,7 +105,7 @@ FORGERIES = [
 ]
 
 
-@pytest.mark.parametrize("who", ["agent", "editor", "owner"])
+@pytest.mark.parametrize("who", ["agent", "viewer", "editor", "owner"])
 async def test_no_session_forges_transaction_time(tmp_path: Path, who: str) -> None:
     url = await _world(tmp_path)
     async with Store(url) as root:
@@ -112,6 +117,37 @@ async def test_no_session_forges_transaction_time(tmp_path: Path, who: str) -> N
             assert isinstance(
                 caught.value, ImmutableError | InvariantError | PermissionDeniedError
             ), (text, caught.value)
+    async with Store(url) as root:
+        assert repr(await root.execute(_HISTORY)) == before
+
+
+async def test_an_agent_creates_no_back_dated_history(tmp_path: Path) -> None:
+    """A user may bring history in (a bundle); an agent's new entity or observation link
+    starts now, and a new entity has no earlier life."""
+    url = await _world(tmp_path)
+    fresh = f"entity:`{graph.entity_id(SCOPE, 'Fresh')}`"
+    mine = f"memory:`{graph.observation_memory_id(SCOPE, 'Alive', 'mine')}`"
+    alive = graph.entity_id(SCOPE, "Alive")
+    base = f"CREATE {fresh} SET scope = '{SCOPE}', name = 'Fresh', name_key = 'fresh'"
+    async with Store(url) as root:
+        before = repr(await root.execute(_HISTORY))
+    async with _session(url, "agent") as a:
+        await a.execute(
+            f"CREATE {mine} SET scope = '{SCOPE}', kind = 'observation', key = 'Alive', "
+            "content = 'mine', content_hash = crypto::sha256('mine')"
+        )
+        for text in (
+            f"{base}, recorded_at = d'2001-01-01T00:00:00Z'",
+            f"{base}, recorded_at = d'2001-01-01T00:00:00Z', retracted_at = time::now()",
+            f"{base}, lives = [{{ recorded_at: d'2001-01-01T00:00:00Z', "
+            "retracted_at: d'2001-02-01T00:00:00Z' }]",
+            f"RELATE {mine}->observation->entity:`{alive}` CONTENT {{ "
+            f"id: observation:[record::id({mine}), '{alive}', 9], scope: '{SCOPE}', "
+            "position: 9, recorded_at: d'2001-01-01T00:00:00Z' }",
+        ):
+            with pytest.raises(InvariantError, match="an agent records a new"):
+                await a.execute(text)
+        await a.execute(f"DELETE {mine}")
     async with Store(url) as root:
         assert repr(await root.execute(_HISTORY)) == before
 
@@ -148,8 +184,14 @@ async def test_the_api_still_deletes_creates_again_merges_and_forgets(tmp_path: 
         assert receipt.memories == [purged] and len(receipt.edges) == 1
         view = await graph.entity(a, name="Reborn", scope=SCOPE)
         assert view is not None and view.contents == []
+    async with _session(url, "editor") as ed:
+        # An editor forgets too: "one" of Alive goes with its link.
+        one = graph.observation_memory_id(SCOPE, "Alive", "one")
+        assert (await memory.forget(ed, memory=one, scope=SCOPE)).memories == [one]
+        alive = await graph.entity(ed, name="Alive", scope=SCOPE)
+        assert alive is not None and alive.contents == []
     async with Store(url) as root:
-        # No link is left behind pointing at the forgotten memory.
+        # No link is left behind pointing at a forgotten memory.
         dangling = "SELECT VALUE id FROM observation WHERE !record::exists(in)"
         assert await root.query(dangling, RecordId) == []
         merged = await graph.merge(
@@ -234,3 +276,116 @@ async def test_a_large_call_is_split_into_transactions_and_keeps_its_order(store
     assert a is not None and a.contents == ["o 7", "o 300", *added["A"]]
     assert [o.position for o in a.observations] == list(range(600))
 
+
+def _deep(levels: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("levels", [65, 200, 5000])
+async def test_a_value_nested_too_deep_is_refused_before_anything_is_written(
+    store: Store, levels: int
+) -> None:
+    """A value nested deeper than MAX_JSON_DEPTH (64) is a ValidationError before the write,
+    for a fact's value, an entity's attributes and a memory's metadata (it was a
+    TransportError from the engine at 200)."""
+    await graph.create_entities(store, entities=[graph.NewEntity(name=n) for n in "AB"])
+    before = repr(await store.execute(_EVERYTHING))
+    deep = _deep(levels)
+    calls: list[Callable[[], Awaitable[Any]]] = [
+        lambda: graph.assert_facts(
+            store, facts=[graph.NewFact(subject="A", predicate="p", object="B", value=deep)]
+        ),
+        lambda: graph.create_entities(
+            store, entities=[graph.NewEntity(name="C", attributes={"x": deep})]
+        ),
+        lambda: memory.remember(store, content="deep", metadata={"x": deep}),
+    ]
+    for call in calls:
+        with pytest.raises(ValidationError, match="more than 64 levels deep"):
+            await call()
+    assert repr(await store.execute(_EVERYTHING)) == before
+
+
+async def test_a_value_at_the_depth_limit_round_trips(store: Store) -> None:
+    await graph.create_entities(
+        store,
+        entities=[
+            graph.NewEntity(name="A", attributes={"x": _deep(63)}),
+            graph.NewEntity(name="B"),
+        ],
+    )
+    (f,) = await graph.assert_facts(
+        store, facts=[graph.NewFact(subject="A", predicate="p", object="B", value=_deep(64))]
+    )
+    assert f.value == _deep(64)
+    a = await graph.entity(store, name="A")
+    assert a is not None and a.entity.attributes == {"x": _deep(63)}
+    m = await memory.remember(store, content="deep", metadata={"x": _deep(63)})
+    assert (await memory.get(store, memory=m.id)).metadata == {"x": _deep(63)}
+
+
+_EVERYTHING = """
+SELECT * FROM entity ORDER BY id;
+SELECT * FROM fact ORDER BY id;
+SELECT * FROM memory ORDER BY id;
+"""
+
+
+async def test_restore_lists_the_facts_it_brought_back(store: Store) -> None:
+    from surreal_store import provenance
+
+    doc = await memory.remember(store, content="the source document")
+    other = await memory.remember(store, content="another document")
+    await graph.create_entities(store, entities=[graph.NewEntity(name=n) for n in "ABC"])
+    f = graph.NewFact
+    (one, two) = await graph.assert_facts(
+        store,
+        facts=[
+            f(subject="A", predicate="p", object="B"),
+            f(subject="A", predicate="q", object="C"),
+        ],
+        source=doc.id,
+    )
+    (both,) = await graph.assert_facts(
+        store, facts=[f(subject="B", predicate="r", object="C")], source=[doc.id, other.id]
+    )
+    receipt = await provenance.invalidate(store, memory=doc.id, reason="wrong")
+    await provenance.invalidate(store, memory=other.id, reason="wrong too")
+    assert sorted(receipt.facts) == sorted([one.id, two.id, both.id])
+    restored = await provenance.restore(store, memory=doc.id)
+    assert list(restored) == [doc.id]
+    # The fact that cites the other document too stays hidden: it did not come back.
+    assert sorted(restored.facts) == sorted([one.id, two.id])
+    again = await provenance.restore(store, memory=other.id)
+    assert list(again) == [other.id] and again.facts == [both.id]
+
+
+async def test_forgetting_a_source_memory_is_said_in_its_receipt(store: Store) -> None:
+    """Forgetting purges a memory with every edge touching it, a fact's source edge
+    included: the receipt names that edge, the fact stays (as a memory derived from a forgotten
+    one does). Hiding instead (purge=False) keeps the edge, so the source can still be
+    distrusted and its facts hidden."""
+    from surreal_store import provenance
+
+    kept = await memory.remember(store, content="kept as a hidden source")
+    gone = await memory.remember(store, content="forgotten source")
+    await graph.create_entities(store, entities=[graph.NewEntity(name=n) for n in "AB"])
+    f = graph.NewFact
+    (hid,) = await graph.assert_facts(
+        store, facts=[f(subject="A", predicate="p", object="B")], source=kept.id
+    )
+    (stripped,) = await graph.assert_facts(
+        store, facts=[f(subject="A", predicate="q", object="B")], source=gone.id
+    )
+    hidden = await memory.forget(store, memory=kept.id, purge=False)
+    assert not hidden.purged
+    assert kept.id in str((await provenance.lineage(store, fact=hid.id)).to_dict())
+    await provenance.invalidate(store, memory=kept.id, reason="distrusted")
+    assert hid.id not in {x.id for x in await graph.facts(store)}
+    purged = await memory.forget(store, memory=gone.id)
+    assert purged.edges == [f"fact_source:['{stripped.id}', 'memory:{gone.id}']"]
+    assert stripped.id in {x.id for x in await graph.facts(store)}
+    assert gone.id not in str((await provenance.lineage(store, fact=stripped.id)).to_dict())
