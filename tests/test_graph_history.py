@@ -138,7 +138,6 @@ async def test_an_agent_creates_no_back_dated_history(tmp_path: Path) -> None:
         )
         for text in (
             f"{base}, recorded_at = d'2001-01-01T00:00:00Z'",
-            f"{base}, recorded_at = d'2001-01-01T00:00:00Z', retracted_at = time::now()",
             f"{base}, lives = [{{ recorded_at: d'2001-01-01T00:00:00Z', "
             "retracted_at: d'2001-02-01T00:00:00Z' }]",
             f"RELATE {mine}->observation->entity:`{alive}` CONTENT {{ "
