@@ -224,13 +224,20 @@ COMMIT;
 )
 
 # Memories whose last cause this is become visible (their vectors go back to the index as
-# unbuilt); the others lose the cause and stay hidden. Returns the ids made visible.
+# unbuilt); the others lose the cause and stay hidden. Returns the memories made visible and
+# the facts shown again.
 _REMOVE = (
     "BEGIN;\n"
     + _CLOSED
     + """
 LET $marked = (SELECT VALUE id FROM $set WHERE invalidated_causes CONTAINS $cause);
 LET $revealed = (SELECT VALUE id FROM $marked WHERE invalidated_causes = [$cause]);
+-- The facts that may come back (the schema's events show them): those citing the cause or a
+-- memory of the set, hidden now.
+LET $cited = array::union(
+    $cause<-fact_source<-fact, array::flatten((SELECT VALUE <-fact_source<-fact FROM $set))
+);
+LET $hidden_facts = (SELECT VALUE id FROM $cited WHERE invalidated_at != NONE);
 LET $vectors = array::len((SELECT VALUE id FROM $revealed WHERE embedding_stash != NONE));
 UPDATE $revealed SET invalidated_at = NONE, invalidated_reason = NONE, invalidated_by = NONE,
     invalidated_causes = [], embedding = embedding_stash, embedding_stash = NONE RETURN NONE;
@@ -238,7 +245,7 @@ UPDATE $marked SET invalidated_causes = array::complement(invalidated_causes ?? 
     WHERE invalidated_causes CONTAINS $cause RETURN NONE;
 IF $vectors > 0 { UPDATE embedding_space:active SET unindexed += $vectors RETURN NONE };
 DELETE type::record('source_invalidation', [$cause]) RETURN NONE;
-$revealed;
+{ memories: $revealed, facts: (SELECT VALUE id FROM $hidden_facts WHERE invalidated_at = NONE) };
 COMMIT;
 """
 )
@@ -337,18 +344,19 @@ async def remove_cause(
     source: RecordId | None = None,
     memory: RecordId | None = None,
     must_exist: bool = False,
-) -> list[RecordId]:
+) -> Reach:
     """Restore ``source`` or ``memory`` in one transaction: it stops being a cause anywhere.
-    Returns the memories that became visible (those with other causes stay hidden).
+    Returns the memories that became visible (those with other causes stay hidden) and the
+    facts shown again.
     ``must_exist``: a memory that is not there is :class:`NotFoundError`, not a no-op (a
     forgotten memory's cause can still be restored without it)."""
     cause = source if source is not None else memory
     assert cause is not None
 
-    async def step() -> list[RecordId]:
+    async def step() -> Reach:
         members = await _closed_set(db, source=source, memory=memory, must_exist=must_exist)
-        return await db.query(
-            _REMOVE, RecordId, source=source, memory=memory, cause=cause, cascade=True,
+        return await db.query_required_single(
+            _REMOVE, Reach, source=source, memory=memory, cause=cause, cascade=True,
             set=members,
         )  # fmt: skip
 

@@ -95,9 +95,12 @@ ANY = Condition("any record", "true")
 OWN_AGENT_RECORD = Condition("its own agent record", "id = $auth")
 IN_SCOPE = Condition("in its scopes", "scope IN $auth.scopes")
 NEW_MEMORY = Condition(
-    "in its scopes, as itself, keyed by the hash of its scope and content",
-    "scope IN $auth.scopes AND agent = $auth AND record::id(id) = "
-    "crypto::sha256(<string>string::len(scope) + ':' + scope + content)",
+    "in its scopes, as itself, keyed by the hash of its scope and content (an observation's: "
+    "of its scope, entity and content)",
+    "scope IN $auth.scopes AND agent = $auth AND (record::id(id) = "
+    "crypto::sha256(<string>string::len(scope) + ':' + scope + content) OR (kind = 'observation' "
+    "AND key != NONE AND record::id(id) = crypto::sha256('observation:' + "
+    "<string>string::len(scope) + ':' + scope + <string>string::len(key) + ':' + key + content)))",
 )
 OWN_DECISION = Condition("its own", "agent = $auth")
 NEW_DECISION = Condition(
@@ -176,6 +179,12 @@ NEW_FACT_SOURCE = Condition(
 OBSERVED = Condition(
     "a memory and an entity of its scopes",
     "scope IN $auth.scopes AND in.scope IN $auth.scopes AND out.scope IN $auth.scopes",
+)
+# An observation link is retracted, not deleted (schema 028): it goes only with its memory
+# (forgetting purges a memory and its edges) or its entity.
+GONE_OBSERVED = Condition(
+    "of its scopes, whose memory or entity is gone",
+    "scope IN $auth.scopes AND (!record::exists(in) OR !record::exists(out))",
 )
 NEW_OBSERVED = Condition(
     "a memory and an entity of its scopes, keyed [memory, entity, position]",
@@ -428,9 +437,10 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
             "retracted_at": "scu",
         },
         agent={
-            "select": OBSERVED, "create": NEW_OBSERVED, "update": OBSERVED, "delete": OBSERVED,
+            "select": OBSERVED, "create": NEW_OBSERVED, "update": OBSERVED,
+            "delete": GONE_OBSERVED,
         },
-        refused="an agent links memories and entities of its scopes",
+        refused="an agent links memories and entities of its scopes (removing a link retracts it)",
     ),
     TableAccess(
         "predicate",

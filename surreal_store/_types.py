@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Final, Self
 
 from pydantic import BaseModel, BeforeValidator, GetCoreSchemaHandler
 from pydantic import ValidationError as PydanticValidationError
@@ -14,7 +14,16 @@ from pydantic_core import core_schema
 
 from ._errors import ValidationError
 
-__all__ = ["JSON_NULL", "Key", "Model", "RecordId", "canonical_json", "check_text", "json_value"]
+__all__ = [
+    "JSON_NULL",
+    "MAX_JSON_DEPTH",
+    "Key",
+    "Model",
+    "RecordId",
+    "canonical_json",
+    "check_text",
+    "json_value",
+]
 
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_]+$")
@@ -189,9 +198,17 @@ def canonical_json(value: Any, *, what: str = "value") -> str:
     return text
 
 
-def json_value(value: Any, *, what: str = "value") -> Any:
+MAX_JSON_DEPTH: Final = 64
+"""How deeply a JSON value (a fact's value, an entity's attributes, a memory's metadata, an
+event's payload...) may nest lists and objects. The engine refuses a request nested about 100
+levels deep, counting what wraps the value on its way (measured on 3.2.4: a bare parameter
+failed at 98 levels, a fact's value at 96); 64 leaves room for that wrapping."""
+
+
+def json_value(value: Any, *, what: str = "value", depth: int = 0) -> Any:
     """``value`` checked to be JSON (dicts with string keys, lists, str, int, float, bool,
-    None) with every ``None`` replaced by :data:`JSON_NULL`, so it round-trips exactly."""
+    None) nested at most :data:`MAX_JSON_DEPTH` levels, with every ``None`` replaced by
+    :data:`JSON_NULL`, so it round-trips exactly."""
     if value is None:
         return JSON_NULL
     if isinstance(value, str):
@@ -204,14 +221,19 @@ def json_value(value: Any, *, what: str = "value") -> Any:
         if value != value or value in (float("inf"), float("-inf")):
             raise ValidationError(f"{what} is not JSON: {value!r}")
         return value
+    if isinstance(value, list | tuple | dict) and depth >= MAX_JSON_DEPTH:
+        raise ValidationError(
+            f"{what} nests lists and objects more than {MAX_JSON_DEPTH} levels deep"
+        )
     if isinstance(value, list | tuple):
-        return [json_value(v, what=what) for v in value]
+        return [json_value(v, what=what, depth=depth + 1) for v in value]
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise ValidationError(f"{what} is not JSON: key {k!r} is not a string")
-            out[check_text(k, f"a key of {what}", empty=True)] = json_value(v, what=what)
+            key = check_text(k, f"a key of {what}", empty=True)
+            out[key] = json_value(v, what=what, depth=depth + 1)
         return out
     raise ValidationError(f"{what} is not JSON: {type(value).__name__} {value!r}")
 

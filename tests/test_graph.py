@@ -108,9 +108,8 @@ async def test_delete_entities_retracts_them_with_their_facts_and_observations(
     assert then is not None and then.contents == ["likes tea"]
     assert [f.object for f in then.facts] == ["Bob"]
     # The observation's memory stays: it is the memory layer's.
-    assert (await memory.get(store, memory=memory.memory_id("default", "likes tea"))).kind == (
-        graph.OBSERVATION_KIND
-    )
+    kept = graph.observation_memory_id("default", "Alice", "likes tea")
+    assert (await memory.get(store, memory=kept)).kind == graph.OBSERVATION_KIND
     # A new life of the same record; the first is remembered.
     again = await graph.create_entities(store, entities=[E(name="Alice", type="person")])
     assert [e.name for e in again] == ["Alice"] and len(again[0].lives) == 1
@@ -306,11 +305,12 @@ async def test_observations_keep_insertion_order_and_skip_what_is_there(store: S
     assert await graph.add_observations(store, entity="Alice", contents=["a"]) == ["a"]
     view = await graph.entity(store, name="Alice")
     assert view is not None and view.contents == ["b", "c", "d", "a"]
-    # Shared content is one memory, observed by both entities.
+    # The same words on another entity are another memory: each entity's are its own (#35 M5).
     await graph.add_observations(store, entity="Bob", contents=["b"])
     sub = await graph.open_nodes(store, names=["Alice", "Bob"])
     assert sub.contents("Bob") == ["b"]
-    assert sub.observations["Bob"][0].memory == sub.observations["Alice"][0].memory
+    assert sub.observations["Bob"][0].memory != sub.observations["Alice"][0].memory
+    assert sub.observations["Bob"][0].memory == graph.observation_memory_id("default", "Bob", "b")
 
 
 async def test_an_unknown_entity_fails_the_whole_call(store: Store) -> None:
@@ -328,7 +328,7 @@ async def test_observations_are_memories_and_hide_with_them(store: Store) -> Non
     await graph.add_observations(store, entity="Alice", contents=["likes tea", "likes jazz"])
     hits = await memory.recall(store, text="tea", k=5)
     assert [h.memory.content for h in hits] == ["likes tea"]
-    mid = memory.memory_id("default", "likes tea")
+    mid = graph.observation_memory_id("default", "Alice", "likes tea")
     await memory.invalidate(store, memory=mid, reason="wrong")
     view = await graph.entity(store, name="Alice")
     assert view is not None and view.contents == ["likes jazz"]
@@ -386,7 +386,7 @@ async def test_sources_are_recorded_as_provenance_edges(store: Store) -> None:
     )
     assert added == ["was hired"]
     impact = await provenance.impact(store, source=provenance.RunTrace(run_id=run.id, seq=1))
-    assert memory.memory_id("default", "was hired") in impact.memories
+    assert graph.observation_memory_id("default", "Alice", "was hired") in impact.memories
     with pytest.raises(NotFoundError):
         await graph.assert_facts(
             store,

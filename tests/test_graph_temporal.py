@@ -113,7 +113,8 @@ class Model:
         self.facts: list[MFact] = []
         self.entities = {e: MEntity(lives=[(-1, None)]) for e in ENTITIES}  # before step 0
         self.distrusted: set[int] = set()  # fact sources distrusted with their cascade
-        self.hidden_contents: set[str] = set()  # observation memories invalidated
+        # Observation memories invalidated: (entity, content), each entity's its own (#35 M5).
+        self.hidden_contents: set[tuple[str, str]] = set()
 
     def current(self) -> list[MFact]:
         return [f for f in self.facts if f.ret is None]
@@ -150,7 +151,7 @@ class Model:
         return [
             link.content
             for link in self.entities[e].links
-            if link.known(k) and link.content not in self.hidden_contents
+            if link.known(k) and (e, link.content) not in self.hidden_contents
         ]
 
 
@@ -391,19 +392,22 @@ def _machine(engine: Loop, cascade: bool) -> type[RuleBasedStateMachine]:
                 if link.ret is None and link.content in contents:
                     link.ret = step
 
-        @rule(content=st.sampled_from(["o1", "o2", "o3"]), hide=st.booleans())
-        def invalidate_observation(self, content: str, hide: bool) -> None:
+        @rule(
+            e=st.sampled_from(ENTITIES),
+            content=st.sampled_from(["o1", "o2", "o3"]),
+            hide=st.booleans(),
+        )
+        def invalidate_observation(self, e: str, content: str, hide: bool) -> None:
             self.tick()
-            mid = memory.memory_id(self.scope, content)
-            if not any(link.content == content for m in self.model.entities.values()
-                       for link in m.links):  # fmt: skip
+            mid = graph.observation_memory_id(self.scope, e, content)
+            if not any(link.content == content for link in self.model.entities[e].links):
                 return  # no such memory yet
-            if hide and content not in self.model.hidden_contents:
+            if hide and (e, content) not in self.model.hidden_contents:
                 engine.run(memory.invalidate(store, memory=mid, reason="doubt"))
-                self.model.hidden_contents.add(content)
-            elif not hide and content in self.model.hidden_contents:
+                self.model.hidden_contents.add((e, content))
+            elif not hide and (e, content) in self.model.hidden_contents:
                 engine.run(memory.restore(store, memory=mid))
-                self.model.hidden_contents.discard(content)
+                self.model.hidden_contents.discard((e, content))
 
         # -- sources (once the provenance cascade reaches facts) ----------------------------
 

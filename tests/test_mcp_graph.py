@@ -150,7 +150,7 @@ async def test_answers_follow_writes_made_elsewhere(store: Store, client: Client
         "relations": [{"from": "Ana", "to": "Acme", "relationType": "works_at"}],
     }
     # Hiding the observation's memory hides the observation; restoring brings it back.
-    m = memory.memory_id(graph.DEFAULT_SCOPE, "drinks green tea")
+    m = graph.observation_memory_id(graph.DEFAULT_SCOPE, "Ana", "drinks green tea")
     await memory.invalidate(store, memory=m, reason="wrong")
     assert (await structured(client, "search_nodes", {"query": "green"}))["entities"] == []
     await memory.restore(store, memory=m)
@@ -184,6 +184,39 @@ async def test_facts_come_and_go_with_their_valid_time(store: Store, client: Cli
     await anyio.sleep((soon - dt.datetime.now(dt.UTC)).total_seconds() + 0.2)
     kinds = [r["relationType"] for r in (await structured(client, "read_graph", {}))["relations"]]
     assert kinds == ["will_be"]
+
+
+async def test_delete_relations_removes_a_relation_whatever_its_valid_time(
+    store: Store, client: Client
+) -> None:
+    """#35 M4: a fact that starts later is removed too (else it appears when the clock gets
+    there); one that ended is history and stays."""
+    await structured(client, "create_entities", {"entities": [entity("A"), entity("B")]})
+    now = dt.datetime.now(dt.UTC)
+    later, long_ago = now + dt.timedelta(days=30), now - dt.timedelta(days=300)
+    f = graph.NewFact
+    await graph.assert_facts(
+        store,
+        facts=[
+            f(subject="A", predicate="knows", object="B"),
+            f(subject="A", predicate="knows", object="B", value=2, valid_from=later),
+            f(subject="A", predicate="knows", object="B", value=3, valid_from=long_ago,
+              valid_until=long_ago + dt.timedelta(days=1)),
+            f(subject="A", predicate="leads", object="B", valid_from=later),
+        ],
+    )  # fmt: skip
+    rel = {"from": "A", "to": "B", "relationType": "knows"}
+    assert (await structured(client, "read_graph", {}))["relations"] == [rel]
+    await structured(
+        client,
+        "delete_relations",
+        {"relations": [rel, {"from": "A", "to": "B", "relationType": "leads"}]},
+    )
+    assert (await structured(client, "read_graph", {}))["relations"] == []
+    far = later + dt.timedelta(days=1)
+    assert await graph.facts(store, entity="A", valid_at=far) == []
+    ended = await graph.facts(store, entity="A", valid_at=long_ago)
+    assert [x.value for x in ended] == [3]
 
 
 NAMES = ["A", "B", "c", "Σ"]
@@ -225,22 +258,25 @@ async def apply(store: Store, op: str, arg: Any) -> None:
         await graph.add_observations(store, entity=arg[0], contents=[arg[1]])
     elif op == "unobserve":
         await graph.delete_observations(store, entity=arg[0], contents=[arg[1]])
-    elif op == "forget":
-        try:  # deletes the memory and its observation links for good
-            await memory.forget(store, memory=memory.memory_id(scope, arg), reason="test")
-        except Exception as exc:
-            if type(exc).__name__ != "NotFoundError":
-                raise
-    elif op in ("hide", "show"):
-        m = memory.memory_id(scope, arg)
-        try:
-            if op == "hide":
-                await memory.invalidate(store, memory=m, reason="test")
-            else:
-                await memory.restore(store, memory=m)
-        except Exception as exc:  # not an observation yet, or not hidden
-            if type(exc).__name__ not in ("NotFoundError", "ConstraintError"):
-                raise
+    elif op in ("forget", "hide", "show"):
+        # Every memory holding that content: each entity's observation is its own memory.
+        ids = await store.query(
+            "SELECT VALUE record::id(id) FROM memory WHERE scope = $s AND content = $c",
+            str,
+            s=scope,
+            c=arg,
+        )
+        if op == "forget":  # deletes the memories and their observation links for good
+            await memory.forget(store, memory=ids, reason="test")
+        for m in ids if op != "forget" else []:
+            try:
+                if op == "hide":
+                    await memory.invalidate(store, memory=m, reason="test")
+                else:
+                    await memory.restore(store, memory=m)
+            except Exception as exc:  # not hidden, or hidden already
+                if type(exc).__name__ not in ("NotFoundError", "ConstraintError"):
+                    raise
 
 
 @settings(

@@ -478,7 +478,7 @@ def test_import_and_export_a_file_the_reference_wrote(servers: Pair, tmp_path: P
     import anyio
     from typer.testing import CliRunner
 
-    from surreal_store import Store, graph, memory, provenance
+    from surreal_store import Store, graph, provenance
     from surreal_store._cli import app
 
     empty_both(servers)
@@ -534,7 +534,7 @@ def test_import_and_export_a_file_the_reference_wrote(servers: Pair, tmp_path: P
 
     async def sources() -> tuple[set[str], list[int]]:
         async with Store(url) as store:
-            tea = memory.memory_id(graph.DEFAULT_SCOPE, "likes tea")
+            tea = graph.observation_memory_id(graph.DEFAULT_SCOPE, "Ana", "likes tea")
             nodes = (await provenance.lineage(store, memory=tea)).to_dict()["nodes"]
             events = [n["id"] for n in nodes if n["id"].startswith("run_event:")]
             facts = await graph.facts(store, entity="Acme", predicate="owns")

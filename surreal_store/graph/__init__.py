@@ -63,6 +63,7 @@ from ._observe import (
     add_observations_many,
     delete_observations,
     delete_observations_many,
+    observation_memory_id,
 )
 from ._reads import entity, fact_history, facts, open_nodes, predicates, read_graph
 from ._sources import Source
@@ -128,6 +129,7 @@ __all__ = [
     "merge",
     "name_key",
     "neighbourhood",
+    "observation_memory_id",
     "open_nodes",
     "path",
     "predicates",

@@ -418,10 +418,12 @@ FOR $m IN $moves {
         }) RETURN NONE;
     };
 };
-LET $have = (SELECT VALUE in FROM observation WHERE out = $keep AND retracted_at = NONE);
+-- By content: each entity's observations are memories of its own (observation_memory_id).
+LET $have = (SELECT VALUE in.content_hash FROM observation
+    WHERE out = $keep AND retracted_at = NONE);
 """
     + as_array("$have")
-    + """LET $todo = $links.filter(|$l| $l.memory NOTINSIDE $have);
+    + """LET $todo = $links.filter(|$l| $l.memory.content_hash NOTINSIDE $have);
 LET $base = (SELECT VALUE observed FROM ONLY $keep);
 UPDATE $links.map(|$l| $l.from) SET retracted_at = $now RETURN NONE;
 LET $new_links = $todo.map(|$l, $n| {

@@ -267,7 +267,7 @@ def register_own_graph_tools(server: MCPServer[Any], session: Session) -> None:
 
         async def go() -> dict[str, Any]:
             restored = await provenance.restore(session.store, source=source)
-            return {"restored": restored}
+            return {"restored": list(restored), "facts": restored.facts}
 
         return await session.call(go)
 

@@ -18,6 +18,7 @@ agent's) reads the graph from the database on every call."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Final
 
@@ -28,7 +29,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import graph
-from .._errors import StoreError
+from .._errors import StoreError, ValidationError
 from .._types import check_text
 from ._graph_feed import Session, Views
 from ._graph_own import register_own_graph_tools
@@ -365,20 +366,26 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
         ],
     ) -> CallToolResult:
         async def go(scope: str) -> CallToolResult:
-            triples = {r.triple for r in relations}
-            view = await views.current(scope)
-            present = [t for t in triples if t in view.relations]
-            if present:
-                # Every current fact with that subject, predicate and object, whatever its
-                # value: the relation the reference shows is gone.
-                ids: list[str] = []
-                for a, b, p in present:
-                    found = await graph.facts(
+            # Every fact with that subject, predicate and object that the store holds and
+            # whose valid time has not ended, whatever its value, hidden or not, and whether
+            # it holds now or starts later: the relation the reference shows is gone, now and
+            # when the clock reaches a later start. Facts that ended stay (history).
+            now = dt.datetime.now(dt.UTC)
+            ids: list[str] = []
+            for a, b, p in dict.fromkeys(r.triple for r in relations):
+                try:
+                    found = await graph.fact_history(
                         session.store, subject=a, object=b, predicate=p, scope=scope
                     )
-                    ids += [f.id for f in found]
-                if ids:
-                    await graph.retract_facts(session.store, facts=ids, scope=scope)
+                except ValidationError:  # no entity or predicate has that name: absent
+                    continue
+                ids += [
+                    f.id
+                    for f in found
+                    if f.retracted_at is None and (f.valid_until is None or f.valid_until > now)
+                ]
+            if ids:
+                await graph.retract_facts(session.store, facts=ids, scope=scope)
             return _done("Relations deleted successfully")
 
         return await run("delete_relations", go)

@@ -415,8 +415,10 @@ LET $ids = IF $ids != NONE { $ids.filter(|$i| record::exists($i)) }
     (SELECT VALUE array::union(->?.id, <-?.id) FROM $ids)
 ));
 IF $purge {
-    DELETE $edges;
+    -- The memories first: their edges go with them (an observation link is deleted only
+    -- with its memory or its entity, schema 028), then any edge left.
     DELETE $ids;
+    DELETE $edges;
     DELETE $ids.map(|$i| type::record('source_invalidation', [$i]));
 } ELSE {
     FOR $i IN $ids {

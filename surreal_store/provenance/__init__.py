@@ -48,7 +48,7 @@ from ._decisions import (
     success_rates,
 )
 from ._graph import Edge, Node, ProvenanceGraph
-from ._trust import Impact, InvalidationReceipt, impact, invalidate, restore
+from ._trust import Impact, InvalidationReceipt, Restored, impact, invalidate, restore
 from ._trust import SourceRef as SourceRef
 from ._walks import lineage, why
 
@@ -62,6 +62,7 @@ __all__ = [
     "Node",
     "Provenance",
     "ProvenanceGraph",
+    "Restored",
     "RunTrace",
     "StateSnapshot",
     "SuccessRate",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ConfigDict, Field
@@ -14,7 +15,15 @@ from .._facts import GraphCheckpoint, RunTrace, StateSnapshot, UserAnnotation
 from .._ids import LOWER_HEX64, memory_key
 from .._types import Model, RecordId, check_text
 
-__all__ = ["Impact", "InvalidationReceipt", "SourceRef", "impact", "invalidate", "restore"]
+__all__ = [
+    "Impact",
+    "InvalidationReceipt",
+    "Restored",
+    "SourceRef",
+    "impact",
+    "invalidate",
+    "restore",
+]
 
 
 SourceRef = RunTrace | StateSnapshot | UserAnnotation | GraphCheckpoint | RecordId
@@ -139,15 +148,31 @@ async def invalidate(
     )
 
 
+class Restored(list[str]):
+    """What :func:`restore` brought back: the ids of the memories that became visible (the
+    list itself, as it always was) and ``facts``, the ids of the knowledge graph's facts shown
+    again (every version that was hidden and no longer is, as :class:`InvalidationReceipt`
+    lists every version it reached)."""
+
+    facts: list[str]
+
+    def __init__(self, memories: Iterable[str] = (), facts: Iterable[str] = ()) -> None:
+        super().__init__(memories)
+        self.facts = list(facts)
+
+    def __repr__(self) -> str:
+        return f"Restored({list(self)!r}, facts={self.facts!r})"
+
+
 @public
 async def restore(
     db: Executor, *, source: SourceRef | str | None = None, memory: str | None = None
-) -> list[str]:
+) -> Restored:
     """Undo :func:`invalidate` of ``source`` / ``memory`` (or :func:`memory.invalidate
     <surreal_store.memory.invalidate>` of ``memory``): it stops being a cause anywhere.
-    Returns the ids of the memories that became visible; those that another standing cause
-    still reaches stay hidden. Facts come back the same way (a fact citing two distrusted
-    sources stays hidden until both are restored)."""
+    Returns the ids of the memories that became visible, with ``.facts`` the facts shown
+    again; what another standing cause still reaches stays hidden (a fact citing two
+    distrusted sources stays hidden until both are restored)."""
     src, mem = _one_target(source, memory)
     restored = await _invalidation.remove_cause(db, source=src, memory=mem)
-    return [str(r.key) for r in restored]
+    return Restored((str(r.key) for r in restored.memories), (str(f.key) for f in restored.facts))
