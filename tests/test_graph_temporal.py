@@ -591,3 +591,25 @@ def test_facts_as_of_any_valid_and_transaction_time_match_the_model(engine: Loop
             database=None,
         ),
     )
+
+
+def test_the_machine_replays_a_distrust_that_undoes_supersession(engine: Loop) -> None:
+    """A fixed example of the machine (rule 2): B from year 0, then C from year 2 from source
+    0, which supersedes it; distrusting source 0 hides C and brings B back from year 2; trusting
+    it again supersedes B again. Before schema 027 the store kept B closed at year 2 with C
+    hidden, and the invariant failed after the distrust (no fact at valid_at 2)."""
+    if not engine.run(_cascade_reaches_facts(engine.store)):
+        pytest.skip("the provenance cascade does not reach facts")
+    state = _machine(engine, True)()
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("assert_facts", {"rows": [("A", "p", "B", None, 0, None)], "src": set()}),
+        ("assert_facts", {"rows": [("A", "p", "C", None, 2, None)], "src": {0}}),
+        ("distrust_source", {"i": 0, "distrust": True}),
+        ("distrust_source", {"i": 0, "distrust": False}),
+        ("distrust_source", {"i": 0, "distrust": True}),
+    ]
+    for name, args in steps:
+        getattr(state, name)(**args)
+        state.facts_match_at_every_time()
+    assert state.model.visible(5, None) == [("A", "p", "B", None, 2, None)]
+    state.teardown()

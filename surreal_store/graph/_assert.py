@@ -83,15 +83,18 @@ FOR $r IN $rows {
     IF $r.valid_until != NONE AND $r.valid_until <= $vf {
         THROW 'invalid: fact ' + <string>$r.n + ' is valid until before it is valid from';
     };
-    LET $covered = (SELECT id, recorded_at FROM fact WHERE key = $key AND retracted_at = NONE
-        AND valid_from <= $vf
-        AND (valid_until = NONE OR ($r.valid_until != NONE AND valid_until >= $r.valid_until))
-        ORDER BY recorded_at, id LIMIT 1);
+    -- The current facts of its key, read once (no ORDER BY: with one the index goes unused,
+    -- 5x slower).
+    LET $same = (SELECT id, recorded_at, valid_from, valid_until, took, invalidated_causes
+        FROM fact WHERE key = $key AND retracted_at = NONE);
     """
-    + as_array("$covered")
+    + as_array("$same")
     + """
+    LET $covered = $same.filter(|$g| $g.valid_from <= $vf AND ($g.valid_until = NONE
+        OR ($r.valid_until != NONE AND $g.valid_until >= $r.valid_until)));
     IF array::len($covered) > 0 {
-        LET $cover = $covered[0].id;
+        -- The earliest recorded, if several (then id).
+        LET $cover = (SELECT VALUE id FROM $covered ORDER BY recorded_at, id LIMIT 1)[0];
         INSERT RELATION INTO fact_source $f_sources.filter(|$s| !record::exists(
             type::record('fact_source', [record::id($cover), <string>$s.out]))).map(|$s| {
             id: type::record('fact_source', [record::id($cover), <string>$s.out]),
@@ -99,21 +102,21 @@ FOR $r IN $rows {
         }) RETURN NONE;
     } ELSE {
         LET $single_p = $predicate INSIDE $single;
-        LET $later = IF $r.valid_until = NONE AND $single_p AND $f_hidden = NONE {
-            (SELECT VALUE valid_from FROM fact WHERE in = $subject AND predicate = $predicate
-                AND retracted_at = NONE AND key != $key AND invalidated_at = NONE
-                AND valid_from > $vf)
+        -- Its visible rivals, once: to fill in history and to supersede (fn::fact_take).
+        LET $rivals = IF $single_p {
+            (SELECT id, valid_from, valid_until FROM fact WHERE in = $subject
+                AND predicate = $predicate AND retracted_at = NONE AND key != $key
+                AND invalidated_at = NONE)
         } ELSE { [] };
         """
-    + as_array("$later")
+    + as_array("$rivals")
     + """
+        LET $later = IF $r.valid_until = NONE AND $f_hidden = NONE {
+            $rivals.filter(|$g| $g.valid_from > $vf).map(|$g| $g.valid_from)
+        } ELSE { [] };
         LET $vu = IF array::len($later) > 0 { array::min($later) } ELSE { $r.valid_until };
-        LET $merged = (SELECT id, valid_from, valid_until, took, invalidated_causes FROM fact
-            WHERE key = $key AND retracted_at = NONE AND ($vu = NONE OR valid_from <= $vu)
-            AND (valid_until = NONE OR valid_until >= $vf));
-        """
-    + as_array("$merged")
-    + """
+        LET $merged = $same.filter(|$g| ($vu = NONE OR $g.valid_from <= $vu)
+            AND ($g.valid_until = NONE OR $g.valid_until >= $vf));
         LET $causes = array::distinct(array::concat($f_causes,
             array::flatten($merged.map(|$m| $m.invalidated_causes))));
         LET $why = IF array::len($causes) = 0 { NONE }
@@ -146,7 +149,7 @@ FOR $r IN $rows {
             in: $r.id, out: $s.out, how: $s.how,
         }) RETURN NONE;
         IF $why != NONE { fn::fact_hidden($r.id, $now) }
-        ELSE IF $single_p { fn::fact_take($r.id, $now, false) };
+        ELSE IF $single_p { fn::fact_take($r.id, $now, false, $rivals) };
     };
 };
 """
@@ -439,7 +442,7 @@ FOR $s IN $specs {
     + f"""
     FOR $g IN $hits {{
         UPDATE ONLY $g.id SET retracted_at = $now RETURN NONE;
-        IF $g.valid_from < $at {{ fn::fact_copy($g.id, $g.valid_from, $at, $now) }};
+        IF $g.valid_from < $at {{ fn::fact_copy($g.id, $g.valid_from, $at, $now, false) }};
     }};
 }};
 SELECT {FACT_FIELDS} FROM fact WHERE key IN $keys AND ((recorded_at = $now AND retracted_at = NONE)
