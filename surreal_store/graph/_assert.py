@@ -70,7 +70,7 @@ LET $f_first = IF array::len($f_causes) > 0 {
 # - the current facts of its key that overlap or adjoin it are retracted and one fact spanning
 #   them all recorded, with all their sources (and what they held of others);
 # - a fact recorded hidden supersedes nothing and gives back what those held
-#   (fn::fact_hidden); one recorded visible supersedes its visible rivals (fn::fact_take).
+#   (fn::fact_hidden); one recorded visible supersedes its visible rivals (fn::fact_supersede).
 _ONE_BY_ONE = (
     """
 FOR $r IN $rows {
@@ -102,7 +102,7 @@ FOR $r IN $rows {
         }) RETURN NONE;
     } ELSE {
         LET $single_p = $predicate INSIDE $single;
-        -- Its visible rivals, once: to fill in history and to supersede (fn::fact_take).
+        -- Its visible rivals, once: to fill in history and to supersede.
         LET $rivals = IF $single_p {
             (SELECT id, valid_from, valid_until FROM fact WHERE in = $subject
                 AND predicate = $predicate AND retracted_at = NONE AND key != $key
@@ -133,13 +133,19 @@ FOR $r IN $rows {
         LET $all = array::concat($f_sources, $old);
         LET $sources = array::distinct($all.map(|$s| $s.out)).map(|$o| $all.find(|$s| $s.out = $o));
         FOR $m IN $merged { UPDATE ONLY $m.id SET retracted_at = $now RETURN NONE };
+        LET $from = array::min(array::concat([$vf], $merged.map(|$m| $m.valid_from)));
+        LET $until = IF $vu = NONE OR $merged.any(|$m| $m.valid_until = NONE) { NONE }
+            ELSE { array::max(array::concat([$vu], $merged.map(|$m| $m.valid_until))) };
+        -- A fact recorded visible supersedes its rivals (before it is written: links to a
+        -- record not yet there are accepted); one recorded hidden supersedes nothing.
+        LET $taken = IF $why = NONE AND $single_p {
+            fn::fact_supersede($r.id, $from, $until, $rivals, $now)
+        } ELSE { [] };
         INSERT RELATION INTO fact {
             id: $r.id, in: $r.in, out: $r.out, scope: $scope, predicate: $r.predicate,
-            value: $r.value, key: $r.key,
-            valid_from: array::min(array::concat([$vf], $merged.map(|$m| $m.valid_from))),
-            valid_until: IF $vu = NONE OR $merged.any(|$m| $m.valid_until = NONE) { NONE }
-                ELSE { array::max(array::concat([$vu], $merged.map(|$m| $m.valid_until))) },
-            recorded_at: $now, took: array::flatten($merged.map(|$m| $m.took)),
+            value: $r.value, key: $r.key, valid_from: $from, valid_until: $until,
+            recorded_at: $now,
+            took: array::concat(array::flatten($merged.map(|$m| $m.took)), $taken),
             invalidated_at: IF $why = NONE { NONE } ELSE { $now },
             invalidated_reason: $why.reason, invalidated_by: $why.by,
             invalidated_causes: $causes,
@@ -148,8 +154,7 @@ FOR $r IN $rows {
             id: type::record('fact_source', [record::id($r.id), <string>$s.out]),
             in: $r.id, out: $s.out, how: $s.how,
         }) RETURN NONE;
-        IF $why != NONE { fn::fact_hidden($r.id, $now) }
-        ELSE IF $single_p { fn::fact_take($r.id, $now, false, $rivals) };
+        IF $why != NONE { fn::fact_hidden($r.id, $now) };
     };
 };
 """
