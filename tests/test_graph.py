@@ -4,7 +4,9 @@ sources. On the real embedded engine."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from surreal_store import (
     RecordId,
     Store,
     ValidationError,
+    default_schema_dir,
     graph,
     memory,
     provenance,
@@ -535,3 +538,24 @@ async def test_entity_embeddings_belong_to_the_space(store: Store) -> None:
         await graph.create_entities(store, entities=[E(name="x", embedding=[1.0, 0.0, 0.0])])
     [x] = await graph.create_entities(store, entities=[E(name="x", embedding=[1.0, 0.0])])
     assert x.embedding_model == "m"
+
+
+async def test_facts_recorded_before_schema_027_stay_writable_and_supersede(
+    tmp_path: Path,
+) -> None:
+    # 027 adds fact.took; a required field would refuse the next write of older facts.
+    before = tmp_path / "schema"
+    shutil.copytree(default_schema_dir(), before)
+    (before / "027_graph_supersession.surql").unlink()
+    url = f"surrealkv://{tmp_path / 'db'}"
+    async with Store(url, schema_dir=before) as old:
+        await people(old)
+        # (Declared after: this code's single-valued path calls 027's functions.)
+        await graph.assert_facts(old, facts=[job("Acme", 2020), job("Initech", 2010, 2012)])
+        await graph.declare_predicate(old, name="works_at", single_valued=True)
+    async with Store(url) as s:
+        [globex] = await graph.assert_facts(s, facts=[job("Globex", 2024)])
+        assert await alice_jobs(s, valid_at=year(2022)) == [("Acme", 2020, 2024)]
+        await graph.retract_facts(s, facts=[job("Initech", 2010, 2012)])
+        await graph.retract_facts(s, facts=[globex])
+        assert await alice_jobs(s, valid_at=year(2025)) == []

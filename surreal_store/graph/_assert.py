@@ -145,7 +145,7 @@ FOR $r IN $rows {
             id: $r.id, in: $r.in, out: $r.out, scope: $scope, predicate: $r.predicate,
             value: $r.value, key: $r.key, valid_from: $from, valid_until: $until,
             recorded_at: $now,
-            took: array::concat(array::flatten($merged.map(|$m| $m.took)), $taken),
+            took: array::concat(array::flatten($merged.map(|$m| $m.took ?? [])), $taken),
             invalidated_at: IF $why = NONE { NONE } ELSE { $now },
             invalidated_reason: $why.reason, invalidated_by: $why.by,
             invalidated_causes: $causes,
