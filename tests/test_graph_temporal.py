@@ -600,7 +600,7 @@ def test_the_machine_replays_a_distrust_that_undoes_supersession(engine: Loop) -
     hidden, and the invariant failed after the distrust (no fact at valid_at 2)."""
     if not engine.run(_cascade_reaches_facts(engine.store)):
         pytest.skip("the provenance cascade does not reach facts")
-    state = _machine(engine, True)()
+    state: Any = _machine(engine, True)()
     steps: list[tuple[str, dict[str, Any]]] = [
         ("assert_facts", {"rows": [("A", "p", "B", None, 0, None)], "src": set()}),
         ("assert_facts", {"rows": [("A", "p", "C", None, 2, None)], "src": {0}}),
