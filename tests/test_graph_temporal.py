@@ -361,7 +361,7 @@ def _machine(engine: Loop, cascade: bool) -> type[RuleBasedStateMachine]:
                 min_size=1,
                 max_size=2,
             ),
-            src=st.sets(st.integers(0, SOURCES - 1), max_size=1),
+            src=st.sets(st.integers(0, SOURCES - 1), max_size=2),
         )
         def assert_facts(self, rows: list[tuple[Any, ...]], src: set[int]) -> None:
             step = self.tick()
