@@ -83,8 +83,8 @@ FOR $r IN $rows {
     IF $r.valid_until != NONE AND $r.valid_until <= $vf {
         THROW 'invalid: fact ' + <string>$r.n + ' is valid until before it is valid from';
     };
-    -- The current facts of its key, read once (no ORDER BY: with one the index goes unused,
-    -- 5x slower).
+    -- The current facts of its key, read once (no ORDER BY: with one, the planner leaves the
+    -- key index unused).
     LET $same = (SELECT id, recorded_at, valid_from, valid_until, took, invalidated_causes
         FROM fact WHERE key = $key AND retracted_at = NONE);
     """
@@ -131,7 +131,8 @@ FOR $r IN $rows {
     + as_array("$old")
     + """
         LET $all = array::concat($f_sources, $old);
-        LET $sources = array::distinct($all.map(|$s| $s.out)).map(|$o| $all.find(|$s| $s.out = $o));
+        LET $sources = array::distinct($all.map(|$s| $s.out))
+            .map(|$o| $all.find(|$s| $s.out = $o));
         FOR $m IN $merged { UPDATE ONLY $m.id SET retracted_at = $now RETURN NONE };
         LET $from = array::min(array::concat([$vf], $merged.map(|$m| $m.valid_from)));
         LET $until = IF $vu = NONE OR $merged.any(|$m| $m.valid_until = NONE) { NONE }
