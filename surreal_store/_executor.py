@@ -9,12 +9,22 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 
+from ._errors import NotFoundError
+
 if TYPE_CHECKING:
     from ._config import Settings
 
-__all__ = ["Executor", "MigrationTarget", "SchemaAccess", "ScratchStore"]
+__all__ = ["Executor", "MigrationTarget", "SchemaAccess", "ScratchStore", "present"]
 
 T = TypeVar("T")
+
+
+def present(found: T | None, missing: str) -> T:
+    """What a ``query_single`` found, or :class:`NotFoundError` saying ``missing`` (``"no
+    agent 'x'"``) when it found nothing: every getter's answer to an absent record."""
+    if found is None:
+        raise NotFoundError(missing)
+    return found
 
 
 class Executor(Protocol):

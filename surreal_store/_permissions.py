@@ -443,6 +443,16 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
         agent={"select": IN_SCOPE, "create": NEW_PREDICATE, "update": IN_SCOPE},
         refused="an agent declares predicates in its granted scopes",
     ),
+    # Schema 029: the fields an entity had, kept by an event whoever writes; nobody writes them.
+    TableAccess(
+        "entity_version",
+        {
+            "entity": "s", "scope": "s", "type": "s", "aliases": "s", "aliases.*": "s",
+            "summary": "s", "attributes": "s", "replaced_at": "s",
+        },
+        agent={"select": IN_SCOPE},
+        refused="an agent reads the versions of the entities of its scopes; an event writes them",
+    ),
     TableAccess(
         "entity_merge",
         {

@@ -26,7 +26,7 @@ from pydantic import ConfigDict
 
 from ._api import public
 from ._errors import AlreadyExistsError, NotFoundError, ResultError, ValidationError
-from ._executor import Executor
+from ._executor import Executor, present
 from ._ids import session_agent
 from ._surql import role_of
 from ._types import Key, Model, RecordId
@@ -191,10 +191,7 @@ async def revoke_agent(db: Executor, *, agent_id: str) -> AgentGrant:
     before keep their sign-in until they close (their token lasts an hour at most), but
     every query they run is checked against its scopes, which are now none."""
     rid = _agent_rid(agent_id)
-    found = await db.query_single(_REVOKE, AgentGrant, agent=rid)
-    if found is None:
-        raise NotFoundError(f"no agent {agent_id!r}")
-    return found
+    return present(await db.query_single(_REVOKE, AgentGrant, agent=rid), f"no agent {agent_id!r}")
 
 
 _AGENTS = """

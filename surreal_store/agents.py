@@ -11,8 +11,8 @@ from typing import Any
 from pydantic import ConfigDict
 
 from ._api import public
-from ._errors import NotFoundError, ValidationError
-from ._executor import Executor
+from ._errors import ValidationError
+from ._executor import Executor, present
 from ._types import Key, Model, RecordId
 
 __all__ = ["Agent", "get", "list_all", "register"]
@@ -65,10 +65,7 @@ _GET = "SELECT * FROM ONLY $id;"
 @public
 async def get(db: Executor, *, agent_id: str) -> Agent:
     """The agent with this id; ``NotFoundError`` if there is none."""
-    found = await db.query_single(_GET, Agent, id=_rid(agent_id))
-    if found is None:
-        raise NotFoundError(f"no agent {agent_id!r}")
-    return found
+    return present(await db.query_single(_GET, Agent, id=_rid(agent_id)), f"no agent {agent_id!r}")
 
 
 _LIST = "SELECT * FROM agent ORDER BY name, id;"

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pydantic import ConfigDict
 
 from ._api import public
-from ._errors import NotFoundError, ValidationError
-from ._executor import Executor
+from ._errors import ValidationError
+from ._executor import Executor, present
 from ._ids import commit_key
 from ._types import Key, Model, RecordId
 
@@ -78,10 +78,7 @@ _GET = f"SELECT {_FIELDS} FROM ONLY $branch;"
 @public(agents=False)
 async def get(db: Executor, *, name: str) -> Branch:
     """The branch called ``name``; ``NotFoundError`` if there is none."""
-    found = await db.query_single(_GET, Branch, branch=_rid(name))
-    if found is None:
-        raise NotFoundError(f"no branch {name!r}")
-    return found
+    return present(await db.query_single(_GET, Branch, branch=_rid(name)), f"no branch {name!r}")
 
 
 _HEAD = "SELECT VALUE head FROM ONLY $branch;"

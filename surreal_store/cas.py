@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 
 from ._api import public
-from ._errors import NotFoundError, ValidationError
-from ._executor import Executor
+from ._errors import ValidationError
+from ._executor import Executor, present
 from ._ids import HEX64
 from ._types import RecordId
 
@@ -59,10 +59,7 @@ _GET = "SELECT VALUE data FROM ONLY $id;"
 async def get(db: Executor, *, digest: str) -> bytes:
     """The bytes stored under ``digest``; ``NotFoundError`` if there are none."""
     key = _id(digest)
-    data = await db.query_single(_GET, bytes, id=key)
-    if data is None:
-        raise NotFoundError(f"no blob {key.key}")
-    return data
+    return present(await db.query_single(_GET, bytes, id=key), f"no blob {key.key}")
 
 
 _CONTAINS = "RETURN record::exists($id);"

@@ -12,8 +12,8 @@ from typing import Any, Literal
 from pydantic import ConfigDict
 
 from ._api import public
-from ._errors import NotFoundError, ValidationError
-from ._executor import Executor
+from ._errors import ValidationError
+from ._executor import Executor, present
 from ._ids import HEX64
 from ._types import Key, Model, RecordId, canonical_json
 
@@ -108,9 +108,10 @@ _LOAD = "SELECT VALUE content_json FROM ONLY $id;"
 
 
 async def _load(db: Executor, table: str, digest: str) -> dict[str, Any]:
-    text = await db.query_single(_LOAD, str, id=RecordId(table, _digest(digest, table)))
-    if text is None:
-        raise NotFoundError(f"no {table} {digest}")
+    text = present(
+        await db.query_single(_LOAD, str, id=RecordId(table, _digest(digest, table))),
+        f"no {table} {digest}",
+    )
     content: dict[str, Any] = json.loads(text)
     return content
 
@@ -207,9 +208,7 @@ _GET = f"SELECT {_FIELDS} FROM ONLY $id;"
 @public(agents=False)
 async def get_run(db: Executor, *, run_id: str) -> CiRun:
     found = await db.query_single(_GET, CiRun, id=RecordId("ci_run", _digest(run_id, "CI run")))
-    if found is None:
-        raise NotFoundError(f"no CI run {run_id}")
-    return found
+    return present(found, f"no CI run {run_id}")
 
 
 _LIST = f"SELECT {_FIELDS} FROM ci_run WHERE snapshot = $snapshot ORDER BY created_at, id;"

@@ -31,7 +31,7 @@ from ._errors import (
     ResultError,
     ValidationError,
 )
-from ._executor import Executor
+from ._executor import Executor, present
 from ._ids import commit_key
 from ._types import Key, Model, RecordId
 from ._types import canonical_json as _canonical_json
@@ -285,10 +285,7 @@ _GET = f"SELECT {_FIELDS} FROM ONLY $commit;"
 async def get(db: Executor, *, commit: str) -> Commit:
     """The commit with this id; ``NotFoundError`` if there is none."""
     rid = _rid(commit)
-    found = await db.query_single(_GET, Commit, commit=rid)
-    if found is None:
-        raise NotFoundError(f"no commit {rid.key}")
-    return found
+    return present(await db.query_single(_GET, Commit, commit=rid), f"no commit {rid.key}")
 
 
 _STATE = "SELECT VALUE state_json FROM ONLY $snapshot;"
@@ -298,9 +295,9 @@ _STATE = "SELECT VALUE state_json FROM ONLY $snapshot;"
 async def get_state(db: Executor, *, commit: str) -> dict[str, Any]:
     """The state stored by the commit, exactly as committed."""
     key = commit_key(commit)
-    text = await db.query_single(_STATE, str, snapshot=RecordId("snapshot", key))
-    if text is None:
-        raise NotFoundError(f"no commit {key}")
+    text = present(
+        await db.query_single(_STATE, str, snapshot=RecordId("snapshot", key)), f"no commit {key}"
+    )
     state: dict[str, Any] = json.loads(text)
     return state
 

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, ConfigDict
 
 from ._api import public
-from ._errors import NotFoundError, ValidationError
-from ._executor import Executor
+from ._errors import ValidationError
+from ._executor import Executor, present
 from ._ids import HEX64
 from ._types import Model, RecordId
 
@@ -152,9 +152,7 @@ _CURRENT = f"SELECT {_FIELDS} FROM ONLY (SELECT VALUE current FROM ONLY $head_id
 async def current(db: Executor, *, agent_name: str) -> Release:
     """The agent's current release; ``NotFoundError`` if it has none."""
     found = await db.query_single(_CURRENT, Release, head_id=_head(_agent(agent_name)))
-    if found is None:
-        raise NotFoundError(f"no releases for agent {agent_name!r}")
-    return found
+    return present(found, f"no releases for agent {agent_name!r}")
 
 
 _HISTORY = f"""

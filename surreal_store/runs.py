@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._api import public
 from ._errors import NotFoundError, ValidationError
-from ._executor import Executor
+from ._executor import Executor, present
 from ._ids import digest, new_run_key
 from ._types import Key, Model, RecordId, json_value
 
@@ -167,10 +167,7 @@ _GET = f"SELECT {_RUN_FIELDS} FROM ONLY $run;"
 @public
 async def get_run(db: Executor, *, run_id: str) -> Run:
     """The run; ``NotFoundError`` if there is none."""
-    found = await db.query_single(_GET, Run, run=_run_rid(run_id))
-    if found is None:
-        raise NotFoundError(f"no run {run_id!r}")
-    return found
+    return present(await db.query_single(_GET, Run, run=_run_rid(run_id)), f"no run {run_id!r}")
 
 
 _FINISH = f"""

@@ -12,6 +12,20 @@ from pathlib import Path
 
 PACKAGE = "@modelcontextprotocol/server-memory"
 VERSION = "2026.8.31"
+# Its nine tools, which the store's MCP server also serves.
+NINE = frozenset(
+    {
+        "create_entities",
+        "create_relations",
+        "add_observations",
+        "delete_entities",
+        "delete_observations",
+        "delete_relations",
+        "read_graph",
+        "search_nodes",
+        "open_nodes",
+    }
+)
 
 
 class Unavailable(Exception):

@@ -578,3 +578,44 @@ def test_every_command_reads_at_80_columns(kv_url: str, tmp_path: Path) -> None:
     assert "1 memory and" in outputs[("impact", mid)] or "memories and" in outputs[("impact", mid)]
     status = outputs[("status",)]
     assert "memory_vector_fields" in status and "applied by: surrealdb-" in status
+
+
+def test_recall_downloads_no_model_for_a_space_it_cannot_load(
+    kv_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A space named after an API model (or any model not on this machine): recall asks
+    sentence-transformers for its local copy only, finds none, and answers by full text with a
+    one-line note on stderr."""
+    import types
+
+    import anyio
+
+    from surreal_store import Store, memory
+
+    asked: list[tuple[str, bool]] = []
+
+    class SentenceTransformer:  # sentence-transformers' loader, with an empty model cache
+        def __init__(self, name: str, device: str | None = None, **kw: bool) -> None:
+            asked.append((name, kw.get("local_files_only", False)))
+            if kw.get("local_files_only"):
+                raise OSError(f"{name} is not in the local cache")
+            raise AssertionError(f"a download of {name} was attempted")
+
+    fake = types.ModuleType("sentence_transformers")
+    fake.SentenceTransformer = SentenceTransformer  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sentence_transformers", fake)
+
+    async def make() -> None:
+        async with Store(kv_url) as s:
+            await memory.declare_space(s, model="text-embedding-3-small", dimension=1536)
+            await memory.remember(s, content="the hotel in Kyoto is booked")
+
+    anyio.run(make, backend="asyncio")
+    done = cli("--url", kv_url, "recall", "Kyoto hotel", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [h["memory"]["content"] for h in json.loads(done.stdout)] == [
+        "the hotel in Kyoto is booked"
+    ]
+    assert asked == [("text-embedding-3-small", True)]
+    (note,) = done.stderr.strip().splitlines()
+    assert note.startswith("note: full-text recall: the store's model text-embedding-3-small")

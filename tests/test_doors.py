@@ -5,11 +5,11 @@ checkpointer's included)."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _threads import errors_in_threads
 
 from surreal_store import Store, StoreStateError, ValidationError, memory
 from surreal_store._cli._app import embedder_for
@@ -138,7 +138,6 @@ def test_the_checkpointer_serves_other_loops_from_the_stores(tmp_path: Path) -> 
 
     with SurrealCheckpointSaver.from_url_sync(f"surrealkv://{tmp_path / 'kv'}") as saver:
         cfg: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
-        errors: list[BaseException] = []
 
         def worker(n: int) -> None:
             async def on_another_loop() -> None:
@@ -151,16 +150,75 @@ def test_the_checkpointer_serves_other_loops_from_the_stores(tmp_path: Path) -> 
                 assert found is not None and found.checkpoint["channel_values"] == {"n": n}
                 assert len([t async for t in saver.alist(thread)]) == 1
 
-            try:
-                asyncio.run(on_another_loop())
-            except BaseException as exc:
-                errors.append(exc)
+            asyncio.run(on_another_loop())
 
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        assert errors == []
+        assert errors_in_threads(worker, 4) == []
         assert saver.get_tuple(cfg) is None
         assert len(list(saver.list(None))) == 4
+
+
+async def _unindexed(store: Store) -> int:
+    space = await memory.get_space(store)
+    assert space is not None
+    return space.unindexed
+
+
+async def test_a_langgraph_put_counts_its_vectors_as_unindexed(store: Store) -> None:
+    pytest.importorskip("langgraph.store.base")
+    from _fakes import FakeEmbedder
+
+    from surreal_store.langgraph import SurrealStore
+
+    e = FakeEmbedder("words-v1", 16)
+    lg = SurrealStore(store, index={"dims": 16, "embed": e, "fields": ["text", "note"]})
+    await lg.setup()
+    await lg.aput(("users", "ana"), "drink", {"text": "green tea", "note": "mornings"})
+    assert await _unindexed(store) == 2
+    await lg.aput(("users", "ana"), "drink", {"text": "coffee"})  # replaced: one vector
+    await lg.aput(("users", "ana"), "plain", {"cups": 3}, index=False)  # no vector
+    assert await _unindexed(store) == 3
+
+
+async def test_a_langchain_add_counts_its_vectors_as_unindexed(store: Store) -> None:
+    pytest.importorskip("langchain_core.documents")
+    from _fakes import FakeEmbedder
+    from langchain_core.documents import Document
+
+    from surreal_store.langchain import SurrealVectorStore
+
+    lc = SurrealVectorStore(store, embedding=FakeEmbedder("words-v1", 16))
+    await lc.aadd_texts(["one text", "two texts", "three"])
+    assert await _unindexed(store) == 3
+    await lc.aadd_documents([Document(page_content="four"), Document(page_content="five")])
+    assert await _unindexed(store) == 5
+
+
+async def test_an_mcp_remember_counts_as_memory_remember_does(store: Store) -> None:
+    # The MCP tool writes through memory.remember, which never moved the counter.
+    pytest.importorskip("mcp.server.mcpserver")
+    from mcp import Client
+
+    from surreal_store.mcp import create_server
+
+    async with Client(create_server(store, embedder=memory.HashingEmbedder(64))) as c:
+        for content in ("a thing", "another thing"):
+            assert not (await c.call_tool("remember", {"content": content})).is_error
+    assert await _unindexed(store) == 0
+    await memory.remember(store, content="a third", embedder=memory.HashingEmbedder(64))
+    assert await _unindexed(store) == 0
+
+
+def test_each_sync_opener_takes_what_its_from_url_takes() -> None:
+    import inspect
+
+    pytest.importorskip("langgraph.store.base")
+    pytest.importorskip("langchain_core.vectorstores")
+    from surreal_store.langchain import SurrealVectorStore
+    from surreal_store.langgraph import SurrealCheckpointSaver, SurrealStore
+
+    for door in (SurrealCheckpointSaver, SurrealStore, SurrealVectorStore):
+        opener, twin = inspect.signature(door.from_url), inspect.signature(door.from_url_sync)
+        assert twin.parameters == opener.parameters and "url" in twin.parameters
+        assert twin.return_annotation == f"Iterator[{door.__name__}]"
+        assert door.from_url_sync.__qualname__ == f"{door.__name__}.from_url_sync"
+        assert (door.from_url_sync.__doc__ or "").startswith("For synchronous code")

@@ -37,12 +37,15 @@ from surreal_store import (
     QueryError,
     Store,
     ValidationError,
+    access,
+    agents,
     graph,
     memory,
 )
 from surreal_store.langchain import (
     GraphTransformerExtractor,
     SurrealGraphStore,
+    WriteQueryError,
     graph_document_extraction,
 )
 
@@ -582,3 +585,143 @@ def test_random_documents_against_a_model(
                 assert await _held(store, "s") == model
 
     anyio.run(walk, backend="asyncio")
+
+
+# -- query() only reads (unless allow_writes=True) ---------------------------------------------
+
+# (query, the word refused): every way a model-written query could write, hidden or not.
+WRITES = [
+    ("DELETE entity;", "DELETE"),
+    ("delete entity", "DELETE"),
+    ("DeLeTe fact WHERE true;", "DELETE"),
+    ("UPDATE entity SET summary = 'x';", "UPDATE"),
+    ("SELECT * FROM (UPDATE entity SET summary = 'x');", "UPDATE"),
+    ("SELECT * FROM entity WHERE id IN (SELECT VALUE id FROM (DELETE fact RETURN BEFORE));",
+     "DELETE"),
+    ("LET $x = (DELETE entity); RETURN $x;", "DELETE"),
+    ("RETURN (UPSERT entity:x SET scope = 'default');", "UPSERT"),
+    ("CREATE entity SET name = 'x';", "CREATE"),
+    ("INSERT INTO entity { name: 'x' };", "INSERT"),
+    ("RELATE entity:a->fact->entity:b;", "RELATE"),
+    ("DEFINE TABLE pwned;", "DEFINE"),
+    ("DEFINE FUNCTION fn::x() { DELETE entity };", "DEFINE"),
+    ("REMOVE TABLE entity;", "REMOVE"),
+    ("ALTER TABLE entity PERMISSIONS FULL;", "ALTER"),
+    ("REBUILD INDEX fact_key ON fact;", "REBUILD"),
+    ("RETURN fn::fact_recompute([]);", "fn::"),
+    ("RETURN fn :: fact_recompute([]);", "fn::"),
+    ("RETURN fn/* hidden */::fact_recompute([]);", "fn::"),
+    ("RETURN http::post('http://example.invalid', {});", "http::"),
+    ("RETURN sequence::nextval('s');", "sequence::"),
+    ("USE NS other DB other;", "USE"),
+    ("BEGIN; SELECT * FROM entity; COMMIT;", "BEGIN"),
+    ("KILL u'0189a8f6-2c7d-7bb7-8c3a-9e6b1f2a3c4d';", "KILL"),
+    ("FOR $e IN (SELECT * FROM entity) { DELETE $e.id; };", "DELETE"),
+    ("IF true { UPDATE entity SET type = 'x' };", "UPDATE"),
+    ("SELECT * FROM entity; -- a comment\nDELETE entity;", "DELETE"),
+    ("SELECT * FROM entity; # a comment\rDELETE entity;", "DELETE"),
+    ("SELECT * FROM entity; -- a comment\u2028DELETE entity;", "DELETE"),
+    ("SELECT * FROM entity /* a comment */; DELETE entity;", "DELETE"),
+    ("SELECT * FROM entity WHERE name = 'it\\'s'; DELETE entity; RETURN '';", "DELETE"),
+    ("SELECT * FROM entity WHERE name = \"a\\\"\"; DELETE entity;", "DELETE"),
+    ("SELECT * FROM `a\\`b`; DELETE entity; RETURN '`';", "DELETE"),
+    ("SELECT * FROM `it's`; DELETE entity; RETURN '';", "DELETE"),
+    ("SELECT * FROM entity WHERE name = 'x", "'"),
+    ("SELECT * FROM entity /* DELETE entity", "/*"),
+    ("SELECT * FROM \u27e8a\\\u27e9; DELETE entity; \u27e9", "\\"),
+    ("SELECT * FROM entity;\u00a0DELETE\u00a0entity;", "DELETE"),
+    ("SELECT * FROM entity;DELETE\u00e9 entity;", "DELETE"),
+    ("RETURN <future> { DELETE entity };", "DELETE"),
+    ("OPTION IMPORT; SELECT * FROM entity;", "OPTION"),
+    ("SLEEP 10s;", "SLEEP"),
+]  # fmt: skip
+
+# Reads that hold those words only where they are not code.
+READS = [
+    "SELECT * FROM entity WHERE name = 'DELETE entity; UPDATE fact';",
+    'SELECT * FROM entity WHERE summary = "fn::x() -- INSERT";',
+    "SELECT * FROM entity -- we never DELETE here\n WHERE scope = $scope;",
+    "SELECT * FROM entity /* not an UPDATE */ WHERE scope = $scope;",
+    "SELECT count() FROM fact WHERE scope = $scope AND predicate = $delete GROUP ALL;",
+    "SELECT updated_at, created_at FROM entity WHERE scope = $scope;",
+    "RETURN array::insert([1], 2, 0);",
+    "RETURN string::len('x');",
+]
+
+
+async def _everything(store: Store) -> str:
+    return repr(
+        await store.execute(
+            "SELECT * FROM entity ORDER BY id; SELECT * FROM fact ORDER BY id; "
+            "SELECT * FROM memory ORDER BY id; INFO FOR DB;"
+        )
+    )
+
+
+async def test_query_only_reads_and_names_what_it_refuses(store: Store) -> None:
+    gs = SurrealGraphStore(store)
+    await gs.aadd_graph_documents(curie_documents(), include_source=True)
+    before = await _everything(store)
+    assert len(WRITES) >= 20
+    for text, word in WRITES:
+        with pytest.raises(WriteQueryError) as refused:
+            await gs.aquery(text)
+        assert refused.value.word == word, text
+        assert word in str(refused.value) and "nothing was sent" in str(refused.value)
+        assert isinstance(refused.value, ValidationError)
+    assert await _everything(store) == before
+    for text in READS:
+        await gs.aquery(text, {"delete": "x"})
+    assert await _everything(store) == before
+    rows = await gs.aquery("SELECT VALUE name FROM entity WHERE name = 'DELETE entity';")
+    assert rows == []
+    # The sync door refuses the same way.
+    with pytest.raises(WriteQueryError):
+        await anyio.to_thread.run_sync(lambda: gs.query("DELETE entity;"))
+    # The opt-in runs writes.
+    writer = SurrealGraphStore(store, allow_writes=True)
+    await writer.aquery("UPDATE entity SET summary = 'edited' WHERE name = 'Pierre Curie';")
+    assert await _everything(store) != before
+    with pytest.raises(ValidationError):
+        SurrealGraphStore(store, allow_writes="yes")  # type: ignore[arg-type]
+
+
+async def test_a_graph_store_on_an_agents_store_sees_only_its_scopes(kv_url: str) -> None:
+    async with Store(kv_url) as root:
+        await agents.register(root, name="a", kind="bot", agent_id="a")
+        await access.grant_agent(root, agent_id="a", secret="secret-of-a-1", scopes=["team-a"])
+        for scope, names in (("team-a", ["Ada", "Acme"]), ("team-b", ["Bea", "Secret"])):
+            await graph.create_entities(
+                root, entities=[graph.NewEntity(name=n) for n in names], scope=scope
+            )
+            await graph.assert_facts(
+                root,
+                facts=[graph.NewFact(subject=names[0], predicate="knows", object=names[1])],
+                scope=scope,
+            )
+    async with Store(kv_url, agent="a", agent_secret="secret-of-a-1") as a:
+        gs = SurrealGraphStore(a, scope="team-a")
+        asked = [
+            "SELECT VALUE name FROM entity;",
+            "SELECT VALUE name FROM entity WHERE scope = 'team-b';",
+            "SELECT VALUE name FROM entity WHERE scope = $other;",
+            "SELECT VALUE [in.name, out.name] FROM fact;",
+            "RETURN (SELECT VALUE name FROM entity WHERE scope != $scope);",
+        ]
+        seen = [await gs.aquery(q, {"other": "team-b"}) for q in asked]
+        text = repr(seen)
+        assert "Bea" not in text and "Secret" not in text
+        assert {"value": "Ada"} in seen[0]
+        async_rows = await gs.aquery("SELECT VALUE scope FROM entity;")
+        assert {r["value"] for r in async_rows} == {"team-a"}
+    # The second line: on a viewer's store even an allowed write is the database's refusal.
+    async with Store(kv_url) as root:
+        await access.add_user(root, name="vic", password="vic-password-1", role="viewer")
+        before = await _everything(root)
+    async with Store(kv_url, username="vic", password="vic-password-1") as viewer:
+        gs = SurrealGraphStore(viewer, scope="team-a", allow_writes=True)
+        assert len(await gs.aquery("SELECT * FROM entity;")) == 4  # a viewer reads all
+        with pytest.raises(QueryError):
+            await gs.aquery("DELETE entity;")
+    async with Store(kv_url) as root:
+        assert await _everything(root) == before

@@ -3,6 +3,7 @@ resolution on write, merge, the notebook renderings and the CLI. On the real emb
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -18,7 +19,10 @@ from surreal_store import (
     NotFoundError,
     RecordId,
     Store,
+    StoreError,
     ValidationError,
+    access,
+    agents,
     graph,
     memory,
     provenance,
@@ -494,3 +498,163 @@ def test_cli_graph_reads_never_create_a_store(tmp_path: Path) -> None:
         result = cli("--url", url, *args)
         assert result.returncode == 1 and "no store at" in result.stderr
     assert not (tmp_path / "none").exists()
+
+
+# -- entity fields as known at a time (schema 029) -------------------------------------------
+
+
+async def _as_known(store: Store, name: str, at: dt.datetime | None) -> dict[str, object]:
+    """What every read that takes known_at says of the entity ``name`` then."""
+    view = await graph.entity(store, name=name, known_at=at)
+    assert view is not None
+    whole = {e.name: e for e in (await graph.read_graph(store, known_at=at)).entities}
+    (opened,) = (await graph.open_nodes(store, names=[name], known_at=at)).entities
+    near = {
+        e.name: e for e in (await graph.neighbourhood(store, entity="Acme", known_at=at)).entities
+    }
+    seen = [view.entity, whole[name], opened, near[name]]
+    fields = {(e.type, e.summary, tuple(e.aliases), repr(e.attributes)) for e in seen}
+    assert len(fields) == 1, fields  # every read answers the same
+    kind, summary, aliases, attributes = fields.pop()
+    # The walk's type filter reads the type as known then, too.
+    typed = await graph.neighbourhood(store, entity="Acme", types=[kind], known_at=at)
+    assert name in {e.name for e in typed.entities}
+    return {"type": kind, "summary": summary, "aliases": list(aliases), "attributes": attributes}
+
+
+async def test_entity_fields_are_read_as_known_at_each_change(store: Store) -> None:
+    await graph.create_entities(
+        store, entities=[E(name="Ada", type="person", summary="v0"), E(name="Acme", type="org")]
+    )
+    await graph.assert_facts(store, facts=[F(subject="Ada", predicate="works_at", object="Acme")])
+    t0 = await now(store)
+    e1 = await graph.update_entity(store, name="Ada", type="engineer", summary="v1")
+    assert (e1.type, e1.summary) == ("engineer", "v1")
+    e2 = await graph.update_entity(
+        store, name="Ada", type="manager", summary="v2", aliases=["A."], attributes={"level": 3}
+    )
+    assert t0 < e1.updated_at < e2.updated_at
+    person = {"type": "person", "summary": "v0", "aliases": [], "attributes": "{}"}
+    engineer = {"type": "engineer", "summary": "v1", "aliases": [], "attributes": "{}"}
+    manager = {"type": "manager", "summary": "v2", "aliases": ["A."], "attributes": "{'level': 3}"}
+    assert await _as_known(store, "Ada", t0) == person
+    assert await _as_known(store, "Ada", e1.updated_at - dt.timedelta(microseconds=1)) == person
+    assert await _as_known(store, "Ada", e1.updated_at) == engineer
+    assert await _as_known(store, "Ada", e2.updated_at - dt.timedelta(microseconds=1)) == engineer
+    assert await _as_known(store, "Ada", e2.updated_at) == manager
+    assert await _as_known(store, "Ada", None) == manager
+    was = await graph.neighbourhood(store, entity="Acme", types=["person"], known_at=t0)
+    assert "Ada" in {e.name for e in was.entities}
+    now_typed = await graph.neighbourhood(store, entity="Acme", types=["person"])
+    assert "Ada" not in {e.name for e in now_typed.entities}
+
+    # Any writer's change is kept: raw SurrealQL, and a deleted entity created anew.
+    t2 = await now(store)
+    await store.execute("UPDATE entity SET summary = 'raw' WHERE name = 'Ada'")
+    assert (await _as_known(store, "Ada", t2))["summary"] == "v2"
+    assert (await _as_known(store, "Ada", None))["summary"] == "raw"
+    t3 = await now(store)
+    await graph.delete_entities(store, names=["Ada"])
+    (again,) = await graph.create_entities(store, entities=[E(name="Ada", type="robot")])
+    await graph.assert_facts(store, facts=[F(subject="Ada", predicate="works_at", object="Acme")])
+    assert (await _as_known(store, "Ada", t3))["type"] == "manager"
+    # A new life's fields hold from the moment it is recorded.
+    reborn = await graph.entity(store, name="Ada", known_at=again.recorded_at)
+    assert reborn is not None and reborn.entity.type == "robot"
+    assert (await _as_known(store, "Ada", await now(store)))["type"] == "robot"
+
+    # The kept versions never change or go, whoever asks.
+    rows = await store.query("SELECT VALUE summary FROM entity_version ORDER BY replaced_at", str)
+    assert rows == ["v0", "v1", "v2", "raw"]
+    for attack in ("UPDATE entity_version SET summary = 'forged'", "DELETE entity_version"):
+        with pytest.raises(StoreError):
+            await store.execute(attack)
+    assert (
+        await store.query("SELECT VALUE summary FROM entity_version ORDER BY replaced_at", str)
+        == rows
+    )
+
+    with pytest.raises(NotFoundError):
+        await graph.update_entity(store, name="Nobody", type="x")
+    with pytest.raises(ValidationError):
+        await graph.update_entity(store, name="Ada")
+    with pytest.raises(ValidationError):
+        await graph.update_entity(store, name="Ada", aliases="one string")
+    assert (
+        await store.query("SELECT VALUE summary FROM entity_version ORDER BY replaced_at", str)
+        == rows
+    )
+
+
+async def test_an_agents_change_of_an_entity_is_kept_and_versions_are_read_only(
+    kv_url: str,
+) -> None:
+    async with Store(kv_url) as root:
+        for name, scope in (("a", "team-a"), ("b", "team-b")):
+            await agents.register(root, name=name, kind="bot", agent_id=name)
+            await access.grant_agent(root, agent_id=name, secret=f"secret-{name}-1", scopes=[scope])
+        for scope in ("team-a", "team-b"):
+            await graph.create_entities(
+                root, entities=[E(name="Ada", type="person", summary="v0")], scope=scope
+            )
+            await graph.update_entity(root, name="Ada", summary="v1", scope=scope)
+    async with Store(kv_url, agent="a", agent_secret="secret-a-1") as a:
+        before = await now(a)
+        await a.execute("UPDATE entity SET type = 'spy', summary = 'v2' WHERE name = 'Ada'")
+        view = await graph.entity(a, name="Ada", scope="team-a", known_at=before)
+        assert view is not None and (view.entity.type, view.entity.summary) == ("person", "v1")
+        seen = await a.query("SELECT VALUE summary FROM entity_version ORDER BY replaced_at", str)
+        assert seen == ["v0", "v1"]  # its own scope's only
+        theirs = f"entity:`{graph.entity_id('team-b', 'Ada')}`"
+        for fn in ("fn::entity_known", "fn::entity_type_at"):
+            assert await a.execute(f"RETURN {fn}({theirs}, d'2000-01-01')") == [None]
+        ada = f"entity:`{graph.entity_id('team-a', 'Ada')}`"
+        attacks = [
+            f"CREATE entity_version CONTENT {{ entity: {ada}, scope: 'team-a', type: 'x', "
+            "aliases: [], summary: 'forged', attributes: {}, replaced_at: d'2000-01-01' }",
+            "UPDATE entity_version SET summary = 'forged'",
+            "DELETE entity_version",
+        ]
+        for attack in attacks:
+            with contextlib.suppress(StoreError):
+                await a.execute(attack)
+    async with Store(kv_url) as root:
+        rows = await root.query(
+            "SELECT VALUE [scope, summary] FROM entity_version ORDER BY scope, replaced_at", list
+        )
+        assert rows == [["team-a", "v0"], ["team-a", "v1"], ["team-b", "v0"]]
+
+
+def test_cli_entity_known_at_shows_its_fields_then(kv_url: str) -> None:
+    async def seed() -> dt.datetime:
+        async with Store(kv_url) as s:
+            await graph.create_entities(s, entities=[E(name="Ada", type="person")])
+            t = await now(s)
+            await graph.update_entity(s, name="Ada", type="robot")
+            return t
+
+    then = anyio.run(seed, backend="asyncio")
+    shown = cli("--url", kv_url, "entity", "Ada", "--known-at", then.isoformat())
+    assert shown.returncode == 0, shown.stderr
+    assert "Ada (person)" in shown.stdout
+    current = cli("--url", kv_url, "entity", "Ada")
+    assert "Ada (robot)" in current.stdout
+
+
+async def test_search_entities_as_known_at_a_time(store: Store) -> None:
+    await graph.create_entities(
+        store,
+        entities=[E(name="Ada", type="person", summary="climbs rocks"), E(name="Bob", type="cat")],
+    )
+    t0 = await now(store)
+    await graph.update_entity(store, name="Ada", type="artist", summary="paints walls")
+    then = await graph.search_entities(store, text="climbs", known_at=t0)
+    assert [(h.entity.name, h.entity.summary) for h in then] == [("Ada", "climbs rocks")]
+    assert await graph.search_entities(store, text="climbs") == []
+    typed = await graph.search_entities(store, text="climbs", types=["person"], known_at=t0)
+    assert [h.entity.type for h in typed] == ["person"]
+    assert await graph.search_entities(store, text="paints", types=["person"]) == []
+    (now_hit,) = await graph.search_entities(store, text="paints", types=["artist"])
+    assert now_hit.entity.summary == "paints walls"
+    # Before it existed, nothing.
+    assert await graph.search_entities(store, text="climbs", known_at=year(2000)) == []

@@ -485,27 +485,17 @@ def test_sync_methods_on_the_stores_own_loop_are_refused() -> None:
 
 
 def test_many_threads_and_loops_share_one_background_store(shared: SurrealStore) -> None:
-    import threading
-
-    errors: list[BaseException] = []
+    from _threads import errors_in_threads
 
     def worker(n: int) -> None:
         async def on_another_loop() -> None:
             await shared.aput(("threads", str(n)), "k", {"text": f"worker {n}"})
             assert (await shared.aget(("threads", str(n)), "k")) is not None
 
-        try:
-            shared.put(("threads", str(n)), "s", {"text": "sync"})
-            asyncio.run(on_another_loop())
-        except BaseException as exc:
-            errors.append(exc)
+        shared.put(("threads", str(n)), "s", {"text": "sync"})
+        asyncio.run(on_another_loop())
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not errors_in_threads(worker, 8)
     assert len(shared.search(("threads",), limit=100)) == 16
 
 

@@ -36,7 +36,7 @@ LAYERS: list[set[str]] = [
     {"_facts"},
     {"agents", "access", "cas", "ci", "releases", "runs", "branches"},
     {"commits"},
-    {"memory"},
+    {"memory", "_space"},  # _space: the old path of memory's EmbeddingSpace, for old pickles
     {"provenance"},
     {"graph"},
     {"bundles"},

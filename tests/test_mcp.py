@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 pytest.importorskip("mcp.server.mcpserver")
 
+from _reference_server import NINE
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
@@ -39,15 +40,7 @@ TOOLS = {
     "why",
     "log",
     # The reference memory server's nine (tests/test_mcp_reference.py compares them with it).
-    "create_entities",
-    "create_relations",
-    "add_observations",
-    "delete_entities",
-    "delete_observations",
-    "delete_relations",
-    "read_graph",
-    "search_nodes",
-    "open_nodes",
+    *NINE,
     # The store's own graph tools.
     "graph_as_of",
     "entity_facts",

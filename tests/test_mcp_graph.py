@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -324,3 +325,142 @@ async def test_a_fact_names_its_source_and_a_distrusted_source_hides_it(
     # answer is the database's either way.
     want = (await from_database(store)).read_graph()[0]
     assert await structured(client, "read_graph", {}) == want
+
+
+# -- resource subscriptions ----------------------------------------------------------------
+
+GRAPH_URI = "memory://knowledge-graph"
+
+
+async def _next_uris(sub: Any, quiet: float = 0.0, wait: float = 5.0) -> set[str]:
+    """The URIs told within ``wait`` seconds (the first), then within ``quiet`` more."""
+    uris: set[str] = set()
+    with anyio.fail_after(wait):
+        uris.add((await sub.__anext__()).uri)
+    with anyio.move_on_after(quiet):
+        while True:
+            uris.add((await sub.__anext__()).uri)
+    return uris
+
+
+async def _nothing_told(sub: Any, within: float = 0.8) -> None:
+    with anyio.move_on_after(within):
+        event = await sub.__anext__()
+        raise AssertionError(f"told of {event} with nothing changed")
+
+
+async def test_a_subscriber_is_told_when_the_graph_or_a_memory_changes_whoever_writes(
+    store: Store, client: Client
+) -> None:
+    caps = client.session.server_capabilities
+    assert caps is not None and caps.resources is not None and caps.resources.subscribe
+    m = await memory.remember(store, content="a plain memory")
+    async with client.listen(resource_subscriptions=[GRAPH_URI, f"memory://{m.id}"]) as sub:
+        await _nothing_told(sub)
+        # Another writer (the Python API on the same store) changes the graph.
+        await graph.create_entities(store, entities=[graph.NewEntity(name="Ana", type="person")])
+        assert await _next_uris(sub) == {GRAPH_URI}
+        # This server's own tool.
+        await structured(client, "create_entities", {"entities": [entity("Bo")]})
+        assert await _next_uris(sub) == {GRAPH_URI}
+        # Raw SurrealQL on a fact's ends, and an observation (a memory) added.
+        await store.execute("UPDATE entity SET summary = 'renamed' WHERE name = 'Ana'")
+        assert await _next_uris(sub) == {GRAPH_URI}
+        await graph.add_observations(store, entity="Ana", contents=["likes tea"])
+        assert GRAPH_URI in await _next_uris(sub, quiet=0.5)
+        # The subscribed memory, hidden: its URI is told, and not the graph's.
+        await memory.invalidate(store, memory=m.id, reason="doubt")
+        assert await _next_uris(sub, quiet=0.5) == {f"memory://{m.id}"}
+        # Another scope's graph is not this resource's.
+        await graph.create_entities(store, entities=[graph.NewEntity(name="X")], scope="other")
+        await _nothing_told(sub)
+    # With the stream closed the server stops watching.
+    await anyio.sleep(0.6)
+
+
+async def test_handshake_era_clients_subscribe_as_to_the_reference_server(tmp_path: Path) -> None:
+    """resources/subscribe over stdio (the reference server's era): ``surreal-store mcp``
+    tells a subscribed client of a graph change, as the reference does after its write tools,
+    and stops after resources/unsubscribe."""
+    import os
+    import sys
+
+    from mcp.client.stdio import StdioServerParameters
+    from mcp.shared.exceptions import MCPDeprecationWarning
+
+    servers = {
+        "ours": StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "surreal_store", "mcp", "--url", f"surrealkv://{tmp_path / 'kv'}",
+                  "--embedder", "none"],
+            cwd=str(tmp_path), env=dict(os.environ),
+        )
+    }  # fmt: skip
+    try:
+        from _reference_server import Unavailable, reference_server
+
+        script = reference_server()
+        servers["reference"] = StdioServerParameters(
+            command="node",
+            args=[str(script)],
+            cwd=str(tmp_path),
+            env={**os.environ, "MEMORY_FILE_PATH": str(tmp_path / "memory.jsonl")},
+        )
+    except Unavailable:
+        pass  # ours is still checked
+    for name, params in servers.items():
+        told: list[str] = []
+        arrived = anyio.Event()
+
+        async def collect(
+            message: Any, told: list[str] = told, arrived: anyio.Event = arrived
+        ) -> None:
+            note = getattr(message, "root", message)
+            if getattr(note, "method", None) == "notifications/resources/updated":
+                told.append(str(note.params.uri))
+                arrived.set()
+
+        async with Client(params, mode="legacy", message_handler=collect) as c:
+            caps = c.session.server_capabilities
+            assert caps is not None and caps.resources is not None and caps.resources.subscribe
+            with pytest.warns(MCPDeprecationWarning):
+                await c.subscribe_resource(GRAPH_URI)
+            await c.call_tool("create_entities", {"entities": [entity("Ana")]})
+            with anyio.fail_after(5):
+                await arrived.wait()
+            assert told == [GRAPH_URI], name
+            with pytest.warns(MCPDeprecationWarning):
+                await c.unsubscribe_resource(GRAPH_URI)
+            told.clear()
+            await c.call_tool("create_entities", {"entities": [entity("Bo")]})
+            await anyio.sleep(0.8)
+            assert told == [], name
+
+
+async def test_graph_as_of_answers_an_entity_as_it_was_known(store: Store, client: Client) -> None:
+    await structured(client, "create_entities", {"entities": [entity("Ana", "person")]})
+    before = await store.query_required_single("RETURN time::now();", dt.datetime)
+    await graph.update_entity(store, name="Ana", type="robot")
+    assert (await structured(client, "read_graph", {}))["entities"] == [entity("Ana", "robot")]
+    for args in ({}, {"names": ["Ana"]}, {"query": "person"}):
+        then = await structured(client, "graph_as_of", {"known_at": before.isoformat(), **args})
+        assert then["entities"] == [entity("Ana", "person")], args
+
+
+async def test_an_agents_subscriber_is_told_of_its_scopes_graph_only(kv_url: str) -> None:
+    """An agent's session cannot read the change feeds: it compares the graph it reads."""
+    from surreal_store import access, agents
+
+    async with Store(kv_url) as root:
+        await agents.register(root, name="a", kind="bot", agent_id="a")
+        await access.grant_agent(root, agent_id="a", secret="secret-of-a-1", scopes=["team-a"])
+        async with (
+            Store(kv_url, agent="a", agent_secret="secret-of-a-1") as a,
+            Client(create_server(a)) as c,
+            c.listen(resource_subscriptions=[GRAPH_URI]) as sub,
+        ):
+            await graph.create_entities(root, entities=[graph.NewEntity(name="B")], scope="b")
+            await _nothing_told(sub, within=1.5)
+            await graph.create_entities(root, entities=[graph.NewEntity(name="A")], scope="team-a")
+            assert await _next_uris(sub) == {GRAPH_URI}
+        await anyio.sleep(1.2)  # the watch ends with the stream

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 pytest.importorskip("mcp.server.mcpserver")
 
-from _reference_server import Unavailable, reference_server
+from _reference_server import NINE, Unavailable, reference_server
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
@@ -49,17 +49,6 @@ DEFECTS = {
 # entity name or relation type is refused (ValidationError), nothing written.
 EMPTY_NAMES = "empty-names"
 
-NINE = {
-    "create_entities",
-    "create_relations",
-    "add_observations",
-    "delete_entities",
-    "delete_observations",
-    "delete_relations",
-    "read_graph",
-    "search_nodes",
-    "open_nodes",
-}
 
 # Chosen to collide: case variants, non-ASCII case mappings (final sigma, dotted I), accents,
 # spaces, substrings of one another.

@@ -62,6 +62,20 @@ def test_a_readme_block_runs_as_shown(number: int, tmp_path: Path) -> None:
 
 
 _CELLS = [b for b in _BLOCKS if "anyio.run(" not in b]
+_SCRIPTS = [(name, b) for name, b in _PAGE_BLOCKS if "anyio.run(" in b]
+
+
+def test_the_scripts_run_one_after_another_in_one_folder(tmp_path: Path) -> None:
+    """A reader runs the README's scripts and then the docs' in one folder: none collides with
+    what another left in its store (as two sharing a store path and a thread id would)."""
+    here = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        for name, source in _SCRIPTS:
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(source, name, "exec"), {"__name__": "__main__"})
+    finally:
+        os.chdir(here)
 
 
 def test_no_cell_has_a_blank_line_inside_a_block() -> None:

@@ -189,6 +189,8 @@ async def _build(url: str) -> World:
             root, entities=[graph.NewEntity(name="M1"), graph.NewEntity(name="M2")], scope="team-a"
         )
         await graph.merge(root, keep="M1", absorb="M2", reason="probe", scope="team-a")
+        # An entity's kept fields (schema 029).
+        await graph.update_entity(root, name="A2", summary="changed", scope="team-a")
         # What the probes create needs some records the API does not make.
         loose = "d" * 64
         await root.execute(
@@ -465,6 +467,16 @@ async def _build(url: str) -> World:
             "keep_name": "A1",
             "absorb_name": "A2",
             "reason": "probe",
+        },
+        "entity_version": {
+            "id": RecordId("entity_version", "probe"),
+            "entity": RecordId("entity", graph.entity_id("team-a", "A1")),
+            "scope": "team-a",
+            "type": "forged",
+            "aliases": [],
+            "summary": "forged",
+            "attributes": {},
+            "replaced_at": now,
         },
         "lc_document": {
             "id": RecordId("lc_document", ["c", "d2"]),

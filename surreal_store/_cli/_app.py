@@ -340,5 +340,17 @@ async def resolve_id(store: Store, text: str, kind: str) -> str:
 
 def embedder_for(space: memory.EmbeddingSpace | None) -> memory.Embedder | None:
     """The store's own embedder, as the MCP server's ``--embedder auto`` finds it (the
-    built-in one for the demo's space); without one, recall falls back to full text."""
-    return own_embedder(space)
+    built-in one for the demo's space), except that a command downloads no model: a space may
+    name a model the Hub does not have (an API's), and a command that reads should not wait
+    on the network. Without one, recall falls back to full text and says so on stderr."""
+
+    def missing(reason: str) -> None:
+        assert space is not None
+        err.print(
+            f"note: full-text recall: the store's model {space.writing_model} is not "
+            f"available here ({reason})",
+            markup=False,
+            highlight=False,
+        )
+
+    return own_embedder(space, missing=missing, download=False)

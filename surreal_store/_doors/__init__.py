@@ -12,7 +12,14 @@ the MCP server and the CLI do alike, done once.
 """
 
 from ._embedder import DoorSpace, fits, own_embedder
-from ._loop import Home, current_loop, in_background, run_detached
+from ._loop import (
+    Home,
+    current_loop,
+    entered_in_background,
+    in_background,
+    run_detached,
+    sync_opener,
+)
 from ._owned import (
     IndexUpkeep,
     WriteOutcome,
@@ -33,6 +40,7 @@ __all__ = [
     "WriteOutcome",
     "check_k",
     "current_loop",
+    "entered_in_background",
     "fits",
     "in_background",
     "model_of",
@@ -41,6 +49,7 @@ __all__ = [
     "owned_row",
     "owned_write_query",
     "run_detached",
+    "sync_opener",
     "tagged_recall",
     "write_owned",
 ]

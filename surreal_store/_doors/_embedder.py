@@ -26,19 +26,22 @@ def own_embedder(
     space: memory.EmbeddingSpace | None,
     *,
     missing: Callable[[str], None] | None = None,
+    download: bool = True,
 ) -> memory.Embedder | None:
     """The embedder of a store whose space is ``space``: the built-in hashing embedder when
     the space is its own, a sentence-transformers model when the space names one that loads
-    here (the ``local`` extra), else ``None`` (recall falls back to full text). ``missing``
-    hears why a named model did not load. The caller checks the model's dimension
-    (:func:`fits`) before it writes."""
+    here (the ``local`` extra; from the Hub too unless ``download`` is false), else ``None``
+    (recall falls back to full text). ``missing`` hears why a named model did not load. The
+    caller checks the model's dimension (:func:`fits`) before it writes."""
     if space is None:
         return None
     hashing = memory.HashingEmbedder(space.index_dimension)
     if fits(hashing, space):
         return hashing
     try:
-        return memory.SentenceTransformerEmbedder(space.writing_model)
+        return memory.SentenceTransformerEmbedder(
+            space.writing_model, local_files_only=not download
+        )
     except Exception as exc:  # the local extra missing, or the model not found
         if missing is not None:
             missing(" ".join(str(exc).split()) or type(exc).__name__)

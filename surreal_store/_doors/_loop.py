@@ -7,17 +7,33 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import threading
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager, suppress
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+    suppress,
+)
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .._client import Store
 from .._errors import StoreStateError
 
-__all__ = ["Home", "current_loop", "in_background", "run_detached"]
+__all__ = [
+    "Home",
+    "current_loop",
+    "entered_in_background",
+    "in_background",
+    "run_detached",
+    "sync_opener",
+]
 
 T = TypeVar("T")
+C = TypeVar("C")
+P = ParamSpec("P")
 
 
 def current_loop() -> asyncio.AbstractEventLoop | None:
@@ -81,6 +97,21 @@ def in_background(
 ) -> Iterator[T]:
     """Open a store at ``url`` on an event loop of its own in a background thread, and yield
     ``build(store)`` (made on that loop). The store is closed and the thread ended on exit."""
+
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[T]:
+        async with Store(url, migrate=True, **settings) as store:
+            yield build(store)
+
+    with entered_in_background(opened) as built:
+        yield built
+
+
+@contextmanager
+def entered_in_background(opener: Callable[[], AbstractAsyncContextManager[T]]) -> Iterator[T]:
+    """Enter ``opener()`` on an event loop of its own in a background thread and yield what it
+    yields; on exit it is left there and the thread ends. An error entering it is raised
+    here."""
     ready: concurrent.futures.Future[T] = concurrent.futures.Future()
     stop: asyncio.Event | None = None
     loop: asyncio.AbstractEventLoop | None = None
@@ -89,8 +120,8 @@ def in_background(
         nonlocal stop, loop
         stop, loop = asyncio.Event(), asyncio.get_running_loop()
         try:
-            async with Store(url, migrate=True, **settings) as store:
-                ready.set_result(build(store))
+            async with opener() as entered:
+                ready.set_result(entered)
                 await stop.wait()
         except BaseException as exc:
             if not ready.done():
@@ -109,3 +140,28 @@ def in_background(
             with suppress(RuntimeError):  # the loop ended already (the open failed)
                 loop.call_soon_threadsafe(stop.set)
         thread.join()
+
+
+def sync_opener(
+    opener: Callable[Concatenate[type[C], P], AbstractAsyncContextManager[T]], doc: str
+) -> classmethod[C, P, AbstractContextManager[T]]:
+    """The sync twin of a door's ``from_url``: a classmethod taking the same arguments that
+    enters ``from_url`` on an event loop of its own in a background thread
+    (:func:`entered_in_background`), so the object it yields serves sync calls from this
+    thread. ``doc`` is its docstring."""
+    # In a class body the opener is the classmethod object; mypy types it as its function.
+    fn: Callable[Concatenate[type[C], P], AbstractAsyncContextManager[T]] = getattr(
+        opener, "__func__", opener
+    )
+
+    def sync(cls: type[C], /, *args: P.args, **kwargs: P.kwargs) -> AbstractContextManager[T]:
+        return entered_in_background(lambda: fn(cls, *args, **kwargs))
+
+    signature = inspect.signature(fn)
+    returns = signature.return_annotation
+    if isinstance(returns, str):  # AsyncIterator[X] -> Iterator[X], as help() shows it
+        returns = returns.removeprefix("Async")
+    sync.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[attr-defined]
+    sync.__name__, sync.__qualname__ = f"{fn.__name__}_sync", f"{fn.__qualname__}_sync"
+    sync.__doc__ = doc
+    return classmethod(sync)

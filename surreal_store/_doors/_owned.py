@@ -47,6 +47,7 @@ _SUPERSEDED: Final = "superseded: its owner was overwritten or deleted"
 
 _INSERT: Final = """\
 IF $rows != [] {{ INSERT INTO memory $rows RETURN NONE }};
+IF $vectors > 0 {{ UPDATE embedding_space:active SET unindexed += $vectors RETURN NONE }};
 IF $written != [] {{
     {upsert}
 }};
@@ -56,13 +57,14 @@ IF $written != [] {{
 def owned_write_query(*, upsert: str, written: str, all_targets: str, by: str) -> str:
     """The transaction writing owners (their table's constants are ours, never input).
 
-    Parameters: ``$rows`` (memory rows), ``$deletes`` (owners deleted besides those written;
-    ``NONE``: those ``all_targets`` selects), ``$now``, and the door's own. ``written`` is the
-    expression of the ids of the owners written, ``upsert`` the statement writing them (each
-    with ``memories``). Returns ``{hidden, removed}``: hidden memories to forget first, and
-    how many owners went. What the engine can derive (the owners' ids, a document from its
-    memory row) is not sent: every value sent costs the client's encoder more than the
-    engine's deriving it."""
+    Parameters: ``$rows`` (memory rows), ``$vectors`` (how many of them carry an embedding:
+    the space's ``unindexed`` counter grows by it), ``$deletes`` (owners deleted besides those
+    written; ``NONE``: those ``all_targets`` selects), ``$now``, and the door's own.
+    ``written`` is the expression of the ids of the owners written, ``upsert`` the statement
+    writing them (each with ``memories``). Returns ``{hidden, removed}``: hidden memories to
+    forget first, and how many owners went. What the engine can derive (the owners' ids, a
+    document from its memory row) is not sent: every value sent costs the client's encoder
+    more than the engine's deriving it."""
     insert = _INSERT.format(upsert=upsert.strip())
     # New owners only (a put of new items, an add of new documents): nothing to replace, so
     # the rest is not evaluated. The owners stored among those written are found by one SELECT
@@ -185,12 +187,14 @@ async def write_owned(
 ) -> int:
     """Run an :func:`owned_write_query`; how many owners went. Retried after forgetting the
     hidden memories it stopped at (at most three times)."""
+    vectors = sum(1 for r in rows if "embedding" in r)
     for _ in range(3):
         outcome = await db.query_required_single(
             query,
             WriteOutcome,
             idempotent=True,
             rows=list(rows),
+            vectors=vectors,
             deletes=None if deletes is None else list(deletes),
             now=now,
             **params,

@@ -33,7 +33,7 @@ share), ``_sources`` (``source=``), ``_entities``, ``_assert`` (facts and predic
 """
 
 from ._assert import assert_facts, declare_predicate, end_facts, retract_facts
-from ._entities import create_entities, delete_entities
+from ._entities import create_entities, delete_entities, update_entity
 from ._extract import (
     SOURCE_KIND,
     Extraction,
@@ -46,6 +46,7 @@ from ._extract import (
 from ._models import (
     DEFAULT_SCOPE,
     Entity,
+    EntityVersion,
     EntityView,
     Fact,
     NewEntity,
@@ -90,6 +91,7 @@ __all__ = [
     "Conflict",
     "Entity",
     "EntityHit",
+    "EntityVersion",
     "EntityView",
     "Extraction",
     "Extractor",
@@ -134,4 +136,5 @@ __all__ = [
     "retract_facts",
     "search_entities",
     "search_facts",
+    "update_entity",
 ]

@@ -10,7 +10,7 @@ import cbor2
 from pydantic import ConfigDict
 
 from .._api import public
-from .._errors import DimensionError, ValidationError
+from .._errors import DimensionError, NotFoundError, ValidationError
 from .._executor import Executor
 from .._surql import as_array
 from .._types import Model, RecordId, check_text, json_value
@@ -31,6 +31,7 @@ __all__ = [
     "delete_entities",
     "entity_row",
     "entity_vectors",
+    "update_entity",
 ]
 
 
@@ -213,3 +214,73 @@ async def delete_entities(
         raise ValidationError("names must be a list of entity names")
     ids = list(dict.fromkeys(entity_record(scope, check_name(n)) for n in names))
     return await db.query(_DELETE_ENTITIES, Entity, ids=ids)
+
+
+# The fields given are set; a change keeps the fields it replaces (schema 029's event), and the
+# entity's updated_at becomes that row's time, so a read known at updated_at sees the change.
+_UPDATE_ENTITY = (
+    """
+BEGIN;
+LET $start = time::now();
+IF array::len((SELECT VALUE id FROM $ids WHERE retracted_at = NONE) ?? []) = 0 {
+    THROW 'not_found: no entity ' + $name + ' in scope ' + $scope;
+};
+UPDATE $ids SET type = $changes.type ?? type, summary = $changes.summary ?? summary,
+    aliases = $changes.aliases ?? aliases, attributes = $changes.attributes ?? attributes
+    RETURN NONE;
+LET $at = (SELECT VALUE replaced_at FROM entity_version
+    WHERE entity IN $ids AND replaced_at >= $start ORDER BY replaced_at DESC LIMIT 1) ?? [];
+IF array::len($at) > 0 { UPDATE $ids SET updated_at = $at[0] RETURN NONE; };
+"""
+    + f"SELECT {ENTITY_FIELDS} FROM $ids;\n"
+    + "COMMIT;"
+)
+
+
+@public
+async def update_entity(
+    db: Executor,
+    *,
+    name: str,
+    type: str | None = None,
+    summary: str | None = None,
+    aliases: Sequence[str] | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    scope: str = DEFAULT_SCOPE,
+) -> Entity:
+    """Change the ``type``, ``summary``, ``aliases`` or ``attributes`` (each ``None``: left
+    as it is; ``attributes`` replaces the whole mapping) of the entity ``name`` of ``scope``,
+    and return it.
+
+    The store keeps what a change replaces (transaction time, schema 029, whoever writes):
+    reads with ``known_at`` before the change answer the entity as it was then. Valid time
+    does not apply to these fields. :class:`NotFoundError` if the entity does not exist (or
+    is deleted); nothing is written then."""
+    check_scope(scope)
+    name = check_name(name)
+    changes: dict[str, Any] = {}
+    if type is not None:
+        changes["type"] = check_text(type, "type", empty=True, limit=256)
+    if summary is not None:
+        changes["summary"] = check_text(summary, "summary", empty=True)
+    if aliases is not None:
+        if isinstance(aliases, str) or not isinstance(aliases, Sequence):
+            raise ValidationError("aliases must be a list of strings, not one string")
+        changes["aliases"] = list(dict.fromkeys(check_name(a, "an alias") for a in aliases))
+    if attributes is not None:
+        if not isinstance(attributes, Mapping):
+            raise ValidationError("attributes must be a mapping")
+        changes["attributes"] = json_value(dict(attributes), what="attributes")
+    if not changes:
+        raise ValidationError("update_entity needs type=, summary=, aliases= or attributes=")
+    found = await db.query(
+        _UPDATE_ENTITY,
+        Entity,
+        ids=[entity_record(scope, name)],
+        changes=changes,
+        name=name,
+        scope=scope,
+    )
+    if not found:  # not expected: the check above throws first
+        raise NotFoundError(f"no entity {name!r} in scope {scope!r}")
+    return found[0]

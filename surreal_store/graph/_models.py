@@ -20,7 +20,9 @@ __all__ = [
     "ENTITY_FIELDS",
     "FACT_FIELDS",
     "OBSERVATION_FIELDS",
+    "VERSION_FIELDS",
     "Entity",
+    "EntityVersion",
     "EntityView",
     "Fact",
     "NewEntity",
@@ -28,6 +30,7 @@ __all__ = [
     "Observation",
     "Predicate",
     "Subgraph",
+    "as_known",
     "entity_id",
     "fact_key",
     "name_key",
@@ -115,6 +118,45 @@ class Entity(Model):
     @property
     def deleted(self) -> bool:
         return self.retracted_at is not None
+
+
+class EntityVersion(Model):
+    """The fields an entity had until a write changed them at ``replaced_at`` (transaction
+    time), as schema 029 keeps them whoever writes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entity: Key
+    type: str
+    aliases: list[str]
+    summary: str
+    attributes: dict[str, Any]
+    replaced_at: dt.datetime
+
+
+def as_known(entities: Sequence[Entity], versions: Sequence[EntityVersion]) -> list[Entity]:
+    """``entities`` with the fields the store held at the time ``versions`` were read for:
+    ``versions`` are the rows replaced after that time, so an entity's first one holds them
+    (an entity with none has had its current fields since)."""
+    first: dict[str, EntityVersion] = {}
+    for v in sorted(versions, key=lambda v: v.replaced_at):
+        first.setdefault(v.entity, v)
+    if not first:
+        return list(entities)
+    out = []
+    for e in entities:
+        was = first.get(e.id)
+        out.append(
+            e
+            if was is None
+            else e.model_copy(
+                update={
+                    "type": was.type, "aliases": was.aliases, "summary": was.summary,
+                    "attributes": was.attributes,
+                }
+            )
+        )  # fmt: skip
+    return out
 
 
 class Fact(Model):
@@ -255,6 +297,7 @@ FACT_FIELDS: Final = (
     "valid_until, recorded_at, retracted_at, superseded_by, supersedes, invalidated_at, "
     "invalidated_causes"
 )
+VERSION_FIELDS: Final = "entity, type, aliases, summary, attributes, replaced_at"
 OBSERVATION_FIELDS: Final = (
     "out.name AS entity, in.content AS content, in AS memory, position, recorded_at, "
     "retracted_at, in.invalidated_at != NONE AS invalidated"

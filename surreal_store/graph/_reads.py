@@ -4,7 +4,8 @@ Every read takes two times, each ``None`` for now:
 
 - ``valid_at``: facts true in the world at that time (``valid_from <= t < valid_until``);
 - ``known_at``: what the store held at that time: entities, facts and observation links
-  recorded at or before it and not yet retracted then.
+  recorded at or before it and not yet retracted then, and each entity's type, summary,
+  aliases and attributes as they were then (schema 029 keeps every change of them).
 
 "What was true on March 1" is ``valid_at=march_1``; "what did we believe on March 1" is
 ``known_at=march_1`` (and ``valid_at=march_1`` for what we then believed true then). Facts and
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, Final
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from .._api import public
 from .._errors import ValidationError
@@ -31,12 +32,15 @@ from ._models import (
     ENTITY_FIELDS,
     FACT_FIELDS,
     OBSERVATION_FIELDS,
+    VERSION_FIELDS,
     Entity,
+    EntityVersion,
     EntityView,
     Fact,
     Observation,
     Predicate,
     Subgraph,
+    as_known,
 )
 from ._names import check_name, check_scope, entity_record
 
@@ -69,6 +73,17 @@ def _alive(at: bool) -> str:
     )
 
 
+def versions_of(at: bool, where: str) -> str:
+    """The entity versions replaced after ``$known_at`` (``at``; none otherwise) of the
+    entities ``where`` names (a condition on ``entity`` or ``scope``): what
+    :func:`._models.as_known` puts back."""
+    if not at:
+        return "[]"
+    return (
+        f"(SELECT {VERSION_FIELDS} FROM entity_version WHERE {where} AND replaced_at > $known_at)"
+    )
+
+
 def _fact_where(at: bool, hidden: bool) -> str:
     return f"{_known(at)} AND {_VALID}" + ("" if hidden else " AND invalidated_at = NONE")
 
@@ -83,6 +98,7 @@ class _Parts(Model):
     entities: list[Entity]
     facts: list[Fact]
     observations: list[Observation]
+    versions: list[EntityVersion] = Field(default_factory=list)
 
 
 # The engine's ORDER BY over a computed array of records is not relied on (docs/engine-notes.md):
@@ -96,7 +112,7 @@ def _entity_order(e: Entity) -> tuple[dt.datetime, str]:
 
 
 def _subgraph(parts: _Parts) -> Subgraph:
-    entities = sorted(parts.entities, key=_entity_order)
+    entities = sorted(as_known(parts.entities, parts.versions), key=_entity_order)
     observations: dict[str, list[Observation]] = {e.name: [] for e in entities}
     for o in sorted(parts.observations, key=lambda o: o.position):
         if o.entity in observations:
@@ -123,7 +139,8 @@ LET $facts = (SELECT {_BARE_FACT_FIELDS} FROM fact
     WHERE scope = $scope AND {_fact_where(at, hidden)});
 LET $observations = (SELECT {OBSERVATION_FIELDS} FROM observation
     WHERE scope = $scope AND {_observation_where(at, hidden)});
-RETURN {{ entities: $entities, facts: $facts, observations: $observations }};
+RETURN {{ entities: $entities, facts: $facts, observations: $observations,
+    versions: {versions_of(at, "scope = $scope")} }};
 """
 
 
@@ -141,6 +158,7 @@ class _BareParts(Model):
     entities: list[Entity]
     facts: list[dict[str, Any]]
     observations: list[Observation]
+    versions: list[EntityVersion] = Field(default_factory=list)
 
 
 async def _named(db: Executor, bare: _BareParts) -> _Parts:
@@ -155,7 +173,12 @@ async def _named(db: Executor, bare: _BareParts) -> _Parts:
         Fact(**{**f, "subject": names[f["subject"].key], "object": names[f["object"].key]})
         for f in bare.facts
     ]
-    return _Parts(entities=bare.entities, facts=facts, observations=bare.observations)
+    return _Parts(
+        entities=bare.entities,
+        facts=facts,
+        observations=bare.observations,
+        versions=bare.versions,
+    )
 
 
 @public
@@ -191,7 +214,8 @@ LET $links = array::flatten((SELECT VALUE <-observation FROM $found));
 LET $facts = (SELECT {FACT_FIELDS} FROM $edges WHERE {_fact_where(at, hidden)});
 LET $observations = (SELECT {OBSERVATION_FIELDS} FROM $links
     WHERE {_observation_where(at, hidden)});
-RETURN {{ entities: $entities, facts: $facts ?? [], observations: $observations ?? [] }};
+RETURN {{ entities: $entities, facts: $facts ?? [], observations: $observations ?? [],
+    versions: {versions_of(at, "entity IN $found")} }};
 """
 
 
@@ -243,7 +267,7 @@ async def entity(
     if not parts.entities:
         return None
     return EntityView(
-        entity=parts.entities[0],
+        entity=as_known(parts.entities, parts.versions)[0],
         facts=sorted(parts.facts, key=fact_order),
         observations=sorted(parts.observations, key=lambda o: o.position),
     )

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, Final
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from .. import memory
 from .._api import public
@@ -35,9 +35,18 @@ from .._types import Model, RecordId, check_text
 from ..memory._checks import check_positive, check_utc, check_vector
 from ..memory._embedders import Embedder, check_embedder, embed_texts
 from ..memory._space import get_space
-from ._models import DEFAULT_SCOPE, ENTITY_FIELDS, FACT_FIELDS, Entity, Fact
+from ._models import (
+    DEFAULT_SCOPE,
+    ENTITY_FIELDS,
+    FACT_FIELDS,
+    Entity,
+    EntityVersion,
+    Fact,
+    as_known,
+)
 from ._names import check_name, check_scope, check_strings, entity_record
 from ._observe import OBSERVATION_KIND
+from ._reads import versions_of
 from ._walks import fact_filter
 
 __all__ = ["EntityHit", "FactHit", "search_entities", "search_facts"]
@@ -119,18 +128,40 @@ class _EntityRows(Model):
     text: list[str]
     vector: list[str]
     observed: list[dict[str, Any]]
+    versions: list[EntityVersion] = Field(default_factory=list)
+
+
+_ALIVE_THEN: Final = (
+    "((recorded_at <= $known_at AND (retracted_at = NONE OR retracted_at > $known_at)) "
+    "OR lives.any(|$l| $l.recorded_at <= $known_at AND $l.retracted_at > $known_at))"
+)
 
 
 @cache
-def _entities_query(text: bool, vector: bool, types: bool) -> str:
-    live = "scope = $scope AND retracted_at = NONE" + (" AND type IN $types" if types else "")
+def _entities_query(text: bool, vector: bool, types: bool, at: bool = False) -> str:
+    # As of a transaction time: the entities alive then, their words and type as the store
+    # held them then (schema 029); the embedding is the current one.
+    kind = "fn::entity_type_at(id, $known_at)" if at else "type"
+    live = f"scope = $scope AND {_ALIVE_THEN if at else 'retracted_at = NONE'}" + (
+        f" AND {kind} IN $types" if types else ""
+    )
+    words = "name + ' ' + array::join(aliases, ' ') + ' ' + summary"
+    rows = "entity"
+    if at:
+        words = "name + ' ' + array::join(k.aliases, ' ') + ' ' + k.summary"
+        rows = f"(SELECT id, name, fn::entity_known(id, $known_at) AS k FROM entity WHERE {live})"
     by_text = (
         f"""(SELECT record::id(id) AS id, array::len(array::intersect(array::distinct(
-            search::analyze('memory_text', name + ' ' + array::join(aliases, ' ') + ' '
-            + summary)), $terms)) AS s FROM entity WHERE {live}
+            search::analyze('memory_text', {words})), $terms)) AS s FROM {rows}
+            {"" if at else f"WHERE {live}"}
             ORDER BY s DESC LIMIT $n).filter(|$r| $r.s > 0).map(|$r| $r.id)"""
         if text
         else "[]"
+    )
+    known = (
+        "recorded_at <= $known_at AND (retracted_at = NONE OR retracted_at > $known_at)"
+        if at
+        else "retracted_at = NONE"
     )
     by_vector = (
         f"""(SELECT record::id(id) AS id, vector::similarity::cosine({_VECTOR_OF}, $vector) AS s
@@ -144,12 +175,13 @@ LET $terms = array::distinct(search::analyze('memory_text', $text ?? ''));
 LET $t = {by_text};
 LET $vv = {by_vector};
 LET $o = (SELECT record::id(in) AS memory, record::id(out) AS entity FROM observation
-    WHERE in IN $memories AND retracted_at = NONE AND scope = $scope) ?? [];
+    WHERE in IN $memories AND {known} AND scope = $scope) ?? [];
 LET $ids = array::distinct(array::concat($t, $vv, $o.map(|$r| $r.entity)))
     .map(|$i| type::record('entity', $i));
+LET $rows = (SELECT {ENTITY_FIELDS} FROM $ids WHERE {live}) ?? [];
 RETURN {{
-    rows: (SELECT {ENTITY_FIELDS} FROM $ids WHERE {live}) ?? [],
-    text: $t, vector: $vv, observed: $o,
+    rows: $rows, text: $t, vector: $vv, observed: $o,
+    versions: {versions_of(at, "entity IN $rows.id")},
 }};
 """
 
@@ -164,16 +196,22 @@ async def search_entities(
     k: int = 10,
     types: Sequence[str] | None = None,
     scope: str = DEFAULT_SCOPE,
+    known_at: dt.datetime | None = None,
 ) -> list[EntityHit]:
     """The ``k`` live entities of ``scope`` that best match ``text`` and/or ``vector`` (or
     ``text`` embedded by ``embedder``), best first: by their observations (through recall),
     their own words and their own embedding, fused by reciprocal rank. ``types`` keeps only
-    entities of those types."""
+    entities of those types.
+
+    With ``known_at``: the entities alive then, their words, type and fields as the store
+    held them then, and the observation links it held then; the embedding compared, and the
+    memories recall finds, are the current ones."""
     check_scope(scope)
     _check(text, k)
     if text is None and vector is None:
         raise ValidationError("search_entities needs text= or vector=")
     kinds = check_strings(types, "types", empty=True)
+    known = check_utc(known_at, "known_at")
     q = await _query_vector(db, text, vector, embedder)
     n = max(20, 2 * k)
     hits = (
@@ -183,7 +221,7 @@ async def search_entities(
     )
     memories = [RecordId("memory", h.memory.id) for h in hits]
     found = await db.query_required_single(
-        _entities_query(text is not None, q is not None, kinds is not None),
+        _entities_query(text is not None, q is not None, kinds is not None, known is not None),
         _EntityRows,
         idempotent=True,
         scope=scope,
@@ -193,6 +231,7 @@ async def search_entities(
         n=n,
         types=kinds,
         memories=memories,
+        known_at=known,
     )
     rank_of_memory = {h.memory.id: i for i, h in enumerate(hits, 1)}
     observed: dict[str, int] = {}
@@ -203,7 +242,7 @@ async def search_entities(
             observed[e] = min(rank, observed.get(e, rank))
     by_observation = sorted(observed, key=lambda e: observed[e])
     scores = _rrf(found.text, found.vector, by_observation)
-    rows = {e.id: e for e in found.rows}
+    rows = {e.id: e for e in as_known(found.rows, found.versions)}
     t_rank = {e: i for i, e in enumerate(found.text, 1)}
     v_rank = {e: i for i, e in enumerate(found.vector, 1)}
     o_rank = {e: i for i, e in enumerate(by_observation, 1)}

@@ -26,9 +26,11 @@ from ._models import (
     DEFAULT_SCOPE,
     FACT_FIELDS,
     Entity,
+    EntityVersion,
     Fact,
     Observation,
     Subgraph,
+    as_known,
 )
 from ._names import check_name, check_scope, check_strings, entity_record
 
@@ -57,7 +59,12 @@ def fact_filter(*, at: bool, hidden: bool, predicates: bool = False, types: bool
     if predicates:
         parts.append("predicate IN $predicates")
     if types:
-        parts.append("(in = $start OR in.type IN $types) AND (out = $start OR out.type IN $types)")
+        # As of a transaction time, an end's type is the one the store held then (schema 029).
+        kind = "fn::entity_type_at({e}, $known_at)" if at else "{e}.type"
+        parts.append(
+            f"(in = $start OR {kind.format(e='in')} IN $types) "
+            f"AND (out = $start OR {kind.format(e='out')} IN $types)"
+        )
     return " AND ".join(parts)
 
 
@@ -77,6 +84,16 @@ def _observations(at: bool, hidden: bool) -> str:
         else "retracted_at = NONE"
     )
     return known + ("" if hidden else " AND in.invalidated_at = NONE")
+
+
+def _versions(at: bool) -> str:
+    """The entity versions replaced after ``$known_at`` (schema 029), for the entities walked."""
+    if not at:
+        return "[]"
+    return (
+        "(SELECT record::id(entity) AS entity, type, aliases, summary, attributes, replaced_at "
+        "FROM entity_version WHERE entity IN $ids AND replaced_at > $known_at) ?? []"
+    )
 
 
 def _check_depth(value: int, what: str) -> int:
@@ -154,12 +171,13 @@ RETURN encoding::json::encode({{
     facts: $facts,
     observations: (SELECT {_OBSERVATION_JSON} FROM observation
         WHERE out IN $ids AND {_observations(at, hidden)}) ?? [],
+    versions: {_versions(at)},
 }});
 """
 
 
 _TIMES: Final = ("created_at", "updated_at", "recorded_at", "retracted_at", "valid_from",
-                 "valid_until", "invalidated_at")  # fmt: skip
+                 "valid_until", "invalidated_at", "replaced_at")  # fmt: skip
 
 
 _PRECISE: type[dt.datetime] | None = None
@@ -223,6 +241,9 @@ def _json_parts(raw: str) -> Subgraph:
         row["merged_into"] = _link(row.get("merged_into"))
         row["lives"] = [_times(life, seen) for life in row.get("lives") or ()]
         entities.append(Entity.model_validate(_times(row, seen)))
+    if data.get("versions"):
+        versions = [EntityVersion.model_validate(_times(v, seen)) for v in data["versions"]]
+        entities = as_known(entities, versions)
     entities.sort(key=lambda e: e.name)
     name_of = {e.id: e.name for e in entities}
     facts = []

@@ -22,6 +22,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from ._graphstore import (
     GraphTransformerExtractor,
     SurrealGraphStore,
+    WriteQueryError,
     graph_document_extraction,
 )
 from ._vectorstore import (
@@ -39,6 +40,7 @@ __all__ = [
     "GraphTransformerExtractor",
     "SurrealGraphStore",
     "SurrealVectorStore",
+    "WriteQueryError",
     "document_record",
     "graph_document_extraction",
 ]

@@ -20,21 +20,19 @@ from .._doors import Home, current_loop, in_background
 from .._errors import ValidationError
 from .._types import check_text
 from ..graph._extract import PreparedWrite, prepare_extraction, write_prepared
+from ._readonly import WriteQueryError, checked_query
 
 T = TypeVar("T")
 
 __all__ = [
     "GraphTransformerExtractor",
     "SurrealGraphStore",
+    "WriteQueryError",
     "graph_document_extraction",
 ]
 
 log = logging.getLogger("surreal_store.langchain")
 
-_PARAM_NAME: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-# The keyword arguments of Store.query itself: a parameter of that name would be taken for
-# them.
-_NOT_PARAMS: Final = frozenset({"idempotent", "timeout_s"})
 _TYPE_NAMES: Final = {
     "string": "STRING",
     "int": "INTEGER",
@@ -371,6 +369,7 @@ class SurrealGraphStore:
         valid_from_property: str | None = None,
         valid_until_property: str | None = None,
         embedder: memory.Embedder | None = None,
+        allow_writes: bool = False,
     ) -> None:
         if not isinstance(store, Store):
             raise ValidationError("SurrealGraphStore needs an open surreal_store.Store")
@@ -390,6 +389,9 @@ class SurrealGraphStore:
         self.valid_from_property = valid_from_property
         self.valid_until_property = valid_until_property
         self.embedder = embedder
+        if not isinstance(allow_writes, bool):
+            raise ValidationError("allow_writes must be True or False")
+        self.allow_writes = allow_writes
         self._home = Home(store, "graph store")
         self._structured: dict[str, Any] | None = None
         self._stale = True
@@ -408,6 +410,7 @@ class SurrealGraphStore:
         valid_from_property: str | None = None,
         valid_until_property: str | None = None,
         embedder: memory.Embedder | None = None,
+        allow_writes: bool = False,
         **settings: Any,
     ) -> AsyncIterator[SurrealGraphStore]:
         """Open a store at ``url`` (the settings' default when ``None``; ``settings`` as
@@ -419,6 +422,7 @@ class SurrealGraphStore:
                 store, scope=scope, source_kind=source_kind, tags=tags,
                 valid_from_property=valid_from_property,
                 valid_until_property=valid_until_property, embedder=embedder,
+                allow_writes=allow_writes,
             )  # fmt: skip
             await graph_store.arefresh_schema()
             yield graph_store
@@ -435,6 +439,7 @@ class SurrealGraphStore:
         valid_from_property: str | None = None,
         valid_until_property: str | None = None,
         embedder: memory.Embedder | None = None,
+        allow_writes: bool = False,
         **settings: Any,
     ) -> Iterator[SurrealGraphStore]:
         """For synchronous code: open a store at ``url`` on an event loop of its own in a
@@ -446,6 +451,7 @@ class SurrealGraphStore:
                 store, scope=scope, source_kind=source_kind, tags=tags,
                 valid_from_property=valid_from_property,
                 valid_until_property=valid_until_property, embedder=embedder,
+                allow_writes=allow_writes,
             )  # fmt: skip
 
         with in_background(url, settings, build) as graph_store:
@@ -519,15 +525,13 @@ class SurrealGraphStore:
         is the graph store's scope unless ``params`` gives one) and return the rows of its
         last statement: each an object, or ``{"value": v}`` for a value that is not one.
 
-        The query runs with the store's sign-in and its rights: it can write. Give a chain
-        that writes queries a store signed in as a viewer (or an agent) where it must not."""
-        check_text(query, "query")
-        values = dict(params or {})
-        for name in values:
-            if not isinstance(name, str) or not name or not set(name) <= _PARAM_NAME:
-                raise ValidationError(f"a parameter's name is letters, digits and _, not {name!r}")
-            if name in _NOT_PARAMS:
-                raise ValidationError(f"the parameter name {name!r} is reserved; use another")
+        **Reading only** unless the graph store has ``allow_writes=True``: a query that could
+        write (a write, definition or session keyword anywhere, subqueries included; a
+        ``fn::`` call) is refused before it is sent, :class:`WriteQueryError` naming the word.
+        **Scope**: ``$scope`` does not confine a query (it can name any scope); the sign-in
+        does. On a store signed in as an agent (``Store(agent=...)``) the database shows it
+        only its granted scopes, whatever the query asks; an owner's store reads them all."""
+        values = checked_query(query, params, allow_writes=self.allow_writes)
         values.setdefault("scope", self.scope)
         rows = await self._home.run(self.store.query(query, object, **values))
         return [r if isinstance(r, dict) else {"value": r} for r in rows]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Final, Literal, Self, TypeVar, cast
 
 from langchain_core.documents import Document
@@ -22,12 +22,12 @@ from .._doors import (
     Home,
     IndexUpkeep,
     check_k,
-    in_background,
     model_of,
     new_scope,
     owned_row,
     owned_write_query,
     run_detached,
+    sync_opener,
     tagged_recall,
     write_owned,
 )
@@ -244,6 +244,7 @@ class SurrealVectorStore(VectorStore):
     @asynccontextmanager
     async def from_url(
         cls,
+        /,
         url: str | None = None,
         *,
         embedding: Embeddings | memory.Embedder | None = None,
@@ -262,32 +263,12 @@ class SurrealVectorStore(VectorStore):
                 model=model,
             )  # fmt: skip
 
-    @classmethod
-    @contextmanager
-    def from_url_sync(
-        cls,
-        url: str | None = None,
-        *,
-        embedding: Embeddings | memory.Embedder | None = None,
-        collection: str = "default",
-        kind: str = DOCUMENT_KIND,
-        tags: Iterable[str] = (),
-        mode: SearchMode = "vector",
-        model: str | None = None,
-        **settings: Any,
-    ) -> Iterator[SurrealVectorStore]:
+    from_url_sync = sync_opener(
+        from_url,
         """For synchronous code: open a store at ``url`` on an event loop of its own in a
         background thread and yield a vector store whose sync methods run there (its async
-        ones are served there too, from any loop). The store closes on exit."""
-
-        def build(store: Store) -> SurrealVectorStore:
-            return cls(
-                store, embedding, collection=collection, kind=kind, tags=tags, mode=mode,
-                model=model,
-            )  # fmt: skip
-
-        with in_background(url, settings, build) as vs:
-            yield vs
+        ones are served there too, from any loop). The store closes on exit.""",
+    )
 
     @classmethod
     async def afrom_texts(

@@ -8,7 +8,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from typing import Any, Final
 
 from langchain_core.runnables import RunnableConfig
@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from .._api import public
 from .._client import Store
-from .._doors import Home, in_background
+from .._doors import Home, sync_opener
 from .._errors import ValidationError
 from .._surql import as_array
 from .._types import RecordId, check_text
@@ -371,23 +371,19 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
     @classmethod
     @asynccontextmanager
     async def from_url(
-        cls, url: str | None = None, *, serde: SerializerProtocol | None = None, **settings: Any
+        cls, /, url: str | None = None, *, serde: SerializerProtocol | None = None, **settings: Any
     ) -> AsyncIterator[SurrealCheckpointSaver]:
         """Open a store at ``url`` (the settings' default when ``None``), migrated, and yield a
         saver on it; the store is closed on exit."""
         async with Store(url, migrate=True, **settings) as store:
             yield cls(store, serde=serde)
 
-    @classmethod
-    @contextmanager
-    def from_url_sync(
-        cls, url: str | None = None, *, serde: SerializerProtocol | None = None, **settings: Any
-    ) -> Iterator[SurrealCheckpointSaver]:
+    from_url_sync = sync_opener(
+        from_url,
         """For synchronous code (``graph.invoke``): open a store at ``url`` on an event loop of
         its own, in a background thread, and yield a saver whose sync methods run there. The
-        store is closed and the thread ended on exit."""
-        with in_background(url, settings, lambda store: cls(store, serde=serde)) as saver:
-            yield saver
+        store is closed and the thread ended on exit.""",
+    )
 
     def get_next_version(self, current: str | int | None, channel: None = None) -> str:
         """The next version of a channel: a counter and a random part, as LangGraph's own

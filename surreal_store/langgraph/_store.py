@@ -7,8 +7,8 @@ import asyncio
 import datetime as dt
 import json
 import math
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
 from typing import Any, Final, Literal, TypeVar
 
 from langgraph.store.base import (
@@ -40,11 +40,11 @@ from .._doors import (
     DoorSpace,
     Home,
     IndexUpkeep,
-    in_background,
     model_of,
     new_scope,
     owned_row,
     owned_write_query,
+    sync_opener,
     tagged_recall,
     write_owned,
 )
@@ -278,6 +278,7 @@ class SurrealStore(BaseStore):
     @asynccontextmanager
     async def from_url(
         cls,
+        /,
         url: str | None = None,
         *,
         index: IndexConfig | None = None,
@@ -296,31 +297,12 @@ class SurrealStore(BaseStore):
             finally:
                 await lg.astop_ttl_sweeper()
 
-    @classmethod
-    @contextmanager
-    def from_url_sync(
-        cls,
-        url: str | None = None,
-        *,
-        index: IndexConfig | None = None,
-        ttl: TTLConfig | None = None,
-        model: str | None = None,
-        search_mode: Literal["vector", "hybrid"] = "vector",
-        **settings: Any,
-    ) -> Iterator[SurrealStore]:
+    from_url_sync = sync_opener(
+        from_url,
         """For synchronous code (``graph.invoke``, ``store.put``): open a store at ``url`` on an
         event loop of its own in a background thread and yield a LangGraph store whose sync
-        methods run there. On exit the sweeper stops, the store closes and the thread ends."""
-
-        def build(store: Store) -> SurrealStore:
-            return cls(store, index=index, ttl=ttl, model=model, search_mode=search_mode)
-
-        with in_background(url, settings, build) as lg:
-            lg.setup_sync()
-            try:
-                yield lg
-            finally:
-                lg.stop_ttl_sweeper()
+        methods run there. On exit the sweeper stops, the store closes and the thread ends.""",
+    )
 
     # -- setup -------------------------------------------------------------------------------
 

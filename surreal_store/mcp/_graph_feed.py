@@ -97,6 +97,7 @@ class _ScopeView:
     versionstamp: int = -1
     boundary: dt.datetime | None = None
     ids: dict[str, str] = field(default_factory=dict)  # entity key -> name
+    generation: int = 0  # how many changes the view took in (resource subscriptions)
     memories: dict[str, set[str]] = field(default_factory=dict)  # memory key -> names
     lock: anyio.Lock = field(default_factory=anyio.Lock)
 
@@ -134,6 +135,11 @@ class Views:
                 self.scopes.clear()
                 return await self._read_whole(scope)
             return sv.view
+
+    def generation(self, scope: str) -> int:
+        """How many changes the view of ``scope`` has taken in (-1: none is kept)."""
+        sv = self.scopes.get(scope)
+        return sv.generation if sv is not None else -1
 
     async def _read_whole(self, scope: str) -> GraphView:
         sub = await graph.read_graph(self.session.store, scope=scope)
@@ -180,6 +186,7 @@ class Views:
         sv.note(sub, ())
         sv.versionstamp = start
         sv.boundary = boundary
+        sv.generation += 1
 
     async def _catch_up(self, sv: _ScopeView) -> None:
         if sv.versionstamp < 0:
@@ -281,3 +288,4 @@ class Views:
         # Facts reach entities not re-read: those ends are kept as they are.
         sv.view.replace(ordered, entities_of(sub), relations_of(sub))
         sv.note(sub, ordered)
+        sv.generation += 1

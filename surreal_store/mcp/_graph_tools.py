@@ -174,9 +174,10 @@ def _mcp_annotations(read_only: bool, destructive: bool, idempotent: bool) -> To
 # -- the tools ------------------------------------------------------------------------------
 
 
-def register_graph_tools(server: MCPServer[Any], session: Session) -> None:
+def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
     """Serve the reference memory server's nine tools and ``memory://knowledge-graph`` on
-    ``session``'s store, and the store's own graph tools."""
+    ``session``'s store, and the store's own graph tools; return the view they answer from
+    (resource subscriptions follow it)."""
     views = Views(session)
 
     def tool(
@@ -449,3 +450,4 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> None:
             raise StoreError(str(exc)) from exc
 
     register_own_graph_tools(server, session)
+    return views

@@ -20,6 +20,7 @@ from .._doors import AGENT_MAX_K, DoorSpace, fits, own_embedder
 from .._errors import ConfigError, EmbeddingSpaceError, StoreError, ValidationError
 from .._version import __version__
 from ._graph_tools import register_graph_tools
+from ._subscriptions import ListenerBus, Subscriptions
 
 __all__ = ["EmbedderChoice", "create_server", "resolve_embedder", "serve"]
 T = TypeVar("T")
@@ -154,8 +155,10 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
     instructions = _INSTRUCTIONS + (
         "" if embedder is not None else "\nThis server has no embedder: recall is full text only."
     )
+    bus = ListenerBus()
     server: MCPServer[Any] = MCPServer(
         "surreal-store",
+        subscriptions=bus,
         title="surreal-store memory",
         instructions=instructions,
         version=__version__,
@@ -435,7 +438,9 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
 
         return await session.call(go)
 
-    register_graph_tools(server, session)
+    # Subscribing to a resource (memory://knowledge-graph, memory://{id}): told when it
+    # changes, whoever writes (_subscriptions).
+    Subscriptions(session, register_graph_tools(server, session), bus).install(server)
     return server
 
 

@@ -73,9 +73,16 @@ class HashingEmbedder:
 class SentenceTransformerEmbedder:
     """A local :class:`Embedder` on sentence-transformers (``pip install
     'surreal-store[local]'``), e.g. ``all-MiniLM-L6-v2`` (384-d). Encoding runs in a worker
-    thread, so the event loop stays free. ``model`` is the name recorded in the store."""
+    thread, so the event loop stays free. ``model`` is the name recorded in the store.
+    ``local_files_only`` loads the model from this machine's cache only, never from the Hub."""
 
-    def __init__(self, name: str = "all-MiniLM-L6-v2", *, device: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "all-MiniLM-L6-v2",
+        *,
+        device: str | None = None,
+        local_files_only: bool = False,
+    ) -> None:
         try:
             from sentence_transformers import (  # type: ignore[import-not-found, unused-ignore]
                 SentenceTransformer,
@@ -85,7 +92,7 @@ class SentenceTransformerEmbedder:
                 "SentenceTransformerEmbedder needs sentence-transformers: "
                 "pip install 'surreal-store[local]'"
             ) from exc
-        self._model = SentenceTransformer(name, device=device)
+        self._model = SentenceTransformer(name, device=device, local_files_only=local_files_only)
         self._name = name
         dim = self._model.get_sentence_embedding_dimension()
         self._dimension = int(dim) if dim is not None else len(self._model.encode(["x"])[0])

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from .. import commits as _commits
 from .._api import public
-from .._errors import NotFoundError
-from .._executor import Executor
+from .._executor import Executor, present
 from .._ids import memory_key
 from .._types import RecordId, check_text
 from ._models import DEFAULT_SCOPE, FIELDS, Memory
@@ -21,12 +20,12 @@ _GET_WITH_EMBEDDING = f"SELECT {FIELDS}, embedding FROM ONLY $id;"
 async def get(db: Executor, *, memory: str, with_embedding: bool = False) -> Memory:
     """The memory with id ``memory``; :class:`NotFoundError` if there is none."""
     key = memory_key(memory)
-    found = await db.query_single(
-        _GET_WITH_EMBEDDING if with_embedding else _GET, Memory, id=RecordId("memory", key)
+    return present(
+        await db.query_single(
+            _GET_WITH_EMBEDDING if with_embedding else _GET, Memory, id=RecordId("memory", key)
+        ),
+        f"no memory {key}",
     )
-    if found is None:
-        raise NotFoundError(f"no memory {key}")
-    return found
 
 
 async def visible_commits(

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from .. import branches as _branches
 from .._api import public
 from .._errors import NotFoundError, ValidationError
-from .._executor import Executor
+from .._executor import Executor, present
 from .._ids import commit_key, decision_key, memory_key, new_decision_key
 from .._types import Key, Model, RecordId, json_value
 from ..memory import RecallHit
@@ -240,12 +240,12 @@ async def record_outcome(
 async def get_decision(db: Executor, *, decision: str) -> Decision:
     """The decision, or :class:`NotFoundError`."""
     key = decision_key(decision)
-    found = await db.query_single(
-        f"SELECT {DECISION_FIELDS} FROM ONLY $id;", Decision, id=RecordId("decision", key)
+    return present(
+        await db.query_single(
+            f"SELECT {DECISION_FIELDS} FROM ONLY $id;", Decision, id=RecordId("decision", key)
+        ),
+        f"no decision {key}",
     )
-    if found is None:
-        raise NotFoundError(f"no decision {key}")
-    return found
 
 
 @public

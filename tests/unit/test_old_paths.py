@@ -1,0 +1,42 @@
+"""Objects pickled under a module path the package has since left still load."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import pickle
+
+from surreal_store import memory
+
+# pickle.dumps of an EmbeddingSpace made by the code at 24e93a4, where the class lived in
+# surreal_store._space (Python 3.11, protocol 4).
+_OLD_SPACE = base64.b64decode(
+    "gASVGwIAAAAAAACMFHN1cnJlYWxfc3RvcmUuX3NwYWNllIwORW1iZWRkaW5nU3BhY2WUk5QpgZR9lCiMCF9fZGlj"
+    "dF9flH2UKIwFbW9kZWyUjBBhbGwtTWluaUxNLUw2LXYylIwJZGltZW5zaW9ulE2AAYwGbWV0cmljlIwGY29zaW5l"
+    "lIwKaW5kZXhfa2luZJSMBGhuc3eUjAZobnN3X22USwyMCGhuc3dfZWZjlEuWjA5kaXNrYW5uX2RlZ3JlZZRLQIwP"
+    "ZGlza2Fubl9sX2J1aWxklEtkjAZzdGF0dXOUjAtyZWVtYmVkZGluZ5SMDHRhcmdldF9tb2RlbJSMG3N1cnJlYWwt"
+    "c3RvcmUvaGFzaGluZy12MS02NJSMEHRhcmdldF9kaW1lbnNpb26US0CMB2luZGV4ZWSUSwCMCXVuaW5kZXhlZJRL"
+    "A4wIYnVpbHRfYXSUTowKY3JlYXRlZF9hdJSMCGRhdGV0aW1llIwIZGF0ZXRpbWWUk5RDCgfqDAEJHgAAAACUaBuM"
+    "CHRpbWV6b25llJOUaBuMCXRpbWVkZWx0YZSTlEsASwBLAIeUUpSFlFKUhpRSlIwKdXBkYXRlZF9hdJROdYwSX19w"
+    "eWRhbnRpY19leHRyYV9flE6MF19fcHlkYW50aWNfZmllbGRzX3NldF9flI+UKGgJaBhoEmgUaAdoGmgWkIwUX19w"
+    "eWRhbnRpY19wcml2YXRlX1+UTnViLg=="
+)
+
+
+def test_an_embedding_space_pickled_under_its_old_path_loads() -> None:
+    assert b"surreal_store._space" in _OLD_SPACE
+    space = pickle.loads(_OLD_SPACE)
+    assert type(space) is memory.EmbeddingSpace
+    assert space == memory.EmbeddingSpace(
+        model="all-MiniLM-L6-v2",
+        dimension=384,
+        status="reembedding",
+        target_model="surreal-store/hashing-v1-64",
+        target_dimension=64,
+        unindexed=3,
+        created_at=dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC),
+    )
+    assert (space.writing_model, space.index_dimension) == ("surreal-store/hashing-v1-64", 64)
+    # Pickled again, it names the class where it lives now.
+    again = pickle.dumps(space)
+    assert b"surreal_store.memory._models" in again and pickle.loads(again) == space
