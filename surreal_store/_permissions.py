@@ -157,8 +157,8 @@ NEW_ENTITY = Condition(
     "crypto::sha256(<string>string::len(scope) + ':' + scope + name)",
 )
 FACT = Condition("in its scopes, both ends too", _FACT_SEEN.format(f=""))
-# A fact's id is random (128 bits, as the API makes it): no id an agent may create names a
-# record it could know of, and none a person chose.
+# A fact's id is random (96 random bits and its position in the assertion, as the API makes
+# it): no id an agent may create names a record it could know of, and none a person chose.
 NEW_FACT = Condition(
     "in its scopes, both ends too, keyed by 32 random lowercase hex",
     f"{FACT.surql} AND type::is_string(record::id(id)) AND string::len(record::id(id)) = 32 "
@@ -419,7 +419,9 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
             "key": "sc", "valid_from": "sc", "valid_until": "sc", "recorded_at": "sc",
             "retracted_at": "scu", "superseded_by": "scu", "supersedes": "sc",
             "invalidated_at": "scu", "invalidated_reason": "scu", "invalidated_by": "scu",
-            "invalidated_causes": "scu", "invalidated_causes.*": "scu",
+            "invalidated_causes": "scu", "invalidated_causes.*": "scu", "took": "scu",
+            "took.*": "scu", "took.*.fact": "scu", "took.*.from": "scu", "took.*.until": "scu",
+            "origin": "sc",
         },
         agent={"select": FACT, "create": NEW_FACT, "update": FACT},
         refused="an agent asserts facts between entities of its scopes (retracting keeps them)",

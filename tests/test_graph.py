@@ -4,7 +4,9 @@ sources. On the real embedded engine."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from surreal_store import (
     RecordId,
     Store,
     ValidationError,
+    default_schema_dir,
     graph,
     memory,
     provenance,
@@ -241,6 +244,80 @@ async def test_a_bounded_new_value_splits_the_old_one(store: Store) -> None:
     assert at == {2012: ["Acme"], 2016: ["Globex"], 2020: ["Acme"]}
 
 
+async def alice_jobs(store: Store, **at: Any) -> list[tuple[str, int, int | None]]:
+    return sorted(
+        (f.object, f.valid_from.year, None if f.valid_until is None else f.valid_until.year)
+        for f in await graph.facts(store, subject="Alice", predicate="works_at", **at)
+    )
+
+
+def job(obj: str, start: int, end: int | None = None) -> graph.NewFact:
+    return F(subject="Alice", predicate="works_at", object=obj, valid_from=year(start),
+             valid_until=None if end is None else year(end))  # fmt: skip
+
+
+async def test_an_open_fact_asserted_out_of_order_fills_in_history(store: Store) -> None:
+    # Fails before this change (M2): Acme from 2020 superseded Globex from 2024 entirely.
+    await people(store)
+    await graph.declare_predicate(store, name="works_at", single_valued=True)
+    [globex] = await graph.assert_facts(store, facts=[job("Globex", 2024)])
+    [acme] = await graph.assert_facts(store, facts=[job("Acme", 2020)])
+    assert acme.valid_until == year(2024)  # it ends where the later value starts
+    assert await alice_jobs(store, valid_at=year(2022)) == [("Acme", 2020, 2024)]
+    assert await alice_jobs(store, valid_at=year(2025)) == [("Globex", 2024, None)]
+    assert [f.id for f in await graph.fact_history(store, subject="Alice")] == [globex.id, acme.id]
+    # Earlier still: it ends where the earliest later value starts.
+    [initech] = await graph.assert_facts(store, facts=[job("Initech", 2010)])
+    assert initech.valid_until == year(2020)
+    # An explicit end still wins over the overlap it names: the newer assertion supersedes.
+    await graph.assert_facts(store, facts=[job("Initech", 2023, 2026)])
+    assert await alice_jobs(store, valid_at=year(2022)) == [("Acme", 2020, 2023)]
+    assert await alice_jobs(store, valid_at=year(2025)) == [("Initech", 2023, 2026)]
+    assert await alice_jobs(store, valid_at=year(2027)) == [("Globex", 2026, None)]
+
+
+async def test_reasserting_a_current_fact_earlier_or_adjoining_makes_one_fact(store: Store) -> None:
+    # Fails before this change: two current facts of the same key (2020- and 2022-).
+    await people(store)
+    m1 = await memory.remember(store, content="a payslip")
+    m2 = await memory.remember(store, content="a contract")
+    [late] = await graph.assert_facts(store, facts=[job("Acme", 2022)], source=m1.id)
+    [early] = await graph.assert_facts(store, facts=[job("Acme", 2020, 2023)], source=m2.id)
+    assert (early.valid_from, early.valid_until) == (year(2020), None)  # their union
+    assert [f.id for f in await graph.facts(store, subject="Alice")] == [early.id]
+    assert [f.id for f in await graph.fact_history(store, subject="Alice")] == [late.id, early.id]
+    sources = await store.query(
+        "SELECT VALUE out FROM fact_source WHERE in = $f ORDER BY out", RecordId,
+        f=RecordId("fact", early.id),
+    )  # fmt: skip
+    assert sorted(str(s.key) for s in sources) == sorted([m1.id, m2.id])
+    # Adjoining bounded facts join too.
+    await graph.assert_facts(store, facts=[job("Globex", 2000, 2005)])
+    [joined] = await graph.assert_facts(store, facts=[job("Globex", 2005, 2008)])
+    assert (joined.valid_from, joined.valid_until) == (year(2000), year(2008))
+    assert await alice_jobs(store, valid_at=year(2001)) == [("Globex", 2000, 2008)]
+
+
+async def test_a_second_source_for_a_current_fact_is_recorded_and_its_distrust_hides_it(
+    store: Store,
+) -> None:
+    # Fails before this change: the second source was dropped with the repeated assertion.
+    await people(store)
+    first = await memory.remember(store, content="a payslip")
+    second = await memory.remember(store, content="a rumour")
+    [fact] = await graph.assert_facts(store, facts=[job("Acme", 2020)], source=first.id)
+    assert await graph.assert_facts(store, facts=[job("Acme", 2021)], source=second.id) == []
+    sources = await store.query(
+        "SELECT VALUE out FROM fact_source WHERE in = $f", RecordId, f=RecordId("fact", fact.id)
+    )
+    assert sorted(str(s.key) for s in sources) == sorted([first.id, second.id])
+    # Its causes follow its sources (the memory layer's rule): distrusting either hides it.
+    await provenance.invalidate(store, memory=second.id, reason="only a rumour")
+    assert await graph.facts(store, subject="Alice") == []
+    await provenance.restore(store, memory=second.id)
+    assert [f.id for f in await graph.facts(store, subject="Alice")] == [fact.id]
+
+
 async def test_end_facts_closes_valid_time_and_keeps_the_open_version(store: Store) -> None:
     await people(store)
     [open_] = await graph.assert_facts(
@@ -258,10 +335,13 @@ async def test_end_facts_closes_valid_time_and_keeps_the_open_version(store: Sto
                F(subject="Bob", predicate="works_at", object="Globex")],
         at=year(2024),
     )  # fmt: skip
-    # Alice's is closed at 2024; Bob's began after it, so it is gone (retracted) entirely.
-    assert [(f.subject, f.valid_until, f.supersedes) for f in ended] == [
-        ("Alice", year(2024), open_.id)
+    # Alice's is closed at 2024; Bob's began after it, so it is gone (retracted) entirely, and
+    # the answer says so: it is returned retracted, with no version in its place.
+    assert [(f.subject, f.valid_until, f.supersedes, f.retracted_at is None) for f in ended] == [
+        ("Bob", None, None, False),
+        ("Alice", year(2024), open_.id, True),
     ]
+    assert ended[0].id == later[0].id
     assert [f.subject for f in await graph.facts(store, valid_at=year(2022))] == ["Alice"]
     assert await graph.facts(store, valid_at=year(2026)) == []
     believed = await graph.facts(store, valid_at=year(2026), known_at=before)
@@ -458,3 +538,26 @@ async def test_entity_embeddings_belong_to_the_space(store: Store) -> None:
         await graph.create_entities(store, entities=[E(name="x", embedding=[1.0, 0.0, 0.0])])
     [x] = await graph.create_entities(store, entities=[E(name="x", embedding=[1.0, 0.0])])
     assert x.embedding_model == "m"
+
+
+async def test_facts_recorded_before_schema_027_stay_writable_and_supersede(
+    tmp_path: Path,
+) -> None:
+    # 027 adds fact.took; a required field would refuse the next write of older facts.
+    before = tmp_path / "schema"
+    shutil.copytree(default_schema_dir(), before)
+    for later in before.glob("*.surql"):
+        if int(later.name[:3]) >= 27:
+            later.unlink()
+    url = f"surrealkv://{tmp_path / 'db'}"
+    async with Store(url, schema_dir=before) as old:
+        await people(old)
+        # (Declared after: this code's single-valued path calls 027's functions.)
+        await graph.assert_facts(old, facts=[job("Acme", 2020), job("Initech", 2010, 2012)])
+        await graph.declare_predicate(old, name="works_at", single_valued=True)
+    async with Store(url) as s:
+        [globex] = await graph.assert_facts(s, facts=[job("Globex", 2024)])
+        assert await alice_jobs(s, valid_at=year(2022)) == [("Acme", 2020, 2024)]
+        await graph.retract_facts(s, facts=[job("Initech", 2010, 2012)])
+        await graph.retract_facts(s, facts=[globex])
+        assert await alice_jobs(s, valid_at=year(2025)) == []

@@ -6,6 +6,7 @@ through facts; a bundle carries the graph and its provenance."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -307,3 +308,162 @@ async def test_an_edges_ends_never_move(store: Store) -> None:
     await store.execute("UPDATE $f SET in = $c, out = $c;", f=RecordId("fact", f.id), c=c)
     (again,) = await graph.facts(store)
     assert (again.subject, again.object) == ("A", "B")
+
+
+# -- supersession that distrust undoes (docs/graph.md, "Supersession") ---------------------
+
+
+def _year(n: int) -> dt.datetime:
+    return dt.datetime(n, 1, 1, tzinfo=dt.UTC)
+
+
+async def _employers(
+    s: Store, *, valid_at: dt.datetime, known_at: dt.datetime | None = None
+) -> list[tuple[str, int, int | None]]:
+    """Ada's employers (object, from, until in years), as of ``valid_at`` / ``known_at``."""
+    found = await graph.facts(
+        s, subject="Ada", predicate="works_at", valid_at=valid_at, known_at=known_at
+    )
+    return sorted(
+        (f.object, f.valid_from.year, None if f.valid_until is None else f.valid_until.year)
+        for f in found
+    )
+
+
+async def _job_world(s: Store) -> tuple[memory.Memory, memory.Memory]:
+    """Ada and three employers, works_at single-valued; an HR record (trusted) and a document
+    (to be distrusted) as sources."""
+    await graph.create_entities(
+        s, entities=[graph.NewEntity(name=n) for n in ("Ada", "Acme", "Globex", "Initech")]
+    )
+    await graph.declare_predicate(s, name="works_at", single_valued=True)
+    hr = await memory.remember(s, content="HR record: Ada's employment")
+    doc = await memory.remember(s, content="an uploaded document about Ada")
+    return hr, doc
+
+
+def _job(obj: str, start: int, end: int | None = None) -> graph.NewFact:
+    return graph.NewFact(
+        subject="Ada", predicate="works_at", object=obj, valid_from=_year(start),
+        valid_until=None if end is None else _year(end),
+    )  # fmt: skip
+
+
+async def _now(s: Store) -> dt.datetime:
+    return await s.query_required_single("RETURN time::now();", dt.datetime)
+
+
+async def test_a_poisoned_document_supersedes_nothing_and_restoring_it_supersedes_then(
+    store: Store,
+) -> None:
+    # Fails before schema 027: the hidden Globex fact retracted Acme (current view: nothing
+    # after 2021), so one poisoned document erased Ada's employment history.
+    hr, doc = await _job_world(store)
+    [acme] = await graph.assert_facts(store, facts=[_job("Acme", 2020)], source=hr.id)
+    await provenance.invalidate(store, memory=doc.id, reason="poisoned upload")
+    [globex] = await graph.assert_facts(store, facts=[_job("Globex", 2021)], source=doc.id)
+    assert globex.invalidated  # hidden from the start
+    after = await _now(store)
+    for known_at in (None, after):
+        for y in (2020, 2023):
+            assert await _employers(store, valid_at=_year(y), known_at=known_at) == [
+                ("Acme", 2020, None)
+            ]
+    # Acme is untouched: not retracted, not re-recorded.
+    history = await graph.fact_history(store, subject="Ada")
+    assert [(f.id, f.retracted_at) for f in history if f.object == "Acme"] == [(acme.id, None)]
+
+    # Trusting it again is asserting it now: Globex from 2021, Acme closed at 2021.
+    before_restore = await _now(store)
+    await provenance.restore(store, memory=doc.id)
+    assert await _employers(store, valid_at=_year(2023)) == [("Globex", 2021, None)]
+    assert await _employers(store, valid_at=_year(2020)) == [("Acme", 2020, 2021)]
+    history = await graph.fact_history(store, subject="Ada")
+    old = next(f for f in history if f.id == acme.id)
+    assert old.superseded_by == globex.id and old.retracted_at is not None
+    assert old.retracted_at >= before_restore  # superseded when trusted, not when asserted
+    # Distrusting it again undoes that: Acme comes back over what Globex took.
+    await provenance.invalidate(store, memory=doc.id, reason="poisoned after all")
+    assert await _employers(store, valid_at=_year(2023)) == [("Acme", 2021, None)]
+    assert await _employers(store, valid_at=_year(2020)) == [("Acme", 2020, 2021)]
+
+
+async def test_a_depth_3_cascade_that_hides_a_superseder_brings_the_old_value_back(
+    store: Store,
+) -> None:
+    # Fails before schema 027: Acme stayed closed at 2021 with Globex hidden (no employer).
+    hr, _ = await _job_world(store)
+    [bad] = await _run(store, "crawl", 1)
+    m1 = await memory.remember(store, content="crawled: ada moved", provenance=[bad])
+    m2 = await memory.remember(
+        store, content="summary: ada moved", provenance=[MemoryDerivation(parent=m1.id, how="s")]
+    )
+    m3 = await memory.remember(
+        store, content="digest: ada moved", provenance=[MemoryDerivation(parent=m2.id, how="d")]
+    )
+    [acme] = await graph.assert_facts(store, facts=[_job("Acme", 2020)], source=hr.id)
+    [globex] = await graph.assert_facts(store, facts=[_job("Globex", 2021)], source=m3.id)
+    assert await _employers(store, valid_at=_year(2023)) == [("Globex", 2021, None)]
+    receipt = await provenance.invalidate(store, source=bad, reason="the crawler lied")
+    assert globex.id in receipt.facts
+    assert await _employers(store, valid_at=_year(2023)) == [("Acme", 2021, None)]
+    assert await _employers(store, valid_at=_year(2020)) == [("Acme", 2020, 2021)]
+    [back] = await graph.facts(store, valid_at=_year(2023))
+    assert back.supersedes == acme.id  # it re-records the fact Globex took it from
+    lineage = await provenance.lineage(store, fact=back.id)
+    assert [n.label for n in lineage.of_kind("memory")] == [hr.content]  # its own source
+    # Restoring the run: Globex supersedes again from 2021.
+    await provenance.restore(store, source=bad)
+    assert await _employers(store, valid_at=_year(2023)) == [("Globex", 2021, None)]
+    assert await _employers(store, valid_at=_year(2020)) == [("Acme", 2020, 2021)]
+
+
+async def test_hiding_a_piece_of_an_earlier_superseder_gives_back_only_that_piece(
+    store: Store,
+) -> None:
+    hr, doc = await _job_world(store)
+    await graph.assert_facts(store, facts=[_job("Acme", 2018)], source=hr.id)
+    await graph.assert_facts(store, facts=[_job("Globex", 2020)], source=doc.id)
+    await graph.assert_facts(store, facts=[_job("Initech", 2022)], source=hr.id)
+    # Globex now stands as a piece, 2020-2022: Initech took the rest.
+    assert await _employers(store, valid_at=_year(2021)) == [("Globex", 2020, 2022)]
+    await provenance.invalidate(store, memory=doc.id, reason="bad")
+    # What the piece held comes back (2020-2022); Initech keeps what it took from Globex.
+    assert await _employers(store, valid_at=_year(2019)) == [("Acme", 2018, 2020)]
+    assert await _employers(store, valid_at=_year(2021)) == [("Acme", 2020, 2022)]
+    assert await _employers(store, valid_at=_year(2023)) == [("Initech", 2022, None)]
+
+
+async def test_a_retracted_superseder_gives_nothing_back_when_distrusted(store: Store) -> None:
+    hr, doc = await _job_world(store)
+    await graph.assert_facts(store, facts=[_job("Acme", 2020)], source=hr.id)
+    [globex] = await graph.assert_facts(store, facts=[_job("Globex", 2021)], source=doc.id)
+    await graph.retract_facts(store, facts=[globex])
+    assert await _employers(store, valid_at=_year(2023)) == []
+    await provenance.invalidate(store, memory=doc.id, reason="bad")
+    # A retracted fact asserts nothing: Acme stays closed at 2021 (the store unlearned Globex,
+    # it did not learn that Acme went on).
+    assert await _employers(store, valid_at=_year(2023)) == []
+    assert await _employers(store, valid_at=_year(2020)) == [("Acme", 2020, 2021)]
+
+
+async def test_facts_shown_together_supersede_in_the_order_they_were_asserted(
+    store: Store,
+) -> None:
+    _, doc = await _job_world(store)
+    await graph.assert_facts(store, facts=[_job("Acme", 2020)], source=doc.id)
+    await graph.assert_facts(store, facts=[_job("Globex", 2021)], source=doc.id)
+    before = (
+        await _employers(store, valid_at=_year(2023)),
+        await _employers(store, valid_at=_year(2020)),
+    )
+    assert before == ([("Globex", 2021, None)], [("Acme", 2020, 2021)])
+    await provenance.invalidate(store, memory=doc.id, reason="bad")
+    assert await _employers(store, valid_at=_year(2023)) == []
+    await provenance.restore(store, memory=doc.id)
+    # Acme (asserted first, its version that came back included) then Globex: as before.
+    after = (
+        await _employers(store, valid_at=_year(2023)),
+        await _employers(store, valid_at=_year(2020)),
+    )
+    assert after == before

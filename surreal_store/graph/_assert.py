@@ -33,6 +33,7 @@ __all__ = [
     "end_facts",
     "fact_ends",
     "fact_row",
+    "fact_rows",
     "name_missing",
     "retract_facts",
 ]
@@ -59,80 +60,102 @@ LET $f_first = IF array::len($f_causes) > 0 {
 """
 
 # The general path: one row at a time, in order, so that a row sees the facts the rows before
-# it recorded. A row whose fact is already current over its whole valid time (the same subject,
-# predicate, object and value) is skipped. A single-valued predicate's other current values
-# for the subject that overlap the row's valid time are retracted (superseded by it), and what
-# of each lies outside the row's valid time is recorded again (its valid time closed), with its
-# sources and causes.
+# it recorded (the rules are docs/graph.md's "Supersession"):
+# - a current fact of the row's key (subject, predicate, object, value) that covers its valid
+#   time already: the row is not recorded again, its sources are added to that fact (whose
+#   causes then follow them: a distrusted one hides it);
+# - otherwise, for a single-valued predicate, an open-ended row from sources that are trusted
+#   ends where the earliest current, visible rival that starts after it starts (it fills in
+#   history);
+# - the current facts of its key that overlap or adjoin it are retracted and one fact spanning
+#   them all recorded, with all their sources (and what they held of others);
+# - a fact recorded hidden supersedes nothing and gives back what those held
+#   (fn::fact_hidden); one recorded visible supersedes its visible rivals (fn::fact_supersede).
 _ONE_BY_ONE = (
     """
 FOR $r IN $rows {
     LET $vf = $r.valid_from ?? $now;
-    LET $vu = $r.valid_until;
     -- Plain variables, not fields of $r: the planner uses an index only for those (3.2.4: a
     -- 200-row assertion took 3.1 s against 1,400 facts with $r.key, 0.2 s with $key).
     LET $key = $r.key;
     LET $subject = $r.in;
     LET $predicate = $r.predicate;
-    IF $vu != NONE AND $vu <= $vf {
+    IF $r.valid_until != NONE AND $r.valid_until <= $vf {
         THROW 'invalid: fact ' + <string>$r.n + ' is valid until before it is valid from';
     };
-    LET $covered = (SELECT VALUE id FROM fact WHERE key = $key AND retracted_at = NONE
-        AND valid_from <= $vf AND (valid_until = NONE OR ($vu != NONE AND valid_until >= $vu))
-        LIMIT 1);
+    -- The current facts of its key, read once (no ORDER BY: with one, the planner leaves the
+    -- key index unused).
+    LET $same = (SELECT id, recorded_at, valid_from, valid_until, took, invalidated_causes
+        FROM fact WHERE key = $key AND retracted_at = NONE);
     """
-    + as_array("$covered")
+    + as_array("$same")
     + """
-    IF array::len($covered) = 0 {
-        IF $predicate INSIDE $single {
-            LET $rivals = (SELECT * FROM fact WHERE in = $subject AND predicate = $predicate
-                AND retracted_at = NONE AND key != $key
-                AND (valid_until = NONE OR valid_until > $vf)
-                AND ($vu = NONE OR valid_from < $vu));
-            """
+    LET $covered = $same.filter(|$g| $g.valid_from <= $vf AND ($g.valid_until = NONE
+        OR ($r.valid_until != NONE AND $g.valid_until >= $r.valid_until)));
+    IF array::len($covered) > 0 {
+        -- The earliest recorded, if several (then id).
+        LET $cover = (SELECT VALUE id FROM $covered ORDER BY recorded_at, id LIMIT 1)[0];
+        INSERT RELATION INTO fact_source $f_sources.filter(|$s| !record::exists(
+            type::record('fact_source', [record::id($cover), <string>$s.out]))).map(|$s| {
+            id: type::record('fact_source', [record::id($cover), <string>$s.out]),
+            in: $cover, out: $s.out, how: $s.how,
+        }) RETURN NONE;
+    } ELSE {
+        LET $single_p = $predicate INSIDE $single;
+        -- Its visible rivals, once: to fill in history and to supersede.
+        LET $rivals = IF $single_p {
+            (SELECT id, valid_from, valid_until FROM fact WHERE in = $subject
+                AND predicate = $predicate AND retracted_at = NONE AND key != $key
+                AND invalidated_at = NONE)
+        } ELSE { [] };
+        """
     + as_array("$rivals")
     + """
-            FOR $g IN $rivals {
-                UPDATE ONLY $g.id SET retracted_at = $now, superseded_by = $r.id RETURN NONE;
-                LET $pieces = array::concat(
-                    IF $g.valid_from < $vf { [{ from: $g.valid_from, until: $vf }] } ELSE { [] },
-                    IF $vu != NONE AND ($g.valid_until = NONE OR $g.valid_until > $vu) {
-                        [{ from: $vu, until: $g.valid_until }]
-                    } ELSE { [] }
-                );
-                LET $sources = (SELECT out, how FROM fact_source WHERE in = $g.id);
-                """
-    + as_array("$sources")
-    + """
-                FOR $p IN $pieces {
-                    LET $copy = type::record('fact',
-                        string::replace(<string>rand::uuid::v4(), '-', ''));
-                    INSERT RELATION INTO fact {
-                        id: $copy, in: $g.in, out: $g.out, scope: $g.scope,
-                        predicate: $g.predicate, value: $g.value, key: $g.key,
-                        valid_from: $p.from, valid_until: $p.until, recorded_at: $now,
-                        supersedes: $g.id, invalidated_at: $g.invalidated_at,
-                        invalidated_reason: $g.invalidated_reason,
-                        invalidated_by: $g.invalidated_by,
-                        invalidated_causes: $g.invalidated_causes,
-                    } RETURN NONE;
-                    INSERT RELATION INTO fact_source $sources.map(|$s| {
-                        id: type::record('fact_source', [record::id($copy), <string>$s.out]),
-                        in: $copy, out: $s.out, how: $s.how,
-                    }) RETURN NONE;
-                };
+        LET $later = IF $r.valid_until = NONE AND $f_hidden = NONE {
+            $rivals.filter(|$g| $g.valid_from > $vf).map(|$g| $g.valid_from)
+        } ELSE { [] };
+        LET $vu = IF array::len($later) > 0 { array::min($later) } ELSE { $r.valid_until };
+        LET $merged = $same.filter(|$g| ($vu = NONE OR $g.valid_from <= $vu)
+            AND ($g.valid_until = NONE OR $g.valid_until >= $vf));
+        LET $causes = array::distinct(array::concat($f_causes,
+            array::flatten($merged.map(|$m| $m.invalidated_causes))));
+        LET $why = IF array::len($causes) = 0 { NONE }
+            ELSE IF array::len($f_causes) > 0 { $f_first }
+            ELSE {
+                (SELECT reason, by FROM ONLY type::record('source_invalidation', [$causes[0]]))
             };
+        LET $old = IF array::len($merged) = 0 { [] } ELSE {
+            (SELECT out, how FROM fact_source WHERE in IN $merged.map(|$m| $m.id))
         };
+        """
+    + as_array("$old")
+    + """
+        LET $all = array::concat($f_sources, $old);
+        LET $sources = array::distinct($all.map(|$s| $s.out))
+            .map(|$o| $all.find(|$s| $s.out = $o));
+        FOR $m IN $merged { UPDATE ONLY $m.id SET retracted_at = $now RETURN NONE };
+        LET $from = array::min(array::concat([$vf], $merged.map(|$m| $m.valid_from)));
+        LET $until = IF $vu = NONE OR $merged.any(|$m| $m.valid_until = NONE) { NONE }
+            ELSE { array::max(array::concat([$vu], $merged.map(|$m| $m.valid_until))) };
+        -- A fact recorded visible supersedes its rivals (before it is written: links to a
+        -- record not yet there are accepted); one recorded hidden supersedes nothing.
+        LET $taken = IF $why = NONE AND $single_p {
+            fn::fact_supersede($r.id, $from, $until, $rivals, $now)
+        } ELSE { [] };
         INSERT RELATION INTO fact {
             id: $r.id, in: $r.in, out: $r.out, scope: $scope, predicate: $r.predicate,
-            value: $r.value, key: $r.key, valid_from: $vf, valid_until: $vu,
-            recorded_at: $now, invalidated_at: $f_hidden, invalidated_reason: $f_first.reason,
-            invalidated_by: $f_first.by, invalidated_causes: $f_causes,
+            value: $r.value, key: $r.key, valid_from: $from, valid_until: $until,
+            recorded_at: $now,
+            took: array::concat(array::flatten($merged.map(|$m| $m.took ?? [])), $taken),
+            invalidated_at: IF $why = NONE { NONE } ELSE { $now },
+            invalidated_reason: $why.reason, invalidated_by: $why.by,
+            invalidated_causes: $causes,
         } RETURN NONE;
-        INSERT RELATION INTO fact_source $f_sources.map(|$s| {
+        INSERT RELATION INTO fact_source $sources.map(|$s| {
             id: type::record('fact_source', [record::id($r.id), <string>$s.out]),
             in: $r.id, out: $s.out, how: $s.how,
         }) RETURN NONE;
+        IF $why != NONE { fn::fact_hidden($r.id, $now) };
     };
 };
 """
@@ -203,11 +226,13 @@ class _Asserted(Model):
     rows: list[dict[str, Any]] | None = None
 
 
-def _new_fact_id() -> RecordId:
-    return RecordId("fact", uuid.uuid4().hex)
+def _new_fact_id(position: int, prefix: str) -> RecordId:
+    # 96 random bits, then the position: facts of one assertion sort by their ids in input
+    # order, the order in which they supersede when they are shown again together (027).
+    return RecordId("fact", f"{prefix}{position:08x}")
 
 
-def fact_row(scope: str, item: NewFact, i: int) -> dict[str, Any]:
+def fact_row(scope: str, item: NewFact, i: int, prefix: str = "") -> dict[str, Any]:
     if not isinstance(item, NewFact):
         raise ValidationError(f"fact {i} is not a NewFact")
     try:
@@ -223,7 +248,7 @@ def fact_row(scope: str, item: NewFact, i: int) -> dict[str, Any]:
         raise ValidationError(f"fact {i}: {exc}") from None
     return {
         "n": i,
-        "id": _new_fact_id(),
+        "id": _new_fact_id(i, prefix or uuid.uuid4().hex[:24]),
         "in": entity_record(scope, subject),
         "out": entity_record(scope, obj),
         "predicate": predicate,
@@ -235,10 +260,16 @@ def fact_row(scope: str, item: NewFact, i: int) -> dict[str, Any]:
     }
 
 
+def fact_rows(scope: str, facts: Sequence[NewFact]) -> list[dict[str, Any]]:
+    """The rows of one assertion (their ids in input order)."""
+    prefix = uuid.uuid4().hex[:24]
+    return [fact_row(scope, f, i, prefix) for i, f in enumerate(facts)]
+
+
 def _fact_batches(scope: str, facts: Sequence[NewFact]) -> list[list[dict[str, Any]]]:
     if isinstance(facts, NewFact) or not isinstance(facts, Sequence):
         raise ValidationError("facts must be a list of NewFact")
-    rows = [fact_row(scope, f, i) for i, f in enumerate(facts)]
+    rows = fact_rows(scope, facts)
     return [rows[start : start + MAX_BATCH] for start in range(0, len(rows), MAX_BATCH)]
 
 
@@ -398,8 +429,9 @@ async def retract_facts(
 
 
 # Each current fact matching a spec that is still valid at $at is retracted, and what of it
-# lay before $at is recorded again with its valid time closed there (with its sources and
-# causes), as supersession does.
+# lay before $at is recorded again with its valid time closed there (fn::fact_copy: with its
+# sources, causes and what it held there), as supersession does. A fact that starts at or
+# after $at holds at no time before it: it is retracted whole, and answered as such.
 _END_FACTS = (
     """
 BEGIN;
@@ -408,35 +440,19 @@ LET $at = $end ?? $now;
 FOR $s IN $specs {
     LET $key = $s.key;
     LET $from = $s.valid_from;
-    LET $hits = (SELECT * FROM fact WHERE key = $key AND retracted_at = NONE AND scope = $scope
-        AND (valid_until = NONE OR valid_until > $at)
+    LET $hits = (SELECT id, valid_from FROM fact WHERE key = $key AND retracted_at = NONE
+        AND scope = $scope AND (valid_until = NONE OR valid_until > $at)
         AND ($from = NONE OR valid_from = $from));
     """
     + as_array("$hits")
-    + """
-    FOR $g IN $hits {
-        UPDATE ONLY $g.id SET retracted_at = $now RETURN NONE;
-        IF $g.valid_from < $at {
-            LET $copy = type::record('fact', string::replace(<string>rand::uuid::v4(), '-', ''));
-            INSERT RELATION INTO fact {
-                id: $copy, in: $g.in, out: $g.out, scope: $g.scope, predicate: $g.predicate,
-                value: $g.value, key: $g.key, valid_from: $g.valid_from, valid_until: $at,
-                recorded_at: $now, supersedes: $g.id, invalidated_at: $g.invalidated_at,
-                invalidated_reason: $g.invalidated_reason, invalidated_by: $g.invalidated_by,
-                invalidated_causes: $g.invalidated_causes,
-            } RETURN NONE;
-            LET $sources = (SELECT out, how FROM fact_source WHERE in = $g.id);
-            """
-    + as_array("$sources")
     + f"""
-            INSERT RELATION INTO fact_source $sources.map(|$x| {{
-                id: type::record('fact_source', [record::id($copy), <string>$x.out]),
-                in: $copy, out: $x.out, how: $x.how,
-            }}) RETURN NONE;
-        }};
+    FOR $g IN $hits {{
+        UPDATE ONLY $g.id SET retracted_at = $now RETURN NONE;
+        IF $g.valid_from < $at {{ fn::fact_copy($g.id, $g.valid_from, $at, $now, false) }};
     }};
 }};
-SELECT {FACT_FIELDS} FROM fact WHERE key IN $keys AND recorded_at = $now AND retracted_at = NONE;
+SELECT {FACT_FIELDS} FROM fact WHERE key IN $keys AND ((recorded_at = $now AND retracted_at = NONE)
+    OR (retracted_at = $now AND superseded_by = NONE AND valid_from >= $at));
 COMMIT;"""
 )
 
@@ -455,8 +471,12 @@ async def end_facts(
     Each item names the current facts with its subject, predicate, object and value (and
     exactly its ``valid_from`` when given). Those still valid at ``at`` are retracted, and
     those valid before it recorded again with ``valid_until = at`` (``supersedes`` names the
-    fact they replace); reads with an earlier ``known_at`` still see the open version. Returns
-    the facts recorded with their end, in one transaction."""
+    fact they replace); reads with an earlier ``known_at`` still see the open version.
+
+    Returns every fact the call changed, in one transaction: for a fact valid before ``at``,
+    the version recorded with its end (``retracted_at`` is ``None``); a fact that starts at or
+    after ``at`` holds at no time before it, so it is retracted whole and returned as it now
+    is (``retracted_at`` set, no version recorded in its place)."""
     check_scope(scope)
     if isinstance(facts, NewFact) or not isinstance(facts, Sequence):
         raise ValidationError("facts must be a list of NewFact")

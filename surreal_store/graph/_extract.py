@@ -29,7 +29,7 @@ from ..memory._checks import check_tags
 from ..memory._embedders import embed_texts
 from ..memory._models import FIELDS as MEMORY_FIELDS
 from ..memory._space import writing_space
-from ._assert import ASSERT_FACTS_STATEMENTS, fact_ends, fact_row
+from ._assert import ASSERT_FACTS_STATEMENTS, fact_ends, fact_rows
 from ._entities import CREATE_ENTITIES_STATEMENTS, entity_row, entity_vectors
 from ._models import DEFAULT_SCOPE, Entity, Fact, NewEntity, NewFact
 from ._names import check_scope, plain
@@ -342,7 +342,7 @@ def prepare_extraction(
         sources = [memory_params["p_memory"]]
     elif provenance:
         raise ValidationError("provenance describes the source text: give a source too")
-    f_rows = [fact_row(scope, f, i) for i, f in enumerate(facts)]
+    f_rows = fact_rows(scope, facts)
     ends: list[tuple[str, str]] = []
     if f_rows:
         end_params, ends = fact_ends(f_rows)
