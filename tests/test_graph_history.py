@@ -388,3 +388,61 @@ async def test_forgetting_a_source_memory_is_said_in_its_receipt(store: Store) -
     assert purged.edges == [f"fact_source:['{stripped.id}', 'memory:{gone.id}']"]
     assert stripped.id in {x.id for x in await graph.facts(store)}
     assert gone.id not in str((await provenance.lineage(store, fact=stripped.id)).to_dict())
+
+
+async def _superseded(s: Store, scope: str, subject: str) -> tuple[graph.Fact, graph.Fact]:
+    """``subject`` works at X from 2000, then at Y from 2001 (single-valued): the fact that
+    stands and the one it superseded."""
+    import datetime as dt
+
+    await graph.declare_predicate(s, name="works_at", single_valued=True, scope=scope)
+    names = [subject, f"{subject}-X", f"{subject}-Y"]
+    await graph.create_entities(s, entities=[graph.NewEntity(name=n) for n in names], scope=scope)
+    for obj, year in ((f"{subject}-X", 2000), (f"{subject}-Y", 2001)):
+        at = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
+        fact = graph.NewFact(subject=subject, predicate="works_at", object=obj, valid_from=at)
+        await graph.assert_facts(s, facts=[fact], scope=scope)
+    history = await graph.fact_history(s, subject=subject, scope=scope)
+    stands = next(f for f in history if f.object == f"{subject}-Y" and f.retracted_at is None)
+    taken = next(f for f in history if f.superseded_by is not None)
+    return stands, taken
+
+
+@pytest.mark.parametrize("who", ["agent", "owner"])
+async def test_no_session_makes_a_fact_hold_what_it_never_took(tmp_path: Path, who: str) -> None:
+    """``took`` names what hiding a fact gives back (schema 027): a forged entry naming another
+    scope's fact, a fact it did not supersede, or a time outside the fact's is refused, so
+    the owner's later distrust cannot re-record facts in a scope the forger may not write."""
+    url = await _world(tmp_path)
+    async with Store(url) as root:
+        stands, taken = await _superseded(root, SCOPE, "Ann")
+        _, elsewhere = await _superseded(root, "other", "Bob")
+        loose = await graph.assert_facts(
+            root,
+            facts=[graph.NewFact(subject="Ann-X", predicate="likes", object="Ann-Y")],
+            scope=SCOPE,
+        )
+        await graph.retract_facts(root, facts=[loose[0]], scope=SCOPE)
+        before = repr(await root.execute("SELECT id, took, retracted_at FROM fact ORDER BY id"))
+    fact = f"fact:`{stands.id}`"
+    forged = [
+        f"fact:`{elsewhere.id}`",  # another scope's
+        f"fact:`{loose[0].id}`",  # retracted, but not superseded by it
+    ]
+    async with _session(url, who) as s:
+        for target in forged:
+            with pytest.raises(StoreError):
+                await s.execute(
+                    f"UPDATE {fact} SET took += {{ fact: {target}, "
+                    "from: d'2001-01-01T00:00:00Z', until: NONE }"
+                )
+        # What it did take, but over a time outside that fact's valid time.
+        with pytest.raises(StoreError):
+            await s.execute(
+                f"UPDATE {fact} SET took += {{ fact: fact:`{taken.id}`, "
+                "from: d'1990-01-01T00:00:00Z', until: NONE }"
+            )
+    async with Store(url) as root:
+        assert repr(await root.execute("SELECT id, took, retracted_at FROM fact ORDER BY id")) == (
+            before
+        )
