@@ -197,14 +197,20 @@ async def _raw_load(db: Any, data: Matrix, words: list[str]) -> tuple[float, flo
     return insert_s, time.perf_counter() - t0
 
 
-async def _recall_only(root: Path, n: int, scale: Scale, *, suffix: str) -> list[Figure]:
-    """Ours alone: quality and latency against numpy's exact top-10 (``--only recall``)."""
+def _workload(n: int) -> tuple[Matrix, list[str], Matrix, list[Any], list[Any], list[str]]:
+    """``n`` clustered vectors and their texts, 100 queries, each query's exact top-``K``
+    and the memories' ids: what every size measures against."""
     data = clustered(n)
     words = texts(n)
     queries = clustered(100, seed=1)
-    qlist = [q.tolist() for q in queries]
     truth = [exact_top_k(data, q, K) for q in queries]
     ids = [memory.memory_id("default", w) for w in words]
+    return data, words, queries, [q.tolist() for q in queries], truth, ids
+
+
+async def _recall_only(root: Path, n: int, scale: Scale, *, suffix: str) -> list[Figure]:
+    """Ours alone: quality and latency against numpy's exact top-10 (``--only recall``)."""
+    data, words, queries, qlist, truth, ids = _workload(n)
     out: dict[str, float] = {}
     async with Store(f"surrealkv://{root / f'ours{n}'}") as store:
         await memory.declare_space(store, model="bench", dimension=384)
@@ -269,12 +275,7 @@ async def _quality(
 
 
 async def _one_size(root: Path, n: int, scale: Scale, *, suffix: str) -> list[Figure]:
-    data = clustered(n)
-    words = texts(n)
-    queries = clustered(100, seed=1)
-    qlist = [q.tolist() for q in queries]
-    truth = [exact_top_k(data, q, K) for q in queries]
-    ids = [memory.memory_id("default", w) for w in words]
+    data, words, queries, qlist, truth, ids = _workload(n)
     out: dict[str, float] = {}
 
     raw = surrealdb.AsyncSurreal(f"surrealkv://{root / f'raw{n}'}")
