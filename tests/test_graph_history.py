@@ -446,3 +446,50 @@ async def test_no_session_makes_a_fact_hold_what_it_never_took(tmp_path: Path, w
         assert repr(await root.execute("SELECT id, took, retracted_at FROM fact ORDER BY id")) == (
             before
         )
+
+
+@pytest.mark.parametrize("who", ["agent", "editor", "owner"])
+async def test_no_session_plants_a_supersession_or_drops_a_source(tmp_path: Path, who: str) -> None:
+    """``superseded_by`` is named only as a fact is retracted (planted on a retracted fact it
+    let ``took`` give back a fact the owner retracted; on a current one it blocked every later
+    supersession), and a fact keeps its source edges (deleting one cleared a distrusted
+    source's hold on the fact)."""
+    url = await _world(tmp_path)
+    async with Store(url) as root:
+        stands, _ = await _superseded(root, SCOPE, "Ann")
+        (loose,) = await graph.assert_facts(
+            root,
+            facts=[graph.NewFact(subject="Ann-X", predicate="likes", object="Ann-Y")],
+            scope=SCOPE,
+        )
+        await graph.retract_facts(root, facts=[loose], scope=SCOPE)
+        note = await memory.remember(root, content="where Ann works", scope=SCOPE)
+        (sourced,) = await graph.assert_facts(
+            root,
+            facts=[graph.NewFact(subject="Ann", predicate="knows", object="Ann-X")],
+            scope=SCOPE,
+            source=note.id,
+        )
+        before = repr(
+            await root.execute(
+                "SELECT id, superseded_by, retracted_at FROM fact ORDER BY id;"
+                "SELECT in, out FROM fact_source ORDER BY in;"
+            )
+        )
+    async with _session(url, who) as s:
+        for text in (
+            f"UPDATE fact:`{loose.id}` SET superseded_by = fact:`{stands.id}`",
+            f"UPDATE fact:`{stands.id}` SET superseded_by = fact:nonexistent",
+            f"UPDATE fact:`{stands.id}` SET superseded_by = fact:`{loose.id}`",
+            f"DELETE fact_source WHERE in = fact:`{sourced.id}`",
+        ):
+            with pytest.raises(StoreError):
+                await s.execute(text)
+    async with Store(url) as root:
+        after = repr(
+            await root.execute(
+                "SELECT id, superseded_by, retracted_at FROM fact ORDER BY id;"
+                "SELECT in, out FROM fact_source ORDER BY in;"
+            )
+        )
+        assert after == before
