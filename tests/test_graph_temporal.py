@@ -210,9 +210,12 @@ class Model:
     ) -> MFact | None:
         """The fact recorded (None: one that covers it is current; it gains the sources)."""
         key = (s, p, o, v)
+        # Only the current facts as visible as the assertion cover it or join it.
+        hidden = bool(src & self.distrusted)
+        kin = [f for f in self.current() if f.key == key and self.hidden(f) == hidden]
         covers = [
-            f for f in self.current()
-            if f.key == key and f.vf <= vf and (f.vu is None or (vu is not None and f.vu >= vu))
+            f for f in kin
+            if f.vf <= vf and (f.vu is None or (vu is not None and f.vu >= vu))
         ]  # fmt: skip
         if covers:
             f = min(covers, key=lambda f: f.rec)
@@ -228,8 +231,7 @@ class Model:
             if later:
                 vu = min(later)
         merged = [
-            g for g in self.current()
-            if g.key == key and (vu is None or g.vf <= vu) and (g.vu is None or g.vu >= vf)
+            g for g in kin if (vu is None or g.vf <= vu) and (g.vu is None or g.vu >= vf)
         ]  # fmt: skip
         start = min([vf, *(g.vf for g in merged)])
         end = (

@@ -467,3 +467,40 @@ async def test_facts_shown_together_supersede_in_the_order_they_were_asserted(
         await _employers(store, valid_at=_year(2020)),
     )
     assert after == before
+
+
+async def test_a_poisoned_document_repeating_a_trusted_fact_changes_nothing(store: Store) -> None:
+    """A distrusted source asserting what a trusted one says (the same key) neither joins the
+    trusted fact (its source would hide it) nor merges with it over a wider interval, and a
+    trusted assertion is not swallowed by a hidden fact of its key. (Before: Ada's Acme fact
+    took the poisoned source and vanished; a poisoned 2010-2021 claim merged with Acme from
+    2020 into one hidden fact from 2010, wiping 2022; a third, trusted assertion recorded
+    nothing.)"""
+    hr, doc = await _job_world(store)
+    more = await memory.remember(store, content="payroll: Ada")
+    await provenance.invalidate(store, memory=doc.id, reason="poisoned upload")
+    await graph.assert_facts(store, facts=[_job("Acme", 2020)], source=hr.id)
+    await graph.assert_facts(store, facts=[_job("Acme", 2020)], source=doc.id)
+    await graph.assert_facts(store, facts=[_job("Acme", 2010, 2021)], source=doc.id)
+    for y in (2020, 2022):
+        assert await _employers(store, valid_at=_year(y)) == [("Acme", 2020, None)]
+    assert await _employers(store, valid_at=_year(2015)) == []
+    # A trusted repeat gains its source on the visible fact.
+    assert await graph.assert_facts(store, facts=[_job("Acme", 2020)], source=more.id) == []
+    assert await _employers(store, valid_at=_year(2022)) == [("Acme", 2020, None)]
+    # Trusting the document again shows its claims (joined while both were hidden) beside the
+    # trusted fact: the same value, so no rival.
+    await provenance.restore(store, memory=doc.id)
+    assert await _employers(store, valid_at=_year(2015)) == [("Acme", 2010, None)]
+
+
+async def test_a_trusted_assertion_is_not_swallowed_by_a_hidden_fact_of_its_key(
+    store: Store,
+) -> None:
+    hr, doc = await _job_world(store)
+    await graph.assert_facts(store, facts=[_job("Acme", 2020)], source=doc.id)
+    await provenance.invalidate(store, memory=doc.id, reason="poisoned upload")
+    assert await _employers(store, valid_at=_year(2022)) == []
+    [made] = await graph.assert_facts(store, facts=[_job("Acme", 2020)], source=hr.id)
+    assert not made.invalidated
+    assert await _employers(store, valid_at=_year(2022)) == [("Acme", 2020, None)]

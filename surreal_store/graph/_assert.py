@@ -85,11 +85,15 @@ FOR $r IN $rows {
     };
     -- The current facts of its key, read once (no ORDER BY: with one, the planner leaves the
     -- key index unused).
-    LET $same = (SELECT id, recorded_at, valid_from, valid_until, took, invalidated_causes
-        FROM fact WHERE key = $key AND retracted_at = NONE);
+    LET $same = (SELECT id, recorded_at, valid_from, valid_until, took, invalidated_at,
+        invalidated_causes FROM fact WHERE key = $key AND retracted_at = NONE);
     """
     + as_array("$same")
     + """
+    -- Only those as visible as it is: a hidden assertion neither joins a visible fact (its
+    -- distrusted source would hide it) nor is covered by one, and a trusted assertion is not
+    -- swallowed by a hidden one.
+    LET $same = $same.filter(|$g| ($g.invalidated_at = NONE) = ($f_hidden = NONE));
     LET $covered = $same.filter(|$g| $g.valid_from <= $vf AND ($g.valid_until = NONE
         OR ($r.valid_until != NONE AND $g.valid_until >= $r.valid_until)));
     IF array::len($covered) > 0 {
