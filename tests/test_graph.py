@@ -350,6 +350,21 @@ async def test_end_facts_closes_valid_time_and_keeps_the_open_version(store: Sto
     assert await graph.end_facts(store, facts=[alice], at=year(2030)) == []
 
 
+async def test_end_facts_takes_the_facts_reads_return(store: Store) -> None:
+    """As retract_facts does: ending what ``facts`` answered needs no NewFact rebuilt."""
+    await people(store)
+    await graph.assert_facts(
+        store,
+        facts=[F(subject="Alice", predicate="works_at", object="Acme", valid_from=year(2020))],
+    )
+    current = await graph.facts(store, subject="Alice")
+    [ended] = await graph.end_facts(store, facts=current, at=year(2024))
+    assert (ended.object, ended.valid_from, ended.valid_until) == ("Acme", year(2020), year(2024))
+    assert await graph.facts(store, valid_at=year(2025)) == []
+    with pytest.raises(ValidationError):
+        await graph.end_facts(store, facts=current[0])  # type: ignore[arg-type]
+
+
 async def test_predicates_are_declared_per_scope(store: Store) -> None:
     p = await graph.declare_predicate(store, name="works_at", single_valued=True, scope="a")
     assert p.single_valued and p.scope == "a"

@@ -465,27 +465,32 @@ COMMIT;"""
 async def end_facts(
     db: Executor,
     *,
-    facts: Sequence[NewFact],
+    facts: Sequence[NewFact | Fact],
     at: dt.datetime | None = None,
     scope: str = DEFAULT_SCOPE,
 ) -> list[Fact]:
     """End facts of ``scope`` in valid time: they stop holding at ``at`` (``None``: now), as
     "Alice left Acme on March 1" says, without naming what holds next.
 
-    Each item names the current facts with its subject, predicate, object and value (and
-    exactly its ``valid_from`` when given). Those still valid at ``at`` are retracted, and
-    those valid before it recorded again with ``valid_until = at`` (``supersedes`` names the
-    fact they replace); reads with an earlier ``known_at`` still see the open version.
+    Each :class:`NewFact` names the current facts with its subject, predicate, object and
+    value (and exactly its ``valid_from`` when given); a :class:`Fact` (as reads return them)
+    names the current facts of its key from its ``valid_from``. Those still valid at ``at``
+    are retracted, and those valid before it recorded again with ``valid_until = at``
+    (``supersedes`` names the fact they replace); reads with an earlier ``known_at`` still see
+    the open version.
 
     Returns every fact the call changed, in one transaction: for a fact valid before ``at``,
     the version recorded with its end (``retracted_at`` is ``None``); a fact that starts at or
     after ``at`` holds at no time before it, so it is retracted whole and returned as it now
     is (``retracted_at`` set, no version recorded in its place)."""
     check_scope(scope)
-    if isinstance(facts, NewFact) or not isinstance(facts, Sequence):
-        raise ValidationError("facts must be a list of NewFact")
+    if isinstance(facts, NewFact | Fact) or not isinstance(facts, Sequence):
+        raise ValidationError("facts must be a list of NewFacts or Facts")
     specs = []
     for i, item in enumerate(facts):
+        if isinstance(item, Fact):
+            specs.append({"key": item.key, "valid_from": item.valid_from})
+            continue
         row = fact_row(scope, item, i)
         specs.append({"key": row["key"], "valid_from": row["valid_from"]})
     when = check_utc(at, "at")
