@@ -39,9 +39,9 @@ RETURN $ends.map(|$e| (SELECT VALUE in.content_hash FROM observation
 """
 
 # A call writes OBSERVATION_BATCH observations to a transaction. A transaction's cost on the
-# in-memory engine grows with the square of what it writes (mem://, one transaction: 1k
-# observations took 5.1 s of CPU, 2k 14.7 s, 4k 35 s), so a large call is split to stay linear;
-# surrealkv:// is linear either way.
+# in-memory engine grows with the square of what it writes (figures in the commit that
+# split it), so a large call is split to stay linear; surrealkv://
+# is linear either way.
 OBSERVATION_BATCH: Final = 250
 
 _ADD_OBSERVATIONS = (
