@@ -230,6 +230,13 @@ _REMOVE = (
     "BEGIN;\n"
     + _CLOSED
     + """
+-- An agent lifts only a distrust it recorded (031): refused, not silently skipped, so that the
+-- memories and facts below are not shown while the distrust stands.
+LET $standing = type::record('source_invalidation', [$cause]);
+IF $access = 'agent' AND record::exists($standing)
+    AND ((SELECT VALUE recorded_by FROM ONLY $standing) ?? '') != <string>$auth.id {
+    THROW 'permission_denied: an agent lifts only a distrust it recorded';
+};
 LET $marked = (SELECT VALUE id FROM $set WHERE invalidated_causes CONTAINS $cause);
 LET $revealed = (SELECT VALUE id FROM $marked WHERE invalidated_causes = [$cause]);
 -- The facts that may come back (the schema's events show them): those citing the cause or a

@@ -147,6 +147,11 @@ DISTRUST = Condition(
     "(record::tb(source) = 'memory' AND source.scope IN $auth.scopes) "
     "OR (record::tb(source) = 'run_event' AND source.run.agent_name = record::id($auth))",
 )
+# Lifting (deleting) a distrust: one it recorded itself (031), not an operator's of its sources.
+OWN_DISTRUST = Condition(
+    "of a memory of its scopes or its own run event, recorded by it",
+    f"({DISTRUST.surql}) AND recorded_by = <string>$auth.id",
+)
 NEW_DISTRUST = Condition(
     "of a memory of its scopes or its own run event, keyed [source]",
     f"({DISTRUST.surql}) AND record::id(id) = [source]",
@@ -289,10 +294,12 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
         "source_invalidation",
         {
             "source": "sc", "reason": "sc", "by": "sc", "at": "sc", "memories": "scu",
+            "recorded_by": "sc",
             "cascade": "scu", "facts": "scu",
         },
         agent={
-            "select": DISTRUST, "create": NEW_DISTRUST, "update": DISTRUST, "delete": DISTRUST,
+            "select": DISTRUST, "create": NEW_DISTRUST, "update": DISTRUST,
+            "delete": OWN_DISTRUST,
         },
         refused="an agent distrusts only its own memories and run events",
     ),

@@ -493,3 +493,37 @@ async def test_no_session_plants_a_supersession_or_drops_a_source(tmp_path: Path
             )
         )
         assert after == before
+
+
+async def test_an_agent_lifts_only_a_distrust_it_recorded(tmp_path: Path) -> None:
+    """The owner quarantines the agent's run: the agent's restore is refused (schema 031) and
+    changes nothing; a distrust the agent recorded itself it may still lift."""
+    from surreal_store import provenance, runs
+    from surreal_store.provenance import RunTrace
+
+    url = await _world(tmp_path)
+    async with Store(url, agent=AGENT[0], agent_secret=AGENT[1]) as a:
+        run = await runs.create_run(a, spec_digest="a" * 64, agent_name=AGENT[0])
+        await runs.append_event(a, run_id=run.id, kind="tool_called", payload={})
+        await runs.append_event(a, run_id=run.id, kind="tool_called", payload={})
+        first, second = RunTrace(run_id=run.id, seq=1), RunTrace(run_id=run.id, seq=2)
+        for i, trace in enumerate((first, second)):
+            await graph.assert_facts(
+                a,
+                facts=[graph.NewFact(subject="Alive", predicate=f"p{i}", object="Reborn")],
+                scope=SCOPE,
+                source=trace,
+            )
+    async with Store(url) as root:
+        await provenance.invalidate(root, source=first, reason="quarantined", by="ops")
+        seen = [f.predicate for f in await graph.facts(root, scope=SCOPE)]
+        assert seen == ["p1"]
+    async with Store(url, agent=AGENT[0], agent_secret=AGENT[1]) as a:
+        with pytest.raises(PermissionDeniedError):
+            await provenance.restore(a, source=first)
+        await provenance.invalidate(a, source=second, reason="my own mistake")
+        assert [f.predicate for f in await graph.facts(a, scope=SCOPE)] == []
+        restored = await provenance.restore(a, source=second)
+        assert len(restored.facts) == 1
+    async with Store(url) as root:
+        assert [f.predicate for f in await graph.facts(root, scope=SCOPE)] == ["p1"]
