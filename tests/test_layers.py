@@ -27,7 +27,7 @@ _OURS = ("surreal_store", "bench")
 LAYERS: list[set[str]] = [
     {"_version", "_errors", "_frames"},
     {"_types", "_api", "_surql", "_config"},
-    {"_match"},
+    {"_match", "_rank"},
     {"_engine"},  # the SDK boundary: nothing of it knows the store
     {"_ids", "_retry", "_executor", "_permissions", "_feeds"},
     {"_migrate"},

@@ -31,6 +31,7 @@ from .. import memory
 from .._api import public
 from .._errors import ValidationError
 from .._executor import Executor
+from .._rank import rrf
 from .._types import Model, RecordId, check_text
 from ..memory._checks import check_positive, check_utc, check_vector
 from ..memory._embedders import Embedder, check_embedder, embed_texts
@@ -51,7 +52,6 @@ from ._walks import fact_filter
 
 __all__ = ["EntityHit", "FactHit", "search_entities", "search_facts"]
 
-_RRF_K: Final = 60
 _MAX_K: Final = 1000
 _REACH: Final = 3  # graph distances are told apart up to this many steps from the centre
 _VECTOR_OF: Final = "encoding::cbor::decode(embedding)"
@@ -83,14 +83,6 @@ class FactHit(Model):
     text_rank: int | None = None
     vector_rank: int | None = None
     distance: int | None = None
-
-
-def _rrf(*rankings: Sequence[Any]) -> dict[Any, float]:
-    scores: dict[Any, float] = {}
-    for ranking in rankings:
-        for rank, key in enumerate(ranking, 1):
-            scores[key] = scores.get(key, 0.0) + 1.0 / (_RRF_K + rank)
-    return scores
 
 
 async def _query_vector(
@@ -241,7 +233,7 @@ async def search_entities(
             e = str(row["entity"])
             observed[e] = min(rank, observed.get(e, rank))
     by_observation = sorted(observed, key=lambda e: observed[e])
-    scores = _rrf(found.text, found.vector, by_observation)
+    scores = rrf(found.text, found.vector, by_observation)
     rows = {e.id: e for e in as_known(found.rows, found.versions)}
     t_rank = {e: i for i, e in enumerate(found.text, 1)}
     v_rank = {e: i for i, e in enumerate(found.vector, 1)}
@@ -376,7 +368,7 @@ async def search_facts(
     for i, level in enumerate(found.levels):
         for e in level:
             depth.setdefault(e, i)
-    scores = _rrf(found.text, found.vector)
+    scores = rrf(found.text, found.vector)
     rows = {f.id: f for f in found.rows}
     t_rank = {f: i for i, f in enumerate(found.text, 1)}
     v_rank = {f: i for i, f in enumerate(found.vector, 1)}

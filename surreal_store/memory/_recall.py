@@ -22,6 +22,7 @@ from .._api import public
 from .._errors import DimensionError, RecallIndexError, StoreStateError, ValidationError
 from .._executor import Executor
 from .._match import match_conditions
+from .._rank import rrf
 from .._types import RecordId, check_text
 from ._checks import check_positive, check_tags, check_utc, check_vector
 from ._embedders import Embedder, check_embedder, embed_texts
@@ -40,7 +41,6 @@ DEFAULT_EF: Final = 64
 """The recall index's search effort when ``recall(ef=...)`` is not given (``bench memory``)."""
 DEFAULT_CANDIDATES: Final = 20
 """How many candidates each signal contributes to a hybrid fusion, at least."""
-_RRF_K: Final = 60
 _MAX_K: Final = 1000
 _MAX_EF: Final = 10_000
 
@@ -132,12 +132,9 @@ K = TypeVar("K")
 
 
 def _fuse(*rankings: Sequence[tuple[K, float]]) -> list[tuple[K, float]]:
-    """Reciprocal-rank fusion of rankings (best first) of the same kind of key: each key
-    scores the sum of ``1 / (_RRF_K + rank)`` over the rankings it is in, best first."""
-    scores: dict[K, float] = {}
-    for ranking in rankings:
-        for rank, (key, _) in enumerate(ranking, 1):
-            scores[key] = scores.get(key, 0.0) + 1.0 / (_RRF_K + rank)
+    """Reciprocal-rank fusion (:func:`surreal_store._rank.rrf`) of rankings (best first) of
+    the same kind of key, best first."""
+    scores = rrf(*([key for key, _ in ranking] for ranking in rankings))
     return sorted(scores.items(), key=lambda x: -x[1])
 
 
