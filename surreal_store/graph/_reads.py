@@ -73,15 +73,13 @@ def _alive(at: bool) -> str:
     )
 
 
-def versions_of(at: bool, where: str) -> str:
+def versions_of(at: bool, where: str, fields: str = VERSION_FIELDS) -> str:
     """The entity versions replaced after ``$known_at`` (``at``; none otherwise) of the
     entities ``where`` names (a condition on ``entity`` or ``scope``): what
-    :func:`._models.as_known` puts back."""
+    :func:`._models.as_known` puts back (``fields`` of them)."""
     if not at:
         return "[]"
-    return (
-        f"(SELECT {VERSION_FIELDS} FROM entity_version WHERE {where} AND replaced_at > $known_at)"
-    )
+    return f"(SELECT {fields} FROM entity_version WHERE {where} AND replaced_at > $known_at)"
 
 
 def _fact_where(at: bool, hidden: bool) -> str:

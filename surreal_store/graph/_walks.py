@@ -26,6 +26,7 @@ from ..memory._checks import check_utc
 from ._models import (
     DEFAULT_SCOPE,
     FACT_FIELDS,
+    VERSION_FIELDS,
     Entity,
     EntityVersion,
     Fact,
@@ -34,6 +35,7 @@ from ._models import (
     as_known,
 )
 from ._names import check_name, check_scope, check_strings, entity_record
+from ._reads import versions_of
 
 __all__ = ["MAX_DEPTH", "fact_filter", "neighbourhood", "path"]
 
@@ -88,13 +90,12 @@ def _observations(at: bool, hidden: bool) -> str:
 
 
 def _versions(at: bool) -> str:
-    """The entity versions replaced after ``$known_at`` (schema 029), for the entities walked."""
+    """The entity versions replaced after ``$known_at`` (schema 029), for the entities walked,
+    their entity links as keys (the answer is JSON)."""
     if not at:
         return "[]"
-    return (
-        "(SELECT record::id(entity) AS entity, type, aliases, summary, attributes, replaced_at "
-        "FROM entity_version WHERE entity IN $ids AND replaced_at > $known_at) ?? []"
-    )
+    fields = VERSION_FIELDS.replace("entity,", "record::id(entity) AS entity,", 1)
+    return versions_of(at, "entity IN $ids", fields) + " ?? []"
 
 
 def _check_depth(value: int, what: str) -> int:
