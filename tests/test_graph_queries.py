@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
+import random
 import subprocess
 from pathlib import Path
 
@@ -658,3 +660,52 @@ async def test_search_entities_as_known_at_a_time(store: Store) -> None:
     assert now_hit.entity.summary == "paints walls"
     # Before it existed, nothing.
     assert await graph.search_entities(store, text="climbs", known_at=year(2000)) == []
+
+
+async def test_a_value_of_another_json_type_is_a_change(store: Store) -> None:
+    """#35 finding 4: ``{"k": 1.0}`` is not ``{"k": 1}`` (the engine's ``=`` says it is, so
+    029 kept no version and the change was invisible to reads as known earlier)."""
+    await graph.create_entities(store, entities=[E(name="Ada", attributes={"k": 1, "on": 1})])
+    before = await now(store)
+    changed = await graph.update_entity(store, name="Ada", attributes={"k": 1.0, "on": 1})
+    assert changed.attributes == {"k": 1.0, "on": 1}
+    assert type(changed.attributes["k"]) is float
+    rows = await store.query("SELECT VALUE attributes FROM entity_version", dict)
+    assert rows == [{"k": 1, "on": 1}] and type(rows[0]["k"]) is int
+    then = await graph.entity(store, name="Ada", known_at=before)
+    assert then is not None and type(then.entity.attributes["k"]) is int
+    # true is not 1 either; the same values again keep nothing more.
+    await graph.update_entity(store, name="Ada", attributes={"k": 1.0, "on": True})
+    await graph.update_entity(store, name="Ada", attributes={"k": 1.0, "on": True})
+    assert len(await store.query("SELECT VALUE id FROM entity_version", RecordId)) == 2
+
+
+async def test_a_dense_neighbourhood_is_walked_at_any_depth(kv_url: str) -> None:
+    """#35 finding 7: a walk reaching about 18,000 facts failed inside the engine
+    (``array::concat`` output must not exceed 1048576 bytes), surfacing its text. The walk
+    joins its arrays otherwise now. (About 15 s: the engine's limit needs that many facts,
+    written raw here since the API's checks would triple it.)"""
+    n, m = 300, 19_500
+    async with Store(kv_url) as s:
+        await graph.create_entities(s, entities=[E(name=f"n{i}") for i in range(n)])
+        rows, pick = [], random.Random(1)
+        for k in range(m):
+            a, b = pick.randrange(n), pick.randrange(n)
+            rows.append(
+                {
+                    "in": RecordId("entity", graph.entity_id("default", f"n{a}")),
+                    "out": RecordId("entity", graph.entity_id("default", f"n{b}")),
+                    "scope": "default",
+                    "predicate": "p",
+                    "value": k,
+                    "key": hashlib.sha256(str(k).encode()).hexdigest(),
+                }
+            )
+        for i in range(0, m, 2000):
+            await s.execute(
+                "LET $now = time::now(); INSERT RELATION INTO fact $rows.map(|$r| "
+                "object::extend($r, { valid_from: $now, recorded_at: $now })) RETURN NONE;",
+                rows=rows[i : i + 2000],
+            )
+        near = await graph.neighbourhood(s, entity="n0", depth=5)
+        assert len(near.entities) == n and len(near.facts) == m
