@@ -709,3 +709,56 @@ async def test_a_dense_neighbourhood_is_walked_at_any_depth(kv_url: str) -> None
             )
         near = await graph.neighbourhood(s, entity="n0", depth=5)
         assert len(near.entities) == n and len(near.facts) == m
+
+
+async def _merged_then_trusted(
+    store: Store, *, distrust_first: bool
+) -> list[list[tuple[int, str, int]]]:
+    """Al works at Acme from 2020 (a trusted event), then at Globex from 2024 (another one);
+    Al is merged into Alice with the second event distrusted before the merge or after it;
+    then it is restored and distrusted again. Alice's facts in 2021 and 2025 at each step."""
+    run = await runs.create_run(store, spec_digest="ab" * 32, agent_name="x")
+    await runs.append_events(store, run_id=run.id, events=[("cv", {}), ("rumour", {})])
+    cv, rumour = (provenance.RunTrace(run_id=run.id, seq=n) for n in (1, 2))
+    names = ("Al", "Alice", "Acme", "Globex")
+    await graph.create_entities(store, entities=[E(name=n) for n in names])
+    await graph.declare_predicate(store, name="works_at", single_valued=True)
+    for obj, year, source in (("Acme", 2020, cv), ("Globex", 2024, rumour)):
+        at = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
+        fact = F(subject="Al", predicate="works_at", object=obj, valid_from=at)
+        await graph.assert_facts(store, facts=[fact], source=source)
+    if distrust_first:
+        await provenance.invalidate(store, source=rumour, reason="a rumour")
+    await graph.merge(store, keep="Alice", absorb="Al", reason="the same person")
+    if not distrust_first:
+        await provenance.invalidate(store, source=rumour, reason="a rumour")
+
+    async def seen() -> list[tuple[int, str, int]]:
+        out = []
+        for year in (2021, 2025):
+            at = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
+            out += sorted(
+                (year, f.object, f.valid_from.year)
+                for f in await graph.facts(store, entity="Alice", valid_at=at)
+            )
+        return out
+
+    states = [await seen()]
+    await provenance.restore(store, source=rumour)
+    states.append(await seen())
+    await provenance.invalidate(store, source=rumour, reason="a rumour again")
+    states.append(await seen())
+    return states
+
+
+async def test_a_merge_carries_what_a_fact_took(store: Store, kv_url: str) -> None:
+    """#35 finding 3: a moved fact held nothing of what it had superseded, so distrusting its
+    source after the merge gave nothing back (Alice worked nowhere in 2025), while the same
+    distrust before the merge left Acme there: the result depended on when the source was
+    distrusted. Now both agree at every step."""
+    after = await _merged_then_trusted(store, distrust_first=False)
+    async with Store(kv_url) as other:
+        before = await _merged_then_trusted(other, distrust_first=True)
+    assert after == before
+    hidden = [(2021, "Acme", 2020), (2025, "Acme", 2024)]
+    assert after == [hidden, [(2021, "Acme", 2020), (2025, "Globex", 2024)], hidden]

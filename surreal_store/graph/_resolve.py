@@ -335,6 +335,23 @@ class _FactRow(Model):
     o: Key
     vf: str
     vu: str | None = None
+    took: list[RecordId] = Field(default_factory=list)
+
+
+class _Taken(Model):
+    """A fact that a moved fact took part of: its ends (key, name, whether alive) and what
+    its key is made of."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: RecordId
+    predicate: str
+    value: Any = None
+    s: Key
+    o: Key
+    subject: str
+    object: str
+    alive: bool
 
 
 class _Link(Model):
@@ -350,6 +367,7 @@ class _MergeRead(Model):
     keep: Entity | None = None
     absorb: Entity | None = None
     facts: list[_FactRow] = Field(default_factory=list)
+    taken: list[_Taken] = Field(default_factory=list)
     held: list[dict[str, Any]] = Field(default_factory=list)
     links: list[_Link] = Field(default_factory=list)
 
@@ -362,9 +380,16 @@ RETURN {{
     keep: $k, absorb: $a,
     facts: (SELECT id, in.name AS subject, predicate, out.name AS object, value, key,
         record::id(in) AS s, record::id(out) AS o, <string>valid_from AS vf,
-        <string>valid_until AS vu, recorded_at FROM $edges
+        <string>valid_until AS vu, array::distinct((took ?? []).map(|$t| $t.fact)) AS took,
+        recorded_at FROM $edges
         WHERE retracted_at = NONE
         ORDER BY recorded_at, id) ?? [],
+    taken: (SELECT id, predicate, value, record::id(in) AS s, record::id(out) AS o,
+        in.name AS subject, out.name AS object,
+        (in = $absorb OR in.retracted_at = NONE)
+            AND (out = $absorb OR out.retracted_at = NONE) AS alive
+        FROM array::distinct(array::flatten((SELECT VALUE (took ?? []).map(|$t| $t.fact)
+            FROM $edges WHERE retracted_at = NONE)))) ?? [],
     held: (SELECT record::id(id) AS id, key, <string>valid_from AS vf, <string>valid_until AS vu
         FROM array::distinct(array::concat($keep->fact, $keep<-fact))
         WHERE retracted_at = NONE) ?? [],
@@ -396,17 +421,50 @@ LET $current = (SELECT VALUE id FROM array::distinct(array::concat($absorb->fact
     OR array::sort($linked) != array::sort($links.map(|$l| $l.from)) {
     THROW 'stale: the entity ' + $absorb_name + ' changed while it was being merged; merge again';
 };
+-- What a moved fact took of a fact of the absorbed entity is re-recorded on the kept one,
+-- retracted as it was (superseded by the moved fact), so that hiding the moved fact later
+-- gives it back on the kept entity, as it would have on the absorbed one.
+FOR $t IN $shadows {
+    LET $from = $t.from;
+    LET $g = (SELECT * FROM ONLY $from);
+    INSERT RELATION INTO fact {
+        id: $t.to, in: $t.in, out: $t.out, scope: $scope, predicate: $g.predicate,
+        value: $g.value, key: $t.key, valid_from: $g.valid_from, valid_until: $g.valid_until,
+        recorded_at: $now, retracted_at: $now, superseded_by: $t.by, supersedes: $from,
+        origin: $g.origin ?? $from,
+        invalidated_at: $g.invalidated_at, invalidated_reason: $g.invalidated_reason,
+        invalidated_by: $g.invalidated_by, invalidated_causes: $g.invalidated_causes,
+    } RETURN NONE;
+    LET $sources = (SELECT out, how FROM fact_source WHERE in = $from) ?? [];
+    INSERT RELATION INTO fact_source (IF type::is_array($sources) { $sources }
+        ELSE { [$sources] }).map(|$s| {
+        id: type::record('fact_source', [record::id($t.to), <string>$s.out]),
+        in: $t.to, out: $s.out, how: $s.how,
+    }) RETURN NONE;
+};
 FOR $m IN $moves {
     -- A bare parameter, so that the index answers (a field of one, `$m.from`, is a table
     -- scan on 3.2.4).
     LET $from = $m.from;
     LET $old = (SELECT * FROM ONLY $from);
+    IF array::sort(array::distinct(($old.took ?? []).map(|$t| $t.fact)))
+        != array::sort(array::distinct($m.took)) {
+        THROW 'stale: the entity ' + $absorb_name
+            + ' changed while it was being merged; merge again';
+    };
     UPDATE ONLY $m.from SET retracted_at = $now, superseded_by = $m.to RETURN NONE;
     IF $m.recorded {
+        -- It re-records the same assertion (origin) and holds what it held (took), each
+        -- part of a fact of the absorbed entity as re-recorded above.
         INSERT RELATION INTO fact {
             id: $m.to, in: $m.in, out: $m.out, scope: $scope, predicate: $old.predicate,
             value: $old.value, key: $m.key, valid_from: $old.valid_from,
             valid_until: $old.valid_until, recorded_at: $now, supersedes: $m.from,
+            origin: $old.origin ?? $from,
+            took: ($old.took ?? []).filter(|$t| $t.fact NOTINSIDE $drops).map(|$t| {
+                fact: $shadows.find(|$x| $x.from = $t.fact).to ?? $t.fact,
+                from: $t.from, until: $t.until,
+            }),
             invalidated_at: $old.invalidated_at, invalidated_reason: $old.invalidated_reason,
             invalidated_by: $old.invalidated_by, invalidated_causes: $old.invalidated_causes,
         } RETURN NONE;
@@ -474,7 +532,8 @@ async def merge(
     """Merge entity ``absorb`` into entity ``keep`` (names of ``scope``), in one transaction.
 
     Each current fact of ``absorb`` (either end) is retracted and recorded again with
-    ``keep`` in its place (same predicate, value, valid time, sources and invalidation), or,
+    ``keep`` in its place (same predicate, value, valid time, sources and invalidation, and
+    what it took of facts it superseded, those of ``absorb`` re-recorded on ``keep``), or,
     when ``keep`` already holds that very fact (over the same valid time), stands for it; its
     observations move to ``keep`` after keep's own (those keep has already are not repeated);
     its name and aliases become aliases of ``keep``; ``absorb`` is retracted with
@@ -501,6 +560,9 @@ async def merge(
         (str(h["key"]), str(h["vf"]), h.get("vu")): RecordId("fact", str(h["id"]))
         for h in read.held
     }
+    taken = {t.id: t for t in read.taken}
+    shadows: dict[RecordId, dict[str, Any]] = {}
+    drops: set[RecordId] = set()
     moves = []
     for f in read.facts:
         s_is_a, o_is_a = f.s == a.key, f.o == a.key
@@ -513,6 +575,22 @@ async def merge(
         if target is None:
             target = RecordId("fact", uuid.uuid4().hex)
             held[same] = target
+        for g_id in f.took if recorded else ():
+            g = taken.get(g_id)
+            if g is None or not g.alive:
+                # Its other end is deleted: hiding the fact would give nothing back.
+                drops.add(g_id)
+            elif (g.s == a.key or g.o == a.key) and g_id not in shadows:
+                g_subject = keep_name if g.s == a.key else g.subject
+                g_object = keep_name if g.o == a.key else g.object
+                shadows[g_id] = {
+                    "from": g_id,
+                    "to": RecordId("fact", uuid.uuid4().hex),
+                    "by": target,
+                    "key": fact_key(scope, g_subject, g.predicate, g_object, g.value),
+                    "in": k if g.s == a.key else RecordId("entity", g.s),
+                    "out": k if g.o == a.key else RecordId("entity", g.o),
+                }
         moves.append(
             {
                 "from": RecordId("fact", f.id),
@@ -521,6 +599,7 @@ async def merge(
                 "key": key,
                 "in": k if s_is_a else RecordId("entity", f.s),
                 "out": k if o_is_a else RecordId("entity", f.o),
+                "took": f.took,
             }
         )
     links = [{"from": ln.id, "memory": ln.memory} for ln in read.links]
@@ -537,4 +616,6 @@ async def merge(
         by=by,
         moves=moves,
         links=links,
+        shadows=list(shadows.values()),
+        drops=sorted(drops, key=str),
     )
