@@ -762,3 +762,19 @@ async def test_a_merge_carries_what_a_fact_took(store: Store, kv_url: str) -> No
     assert after == before
     hidden = [(2021, "Acme", 2020), (2025, "Acme", 2024)]
     assert after == [hidden, [(2021, "Acme", 2020), (2025, "Globex", 2024)], hidden]
+
+
+async def test_an_assertion_widens_a_fact_that_superseded_another(store: Store) -> None:
+    """Globex from 2024 superseded Acme; asserting Globex from 2023 to 2025 joins it (one
+    current fact per key) and holds what it took. It failed before schema 032 (the took
+    guard accepted only parts taken by the fact's own assertion: InvariantError)."""
+    await graph.create_entities(store, entities=[E(name=n) for n in ("Al", "Acme", "Globex")])
+    await graph.declare_predicate(store, name="works_at", single_valued=True)
+    y = [dt.datetime(n, 1, 1, tzinfo=dt.UTC) for n in (2020, 2023, 2024, 2025)]
+    for obj, start, end in (("Acme", y[0], None), ("Globex", y[2], None), ("Globex", y[1], y[3])):
+        fact = F(subject="Al", predicate="works_at", object=obj, valid_from=start, valid_until=end)
+        await graph.assert_facts(store, facts=[fact])
+    now = await graph.facts(store, entity="Al")
+    assert [(f.object, f.valid_from, f.valid_until) for f in now] == [("Globex", y[1], None)]
+    old = await graph.facts(store, entity="Al", valid_at=dt.datetime(2021, 1, 1, tzinfo=dt.UTC))
+    assert [(f.object, f.valid_from, f.valid_until) for f in old] == [("Acme", y[0], y[1])]
