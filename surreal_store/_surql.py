@@ -208,10 +208,11 @@ INDEXED_IN_MAX = 32
 
 def indexed_in(values: str, select: str, item: str = "$part") -> str:
     """An expression answering ``select`` (whose condition is ``... IN {item}``) for every
-    value of the list ``values``, 32 values a time so that an index answers each part; the
-    parts' answers flattened into one array (a part's one row may come as that row, none as
-    NONE: see :func:`as_array`)."""
-    return f"array::flatten(array::clump({values}, {INDEXED_IN_MAX}).map(|{item}| ({select})))"
+    value of the list ``values``, 32 values a time so that an index answers each part: the
+    parts' rows in one array (a part's one row may come as that row and none as NONE, see
+    :func:`as_array`; so a row that is NONE is not kept)."""
+    parts = f"array::clump({values}, {INDEXED_IN_MAX}).map(|{item}| ({select}))"
+    return f"array::flatten({parts}).filter(|$row| $row != NONE)"
 
 
 def as_array(var: str) -> str:

@@ -576,3 +576,34 @@ async def test_facts_recorded_before_schema_027_stay_writable_and_supersede(
         await graph.retract_facts(s, facts=[job("Initech", 2010, 2012)])
         await graph.retract_facts(s, facts=[globex])
         assert await alice_jobs(s, valid_at=year(2025)) == []
+
+
+async def test_a_list_of_keys_is_asked_32_at_a_time_so_an_index_answers(store: Store) -> None:
+    """An IN list past 32 values scans the whole table on the engine (docs/engine-notes.md,
+    "IN past 32 values"), so the bulk write asks its keys 32 at a time (_surql.indexed_in); if
+    an engine upgrade moves the threshold, this says so. A thousand keys, some current, some
+    not, are answered right, and a retraction of 40 facts by their keys finds all 40."""
+    from surreal_store._surql import INDEXED_IN_MAX, indexed_in
+    from surreal_store.graph._models import fact_key
+
+    at = "SELECT VALUE id FROM fact WHERE key IN $keys;"
+    keys = [f"{i:064x}" for i in range(INDEXED_IN_MAX + 1)]
+    fits = await store.query_required_single("EXPLAIN " + at, object, keys=keys[:-1])
+    spills = await store.query_required_single("EXPLAIN " + at, object, keys=keys)
+    assert "IndexScan" in str(fits) and "TableScan" not in str(fits)
+    assert "TableScan" in str(spills)
+
+    names = [f"n{i}" for i in range(41)]
+    await graph.create_entities(store, entities=[graph.NewEntity(name=n) for n in names])
+    facts = [graph.NewFact(subject="n0", predicate="knows", object=n) for n in names[1:]]
+    await graph.assert_facts(store, facts=facts)
+    current = {fact_key(graph.DEFAULT_SCOPE, "n0", "knows", n, None) for n in names[1:]}
+    asked = sorted(current) + [f"{i:064x}" for i in range(960)]
+    found = await store.query(
+        "RETURN " + indexed_in("$keys", "SELECT VALUE key FROM fact WHERE key IN $part"),
+        str,
+        keys=asked,
+    )
+    assert set(found) == current and len(found) == 40
+    assert len(await graph.retract_facts(store, facts=facts)) == 40
+    assert await graph.facts(store, entity="n0") == []

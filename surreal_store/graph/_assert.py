@@ -383,7 +383,8 @@ async def assert_facts(
     return out
 
 
-_RETRACT_FACTS = """
+_RETRACT_FACTS = (
+    """
 BEGIN;
 LET $now = time::now();
 FOR $s IN $specs {
@@ -394,10 +395,11 @@ FOR $s IN $specs {
 };
 UPDATE (SELECT VALUE id FROM $ids WHERE scope = $scope) SET retracted_at = $now
     WHERE retracted_at = NONE RETURN NONE;
-LET $by_key = (SELECT VALUE id FROM fact WHERE key IN $keys AND retracted_at = $now);
+LET $by_key = """
+    + indexed_in("$keys", "SELECT VALUE id FROM fact WHERE key IN $part AND retracted_at = $now")
+    + """;
 LET $by_id = (SELECT VALUE id FROM $ids WHERE retracted_at = $now);
-""" + (
-    as_array("$by_key")
+"""
     + as_array("$by_id")
     + f"SELECT {FACT_FIELDS} FROM array::distinct(array::concat($by_key, $by_id));\nCOMMIT;"
 )
@@ -436,6 +438,12 @@ async def retract_facts(
 # lay before $at is recorded again with its valid time closed there (fn::fact_copy: with its
 # sources, causes and what it held there), as supersession does. A fact that starts at or
 # after $at holds at no time before it: it is retracted whole, and answered as such.
+_ENDED = (
+    f"SELECT {FACT_FIELDS} FROM fact WHERE key IN $part AND ((recorded_at = $now "
+    "AND retracted_at = NONE) OR (retracted_at = $now AND superseded_by = NONE "
+    "AND valid_from >= $at))"
+)
+
 _END_FACTS = (
     """
 BEGIN;
@@ -455,8 +463,7 @@ FOR $s IN $specs {
         IF $g.valid_from < $at {{ fn::fact_copy($g.id, $g.valid_from, $at, $now, false) }};
     }};
 }};
-SELECT {FACT_FIELDS} FROM fact WHERE key IN $keys AND ((recorded_at = $now AND retracted_at = NONE)
-    OR (retracted_at = $now AND superseded_by = NONE AND valid_from >= $at));
+RETURN {indexed_in("$keys", _ENDED)};
 COMMIT;"""
 )
 
