@@ -194,7 +194,8 @@ LET $ids = array::distinct(array::concat([$start], $facts.in, $facts.out));"""
         ids, facts = "$ids", "$facts"
     # The start's row is read with the others (first: SELECT keeps the order of its records)
     # and is the check that the start exists. ``observed`` counts the observation links an
-    # entity has ever had, so the links are looked up only for entities that have any.
+    # entity has ever had, so the links are looked up only for entities that have any, and
+    # not at all when none has (an empty array is truthy, and ``out IN []`` reads the index).
     return f"""
 LET $v = $valid_at ?? time::now();{walk}
 LET $ents = (SELECT {_ENTITY_JSON}, observed FROM {ids}) ?? [];
@@ -205,7 +206,7 @@ LET $observed = $ents[WHERE observed != 0].id;
 RETURN encoding::json::encode({{
     entities: $ents,
     facts: {facts},
-    observations: IF $observed {{ (SELECT {_OBSERVATION_JSON} FROM observation
+    observations: IF array::len($observed) > 0 {{ (SELECT {_OBSERVATION_JSON} FROM observation
         WHERE out IN $observed AND {_observations(at, hidden)}) ?? [] }} ELSE {{ [] }},
     versions: {_versions(at)},
 }});
