@@ -80,7 +80,9 @@ class DerivedIndex:
         ``text=False`` leaves the text index to be opened (a load opens the saved one)."""
         self.path = path
         self.owner = owner
-        self.lock = anyio.Lock()
+        # Taken by every recall, briefly and mostly free: acquiring it yields to the event
+        # loop only when it is held (a yield each time costs a recall a turn of the loop).
+        self.lock = anyio.Lock(fast_acquire=True)
         self.versionstamp = 0
         self.origin: Literal["built", "loaded", "new"] = "new"
         self.caught_up = 0
