@@ -117,55 +117,6 @@ def decode(data: bytes) -> Any:
     return cbor2.loads(data, tag_hook=_decode_tag)
 
 
-class _NotPlain(Exception):
-    """A value :func:`encode_query` leaves to the SDK's encoder."""
-
-
-_NONE: Final = cbor2.CBORTag(TAG_NONE, None)
-_I64: Final = range(-(2**63), 2**63)
-
-
-def _wire(value: Any) -> Any:
-    """``value`` as cbor2's C encoder writes it in the bytes the SDK's encoder writes: ``None``
-    as NONE (tag 6, not CBOR null), record ids as tag 8; :class:`_NotPlain` for any value
-    that needs more of the SDK's encoder than that."""
-    kind = type(value)
-    if kind is str or kind is float or kind is bool:
-        return value
-    if value is None:
-        return _NONE
-    if kind is int:
-        if value not in _I64:  # the SDK refuses it, with its own message
-            raise _NotPlain
-        return value
-    if kind is list:
-        return [v if type(v) is float or type(v) is str else _wire(v) for v in value]
-    if kind is dict:
-        if any(type(k) is not str for k in value):
-            raise _NotPlain
-        return {k: _wire(v) for k, v in value.items()}
-    if kind is surrealdb.RecordID:
-        return cbor2.CBORTag(TAG_RECORD_ID, [_wire(value.table_name), _wire(value.id)])
-    raise _NotPlain
-
-
-def encode_query(
-    request: str, text: str, params: Mapping[str, Any], session: str | None
-) -> bytes | None:
-    """The SDK's CBOR request for the query ``text`` with ``params`` (as :func:`to_sdk` made
-    them) in ``session``, written by cbor2's C encoder; ``None`` when a parameter holds a
-    value other than text, numbers, booleans, ``None``, lists, objects and record ids (the
-    SDK's pure-Python encoder writes those; tests/unit/test_codec compares the two)."""
-    message: dict[str, Any] = {"id": request, "method": "query"}
-    try:
-        message["params"] = [text, {k: _wire(v) for k, v in params.items()}]
-    except _NotPlain:
-        return None
-    if session is not None:
-        message["session"] = session
-    return cbor2.dumps(message)
-
-
 def to_sdk(value: Any) -> Any:
     """A query parameter as the SDK encodes it."""
     if type(value) in _PASS or isinstance(value, _SCALARS):

@@ -90,33 +90,12 @@ class EmbeddedConnection(AsyncEmbeddedSurrealConnection):
         return response if isinstance(response, dict) else {}
 
     async def _send(self, message: Any, process: str, bypass: bool = False) -> dict[str, Any]:
-        return await self._execute(message.WS_CBOR_DESCRIPTOR, process, bypass)
-
-    async def _execute(self, request: bytes, process: str, bypass: bool = False) -> dict[str, Any]:
         with mapped_engine_errors(process):
-            raw = await self._db.execute(request)
+            raw = await self._db.execute(message.WS_CBOR_DESCRIPTOR)
         response = decode(raw)
         if not bypass:
             self.check_response_for_error(response, process)
         return response if isinstance(response, dict) else {}
-
-    async def query_raw(
-        self,
-        query: str,
-        vars: dict[str, Any] | None = None,
-        session_id: uuid.UUID | None = None,
-        txn_id: uuid.UUID | None = None,
-    ) -> dict[str, Any]:
-        """The SDK's ``query_raw``, its request written by cbor2's C encoder where the
-        parameters allow (:func:`~._codec.encode_query`): the SDK writes a request with a
-        pure-Python encoder, a tenth of a short query's cost. The embedded engine never
-        streams, so the answer is the buffered one either way."""
-        if txn_id is None:
-            session = None if session_id is None else str(session_id)
-            request = encode_query(str(uuid.uuid4()), query, vars or {}, session)
-            if request is not None:
-                return await self._execute(request, "query", bypass=True)
-        return await super().query_raw(query, vars, session_id=session_id, txn_id=txn_id)
 
     # The engine keeps several sessions on one embedded connection (the RPC ``attach``), each
     # with its own sign-in, namespace and database; the SDK's embedded class refuses them

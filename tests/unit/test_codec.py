@@ -45,57 +45,6 @@ def test_fast_decoding_agrees_with_the_sdks_decoder() -> None:
     assert codec.from_sdk(codec.decode(data)) == codec.from_sdk(sdk_cbor.decode(data))
 
 
-_PLAIN = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(st.text(max_size=4), inner, max_size=4)
-        | st.builds(
-            surrealdb.RecordID,
-            st.just("t"),
-            st.text(max_size=4) | st.integers(0, 2**40) | st.lists(inner, max_size=3),
-        )
-    ),
-    max_leaves=12,
-)
-
-
-def _sdk_request(text: str, params: dict[str, Any], session: uuid.UUID | None) -> bytes:
-    from surrealdb.request_message.message import RequestMessage
-    from surrealdb.request_message.methods import RequestMethod
-
-    kwargs: dict[str, Any] = {"query": text, "params": params}
-    if session is not None:
-        kwargs["session"] = session
-    message = RequestMessage(RequestMethod.QUERY, **kwargs)
-    message.id = "request"
-    return message.WS_CBOR_DESCRIPTOR
-
-
-@given(st.dictionaries(st.text(max_size=6), _PLAIN, max_size=5), st.booleans())
-def test_a_query_request_is_the_bytes_the_sdk_writes(
-    params: dict[str, Any], attached: bool
-) -> None:
-    """The embedded connection writes a query's request with cbor2's C encoder: the same bytes
-    as the SDK's encoder (``None`` as NONE, record ids, floats and big integers included)."""
-    session = uuid.UUID(int=5) if attached else None
-    text = "RETURN $x;"
-    ours = codec.encode_query("request", text, params, None if session is None else str(session))
-    assert ours == _sdk_request(text, params, session)
-
-
-@pytest.mark.parametrize(
-    "value",
-    [dt.datetime(2026, 1, 1, tzinfo=dt.UTC), b"x", surrealdb.Null, 2**64, {1: 2}, {"a": {3}}],
-)
-def test_a_request_with_other_values_is_left_to_the_sdk(value: Any) -> None:
-    assert codec.encode_query("request", "RETURN $x;", {"x": value}, None) is None
-
-
 def test_values_map_to_the_sdk_and_back() -> None:
     sent = codec.to_sdk(
         {
