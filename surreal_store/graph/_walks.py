@@ -1,8 +1,9 @@
 """Walking the graph: an entity's neighbourhood to depth N, and a bounded path between two.
 
-Each walk is one query: the engine's recursive idiom (``.{1..N+collect}``) follows the facts
-that pass the walk's filters (scope, predicates, the other end's type, valid and transaction
-time, invalidation), and the same query reads the rows. Facts are followed either way
+Each walk is one query that follows the facts passing the walk's filters (scope, predicates,
+the other end's type, valid and transaction time, invalidation) and reads the rows: the
+neighbourhood a level at a time, breadth first; the path with the engine's recursive idiom
+(``.{..N+shortest=...}``). Facts are followed either way
 (subject to object and back), as a person reads "who is near Alice".
 """
 
@@ -136,9 +137,11 @@ def _alive_row(row: str, at: bool) -> str:
 
 
 def _levels(depth: int, ok: str) -> tuple[str, str]:
-    """The walk written out a level at a time (breadth first), and the expression of the
-    entities it reaches, the start first. Each fact is read once, as its row, by the level that
-    first meets it; the ends of the facts that pass are the next level."""
+    """The walk, a level a statement block (breadth first), and the expression of the entities
+    it reaches, the start first. Each fact is read once, as its row, by the level that first
+    meets it; the ends of the facts that pass are the next level; none is tried twice. Arrays
+    are joined with array::flatten: the engine refuses an array::concat output of about
+    18,000 values."""
 
     def fact(source: str) -> str:
         return f"(SELECT {_FACT_JSON} FROM {source} WHERE {ok}) ?? []"
@@ -148,56 +151,45 @@ def _levels(depth: int, ok: str) -> tuple[str, str]:
         f"LET $f1 = {fact('$tried1')};",
     ]
     if depth == 1:
-        return "\n".join(lines), "array::union([$start], array::concat($f1.in, $f1.out))"
+        return "\n".join(lines), "array::distinct(array::flatten([[$start], $f1.in, $f1.out]))"
     lines.append(
-        "LET $new1 = array::complement(array::distinct(array::concat($f1.in, $f1.out)), [$start]);"
+        "LET $new1 = array::complement(array::distinct(array::flatten([$f1.in, $f1.out])), "
+        "[$start]);"
     )
-    seen = "array::concat([$start], $new1)"
+    seen = "array::flatten([[$start], $new1])"
     for k in range(2, depth + 1):
         edges = f"array::distinct(array::flatten($new{k - 1}<->fact))"
         met = f"array::complement({edges}, $tried{k - 1})"
-        ends = f"array::distinct(array::concat($f{k}.in, $f{k}.out))"
+        ends = f"array::distinct(array::flatten([$f{k}.in, $f{k}.out]))"
         if k == depth:  # no level follows: nothing more to remember
             lines.append(f"LET $f{k} = {fact(met)};")
-            return "\n".join(lines), f"array::concat({seen}, array::complement({ends}, {seen}))"
+            return "\n".join(lines), f"array::flatten([{seen}, array::complement({ends}, {seen})])"
         lines += [
             f"LET $c{k} = {met};",
             f"LET $f{k} = {fact(f'$c{k}')};",
-            f"LET $tried{k} = array::concat($tried{k - 1}, $c{k});",
+            f"LET $tried{k} = array::flatten([$tried{k - 1}, $c{k}]);",
             f"LET $seen{k - 1} = {seen};",
             f"LET $new{k} = array::complement({ends}, $seen{k - 1});",
         ]
-        seen = f"array::concat($seen{k - 1}, $new{k})"
+        seen = f"array::flatten([$seen{k - 1}, $new{k}])"
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-_UNROLLED: Final = 3
-"""The deepest walk written out a level at a time; deeper ones use the engine's recursion,
-whose one statement costs less to parse than hundreds of levels (most of them empty)."""
 
 
 @cache
 def _neighbourhood_query(depth: int, at: bool, hidden: bool, predicates: bool, types: bool) -> str:
     ok = fact_filter(at=at, hidden=hidden, predicates=predicates, types=types)
-    if depth <= _UNROLLED:
-        walk, ids = _levels(depth, ok)
-        walk = "\n" + walk
-        facts = "array::concat(" + ", ".join(f"$f{k}" for k in range(1, depth + 1)) + ")"
-    else:
-        walk = f"""
-LET $first = $start<->fact[WHERE {ok}];
-LET $deeper = $first.{{1..{depth - 1}+collect}}(<->entity<->fact[WHERE {ok}]);
-LET $edges = array::distinct(array::concat($first ?? [], $deeper ?? []));
--- Each fact read once more, for its row: the ends come from it, not from reading it again.
-LET $facts = (SELECT {_FACT_JSON} FROM $edges) ?? [];
-LET $ids = array::distinct(array::concat([$start], $facts.in, $facts.out));"""
-        ids, facts = "$ids", "$facts"
+    # A level after the last new entity costs next to nothing (even at MAX_DEPTH, parsing the
+    # text costs less than the engine's recursive idiom, whose walk of a dense graph re-reads
+    # each fact per path).
+    walk, ids = _levels(depth, ok)
+    facts = "array::flatten([" + ", ".join(f"$f{k}" for k in range(1, depth + 1)) + "])"
     # The start's row is read with the others (first: SELECT keeps the order of its records)
     # and is the check that the start exists. ``observed`` counts the observation links an
     # entity has ever had, so the links are looked up only for entities that have any, and
     # not at all when none has (an empty array is truthy, and ``out IN []`` reads the index).
     return f"""
-LET $v = $valid_at ?? time::now();{walk}
+LET $v = $valid_at ?? time::now();
+{walk}
 LET $ents = (SELECT {_ENTITY_JSON}, observed FROM {ids}) ?? [];
 IF $ents[0].id != $start OR $ents[0].scope != $scope OR !({_alive_row("$ents[0]", at)}) {{
     THROW 'not_found: no entity ' + $name + ' in scope ' + $scope;
