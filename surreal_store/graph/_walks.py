@@ -96,7 +96,7 @@ def _versions(at: bool) -> str:
     if not at:
         return "[]"
     fields = VERSION_FIELDS.replace("entity,", "record::id(entity) AS entity,", 1)
-    return versions_of(at, "entity IN $ids", fields) + " ?? []"
+    return versions_of(at, "entity IN $ents.id", fields) + " ?? []"
 
 
 def _check_depth(value: int, what: str) -> int:
@@ -125,46 +125,81 @@ _OBSERVATION_JSON: Final = (
 )
 
 
-def _level(k: int, ok: str, *, last: bool) -> str:
-    """Walk level ``k`` (2 on): the facts of the entities first reached at level ``k - 1``
-    that pass ``ok``, each fact read once (its row is the walk's answer), none tried twice
-    (``last``: no level follows to try them)."""
-    tried = "" if last else f"\nLET $tried{k} = array::flatten([$tried{k - 1}, $c{k}]);"
-    return f"""
-LET $c{k} = array::complement(array::distinct(array::flatten($new{k - 1}<->fact)), $tried{k - 1});
-LET $f{k} = (SELECT {_FACT_JSON} FROM $c{k} WHERE {ok}) ?? [];{tried}
-LET $new{k} = array::complement(
-    array::distinct(array::flatten([$f{k}.in, $f{k}.out])), $seen{k - 1});
-LET $seen{k} = array::flatten([$seen{k - 1}, $new{k}]);"""
+def _alive_row(row: str, at: bool) -> str:
+    """:func:`_alive` for an entity row already read (``row``, a SurrealQL value)."""
+    if not at:
+        return f"{row}.retracted_at = NONE"
+    return (
+        f"(({row}.recorded_at <= $known_at AND ({row}.retracted_at = NONE "
+        f"OR {row}.retracted_at > $known_at)) "
+        f"OR {row}.lives.any(|$l| $l.recorded_at <= $known_at AND $l.retracted_at > $known_at))"
+    )
+
+
+def _levels(depth: int, ok: str) -> tuple[str, str]:
+    """The walk, a level a statement block (breadth first), and the expression of the entities
+    it reaches, the start first. Each fact is read once, as its row, by the level that first
+    meets it; the ends of the facts that pass are the next level; none is tried twice. Arrays
+    are joined with array::flatten: the engine refuses an array::concat output of about
+    18,000 values."""
+
+    def fact(source: str) -> str:
+        return f"(SELECT {_FACT_JSON} FROM {source} WHERE {ok}) ?? []"
+
+    lines = [
+        "LET $tried1 = array::distinct($start<->fact);",
+        f"LET $f1 = {fact('$tried1')};",
+    ]
+    if depth == 1:
+        return "\n".join(lines), "array::distinct(array::flatten([[$start], $f1.in, $f1.out]))"
+    lines.append(
+        "LET $new1 = array::complement(array::distinct(array::flatten([$f1.in, $f1.out])), "
+        "[$start]);"
+    )
+    seen = "array::flatten([[$start], $new1])"
+    for k in range(2, depth + 1):
+        edges = f"array::distinct(array::flatten($new{k - 1}<->fact))"
+        met = f"array::complement({edges}, $tried{k - 1})"
+        ends = f"array::distinct(array::flatten([$f{k}.in, $f{k}.out]))"
+        if k == depth:  # no level follows: nothing more to remember
+            lines.append(f"LET $f{k} = {fact(met)};")
+            return "\n".join(lines), f"array::flatten([{seen}, array::complement({ends}, {seen})])"
+        lines += [
+            f"LET $c{k} = {met};",
+            f"LET $f{k} = {fact(f'$c{k}')};",
+            f"LET $tried{k} = array::flatten([$tried{k - 1}, $c{k}]);",
+            f"LET $seen{k - 1} = {seen};",
+            f"LET $new{k} = array::complement({ends}, $seen{k - 1});",
+        ]
+        seen = f"array::flatten([$seen{k - 1}, $new{k}])"
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @cache
 def _neighbourhood_query(depth: int, at: bool, hidden: bool, predicates: bool, types: bool) -> str:
     ok = fact_filter(at=at, hidden=hidden, predicates=predicates, types=types)
-    # Breadth first, a level a statement block: the facts that pass are read once, as rows,
-    # and their ends are the next level; a level after the last new entity costs next to
-    # nothing (even at MAX_DEPTH, parsing the text costs less than the engine's recursive
-    # idiom, whose walk of a dense graph re-reads each fact per path). Arrays are joined with
-    # array::flatten: the engine refuses an array::concat output of about 18,000 values.
-    levels = "".join(_level(k, ok, last=k == depth) for k in range(2, depth + 1))
+    # A level after the last new entity costs next to nothing (even at MAX_DEPTH, parsing the
+    # text costs less than the engine's recursive idiom, whose walk of a dense graph re-reads
+    # each fact per path).
+    walk, ids = _levels(depth, ok)
     facts = "array::flatten([" + ", ".join(f"$f{k}" for k in range(1, depth + 1)) + "])"
-    walk = f"""
-LET $tried1 = array::distinct($start<->fact);
-LET $f1 = (SELECT {_FACT_JSON} FROM $tried1 WHERE {ok}) ?? [];
-LET $new1 = array::complement(array::distinct(array::flatten([$f1.in, $f1.out])), [$start]);
-LET $seen1 = array::flatten([[$start], $new1]);{levels}
-LET $facts = {facts};
-LET $ids = $seen{depth};"""
+    # The start's row is read with the others (first: SELECT keeps the order of its records)
+    # and is the check that the start exists. ``observed`` counts the observation links an
+    # entity has ever had, so the links are looked up only for entities that have any, and
+    # not at all when none has (an empty array is truthy, and ``out IN []`` reads the index).
     return f"""
 LET $v = $valid_at ?? time::now();
-IF array::len((SELECT VALUE id FROM $start WHERE scope = $scope AND {_alive(at)}) ?? []) = 0 {{
+{walk}
+LET $ents = (SELECT {_ENTITY_JSON}, observed FROM {ids}) ?? [];
+IF $ents[0].id != $start OR $ents[0].scope != $scope OR !({_alive_row("$ents[0]", at)}) {{
     THROW 'not_found: no entity ' + $name + ' in scope ' + $scope;
-}};{walk}
+}};
+LET $observed = $ents[WHERE observed != 0].id;
 RETURN encoding::json::encode({{
-    entities: (SELECT {_ENTITY_JSON} FROM $ids) ?? [],
-    facts: $facts,
-    observations: (SELECT {_OBSERVATION_JSON} FROM observation
-        WHERE out IN $ids AND {_observations(at, hidden)}) ?? [],
+    entities: $ents,
+    facts: {facts},
+    observations: IF array::len($observed) > 0 {{ (SELECT {_OBSERVATION_JSON} FROM observation
+        WHERE out IN $observed AND {_observations(at, hidden)}) ?? [] }} ELSE {{ [] }},
     versions: {_versions(at)},
 }});
 """
@@ -177,6 +212,7 @@ _LIFE_TIMES: Final = ("recorded_at", "retracted_at")
 _VERSION_TIMES: Final = ("replaced_at",)
 
 _new_datetime: Final = dt.datetime.__new__
+_from_iso: Final = dt.datetime.fromisoformat
 _set_slot: Final = object.__setattr__
 _PRECISE: type[dt.datetime] | None = None
 
@@ -189,6 +225,15 @@ def _instant(text: str) -> dt.datetime:
     global _PRECISE
     if _PRECISE is None:
         _PRECISE = type(precise_datetime("1970-01-01T00:00:00.000000001Z"))
+    if len(text) == 30 and text[19] == "." and text[29] == "Z" and text[26:29].isdigit():
+        # The engine's usual shape, nine digits: the microseconds by the C parser.
+        at = _from_iso(text[:26])
+        value = _new_datetime(
+            _PRECISE, at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond,
+            dt.UTC,
+        )  # fmt: skip
+        _set_slot(value, "nanosecond", int(text[26:29]))
+        return value
     head, _, frac = text.rstrip("Z").partition(".")
     digits = (frac + "000000000")[:9]
     if len(head) == 19 and head[4] == "-" and head[10] == "T" and digits.isdigit():

@@ -16,14 +16,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
 from .._api import public
 from .._errors import DimensionError, RecallIndexError, StoreStateError, ValidationError
 from .._executor import Executor
 from .._match import match_conditions
 from .._rank import rrf
-from .._types import RecordId, check_text
+from .._types import RecordId, check_text, describe
 from ._checks import check_positive, check_tags, check_utc, check_vector
 from ._embedders import Embedder, check_embedder, embed_texts
 from ._models import FIELDS, EmbeddingSpace, Memory, RecallHit
@@ -210,12 +214,10 @@ async def _indexed(
         if kept is not None:
             assert state is not None
             await read_if_current(db, index, state, None)
-            rows = [
-                (Memory.model_validate(r), score)
-                for r, (_, score) in zip(kept, ranked, strict=False)
-            ]
-        else:
-            rows = await _hydrate(db, index, keyed, f, k, current=state)
+            # The rows the index keeps are as the database has them now: the hits, validated
+            # as one list (a validation per row and per hit costs more).
+            return _hits_of(kept, keyed, v_rank, t_rank)
+        rows = await _hydrate(db, index, keyed, f, k, current=state)
         state = None
         # The database may refuse a candidate the mask admitted (a change since the catch-up,
         # a permission): ask for more while there may be more.
@@ -223,6 +225,38 @@ async def _indexed(
             break
         want *= 4
     return [_hit(m, score, v_rank.get(m.id), t_rank.get(m.id)) for m, score in rows]
+
+
+@cache
+def _hit_list() -> TypeAdapter[list[RecallHit]]:
+    return TypeAdapter(list[RecallHit])
+
+
+def _hits_of(
+    rows: list[dict[str, Any]],
+    keyed: list[tuple[str, float]],
+    v_rank: dict[str, tuple[int, float]],
+    t_rank: dict[str, tuple[int, float]],
+) -> list[RecallHit]:
+    """:func:`_hit` of each kept row (``rows[i]`` is the memory ``keyed[i]`` names), made by one
+    validation of the list."""
+    hits: list[dict[str, Any]] = []
+    for row, (key, score) in zip(rows, keyed, strict=False):
+        vr, tr = v_rank.get(key), t_rank.get(key)
+        hits.append(
+            {
+                "memory": row,
+                "score": score,
+                "vector_score": None if vr is None else vr[1],
+                "text_score": None if tr is None else tr[1],
+                "vector_rank": None if vr is None else vr[0],
+                "text_rank": None if tr is None else tr[0],
+            }
+        )
+    try:
+        return _hit_list().validate_python(hits)
+    except PydanticValidationError as exc:
+        raise ValidationError(describe(Memory.__name__, exc)) from None
 
 
 def _hit(

@@ -80,7 +80,9 @@ class DerivedIndex:
         ``text=False`` leaves the text index to be opened (a load opens the saved one)."""
         self.path = path
         self.owner = owner
-        self.lock = anyio.Lock()
+        # Taken by every recall, briefly and mostly free: acquiring it yields to the event
+        # loop only when it is held (a yield each time costs a recall a turn of the loop).
+        self.lock = anyio.Lock(fast_acquire=True)
         self.versionstamp = 0
         self.origin: Literal["built", "loaded", "new"] = "new"
         self.caught_up = 0
@@ -115,6 +117,8 @@ class DerivedIndex:
         # Filter masks by the filters' values, for recalls with the same filters while the
         # index stands still (any change empties it).
         self.masks: dict[Hashable, np.ndarray[Any, Any]] = {}
+        # The counts nearest() takes of a mask, by the mask (emptied with the masks).
+        self.counted: dict[tuple[int, int, int], tuple[Any, Any, int, int]] = {}
         self.codes: dict[str, int] = {}
         self.tags: dict[int, set[int]] = {}
         self.vector_hash: dict[int, int] = {}
@@ -223,6 +227,7 @@ class DerivedIndex:
         """Apply whole records (created or updated) and deletions; return how many changes."""
         count = 0
         self.masks.clear()
+        self.counted.clear()
         adds: list[tuple[int, list[float]]] = []
         for key in deleted:
             self._delete(key)
@@ -351,15 +356,13 @@ class DerivedIndex:
             return []
         query = np.asarray(vector, dtype=np.float32)
         vectors = self.cols["vector"][: self.size]
-        usable = mask & vectors
-        # Counted, not listed: counting the admitted slots costs a fraction of listing them.
-        total = int(np.count_nonzero(usable))
+        total, held = self._counts(mask, vectors)
         if total == 0:
             return []
         n = min(n, total)
         if total <= _EXACT_MAX:
-            return self._exact(query, np.flatnonzero(usable), n)
-        fraction = total / max(1, int(np.count_nonzero(vectors)))
+            return self._exact(query, np.flatnonzero(mask & vectors), n)
+        fraction = total / max(1, held)
         want = max(n, int(n / fraction * 1.5) + 1)
         # The graph while it is asked for a small part of what it holds; past that, comparing
         # the admitted vectors costs less and is exact.
@@ -375,7 +378,25 @@ class DerivedIndex:
             if len(found) >= n:
                 return found[:n]
             want *= 4
-        return self._exact(query, np.flatnonzero(usable), n)
+        return self._exact(query, np.flatnonzero(mask & vectors), n)
+
+    def _counts(self, mask: np.ndarray[Any, Any], vectors: np.ndarray[Any, Any]) -> tuple[int, int]:
+        """How many slots ``mask`` admits that have a vector, and how many have one: counted,
+        not listed (counting costs a fraction of listing), and kept for the same mask while
+        the index stands still, so that recalls with the same filters do not pass over every
+        slot again (slow once other work has taken the caches)."""
+        column = self.cols["vector"]
+        key = (id(mask), id(column), len(vectors))
+        kept = self.counted.get(key)
+        # The arrays are held with their counts, so that their ids are not reused meanwhile.
+        if kept is not None and kept[0] is mask and kept[1] is column:
+            return kept[2], kept[3]
+        total = int(np.count_nonzero(mask & vectors))
+        held = int(np.count_nonzero(vectors))
+        if len(self.counted) >= _MASKS:
+            self.counted.pop(next(iter(self.counted)))
+        self.counted[key] = (mask, column, total, held)
+        return total, held
 
     def _exact(
         self, query: np.ndarray[Any, Any], admitted: np.ndarray[Any, Any], n: int
