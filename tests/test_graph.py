@@ -607,3 +607,29 @@ async def test_a_list_of_keys_is_asked_32_at_a_time_so_an_index_answers(store: S
     assert set(found) == current and len(found) == 40
     assert len(await graph.retract_facts(store, facts=facts)) == 40
     assert await graph.facts(store, entity="n0") == []
+
+
+async def test_a_neighbourhood_of_many_observed_entities_reads_them_all(store: Store) -> None:
+    """A walk reaching more than 32 entities with observations (or, known at a time, with
+    kept versions) asks for their links and versions 32 entities at a time: each is found."""
+    names = [f"spoke {i:02d}" for i in range(40)]
+    await graph.create_entities(
+        store,
+        entities=[graph.NewEntity(name="hub")]
+        + [graph.NewEntity(name=n, summary="first") for n in names],
+    )
+    await graph.assert_facts(
+        store, facts=[graph.NewFact(subject="hub", predicate="links", object=n) for n in names]
+    )
+    for n in names:
+        await graph.add_observations(store, entity=n, contents=[f"about {n}"])
+    before = dt.datetime.now(dt.UTC)
+    for n in names:
+        await graph.update_entity(store, name=n, summary="second")
+    now = await graph.neighbourhood(store, entity="hub", depth=1)
+    assert {n: now.contents(n) for n in names} == {n: [f"about {n}"] for n in names}
+    assert {e.summary for e in now.entities if e.name != "hub"} == {"second"}
+    then = await graph.neighbourhood(store, entity="hub", depth=1, known_at=before)
+    assert {e.name: e.summary for e in then.entities if e.name != "hub"} == dict.fromkeys(
+        names, "first"
+    )

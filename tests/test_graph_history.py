@@ -130,6 +130,8 @@ async def test_an_agent_creates_no_back_dated_history(tmp_path: Path) -> None:
     alive = graph.entity_id(SCOPE, "Alive")
     base = f"CREATE {fresh} SET scope = '{SCOPE}', name = 'Fresh', name_key = 'fresh'"
     async with Store(url) as root:
+        # Counted, so that the link below is refused for its time alone.
+        await root.execute(f"UPDATE entity:`{alive}` SET observed = 10")
         before = repr(await root.execute(_HISTORY))
     async with _session(url, "agent") as a:
         await a.execute(
@@ -244,9 +246,9 @@ async def test_observations_written_before_per_entity_memories_still_count(store
     await store.execute(
         "CREATE $m CONTENT { scope: 'default', kind: 'observation', content: $c, "
         "content_hash: crypto::sha256($c) };"
+        "UPDATE $e SET observed = 1;"
         "RELATE $m->observation->$e CONTENT { id: observation:[$k, $ek, 0], scope: 'default', "
-        "position: 0, recorded_at: time::now() };"
-        "UPDATE $e SET observed = 1;",
+        "position: 0, recorded_at: time::now() };",
         m=RecordId("memory", old),
         c="an old observation",
         e=RecordId("entity", graph.entity_id("default", "A")),
@@ -563,3 +565,30 @@ async def test_no_session_writes_an_entity_version(tmp_path: Path, who: str) -> 
         await graph.update_entity(root, name="Alive", summary="again", scope=SCOPE)
         kept = await root.query("SELECT VALUE summary FROM entity_version ORDER BY id", str)
         assert kept == ["", "changed"]
+
+
+@pytest.mark.parametrize("who", ["agent", "editor", "owner"])
+async def test_no_session_links_an_observation_its_entity_does_not_count(
+    tmp_path: Path, who: str
+) -> None:
+    """The neighbourhood reads the observation links of entities that count some (observed),
+    so a link made without counting it is refused for every writer: before the guard, a raw
+    RELATE made an observation that open_nodes showed and the neighbourhood did not."""
+    url = await _world(tmp_path)
+    mine = f"memory:`{graph.observation_memory_id(SCOPE, 'Reborn', 'mine')}`"
+    reborn = graph.entity_id(SCOPE, "Reborn")
+    async with _session(url, who) as s:
+        await s.execute(
+            f"CREATE {mine} SET scope = '{SCOPE}', kind = 'observation', key = 'Reborn', "
+            "content = 'mine', content_hash = crypto::sha256('mine')"
+        )
+        with pytest.raises(InvariantError, match="counted by its entity first"):
+            await s.execute(
+                f"RELATE {mine}->observation->entity:`{reborn}` CONTENT {{ "
+                f"id: observation:[record::id({mine}), '{reborn}', 0], scope: '{SCOPE}', "
+                "position: 0, recorded_at: time::now() }"
+            )
+    async with Store(url) as root:
+        await graph.add_observations(root, entity="Reborn", contents=["counted"], scope=SCOPE)
+        near = await graph.neighbourhood(root, entity="Reborn", depth=1, scope=SCOPE)
+        assert near.contents("Reborn") == ["counted"]

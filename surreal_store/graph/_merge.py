@@ -217,11 +217,11 @@ LET $new_links = $todo.map(|$l, $n| {
     id: type::record('observation', [record::id($l.memory), record::id($keep), $base + $n]),
     in: $l.memory, out: $keep, scope: $scope, position: $base + $n, recorded_at: $now,
 });
-INSERT RELATION INTO observation $new_links RETURN NONE;
 UPDATE ONLY $keep SET observed = $base + array::len($todo),
     aliases = array::distinct(array::concat(aliases, [$absorb_name], $absorb.aliases))
         .filter(|$x| $x != $keep_name),
     updated_at = $now RETURN NONE;
+INSERT RELATION INTO observation $new_links RETURN NONE;
 UPDATE ONLY $absorb SET retracted_at = $now, merged_into = $keep, updated_at = $now RETURN NONE;
 CREATE ONLY $id CONTENT {
     scope: $scope, keep: $keep, absorb: $absorb, keep_name: $keep_name,

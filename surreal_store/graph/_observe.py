@@ -72,14 +72,15 @@ FOR $i IN $items {
         ) = 0)
     };
     LET $base = (SELECT VALUE observed FROM ONLY $i.entity);
-    INSERT RELATION INTO observation $todo.map(|$m, $n| {
-        id: type::record('observation', [record::id($m.id), record::id($entity), $base + $n]),
-        in: $m.id, out: $entity, scope: $scope, position: $base + $n, recorded_at: $now,
-    }) RETURN NONE;
+    -- The count first: a link's position is below its entity's count (observation_guard).
     IF array::len($todo) > 0 {
         UPDATE ONLY $i.entity SET observed = $base + array::len($todo), updated_at = $now
             RETURN NONE;
     };
+    INSERT RELATION INTO observation $todo.map(|$m, $n| {
+        id: type::record('observation', [record::id($m.id), record::id($entity), $base + $n]),
+        in: $m.id, out: $entity, scope: $scope, position: $base + $n, recorded_at: $now,
+    }) RETURN NONE;
 };
 FOR $a IN $attach {
     LET $p_memory = $a.p_memory;

@@ -22,6 +22,7 @@ from .._api import public
 from .._engine import precise_datetime
 from .._errors import ValidationError
 from .._executor import Executor
+from .._surql import indexed_in
 from .._types import Model, RecordId, describe
 from ..memory._checks import check_utc
 from ._models import (
@@ -96,7 +97,8 @@ def _versions(at: bool) -> str:
     if not at:
         return "[]"
     fields = VERSION_FIELDS.replace("entity,", "record::id(entity) AS entity,", 1)
-    return versions_of(at, "entity IN $ents.id", fields) + " ?? []"
+    # 32 entities a part: an index answers each (docs/engine-notes.md, "IN past 32 values").
+    return indexed_in("$ents.id", versions_of(at, "entity IN $part", fields)[1:-1])
 
 
 def _check_depth(value: int, what: str) -> int:
@@ -186,7 +188,13 @@ def _neighbourhood_query(depth: int, at: bool, hidden: bool, predicates: bool, t
     # The start's row is read with the others (first: SELECT keeps the order of its records)
     # and is the check that the start exists. ``observed`` counts the observation links an
     # entity has ever had, so the links are looked up only for entities that have any, and
-    # not at all when none has (an empty array is truthy, and ``out IN []`` reads the index).
+    # not at all when none has (an empty array is truthy, and ``out IN []`` reads the index);
+    # 32 a part, so that an index answers each (docs/engine-notes.md, "IN past 32 values").
+    observations = indexed_in(
+        "$observed",
+        f"SELECT {_OBSERVATION_JSON} FROM observation WHERE out IN $part "
+        f"AND {_observations(at, hidden)}",
+    )
     return f"""
 LET $v = $valid_at ?? time::now();
 {walk}
@@ -198,8 +206,7 @@ LET $observed = $ents[WHERE observed != 0].id;
 RETURN encoding::json::encode({{
     entities: $ents,
     facts: {facts},
-    observations: IF array::len($observed) > 0 {{ (SELECT {_OBSERVATION_JSON} FROM observation
-        WHERE out IN $observed AND {_observations(at, hidden)}) ?? [] }} ELSE {{ [] }},
+    observations: IF array::len($observed) > 0 {{ {observations} }} ELSE {{ [] }},
     versions: {_versions(at)},
 }});
 """
