@@ -176,6 +176,51 @@ async def test_walk_from_a_recall_hit_to_lineage_and_decisions(client: Client) -
     assert json.loads(res.contents[0].text)["action"] == "offer tea"  # type: ignore[union-attr]
 
 
+async def _resource_error(c: Client, uri: str) -> tuple[int, str]:
+    from mcp.shared.exceptions import MCPError
+
+    with pytest.raises(MCPError) as caught:
+        await c.read_resource(uri)
+    return caught.value.error.code, caught.value.error.message
+
+
+async def test_a_bad_resource_id_is_a_clean_error_and_no_existence_oracle(
+    kv_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """memory://ID and decision://ID with an id that is malformed, unknown, or of another
+    scope: an MCP "not found" error (-32602) with the store's words, no traceback in the log;
+    for an agent, another scope's memory and one that never existed answer alike. Before, the
+    MCP library logged each as an unexpected exception with its traceback (-32603)."""
+    import logging
+
+    from surreal_store import access, agents
+
+    caplog.set_level(logging.DEBUG)
+    unknown = "a" * 64
+    async with Store(kv_url) as owner:
+        await agents.register(owner, name="scout", kind="bot", agent_id="scout")
+        await access.grant_agent(owner, agent_id="scout", secret="x" * 12, scopes=["mine"])
+        theirs = await memory.remember(owner, scope="theirs", content="their green tea")
+        async with Client(create_server(owner)) as c:
+            code, said = await _resource_error(c, "memory://nope")
+            assert code == -32602 and "invalid memory id 'nope'" in said
+            assert await _resource_error(c, f"memory://{unknown}") == (
+                -32602, f"NotFoundError: no memory {unknown}",
+            )  # fmt: skip
+            assert await _resource_error(c, "decision://nope") == (
+                -32602, "NotFoundError: no decision nope",
+            )  # fmt: skip
+    async with (
+        Store(kv_url, agent="scout", agent_secret="x" * 12) as scout,
+        Client(create_server(scout)) as c,
+    ):
+        other = await _resource_error(c, f"memory://{theirs.id}")
+        never = await _resource_error(c, f"memory://{unknown}")
+        assert other[0] == never[0] == -32602 and "not visible" in other[1]
+        assert other[1].replace(theirs.id, "ID") == never[1].replace(unknown, "ID")
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
+
+
 async def test_log_of_the_agent_state(client: Client, store: Store) -> None:
     from surreal_store import commits
 

@@ -29,7 +29,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import graph
-from .._errors import StoreError, ValidationError
+from .._errors import ValidationError
 from .._types import check_text
 from ._graph_feed import Session, Views
 from ._graph_own import register_own_graph_tools
@@ -451,10 +451,7 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
             view = await views.current(await session.scope(None, "memory://knowledge-graph"))
             return view.read_graph()[1]
 
-        try:
-            return await session.call(go)
-        except ToolError as exc:  # a resource fails as a resource, with the same words
-            raise StoreError(str(exc)) from exc
+        return await session.read(go)
 
     register_own_graph_tools(server, session)
     return views

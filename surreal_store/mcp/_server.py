@@ -10,14 +10,14 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 
 import anyio
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from .. import access, commits, memory, provenance
 from .._client import Store
 from .._doors import AGENT_MAX_K, DoorSpace, fits, own_embedder
-from .._errors import ConfigError, EmbeddingSpaceError, StoreError, ValidationError
+from .._errors import ConfigError, EmbeddingSpaceError, NotFoundError, StoreError, ValidationError
 from .._version import __version__
 from ._graph_tools import register_graph_tools
 from ._subscriptions import ListenerBus, Subscriptions
@@ -120,6 +120,21 @@ class _Session:
             return await fn()
         except StoreError as exc:
             raise ToolError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def read(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """A resource's answer. The store's refusals reach the client as MCP errors with the
+        store's message, and stay out of the server's log as tracebacks (they are the client's
+        news): an id that is malformed, unknown, or of a record this sign-in may not see is
+        "not found" (-32602), each in the same words; any other refusal is the resource
+        failing (-32603)."""
+        try:
+            return await fn()
+        except (NotFoundError, ValidationError) as exc:
+            raise ResourceNotFoundError(f"{type(exc).__name__}: {exc}") from None
+        except StoreError as exc:
+            raise ResourceError(f"{type(exc).__name__}: {exc}") from None
+        except ToolError as exc:  # the session's own refusal (an agent's scope)
+            raise ResourceError(str(exc)) from None
 
 
 def _memory_out(m: memory.Memory) -> dict[str, Any]:
@@ -426,7 +441,7 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
     @server.resource("memory://{memory_id}", mime_type="application/json")
     async def memory_resource(memory_id: str) -> dict[str, Any]:
         """A memory by id."""
-        return await session.call(lambda: _get(session, memory_id))
+        return await session.read(lambda: _get(session, memory_id))
 
     @server.resource("decision://{decision_id}", mime_type="application/json")
     async def decision_resource(decision_id: str) -> dict[str, Any]:
@@ -436,7 +451,7 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
             d = await provenance.get_decision(session.store, decision=decision_id)
             return d.model_dump(mode="json")
 
-        return await session.call(go)
+        return await session.read(go)
 
     # Subscribing to a resource (memory://knowledge-graph, memory://{id}): told when it
     # changes, whoever writes (_subscriptions).
