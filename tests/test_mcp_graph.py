@@ -62,6 +62,26 @@ def entity(name: str, type_: str = "t", observations: list[str] | None = None) -
     return {"name": name, "entityType": type_, "observations": observations or []}
 
 
+async def test_create_entities_is_one_transaction(store: Store, client: Client) -> None:
+    """create_entities writes its entities and their observations in one transaction (the
+    database's change feed has one entry for it): a reader, another client or a subscription,
+    sees both or neither, and a failure leaves neither. Before, the observations were a
+    second transaction after the entities' (found by the breaker)."""
+    from surreal_store._feeds import look, table_of
+
+    ms = await store.query_required_single("RETURN time::millis(time::now());", int)
+    await structured(client, "create_entities", {"entities": [entity("Old")]})
+    since = ms << 16
+    made = [entity("Ana", "person", ["tea", "jazz"]), entity("Bo", "robot", ["beeps"])]
+    await structured(client, "create_entities", {"entities": [*made, entity("Old", "x", ["no"])]})
+    entries = (await store.execute(look(since, 1000), idempotent=True))[0]
+    graph_tables = {"entity", "observation", "memory"}
+    writes = [{table_of(c) for c in e["changes"]} & graph_tables for e in entries]
+    assert [w for w in writes if w] == [{"entity"}, graph_tables]
+    assert (await structured(client, "read_graph", {}))["entities"] == [entity("Old"), *made]
+    assert (await from_database(store)).read_graph()[0]["entities"] == [entity("Old"), *made]
+
+
 async def test_the_resource_is_not_shadowed_by_the_memory_template(
     store: Store, client: Client
 ) -> None:

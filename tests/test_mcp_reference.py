@@ -44,6 +44,9 @@ DEFECTS = {
     "open-nodes-readme": "the README says open_nodes returns relations between the requested "
     "entities; the code (deliberately changed) returns those with either end requested: both "
     "servers follow the code",
+    "unanswered-lines": "a line that is not JSON, or not a JSON-RPC message, is never answered "
+    "(JSON-RPC answers a parse error or an invalid request): "
+    "test_text_utf8_cannot_carry_and_unreadable_lines",
 }
 # Where ours differs by design (docs/mcp-memory-compat.md, "Deliberate differences"): an empty
 # entity name or relation type is refused (ValidationError), nothing written.
@@ -592,3 +595,63 @@ def test_search_nodes_lowercases_as_the_reference(servers: Pair) -> None:
         ref = answer("search_nodes", servers.ref_call("search_nodes", {"query": q}))
         ours = answer("search_nodes", servers.ours_call("search_nodes", {"query": q}))
         assert ours == ref, q
+
+
+def test_text_utf8_cannot_carry_and_unreadable_lines(
+    reference_script: Path, tmp_path: Path
+) -> None:
+    """A lone surrogate (``"\\ud800"``: valid JSON, not UTF-8) in reads and in an unknown
+    entity's name: both servers answer the same. In a write, the reference stores it; ours
+    refuses the call with the store's ValidationError (docs: deliberate differences). A line
+    that is not JSON: the reference never answers it (docs: unanswered-lines), ours answers
+    the parse error; both serve on."""
+    import anyio
+    from _pipes import Pipes, line, ours, reference, tool
+
+    lone = "\ud800"
+    reads = [
+        tool(1, "search_nodes", {"query": lone}),
+        tool(2, "open_nodes", {"names": [lone, "x"]}),
+        tool(3, "add_observations", {"observations": [{"entityName": lone, "contents": ["a"]}]}),
+        tool(4, "delete_entities", {"entityNames": [lone]}),
+    ]
+    create = tool(6, "create_entities", {"entities": [
+        {"name": lone, "entityType": "t", "observations": [f"x{lone}"]}]})  # fmt: skip
+    seen: dict[str, Any] = {}
+
+    async def run(name: str) -> None:
+        where = tmp_path / name
+        where.mkdir()
+        start = reference(reference_script, where) if name == "reference" else ours(where)
+        async with await start as process:
+            pipes = Pipes(process)
+            await pipes.handshake()
+            await pipes.send(*reads)
+            answered = {a["id"]: a["result"] for a in await pipes.answers(len(reads))}
+            await pipes.send("not json", line({"id": 5, "method": "ping"}))
+            ids = []
+            while 5 not in ids:
+                ids += [a["id"] for a in await pipes.answers(1)]
+            await pipes.send(create)
+            (created,) = await pipes.answers(1)
+            seen[name] = (answered, ids, created["result"])
+            await pipes.stdin.aclose()
+            with anyio.fail_after(30):
+                await process.wait()
+
+    async def both() -> None:
+        await run("reference")
+        await run("ours")
+
+    anyio.run(both, backend="asyncio")
+    (ref_reads, ref_ids, ref_created), (our_reads, our_ids, our_created) = (
+        seen["reference"], seen["ours"],
+    )  # fmt: skip
+    for i in (1, 2, 3, 4):
+        assert our_reads[i].get("structuredContent") == ref_reads[i].get("structuredContent"), i
+        assert our_reads[i]["content"] == ref_reads[i]["content"], i
+    assert our_reads[3]["content"][0]["text"] == f"Entity with name {lone} not found"
+    assert ref_ids == [5] and our_ids == [None, 5]
+    assert ref_created["structuredContent"]["entities"][0]["name"] == lone
+    assert our_created["isError"] is True
+    assert our_created["content"][0]["text"].startswith("ValidationError: entity 0: ")

@@ -16,10 +16,19 @@ from pydantic import Field
 
 from .. import access, commits, memory, provenance
 from .._client import Store
+from .._config import redact_url
 from .._doors import AGENT_MAX_K, DoorSpace, fits, own_embedder
-from .._errors import ConfigError, EmbeddingSpaceError, NotFoundError, StoreError, ValidationError
+from .._errors import (
+    ConfigError,
+    EmbeddingSpaceError,
+    NotFoundError,
+    StoreError,
+    StoreLockedError,
+    ValidationError,
+)
 from .._version import __version__
 from ._graph_tools import register_graph_tools
+from ._stdio import refuse_first_request, serve_stdio
 from ._subscriptions import ListenerBus, Subscriptions
 
 __all__ = ["EmbedderChoice", "create_server", "resolve_embedder", "serve"]
@@ -484,7 +493,15 @@ async def serve(
     # that refuses to start creates nothing, not even a store at a mistyped path.
     named = resolve_embedder(embedder, None) if embedder != "auto" else None
     _plain_notices()
-    async with Store(url, migrate=True, **settings) as store:
+    store = Store(url, migrate=True, **settings)
+    try:
+        await store.open()
+    except StoreLockedError as exc:
+        locked = _locked(store.settings.url, transport, host, port)
+        if transport == "stdio":
+            await refuse_first_request(str(locked))
+        raise locked from exc
+    try:
         chosen = await _start_embedder(store, embedder, named)
         server = create_server(store, embedder=chosen)
         async with anyio.create_task_group() as tasks:
@@ -493,8 +510,27 @@ async def serve(
             if transport == "http":
                 await server.run_streamable_http_async(host=host, port=port)
             else:
-                await server.run_stdio_async()
+                await serve_stdio(server)
             tasks.cancel_scope.cancel()
+    finally:
+        await store.aclose()
+
+
+def _locked(url: str, transport: str, host: str, port: int) -> StoreLockedError:
+    """The error of a second server on an embedded store, saying what to do instead."""
+    where = redact_url(url)
+    http = f"http://{host}:{port}/mcp"
+    one = (
+        "keep this one and point the other clients at it"
+        if transport == "http"
+        else f"run one server with --http and point every client at {http}"
+    )
+    return StoreLockedError(
+        f"surreal-store mcp: {where} is open in another process (another MCP server, or "
+        "another program on the store), and an embedded store serves one process at a time: "
+        f"{one}, or serve the store from SurrealDB (docker compose up -d, with the project's "
+        "docker-compose.yml) and start each MCP server with --url ws://127.0.0.1:8000"
+    )
 
 
 def _plain_notices() -> None:
