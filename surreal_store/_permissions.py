@@ -414,7 +414,7 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
             "embedding_model": "scu", "created_at": "sc", "updated_at": "scu",
             "recorded_at": "scu", "retracted_at": "scu", "lives": "scu", "lives.*": "scu",
             "lives.*.recorded_at": "scu", "lives.*.retracted_at": "scu", "merged_into": "scu",
-            "observed": "scu",
+            "observed": "scu", "position": "scu",
         },
         agent={"select": IN_SCOPE, "create": NEW_ENTITY, "update": IN_SCOPE},
         refused="an agent writes entities in its granted scopes (deleting one retracts it)",

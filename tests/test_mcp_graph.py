@@ -538,3 +538,20 @@ async def test_a_page_of_other_tables_changes_does_not_hide_a_later_change(
     await graph.create_entities(store, entities=[graph.NewEntity(name="Zed", type="t")])
     names = [e["name"] for e in (await structured(client, "read_graph", {}))["entities"]]
     assert sorted(names) == ["E0", "E1", "E2", "Zed"]
+
+
+async def test_an_entitys_place_is_kept_whoever_writes(store: Store, client: Client) -> None:
+    """Entities of one create keep the call's order (schema 033's position); a write that
+    changes an entity's position within its life is refused, whoever writes; a deleted
+    entity created again takes a new place, last."""
+    from surreal_store import ImmutableError
+
+    names = ["Zed", "Ana", "Mo"]
+    await structured(client, "create_entities", {"entities": [entity(n) for n in names]})
+    assert [e.name for e in (await graph.read_graph(store)).entities] == names
+    with pytest.raises(ImmutableError, match="keeps its place"):
+        await store.execute("UPDATE entity SET position = 0 WHERE name = 'Mo';", idempotent=False)
+    await structured(client, "delete_entities", {"entityNames": ["Zed"]})
+    await structured(client, "create_entities", {"entities": [entity("Zed")]})
+    listed = (await structured(client, "read_graph", {}))["entities"]
+    assert [e["name"] for e in listed] == ["Ana", "Mo", "Zed"]

@@ -64,9 +64,10 @@ async def create_observed_entities(
         rows.setdefault(row["id"], row)
     todo = list(rows.values())
     await entity_vectors(db, todo)
-    for r in todo:
+    for k, r in enumerate(todo):
         if "embedding" in r and r["embedding"] is None:
             del r["embedding"]
+        r["position"] = k  # the order they are listed in (schema 033)
     wanted = {r["name"] for r in todo}
     items, memories = observation_items(
         scope, {n: c for n, c in observations.items() if n in wanted and c}

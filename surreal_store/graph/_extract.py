@@ -237,7 +237,7 @@ def created_entities(done: Any, rows: list[dict[str, Any]]) -> list[Entity]:
             id=str(r["id"].key), scope=r["scope"], name=r["name"], type=r["type"],
             aliases=r["aliases"], summary=r["summary"], attributes=plain(r["attributes"]),
             embedding_model=r.get("embedding_model"), created_at=now, updated_at=now,
-            recorded_at=now,
+            recorded_at=now, position=r.get("position"),
         )
         for r in rows
     ]  # fmt: skip
