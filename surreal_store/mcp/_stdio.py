@@ -192,7 +192,11 @@ async def stdio_streams() -> AsyncIterator[
             async with read_in:
                 with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
                     async for raw in lines:
-                        found = answer_for(raw.decode("utf-8", errors="replace"))
+                        try:
+                            found = answer_for(raw.decode("utf-8", errors="replace"))
+                        except Exception as exc:  # not expected: the line alone is lost
+                            log.warning("surreal-store mcp: a line was dropped: %r", exc)
+                            continue
                         if isinstance(found, SessionMessage):
                             await read_in.send(found)
                         elif found is not None:
