@@ -673,3 +673,30 @@ async def test_a_second_server_on_one_embedded_store_says_what_to_do(tmp_path: P
         assert isinstance(found, MCPError)
         assert found.error.message == line.removeprefix("error: ")
         await call(first, "read_graph", {})  # the first serves on
+
+
+def test_what_each_line_of_stdin_gets() -> None:
+    """The stdio transport's reading of one line (surreal_store/mcp/_stdio.py), as JSON-RPC
+    2.0 has it: a message is handed on (a lone surrogate included), a line that is not JSON
+    is a parse error with id null, JSON that is not a message an invalid request with its id
+    when it has a usable one; a malformed response and a blank line get nothing."""
+    from mcp.shared.message import SessionMessage
+
+    from surreal_store.mcp._stdio import answer_for, encode
+
+    def error(line: str) -> tuple[Any, int]:
+        found = answer_for(line)
+        assert isinstance(found, dict), found
+        return found["id"], found["error"]["code"]
+
+    request = answer_for('{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":"\\ud800"}}')
+    assert isinstance(request, SessionMessage)
+    assert encode(request) == b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":"\\ud800"}}\n'
+    assert error("{") == (None, -32700)
+    assert error('{"a":' + "[" * 5000 + "]" * 5000 + "}") == (None, -32700)
+    assert error('{"jsonrpc":"2.0","id":"x","method":3}') == ("x", -32600)
+    assert error('{"jsonrpc":"2.0","id":true,"method":"ping"}') == (None, -32600)  # no id
+    assert error('{"id":4,"method":"ping"}') == (4, -32600)  # no "jsonrpc"
+    assert error("[]") == (None, -32600) and error('"ping"') == (None, -32600)
+    assert answer_for('{"jsonrpc":"2.0","id":{},"result":1}') is None  # a response: dropped
+    assert answer_for("   ") is None
