@@ -459,9 +459,12 @@ class Store:
                 f"{self._signin.name!r} is a VIEWER and may only read; this query writes "
                 f"({verbs}); nothing was sent"
             )
-        from ._engine._codec import to_sdk
+        from ._engine._codec import to_sdk, to_wire
+        from ._engine._embedded import EmbeddedConnection
 
-        sdk_params = {k: to_sdk(v) for k, v in params.items()} if params else None
+        # Our embedded connection encodes them itself; another takes the SDK's types.
+        convert = to_wire if isinstance(self._db, EmbeddedConnection) else to_sdk
+        sdk_params = {k: convert(v) for k, v in params.items()} if params else None
         try:
             # The common case pays nothing for the retry machinery.
             return await self._attempt(text, sdk_params, sh, serialise, timeout_s), sh

@@ -17,6 +17,7 @@ __all__ = [
     "QueryShape",
     "as_array",
     "checksum",
+    "indexed_in",
     "normalise",
     "role_of",
     "shape",
@@ -198,6 +199,19 @@ def validate_identifier(name: str, *, what: str = "identifier") -> str:
     if not isinstance(name, str) or not _IDENT.match(name):
         raise ValidationError(f"invalid {what} {name!r}: use letters, digits and _ only")
     return name
+
+
+# The most values an ``IN $list`` condition may hold and still be answered by an index: past
+# it the engine's planner scans the whole table (docs/engine-notes.md, "IN past 32 values").
+INDEXED_IN_MAX = 32
+
+
+def indexed_in(values: str, select: str, item: str = "$part") -> str:
+    """An expression answering ``select`` (whose condition is ``... IN {item}``) for every
+    value of the list ``values``, 32 values a time so that an index answers each part; the
+    parts' answers flattened into one array (a part's one row may come as that row, none as
+    NONE: see :func:`as_array`)."""
+    return f"array::flatten(array::clump({values}, {INDEXED_IN_MAX}).map(|{item}| ({select})))"
 
 
 def as_array(var: str) -> str:

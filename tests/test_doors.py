@@ -213,10 +213,10 @@ def test_each_sync_opener_takes_what_its_from_url_takes() -> None:
 
     pytest.importorskip("langgraph.store.base")
     pytest.importorskip("langchain_core.vectorstores")
-    from surreal_store.langchain import SurrealVectorStore
+    from surreal_store.langchain import SurrealGraphStore, SurrealVectorStore
     from surreal_store.langgraph import SurrealCheckpointSaver, SurrealStore
 
-    for door in (SurrealCheckpointSaver, SurrealStore, SurrealVectorStore):
+    for door in (SurrealCheckpointSaver, SurrealStore, SurrealVectorStore, SurrealGraphStore):
         opener, twin = inspect.signature(door.from_url), inspect.signature(door.from_url_sync)
         assert twin.parameters == opener.parameters and "url" in twin.parameters
         assert twin.return_annotation == f"Iterator[{door.__name__}]"

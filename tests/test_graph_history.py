@@ -527,3 +527,39 @@ async def test_an_agent_lifts_only_a_distrust_it_recorded(tmp_path: Path) -> Non
         assert len(restored.facts) == 1
     async with Store(url) as root:
         assert [f.predicate for f in await graph.facts(root, scope=SCOPE)] == ["p1"]
+
+
+@pytest.mark.parametrize("who", ["agent", "editor", "owner"])
+async def test_no_session_writes_an_entity_version(tmp_path: Path, who: str) -> None:
+    """#35 finding 6: only a change of an entity writes its kept versions (schema 032): an
+    owner's or an editor's raw CREATE of a row (agents were refused already), with any id,
+    is refused, and so is a forged revision count."""
+    url = await _world(tmp_path)
+    async with Store(url) as root:
+        await graph.update_entity(root, name="Alive", summary="changed", scope=SCOPE)
+        before = repr(await root.execute("SELECT * FROM entity_version ORDER BY id"))
+    alive = _e("Alive")
+    row = (
+        f"CONTENT {{ entity: {alive}, scope: '{SCOPE}', type: 'forged', aliases: [], "
+        "summary: 'forged', attributes: {}, replaced_at: d'2001-01-01T00:00:00Z' }"
+    )
+    key = f"record::id({alive}), {alive}.created_at"
+    forged = [
+        f"CREATE entity_version {row}",
+        f"CREATE type::record('entity_version', [{key}, {alive}.revision.n]) {row}",
+        f"CREATE type::record('entity_version', [{key}, {alive}.revision.n + 1]) {row}",
+        f"CREATE type::record('entity_version', [{key}, 0]) {row}",
+        f"INSERT INTO entity_version {row.removeprefix('CONTENT ')}",
+        f"UPDATE {alive} SET revision = {{ n: 9, h: 'forged' }}; "
+        f"CREATE type::record('entity_version', [{key}, 9]) {row}",
+    ]
+    async with _session(url, who) as s:
+        for text in forged:
+            with pytest.raises(StoreError):
+                await s.execute(text)
+    async with Store(url) as root:
+        assert repr(await root.execute("SELECT * FROM entity_version ORDER BY id")) == before
+        # The API's changes still keep their versions.
+        await graph.update_entity(root, name="Alive", summary="again", scope=SCOPE)
+        kept = await root.query("SELECT VALUE summary FROM entity_version ORDER BY id", str)
+        assert kept == ["", "changed"]

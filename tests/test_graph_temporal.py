@@ -145,6 +145,8 @@ class Model:
         self.distrusted: set[int] = set()  # fact sources distrusted with their cascade
         # Observation memories invalidated: (entity, content), each entity's its own (#35 M5).
         self.hidden_contents: set[tuple[str, str]] = set()
+        # Facts a restore shows, not reached yet: still hidden to the ones shown before them.
+        self.pending: set[int] = set()
 
     def current(self) -> list[MFact]:
         return [f for f in self.facts if f.ret is None]
@@ -156,6 +158,7 @@ class Model:
         return [
             g for g in self.current()
             if g.s == f.s and g.p == f.p and g.key != f.key and not self.hidden(g)
+            and id(g) not in self.pending
         ]  # fmt: skip
 
     def _copy(self, g: MFact, vf: int, vu: int | None, step: int) -> MFact:
@@ -262,9 +265,62 @@ class Model:
     def restore(self, i: int, step: int) -> None:
         was = {id(f): self.hidden(f) for f in self.facts}
         self.distrusted.discard(i)
-        for f in sorted((f for f in self.facts if i in f.sources), key=MFact.order):
-            if f.ret is None and was[id(f)] and not self.hidden(f):
-                self._take(f, step, fill=True)
+        shown = [f for f in self.facts if i in f.sources and was[id(f)] and not self.hidden(f)]
+        # Shown one at a time in the order of their assertions: those not reached yet are
+        # still hidden when an earlier one is shown.
+        self.pending = {id(f) for f in shown}
+        for f in sorted(shown, key=MFact.order):
+            self.pending.discard(id(f))
+            if f.ret is None:
+                self._show(f, step)
+
+    def _show(self, f: MFact, step: int) -> None:
+        """f (current) is shown again: asserted now, as assert_fact has it (one current
+        fact per key: covered, it gives its sources to the cover; it joins those of its
+        key that overlap or adjoin it), superseding after filling in history."""
+        kin = [
+            g for g in self.current()
+            if g.key == f.key and g is not f and not self.hidden(g) and id(g) not in self.pending
+        ]  # fmt: skip
+        if not kin:
+            self._take(f, step, fill=True)
+            return
+        covers = [
+            g for g in kin
+            if g.vf <= f.vf and (g.vu is None or (f.vu is not None and g.vu >= f.vu))
+        ]  # fmt: skip
+        if covers:
+            f.ret = step
+            cover = min(covers, key=lambda g: g.rec)
+            cover.sources = cover.sources | f.sources
+            return
+        vu = f.vu
+        if vu is None and f.p in SINGLE:
+            later = [g.vf for g in self._rivals(f) if g.vf > f.vf]
+            if later:
+                vu = min(later)
+        merged = [
+            g for g in kin if (vu is None or g.vf <= vu) and (g.vu is None or g.vu >= f.vf)
+        ]  # fmt: skip
+        if not merged:
+            self._take(f, step, fill=True)
+            return
+        start = min([f.vf, *(g.vf for g in merged)])
+        end = (
+            None
+            if vu is None or any(g.vu is None for g in merged)
+            else max([vu, *(g.vu for g in merged if g.vu is not None)])
+        )
+        f.ret = step
+        for g in merged:
+            g.ret = step
+        sources = f.sources.union(*(g.sources for g in merged))
+        new = MFact(
+            *f.key, start, end, step, sources, origin=f.origin or f,
+            took=[t for g in merged for t in g.took],
+        )  # fmt: skip
+        self.facts.append(new)
+        self._take(new, step, fill=False)
 
     def visible(self, v: int, k: int | None) -> list[tuple[Any, ...]]:
         return sorted(
@@ -618,4 +674,36 @@ def test_the_machine_replays_a_distrust_that_undoes_supersession(engine: Loop) -
         getattr(state, name)(**args)
         state.facts_match_at_every_time()
     assert state.model.visible(5, None) == [("A", "p", "B", None, 2, None)]
+    state.teardown()
+
+
+def test_a_fact_shown_again_joins_the_visible_fact_of_its_key(engine: Loop) -> None:
+    """A fixed example (#35 finding 2): a fact of source 0 is hidden, the same fact is
+    asserted from a trusted source (recorded beside it), then source 0 is trusted again. The
+    shown fact follows the assertion's rule, one current fact per key: covered by the
+    visible one, it gives it its source (q, B); adjoining it, one fact spans both (q, C).
+    Before, each stood beside the visible one: two current facts said the same."""
+    if not engine.run(_cascade_reaches_facts(engine.store)):
+        pytest.skip("the provenance cascade does not reach facts")
+    state: Any = _machine(engine, True)()
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("assert_facts", {"rows": [("A", "q", "B", None, 0, None)], "src": {0}}),
+        ("assert_facts", {"rows": [("A", "q", "C", None, 0, 2)], "src": {0}}),
+        ("distrust_source", {"i": 0, "distrust": True}),
+        ("assert_facts", {"rows": [("A", "q", "B", None, 0, None)], "src": set()}),
+        ("assert_facts", {"rows": [("A", "q", "C", None, 2, None)], "src": set()}),
+        ("distrust_source", {"i": 0, "distrust": False}),
+    ]
+    for name, args in steps:
+        getattr(state, name)(**args)
+        state.facts_match_at_every_time()
+    current = engine.run(graph.facts(engine.store, scope=state.scope, valid_at=year(1)))
+    assert sorted(_row(f) for f in current) == [
+        ("A", "q", "B", None, 0, None),
+        ("A", "q", "C", None, 0, None),
+    ]
+    # Distrusting source 0 again hides both: each now cites it.
+    state.distrust_source(i=0, distrust=True)
+    state.facts_match_at_every_time()
+    assert engine.run(graph.facts(engine.store, scope=state.scope, valid_at=year(1))) == []
     state.teardown()

@@ -236,4 +236,5 @@ def _demo(walk: Walk, line: str, values: dict[str, str]) -> None:
         COMMIT=commit.group(1),
         RUN="demo-run-1",
         AGENT="trip-planner",
+        NAME="'the user'",  # the demo's graph entity
     )

@@ -16,7 +16,6 @@ from ._loop import (
     Home,
     current_loop,
     entered_in_background,
-    in_background,
     run_detached,
     sync_opener,
 )
@@ -42,7 +41,6 @@ __all__ = [
     "current_loop",
     "entered_in_background",
     "fits",
-    "in_background",
     "model_of",
     "new_scope",
     "own_embedder",

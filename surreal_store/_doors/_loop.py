@@ -9,11 +9,10 @@ import asyncio
 import concurrent.futures
 import inspect
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
-    asynccontextmanager,
     contextmanager,
     suppress,
 )
@@ -26,7 +25,6 @@ __all__ = [
     "Home",
     "current_loop",
     "entered_in_background",
-    "in_background",
     "run_detached",
     "sync_opener",
 ]
@@ -89,22 +87,6 @@ def run_detached(coro: Coroutine[Any, Any, T], what: str) -> T:
         coro.close()
         raise StoreStateError(f"inside an event loop, use {what}")
     return asyncio.run(coro)
-
-
-@contextmanager
-def in_background(
-    url: str | None, settings: dict[str, Any], build: Callable[[Store], T]
-) -> Iterator[T]:
-    """Open a store at ``url`` on an event loop of its own in a background thread, and yield
-    ``build(store)`` (made on that loop). The store is closed and the thread ended on exit."""
-
-    @asynccontextmanager
-    async def opened() -> AsyncIterator[T]:
-        async with Store(url, migrate=True, **settings) as store:
-            yield build(store)
-
-    with entered_in_background(opened) as built:
-        yield built
 
 
 @contextmanager

@@ -27,10 +27,12 @@ __all__ = [
     "TAG_RECORD_ID",
     "datetime_at",
     "decode",
+    "encode_query",
     "from_sdk",
     "precise_datetime",
     "thaw",
     "to_sdk",
+    "to_wire",
 ]
 
 TAG_NONE: Final = sdk_constants.TAG_NONE
@@ -45,6 +47,13 @@ _PASS = frozenset(
     {str, int, float, bool, type(None), bytes, dt.datetime, surrealdb.PreciseDatetime}
 )
 _NUMBERS = frozenset({float, int})
+# What cbor2's C encoder writes as the SDK's encoder does; everything else is converted.
+_WIRE_PASS = frozenset({str, float, bool, bytes})
+_WIRE_NONE: Final = cbor2.CBORTag(TAG_NONE, None)
+_TAG_STRING_DATETIME: Final = sdk_constants.TAG_DATETIME
+_TAG_DURATION: Final = sdk_constants.TAG_DURATION_COMPACT
+_I64_MIN: Final = -(2**63)
+_I64_MAX: Final = 2**63 - 1
 
 
 def datetime_at(seconds: int = 0, nanos: int = 0) -> dt.datetime:
@@ -164,3 +173,85 @@ def from_sdk(value: Any) -> Any:
     if isinstance(value, surrealdb.Table):
         return str(value.table_name)
     return value
+
+
+def _wire_datetime(value: dt.datetime) -> cbor2.CBORTag:
+    # The SDK's form: an RFC 3339 string (tag 0), UTC as "Z", nanoseconds where it has them.
+    if isinstance(value, surrealdb.PreciseDatetime):
+        return cbor2.CBORTag(_TAG_STRING_DATETIME, value.isoformat_with_nanoseconds())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return cbor2.CBORTag(_TAG_STRING_DATETIME, value.isoformat().replace("+00:00", "Z"))
+
+
+def to_wire(value: Any) -> Any:
+    """A query parameter as cbor2's C encoder writes it with the bytes the SDK's own
+    (pure-Python) encoder would: ``None`` as NONE (tag 6), datetimes as tag 0 strings,
+    record ids and durations as their tags. Checked as :func:`to_sdk` checks (string keys,
+    64-bit integers); a type it does not know is left to the SDK's types (encoded by
+    :func:`_wire_default`)."""
+    kind = type(value)
+    if kind in _WIRE_PASS:
+        return value
+    if value is None:
+        return _WIRE_NONE
+    if kind is int:
+        if not _I64_MIN <= value <= _I64_MAX:
+            raise e.ValidationError(
+                f"cannot send a value: integer {value} is outside SurrealDB's signed 64-bit "
+                "range; send it as a string or a Decimal instead"
+            )
+        return value
+    if kind is dict or isinstance(value, Mapping):
+        for k in value:
+            if type(k) is not str:
+                raise e.ValidationError(f"object keys must be strings, not {k!r}")
+        return {k: v if type(v) in _WIRE_PASS else to_wire(v) for k, v in value.items()}
+    if kind is list or isinstance(value, list | tuple):
+        # Vectors are long lists of floats: passed through when every item is one.
+        if set(map(type, value)) <= _WIRE_PASS:
+            return value
+        return [v if type(v) in _WIRE_PASS else to_wire(v) for v in value]
+    if isinstance(value, RecordId):
+        return cbor2.CBORTag(TAG_RECORD_ID, [value.table, to_wire(value.key)])
+    if isinstance(value, dt.datetime):
+        return _wire_datetime(value)
+    if value is JSON_NULL:
+        return None  # CBOR null: SurrealDB's NULL
+    if isinstance(value, bool | int):  # subclasses (an IntEnum) as the SDK writes them
+        return to_wire(int(value)) if not isinstance(value, bool) else bool(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, dt.timedelta):
+        ns = (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1000
+        return cbor2.CBORTag(_TAG_DURATION, list(divmod(ns, 1_000_000_000)))
+    if isinstance(value, BaseModel):
+        return to_wire(value.model_dump(mode="python", exclude_none=True))
+    if isinstance(value, set | frozenset):
+        return [to_wire(v) for v in value]
+    return value
+
+
+def _wire_default(encoder: Any, value: Any) -> None:
+    # Only values :func:`to_wire` leaves as they are reach here: the SDK's own types.
+    if isinstance(value, surrealdb.RecordID):
+        encoder.encode(cbor2.CBORTag(TAG_RECORD_ID, [value.table_name, to_wire(value.id)]))
+    elif isinstance(value, surrealdb.NullType):
+        encoder.encode(None)
+    elif isinstance(value, surrealdb.Duration):
+        encoder.encode(cbor2.CBORTag(_TAG_DURATION, list(value.get_seconds_and_nano())))
+    elif isinstance(value, surrealdb.Table):
+        encoder.encode(cbor2.CBORTag(sdk_constants.TAG_TABLE_NAME, value.table_name))
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} for SurrealDB")
+
+
+def encode_query(request_id: str, text: str, params: dict[str, Any], **extra: str) -> bytes:
+    """A ``query`` request as the SDK frames it (``id``, ``method``, ``params``, then
+    ``session``/``txn`` when given), with ``params`` already made by :func:`to_wire`, by
+    cbor2's C encoder: several times faster than the SDK's for a bulk write's rows."""
+    data: dict[str, Any] = {"id": request_id, "method": "query", "params": [text, params]}
+    data.update(extra)
+    return cbor2.dumps(data, default=_wire_default, timezone=dt.UTC)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import time
@@ -30,7 +31,7 @@ from surrealdb.request_message.methods import RequestMethod
 
 from .. import _errors as e
 from .._config import Settings, redact_url, url_scheme
-from ._codec import decode
+from ._codec import decode, encode_query
 from ._exit import engine
 from ._signin import ANONYMOUS, SignIn, identity, sign_in
 
@@ -64,7 +65,29 @@ _EMBEDDED_SCHEMES = frozenset(
 
 
 class EmbeddedConnection(AsyncEmbeddedSurrealConnection):
-    """The SDK's embedded connection, decoding its answers with :func:`~._codec.decode`."""
+    """The SDK's embedded connection, encoding its queries with :func:`~._codec.encode_query`
+    (parameters made by :func:`~._codec.to_wire`) and decoding its answers with
+    :func:`~._codec.decode`: both by cbor2's C codec, where the SDK's are pure Python."""
+
+    _request_ids = itertools.count(1)
+
+    async def query_raw(
+        self,
+        query: str,
+        vars: dict[str, Any] | None = None,
+        session_id: uuid.UUID | None = None,
+        txn_id: uuid.UUID | None = None,
+    ) -> dict[str, Any]:
+        """The SDK's ``query_raw`` (the raw answer, errors not raised), with ``vars`` as
+        :func:`~._codec.to_wire` makes them."""
+        extra = {} if session_id is None else {"session": str(session_id)}
+        if txn_id is not None:
+            extra["txn"] = str(txn_id)
+        request = encode_query(str(next(self._request_ids)), query, vars or {}, **extra)
+        with mapped_engine_errors("query"):
+            raw = await self._db.execute(request)
+        response = decode(raw)
+        return response if isinstance(response, dict) else {}
 
     async def _send(self, message: Any, process: str, bypass: bool = False) -> dict[str, Any]:
         with mapped_engine_errors(process):

@@ -71,13 +71,11 @@ from ._sources import Source
 # isort: split
 # Walks, search, conflicts and resolution (the queries work).
 from ._conflicts import Conflict, conflicts
+from ._merge import MergeReceipt, MovedFact, merge
 from ._resolve import (
     Candidate,
-    MergeReceipt,
-    MovedFact,
     Resolution,
     candidates,
-    merge,
     resolve_entities,
 )
 from ._search import EntityHit, FactHit, search_entities, search_facts

@@ -12,7 +12,7 @@ from pydantic import ConfigDict
 from .._api import public
 from .._errors import NotFoundError, QueryError, ValidationError
 from .._executor import Executor
-from .._surql import as_array
+from .._surql import as_array, indexed_in
 from .._types import Model, RecordId, json_value
 from ..memory._checks import MAX_BATCH, check_utc
 from ._models import (
@@ -203,9 +203,9 @@ LET $single = (SELECT VALUE name FROM predicate
     + as_array("$single")
     # Whether each key's facts are current, by the key alone: the index answers that faster
     # than with the retracted_at condition in the WHERE.
-    + """LET $taken = IF $distinct AND array::len($single) = 0 {
-    (SELECT VALUE retracted_at = NONE FROM fact WHERE key IN $keys)
-} ELSE { [true] };
+    + f"""LET $taken = IF $distinct AND array::len($single) = 0 {{
+    {indexed_in("$keys", "SELECT VALUE retracted_at = NONE FROM fact WHERE key IN $part")}
+}} ELSE {{ [true] }};
 """
     + as_array("$taken")
     + """LET $fast = !($taken CONTAINS true);

@@ -1,8 +1,9 @@
 """Walking the graph: an entity's neighbourhood to depth N, and a bounded path between two.
 
-Each walk is one query: the engine's recursive idiom (``.{1..N+collect}``) follows the facts
-that pass the walk's filters (scope, predicates, the other end's type, valid and transaction
-time, invalidation), and the same query reads the rows. Facts are followed either way
+Each walk is one query that follows the facts passing the walk's filters (scope, predicates,
+the other end's type, valid and transaction time, invalidation) and reads the rows: the
+neighbourhood a level at a time, breadth first; the path with the engine's recursive idiom
+(``.{..N+shortest=...}``). Facts are followed either way
 (subject to object and back), as a person reads "who is near Alice".
 """
 
@@ -128,42 +129,32 @@ def _level(k: int, ok: str, *, last: bool) -> str:
     """Walk level ``k`` (2 on): the facts of the entities first reached at level ``k - 1``
     that pass ``ok``, each fact read once (its row is the walk's answer), none tried twice
     (``last``: no level follows to try them)."""
-    tried = "" if last else f"\nLET $tried{k} = array::concat($tried{k - 1}, $c{k});"
+    tried = "" if last else f"\nLET $tried{k} = array::flatten([$tried{k - 1}, $c{k}]);"
     return f"""
 LET $c{k} = array::complement(array::distinct(array::flatten($new{k - 1}<->fact)), $tried{k - 1});
 LET $f{k} = (SELECT {_FACT_JSON} FROM $c{k} WHERE {ok}) ?? [];{tried}
-LET $new{k} = array::complement(array::distinct(array::concat($f{k}.in, $f{k}.out)), $seen{k - 1});
-LET $seen{k} = array::concat($seen{k - 1}, $new{k});"""
-
-
-_UNROLLED: Final = 3
-"""The deepest walk written out a level at a time; deeper ones use the engine's recursion,
-whose one statement costs less to parse than hundreds of levels (most of them empty)."""
+LET $new{k} = array::complement(
+    array::distinct(array::flatten([$f{k}.in, $f{k}.out])), $seen{k - 1});
+LET $seen{k} = array::flatten([$seen{k - 1}, $new{k}]);"""
 
 
 @cache
 def _neighbourhood_query(depth: int, at: bool, hidden: bool, predicates: bool, types: bool) -> str:
     ok = fact_filter(at=at, hidden=hidden, predicates=predicates, types=types)
-    if depth <= _UNROLLED:
-        # Breadth first, a level a statement block: the facts that pass are read once, as
-        # rows, and their ends are the next level.
-        levels = "".join(_level(k, ok, last=k == depth) for k in range(2, depth + 1))
-        facts = "array::concat(" + ", ".join(f"$f{k}" for k in range(1, depth + 1)) + ")"
-        walk = f"""
+    # Breadth first, a level a statement block: the facts that pass are read once, as rows,
+    # and their ends are the next level; a level after the last new entity costs next to
+    # nothing (even at MAX_DEPTH, parsing the text costs less than the engine's recursive
+    # idiom, whose walk of a dense graph re-reads each fact per path). Arrays are joined with
+    # array::flatten: the engine refuses an array::concat output of about 18,000 values.
+    levels = "".join(_level(k, ok, last=k == depth) for k in range(2, depth + 1))
+    facts = "array::flatten([" + ", ".join(f"$f{k}" for k in range(1, depth + 1)) + "])"
+    walk = f"""
 LET $tried1 = array::distinct($start<->fact);
 LET $f1 = (SELECT {_FACT_JSON} FROM $tried1 WHERE {ok}) ?? [];
-LET $new1 = array::complement(array::distinct(array::concat($f1.in, $f1.out)), [$start]);
-LET $seen1 = array::concat([$start], $new1);{levels}
+LET $new1 = array::complement(array::distinct(array::flatten([$f1.in, $f1.out])), [$start]);
+LET $seen1 = array::flatten([[$start], $new1]);{levels}
 LET $facts = {facts};
 LET $ids = $seen{depth};"""
-    else:
-        walk = f"""
-LET $first = $start<->fact[WHERE {ok}];
-LET $deeper = $first.{{1..{depth - 1}+collect}}(<->entity<->fact[WHERE {ok}]);
-LET $edges = array::distinct(array::concat($first ?? [], $deeper ?? []));
--- Each fact read once more, for its row: the ends come from it, not from reading it again.
-LET $facts = (SELECT {_FACT_JSON} FROM $edges) ?? [];
-LET $ids = array::distinct(array::concat([$start], $facts.in, $facts.out));"""
     return f"""
 LET $v = $valid_at ?? time::now();
 IF array::len((SELECT VALUE id FROM $start WHERE scope = $scope AND {_alive(at)}) ?? []) = 0 {{

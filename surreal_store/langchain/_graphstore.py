@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Final, TypeVar
 
 from langchain_core.documents import Document
@@ -16,7 +16,7 @@ from langchain_core.documents import Document
 from .. import graph, memory
 from .._api import public
 from .._client import Store
-from .._doors import Home, current_loop, in_background
+from .._doors import Home, current_loop, sync_opener
 from .._errors import ValidationError
 from .._types import check_text
 from ..graph._extract import PreparedWrite, prepare_extraction, write_prepared
@@ -402,6 +402,7 @@ class SurrealGraphStore:
     @asynccontextmanager
     async def from_url(
         cls,
+        /,
         url: str | None = None,
         *,
         scope: str = graph.DEFAULT_SCOPE,
@@ -427,36 +428,12 @@ class SurrealGraphStore:
             await graph_store.arefresh_schema()
             yield graph_store
 
-    @classmethod
-    @contextmanager
-    def from_url_sync(
-        cls,
-        url: str | None = None,
-        *,
-        scope: str = graph.DEFAULT_SCOPE,
-        source_kind: str = graph.SOURCE_KIND,
-        tags: Iterable[str] = (),
-        valid_from_property: str | None = None,
-        valid_until_property: str | None = None,
-        embedder: memory.Embedder | None = None,
-        allow_writes: bool = False,
-        **settings: Any,
-    ) -> Iterator[SurrealGraphStore]:
+    from_url_sync = sync_opener(
+        from_url,
         """For synchronous code: open a store at ``url`` on an event loop of its own in a
         background thread and yield a graph store whose sync methods run there (arguments as
-        :meth:`from_url`'s), its schema read. The store closes on exit."""
-
-        def build(store: Store) -> SurrealGraphStore:
-            return cls(
-                store, scope=scope, source_kind=source_kind, tags=tags,
-                valid_from_property=valid_from_property,
-                valid_until_property=valid_until_property, embedder=embedder,
-                allow_writes=allow_writes,
-            )  # fmt: skip
-
-        with in_background(url, settings, build) as graph_store:
-            graph_store.refresh_schema()
-            yield graph_store
+        :meth:`from_url`'s), its schema read. The store closes on exit.""",
+    )
 
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
         return self._home.wait(coro)

@@ -146,3 +146,64 @@ def test_decoding_refuses_tags_it_never_writes() -> None:
     with pytest.raises(cbor2.CBORDecodeError) as caught:
         rows.decode_row(cbor2.dumps(cbor2.CBORTag(6, "a tag the SDK uses for NONE")))
     assert "not one encode_row writes" in str(caught.value.__cause__)
+
+
+_PARAMS = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats()
+    | st.text(max_size=20)
+    | st.binary(max_size=20)
+    | st.just(JSON_NULL)
+    | st.builds(RecordId, st.sampled_from(["memory", "fact"]), st.text(min_size=1, max_size=8))
+    | st.builds(
+        RecordId,
+        st.just("ev"),
+        st.lists(st.text(max_size=4) | st.integers(-5, 5), min_size=1, max_size=3),
+    )
+    | st.datetimes(
+        timezones=st.just(dt.UTC)
+        | st.none()
+        | st.builds(dt.timezone, st.timedeltas(dt.timedelta(hours=-23), dt.timedelta(hours=23)))
+    )
+    | st.builds(codec.datetime_at, st.integers(0, 2**33), st.integers(0, 999_999_999))
+    | st.timedeltas(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(_KEYS, inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _sdk_request(params: dict[str, Any], **extra: str) -> bytes:
+    data: dict[str, Any] = {
+        "id": "7",
+        "method": "query",
+        "params": ["RETURN $p", {k: codec.to_sdk(v) for k, v in params.items()}],
+    }
+    return sdk_cbor.encode({**data, **extra})
+
+
+@given(st.dictionaries(_KEYS, _PARAMS, max_size=4), st.booleans())
+def test_queries_are_encoded_to_the_sdks_bytes(params: dict[str, Any], session: bool) -> None:
+    """The embedded connection's queries go out through cbor2's C encoder (to_wire, then
+    encode_query) with the very bytes the SDK's own encoder writes for the same parameters:
+    NONE, NULL, record ids, datetimes to the nanosecond, durations, nesting."""
+    extra = {"session": str(uuid.UUID(int=3))} if session else {}
+    wire = {k: codec.to_wire(v) for k, v in params.items()}
+    assert codec.encode_query("7", "RETURN $p", wire, **extra) == _sdk_request(params, **extra)
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, [1, 2**64], {"a": {"b": 2**70}}])
+def test_integers_past_64_bits_are_refused_before_encoding(value: Any) -> None:
+    with pytest.raises(ValidationError, match="64-bit"):
+        codec.to_wire(value)
+
+
+@pytest.mark.parametrize("key", [1, 1.5, None, ("a",)])
+def test_wire_object_keys_that_are_not_strings_are_refused(key: Any) -> None:
+    with pytest.raises(ValidationError, match="keys must be strings"):
+        codec.to_wire({"ok": {key: 1}})
