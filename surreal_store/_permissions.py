@@ -415,6 +415,7 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
             "recorded_at": "scu", "retracted_at": "scu", "lives": "scu", "lives.*": "scu",
             "lives.*.recorded_at": "scu", "lives.*.retracted_at": "scu", "merged_into": "scu",
             "observed": "scu", "revision": "scu", "revision.n": "scu", "revision.h": "scu",
+            "position": "scu",
         },
         agent={"select": IN_SCOPE, "create": NEW_ENTITY, "update": IN_SCOPE},
         refused="an agent writes entities in its granted scopes (deleting one retracts it)",

@@ -38,9 +38,11 @@ async def now(store: Store) -> dt.datetime:
     return await store.query_required_single("RETURN time::now();", dt.datetime)
 
 
+PEOPLE = ["Alice", "Bob", "Acme", "Globex", "Initech"]
+
+
 async def people(store: Store, scope: str = graph.DEFAULT_SCOPE) -> None:
-    names = ["Alice", "Bob", "Acme", "Globex", "Initech"]
-    await graph.create_entities(store, entities=[E(name=n) for n in names], scope=scope)
+    await graph.create_entities(store, entities=[E(name=n) for n in PEOPLE], scope=scope)
 
 
 # -- entities ------------------------------------------------------------------------------
@@ -446,8 +448,8 @@ async def test_read_graph_and_open_nodes(store: Store) -> None:
     )  # fmt: skip
     await graph.add_observations(store, entity="Acme", contents=["a company"])
     whole = await graph.read_graph(store)
-    # Created in one call: one transaction time, then by name.
-    assert [e.name for e in whole.entities] == ["Acme", "Alice", "Bob", "Globex", "Initech"]
+    # Created in one call: one transaction time, then in the call's order (schema 033).
+    assert [e.name for e in whole.entities] == ["Alice", "Bob", "Acme", "Globex", "Initech"]
     assert len(whole.facts) == 2 and whole.contents("Acme") == ["a company"]
     some = await graph.open_nodes(store, names=["Acme", "Nobody"])
     assert [e.name for e in some.entities] == ["Acme"]
@@ -566,7 +568,16 @@ async def test_facts_recorded_before_schema_027_stay_writable_and_supersede(
             later.unlink()
     url = f"surrealkv://{tmp_path / 'db'}"
     async with Store(url, schema_dir=before) as old:
-        await people(old)
+        # The entities as the code of that schema wrote them (this code's create_entities
+        # writes 033's position, which that schema does not have).
+        await old.execute(
+            "INSERT INTO entity $rows RETURN NONE;",
+            rows=[
+                {"id": RecordId("entity", graph.entity_id(graph.DEFAULT_SCOPE, n)),
+                 "scope": graph.DEFAULT_SCOPE, "name": n, "name_key": n.casefold()}
+                for n in PEOPLE
+            ],
+        )  # fmt: skip
         # (Declared after: this code's single-valued path calls 027's functions.)
         await graph.assert_facts(old, facts=[job("Acme", 2020), job("Initech", 2010, 2012)])
         await graph.declare_predicate(old, name="works_at", single_valued=True)

@@ -176,6 +176,51 @@ async def test_walk_from_a_recall_hit_to_lineage_and_decisions(client: Client) -
     assert json.loads(res.contents[0].text)["action"] == "offer tea"  # type: ignore[union-attr]
 
 
+async def _resource_error(c: Client, uri: str) -> tuple[int, str]:
+    from mcp.shared.exceptions import MCPError
+
+    with pytest.raises(MCPError) as caught:
+        await c.read_resource(uri)
+    return caught.value.error.code, caught.value.error.message
+
+
+async def test_a_bad_resource_id_is_a_clean_error_and_no_existence_oracle(
+    kv_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """memory://ID and decision://ID with an id that is malformed, unknown, or of another
+    scope: an MCP "not found" error (-32602) with the store's words, no traceback in the log;
+    for an agent, another scope's memory and one that never existed answer alike. Before, the
+    MCP library logged each as an unexpected exception with its traceback (-32603)."""
+    import logging
+
+    from surreal_store import access, agents
+
+    caplog.set_level(logging.DEBUG)
+    unknown = "a" * 64
+    async with Store(kv_url) as owner:
+        await agents.register(owner, name="scout", kind="bot", agent_id="scout")
+        await access.grant_agent(owner, agent_id="scout", secret="x" * 12, scopes=["mine"])
+        theirs = await memory.remember(owner, scope="theirs", content="their green tea")
+        async with Client(create_server(owner)) as c:
+            code, said = await _resource_error(c, "memory://nope")
+            assert code == -32602 and "invalid memory id 'nope'" in said
+            assert await _resource_error(c, f"memory://{unknown}") == (
+                -32602, f"NotFoundError: no memory {unknown}",
+            )  # fmt: skip
+            assert await _resource_error(c, "decision://nope") == (
+                -32602, "NotFoundError: no decision nope",
+            )  # fmt: skip
+    async with (
+        Store(kv_url, agent="scout", agent_secret="x" * 12) as scout,
+        Client(create_server(scout)) as c,
+    ):
+        other = await _resource_error(c, f"memory://{theirs.id}")
+        never = await _resource_error(c, f"memory://{unknown}")
+        assert other[0] == never[0] == -32602 and "not visible" in other[1]
+        assert other[1].replace(theirs.id, "ID") == never[1].replace(unknown, "ID")
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
+
+
 async def test_log_of_the_agent_state(client: Client, store: Store) -> None:
     from surreal_store import commits
 
@@ -548,3 +593,110 @@ async def test_memories_written_without_an_embedder_are_embedded_once_one_is_the
     async with Store(url) as store:
         got = await memory.get(store, memory=early["id"])
         assert got.embedding_model == memory.HashingEmbedder(64).model
+
+
+@pytest.mark.parametrize("era", ["handshake", "2026-07-28"])
+async def test_every_request_over_stdio_is_answered(tmp_path: Path, era: str) -> None:
+    """A request holding a lone surrogate (JSON allows the escape, UTF-8 cannot carry it) is
+    answered under its id: a write refuses it as the store's ValidationError, a read finds
+    nothing; a line that is not JSON gets the parse error (-32700, id null), one that is not
+    JSON-RPC the invalid request error (-32600, with its id). The server serves on after.
+    Before, the MCP library's transport handed the server an exception without the id and
+    none of these was answered: the client waited forever (found by the breaker)."""
+    from _pipes import Pipes, ours, tool
+
+    modern = era != "handshake"
+    async with await ours(tmp_path) as process:
+        pipes = Pipes(process)
+        if not modern:
+            await pipes.handshake()
+        lone = "\ud800"
+        entity = {"name": lone, "entityType": "t", "observations": []}
+        await pipes.send(tool(1, "create_entities", {"entities": [entity]}, modern=modern))
+        (created,) = await pipes.answers(1)
+        assert created["id"] == 1 and created["result"]["isError"] is True
+        said = created["result"]["content"][0]["text"]
+        assert said.startswith("ValidationError: ") and "not valid text" in said
+        await pipes.send(
+            tool(2, "add_observations", {"observations": [
+                {"entityName": lone, "contents": ["x"]}]}, modern=modern),
+            tool(3, "search_nodes", {"query": lone}, modern=modern),
+        )  # fmt: skip
+        by_id = {a["id"]: a for a in await pipes.answers(2)}
+        assert by_id[2]["result"]["content"][0]["text"] == f"Entity with name {lone} not found"
+        assert by_id[3]["result"]["structuredContent"] == {"entities": [], "relations": []}
+        await pipes.send("not json", '{"jsonrpc":"2.0","id":9,"method":3}', "[1, 2]")
+        errors = await pipes.answers(3)
+        assert [(e["id"], e["error"]["code"]) for e in errors] == [
+            (None, -32700), (9, -32600), (None, -32600),
+        ]  # fmt: skip
+        ok = {"name": "ok", "entityType": "t", "observations": ["fine"]}
+        await pipes.send(tool(4, "create_entities", {"entities": [ok]}, modern=modern))
+        (done,) = await pipes.answers(1)
+        assert done["result"]["structuredContent"] == {"entities": [ok]}
+        await pipes.stdin.aclose()
+        with anyio.fail_after(30):
+            assert await process.wait() == 0
+
+
+async def test_a_second_server_on_one_embedded_store_says_what_to_do(tmp_path: Path) -> None:
+    """Two assistants configured with `surreal-store mcp` on one surrealkv:// path: the second
+    server refuses in one line naming the path and the remedies (one server over --http, or
+    SurrealDB over ws://), exits 1, and answers its client's first request with that text,
+    so the client shows it. Before, the line named neither remedy and the client saw the
+    connection close."""
+    import os
+
+    from mcp.shared.exceptions import MCPError
+
+    path = tmp_path / "kv"
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "surreal_store", "mcp", "--url", f"surrealkv://{path}", "--embedder", "none"],
+        cwd=str(tmp_path),
+        env=dict(os.environ),
+    )
+    async with Client(params) as first:
+        await call(first, "create_entities", {"entities": []})
+        second = _serve("--url", f"surrealkv://{path}", cwd=tmp_path)
+        (line,) = second.stderr.strip().splitlines()
+        assert second.returncode == 1 and "Traceback" not in second.stderr
+        assert line.startswith(f"error: surreal-store mcp: surrealkv://{path} is open in another")
+        for remedy in ("--http", "http://127.0.0.1:8000/mcp", "docker compose", "ws://"):
+            assert remedy in line, remedy
+        with pytest.raises((MCPError, BaseExceptionGroup)) as caught:  # a task group wraps it
+            async with Client(params):
+                pass
+        found = caught.value
+        while isinstance(found, BaseExceptionGroup):
+            found = found.exceptions[0]
+        assert isinstance(found, MCPError)
+        assert found.error.message == line.removeprefix("error: ")
+        await call(first, "read_graph", {})  # the first serves on
+
+
+def test_what_each_line_of_stdin_gets() -> None:
+    """The stdio transport's reading of one line (surreal_store/mcp/_stdio.py), as JSON-RPC
+    2.0 has it: a message is handed on (a lone surrogate included), a line that is not JSON
+    is a parse error with id null, JSON that is not a message an invalid request with its id
+    when it has a usable one; a malformed response and a blank line get nothing."""
+    from mcp.shared.message import SessionMessage
+
+    from surreal_store.mcp._stdio import answer_for, encode
+
+    def error(line: str) -> tuple[Any, int]:
+        found = answer_for(line)
+        assert isinstance(found, dict), found
+        return found["id"], found["error"]["code"]
+
+    request = answer_for('{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":"\\ud800"}}')
+    assert isinstance(request, SessionMessage)
+    assert encode(request) == b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":"\\ud800"}}\n'
+    assert error("{") == (None, -32700)
+    assert error('{"a":' + "[" * 5000 + "]" * 5000 + "}") == (None, -32700)
+    assert error('{"jsonrpc":"2.0","id":"x","method":3}') == ("x", -32600)
+    assert error('{"jsonrpc":"2.0","id":true,"method":"ping"}') == (None, -32600)  # no id
+    assert error('{"id":4,"method":"ping"}') == (4, -32600)  # no "jsonrpc"
+    assert error("[]") == (None, -32600) and error('"ping"') == (None, -32600)
+    assert answer_for('{"jsonrpc":"2.0","id":{},"result":1}') is None  # a response: dropped
+    assert answer_for("   ") is None

@@ -62,6 +62,26 @@ def entity(name: str, type_: str = "t", observations: list[str] | None = None) -
     return {"name": name, "entityType": type_, "observations": observations or []}
 
 
+async def test_create_entities_is_one_transaction(store: Store, client: Client) -> None:
+    """create_entities writes its entities and their observations in one transaction (the
+    database's change feed has one entry for it): a reader, another client or a subscription,
+    sees both or neither, and a failure leaves neither. Before, the observations were a
+    second transaction after the entities' (found by the breaker)."""
+    from surreal_store._feeds import look, table_of
+
+    ms = await store.query_required_single("RETURN time::millis(time::now());", int)
+    await structured(client, "create_entities", {"entities": [entity("Old")]})
+    since = ms << 16
+    made = [entity("Ana", "person", ["tea", "jazz"]), entity("Bo", "robot", ["beeps"])]
+    await structured(client, "create_entities", {"entities": [*made, entity("Old", "x", ["no"])]})
+    entries = (await store.execute(look(since, 1000), idempotent=True))[0]
+    graph_tables = {"entity", "observation", "memory"}
+    writes = [{table_of(c) for c in e["changes"]} & graph_tables for e in entries]
+    assert [w for w in writes if w] == [{"entity"}, graph_tables]
+    assert (await structured(client, "read_graph", {}))["entities"] == [entity("Old"), *made]
+    assert (await from_database(store)).read_graph()[0]["entities"] == [entity("Old"), *made]
+
+
 async def test_the_resource_is_not_shadowed_by_the_memory_template(
     store: Store, client: Client
 ) -> None:
@@ -518,3 +538,20 @@ async def test_a_page_of_other_tables_changes_does_not_hide_a_later_change(
     await graph.create_entities(store, entities=[graph.NewEntity(name="Zed", type="t")])
     names = [e["name"] for e in (await structured(client, "read_graph", {}))["entities"]]
     assert sorted(names) == ["E0", "E1", "E2", "Zed"]
+
+
+async def test_an_entitys_place_is_kept_whoever_writes(store: Store, client: Client) -> None:
+    """Entities of one create keep the call's order (schema 033's position); a write that
+    changes an entity's position within its life is refused, whoever writes; a deleted
+    entity created again takes a new place, last."""
+    from surreal_store import ImmutableError
+
+    names = ["Zed", "Ana", "Mo"]
+    await structured(client, "create_entities", {"entities": [entity(n) for n in names]})
+    assert [e.name for e in (await graph.read_graph(store)).entities] == names
+    with pytest.raises(ImmutableError, match="keeps its place"):
+        await store.execute("UPDATE entity SET position = 0 WHERE name = 'Mo';", idempotent=False)
+    await structured(client, "delete_entities", {"entityNames": ["Zed"]})
+    await structured(client, "create_entities", {"entities": [entity("Zed")]})
+    listed = (await structured(client, "read_graph", {}))["entities"]
+    assert [e["name"] for e in listed] == ["Ana", "Mo", "Zed"]

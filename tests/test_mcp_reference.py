@@ -44,6 +44,9 @@ DEFECTS = {
     "open-nodes-readme": "the README says open_nodes returns relations between the requested "
     "entities; the code (deliberately changed) returns those with either end requested: both "
     "servers follow the code",
+    "unanswered-lines": "a line that is not JSON, or not a JSON-RPC message, is never answered "
+    "(JSON-RPC answers a parse error or an invalid request): "
+    "test_text_utf8_cannot_carry_and_unreadable_lines",
 }
 # Where ours differs by design (docs/mcp-memory-compat.md, "Deliberate differences"): an empty
 # entity name or relation type is refused (ValidationError), nothing written.
@@ -553,6 +556,64 @@ def test_import_and_export_a_file_the_reference_wrote(servers: Pair, tmp_path: P
     assert owns_lines == [6]
 
 
+def test_read_graph_lists_in_the_reference_order_and_a_file_round_trips(
+    servers: Pair, tmp_path: Path
+) -> None:
+    """Entities created in one call come back in the call's order (not by name), a deleted
+    one created again comes last, relations in the order created: read_graph answers exactly
+    as the reference does, and a file the reference wrote comes back from import-graph and
+    export-graph byte for byte. Before, entities of one call were listed by name (schema
+    033 numbers them; found by the breaker)."""
+    from typer.testing import CliRunner
+
+    from surreal_store._cli import app
+
+    empty_both(servers)
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("create_entities", {"entities": [
+            {"name": "Zed", "entityType": "person", "observations": ["tall", "kind"]},
+            {"name": "Ana", "entityType": "person", "observations": []},
+            {"name": "Mo", "entityType": "cat", "observations": ["purrs"]},
+            {"name": "Bea", "entityType": "org", "observations": ["big"]},
+        ]}),
+        ("create_relations", {"relations": [
+            {"from": "Zed", "to": "Mo", "relationType": "feeds"},
+            {"from": "Ana", "to": "Bea", "relationType": "works_at"},
+            {"from": "Mo", "to": "Ana", "relationType": "likes"},
+        ]}),
+        ("delete_entities", {"entityNames": ["Ana"]}),
+        ("create_entities", {"entities": [
+            {"name": "Ana", "entityType": "robot", "observations": ["beeps"]},
+            {"name": "Cy", "entityType": "person", "observations": []},
+        ]}),
+        ("add_observations", {"observations": [{"entityName": "Zed", "contents": ["old"]}]}),
+        ("create_relations", {"relations": [
+            {"from": "Cy", "to": "Zed", "relationType": "knows"},
+            {"from": "Ana", "to": "Zed", "relationType": "knows"},
+        ]}),
+    ]  # fmt: skip
+    for tool, args in calls:
+        assert not servers.ref_call(tool, args).is_error, (tool, args)
+        assert not servers.ours_call(tool, args).is_error, (tool, args)
+    # As answered, not in the normal form the random comparison uses.
+    theirs = servers.ref_call("read_graph", {})
+    assert theirs.structured_content is not None
+    assert [e["name"] for e in theirs.structured_content["entities"]] == [
+        "Zed", "Mo", "Bea", "Ana", "Cy",
+    ]  # fmt: skip
+    ours = servers.ours_call("read_graph", {})
+    assert ours.structured_content == theirs.structured_content
+    assert text_of(ours) == text_of(theirs)
+    written = tmp_path / "memory.jsonl"
+    written.write_bytes(servers.ref_file.read_bytes())
+    url = f"surrealkv://{tmp_path / 'store'}"
+    runner = CliRunner()
+    for step in (["import-graph", str(written)], ["export-graph", str(tmp_path / "out.jsonl")]):
+        done = runner.invoke(app, ["--url", url, *step], catch_exceptions=False)
+        assert done.exit_code == 0, done.stderr
+    assert (tmp_path / "out.jsonl").read_bytes() == written.read_bytes()
+
+
 # Case mappings where lowercasing is not a character-for-character affair, or where casefold
 # and lower part ways: final sigma, dotted and dotless I, sharp s, titlecase digraphs, the
 # Kelvin and Ohm signs, ligatures.
@@ -592,3 +653,63 @@ def test_search_nodes_lowercases_as_the_reference(servers: Pair) -> None:
         ref = answer("search_nodes", servers.ref_call("search_nodes", {"query": q}))
         ours = answer("search_nodes", servers.ours_call("search_nodes", {"query": q}))
         assert ours == ref, q
+
+
+def test_text_utf8_cannot_carry_and_unreadable_lines(
+    reference_script: Path, tmp_path: Path
+) -> None:
+    """A lone surrogate (``"\\ud800"``: valid JSON, not UTF-8) in reads and in an unknown
+    entity's name: both servers answer the same. In a write, the reference stores it; ours
+    refuses the call with the store's ValidationError (docs: deliberate differences). A line
+    that is not JSON: the reference never answers it (docs: unanswered-lines), ours answers
+    the parse error; both serve on."""
+    import anyio
+    from _pipes import Pipes, line, ours, reference, tool
+
+    lone = "\ud800"
+    reads = [
+        tool(1, "search_nodes", {"query": lone}),
+        tool(2, "open_nodes", {"names": [lone, "x"]}),
+        tool(3, "add_observations", {"observations": [{"entityName": lone, "contents": ["a"]}]}),
+        tool(4, "delete_entities", {"entityNames": [lone]}),
+    ]
+    create = tool(6, "create_entities", {"entities": [
+        {"name": lone, "entityType": "t", "observations": [f"x{lone}"]}]})  # fmt: skip
+    seen: dict[str, Any] = {}
+
+    async def run(name: str) -> None:
+        where = tmp_path / name
+        where.mkdir()
+        start = reference(reference_script, where) if name == "reference" else ours(where)
+        async with await start as process:
+            pipes = Pipes(process)
+            await pipes.handshake()
+            await pipes.send(*reads)
+            answered = {a["id"]: a["result"] for a in await pipes.answers(len(reads))}
+            await pipes.send("not json", line({"id": 5, "method": "ping"}))
+            ids = []
+            while 5 not in ids:
+                ids += [a["id"] for a in await pipes.answers(1)]
+            await pipes.send(create)
+            (created,) = await pipes.answers(1)
+            seen[name] = (answered, ids, created["result"])
+            await pipes.stdin.aclose()
+            with anyio.fail_after(30):
+                await process.wait()
+
+    async def both() -> None:
+        await run("reference")
+        await run("ours")
+
+    anyio.run(both, backend="asyncio")
+    (ref_reads, ref_ids, ref_created), (our_reads, our_ids, our_created) = (
+        seen["reference"], seen["ours"],
+    )  # fmt: skip
+    for i in (1, 2, 3, 4):
+        assert our_reads[i].get("structuredContent") == ref_reads[i].get("structuredContent"), i
+        assert our_reads[i]["content"] == ref_reads[i]["content"], i
+    assert our_reads[3]["content"][0]["text"] == f"Entity with name {lone} not found"
+    assert ref_ids == [5] and our_ids == [None, 5]
+    assert ref_created["structuredContent"]["entities"][0]["name"] == lone
+    assert our_created["isError"] is True
+    assert our_created["content"][0]["text"].startswith("ValidationError: entity 0: ")

@@ -61,7 +61,8 @@ IF array::len($dead) > 0 {
         UPDATE ONLY $r.id SET lives += { recorded_at: recorded_at, retracted_at: retracted_at },
             recorded_at = $now, retracted_at = NONE, updated_at = $now, type = $r.type,
             aliases = $r.aliases, summary = $r.summary, attributes = $r.attributes,
-            embedding = $r.embedding, embedding_model = $r.embedding_model RETURN NONE;
+            embedding = $r.embedding, embedding_model = $r.embedding_model,
+            position = $r.position RETURN NONE;
     };
 };
 -- All new: the client makes the entities from its rows and the time (reading a thousand
@@ -153,9 +154,10 @@ async def create_entities(
         rows.setdefault(row["id"], row)
     todo = list(rows.values())
     await entity_vectors(db, todo)
-    for r in todo:
+    for k, r in enumerate(todo):
         if "embedding" in r and r["embedding"] is None:
             del r["embedding"]
+        r["position"] = k  # the order they are listed in (schema 033)
     created: list[Entity] = []
     for start in range(0, len(todo), MAX_BATCH):
         batch = todo[start : start + MAX_BATCH]
@@ -172,7 +174,7 @@ async def create_entities(
                     aliases=r["aliases"], summary=r["summary"],
                     attributes=plain(r["attributes"]),
                     embedding_model=r.get("embedding_model"), created_at=done.now,
-                    updated_at=done.now, recorded_at=done.now,
+                    updated_at=done.now, recorded_at=done.now, position=r["position"],
                 )
             )  # fmt: skip
     return created

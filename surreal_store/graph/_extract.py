@@ -43,8 +43,10 @@ __all__ = [
     "Pattern",
     "PatternExtractor",
     "PreparedWrite",
+    "created_entities",
     "ingest",
     "prepare_extraction",
+    "write_body",
     "write_extraction",
     "write_prepared",
 ]
@@ -208,7 +210,7 @@ def merged(extraction: Extraction) -> tuple[list[NewEntity], list[NewFact]]:
     return list(entities.values()), list(facts.values())
 
 
-def _body(text: str, result: str) -> str:
+def write_body(text: str, result: str) -> str:
     """A graph write's statements without its own ``BEGIN`` / ``COMMIT``, its closing
     statement (what it wrote: a ``SELECT`` or a ``{ now: ... }`` object) bound to ``result``:
     so that several run in one transaction."""
@@ -223,7 +225,7 @@ def _body(text: str, result: str) -> str:
     raise AssertionError("a graph write ends with a statement of what it wrote")
 
 
-def _created(done: Any, rows: list[dict[str, Any]]) -> list[Entity]:
+def created_entities(done: Any, rows: list[dict[str, Any]]) -> list[Entity]:
     """The entities a create wrote: as it read them back, or (all new) made from its rows."""
     if not isinstance(done, Mapping):  # a write that reads back what it created
         return [Entity.model_validate(e) for e in done or []]
@@ -235,7 +237,7 @@ def _created(done: Any, rows: list[dict[str, Any]]) -> list[Entity]:
             id=str(r["id"].key), scope=r["scope"], name=r["name"], type=r["type"],
             aliases=r["aliases"], summary=r["summary"], attributes=plain(r["attributes"]),
             embedding_model=r.get("embedding_model"), created_at=now, updated_at=now,
-            recorded_at=now,
+            recorded_at=now, position=r.get("position"),
         )
         for r in rows
     ]  # fmt: skip
@@ -289,11 +291,11 @@ def _ingest_query(*, source: bool, attaching: bool, facts: bool) -> str:
     if source:
         parts.append(memory_create_block(attaching=attaching))
     parts.append("LET $rows = $e_rows;\nLET $ids = $e_ids;\n")
-    parts.append(_body(CREATE_ENTITIES_STATEMENTS, "$g_entities"))
+    parts.append(write_body(CREATE_ENTITIES_STATEMENTS, "$g_entities"))
     parts.append(_ENRICH)
     if facts:
         parts.append("LET $rows = $f_rows;\nLET $ids = $f_ids;\n")
-        parts.append(_body(ASSERT_FACTS_STATEMENTS, "$g_facts"))
+        parts.append(write_body(ASSERT_FACTS_STATEMENTS, "$g_facts"))
     memory = f"(SELECT {MEMORY_FIELDS} FROM ONLY $p_memory)" if source else "NONE"
     parts.append(
         f"RETURN {{ memory: {memory}, entities: $g_entities, "
@@ -384,7 +386,7 @@ async def write_prepared(
     done = await db.query_required_single(prepared.text, dict, **params)
     return Ingested(
         memory=done["memory"],
-        entities=_created(done["entities"], rows),
+        entities=created_entities(done["entities"], rows),
         facts=_recorded(
             done["facts"], params.get("f_rows", []), prepared.fact_ends, params["scope"]
         ),

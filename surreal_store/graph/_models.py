@@ -114,6 +114,9 @@ class Entity(Model):
     retracted_at: dt.datetime | None = None
     lives: list[dict[str, dt.datetime]] = Field(default_factory=list)
     merged_into: Key | None = None
+    position: int | None = None
+    """Its place among the entities created with it (schema 033): entities are listed by
+    ``(recorded_at, position, name)``, the order they were created in."""
 
     @property
     def deleted(self) -> bool:
@@ -290,7 +293,7 @@ class Predicate(Model):
 
 ENTITY_FIELDS: Final = (
     "id, scope, name, type, aliases, summary, attributes, embedding_model, created_at, "
-    "updated_at, recorded_at, retracted_at, lives, merged_into"
+    "updated_at, recorded_at, retracted_at, lives, merged_into, position"
 )
 FACT_FIELDS: Final = (
     "id, scope, in.name AS subject, predicate, out.name AS object, value, key, valid_from, "

@@ -19,11 +19,13 @@ from ._names import CHECK_ENDS, check_name, check_scope, entity_record
 from ._sources import Source, memory_source_params, parse_sources
 
 __all__ = [
+    "ADD_OBSERVATIONS_STATEMENTS",
     "OBSERVATION_KIND",
     "add_observations",
     "add_observations_many",
     "delete_observations",
     "delete_observations_many",
+    "observation_items",
     "observation_memory_id",
 ]
 
@@ -44,7 +46,7 @@ RETURN $ends.map(|$e| (SELECT VALUE in.content_hash FROM observation
 # is linear either way.
 OBSERVATION_BATCH: Final = 250
 
-_ADD_OBSERVATIONS = (
+ADD_OBSERVATIONS_STATEMENTS = (
     """
 BEGIN;
 LET $now = time::now();
@@ -117,7 +119,7 @@ def _contents(value: Any, what: str) -> list[str]:
     return list(dict.fromkeys(check_text(c, what, empty=True) for c in value))
 
 
-def _observation_items(
+def observation_items(
     scope: str, observations: Mapping[str, Sequence[str]]
 ) -> tuple[list[dict[str, Any]], dict[RecordId, dict[str, Any]]]:
     if not isinstance(observations, Mapping):
@@ -161,7 +163,7 @@ async def add_observations_many(
     nothing written. ``source`` is
     recorded on the memories as the memory layer records provenance."""
     check_scope(scope)
-    items, memories = _observation_items(scope, observations)
+    items, memories = observation_items(scope, observations)
     sources = parse_sources(source)
     names = {str(i["entity"].key): i["name"] for i in items}
     ends = [i["entity"] for i in items]
@@ -180,7 +182,7 @@ async def add_observations_many(
                 batch.setdefault(entity, []).append(m)
         mids = list(dict.fromkeys(m["id"] for ms in batch.values() for m in ms))
         added = await db.query(
-            _ADD_OBSERVATIONS,
+            ADD_OBSERVATIONS_STATEMENTS,
             dict,
             scope=scope,
             kind=OBSERVATION_KIND,
@@ -234,7 +236,7 @@ async def delete_observations_many(
     are retracted (reads as of an earlier time still see them); the memories stay. What is
     absent (an entity, a content) is skipped."""
     check_scope(scope)
-    items, _ = _observation_items(scope, observations)
+    items, _ = observation_items(scope, observations)
     await db.execute(_DELETE_OBSERVATIONS, items=items)
 
 

@@ -105,8 +105,9 @@ def fact_order(f: Fact) -> tuple[dt.datetime, str]:
     return (f.recorded_at, f.id)
 
 
-def _entity_order(e: Entity) -> tuple[dt.datetime, str]:
-    return (e.recorded_at, e.name)
+def _entity_order(e: Entity) -> tuple[dt.datetime, int, str]:
+    # The order they were created in (schema 033), as the reference server lists them.
+    return (e.recorded_at, e.position or 0, e.name)
 
 
 def _subgraph(parts: _Parts) -> Subgraph:

@@ -33,13 +33,16 @@ T = TypeVar("T")
 
 class Session(Protocol):
     """What the graph tools need of the server they are part of: its store, the scope a call
-    means, and a way to run a call whose store errors become the client's tool errors."""
+    means, and ways to run a call whose store errors become the client's tool errors (or
+    resource errors)."""
 
     store: Store
 
     async def scope(self, given: str | None, tool: str) -> str: ...
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T: ...
+
+    async def read(self, fn: Callable[[], Awaitable[T]]) -> T: ...
 
 
 log = logging.getLogger("surreal_store.mcp")

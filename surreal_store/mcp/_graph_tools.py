@@ -22,15 +22,14 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Final
 
-import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import graph
-from .._errors import StoreError, ValidationError
-from .._types import check_text
+from .._errors import ValidationError
+from ..graph._create_observed import create_observed_entities
 from ._graph_feed import Session, Views
 from ._graph_own import register_own_graph_tools
 from ._graph_view import Relation, graph_text
@@ -226,21 +225,12 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
                 for e in first.values()
                 if e.observations
             }
-            for contents in observations.values():  # refused before anything is written
-                for c in contents:
-                    check_text(c, "an observation", empty=True)
-            created = await graph.create_entities(session.store, entities=wanted, scope=scope)
+            # One transaction: a reader (another client, a subscription) sees the entities
+            # with their observations or neither, and a failure writes nothing.
+            created, _ = await create_observed_entities(
+                session.store, entities=wanted, observations=observations, scope=scope
+            )
             made = {c.name for c in created}
-            todo = {n: c for n, c in observations.items() if n in made}
-            if todo:
-                try:
-                    await graph.add_observations_many(session.store, observations=todo, scope=scope)
-                except BaseException:
-                    # Nothing half-way (the engine failed between the two writes): the
-                    # entities this call made are deleted again.
-                    with anyio.CancelScope(shield=True):
-                        await graph.delete_entities(session.store, names=sorted(made), scope=scope)
-                    raise
             out = [
                 {
                     "name": n,
@@ -451,10 +441,7 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
             view = await views.current(await session.scope(None, "memory://knowledge-graph"))
             return view.read_graph()[1]
 
-        try:
-            return await session.call(go)
-        except ToolError as exc:  # a resource fails as a resource, with the same words
-            raise StoreError(str(exc)) from exc
+        return await session.read(go)
 
     register_own_graph_tools(server, session)
     return views

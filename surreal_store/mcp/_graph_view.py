@@ -257,7 +257,7 @@ def entities_of(sub: Subgraph) -> list[ViewEntity]:
             name=e.name,
             type=e.type,
             observations=list(dict.fromkeys(sub.contents(e.name))),
-            order=(e.recorded_at, e.name),
+            order=(e.recorded_at, e.position or 0, e.name),
         )
         for e in sub.entities
     ]

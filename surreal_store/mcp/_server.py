@@ -10,16 +10,25 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 
 import anyio
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from .. import access, commits, memory, provenance
 from .._client import Store
+from .._config import redact_url
 from .._doors import AGENT_MAX_K, DoorSpace, fits, own_embedder
-from .._errors import ConfigError, EmbeddingSpaceError, StoreError, ValidationError
+from .._errors import (
+    ConfigError,
+    EmbeddingSpaceError,
+    NotFoundError,
+    StoreError,
+    StoreLockedError,
+    ValidationError,
+)
 from .._version import __version__
 from ._graph_tools import register_graph_tools
+from ._stdio import refuse_first_request, serve_stdio
 from ._subscriptions import ListenerBus, Subscriptions
 
 __all__ = ["EmbedderChoice", "create_server", "resolve_embedder", "serve"]
@@ -120,6 +129,21 @@ class _Session:
             return await fn()
         except StoreError as exc:
             raise ToolError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def read(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """A resource's answer. The store's refusals reach the client as MCP errors with the
+        store's message, and stay out of the server's log as tracebacks (they are the client's
+        news): an id that is malformed, unknown, or of a record this sign-in may not see is
+        "not found" (-32602), each in the same words; any other refusal is the resource
+        failing (-32603)."""
+        try:
+            return await fn()
+        except (NotFoundError, ValidationError) as exc:
+            raise ResourceNotFoundError(f"{type(exc).__name__}: {exc}") from None
+        except StoreError as exc:
+            raise ResourceError(f"{type(exc).__name__}: {exc}") from None
+        except ToolError as exc:  # the session's own refusal (an agent's scope)
+            raise ResourceError(str(exc)) from None
 
 
 def _memory_out(m: memory.Memory) -> dict[str, Any]:
@@ -426,7 +450,7 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
     @server.resource("memory://{memory_id}", mime_type="application/json")
     async def memory_resource(memory_id: str) -> dict[str, Any]:
         """A memory by id."""
-        return await session.call(lambda: _get(session, memory_id))
+        return await session.read(lambda: _get(session, memory_id))
 
     @server.resource("decision://{decision_id}", mime_type="application/json")
     async def decision_resource(decision_id: str) -> dict[str, Any]:
@@ -436,7 +460,7 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
             d = await provenance.get_decision(session.store, decision=decision_id)
             return d.model_dump(mode="json")
 
-        return await session.call(go)
+        return await session.read(go)
 
     # Subscribing to a resource (memory://knowledge-graph, memory://{id}): told when it
     # changes, whoever writes (_subscriptions).
@@ -469,7 +493,15 @@ async def serve(
     # that refuses to start creates nothing, not even a store at a mistyped path.
     named = resolve_embedder(embedder, None) if embedder != "auto" else None
     _plain_notices()
-    async with Store(url, migrate=True, **settings) as store:
+    store = Store(url, migrate=True, **settings)
+    try:
+        await store.open()
+    except StoreLockedError as exc:
+        locked = _locked(store.settings.url, transport, host, port)
+        if transport == "stdio":
+            await refuse_first_request(str(locked))
+        raise locked from exc
+    try:
         chosen = await _start_embedder(store, embedder, named)
         server = create_server(store, embedder=chosen)
         async with anyio.create_task_group() as tasks:
@@ -478,8 +510,27 @@ async def serve(
             if transport == "http":
                 await server.run_streamable_http_async(host=host, port=port)
             else:
-                await server.run_stdio_async()
+                await serve_stdio(server)
             tasks.cancel_scope.cancel()
+    finally:
+        await store.aclose()
+
+
+def _locked(url: str, transport: str, host: str, port: int) -> StoreLockedError:
+    """The error of a second server on an embedded store, saying what to do instead."""
+    where = redact_url(url)
+    http = f"http://{host}:{port}/mcp"
+    one = (
+        "keep this one and point the other clients at it"
+        if transport == "http"
+        else f"run one server with --http and point every client at {http}"
+    )
+    return StoreLockedError(
+        f"surreal-store mcp: {where} is open in another process (another MCP server, or "
+        "another program on the store), and an embedded store serves one process at a time: "
+        f"{one}, or serve the store from SurrealDB (docker compose up -d, with the project's "
+        "docker-compose.yml) and start each MCP server with --url ws://127.0.0.1:8000"
+    )
 
 
 def _plain_notices() -> None:
