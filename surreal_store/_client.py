@@ -464,7 +464,10 @@ class Store:
 
         # Our embedded connection encodes them itself; another takes the SDK's types.
         convert = to_wire if isinstance(self._db, EmbeddedConnection) else to_sdk
-        sdk_params = {k: convert(v) for k, v in params.items()} if params else None
+        try:
+            sdk_params = {k: convert(v) for k, v in params.items()} if params else None
+        except RecursionError:
+            raise e.ValidationError("cannot send a value: it is nested too deep") from None
         try:
             # The common case pays nothing for the retry machinery.
             return await self._attempt(text, sdk_params, sh, serialise, timeout_s), sh

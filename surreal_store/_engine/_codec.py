@@ -9,6 +9,8 @@ Record ids become :class:`~surreal_store._types.RecordId`, durations ``timedelta
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -52,6 +54,17 @@ _WIRE_PASS = frozenset({str, float, bool, bytes})
 _WIRE_NONE: Final = cbor2.CBORTag(TAG_NONE, None)
 _TAG_STRING_DATETIME: Final = sdk_constants.TAG_DATETIME
 _TAG_DURATION: Final = sdk_constants.TAG_DURATION_COMPACT
+_TAG_DECIMAL: Final = sdk_constants.TAG_DECIMAL_STRING
+# What reaches cbor2 as it is: bytes-likes and UUIDs it writes as the SDK does, and the
+# SDK's own types (:func:`_wire_default`); any other type is refused, as the SDK refuses it.
+_WIRE_SDK_TYPES = (
+    bytearray,
+    uuid.UUID,
+    surrealdb.RecordID,
+    surrealdb.NullType,
+    surrealdb.Duration,
+    surrealdb.Table,
+)
 _I64_MIN: Final = -(2**63)
 _I64_MAX: Final = 2**63 - 1
 
@@ -187,9 +200,9 @@ def _wire_datetime(value: dt.datetime) -> cbor2.CBORTag:
 def to_wire(value: Any) -> Any:
     """A query parameter as cbor2's C encoder writes it with the bytes the SDK's own
     (pure-Python) encoder would: ``None`` as NONE (tag 6), datetimes as tag 0 strings,
-    record ids and durations as their tags. Checked as :func:`to_sdk` checks (string keys,
-    64-bit integers); a type it does not know is left to the SDK's types (encoded by
-    :func:`_wire_default`)."""
+    record ids, decimals and durations as their tags, subclasses of str, int and float (enums)
+    as their plain values. Checked as :func:`to_sdk` and the SDK check (string keys, 64-bit
+    integers, no negative duration); a type neither knows is refused."""
     kind = type(value)
     if kind in _WIRE_PASS:
         return value
@@ -218,20 +231,30 @@ def to_wire(value: Any) -> Any:
         return _wire_datetime(value)
     if value is JSON_NULL:
         return None  # CBOR null: SurrealDB's NULL
-    if isinstance(value, bool | int):  # subclasses (an IntEnum) as the SDK writes them
-        return to_wire(int(value)) if not isinstance(value, bool) else bool(value)
-    if isinstance(value, str):
-        return str(value)
+    if isinstance(value, int):  # an IntEnum or an (int, Enum): its number, as the SDK writes it
+        return to_wire(int.__int__(value))
+    if isinstance(value, str):  # a StrEnum or a (str, Enum): its text, not what str() says
+        return str.__str__(value)
     if isinstance(value, float):
-        return float(value)
+        return float.__float__(value)
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            return float(value)  # NaN and the infinities as the SDK writes them: floats
+        return cbor2.CBORTag(_TAG_DECIMAL, str(value))
     if isinstance(value, dt.timedelta):
         ns = (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1000
+        if ns < 0:
+            raise e.ValidationError(
+                f"cannot send a value: a negative duration ({value}); SurrealDB's are not"
+            )
         return cbor2.CBORTag(_TAG_DURATION, list(divmod(ns, 1_000_000_000)))
     if isinstance(value, BaseModel):
         return to_wire(value.model_dump(mode="python", exclude_none=True))
     if isinstance(value, set | frozenset):
         return [to_wire(v) for v in value]
-    return value
+    if isinstance(value, _WIRE_SDK_TYPES):
+        return value
+    raise e.ValidationError(f"cannot send a value: cannot encode {kind.__name__} for SurrealDB")
 
 
 def _wire_default(encoder: Any, value: Any) -> None:

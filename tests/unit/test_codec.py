@@ -3,8 +3,10 @@ values mapped to and from the SDK's types, and the rows the recall index keeps."
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import decimal
+import enum
 import uuid
 from typing import Any
 
@@ -168,7 +170,7 @@ _PARAMS = st.recursive(
         | st.builds(dt.timezone, st.timedeltas(dt.timedelta(hours=-23), dt.timedelta(hours=23)))
     )
     | st.builds(codec.datetime_at, st.integers(0, 2**33), st.integers(0, 999_999_999))
-    | st.timedeltas(),
+    | st.timedeltas(min_value=dt.timedelta(0)),  # a negative one is refused (below)
     lambda inner: (
         st.lists(inner, max_size=4)
         | st.tuples(inner, inner)
@@ -207,3 +209,48 @@ def test_integers_past_64_bits_are_refused_before_encoding(value: Any) -> None:
 def test_wire_object_keys_that_are_not_strings_are_refused(key: Any) -> None:
     with pytest.raises(ValidationError, match="keys must be strings"):
         codec.to_wire({"ok": {key: 1}})
+
+
+class _Mixed(str, enum.Enum):  # noqa: UP042  (the case StrEnum fixed)
+    A = "x"
+
+
+class _Number(int, enum.Enum):
+    ONE = 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        _Mixed.A,
+        enum.StrEnum("S", {"B": "y"}).B,  # type: ignore[attr-defined]
+        _Number.ONE,
+        enum.IntEnum("I", {"TWO": 2}).TWO,  # type: ignore[attr-defined]
+        {"v": _Mixed.A, "n": [_Number.ONE]},
+        decimal.Decimal("1.5"),
+        decimal.Decimal(2**63),
+        decimal.Decimal("NaN"),
+        decimal.Decimal("-Infinity"),
+        uuid.UUID(int=7),
+        bytearray(b"ab"),
+    ],
+)
+def test_subclasses_and_decimals_are_encoded_as_the_sdk_does(value: Any) -> None:
+    """A (str, Enum) goes out as its value (str() of it is "ClassName.MEMBER"), a Decimal as
+    SurrealDB's decimal (tag 10): the very bytes the SDK writes."""
+    wire = {"p": codec.to_wire(value)}
+    assert codec.encode_query("7", "RETURN $p", wire) == _sdk_request({"p": value})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [memoryview(b"ab"), collections.deque([1]), 2j, dt.date(2026, 1, 1), object()],
+)
+def test_a_type_the_sdk_cannot_send_is_refused(value: Any) -> None:
+    with pytest.raises(ValidationError, match="cannot encode"):
+        codec.to_wire({"nested": [value]})
+
+
+def test_a_negative_duration_is_refused_in_words() -> None:
+    with pytest.raises(ValidationError, match="negative duration"):
+        codec.to_wire(dt.timedelta(seconds=-5))
