@@ -137,6 +137,8 @@ class Store:
         self._session: Session | None = None  # this store's session on a shared connection
         self._signin = ANONYMOUS
         self._engine_version = ""
+        # How parameters cross the boundary, chosen at open by the connection's kind.
+        self._convert: Callable[[Any], Any] | None = None
         self._attached: dict[tuple[str, str, str], Any] = {}
         self.stats = StoreStats()
 
@@ -199,7 +201,7 @@ class Store:
         if self._state is not StoreState.UNOPENED:
             raise e.StoreStateError(f"a store opens once; this one is {self._state.value}")
         from ._engine._answers import map_exception
-        from ._engine._embedded import connection
+        from ._engine._embedded import connection, params_converter
         from ._engine._exit import engine
         from ._engine._signin import sign_in
 
@@ -216,6 +218,7 @@ class Store:
                     await self._db.use(s.namespace, s.database)
                 assert self._db is not None
                 self._engine_version = str(await self._db.version())
+                self._convert = params_converter(self._db)
         except TimeoutError:
             await self._leave_session()
             await self._close_connection()
@@ -459,11 +462,9 @@ class Store:
                 f"{self._signin.name!r} is a VIEWER and may only read; this query writes "
                 f"({verbs}); nothing was sent"
             )
-        from ._engine._codec import to_sdk, to_wire
-        from ._engine._embedded import EmbeddedConnection
-
-        # Our embedded connection encodes them itself; another takes the SDK's types.
-        convert = to_wire if isinstance(self._db, EmbeddedConnection) else to_sdk
+        convert = self._convert
+        if convert is None:
+            raise e.StoreStateError("the store is not open")
         try:
             sdk_params = {k: convert(v) for k, v in params.items()} if params else None
         except RecursionError:

@@ -18,6 +18,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,7 +32,7 @@ from surrealdb.request_message.methods import RequestMethod
 
 from .. import _errors as e
 from .._config import Settings, redact_url, url_scheme
-from ._codec import decode, encode_query
+from ._codec import decode, encode_query, to_sdk, to_wire
 from ._exit import engine
 from ._signin import ANONYMOUS, SignIn, identity, sign_in
 
@@ -42,6 +43,7 @@ __all__ = [
     "Shared",
     "close_quietly",
     "connection",
+    "params_converter",
 ]
 
 Connection = surrealdb.AsyncSurrealConnection
@@ -108,6 +110,12 @@ class EmbeddedConnection(AsyncEmbeddedSurrealConnection):
     async def detach_session(self, session_id: uuid.UUID) -> None:
         """End the engine session ``session_id``."""
         await self._send(RequestMessage(RequestMethod.DETACH, session=session_id), "detach")
+
+
+def params_converter(db: surrealdb.AsyncSurrealConnection) -> Callable[[Any], Any]:
+    """How a query's parameters go to ``db``: made for our embedded connection's encoder
+    (:func:`~._codec.to_wire`), or as the SDK's types for any other."""
+    return to_wire if isinstance(db, EmbeddedConnection) else to_sdk
 
 
 def connection(url: str) -> surrealdb.AsyncSurrealConnection:
