@@ -4,15 +4,12 @@ server's ``create_entities``, which takes each entity's observations with it).""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Final
 
-from .._errors import ValidationError
 from .._executor import Executor
-from .._types import RecordId
-from ._entities import CREATE_ENTITIES_STATEMENTS, entity_row, entity_vectors
+from ._entities import CREATE_ENTITIES_STATEMENTS, new_entity_rows
 from ._extract import created_entities, write_body
 from ._models import DEFAULT_SCOPE, Entity, NewEntity
-from ._names import check_scope
 from ._observe import ADD_OBSERVATIONS_STATEMENTS, OBSERVATION_KIND, observation_items
 
 __all__ = ["create_observed_entities"]
@@ -55,19 +52,7 @@ async def create_observed_entities(
     :func:`~._observe.add_observations_many` of ``observations`` (by entity name), in one
     transaction. Returns the entities created (input order) and the contents added to each
     (an entity that was already there gets none). Everything is checked before the write."""
-    check_scope(scope)
-    if isinstance(entities, NewEntity) or not isinstance(entities, Sequence):
-        raise ValidationError("entities must be a list of NewEntity")
-    rows: dict[RecordId, dict[str, Any]] = {}
-    for i, item in enumerate(entities):
-        row = entity_row(scope, item, i)
-        rows.setdefault(row["id"], row)
-    todo = list(rows.values())
-    await entity_vectors(db, todo)
-    for k, r in enumerate(todo):
-        if "embedding" in r and r["embedding"] is None:
-            del r["embedding"]
-        r["position"] = k  # the order they are listed in (schema 033)
+    todo = await new_entity_rows(db, scope=scope, entities=entities)
     wanted = {r["name"] for r in todo}
     items, memories = observation_items(
         scope, {n: c for n, c in observations.items() if n in wanted and c}

@@ -31,6 +31,7 @@ __all__ = [
     "delete_entities",
     "entity_row",
     "entity_vectors",
+    "new_entity_rows",
     "update_entity",
 ]
 
@@ -134,17 +135,12 @@ async def entity_vectors(db: Executor, rows: list[dict[str, Any]]) -> None:
         r["embedding_model"] = space.writing_model
 
 
-@public
-async def create_entities(
-    db: Executor, *, entities: Sequence[NewEntity], scope: str = DEFAULT_SCOPE
-) -> list[Entity]:
-    """Create ``entities`` in ``scope`` and return the ones created, in input order.
-
-    A name that is already an entity of the scope is skipped (it is not updated), as the
-    reference memory server does; a name repeated in the call is created once (its first
-    occurrence). A deleted entity's name creates it again: a new life of the same record.
-    ``embedding`` (of name + summary, for search) must be of the store's embedding space.
-    """
+async def new_entity_rows(
+    db: Executor, *, scope: str, entities: Sequence[NewEntity]
+) -> list[dict[str, Any]]:
+    """The rows of a creation of ``entities`` in ``scope``, checked: a name repeated in the
+    call once (its first occurrence), embeddings of the store's space, each row's position in
+    the call (schema 033)."""
     check_scope(scope)
     if isinstance(entities, NewEntity) or not isinstance(entities, Sequence):
         raise ValidationError("entities must be a list of NewEntity")
@@ -157,7 +153,22 @@ async def create_entities(
     for k, r in enumerate(todo):
         if "embedding" in r and r["embedding"] is None:
             del r["embedding"]
-        r["position"] = k  # the order they are listed in (schema 033)
+        r["position"] = k
+    return todo
+
+
+@public
+async def create_entities(
+    db: Executor, *, entities: Sequence[NewEntity], scope: str = DEFAULT_SCOPE
+) -> list[Entity]:
+    """Create ``entities`` in ``scope`` and return the ones created, in input order.
+
+    A name that is already an entity of the scope is skipped (it is not updated), as the
+    reference memory server does; a name repeated in the call is created once (its first
+    occurrence). A deleted entity's name creates it again: a new life of the same record.
+    ``embedding`` (of name + summary, for search) must be of the store's embedding space.
+    """
+    todo = await new_entity_rows(db, scope=scope, entities=entities)
     created: list[Entity] = []
     for start in range(0, len(todo), MAX_BATCH):
         batch = todo[start : start + MAX_BATCH]
