@@ -130,6 +130,17 @@ def decode(data: bytes) -> Any:
     return cbor2.loads(data, tag_hook=_decode_tag)
 
 
+def _string_keys(value: Mapping[Any, Any]) -> None:
+    for k in value:
+        if type(k) is not str:
+            # str(k) would store {1: 2} as {"1": 2}: refused rather than coerced.
+            raise e.ValidationError(f"object keys must be strings, not {k!r}")
+
+
+def _nanos(value: dt.timedelta) -> int:
+    return (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1000
+
+
 def to_sdk(value: Any) -> Any:
     """A query parameter as the SDK encodes it."""
     if type(value) in _PASS or isinstance(value, _SCALARS):
@@ -139,17 +150,13 @@ def to_sdk(value: Any) -> Any:
     if value is JSON_NULL:
         return surrealdb.Null
     if isinstance(value, Mapping):
-        for k in value:
-            if type(k) is not str:
-                # str(k) would store {1: 2} as {"1": 2}: refused rather than coerced.
-                raise e.ValidationError(f"object keys must be strings, not {k!r}")
+        _string_keys(value)
         return {k: to_sdk(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         # Vectors are long lists of scalars: those are tested inline rather than recursed into.
         return [v if type(v) in _PASS else to_sdk(v) for v in value]
     if isinstance(value, dt.timedelta):
-        ns = (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1000
-        return surrealdb.Duration(ns)
+        return surrealdb.Duration(_nanos(value))
     if isinstance(value, BaseModel):
         return to_sdk(value.model_dump(mode="python", exclude_none=True))
     if isinstance(value, set | frozenset):
@@ -216,9 +223,7 @@ def to_wire(value: Any) -> Any:
             )
         return value
     if kind is dict or isinstance(value, Mapping):
-        for k in value:
-            if type(k) is not str:
-                raise e.ValidationError(f"object keys must be strings, not {k!r}")
+        _string_keys(value)
         return {k: v if type(v) in _WIRE_PASS else to_wire(v) for k, v in value.items()}
     if kind is list or isinstance(value, list | tuple):
         # Vectors are long lists of floats: passed through when every item is one.
@@ -242,7 +247,7 @@ def to_wire(value: Any) -> Any:
             return float(value)  # NaN and the infinities as the SDK writes them: floats
         return cbor2.CBORTag(_TAG_DECIMAL, str(value))
     if isinstance(value, dt.timedelta):
-        ns = (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1000
+        ns = _nanos(value)
         if ns < 0:
             raise e.ValidationError(
                 f"cannot send a value: a negative duration ({value}); SurrealDB's are not"

@@ -98,7 +98,7 @@ def _versions(at: bool) -> str:
         return "[]"
     fields = VERSION_FIELDS.replace("entity,", "record::id(entity) AS entity,", 1)
     # 32 entities a part: an index answers each (docs/engine-notes.md, "IN past 32 values").
-    return indexed_in("$ents.id", versions_of(at, "entity IN $part", fields)[1:-1])
+    return indexed_in("$ents.id", versions_of(at, "entity IN $part", fields))
 
 
 def _check_depth(value: int, what: str) -> int:

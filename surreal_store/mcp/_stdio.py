@@ -30,7 +30,7 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, cast
 
 import anyio
 import mcp_types as types
@@ -120,13 +120,18 @@ def encode(message: SessionMessage | dict[str, Any]) -> bytes:
     return (text + "\n").encode()
 
 
-def _claim(fd: int, diversion: int, claimed: list[tuple[int, int]]) -> int:
-    """A private duplicate of ``fd`` for the transport, ``fd`` pointed at ``diversion``."""
-    private = os.dup(fd)
-    os.set_inheritable(private, False)
-    os.dup2(diversion, fd)
-    claimed.append((fd, private))
-    return private
+def _claim(fd: int, diversion: int, mode: str, claimed: list[tuple[int, int]]) -> BinaryIO:
+    """A private stream (``mode``) on a duplicate of ``fd`` for the transport, ``fd`` pointed
+    at ``diversion`` (closed here, whatever happens)."""
+    try:
+        private = os.dup(fd)
+        os.set_inheritable(private, False)
+        os.dup2(diversion, fd)
+        claimed.append((fd, private))
+    finally:
+        os.close(diversion)
+    # closefd=False: a worker thread may still block on it when the transport ends.
+    return cast(BinaryIO, os.fdopen(private, mode, closefd=False))
 
 
 def _backed(stream: Any, fd: int) -> bool:
@@ -144,23 +149,12 @@ def _wire() -> Iterator[tuple[BinaryIO, BinaryIO]]:
     claimed: list[tuple[int, int]] = []
     try:
         if _backed(sys.stdin, 0):
-            null = os.open(os.devnull, os.O_RDONLY)
-            try:
-                fd_in = _claim(0, null, claimed)
-            finally:
-                os.close(null)
-            # closefd=False: a worker thread may still block on it when the transport ends.
-            stdin: BinaryIO = os.fdopen(fd_in, "rb", closefd=False)
+            stdin = _claim(0, os.open(os.devnull, os.O_RDONLY), "rb", claimed)
         else:
             stdin = sys.stdin.buffer
         if _backed(sys.stdout, 1):
             sys.stdout.flush()
-            err = os.dup(2)
-            try:
-                fd_out = _claim(1, err, claimed)
-            finally:
-                os.close(err)
-            stdout: BinaryIO = os.fdopen(fd_out, "wb", closefd=False)
+            stdout = _claim(1, os.dup(2), "wb", claimed)
         else:
             stdout = sys.stdout.buffer
         yield stdin, stdout
