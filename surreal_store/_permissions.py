@@ -436,7 +436,7 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
     ),
     TableAccess(
         "fact_source",
-        {"in": "sc", "out": "sc", "how": "sc", "created_at": "sc"},
+        {"in": "sc", "out": "sc", "how": "sc", "created_at": "sc", "via": "sc"},
         agent={"select": FACT_SOURCE, "create": NEW_FACT_SOURCE, "delete": FACT_SOURCE},
         refused="an agent sources its facts from its memories and its own run events",
     ),

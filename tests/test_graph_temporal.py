@@ -66,8 +66,11 @@ class MFact:
     # its assertion: facts shown together supersede in that order (schema 027).
     origin: MFact | None = None
     n: int = 0
-    # What it holds of the facts it superseded: (fact, from, until).
+    # What it holds of the facts it superseded and of the assertions it joins: (fact, from,
+    # until).
     took: list[tuple[MFact, int, int | None]] = field(default_factory=list)
+    # Sources that reach it only through a part it holds (`via`): lineage, not causes.
+    alt: frozenset[int] = frozenset()
 
     @property
     def key(self) -> tuple[str, str, str, Any]:
@@ -163,19 +166,40 @@ class Model:
 
     def _copy(self, g: MFact, vf: int, vu: int | None, step: int) -> MFact:
         """g recorded again over [vf, vu); one recorded hidden gives back what it holds."""
-        c = MFact(*g.key, vf, vu, step, g.sources, origin=g.origin or g, took=_clip(g.took, vf, vu))
+        c = MFact(
+            *g.key, vf, vu, step, g.sources, origin=g.origin or g, took=_clip(g.took, vf, vu),
+            alt=g.alt,
+        )  # fmt: skip
         self.facts.append(c)
         if self.hidden(c):
             self._give_back(c, step)
         return c
 
     def _give_back(self, f: MFact, step: int) -> None:
-        """f (current) is hidden: every part it took comes back, between living entities."""
+        """f (current) is hidden: every part it took comes back, between living entities, one
+        at a time in assertion order; one that comes back visible is asserted again (shown)
+        before the next comes back."""
         took, f.took = f.took, []
-        for g, a, b in took:
+        for g, a, b in sorted(took, key=lambda t: t[0].order()):
             lives = [self.entities[e].lives[-1] for e in (g.s, g.o)]
             if all(d is None and r <= g.rec for r, d in lives):
-                self._copy(g, a, b, step)
+                c = self._copy(g, a, b, step)
+                if c.ret is None and not self.hidden(c):
+                    self._show(c, step)
+
+    def _part(
+        self,
+        key: tuple[str, str, str, Any],
+        vf: int,
+        vu: int | None,
+        step: int,
+        src: frozenset[int],
+        n: int,
+    ) -> MFact:
+        """An assertion joined into another fact: recorded and retracted at once."""
+        own = MFact(*key, vf, vu, step, src, ret=step, n=n)
+        self.facts.append(own)
+        return own
 
     def _take(self, f: MFact, step: int, fill: bool) -> MFact:
         """f (current, visible) supersedes its visible rivals as an assertion now would."""
@@ -215,17 +239,18 @@ class Model:
         key = (s, p, o, v)
         # Only the current facts as visible as the assertion cover it or join it.
         hidden = bool(src & self.distrusted)
-        kin = [f for f in self.current() if f.key == key and self.hidden(f) == hidden]
+        # A hidden assertion joins nothing; a visible one, the visible facts of its key.
+        kin = [] if hidden else [f for f in self.current() if f.key == key and not self.hidden(f)]
         covers = [
             f for f in kin
             if f.vf <= vf and (f.vu is None or (vu is not None and f.vu >= vu))
         ]  # fmt: skip
         if covers:
             f = min(covers, key=lambda f: f.rec)
-            was = self.hidden(f)
-            f.sources = f.sources | src
-            if not was and self.hidden(f):
-                self._give_back(f, step)
+            if (src - f.sources - f.alt) or (f.sources - src):
+                own = self._part(key, vf, vu, step, frozenset(src), n)
+                f.took.append((own, vf, vu))
+                f.alt = f.alt | (src - f.sources)
             return None
         single = p in SINGLE
         if vu is None and single and not (src & self.distrusted):
@@ -245,9 +270,16 @@ class Model:
         sources = frozenset(src).union(*(g.sources for g in merged))
         for g in merged:
             g.ret = step
-        new = MFact(
-            s, p, o, v, start, end, step, sources, n=n, took=[t for g in merged for t in g.took]
+        parts = (
+            [(self._part(key, vf, vu, step, frozenset(src), n), vf, vu)]
+            + [(g, g.vf, g.vu) for g in merged]
+            if merged
+            else []
         )
+        new = MFact(
+            s, p, o, v, start, end, step, sources, n=n, took=parts,
+            alt=frozenset().union(*(g.alt for g in merged)) - sources,
+        )  # fmt: skip
         self.facts.append(new)
         if self.hidden(new):
             self._give_back(new, step)
@@ -292,7 +324,8 @@ class Model:
         if covers:
             f.ret = step
             cover = min(covers, key=lambda g: g.rec)
-            cover.sources = cover.sources | f.sources
+            cover.took.append((f, f.vf, f.vu))
+            cover.alt = cover.alt | ((f.sources | f.alt) - cover.sources)
             return
         vu = f.vu
         if vu is None and f.p in SINGLE:
@@ -317,7 +350,8 @@ class Model:
         sources = f.sources.union(*(g.sources for g in merged))
         new = MFact(
             *f.key, start, end, step, sources, origin=f.origin or f,
-            took=[t for g in merged for t in g.took],
+            took=[(f, f.vf, vu), *((g, g.vf, g.vu) for g in merged)],
+            alt=(f.alt.union(*(g.alt for g in merged))) - sources,
         )  # fmt: skip
         self.facts.append(new)
         self._take(new, step, fill=False)
@@ -673,7 +707,8 @@ def test_the_machine_replays_a_distrust_that_undoes_supersession(engine: Loop) -
     for name, args in steps:
         getattr(state, name)(**args)
         state.facts_match_at_every_time()
-    assert state.model.visible(5, None) == [("A", "p", "B", None, 2, None)]
+    # B's part given back joins its piece before year 2 (one fact per key, schema 036).
+    assert state.model.visible(5, None) == [("A", "p", "B", None, 0, None)]
     state.teardown()
 
 
@@ -681,8 +716,9 @@ def test_a_fact_shown_again_joins_the_visible_fact_of_its_key(engine: Loop) -> N
     """A fixed example (#35 finding 2): a fact of source 0 is hidden, the same fact is
     asserted from a trusted source (recorded beside it), then source 0 is trusted again. The
     shown fact follows the assertion's rule, one current fact per key: covered by the
-    visible one, it gives it its source (q, B); adjoining it, one fact spans both (q, C).
-    Before, each stood beside the visible one: two current facts said the same."""
+    visible one, it becomes a part of it (q, B); adjoining it, one fact spans both (q, C).
+    Before, each stood beside the visible one: two current facts said the same. Distrusting
+    source 0 again leaves what the trusted assertions said."""
     if not engine.run(_cascade_reaches_facts(engine.store)):
         pytest.skip("the provenance cascade does not reach facts")
     state: Any = _machine(engine, True)()
@@ -702,8 +738,15 @@ def test_a_fact_shown_again_joins_the_visible_fact_of_its_key(engine: Loop) -> N
         ("A", "q", "B", None, 0, None),
         ("A", "q", "C", None, 0, None),
     ]
-    # Distrusting source 0 again hides both: each now cites it.
+    # Distrusting source 0 again gives back what the trusted assertions said: (q, B) from
+    # year 0, (q, C) from year 2 (#35: the joined facts hid them whole before).
     state.distrust_source(i=0, distrust=True)
     state.facts_match_at_every_time()
-    assert engine.run(graph.facts(engine.store, scope=state.scope, valid_at=year(1))) == []
+    current = engine.run(graph.facts(engine.store, scope=state.scope, valid_at=year(1)))
+    assert [_row(f) for f in current] == [("A", "q", "B", None, 0, None)]
+    later = engine.run(graph.facts(engine.store, scope=state.scope, valid_at=year(3)))
+    assert sorted(_row(f) for f in later) == [
+        ("A", "q", "B", None, 0, None),
+        ("A", "q", "C", None, 2, None),
+    ]
     state.teardown()

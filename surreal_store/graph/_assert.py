@@ -60,17 +60,18 @@ LET $f_first = IF array::len($f_causes) > 0 {
 """
 
 # The general path: one row at a time, in order, so that a row sees the facts the rows before
-# it recorded (the rules are docs/graph.md's "Supersession"):
-# - a current fact of the row's key (subject, predicate, object, value) that covers its valid
-#   time already: the row is not recorded again, its sources are added to that fact (whose
-#   causes then follow them: a distrusted one hides it);
-# - otherwise, for a single-valued predicate, an open-ended row from sources that are trusted
-#   ends where the earliest current, visible rival that starts after it starts (it fills in
-#   history);
-# - the current facts of its key that overlap or adjoin it are retracted and one fact spanning
-#   them all recorded, with all their sources (and what they held of others);
-# - a fact recorded hidden supersedes nothing and gives back what those held
-#   (fn::fact_hidden); one recorded visible supersedes its visible rivals (fn::fact_supersede).
+# it recorded (the rules are docs/graph.md's "Supersession"). A row from a distrusted source is
+# recorded as it is, hidden: it joins nothing and gives way to nothing. A visible row:
+# - a current visible fact of its key (subject, predicate, object, value) that covers its
+#   valid time already: the row is recorded as a part of that fact (retracted, superseded by
+#   it, held in its `took`; its sources cite the cover `via` the part), unless it adds
+#   nothing (the cover cites its sources and no other cause);
+# - otherwise, for a single-valued predicate, an open-ended row ends where the earliest
+#   current, visible rival that starts after it starts (it fills in history);
+# - the current visible facts of its key that overlap or adjoin it are retracted and one fact
+#   spanning them all recorded, with all their sources, holding each of them and the row's
+#   own assertion as parts, so that hiding it gives each back (fn::fact_hidden, schema 036);
+# - it supersedes its visible rivals (fn::fact_supersede).
 _ONE_BY_ONE = (
     """
 FOR $r IN $rows {
@@ -90,20 +91,40 @@ FOR $r IN $rows {
     """
     + as_array("$same")
     + """
-    -- Only those as visible as it is: a hidden assertion neither joins a visible fact (its
-    -- distrusted source would hide it) nor is covered by one, and a trusted assertion is not
-    -- swallowed by a hidden one.
-    LET $same = $same.filter(|$g| ($g.invalidated_at = NONE) = ($f_hidden = NONE));
+    -- Only visible ones, for a visible assertion: a hidden one joins nothing (it joins when
+    -- it is shown), and a trusted one is not swallowed by a hidden one.
+    LET $same = IF $f_hidden = NONE { $same.filter(|$g| $g.invalidated_at = NONE) } ELSE { [] };
     LET $covered = $same.filter(|$g| $g.valid_from <= $vf AND ($g.valid_until = NONE
         OR ($r.valid_until != NONE AND $g.valid_until >= $r.valid_until)));
     IF array::len($covered) > 0 {
         -- The earliest recorded, if several (then id).
         LET $cover = (SELECT VALUE id FROM $covered ORDER BY recorded_at, id LIMIT 1)[0];
-        INSERT RELATION INTO fact_source $f_sources.filter(|$s| !record::exists(
-            type::record('fact_source', [record::id($cover), <string>$s.out]))).map(|$s| {
-            id: type::record('fact_source', [record::id($cover), <string>$s.out]),
-            in: $cover, out: $s.out, how: $s.how,
-        }) RETURN NONE;
+        LET $cites = (SELECT out, via FROM fact_source WHERE in = $cover);
+        """
+    + as_array("$cites")
+    + """
+        LET $mine = $f_sources.map(|$s| $s.out);
+        IF $mine.any(|$o| $o NOTINSIDE $cites.map(|$c| $c.out))
+            OR $cites.any(|$c| $c.via = NONE AND $c.out NOTINSIDE $mine) {
+            LET $own = type::record('fact', record::id($r.id) + 'p');
+            INSERT RELATION INTO fact {
+                id: $own, in: $r.in, out: $r.out, scope: $scope, predicate: $r.predicate,
+                value: $r.value, key: $r.key, valid_from: $vf, valid_until: $r.valid_until,
+                recorded_at: $now, retracted_at: $now, superseded_by: $cover,
+                invalidated_causes: [],
+            } RETURN NONE;
+            INSERT RELATION INTO fact_source $f_sources.map(|$s| {
+                id: type::record('fact_source', [record::id($own), <string>$s.out]),
+                in: $own, out: $s.out, how: $s.how,
+            }) RETURN NONE;
+            UPDATE ONLY $cover SET took = array::append(took ?? [],
+                { fact: $own, from: $vf, until: $r.valid_until }) RETURN NONE;
+            INSERT RELATION INTO fact_source $f_sources.filter(|$s|
+                $s.out NOTINSIDE $cites.map(|$c| $c.out)).map(|$s| {
+                id: type::record('fact_source', [record::id($cover), <string>$s.out]),
+                in: $cover, out: $s.out, how: $s.how, via: $own,
+            }) RETURN NONE;
+        };
     } ELSE {
         LET $single_p = $predicate INSIDE $single;
         -- Its visible rivals, once: to fill in history and to supersede.
@@ -129,15 +150,31 @@ FOR $r IN $rows {
                 (SELECT reason, by FROM ONLY type::record('source_invalidation', [$causes[0]]))
             };
         LET $old = IF array::len($merged) = 0 { [] } ELSE {
-            (SELECT out, how FROM fact_source WHERE in IN $merged.map(|$m| $m.id))
+            (SELECT out, how, via FROM fact_source WHERE in IN $merged.map(|$m| $m.id))
         };
         """
     + as_array("$old")
     + """
-        LET $all = array::concat($f_sources, $old);
-        LET $sources = array::distinct($all.map(|$s| $s.out))
-            .map(|$o| $all.find(|$s| $s.out = $o));
-        FOR $m IN $merged { UPDATE ONLY $m.id SET retracted_at = $now RETURN NONE };
+        LET $sources = fn::fact_edges(array::concat($f_sources, $old));
+        FOR $m IN $merged {
+            UPDATE ONLY $m.id SET retracted_at = $now, superseded_by = $r.id RETURN NONE;
+        };
+        -- The row's own assertion, a part of the fact that joins it with them (its id: the
+        -- row's and "p", so that parts given back together keep the rows' order).
+        LET $own = IF array::len($merged) = 0 { NONE }
+            ELSE { type::record('fact', record::id($r.id) + 'p') };
+        IF $own != NONE {
+            INSERT RELATION INTO fact {
+                id: $own, in: $r.in, out: $r.out, scope: $scope, predicate: $r.predicate,
+                value: $r.value, key: $r.key, valid_from: $vf, valid_until: $vu,
+                recorded_at: $now, retracted_at: $now, superseded_by: $r.id,
+                invalidated_causes: [],
+            } RETURN NONE;
+            INSERT RELATION INTO fact_source $f_sources.map(|$s| {
+                id: type::record('fact_source', [record::id($own), <string>$s.out]),
+                in: $own, out: $s.out, how: $s.how,
+            }) RETURN NONE;
+        };
         LET $from = array::min(array::concat([$vf], $merged.map(|$m| $m.valid_from)));
         LET $until = IF $vu = NONE OR $merged.any(|$m| $m.valid_until = NONE) { NONE }
             ELSE { array::max(array::concat([$vu], $merged.map(|$m| $m.valid_until))) };
@@ -150,14 +187,18 @@ FOR $r IN $rows {
             id: $r.id, in: $r.in, out: $r.out, scope: $scope, predicate: $r.predicate,
             value: $r.value, key: $r.key, valid_from: $from, valid_until: $until,
             recorded_at: $now,
-            took: array::concat(array::flatten($merged.map(|$m| $m.took ?? [])), $taken),
+            took: array::concat(IF $own = NONE { [] } ELSE {
+                array::concat([{ fact: $own, from: $vf, until: $vu }], $merged.map(|$m| {
+                    fact: $m.id, from: $m.valid_from, until: $m.valid_until,
+                }))
+            }, $taken),
             invalidated_at: IF $why = NONE { NONE } ELSE { $now },
             invalidated_reason: $why.reason, invalidated_by: $why.by,
             invalidated_causes: $causes,
         } RETURN NONE;
         INSERT RELATION INTO fact_source $sources.map(|$s| {
             id: type::record('fact_source', [record::id($r.id), <string>$s.out]),
-            in: $r.id, out: $s.out, how: $s.how,
+            in: $r.id, out: $s.out, how: $s.how, via: $s.via,
         }) RETURN NONE;
         IF $why != NONE { fn::fact_hidden($r.id, $now) };
     };

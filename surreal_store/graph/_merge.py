@@ -164,7 +164,8 @@ FOR $t IN $shadows {
         invalidated_at: $g.invalidated_at, invalidated_reason: $g.invalidated_reason,
         invalidated_by: $g.invalidated_by, invalidated_causes: $g.invalidated_causes,
     } RETURN NONE;
-    LET $sources = (SELECT out, how FROM fact_source WHERE in = $from) ?? [];
+    -- Its causes (lineage through its own parts stays with the original).
+    LET $sources = (SELECT out, how FROM fact_source WHERE in = $from AND via = NONE) ?? [];
     INSERT RELATION INTO fact_source (IF type::is_array($sources) { $sources }
         ELSE { [$sources] }).map(|$s| {
         id: type::record('fact_source', [record::id($t.to), <string>$s.out]),
@@ -197,12 +198,21 @@ FOR $m IN $moves {
             invalidated_at: $old.invalidated_at, invalidated_reason: $old.invalidated_reason,
             invalidated_by: $old.invalidated_by, invalidated_causes: $old.invalidated_causes,
         } RETURN NONE;
-        LET $sources = (SELECT out, how FROM fact_source WHERE in = $from) ?? [];
+        LET $sources = (SELECT out, how, via FROM fact_source WHERE in = $from) ?? [];
+        -- A source that reaches it through a part (via) reaches it through the part's copy.
         INSERT RELATION INTO fact_source (IF type::is_array($sources) { $sources }
-            ELSE { [$sources] }).map(|$s| {
+            ELSE { [$sources] }).filter(|$s| $s.via = NONE
+                OR $shadows.any(|$x| $x.from = $s.via)).map(|$s| {
             id: type::record('fact_source', [record::id($m.to), <string>$s.out]),
             in: $m.to, out: $s.out, how: $s.how,
+            via: IF $s.via = NONE { NONE } ELSE { $shadows.find(|$x| $x.from = $s.via).to },
         }) RETURN NONE;
+        -- A visible one is asserted on the kept entity now, as showing it again would
+        -- (fn::fact_show: one current fact per key, supersession, filling in history), in
+        -- the order of their assertions, each before the next is moved: so a merge made
+        -- while a source is distrusted and one made while it is trusted answer the same once
+        -- it is trusted.
+        IF $old.invalidated_at = NONE { fn::fact_show($m.to, $now) };
     };
 };
 -- By content: each entity's observations are memories of its own (observation_memory_id).
@@ -265,7 +275,10 @@ async def merge(
     what it took of facts it superseded, those of ``absorb`` re-recorded on ``keep``), or,
     when ``keep`` already holds that very fact (over the same valid time), stands for it; its
     observations move to ``keep`` after keep's own (those keep has already are not repeated);
-    its name and aliases become aliases of ``keep``; ``absorb`` is retracted with
+    each moved fact that is visible is then asserted on ``keep`` as showing it again would
+    (it joins keep's facts of its key and supersedes its rivals there, in the order of the
+    assertions), so a merge answers the same whether a source was distrusted while it was
+    made or not; its name and aliases become aliases of ``keep``; ``absorb`` is retracted with
     ``merged_into`` naming ``keep``. The merge is recorded (``entity_merge``, with ``reason``
     and ``by``) with each fact moved. Reads as of a time before the merge see the two
     entities as they were."""
