@@ -265,6 +265,11 @@ async def test_a_bundle_carries_the_graph_and_its_provenance(tmp_path: Path) -> 
         facts = w.facts
         await graph.declare_predicate(source, name="works_at", single_valued=True)
         await graph.assert_facts(source, facts=[_fact("Ada", "works_at", "Bob")], source=w.good)
+        # The bad event repeats a good fact: a part the fact holds, reached via it.
+        assert (
+            await graph.assert_facts(source, facts=[_fact("Bob", "likes", "Tea")], source=w.bad)
+            == []
+        )
         await provenance.invalidate(source, source=w.bad, reason="bad")
         d = await provenance.record_decision(
             source, task="t", action="a", confidence=0.5, used=[facts["d3"]]
@@ -296,6 +301,11 @@ async def test_a_bundle_carries_the_graph_and_its_provenance(tmp_path: Path) -> 
         # The copy's cascade works as the original's did.
         await provenance.restore(copy, source=w.bad)
         assert await _visible(copy) >= TAINTED - {"Ada works_at Acme"}
+        assert "Bob likes Tea" in await _visible(copy)
+        # The part came with the bundle: distrusting the good event leaves what bad said.
+        await provenance.invalidate(copy, source=w.good, reason="checking")
+        assert "Bob likes Tea" in await _visible(copy)
+        await provenance.restore(copy, source=w.good)
         second = await bundles.export_bundle(copy, b)
     for table in ("entity", "fact", "fact_source", "observation", "predicate"):
         assert (a / f"{table}.jsonl").read_bytes() != b"" and table in second["tables"]
