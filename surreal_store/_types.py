@@ -179,8 +179,9 @@ def check_text(value: Any, what: str, *, empty: bool = False, limit: int | None 
 
 def canonical_json(value: Any, *, what: str = "value") -> str:
     """The canonical JSON text of ``value`` (sorted keys, no insignificant whitespace), which
-    must read back as exactly ``value``: keys that are not strings (``{1: 2}`` would come back
-    as ``{"1": 2}``), tuples, NaN, infinities and text that is not UTF-8 are refused."""
+    must read back as ``value``: a tuple is an array (it reads back as a list, as everywhere a
+    value is stored); keys that are not strings (``{1: 2}`` would come back as ``{"1": 2}``),
+    NaN, infinities and text that is not UTF-8 are refused."""
     try:
         text = json.dumps(
             value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
@@ -190,12 +191,22 @@ def canonical_json(value: Any, *, what: str = "value") -> str:
         raise ValidationError(f"{what} is not JSON: {exc}") from None
     # json.dumps writes any key as a string and a tuple as an array: reading the text back is
     # the exact check, and costs less than walking the value in Python.
-    if json.loads(text) != value:
+    back = json.loads(text)
+    if back != value and back != _lists(value):
         raise ValidationError(
-            f"{what} would not read back as written: keys must be strings and arrays lists "
+            f"{what} would not read back as written: keys must be strings "
             "(a key 1 or None would come back as the string '1' or 'null')"
         )
     return text
+
+
+def _lists(value: Any) -> Any:
+    """``value`` with its tuples as lists, at any depth."""
+    if isinstance(value, list | tuple):
+        return [_lists(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    return value
 
 
 MAX_JSON_DEPTH: Final = 64

@@ -689,3 +689,31 @@ async def test_a_neighbourhood_of_many_observed_entities_reads_them_all(store: S
     assert {e.name: e.summary for e in then.entities if e.name != "hub"} == dict.fromkeys(
         names, "first"
     )
+
+
+async def test_a_tuple_is_an_array_on_every_surface(store: Store) -> None:
+    """A tuple was refused as a fact's value ("arrays must be lists") while metadata,
+    attributes, payloads and commit states took it as an array: now every surface takes it as
+    an array, reads it back as a list, and a fact with (1, 2) is the fact with [1, 2]."""
+    from surreal_store import commits
+
+    await graph.create_entities(
+        store, entities=[graph.NewEntity(name="a", attributes={"t": (1, (2, 3))})]
+    )
+    [fact] = await graph.assert_facts(
+        store, facts=[graph.NewFact(subject="a", predicate="p", object="a", value=(1, 2))]
+    )
+    assert fact.value == [1, 2]
+    again = graph.NewFact(subject="a", predicate="p", object="a", value=[1, 2])
+    assert await graph.assert_facts(store, facts=[again]) == []  # the same fact
+    view = await graph.entity(store, name="a")
+    assert view is not None and view.entity.attributes == {"t": [1, [2, 3]]}
+    m = await memory.remember(store, content="x", metadata={"t": (1, 2)})
+    assert m.metadata == {"t": [1, 2]}
+    c1 = await commits.commit(store, state={"t": (1, 2)}, message="m", author="a")
+    c2 = await commits.commit(store, state={"t": [1, 2]}, message="m", author="a", branch="b")
+    assert c1.state_hash == c2.state_hash
+    with pytest.raises(ValidationError, match="key 1 is not a string"):
+        await graph.assert_facts(
+            store, facts=[graph.NewFact(subject="a", predicate="p", object="a", value={1: 2})]
+        )
