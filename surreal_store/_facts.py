@@ -24,6 +24,7 @@ from ._types import Model, RecordId
 
 __all__ = [
     "ATTACH_BLOCK",
+    "PROVENANCE_MODELS",
     "GraphCheckpoint",
     "MemoryDerivation",
     "Provenance",
@@ -115,6 +116,15 @@ Provenance = Annotated[
 ]
 """One provenance fact: a discriminated union on ``kind``."""
 
+PROVENANCE_MODELS: Final = (
+    RunTrace,
+    StateSnapshot,
+    UserAnnotation,
+    GraphCheckpoint,
+    MemoryDerivation,
+)
+"""The models of :data:`Provenance`, for ``isinstance``."""
+
 _PROVENANCE: TypeAdapter[Provenance] = TypeAdapter(Provenance)
 
 
@@ -122,9 +132,7 @@ _PROVENANCE: TypeAdapter[Provenance] = TypeAdapter(Provenance)
 def parse_provenance(value: Provenance | Mapping[str, Any]) -> Provenance:
     """A provenance fact from a model or a mapping with a ``kind``; ``ValidationError`` for an
     unknown kind or bad fields."""
-    if isinstance(
-        value, RunTrace | StateSnapshot | UserAnnotation | GraphCheckpoint | MemoryDerivation
-    ):
+    if isinstance(value, PROVENANCE_MODELS):
         return value
     try:
         return _PROVENANCE.validate_python(value)

@@ -1,4 +1,5 @@
-"""Every rule for the keys people and code pass around: commits, memories, decisions, digests.
+"""Every rule for the keys people and code pass around: commits, memories, decisions, digests,
+agents.
 
 Keys are checked here, once, before any query is sent; each function returns the key in the
 form the database stores (lowercase hex for commits and digests).
@@ -17,6 +18,7 @@ __all__ = [
     "HEX",
     "HEX64",
     "LOWER_HEX64",
+    "agent_record",
     "commit_key",
     "decision_key",
     "digest",
@@ -70,6 +72,16 @@ def decision_key(value: Any) -> str:
     if not key or len(key) > 192 or not all(c.isalnum() or c in "-_" for c in key):
         raise ValidationError(f"invalid decision id {value!r}")
     return key
+
+
+_AGENT_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def agent_record(value: object) -> RecordId:
+    """The record of the agent with id ``value`` (letters, digits, ``_`` and ``-``; 1 to 128)."""
+    if not isinstance(value, str) or not _AGENT_ID.match(value):
+        raise ValidationError(f"invalid agent id {value!r}: letters, digits, _ and - only")
+    return RecordId("agent", value)
 
 
 # What an agent creates is named after it, so that it can never aim a write at the id of a

@@ -27,9 +27,9 @@ from pydantic import ConfigDict
 from ._api import public
 from ._errors import AlreadyExistsError, NotFoundError, ResultError, ValidationError
 from ._executor import Executor, present
-from ._ids import session_agent
+from ._ids import agent_record, session_agent
 from ._surql import role_of
-from ._types import Key, Model, RecordId
+from ._types import Key, Model
 
 __all__ = [
     "ROLES",
@@ -47,7 +47,6 @@ __all__ = [
 Role = Literal["viewer", "editor", "owner"]
 ROLES: Final[tuple[Role, ...]] = ("viewer", "editor", "owner")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_AGENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # What crypto::argon2::generate returns; checked before it is written into DEFINE USER, the
 # one statement that takes no parameter for it.
 _ARGON2 = re.compile(r"^\$argon2id\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$")
@@ -89,12 +88,6 @@ def _secret(value: object, what: str) -> str:
     if "\x00" in value:
         raise ValidationError(f"a {what} cannot contain NUL")
     return value
-
-
-def _agent_rid(agent_id: object) -> RecordId:
-    if not isinstance(agent_id, str) or not _AGENT_ID.match(agent_id):
-        raise ValidationError(f"invalid agent id {agent_id!r}: letters, digits, _ and - only")
-    return RecordId("agent", agent_id)
 
 
 def _scopes(scopes: Iterable[str]) -> list[str]:
@@ -171,7 +164,7 @@ async def grant_agent(
 ) -> AgentGrant:
     """Let a registered agent (:func:`surreal_store.agents.register`) sign in with ``secret``
     and use exactly ``scopes``; replaces an earlier grant. ``NotFoundError`` if no such agent."""
-    rid = _agent_rid(agent_id)
+    rid = agent_record(agent_id)
     wanted = _scopes(scopes)
     _secret(secret, "secret")
     return await db.query_required_single(
@@ -190,7 +183,7 @@ async def revoke_agent(db: Executor, *, agent_id: str) -> AgentGrant:
     """Take an agent's secret and scopes away: it can no longer sign in. Sessions it opened
     before keep their sign-in until they close (their token lasts an hour at most), but
     every query they run is checked against its scopes, which are now none."""
-    rid = _agent_rid(agent_id)
+    rid = agent_record(agent_id)
     return present(await db.query_single(_REVOKE, AgentGrant, agent=rid), f"no agent {agent_id!r}")
 
 

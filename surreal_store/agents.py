@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -13,11 +12,10 @@ from pydantic import ConfigDict
 from ._api import public
 from ._errors import ValidationError
 from ._executor import Executor, present
-from ._types import Key, Model, RecordId
+from ._ids import agent_record
+from ._types import Key, Model
 
 __all__ = ["Agent", "get", "list_all", "register"]
-
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 class Agent(Model):
@@ -28,12 +26,6 @@ class Agent(Model):
     kind: str
     config: dict[str, Any]
     created_at: dt.datetime
-
-
-def _rid(agent_id: str) -> RecordId:
-    if not isinstance(agent_id, str) or not _ID.match(agent_id):
-        raise ValidationError(f"invalid agent id {agent_id!r}: letters, digits, _ and - only")
-    return RecordId("agent", agent_id)
 
 
 _REGISTER = "CREATE $id CONTENT { name: $name, kind: $kind, config: $config };"
@@ -53,7 +45,7 @@ async def register(
     for label, value in (("name", name), ("kind", kind)):
         if not isinstance(value, str) or not value:
             raise ValidationError(f"agent {label} must be a non-empty string")
-    rid = _rid(agent_id or uuid.uuid4().hex)
+    rid = agent_record(agent_id or uuid.uuid4().hex)
     return await db.query_required_single(
         _REGISTER, Agent, id=rid, name=name, kind=kind, config=dict(config or {})
     )
@@ -65,7 +57,9 @@ _GET = "SELECT * FROM ONLY $id;"
 @public
 async def get(db: Executor, *, agent_id: str) -> Agent:
     """The agent with this id; ``NotFoundError`` if there is none."""
-    return present(await db.query_single(_GET, Agent, id=_rid(agent_id)), f"no agent {agent_id!r}")
+    return present(
+        await db.query_single(_GET, Agent, id=agent_record(agent_id)), f"no agent {agent_id!r}"
+    )
 
 
 _LIST = "SELECT * FROM agent ORDER BY name, id;"

@@ -16,13 +16,7 @@ from .._surql import as_array
 from .._types import Model, RecordId, check_text, json_value
 from ..memory._checks import MAX_BATCH, check_vector
 from ..memory._space import required_space
-from ._models import (
-    DEFAULT_SCOPE,
-    ENTITY_FIELDS,
-    Entity,
-    NewEntity,
-    name_key,
-)
+from ._models import DEFAULT_SCOPE, ENTITY_FIELDS, Entity, NewEntity, name_key
 from ._names import check_name, check_scope, entity_record, plain
 
 __all__ = [

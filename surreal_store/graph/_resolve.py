@@ -28,13 +28,7 @@ from .._executor import Executor
 from .._types import Model, check_text
 from ..memory._checks import check_positive, check_vector
 from ._entities import create_entities
-from ._models import (
-    DEFAULT_SCOPE,
-    ENTITY_FIELDS,
-    Entity,
-    NewEntity,
-    name_key,
-)
+from ._models import DEFAULT_SCOPE, ENTITY_FIELDS, Entity, NewEntity, name_key
 from ._names import check_name, check_scope, entity_record
 
 __all__ = [

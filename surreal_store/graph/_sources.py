@@ -19,11 +19,10 @@ from typing import Any, Final
 
 from .._errors import ValidationError
 from .._facts import (
-    GraphCheckpoint,
+    PROVENANCE_MODELS,
     MemoryDerivation,
     Provenance,
     RunTrace,
-    StateSnapshot,
     UserAnnotation,
     attach_params,
     parse_provenance,
@@ -44,11 +43,9 @@ SOURCE_TABLES: Final = ("run_event", "commit", "snapshot", "annotation", "lg_che
 Source = Provenance | Mapping[str, Any] | RecordId | str
 """One source of a graph write (see the module's text)."""
 
-_PROVENANCE_MODELS = (RunTrace, StateSnapshot, UserAnnotation, GraphCheckpoint, MemoryDerivation)
-
 
 def _one(value: Any) -> Provenance | RecordId:
-    if isinstance(value, _PROVENANCE_MODELS):
+    if isinstance(value, PROVENANCE_MODELS):
         return value
     if isinstance(value, Mapping):
         return parse_provenance(value)
@@ -76,7 +73,7 @@ def parse_sources(source: Source | Sequence[Source] | None) -> list[Provenance |
     """``source=`` as a list of provenance facts and source records, each checked."""
     if source is None:
         return []
-    if isinstance(source, (str, Mapping, RecordId, *_PROVENANCE_MODELS)):
+    if isinstance(source, (str, Mapping, RecordId, *PROVENANCE_MODELS)):
         items: Sequence[Any] = [source]
     elif isinstance(source, Sequence):
         items = source

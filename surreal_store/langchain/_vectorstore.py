@@ -540,20 +540,9 @@ class SurrealVectorStore(VectorStore):
         assert self.embedding is not None
         return check_vector(await self.embedding.aembed_query(query), "a vector from the embedding")
 
-    async def _search(
-        self,
-        *,
-        query: str | None,
-        vector: list[float] | None,
-        k: int,
-        filter: Any,
-        mode: SearchMode,
-    ) -> list[tuple[Document, float]]:
-        """The ``k`` best documents with their scores."""
-        return [self._scored(h) for h in await self._hits(query, vector, k, filter, mode)]
-
     async def _hits(
         self,
+        *,
         query: str | None,
         vector: list[float] | None,
         k: int,
@@ -608,9 +597,10 @@ class SurrealVectorStore(VectorStore):
         text)."""
         _no_extra(kwargs, "similarity_search")
         check_text(query, "query", empty=True)
-        return await self._home.run(
-            self._search(query=query, vector=None, k=k, filter=filter, mode=self._mode(mode)),
+        hits = await self._home.run(
+            self._hits(query=query, vector=None, k=k, filter=filter, mode=self._mode(mode)),
         )
+        return [self._scored(h) for h in hits]
 
     def similarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any
@@ -645,9 +635,10 @@ class SurrealVectorStore(VectorStore):
         if self.embedding is None:
             raise ValidationError("vector search needs an embedding")
         vector = check_vector(embedding, "embedding")
-        return await self._home.run(
-            self._search(query=None, vector=vector, k=k, filter=filter, mode="vector")
+        hits = await self._home.run(
+            self._hits(query=None, vector=vector, k=k, filter=filter, mode="vector")
         )
+        return [self._scored(h) for h in hits]
 
     @public
     async def asimilarity_search_by_vector(
@@ -728,7 +719,7 @@ class SurrealVectorStore(VectorStore):
     async def _mmr(
         self, vector: list[float], *, k: int, fetch_k: int, lam: float, filter: Any
     ) -> list[Document]:
-        hits = await self._hits(None, vector, fetch_k, filter, "vector")
+        hits = await self._hits(query=None, vector=vector, k=fetch_k, filter=filter, mode="vector")
         if not hits:
             return []
         ids = [RecordId("memory", h.memory.id) for h in hits]
