@@ -136,6 +136,47 @@ async def test_neighbourhood_leaves_out_facts_of_a_distrusted_source(store: Stor
     assert names(shown) == ["Alice", "Zed"] and [f.invalidated for f in shown.facts] == [True]
 
 
+async def test_the_neighbourhood_answers_the_rows_read_graph_does(store: Store) -> None:
+    """Each entity and fact a neighbourhood walks is the row read_graph gives for it, now and
+    as of an earlier transaction time: a field the record does not hold read as its default, an
+    entity's place in its write (schema 033), a fact's value and end, a retracted fact's
+    retraction and superseder, a hidden fact's causes."""
+    await town(store)
+    await graph.declare_predicate(store, name="rates", single_valued=True)
+    rated = F(subject="Alice", predicate="rates", object="Acme", value={"stars": 4},
+              valid_from=year(2021), valid_until=year(2030))  # fmt: skip
+    await graph.assert_facts(store, facts=[rated])
+    await graph.update_entity(store, name="Bob", attributes={"k": [1, "two"]}, aliases=["Bobby"])
+    await runs.create_run(store, spec_digest="a" * 64, agent_name="bot", run_id="r1")
+    event = await runs.append_event(store, run_id="r1", kind="tool_called")
+    bad = provenance.RunTrace(run_id="r1", seq=event.seq)
+    await graph.assert_facts(store, facts=[F(subject="Zed", predicate="knows", object="Alice")],
+                             source=bad)  # fmt: skip
+    await provenance.invalidate(store, source=bad, reason="stale tool output")
+    before = await now(store)
+    await graph.assert_facts(store, facts=[rated.model_copy(update={"value": {"stars": 2}})])
+
+    walked = {}
+    for at in (None, before):
+        near = walked[at] = await graph.neighbourhood(
+            store, entity="Alice", depth=4, known_at=at, include_invalidated=True
+        )
+        whole = await graph.read_graph(store, known_at=at, include_invalidated=True)
+        assert sorted(near.entities, key=lambda e: e.name) == sorted(
+            whole.entities, key=lambda e: e.name
+        )
+        assert all(e.position is not None for e in near.entities)
+        assert near.facts == whole.facts
+        assert [f.invalidated_causes for f in near.facts if f.subject == "Zed"] == [
+            [RecordId("run_event", ["r1", event.seq])]
+        ]
+    (was,) = [f for f in walked[before].facts if f.predicate == "rates"]
+    assert was.value == {"stars": 4} and was.valid_until == year(2030)
+    assert was.retracted_at is not None and was.superseded_by is not None
+    (rates,) = [f for f in walked[None].facts if f.predicate == "rates"]
+    assert rates.value == {"stars": 2} and rates.id == was.superseded_by
+
+
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
     [

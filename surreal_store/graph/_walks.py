@@ -110,17 +110,25 @@ def _check_depth(value: int, what: str) -> int:
 # The rows as JSON text: the SDK's decoding of many small records in its own encoding costs
 # more than the walk (see _json_parts). Links stay records (``"entity:<key>"`` in JSON) and
 # lose their table in Python: the engine's ``record::id`` on every link cost more than the
-# walk's reads.
-_ENTITY_JSON: Final = (
-    "id, scope, name, type, aliases, summary, attributes, embedding_model, created_at, "
-    "updated_at, recorded_at, retracted_at, lives, merged_into"
-)
-_FACT_JSON: Final = (
-    "id, scope, in, predicate, out, value, key, valid_from, valid_until, recorded_at, "
-    "retracted_at, superseded_by, supersedes, invalidated_at, "
-    "IF invalidated_causes { invalidated_causes.map(|$c| [record::tb($c), record::id($c)]) } "
-    "ELSE { [] } AS invalidated_causes"
-)
+# walk's reads. A row is its record as stored (``*``), so a field the record does not hold is
+# left out rather than written as null (a smaller answer to encode and parse), without the
+# fields no read returns.
+_ENTITY_JSON: Final = "* OMIT embedding, name_key, revision"
+_FACT_OMIT: Final = "took, origin, invalidated_reason, invalidated_by"
+
+
+def _fact_json(hidden: bool) -> str:
+    """A fact's row: its causes as ``[table, key]`` pairs when hidden facts are walked; a fact
+    walked without them has none (the schema keeps ``invalidated_at`` and the causes together),
+    so they are left out and read as empty."""
+    if not hidden:
+        return f"* OMIT {_FACT_OMIT}, invalidated_causes"
+    return (
+        "*, IF invalidated_causes { invalidated_causes.map(|$c| [record::tb($c), record::id($c)]) "
+        f"}} ELSE {{ [] }} AS invalidated_causes OMIT {_FACT_OMIT}"
+    )
+
+
 _OBSERVATION_JSON: Final = (
     "record::id(out) AS e, in.content AS content, record::id(in) AS memory, position, "
     "recorded_at, retracted_at, in.invalidated_at != NONE AS invalidated"
@@ -138,7 +146,7 @@ def _alive_row(row: str, at: bool) -> str:
     )
 
 
-def _levels(depth: int, ok: str) -> tuple[str, str]:
+def _levels(depth: int, ok: str, row: str) -> tuple[str, str]:
     """The walk, a level a statement block (breadth first), and the expression of the entities
     it reaches, the start first. Each fact is read once, as its row, by the level that first
     meets it; the ends of the facts that pass are the next level; none is tried twice. Arrays
@@ -146,7 +154,7 @@ def _levels(depth: int, ok: str) -> tuple[str, str]:
     18,000 values."""
 
     def fact(source: str) -> str:
-        return f"(SELECT {_FACT_JSON} FROM {source} WHERE {ok}) ?? []"
+        return f"(SELECT {row} FROM {source} WHERE {ok}) ?? []"
 
     lines = [
         "LET $tried1 = array::distinct($start<->fact);",
@@ -183,7 +191,7 @@ def _neighbourhood_query(depth: int, at: bool, hidden: bool, predicates: bool, t
     # A level after the last new entity costs next to nothing (even at MAX_DEPTH, parsing the
     # text costs less than the engine's recursive idiom, whose walk of a dense graph re-reads
     # each fact per path).
-    walk, ids = _levels(depth, ok)
+    walk, ids = _levels(depth, ok, _fact_json(hidden))
     facts = "array::flatten([" + ", ".join(f"$f{k}" for k in range(1, depth + 1)) + "])"
     # The start's row is read with the others (first: SELECT keeps the order of its records)
     # and is the check that the start exists. ``observed`` counts the observation links an
@@ -198,7 +206,7 @@ def _neighbourhood_query(depth: int, at: bool, hidden: bool, predicates: bool, t
     return f"""
 LET $v = $valid_at ?? time::now();
 {walk}
-LET $ents = (SELECT {_ENTITY_JSON}, observed FROM {ids}) ?? [];
+LET $ents = (SELECT {_ENTITY_JSON} FROM {ids}) ?? [];
 IF $ents[0].id != $start OR $ents[0].scope != $scope OR !({_alive_row("$ents[0]", at)}) {{
     THROW 'not_found: no entity ' + $name + ' in scope ' + $scope;
 }};
@@ -266,10 +274,6 @@ def _key(link: str) -> str:
     return key
 
 
-def _link(link: str | None) -> str | None:
-    return None if link is None else _key(link)
-
-
 def _times(row: dict[str, Any], names: tuple[str, ...], seen: dict[str, dt.datetime]) -> None:
     """``row``'s timestamps ``names`` parsed, each distinct text once per answer (``seen``):
     the rows of one write share theirs."""
@@ -296,19 +300,22 @@ def _validated(model: type[Model], rows: list[dict[str, Any]]) -> list[Any]:
         raise ValidationError(describe(model.__name__, exc)) from None
 
 
-def _json_parts(raw: str) -> Subgraph:
+def _json_parts(raw: str, centre: str) -> Subgraph:
     """The neighbourhood's JSON as models: datetimes to the nanosecond, facts' ends by name,
     sorted here (the engine's ORDER BY over a computed array is not reliable on 3.2.4)."""
     data = json.loads(raw)
     seen: dict[str, dt.datetime] = {}
     rows = data["entities"]
+    named: dict[str, str] = {}  # an entity's link as the answer writes it: its name
     for row in rows:
-        row["id"] = _key(row["id"])
-        row["merged_into"] = _link(row.get("merged_into"))
-        lives = row.get("lives") or ()
-        for life in lives:
+        link = row["id"]
+        named[link] = row["name"]
+        row["id"] = _key(link)
+        merged = row.get("merged_into")
+        if merged is not None:
+            row["merged_into"] = _key(merged)
+        for life in row.get("lives") or ():
             _times(life, _LIFE_TIMES, seen)
-        row["lives"] = list(lives)
         _times(row, _ENTITY_TIMES, seen)
     entities: list[Entity] = _validated(Entity, rows)
     if data.get("versions"):
@@ -317,26 +324,30 @@ def _json_parts(raw: str) -> Subgraph:
         versions: list[EntityVersion] = _validated(EntityVersion, data["versions"])
         entities = as_known(entities, versions)
     entities.sort(key=lambda e: e.name)
-    name_of = {e.id: e.name for e in entities}
     rows = data["facts"]
     for row in rows:
         row["id"] = _key(row["id"])
-        row["subject"] = name_of[_key(row.pop("in"))]
-        row["object"] = name_of[_key(row.pop("out"))]
-        row["superseded_by"] = _link(row.get("superseded_by"))
-        row["supersedes"] = _link(row.get("supersedes"))
-        row["invalidated_causes"] = [RecordId(t, k) for t, k in row["invalidated_causes"]]
+        row["subject"] = named[row.pop("in")]
+        row["object"] = named[row.pop("out")]
+        for link in ("superseded_by", "supersedes"):
+            if row.get(link) is not None:
+                row[link] = _key(row[link])
+        causes = row.get("invalidated_causes")
+        if causes:
+            row["invalidated_causes"] = [RecordId(t, k) for t, k in causes]
         _times(row, _FACT_TIMES, seen)
     facts: list[Fact] = _validated(Fact, rows)
     facts.sort(key=lambda f: (f.recorded_at, f.id))
     observations: dict[str, list[Observation]] = {e.name: [] for e in entities}
-    for row in sorted(data["observations"], key=lambda r: r["position"]):
-        name = name_of.get(row.pop("e"))
-        if name is not None:
-            row["entity"] = name
-            _times(row, _OBSERVATION_TIMES, seen)
-            observations[name].append(Observation.model_validate(row))
-    return Subgraph(entities=entities, facts=facts, observations=observations)
+    if data["observations"]:
+        name_of = {e.id: e.name for e in entities}
+        for row in sorted(data["observations"], key=lambda r: r["position"]):
+            name = name_of.get(row.pop("e"))
+            if name is not None:
+                row["entity"] = name
+                _times(row, _OBSERVATION_TIMES, seen)
+                observations[name].append(Observation.model_validate(row))
+    return Subgraph(entities=entities, facts=facts, observations=observations, centre=centre)
 
 
 @public
@@ -382,7 +393,7 @@ async def neighbourhood(
         predicates=preds,
         types=kinds,
     )
-    return _json_parts(raw).model_copy(update={"centre": name})
+    return _json_parts(raw, name)
 
 
 @cache
