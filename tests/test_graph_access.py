@@ -7,6 +7,7 @@ never reach across scopes. The role matrix (tests/test_roles.py) covers every fi
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from surreal_store import (
     RecordId,
     Store,
     StoreError,
+    ThrownError,
     access,
     agents,
     graph,
@@ -442,3 +444,30 @@ async def test_an_agent_imports_a_reference_file_into_its_own_scope(tmp_path: Pa
         with pytest.raises(StoreError):
             await import_records(a, records, source=str(path), scope="team-b")
     assert await fingerprint(w) == before
+
+
+async def test_an_agent_repeats_and_widens_facts_and_cannot_forge_transaction_time(
+    tmp_path: Path,
+) -> None:
+    """An agent's repeat or widening of a fact keeps its assertion as a part (schema 036),
+    which it may create (32 hex, as its facts are); calling the schema's functions directly it
+    cannot record a fact in the past (the breaker forged recorded_at 2001 with fn::fact_copy)."""
+    w = await build(tmp_path)
+    async with Store(w.url, agent="a", agent_secret=SECRETS["a"]) as a:
+        note = await memory.remember(a, scope="team-a", content="a second note")
+        start = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+        fact = graph.NewFact(subject="ada", predicate="owns", object="Plan", valid_from=start)
+        assert await graph.assert_facts(a, facts=[fact], scope="team-a", source=note.id) != []
+        assert await graph.assert_facts(a, facts=[fact], scope="team-a") == []  # a repeat
+        wider = graph.NewFact(
+            subject="ada", predicate="owns", object="Plan",
+            valid_from=dt.datetime(2019, 1, 1, tzinfo=dt.UTC), valid_until=start,
+        )  # fmt: skip
+        (joined,) = await graph.assert_facts(a, facts=[wider], scope="team-a", source=note.id)
+        assert joined.valid_from.year == 2019
+        with pytest.raises(ThrownError, match="past, not the future|now"):
+            await a.execute(
+                "RETURN fn::fact_copy(type::record('fact', $f), d'1990-01-01T00:00:00Z', NONE,"
+                " d'2001-01-01T00:00:00Z', false);",
+                f=joined.id,
+            )

@@ -287,6 +287,25 @@ class Model:
             self._take(new, step, fill=False)
         return new
 
+    def unlearn(self, key: tuple[str, str, str, Any], hit: list[MFact], whole: bool) -> None:
+        """Facts retracted: what others hold of the same assertions (of the key, when it was
+        named alone) is not given back."""
+        firsts = {id(f.origin or f) for f in hit}
+        for f in self.current():
+            f.took = [
+                t for t in f.took
+                if id(t[0].origin or t[0]) not in firsts and not (whole and t[0].key == key)
+            ]  # fmt: skip
+
+    def end_parts(self, key: tuple[str, str, str, Any], at: int) -> None:
+        """The key ended at ``at``: what others hold of it ends there too."""
+        for f in self.current():
+            f.took = [
+                (g, a, b if b is not None and b <= at else at) if g.key == key else (g, a, b)
+                for g, a, b in f.took
+                if g.key != key or a < at
+            ]
+
     def distrust(self, i: int, step: int) -> None:
         was = {id(f): self.hidden(f) for f in self.facts}
         self.distrusted.add(i)
@@ -516,6 +535,7 @@ def _machine(engine: Loop, cascade: bool) -> type[RuleBasedStateMachine]:
             got = engine.run(graph.retract_facts(store, facts=[spec], scope=self.scope))
             for f in hit:
                 f.ret = step
+            self.model.unlearn((s, p, o, v), hit, whole=not (exact and current))
             assert sorted((_row(f) for f in got), key=repr) == sorted(
                 (f.row() for f in hit), key=repr
             )
@@ -536,6 +556,7 @@ def _machine(engine: Loop, cascade: bool) -> type[RuleBasedStateMachine]:
                 if f.vu is None or f.vu > at:
                     f.ret = step
                     changed.append(f if f.vf >= at else self.model._copy(f, f.vf, at, step))
+            self.model.end_parts((s, p, o, v), at)
             assert sorted(((_row(f), f.retracted_at is None) for f in got), key=repr) == sorted(
                 ((f.row(), f.ret is None) for f in changed), key=repr
             )

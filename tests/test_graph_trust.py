@@ -715,3 +715,74 @@ async def test_a_source_reaches_a_fact_via_a_part_only_through_a_real_part(store
     assert await _spans(store, "Ada") != []
     await provenance.invalidate(store, source=a, reason="x")
     assert await _spans(store, "Ada") == []
+
+
+@pytest.mark.parametrize("how", ["retract by key", "retract by id", "end"])
+async def test_what_was_retracted_or_ended_does_not_come_back_when_its_superseder_is_hidden(
+    store: Store, how: str
+) -> None:
+    """Acme from 2000 (trusted) is superseded from 2005 by Globex from a source; Acme is then
+    retracted (or ended at 2003), and the source distrusted. Before, Globex gave back the part
+    of Acme it held: Acme came back from 2005, though the store had unlearned it (the same
+    through MCP delete_relations)."""
+    s, _ = await _run(store, "r", 2)
+    await graph.create_entities(
+        store, entities=[graph.NewEntity(name=n) for n in ("Ada", "Acme", "Globex")]
+    )
+    await graph.declare_predicate(store, name="works_at", single_valued=True)
+
+    def job(obj: str, start: int) -> graph.NewFact:
+        return graph.NewFact(subject="Ada", predicate="works_at", object=obj, valid_from=_y(start))
+
+    await graph.assert_facts(store, facts=[job("Acme", 0)])
+    await graph.assert_facts(store, facts=[job("Globex", 5)], source=s)
+    acme = graph.NewFact(subject="Ada", predicate="works_at", object="Acme")
+    if how == "retract by key":
+        await graph.retract_facts(store, facts=[acme])
+    elif how == "retract by id":
+        [piece] = await graph.facts(store, entity="Ada", valid_at=_y(1))
+        await graph.retract_facts(store, facts=[piece.id])
+    else:
+        await graph.end_facts(store, facts=[acme], at=_y(3))
+    await provenance.invalidate(store, source=s, reason="poisoned")
+    assert await _spans(store, "Ada") == ([] if how != "end" else [("Acme", 0, 3)])
+    await provenance.restore(store, source=s)
+    expected = [("Globex", 5, None)] + ([] if how != "end" else [("Acme", 0, 3)])
+    assert await _spans(store, "Ada") == sorted(expected)
+
+
+async def test_a_merge_of_a_fact_the_kept_entity_holds_keeps_it_as_a_part(store: Store) -> None:
+    """Ada likes Acme (from s) and likes Globex (from t) over the same valid time; Globex is
+    merged into Acme. Before, the moved fact was taken for the held one (not recorded): while
+    s was distrusted the trusted moved fact was lost, and with both trusted, distrusting s hid
+    what t said too. Now the moved fact is a part of the held one, or stands alone."""
+    s, t = await _run(store, "r", 2)
+    names = ("Ada", "Acme", "Globex")
+    for hidden_first in (True, False):
+        scope = f"merge-{hidden_first}".lower()
+        await graph.create_entities(
+            store, entities=[graph.NewEntity(name=n) for n in names], scope=scope
+        )
+        for obj, source in (("Acme", s), ("Globex", t)):
+            await graph.assert_facts(
+                store,
+                facts=[
+                    graph.NewFact(subject="Ada", predicate="likes", object=obj, valid_from=_y(1))
+                ],
+                source=source,
+                scope=scope,
+            )
+        if hidden_first:
+            await provenance.invalidate(store, source=s, reason="checking")
+        receipt = await graph.merge(store, keep="Acme", absorb="Globex", reason="same", scope=scope)
+        assert [m.recorded for m in receipt.facts] == [hidden_first]
+        if not hidden_first:
+            await provenance.invalidate(store, source=s, reason="checking")
+        visible = [
+            (f.object, f.valid_from.year)
+            for f in await graph.fact_history(store, entity="Ada", scope=scope)
+            if f.retracted_at is None and f.invalidated_at is None
+        ]
+        assert visible == [("Acme", 2001)], hidden_first
+        await provenance.restore(store, source=s)
+        assert [f.object for f in await graph.facts(store, entity="Ada", scope=scope)] == ["Acme"]

@@ -25,7 +25,8 @@ __all__ = ["MergeReceipt", "MovedFact", "merge"]
 
 class MovedFact(Model):
     """A fact of the absorbed entity (``source``) and the fact on the kept entity that stands
-    for it (``target``): new (``recorded``), or one the kept entity already held."""
+    for it (``target``): new (``recorded``: the fact moved, or one it joined), or one the kept
+    entity already held, which holds the moved fact as a part (docs/graph.md)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -97,7 +98,6 @@ class _MergeRead(Model):
     absorb: Entity | None = None
     facts: list[_FactRow] = Field(default_factory=list)
     taken: list[_Taken] = Field(default_factory=list)
-    held: list[dict[str, Any]] = Field(default_factory=list)
     links: list[_Link] = Field(default_factory=list)
 
 
@@ -119,9 +119,6 @@ RETURN {{
             AND (out = $absorb OR out.retracted_at = NONE) AS alive
         FROM array::distinct(array::flatten((SELECT VALUE (took ?? []).map(|$t| $t.fact)
             FROM $edges WHERE retracted_at = NONE)))) ?? [],
-    held: (SELECT record::id(id) AS id, key, <string>valid_from AS vf, <string>valid_until AS vu
-        FROM array::distinct(array::concat($keep->fact, $keep<-fact))
-        WHERE retracted_at = NONE) ?? [],
     links: (SELECT id, in AS memory, position FROM observation
         WHERE out = $absorb AND retracted_at = NONE ORDER BY position) ?? [],
 }};
@@ -183,38 +180,43 @@ FOR $m IN $moves {
             + ' changed while it was being merged; merge again';
     };
     UPDATE ONLY $m.from SET retracted_at = $now, superseded_by = $m.to RETURN NONE;
-    IF $m.recorded {
-        -- It re-records the same assertion (origin) and holds what it held (took), each
-        -- part of a fact of the absorbed entity as re-recorded above.
-        INSERT RELATION INTO fact {
-            id: $m.to, in: $m.in, out: $m.out, scope: $scope, predicate: $old.predicate,
-            value: $old.value, key: $m.key, valid_from: $old.valid_from,
-            valid_until: $old.valid_until, recorded_at: $now, supersedes: $m.from,
-            origin: $old.origin ?? $from,
-            took: ($old.took ?? []).filter(|$t| $t.fact NOTINSIDE $drops).map(|$t| {
-                fact: $shadows.find(|$x| $x.from = $t.fact).to ?? $t.fact,
-                from: $t.from, until: $t.until,
-            }),
-            invalidated_at: $old.invalidated_at, invalidated_reason: $old.invalidated_reason,
-            invalidated_by: $old.invalidated_by, invalidated_causes: $old.invalidated_causes,
-        } RETURN NONE;
-        LET $sources = (SELECT out, how, via FROM fact_source WHERE in = $from) ?? [];
-        -- A source that reaches it through a part (via) reaches it through the part's copy.
-        INSERT RELATION INTO fact_source (IF type::is_array($sources) { $sources }
-            ELSE { [$sources] }).filter(|$s| $s.via = NONE
-                OR $shadows.any(|$x| $x.from = $s.via)).map(|$s| {
-            id: type::record('fact_source', [record::id($m.to), <string>$s.out]),
-            in: $m.to, out: $s.out, how: $s.how,
-            via: IF $s.via = NONE { NONE } ELSE { $shadows.find(|$x| $x.from = $s.via).to },
-        }) RETURN NONE;
-        -- A visible one is asserted on the kept entity now, as showing it again would
-        -- (fn::fact_show: one current fact per key, supersession, filling in history), in
-        -- the order of their assertions, each before the next is moved: so a merge made
-        -- while a source is distrusted and one made while it is trusted answer the same once
-        -- it is trusted.
-        IF $old.invalidated_at = NONE { fn::fact_show($m.to, $now) };
-    };
+    -- It re-records the same assertion (origin) and holds what it held (took), each
+    -- part of a fact of the absorbed entity as re-recorded above.
+    INSERT RELATION INTO fact {
+        id: $m.to, in: $m.in, out: $m.out, scope: $scope, predicate: $old.predicate,
+        value: $old.value, key: $m.key, valid_from: $old.valid_from,
+        valid_until: $old.valid_until, recorded_at: $now, supersedes: $m.from,
+        origin: $old.origin ?? $from,
+        took: ($old.took ?? []).filter(|$t| $t.fact NOTINSIDE $drops).map(|$t| {
+            fact: $shadows.find(|$x| $x.from = $t.fact).to ?? $t.fact,
+            from: $t.from, until: $t.until,
+        }),
+        invalidated_at: $old.invalidated_at, invalidated_reason: $old.invalidated_reason,
+        invalidated_by: $old.invalidated_by, invalidated_causes: $old.invalidated_causes,
+    } RETURN NONE;
+    LET $sources = (SELECT out, how, via FROM fact_source WHERE in = $from) ?? [];
+    -- A source that reaches it through a part (via) reaches it through the part's copy.
+    INSERT RELATION INTO fact_source (IF type::is_array($sources) { $sources }
+        ELSE { [$sources] }).filter(|$s| $s.via = NONE
+            OR $shadows.any(|$x| $x.from = $s.via)).map(|$s| {
+        id: type::record('fact_source', [record::id($m.to), <string>$s.out]),
+        in: $m.to, out: $s.out, how: $s.how,
+        via: IF $s.via = NONE { NONE } ELSE { $shadows.find(|$x| $x.from = $s.via).to },
+    }) RETURN NONE;
+    -- A visible one is asserted on the kept entity now, as showing it again would
+    -- (fn::fact_show: one current fact per key, supersession, filling in history), in
+    -- the order of their assertions, each before the next is moved: so a merge made
+    -- while a source is distrusted and one made while it is trusted answer the same once
+    -- it is trusted.
+    IF $old.invalidated_at = NONE { fn::fact_show($m.to, $now) };
 };
+-- What stands for each moved fact: the fact it became a part of or joined, or itself; one
+-- the kept entity already held (recorded before now) means it was not recorded anew.
+LET $stood = $moves.map(|$m| {
+    from: $m.from,
+    to: $m.to.superseded_by ?? $m.to,
+    recorded: $m.to.superseded_by = NONE OR $m.to.superseded_by.recorded_at = $now,
+});
 -- By content: each entity's observations are memories of its own (observation_memory_id).
 LET $have = (SELECT VALUE in.content_hash FROM observation
     WHERE out = $keep AND retracted_at = NONE);
@@ -236,7 +238,7 @@ UPDATE ONLY $absorb SET retracted_at = $now, merged_into = $keep, updated_at = $
 CREATE ONLY $id CONTENT {
     scope: $scope, keep: $keep, absorb: $absorb, keep_name: $keep_name,
     absorb_name: $absorb_name, reason: $reason, by: $by,
-    facts: $moves.map(|$m| { from: $m.from, to: $m.to, recorded: $m.recorded }),
+    facts: $stood,
     observations: $links.map(|$l| {
         from: $l.from,
         to: $new_links.find(|$n| $n.in = $l.memory).id,
@@ -248,7 +250,7 @@ CREATE ONLY $id CONTENT {
     id: record::id($id),
     keep: (SELECT {ENTITY_FIELDS} FROM ONLY $keep),
     absorbed: (SELECT {ENTITY_FIELDS} FROM ONLY $absorb),
-    facts: $moves.map(|$m| {{ source: record::id($m.from), target: record::id($m.to),
+    facts: $stood.map(|$m| {{ source: record::id($m.from), target: record::id($m.to),
         recorded: $m.recorded }}),
     observations: array::len($todo),
     reason: $reason, by: $by, created_at: $now,
@@ -272,13 +274,14 @@ async def merge(
 
     Each current fact of ``absorb`` (either end) is retracted and recorded again with
     ``keep`` in its place (same predicate, value, valid time, sources and invalidation, and
-    what it took of facts it superseded, those of ``absorb`` re-recorded on ``keep``), or,
-    when ``keep`` already holds that very fact (over the same valid time), stands for it; its
-    observations move to ``keep`` after keep's own (those keep has already are not repeated);
-    each moved fact that is visible is then asserted on ``keep`` as showing it again would
-    (it joins keep's facts of its key and supersedes its rivals there, in the order of the
-    assertions), so a merge answers the same whether a source was distrusted while it was
-    made or not; its name and aliases become aliases of ``keep``; ``absorb`` is retracted with
+    what it took of facts it superseded, those of ``absorb`` re-recorded on ``keep``); each
+    moved fact that is visible is then asserted on ``keep`` as showing it again would, in the
+    order of the assertions: a visible fact of ``keep`` that covers it holds it as a part (and
+    stands for it in the receipt), one that overlaps or adjoins it joins it, and it
+    supersedes its rivals there; so a merge answers the same whether a source was distrusted
+    while it was made or not. Its observations move to ``keep`` after keep's own (those keep
+    has already are not repeated); its name and aliases become aliases of ``keep``;
+    ``absorb`` is retracted with
     ``merged_into`` naming ``keep``. The merge is recorded (``entity_merge``, with ``reason``
     and ``by``) with each fact moved. Reads as of a time before the merge see the two
     entities as they were."""
@@ -297,11 +300,6 @@ async def merge(
     for missing, name in ((read.keep, keep_name), (read.absorb, absorb_name)):
         if missing is None:
             raise NotFoundError(f"no entity {name} in scope {scope}")
-    # The same fact: the same key over the same valid time.
-    held = {
-        (str(h["key"]), str(h["vf"]), h.get("vu")): RecordId("fact", str(h["id"]))
-        for h in read.held
-    }
     taken = {t.id: t for t in read.taken}
     shadows: dict[RecordId, dict[str, Any]] = {}
     drops: set[RecordId] = set()
@@ -311,13 +309,8 @@ async def merge(
         subject = keep_name if s_is_a else f.subject
         obj = keep_name if o_is_a else f.object
         key = fact_key(scope, subject, f.predicate, obj, f.value)
-        same = (key, f.vf, f.vu)
-        target = held.get(same)
-        recorded = target is None
-        if target is None:
-            target = RecordId("fact", uuid.uuid4().hex)
-            held[same] = target
-        for g_id in f.took if recorded else ():
+        target = RecordId("fact", uuid.uuid4().hex)
+        for g_id in f.took:
             g = taken.get(g_id)
             if g is None or not g.alive:
                 # Its other end is deleted: hiding the fact would give nothing back.
@@ -337,7 +330,6 @@ async def merge(
             {
                 "from": RecordId("fact", f.id),
                 "to": target,
-                "recorded": recorded,
                 "key": key,
                 "in": k if s_is_a else RecordId("entity", f.s),
                 "out": k if o_is_a else RecordId("entity", f.o),
