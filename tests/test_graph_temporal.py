@@ -201,6 +201,22 @@ class Model:
         self.facts.append(own)
         return own
 
+    def _tail(
+        self, f: MFact, end: int, rivals: list[MFact], step: int, copy: bool, n: int = 0
+    ) -> None:
+        """f fills in history to ``end``: the rest of it is a part the rival starting there
+        holds (recorded and retracted at once), if that rival is still current."""
+        by = next((g for g in rivals if g.vf == end), None)
+        if by is None or by.ret is not None:
+            return
+        if copy:
+            tail = self._copy(f, end, None, step)
+            tail.ret = step
+        else:
+            tail = MFact(*f.key, end, None, step, f.sources, ret=step, n=n)
+            self.facts.append(tail)
+        by.took.append((tail, end, None))
+
     def _take(self, f: MFact, step: int, fill: bool) -> MFact:
         """f (current, visible) supersedes its visible rivals as an assertion now would."""
         if f.p not in SINGLE:
@@ -211,6 +227,7 @@ class Model:
         if fill and f.vu is None and later:
             f.ret = step
             stand = self._copy(f, f.vf, min(later), step)
+            self._tail(f, min(later), rivals, step, copy=True)
         vf, vu = stand.vf, stand.vu
         for g in rivals:
             if not (_lt(vf, g.vu) and _lt(g.vf, vu)):
@@ -253,9 +270,12 @@ class Model:
                 f.alt = f.alt | (src - f.sources)
             return None
         single = p in SINGLE
+        rivals: list[MFact] = []
+        later: list[int] = []
         if vu is None and single and not (src & self.distrusted):
             probe = MFact(s, p, o, v, vf, vu, step, frozenset())
-            later = [g.vf for g in self._rivals(probe) if g.vf > vf]
+            rivals = self._rivals(probe)
+            later = [g.vf for g in rivals if g.vf > vf]
             if later:
                 vu = min(later)
         merged = [
@@ -285,6 +305,9 @@ class Model:
             self._give_back(new, step)
         elif single:
             self._take(new, step, fill=False)
+        if later and vu is not None:
+            probe = MFact(s, p, o, v, vf, None, step, frozenset(src))
+            self._tail(probe, vu, rivals, step, copy=False, n=n)
         return new
 
     def unlearn(self, key: tuple[str, str, str, Any], hit: list[MFact], whole: bool) -> None:
@@ -347,8 +370,11 @@ class Model:
             cover.alt = cover.alt | ((f.sources | f.alt) - cover.sources)
             return
         vu = f.vu
+        rivals: list[MFact] = []
+        later: list[int] = []
         if vu is None and f.p in SINGLE:
-            later = [g.vf for g in self._rivals(f) if g.vf > f.vf]
+            rivals = self._rivals(f)
+            later = [g.vf for g in rivals if g.vf > f.vf]
             if later:
                 vu = min(later)
         merged = [
@@ -374,6 +400,8 @@ class Model:
         )  # fmt: skip
         self.facts.append(new)
         self._take(new, step, fill=False)
+        if later and vu is not None:
+            self._tail(f, vu, rivals, step, copy=True)
 
     def visible(self, v: int, k: int | None) -> list[tuple[Any, ...]]:
         return sorted(

@@ -786,3 +786,28 @@ async def test_a_merge_of_a_fact_the_kept_entity_holds_keeps_it_as_a_part(store:
         assert visible == [("Acme", 2001)], hidden_first
         await provenance.restore(store, source=s)
         assert [f.object for f in await graph.facts(store, entity="Ada", scope=scope)] == ["Acme"]
+
+
+async def test_a_fact_that_filled_in_history_comes_back_whole_when_the_rival_is_distrusted(
+    store: Store,
+) -> None:
+    """Initech from 2003 (from s), then Globex from 2002 (trusted, open): Globex fills in
+    history, ending at 2003. Distrusting s leaves Globex open, as if s had never said it;
+    restoring s ends it at 2003 again. Before, Globex stayed ended at 2003: a poisoned
+    document cut a trusted value short."""
+    s, _ = await _run(store, "r", 2)
+    await graph.create_entities(
+        store, entities=[graph.NewEntity(name=n) for n in ("Ada", "Globex", "Initech")]
+    )
+    await graph.declare_predicate(store, name="works_at", single_valued=True)
+
+    def job(obj: str, start: int) -> graph.NewFact:
+        return graph.NewFact(subject="Ada", predicate="works_at", object=obj, valid_from=_y(start))
+
+    await graph.assert_facts(store, facts=[job("Initech", 3)], source=s)
+    await graph.assert_facts(store, facts=[job("Globex", 2)])
+    assert await _spans(store, "Ada") == [("Globex", 2, 3), ("Initech", 3, None)]
+    await provenance.invalidate(store, source=s, reason="poisoned")
+    assert await _spans(store, "Ada") == [("Globex", 2, None)]
+    await provenance.restore(store, source=s)
+    assert await _spans(store, "Ada") == [("Globex", 2, 3), ("Initech", 3, None)]

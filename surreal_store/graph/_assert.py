@@ -204,6 +204,27 @@ FOR $r IN $rows {
             in: $r.id, out: $s.out, how: $s.how, via: $s.via,
         }) RETURN NONE;
         IF $why != NONE { fn::fact_hidden($r.id, $now) };
+        -- Filling in history, the rest of the row's valid time is a part that the rival
+        -- starting there holds, so hiding that rival gives it back (schema 036).
+        IF array::len($later) > 0 {
+            LET $by = $rivals.filter(|$g| $g.valid_from = $vu)[0].id;
+            IF $by.retracted_at = NONE {
+                LET $tail = type::record('fact', string::slice(record::id($r.id), 0, 24) + '9'
+                    + string::slice(record::id($r.id), 25));
+                INSERT RELATION INTO fact {
+                    id: $tail, in: $r.in, out: $r.out, scope: $scope, predicate: $r.predicate,
+                    value: $r.value, key: $r.key, valid_from: $vu, valid_until: NONE,
+                    recorded_at: $now, retracted_at: $now, superseded_by: $by,
+                    invalidated_causes: [],
+                } RETURN NONE;
+                INSERT RELATION INTO fact_source $f_sources.map(|$s| {
+                    id: type::record('fact_source', [record::id($tail), <string>$s.out]),
+                    in: $tail, out: $s.out, how: $s.how,
+                }) RETURN NONE;
+                UPDATE ONLY $by SET took = array::append(took ?? [],
+                    { fact: $tail, from: $vu, until: NONE }) RETURN NONE;
+            };
+        };
     };
 };
 """
