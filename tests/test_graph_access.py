@@ -465,7 +465,7 @@ async def test_an_agent_repeats_and_widens_facts_and_cannot_forge_transaction_ti
         )  # fmt: skip
         (joined,) = await graph.assert_facts(a, facts=[wider], scope="team-a", source=note.id)
         assert joined.valid_from.year == 2019
-        with pytest.raises(ThrownError, match="past, not the future|now"):
+        with pytest.raises(ThrownError, match=r"past, not the future|now"):
             await a.execute(
                 "RETURN fn::fact_copy(type::record('fact', $f), d'1990-01-01T00:00:00Z', NONE,"
                 " d'2001-01-01T00:00:00Z', false);",
