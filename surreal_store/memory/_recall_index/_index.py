@@ -94,6 +94,9 @@ class DerivedIndex:
         # Whether the space has its own change feed (schema 030; None until a start checks):
         # then a look learns of its changes from the database's feed rather than reading it.
         self.space_feed: bool | None = None
+        # (versionstamp, the store's write mark before the look, space) of the last look that
+        # found no change after that versionstamp: while the mark stays, none has happened.
+        self.quiet: tuple[int, int, dict[str, Any] | None] | None = None
         # The database's identity this index reflects (None until known): its saves move the
         # epoch on from here.
         self.identity: Identity | None = None
