@@ -652,6 +652,36 @@ async def test_a_damaged_index_is_rebuilt_from_the_table(kv_url: str) -> None:
         assert rebuilt.memories == 50 and progress[-1] == 50
 
 
+async def test_a_loaded_index_reads_its_exact_vectors_when_first_used(kv_url: str) -> None:
+    """A load leaves the saved exact vectors on disk until something needs them (an exact
+    comparison, a change, a save); they are checked again then, so a file changed since the
+    load never reaches recall: the index is rebuilt from the table instead."""
+    async with Store(kv_url) as s:
+        known = await seeded(s)
+        status = await memory.index_status(s)
+    assert status.path is not None
+    async with Store(kv_url) as s:
+        assert (await memory.index_status(s)).origin == "loaded"
+        index = derived_index(s)
+        assert index is not None and index.saved_vecs is not None
+        # Few memories: an exact comparison, which reads them.
+        assert await ids(await memory.recall(s, vector=vec(9), k=1)) == [known[9]]
+        assert index.saved_vecs is None and index.vecs.shape[1] == DIM
+        m = await memory.remember(s, content="after the load", embedding=vec(777))
+        assert await ids(await memory.recall(s, vector=vec(777), k=1)) == [m.id]
+    async with Store(kv_url) as s:
+        index = derived_index(s)
+        assert (await memory.index_status(s)).origin == "loaded"
+        assert index is not None and index.saved_vecs is not None
+        saved = index.saved_vecs.path
+        data = bytearray(saved.read_bytes())
+        data[-4:] = b"\x00\x00\x80\x7f"  # the last vector's last number: an infinity
+        saved.write_bytes(bytes(data))
+        assert await ids(await memory.recall(s, vector=vec(9), k=1)) == [known[9]]
+        assert (await memory.index_status(s)).origin == "built"
+        assert await ids(await memory.recall(s, vector=vec(777), k=1)) == [m.id]
+
+
 async def test_a_build_reads_every_page_of_the_table(kv_url: str) -> None:
     """Two full pages (the boundary: one more read finds nothing) and memories without a
     vector: a rebuild holds each memory once, and finds one from the last page."""
