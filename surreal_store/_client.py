@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import functools
 import logging
 import random
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -493,7 +491,7 @@ class Store:
                 return await self._attempt(text, sdk_params, sh, serialise, timeout_s), sh
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def _send(self, text: str, params: dict[str, Any] | None, writes: bool) -> Any:
+    async def _send(self, text: str, params: dict[str, Any] | None, read_only: bool) -> Any:
         """One call to the engine, on the connection as it is now: a checkpoint may have
         reopened it while this call waited for the write lock. Counted as in flight (a
         checkpoint waits for those) only while it runs, never while it waits."""
@@ -505,7 +503,7 @@ class Store:
         session = self._session
         if session is None:
             raise e.StoreStateError("the store is closed")
-        return await shared.send(session, text, params, writes=writes)
+        return await shared.send(session, text, params, read_only=read_only)
 
     def write_mark(self) -> int | None:
         """A count that moves whenever a query that may change data is sent on this store's
@@ -545,13 +543,12 @@ class Store:
             use = self._session.use if self._session is not None else None
             if use is not None:
                 text = use + text
-            writes = _may_write(text, sh)
             async with asyncio.timeout(timeout):
                 if self._write_lock is not None and serialise and not sh.read_only:
                     async with self._write_lock:
-                        raw = await self._send(text, params, writes)
+                        raw = await self._send(text, params, sh.read_only)
                 else:
-                    raw = await self._send(text, params, writes)
+                    raw = await self._send(text, params, sh.read_only)
             engine.answered()
             if use is not None:
                 raw = drop_use(raw)
@@ -572,21 +569,6 @@ class Store:
         self.stats.by_error[name] = self.stats.by_error.get(name, 0) + 1
         if isinstance(err, e.ConflictError):
             self.stats.conflicts += 1
-
-
-_API_CALL = re.compile(r"\bapi::", re.IGNORECASE)
-
-
-@functools.lru_cache(maxsize=2048)
-def _may_write_text(text: str, read_only: bool) -> bool:
-    # A read-only shape admits no write word and no custom function; an API's handler
-    # (``api::invoke``) may write too.
-    return not read_only or _API_CALL.search(text) is not None
-
-
-def _may_write(text: str, sh: QueryShape) -> bool:
-    """Whether ``text`` may change data (:meth:`Store.write_mark`)."""
-    return _may_write_text(text, sh.read_only)
 
 
 class _SchemaAccess:

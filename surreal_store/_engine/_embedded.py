@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -134,6 +136,17 @@ async def close_quietly(db: surrealdb.AsyncSurrealConnection, url: str) -> None:
         log.warning("closing %s failed: %s", redact_url(url), exc)
     finally:
         engine.answered()
+
+
+_API_CALL = re.compile(r"\bapi::", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=2048)
+def may_write(text: str, read_only: bool) -> bool:
+    """Whether ``text``, whose shape is ``read_only`` or not, may change data: a read-only
+    shape admits no write word and no custom function, but an API's handler (``api::invoke``)
+    may write too."""
+    return not read_only or _API_CALL.search(text) is not None
 
 
 class Session:
@@ -274,15 +287,21 @@ class Shared:
         return db
 
     async def send(
-        self, session: Session, text: str, params: dict[str, Any] | None, *, writes: bool = True
+        self,
+        session: Session,
+        text: str,
+        params: dict[str, Any] | None,
+        *,
+        read_only: bool = False,
     ) -> Any:
         """One call to the engine in ``session``, on the connection as it is now (a
         checkpoint may have reopened it while the call waited for the write lock). Counted as
-        in flight, which a checkpoint waits for, only while it runs; ``writes``: it may change
-        data (:meth:`write_mark`)."""
+        in flight, which a checkpoint waits for, only while it runs; ``read_only``: its shape
+        admits no write (:meth:`write_mark` counts the others)."""
         db = self.db
         if db is None:
             raise e.StoreStateError("the store is closed")
+        writes = may_write(text, read_only)
         self.busy += 1
         if writes:
             self.writes_sent += 1

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import logging
 import os
 import shutil
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -24,7 +22,6 @@ import cbor2
 import hnswlib
 import numpy as np
 import tantivy
-import xxhash
 
 from ..._types import RecordId
 from .._models import FIELDS, IndexStatus, vector_of
@@ -32,6 +29,7 @@ from ._analysis import analysable, text_analyzer, text_schema
 from ._failures import Broken
 from ._files import Identity, new_token, scratch_folder, working_copy
 from ._rows import Rows, decode_row, encode_row
+from ._vectors import SavedVectors
 
 __all__ = ["COLUMNS", "DerivedIndex", "key_of", "ns"]
 
@@ -48,56 +46,6 @@ _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # What recall returns of a memory, kept per slot (the feed's updates carry the whole record).
 _ROW_FIELDS: Final = tuple(name.strip() for name in FIELDS.split(","))
 _MASKS: Final = 16  # filter masks kept while the index stands still
-
-
-@dataclass(frozen=True)
-class SavedVectors:
-    """A saved generation's ``vectors.npy``, read when first used: its size and digest as its
-    manifest lists them (checked again on the bytes read, so that a file changed since the
-    load never reaches recall), and the vectors it must hold."""
-
-    path: Path
-    size: int
-    digest: str
-    slots: int
-    dim: int
-    room: int
-
-    def read(self) -> np.ndarray[Any, Any]:
-        """The vectors, in an array of ``room`` rows; :class:`Broken` if the file is not the
-        one the manifest describes."""
-        try:
-            with self.path.open("rb") as f:
-                buf = bytearray(self.size)
-                got = f.readinto(buf)
-                more = f.read(1)
-        except OSError as exc:
-            raise Broken(f"the saved vectors are unreadable ({exc})") from None
-        if got != self.size or more or xxhash.xxh3_128_hexdigest(buf) != self.digest:
-            raise Broken("the saved vectors changed since the index was loaded")
-        header = io.BytesIO(bytes(buf[:4096]))
-        try:
-            version = np.lib.format.read_magic(header)
-            read_header = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, fortran, dtype = read_header(header)
-        except ValueError as exc:
-            raise Broken(f"the saved vectors are not an array ({exc})") from None
-        want = (self.slots, self.dim)
-        if shape != want or fortran or dtype != np.dtype("<f4"):
-            raise Broken(f"the saved vectors are {dtype} of shape {shape}, not {want}")
-        start = header.tell()
-        if start + self.slots * self.dim * 4 != self.size:
-            raise Broken("the saved vectors' file has another size than its array")
-        vecs = np.frombuffer(buf, dtype=np.float32, offset=start).reshape(want)
-        if self.room == self.slots:
-            return vecs  # over the bytearray read: writable, and not copied again
-        room = np.zeros((self.room, self.dim), dtype=np.float32)
-        room[: self.slots] = vecs
-        return room
 
 
 def ns(value: Any) -> int:
