@@ -491,7 +491,7 @@ class Store:
                 return await self._attempt(text, sdk_params, sh, serialise, timeout_s), sh
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def _send(self, text: str, params: dict[str, Any] | None) -> Any:
+    async def _send(self, text: str, params: dict[str, Any] | None, read_only: bool) -> Any:
         """One call to the engine, on the connection as it is now: a checkpoint may have
         reopened it while this call waited for the write lock. Counted as in flight (a
         checkpoint waits for those) only while it runs, never while it waits."""
@@ -503,7 +503,18 @@ class Store:
         session = self._session
         if session is None:
             raise e.StoreStateError("the store is closed")
-        return await shared.send(session, text, params)
+        return await shared.send(session, text, params, read_only=read_only)
+
+    def write_mark(self) -> int | None:
+        """A count that moves whenever a query that may change data is sent on this store's
+        connection, by any store sharing it: the same mark at two moments means the database
+        did not change in between. ``None`` when that cannot be told: a connection others
+        may write through (a server's, or one lent to the store), or a write in flight. For
+        the layers above the client (the recall index skips asking the database whether it
+        is current); not for applications."""
+        if self._shared is None or self._state is not StoreState.OPEN:
+            return None
+        return self._shared.write_mark()
 
     async def _attempt(
         self,
@@ -535,9 +546,9 @@ class Store:
             async with asyncio.timeout(timeout):
                 if self._write_lock is not None and serialise and not sh.read_only:
                     async with self._write_lock:
-                        raw = await self._send(text, params)
+                        raw = await self._send(text, params, sh.read_only)
                 else:
-                    raw = await self._send(text, params)
+                    raw = await self._send(text, params, sh.read_only)
             engine.answered()
             if use is not None:
                 raw = drop_use(raw)

@@ -59,6 +59,7 @@ INNER_LAYERS: dict[str, list[set[str]]] = {
     # and loading; then the feed follower, and the memory layer's door.
     "memory._recall_index": [
         {"_failures", "_analysis", "_rows", "_files"},
+        {"_vectors"},
         {"_index"},
         {"_persist"},
         {"_feed"},
@@ -66,7 +67,10 @@ INNER_LAYERS: dict[str, list[set[str]]] = {
     ],
 }
 # Modules of the recall index that never talk to the database (tested without an engine).
-PURE = {f"memory._recall_index.{m}" for m in ("_analysis", "_rows", "_files", "_index", "_persist")}
+PURE = {
+    f"memory._recall_index.{m}"
+    for m in ("_analysis", "_rows", "_files", "_vectors", "_index", "_persist")
+}
 
 MAX_LINES = 600
 # Modules allowed over MAX_LINES, each with the single idea it holds.

@@ -476,9 +476,10 @@ async def test_a_damage_walk_over_every_file_of_a_saved_index(
 
 
 async def test_files_damaged_while_the_store_is_open_do_not_reach_it(kv_url: str) -> None:
-    """After a load nothing of the saved generation is used: every file truncated or
-    overwritten in place (as a restore that copies over them would) while the store is open
-    changes no recall of it, and the next open rebuilds."""
+    """After a load nothing of the saved generation reaches recall unchecked (the exact
+    vectors, read at first use, are checked again then): every file truncated or overwritten
+    in place (as a restore that copies over them would) while the store is open changes no
+    recall of it, and the next open rebuilds."""
     async with Store(kv_url) as s:
         await write(s, range(1500))  # past 1,024: the vectors are used as read
     async with Store(kv_url) as s:

@@ -48,7 +48,12 @@ _SCALARS = (str, int, float, bool, type(None), bytes, dt.datetime)
 _PASS = frozenset(
     {str, int, float, bool, type(None), bytes, dt.datetime, surrealdb.PreciseDatetime}
 )
-_NUMBERS = frozenset({float, int})
+_DICT = frozenset({dict})
+_PLAIN_KEYS = frozenset({str, int})
+_new_record_id: Final = object.__new__
+# Table names of record ids decoded so far, checked once each (a schema has a few dozen).
+_VALID_TABLES: set[str] = set()
+_MAX_VALID_TABLES: Final = 4096
 # What cbor2's C encoder writes as the SDK's encoder does; everything else is converted.
 _WIRE_PASS = frozenset({str, float, bool, bytes})
 _WIRE_NONE: Final = cbor2.CBORTag(TAG_NONE, None)
@@ -165,19 +170,25 @@ def to_sdk(value: Any) -> Any:
 
 
 def from_sdk(value: Any) -> Any:
-    """A value of an answer as the rest of the package reads it."""
+    """A value of an answer as the rest of the package reads it.
+
+    Lists whose items all pass unchanged (vectors, tags) are returned as they are: an answer
+    is decoded for one call alone, so nobody else holds them."""
     kind = type(value)
     if kind in _PASS:
         return value
     # Rows are dicts and lists of mostly scalars: those are tested inline rather than recursed.
     if kind is dict:
-        return {k: v if type(v) in _PASS else from_sdk(v) for k, v in value.items()}
+        return _from_dict(value)
     if kind is list:
-        # A vector (hundreds of floats) is checked by type in C and kept as it is: the
-        # answer was decoded for this call alone, so nobody else holds the list.
-        if set(map(type, value)) <= _NUMBERS:
+        kinds = set(map(type, value))
+        if kinds <= _PASS:
             return value
+        if kinds == _DICT:  # a statement's rows
+            return [_from_dict(v) for v in value]
         return [v if type(v) in _PASS else from_sdk(v) for v in value]
+    if kind is surrealdb.RecordID:
+        return _record_id(value)
     if isinstance(value, _SCALARS):
         return value
     if isinstance(value, list):
@@ -185,7 +196,7 @@ def from_sdk(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: from_sdk(v) for k, v in value.items()}
     if isinstance(value, surrealdb.RecordID):
-        return RecordId(value.table_name, from_sdk(value.id))
+        return _record_id(value)
     if isinstance(value, surrealdb.NullType):
         return None
     if isinstance(value, surrealdb.Duration):
@@ -193,6 +204,25 @@ def from_sdk(value: Any) -> Any:
     if isinstance(value, surrealdb.Table):
         return str(value.table_name)
     return value
+
+
+def _from_dict(value: dict[Any, Any]) -> dict[Any, Any]:
+    return {k: v if type(v) in _PASS else from_sdk(v) for k, v in value.items()}
+
+
+def _record_id(value: surrealdb.RecordID) -> RecordId:
+    """Our record id for the SDK's. A string or integer key of a table already seen valid is
+    set without :class:`RecordId`'s checks (rows hold one or several record ids each)."""
+    table, key = value.table_name, value.id
+    if table in _VALID_TABLES and type(key) in _PLAIN_KEYS:
+        rid = _new_record_id(RecordId)
+        _set_slot(rid, "table", table)
+        _set_slot(rid, "key", key)
+        return rid
+    rid = RecordId(table, from_sdk(key))
+    if len(_VALID_TABLES) < _MAX_VALID_TABLES:
+        _VALID_TABLES.add(table)
+    return rid
 
 
 def _wire_datetime(value: dt.datetime) -> cbor2.CBORTag:

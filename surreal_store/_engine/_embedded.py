@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -136,6 +138,17 @@ async def close_quietly(db: surrealdb.AsyncSurrealConnection, url: str) -> None:
         engine.answered()
 
 
+_API_CALL = re.compile(r"\bapi::", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=2048)
+def may_write(text: str, read_only: bool) -> bool:
+    """Whether ``text``, whose shape is ``read_only`` or not, may change data: a read-only
+    shape admits no write word and no custom function, but an API's handler (``api::invoke``)
+    may write too."""
+    return not read_only or _API_CALL.search(text) is not None
+
+
 class Session:
     """One engine session on a shared embedded connection: one identity, signed in by the
     engine, with its namespace and database selected.
@@ -174,6 +187,12 @@ class Shared:
         self.reopened: anyio.Event | None = None  # while reopening: set once `db` is the new one
         self.wal: Path | None = None  # a surrealkv store's write-ahead log, watched for size
         self.reopens = 0
+        # What :meth:`write_mark` counts: calls that may change data sent on the connection,
+        # those of them not answered yet, and whether one ended without its answer (the
+        # engine may still be running it, so that no mark can be trusted again).
+        self.writes_sent = 0
+        self.writes_open = 0
+        self.untracked = False
 
     @classmethod
     def of(cls, s: Settings) -> Shared:
@@ -211,6 +230,7 @@ class Shared:
             session = self.sessions.get(who)
             if session is None:
                 session = Session(who, s)
+                self.writes_sent += 1  # a sign-in may run the access method's queries
                 await self._start(self.db, session)
                 self.sessions[who] = session
             session.users += 1
@@ -266,20 +286,49 @@ class Shared:
         db, self.db = self.db, None
         return db
 
-    async def send(self, session: Session, text: str, params: dict[str, Any] | None) -> Any:
+    async def send(
+        self,
+        session: Session,
+        text: str,
+        params: dict[str, Any] | None,
+        *,
+        read_only: bool = False,
+    ) -> Any:
         """One call to the engine in ``session``, on the connection as it is now (a
         checkpoint may have reopened it while the call waited for the write lock). Counted as
-        in flight, which a checkpoint waits for, only while it runs."""
+        in flight, which a checkpoint waits for, only while it runs; ``read_only``: its shape
+        admits no write (:meth:`write_mark` counts the others)."""
         db = self.db
         if db is None:
             raise e.StoreStateError("the store is closed")
+        writes = may_write(text, read_only)
         self.busy += 1
+        if writes:
+            self.writes_sent += 1
+            self.writes_open += 1
+        answered = False
         try:
-            return await db.query_raw(text, params, session_id=session.id)
+            raw = await db.query_raw(text, params, session_id=session.id)
+            answered = True
+            return raw
         finally:
             self.busy -= 1
             if self.busy == 0 and self.drained is not None:
                 self.drained.set()
+            if writes:
+                self.writes_open -= 1
+                if not answered:
+                    self.untracked = True
+
+    def write_mark(self) -> int | None:
+        """A count that moves whenever a call that may change data is sent on this
+        connection: the same mark at two moments means that the database has not changed
+        in between, since no other connection can reach embedded files this process holds.
+        ``None`` when that cannot be told: such a call is in flight, or one ended without
+        its answer (the engine may still be running it)."""
+        if self.writes_open or self.untracked:
+            return None
+        return self.writes_sent
 
     async def ready(self, s: Settings, *, writes: bool) -> None:
         """Wait until the connection may take a call: past a reopen in progress, and, before

@@ -254,3 +254,16 @@ def test_a_type_the_sdk_cannot_send_is_refused(value: Any) -> None:
 def test_a_negative_duration_is_refused_in_words() -> None:
     with pytest.raises(ValidationError, match="negative duration"):
         codec.to_wire(dt.timedelta(seconds=-5))
+
+
+def test_record_ids_of_an_answer_are_checked_as_ours() -> None:
+    row = {"id": surrealdb.RecordID("memory", "k1"), "tags": ["a", "b"], "n": [1, 2.5]}
+    for _ in range(2):  # the second time the table is known valid
+        back = codec.from_sdk([row, dict(row)])
+        assert back == [{"id": RecordId("memory", "k1"), "tags": ["a", "b"], "n": [1, 2.5]}] * 2
+        assert type(back[0]["id"]) is RecordId and hash(back[0]["id"]) == hash(
+            RecordId("memory", "k1")
+        )
+    assert codec.from_sdk(surrealdb.RecordID("memory", ["a", 1])) == RecordId("memory", ["a", 1])
+    with pytest.raises(ValidationError):
+        codec.from_sdk(surrealdb.RecordID("not a table", 1))

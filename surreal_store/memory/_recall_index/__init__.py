@@ -9,6 +9,7 @@ One idea a module:
 - :mod:`._index`: the index in memory and its search (filter masks, nearest vectors, BM25);
 - :mod:`._files`: the saved generations' layout, manifests and checks;
 - :mod:`._persist`: saving an index as a generation and loading one;
+- :mod:`._vectors`: a loaded generation's exact vectors, read when first used;
 - :mod:`._feed`: the index attached to a store, built, loaded and following the change feed;
 - :mod:`._failures`: how it fails (stale, unavailable to a session, broken).
 

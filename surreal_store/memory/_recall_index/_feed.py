@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import anyio
+import anyio.lowlevel
 
 from ..._errors import PermissionDeniedError, QueryError, StoreError
 from ..._feeds import look, table_of
@@ -342,17 +343,35 @@ async def read_if_current(
     limit = index.feed_limit
     if known < 0:
         raise Stale(known, limit, [], None)
+    # Taken before the look: if it is the same at a later look, nothing has changed since.
+    mark = _write_mark(db)
+    if text is None and mark is not None and index.quiet == (known, mark, space):
+        # A look found nothing after `known`, and nothing was written since. The event loop
+        # still gets its turn, as it would during the look: a task recalling in a loop must
+        # not starve the others.
+        await anyio.lowlevel.checkpoint()
+        return None
     if index.space_feed is True:
         rows = await _execute(db, look(known + 1, limit) + (text or ""), **params)
         entries = _changes(rows[0] if rows else [])
         if entries:
             moved = _touches(entries, "embedding_space")
             raise Stale(known, limit, entries, None if moved else space, space_read=not moved)
-        return rows[1] if len(rows) > 1 else None
-    entries, now, result = await _feed(db, index, known + 1, limit, then=text, **params)
-    if entries or now != space:
-        raise Stale(known, limit, entries, now)
+        result = rows[1] if len(rows) > 1 else None
+    else:
+        entries, now, result = await _feed(db, index, known + 1, limit, then=text, **params)
+        if entries or now != space:
+            raise Stale(known, limit, entries, now)
+    if mark is not None:
+        index.quiet = (known, mark, space)
     return result
+
+
+def _write_mark(db: Any) -> int | None:
+    """``db``'s :meth:`~surreal_store.Store.write_mark`, ``None`` for an executor without
+    one."""
+    mark = getattr(db, "write_mark", None)
+    return mark() if callable(mark) else None
 
 
 async def _now_versionstamp(db: Any) -> int:

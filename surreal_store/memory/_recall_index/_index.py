@@ -29,6 +29,7 @@ from ._analysis import analysable, text_analyzer, text_schema
 from ._failures import Broken
 from ._files import Identity, new_token, scratch_folder, working_copy
 from ._rows import Rows, decode_row, encode_row
+from ._vectors import SavedVectors
 
 __all__ = ["COLUMNS", "DerivedIndex", "key_of", "ns"]
 
@@ -94,6 +95,9 @@ class DerivedIndex:
         # Whether the space has its own change feed (schema 030; None until a start checks):
         # then a look learns of its changes from the database's feed rather than reading it.
         self.space_feed: bool | None = None
+        # (versionstamp, the store's write mark before the look, space) of the last look that
+        # found no change after that versionstamp: while the mark stays, none has happened.
+        self.quiet: tuple[int, int, dict[str, Any] | None] | None = None
         # The database's identity this index reflects (None until known): its saves move the
         # epoch on from here.
         self.identity: Identity | None = None
@@ -107,8 +111,10 @@ class DerivedIndex:
         self.work: Path | None = None  # the text index's folder (None: in memory)
         self.ann: hnswlib.Index | None = None
         # Unit vectors by slot, for exact comparison with the few a filter admits (hnswlib's
-        # get_items copies through Python lists, far slower than slicing these).
-        self.vecs: np.ndarray[Any, Any] = np.zeros((0, 0), dtype=np.float32)
+        # get_items copies through Python lists, far slower than slicing these): see `vecs`.
+        self._vecs: np.ndarray[Any, Any] = np.zeros((0, 0), dtype=np.float32)
+        # Where a loaded index's saved vectors are, until first used (`vecs`).
+        self.saved_vecs: SavedVectors | None = None
         self.ids: list[str | None] = []
         # Each slot's memory as recall returns it (encode_row), or None: a recall that finds
         # the index current returns these rather than reading its hits back.
@@ -181,6 +187,23 @@ class DerivedIndex:
         if work is not None:
             # A private copy's folder goes with it.
             shutil.rmtree(work if self.owner else work.parent, ignore_errors=True)
+
+    @property
+    def vecs(self) -> np.ndarray[Any, Any]:
+        """The unit vectors by slot. A loaded index reads its saved ones when they are first
+        used (a search the graph leaves to exact comparison, a change, a save), not at the
+        load: most recalls never need them. :class:`Broken` if the file is not what its
+        manifest says."""
+        saved = self.saved_vecs
+        if saved is not None:
+            self._vecs = saved.read()
+            self.saved_vecs = None
+        return self._vecs
+
+    @vecs.setter
+    def vecs(self, value: np.ndarray[Any, Any]) -> None:
+        self._vecs = value
+        self.saved_vecs = None
 
     def _grow(self, need: int) -> None:
         size = len(self.cols["alive"])

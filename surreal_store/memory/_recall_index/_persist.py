@@ -2,9 +2,10 @@
 manifest and its checks are :mod:`._files`'s).
 
 Columns are flat arrays rather than JSON, so that a warm open reads them in milliseconds.
-A load reads every file rather than mapping it: after a load nothing of the generation is
-used, so a file damaged or truncated while the store is open cannot reach recall (a truncated
-mapping faults the process).
+A load reads every file rather than mapping it, so a file damaged or truncated while the store
+is open cannot reach recall (a truncated mapping faults the process). The exact vectors are
+the exception: most recalls never use them, so they are read when first used, and their
+digest is checked again on the bytes read (:class:`~._index.SavedVectors`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ._failures import is_library_failure
 from ._files import Identity, Unusable, read_generation, working_copy, write_generation
 from ._index import COLUMNS, DerivedIndex
 from ._rows import Rows
+from ._vectors import SavedVectors
 
 __all__ = ["load", "save"]
 
@@ -114,13 +116,12 @@ def _read(index: DerivedIndex, gen: Path, meta: dict[str, Any]) -> None:
         index.ann = hnswlib.Index(space="cosine", dim=index.dim)
         index.ann.load_index(str(gen / "vectors.hnsw"), max_elements=room)
         index.ann.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-        # Read, not mapped (see the module's docstring).
-        vecs = np.load(gen / "vectors.npy", allow_pickle=False)
-        if vecs.shape != (n, index.dim):
-            raise Unusable(f"vectors of shape {vecs.shape}, not {(n, index.dim)}")
-        if room == n:
-            index.vecs = vecs
-        else:
-            index.vecs = np.zeros((room, index.dim), dtype=np.float32)
-            index.vecs[:n] = vecs
+        # Read when first used, and checked again then (see the module's docstring).
+        listed = meta["files"].get("vectors.npy")
+        if listed is None:
+            raise Unusable("its manifest lists no vectors")
+        size, digest = listed
+        index.saved_vecs = SavedVectors(
+            gen / "vectors.npy", int(size), str(digest), n, index.dim, room
+        )
     index.open_text(gen / "text")
