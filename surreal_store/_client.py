@@ -30,7 +30,7 @@ from ._surql import QueryShape, shape
 from ._types import check_text
 
 if TYPE_CHECKING:
-    from ._engine._embedded import Connection, Session, Shared
+    from ._engine._embedded import Connection, Session, Shared, WriteCount
 
 __all__ = ["SignIn", "Store", "StoreState", "StoreStats", "on_open"]
 
@@ -135,6 +135,8 @@ class Store:
         self._migrate_lock = anyio.Lock()
         self._shared: Shared | None = None
         self._session: Session | None = None  # this store's session on a shared connection
+        # Writes answered on an embedded connection no one else can write to (None: other).
+        self._writes: WriteCount | None = None
         self._signin = ANONYMOUS
         self._engine_version = ""
         # How parameters cross the boundary, chosen at open by the connection's kind.
@@ -201,7 +203,7 @@ class Store:
         if self._state is not StoreState.UNOPENED:
             raise e.StoreStateError(f"a store opens once; this one is {self._state.value}")
         from ._engine._answers import map_exception
-        from ._engine._embedded import connection, params_converter
+        from ._engine._embedded import WriteCount, connection, params_converter
         from ._engine._exit import engine
         from ._engine._signin import sign_in
 
@@ -214,6 +216,8 @@ class Store:
                     if self._db is None:
                         self._db = connection(s.url)
                         await self._db.connect()
+                        if s.is_embedded:  # in memory, this store's own
+                            self._writes = WriteCount()
                     self._signin = await sign_in(self._db, s)
                     await self._db.use(s.namespace, s.database)
                 assert self._db is not None
@@ -299,6 +303,7 @@ class Store:
         from ._engine._embedded import Shared
 
         self._shared = shared = Shared.of(self._settings)
+        self._writes = shared.writes
         self._session = session = await shared.enter(self._settings)
         self._db, self._signin = shared.db, session.signin
         self._write_lock = shared.write_lock
@@ -491,19 +496,32 @@ class Store:
                 return await self._attempt(text, sdk_params, sh, serialise, timeout_s), sh
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def _send(self, text: str, params: dict[str, Any] | None) -> Any:
+    def _local_writes(self) -> int | None:
+        """How many queries that may write the engine has answered on this store's embedded
+        connection (:class:`~._engine._embedded.WriteCount`), or ``None`` when a count cannot
+        tell that nothing changed: a store on a SurrealDB server or on a connection it was
+        given (others write to it), or a write was abandoned while the engine may still
+        commit it."""
+        count = self._writes
+        return None if count is None or count.unsure else count.answered
+
+    async def _send(self, text: str, params: dict[str, Any] | None, writes: bool = True) -> Any:
         """One call to the engine, on the connection as it is now: a checkpoint may have
         reopened it while this call waited for the write lock. Counted as in flight (a
-        checkpoint waits for those) only while it runs, never while it waits."""
+        checkpoint waits for those) only while it runs, never while it waits; one that
+        ``writes`` is counted once answered."""
         shared = self._shared
         if shared is None:
             assert self._db is not None
-            return await self._db.query_raw(text, params)
-        self._db = shared.db
-        session = self._session
-        if session is None:
-            raise e.StoreStateError("the store is closed")
-        return await shared.send(session, text, params)
+            call = self._db.query_raw(text, params)
+        else:
+            self._db = shared.db
+            session = self._session
+            if session is None:
+                raise e.StoreStateError("the store is closed")
+            call = shared.send(session, text, params)
+        count = self._writes
+        return await (count.send(call) if writes and count is not None else call)
 
     async def _attempt(
         self,
@@ -537,7 +555,7 @@ class Store:
                     async with self._write_lock:
                         raw = await self._send(text, params)
                 else:
-                    raw = await self._send(text, params)
+                    raw = await self._send(text, params, not sh.read_only)
             engine.answered()
             if use is not None:
                 raw = drop_use(raw)

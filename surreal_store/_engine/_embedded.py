@@ -18,9 +18,9 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import anyio
 import surrealdb
@@ -41,10 +41,13 @@ __all__ = [
     "EmbeddedConnection",
     "Session",
     "Shared",
+    "WriteCount",
     "close_quietly",
     "connection",
     "params_converter",
 ]
+
+T = TypeVar("T")
 
 Connection = surrealdb.AsyncSurrealConnection
 """An SDK connection, embedded or to a server (what ``Store(connection=...)`` wraps)."""
@@ -155,6 +158,33 @@ class Session:
         self.users = 0
 
 
+class WriteCount:
+    """The queries that may write which an embedded connection's engine has answered (or
+    refused), and whether one was abandoned (cancelled, timed out) while the engine may still
+    commit it. A reader of the change feeds that saw the count unchanged since before its
+    last look, and no abandoned write, knows that nothing was written since: every query of
+    the process on that connection is counted, and no other process can open its files."""
+
+    __slots__ = ("answered", "unsure")
+
+    def __init__(self) -> None:
+        self.answered = 0
+        self.unsure = False
+
+    async def send(self, call: Awaitable[T]) -> T:
+        """Await ``call`` (a query that may write), counted."""
+        try:
+            answer = await call
+        except Exception:
+            self.answered += 1
+            raise
+        except BaseException:
+            self.unsure = True
+            raise
+        self.answered += 1
+        return answer
+
+
 class Shared:
     """One process's connection to one set of embedded files, shared by its stores."""
 
@@ -174,6 +204,7 @@ class Shared:
         self.reopened: anyio.Event | None = None  # while reopening: set once `db` is the new one
         self.wal: Path | None = None  # a surrealkv store's write-ahead log, watched for size
         self.reopens = 0
+        self.writes = WriteCount()
 
     @classmethod
     def of(cls, s: Settings) -> Shared:

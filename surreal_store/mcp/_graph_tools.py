@@ -11,7 +11,8 @@ end is not an entity is refused, concurrent writes are all kept.
 Reads (``read_graph``, ``search_nodes``, ``open_nodes``, the resource) are answered from a
 :class:`~._graph_view.GraphView` of the session's scope, derived from the store: it is built by
 one read of the graph and kept in step by the change feeds of the graph's tables (schema 025)
-and of the memory table. Every answer first looks at the feeds (one round trip); what changed
+and of the memory table. Every answer first looks at the feeds (one round trip; on an embedded
+store none while nothing was written since the last, see :mod:`._graph_feed`); what changed
 since is read again (the entities touched, with their facts and observations) before the
 answer, so the view is never behind the database. A session that cannot read the feeds (an
 agent's) reads the graph from the database on every call."""
