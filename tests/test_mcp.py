@@ -639,6 +639,118 @@ async def test_every_request_over_stdio_is_answered(tmp_path: Path, era: str) ->
             assert await process.wait() == 0
 
 
+async def test_reads_the_transport_answers_are_the_librarys_answers(tmp_path: Path) -> None:
+    """search_nodes, open_nodes and read_graph calls whose arguments are exactly the tools'
+    are answered by the stdio transport itself (surreal_store/mcp/_fast.py); the same call
+    with a `_meta` goes through the MCP library's dispatch: both answer the same. Before the
+    handshake, the library's refusal stands; arguments that are not exactly the tool's get
+    the library's words."""
+    from _pipes import Pipes, line, ours, tool
+
+    def via_library(request_id: int, name: str, arguments: dict[str, Any]) -> str:
+        params = {"name": name, "arguments": arguments, "_meta": {}}
+        return line({"id": request_id, "method": "tools/call", "params": params})
+
+    async with await ours(tmp_path) as process:
+        pipes = Pipes(process)
+        await pipes.send(tool(1, "search_nodes", {"query": "x"}))
+        (early,) = await pipes.answers(1)
+        assert early["id"] == 1 and "error" in early, early  # not initialized: refused
+        await pipes.handshake()
+        entities = [
+            {"name": "Zürich", "entityType": "city", "observations": ["on a lake 🌊", "Δ"]},
+            {"name": "Ada", "entityType": "person", "observations": ["lives in Zürich"]},
+            {"name": "lone", "entityType": "t", "observations": []},
+        ]
+        relations = [{"from": "Ada", "to": "Zürich", "relationType": "lives_in"}]
+        await pipes.send(
+            tool(2, "create_entities", {"entities": entities}),
+            tool(3, "create_relations", {"relations": relations}),
+        )
+        await pipes.answers(2)
+        reads: list[tuple[str, dict[str, Any]]] = [
+            ("search_nodes", {"query": "zürich"}),
+            ("search_nodes", {"query": "ZÜR"}),
+            ("search_nodes", {"query": ""}),
+            ("search_nodes", {"query": "\ud800"}),
+            ("open_nodes", {"names": ["Ada", "nobody", "Ada"]}),
+            ("open_nodes", {"names": []}),
+            ("read_graph", {}),
+        ]
+        for i, (name, arguments) in enumerate(reads):
+            await pipes.send(tool(10 + i, name, arguments), via_library(100 + i, name, arguments))
+            fast, slow = sorted(await pipes.answers(2), key=lambda a: a["id"])
+            assert "result" in fast and fast["result"]["isError"] is False, fast
+            assert {**fast, "id": 0} == {**slow, "id": 0}, (name, arguments)
+        assert fast["result"]["structuredContent"]["entities"][0]["name"] == "Zürich"
+        await pipes.send(
+            tool(20, "search_nodes", {"query": 5}),
+            tool(21, "open_nodes", {"names": "Ada"}),
+            tool(22, "search_nodes", {"query": "Ada"}, modern=True),
+        )
+        by_id = {a["id"]: a for a in await pipes.answers(3)}
+        assert by_id[20]["result"]["isError"] is True
+        assert by_id[20]["result"]["content"][0]["text"].startswith(
+            "Error executing tool search_nodes: 1 validation error"
+        )
+        assert by_id[21]["result"]["isError"] is True
+        assert "error" in by_id[22]  # a 2026-07-28 envelope on a handshake connection
+        await pipes.stdin.aclose()
+        with anyio.fail_after(30):
+            assert await process.wait() == 0
+
+
+def test_which_calls_the_transport_answers_itself() -> None:
+    """The transport takes a tools/call of a registered tool once the library accepted an
+    `initialize`, and only when the message is exactly a request with a name and arguments
+    the tool takes; everything else is the library's."""
+    from surreal_store.mcp._fast import Answer, FastCalls
+
+    async def answer() -> Answer:
+        return Answer("ok")
+
+    def search(args: dict[str, Any]) -> Any:
+        return answer() if args.keys() == {"query"} and isinstance(args["query"], str) else None
+
+    fast = FastCalls({"search_nodes": search})
+
+    def call(**params: Any) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}
+
+    good = call(name="search_nodes", arguments={"query": "a"})
+    assert fast.take(good) is None  # no initialize yet
+    assert fast.take({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}) is None
+    fast.answered(1, False)  # refused: still the library's
+    assert fast.take(good) is None
+    fast.take({"jsonrpc": "2.0", "id": "i", "method": "initialize", "params": {}})
+    fast.answered(2, True)  # another request's answer
+    assert fast.take(good) is None
+    fast.answered("i", True)
+    taken = fast.take(good)
+    assert taken is not None and taken[:2] == (7, "search_nodes")
+    got = taken[2]
+
+    async def run() -> Answer:
+        return await got
+
+    assert anyio.run(run).text == "ok"
+    for other in (
+        call(name="search_nodes", arguments={"query": 1}),
+        call(name="search_nodes", arguments={"query": "a", "k": 1}),
+        call(name="search_nodes", arguments=None),
+        call(name="search_nodes"),
+        call(name="recall", arguments={"query": "a"}),
+        call(name="search_nodes", arguments={"query": "a"}, _meta={}),
+        {**good, "id": True},
+        {**good, "id": None},
+        {**good, "jsonrpc": "1.0"},
+        {**good, "extra": 1},
+        {**good, "method": "tools/list"},
+        [good],
+    ):
+        assert fast.take(other) is None, other
+
+
 async def test_a_second_server_on_one_embedded_store_says_what_to_do(tmp_path: Path) -> None:
     """Two assistants configured with `surreal-store mcp` on one surrealkv:// path: the second
     server refuses in one line naming the path and the remedies (one server over --http, or

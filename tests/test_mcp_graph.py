@@ -555,3 +555,36 @@ async def test_an_entitys_place_is_kept_whoever_writes(store: Store, client: Cli
     await structured(client, "create_entities", {"entities": [entity("Zed")]})
     listed = (await structured(client, "read_graph", {}))["entities"]
     assert [e["name"] for e in listed] == ["Ana", "Mo", "Zed"]
+
+
+async def test_reads_skip_the_feeds_only_while_nothing_was_written(kv_url: str) -> None:
+    """On an embedded store the view answers without a look at the change feeds while the
+    store has answered no query that may write since the last look (every query of the
+    process goes through the count, and no other process can open the files): a write by
+    another store of the process on the same files, raw SurrealQL, or a write abandoned
+    while the engine may still commit it (after which every answer looks again) are all
+    seen by the next read."""
+    async with Store(kv_url) as store, Client(create_server(store)) as c:
+        await structured(c, "create_entities", {"entities": [entity("Ana", "person")]})
+        await structured(c, "search_nodes", {"query": "ana"})
+        before = store.stats.queries
+        for _ in range(3):
+            assert len((await structured(c, "search_nodes", {"query": "ana"}))["entities"]) == 1
+        assert store.stats.queries == before  # nothing written: no look
+        async with Store(kv_url) as other:  # another store of this process, the same files
+            await graph.create_entities(other, entities=[graph.NewEntity(name="Anabel", type="x")])
+        found = await structured(c, "search_nodes", {"query": "ana"})
+        assert [e["name"] for e in found["entities"]] == ["Ana", "Anabel"]
+        await store.execute("UPDATE entity SET type = 'robot' WHERE name = 'Ana';")
+        found = await structured(c, "open_nodes", {"names": ["Ana"]})
+        assert found["entities"] == [entity("Ana", "robot")]
+        # A write abandoned while the engine runs it may commit later: looks resume for good.
+        with anyio.move_on_after(0.1) as abandoned:
+            await store.execute("SLEEP 300ms; UPDATE entity SET type = 'late' WHERE name = 'Ana';")
+        assert abandoned.cancelled_caught and store.write_mark() is None
+        await anyio.sleep(0.5)
+        found = await structured(c, "open_nodes", {"names": ["Ana"]})
+        assert found == (await from_database(store)).open_nodes(["Ana"])
+        before = store.stats.queries
+        await structured(c, "read_graph", {})
+        assert store.stats.queries > before

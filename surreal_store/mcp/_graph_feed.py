@@ -5,7 +5,13 @@ entities a change touches are read again (with their facts and observations), an
 graph when a change cannot be placed or too many entities changed. Facts whose valid time
 begins or ends later change the graph without a write: the view remembers the earliest such
 time and is read again once the engine's clock passes it. A session that cannot read the
-feeds (an agent's) reads the graph from the database on every call."""
+feeds (an agent's) reads the graph from the database on every call.
+
+On an embedded store the look is skipped while no query that may write was sent on its
+connection since before the last look (``Store.write_mark``: every store of the process on
+those files shares the connection, and no other process can open them), unless a valid-time
+boundary is near; a write abandoned while the engine may still commit it ends the skipping for
+good."""
 
 from __future__ import annotations
 
@@ -79,6 +85,16 @@ RETURN array::min(array::flatten((SELECT VALUE [valid_from, valid_until] FROM $e
 _CLOCK: Final = "RETURN time::millis(time::now());"
 
 
+# A valid time this close to the clock is looked at in the database (its clock decides).
+_BOUNDARY_MARGIN: Final = dt.timedelta(seconds=1)
+
+
+def _near(boundary: dt.datetime | None) -> bool:
+    """Whether the view's next valid-time boundary is reached, or nearly, by this process's
+    clock (an embedded engine's clock is the same)."""
+    return boundary is not None and dt.datetime.now(dt.UTC) + _BOUNDARY_MARGIN >= boundary
+
+
 class _FeedUnavailable(Exception):
     """This session cannot read the change feeds (an agent's): no view."""
 
@@ -100,6 +116,9 @@ class _ScopeView:
     view: GraphView = field(default_factory=GraphView)
     versionstamp: int = -1
     boundary: dt.datetime | None = None
+    # The store's count of answered writes read before the last look that reached the
+    # present (-1: none): while it is unchanged, nothing was written since.
+    writes: int = -1
     ids: dict[str, str] = field(default_factory=dict)  # entity key -> name
     generation: int = 0  # how many changes the view took in (resource subscriptions)
     memories: dict[str, set[str]] = field(default_factory=dict)  # memory key -> names
@@ -191,6 +210,14 @@ class Views:
         sv.generation += 1
 
     async def _catch_up(self, sv: _ScopeView) -> None:
+        # Read before any look: a write answered after this is counted after it.
+        writes = self.session.store.write_mark()
+        if writes is not None and writes == sv.writes and not _near(sv.boundary):
+            return  # an embedded store nothing wrote to since the view was in step
+        await self._look_up(sv)
+        sv.writes = -1 if writes is None else writes
+
+    async def _look_up(self, sv: _ScopeView) -> None:
         if sv.versionstamp < 0:
             await self._look(0)  # a session that cannot read the feeds is told before a build
             await self._rebuild(sv)

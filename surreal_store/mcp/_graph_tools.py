@@ -11,7 +11,8 @@ end is not an entity is refused, concurrent writes are all kept.
 Reads (``read_graph``, ``search_nodes``, ``open_nodes``, the resource) are answered from a
 :class:`~._graph_view.GraphView` of the session's scope, derived from the store: it is built by
 one read of the graph and kept in step by the change feeds of the graph's tables (schema 025)
-and of the memory table. Every answer first looks at the feeds (one round trip); what changed
+and of the memory table. Every answer first looks at the feeds (one round trip; on an embedded
+store none while nothing was written since the last, see :mod:`._graph_feed`); what changed
 since is read again (the entities touched, with their facts and observations) before the
 answer, so the view is never behind the database. A session that cannot read the feeds (an
 agent's) reads the graph from the database on every call."""
@@ -30,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .. import graph
 from .._errors import ValidationError
 from ..graph._create_observed import create_observed_entities
+from ._fast import Answer, fast_tools
 from ._graph_feed import Session, Views
 from ._graph_own import register_own_graph_tools
 from ._graph_view import Relation, graph_text
@@ -144,17 +146,22 @@ _OUTPUT: Final = {
 }
 
 
-def _result(part: Any, structured: dict[str, Any], text: str | None = None) -> CallToolResult:
+def _result(part: Any, structured: dict[str, Any], text: str | None = None) -> Answer:
     """The reference's answer: ``structured`` content, and as text ``JSON.stringify(part,
     null, 2)`` (or ``text``)."""
-    return CallToolResult(
-        content=[TextContent(type="text", text=graph_text(part) if text is None else text)],
-        structured_content=structured,
-    )
+    return Answer(graph_text(part) if text is None else text, structured)
 
 
-def _done(message: str) -> CallToolResult:
+def _done(message: str) -> Answer:
     return _result(None, {"success": True, "message": message}, message)
+
+
+def _call_result(answer: Answer) -> CallToolResult:
+    """An answer as the MCP library's result."""
+    content = [TextContent(type="text", text=answer.text)]
+    if answer.error:
+        return CallToolResult(content=content, is_error=True)
+    return CallToolResult(content=content, structured_content=answer.structured)
 
 
 def _not_found(name: str) -> ToolError:
@@ -193,8 +200,8 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
 
         return wrap
 
-    async def run(tool_name: str, fn: Callable[[str], Awaitable[CallToolResult]]) -> CallToolResult:
-        async def go() -> CallToolResult:
+    async def answer(tool_name: str, fn: Callable[[str], Awaitable[Answer]]) -> Answer:
+        async def go() -> Answer:
             return await fn(await session.scope(None, tool_name))
 
         try:
@@ -202,7 +209,10 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
         except ToolError as exc:
             # The error as the reference gives it: the message alone (raising would add the
             # MCP library's "Error executing tool NAME: " before it).
-            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+            return Answer(str(exc), error=True)
+
+    async def run(tool_name: str, fn: Callable[[str], Awaitable[Answer]]) -> CallToolResult:
+        return _call_result(await answer(tool_name, fn))
 
     async def existing(scope: str, names: Sequence[str]) -> set[str]:
         view = await views.current(scope)
@@ -215,7 +225,7 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
         _mcp_annotations(False, False, False),
     )
     async def create_entities(entities: list[EntityArg]) -> CallToolResult:
-        async def go(scope: str) -> CallToolResult:
+        async def go(scope: str) -> Answer:
             first: dict[str, EntityArg] = {}
             for e in entities:
                 first.setdefault(e.name, e)
@@ -252,7 +262,7 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
         _mcp_annotations(False, False, False),
     )
     async def create_relations(relations: list[RelationArg]) -> CallToolResult:
-        async def go(scope: str) -> CallToolResult:
+        async def go(scope: str) -> Answer:
             triples = list(dict.fromkeys(r.triple for r in relations))
             ends = list(dict.fromkeys(n for t in triples for n in t[:2]))
             there = await existing(scope, ends)
@@ -277,7 +287,7 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
         _mcp_annotations(False, False, False),
     )
     async def add_observations(observations: list[ObservationArg]) -> CallToolResult:
-        async def go(scope: str) -> CallToolResult:
+        async def go(scope: str) -> Answer:
             there = await existing(scope, [o.entityName for o in observations])
             for o in observations:
                 if o.entityName not in there:
@@ -312,7 +322,7 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
     async def delete_entities(
         entityNames: Annotated[list[str], Field(description="An array of entity names to delete")],
     ) -> CallToolResult:
-        async def go(scope: str) -> CallToolResult:
+        async def go(scope: str) -> Answer:
             # Names that are no entity (an empty one included) are skipped, as the reference
             # skips them.
             there = await existing(scope, entityNames)
@@ -330,7 +340,7 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
         _mcp_annotations(False, True, True),
     )
     async def delete_observations(deletions: list[DeletionArg]) -> CallToolResult:
-        async def go(scope: str) -> CallToolResult:
+        async def go(scope: str) -> Answer:
             there = await existing(scope, [d.entityName for d in deletions])
             merged: dict[str, list[str]] = {}
             for d in deletions:
@@ -355,7 +365,7 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
             list[RelationArg], Field(description="An array of relations to delete")
         ],
     ) -> CallToolResult:
-        async def go(scope: str) -> CallToolResult:
+        async def go(scope: str) -> Answer:
             # Every fact with that subject, predicate and object that the store holds and
             # whose valid time has not ended, whatever its value, hidden or not, and whether
             # it holds now or starts later: the relation the reference shows is gone, now and
@@ -380,6 +390,31 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
 
         return await run("delete_relations", go)
 
+    # The three reads are also answered by the stdio transport itself (._fast), when a call's
+    # arguments are exactly theirs: the same functions, the same answers.
+    fast = fast_tools(server)
+
+    async def read_graph_answer() -> Answer:
+        async def go(scope: str) -> Answer:
+            data, text = (await views.current(scope)).read_graph()
+            return _result(None, data, text)
+
+        return await answer("read_graph", go)
+
+    async def search_nodes_answer(query: str) -> Answer:
+        async def go(scope: str) -> Answer:
+            data = (await views.current(scope)).search_nodes(query)
+            return _result(data, data)
+
+        return await answer("search_nodes", go)
+
+    async def open_nodes_answer(names: list[str]) -> Answer:
+        async def go(scope: str) -> Answer:
+            data = (await views.current(scope)).open_nodes(names)
+            return _result(data, data)
+
+        return await answer("open_nodes", go)
+
     @tool(
         "read_graph",
         "Read Graph",
@@ -387,11 +422,9 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
         _mcp_annotations(True, False, True),
     )
     async def read_graph() -> CallToolResult:
-        async def go(scope: str) -> CallToolResult:
-            data, text = (await views.current(scope)).read_graph()
-            return _result(None, data, text)
+        return _call_result(await read_graph_answer())
 
-        return await run("read_graph", go)
+    fast["read_graph"] = lambda args: read_graph_answer() if not args else None
 
     @tool(
         "search_nodes",
@@ -408,11 +441,13 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
             ),
         ],
     ) -> CallToolResult:
-        async def go(scope: str) -> CallToolResult:
-            data = (await views.current(scope)).search_nodes(query)
-            return _result(data, data)
+        return _call_result(await search_nodes_answer(query))
 
-        return await run("search_nodes", go)
+    def search_nodes_fast(args: dict[str, Any]) -> Awaitable[Answer] | None:
+        query = args.get("query")
+        return search_nodes_answer(query) if len(args) == 1 and isinstance(query, str) else None
+
+    fast["search_nodes"] = search_nodes_fast
 
     @tool(
         "open_nodes",
@@ -423,11 +458,15 @@ def register_graph_tools(server: MCPServer[Any], session: Session) -> Views:
     async def open_nodes(
         names: Annotated[list[str], Field(description="An array of entity names to retrieve")],
     ) -> CallToolResult:
-        async def go(scope: str) -> CallToolResult:
-            data = (await views.current(scope)).open_nodes(names)
-            return _result(data, data)
+        return _call_result(await open_nodes_answer(names))
 
-        return await run("open_nodes", go)
+    def open_nodes_fast(args: dict[str, Any]) -> Awaitable[Answer] | None:
+        names = args.get("names")
+        if len(args) == 1 and isinstance(names, list) and all(isinstance(n, str) for n in names):
+            return open_nodes_answer(names)
+        return None
+
+    fast["open_nodes"] = open_nodes_fast
 
     @server.resource(
         "memory://knowledge-graph",

@@ -5,7 +5,8 @@ from the database on every call.
 
 It is derived: :mod:`._graph_tools` fills it from the store and keeps it in step with the
 tables' change feeds (an entity whose records changed is read again), and never answers from
-it before a look at the feeds has shown nothing changed since. ``search_nodes`` is the
+it before the feeds have shown nothing changed since (or, on an embedded store, nothing was
+written since they last did). ``search_nodes`` is the
 reference's: the query, lowercased, is a substring of an entity's lowercased name, type or one
 of its observations; relations with either end among the matches. It runs as a scan of one
 string holding every field (lowercased, separated by a character the query does not contain),
@@ -30,6 +31,8 @@ Relation = tuple[str, str, str]
 """(from, to, relationType)."""
 
 _SEP: Final = "\x00"
+# Candidates of the trigram index checked one by one rather than narrowed further.
+_CHECK_AT_MOST: Final = 32
 
 
 @dataclass
@@ -205,16 +208,22 @@ class GraphView:
         its own span of the text (the index only narrows, it never decides)."""
         codes, owners = self._trigram_index(hay)
         wanted = np.unique(_trigram_codes(q))
-        candidates: np.ndarray[Any, Any] | None = None
-        for code in wanted:
-            lo, hi = np.searchsorted(codes, code, "left"), np.searchsorted(codes, code, "right")
-            these = owners[lo:hi]
-            candidates = these if candidates is None else np.intersect1d(candidates, these, True)
-            if not len(candidates):
-                return set()
+        los = np.searchsorted(codes, wanted, "left")
+        his = np.searchsorted(codes, wanted, "right")
+        # The rarest trigram's entities first, then kept to those each other trigram has
+        # (a posting is ascending, so a lookup by bisection), until few enough are left that
+        # checking each is cheaper than narrowing on.
+        ranges = sorted(zip((his - los).tolist(), los.tolist(), his.tolist(), strict=True))
+        candidates = owners[ranges[0][1] : ranges[0][2]]
+        for _, lo, hi in ranges[1:]:
+            if len(candidates) <= _CHECK_AT_MOST:
+                break
+            posting = owners[lo:hi]
+            at = np.minimum(np.searchsorted(posting, candidates), len(posting) - 1)
+            candidates = candidates[posting[at] == candidates]
         found: set[str] = set()
         spans, names, end = self._spans, self._names, len(hay)
-        for i in () if candidates is None else candidates.tolist():
+        for i in candidates.tolist():
             stop = spans[i + 1] if i + 1 < len(spans) else end
             if hay.find(q, spans[i], stop) >= 0:
                 found.add(names[i])
