@@ -531,6 +531,14 @@ def _y(n: int) -> dt.datetime:
     return dt.datetime(2000 + n, 1, 1, tzinfo=dt.UTC)
 
 
+def _works(obj: str, start: int, end: int | None = None, who: str = "Ada") -> graph.NewFact:
+    """``who`` works at ``obj`` from year 2000 + ``start`` (until 2000 + ``end``)."""
+    return graph.NewFact(
+        subject=who, predicate="works_at", object=obj, valid_from=_y(start),
+        valid_until=None if end is None else _y(end),
+    )  # fmt: skip
+
+
 async def _spans(s: Store, entity: str) -> list[tuple[str, int, int | None]]:
     """The current visible facts of ``entity``, at any valid time, as (object, first year,
     end year or None)."""
@@ -576,14 +584,8 @@ async def test_distrusting_a_source_that_widened_a_trusted_fact_gives_back_what_
     a, b = await _run(store, "r", 2)
     await graph.create_entities(store, entities=[graph.NewEntity(name=n) for n in ("Ada", "Acme")])
 
-    def said(start: int, end: int) -> graph.NewFact:
-        return graph.NewFact(
-            subject="Ada", predicate="works_at", object="Acme", valid_from=_y(start),
-            valid_until=_y(end),
-        )  # fmt: skip
-
-    await graph.assert_facts(store, facts=[said(20, 22)], source=a)
-    await graph.assert_facts(store, facts=[said(21, 24)], source=b)
+    await graph.assert_facts(store, facts=[_works("Acme", 20, 22)], source=a)
+    await graph.assert_facts(store, facts=[_works("Acme", 21, 24)], source=b)
     assert await _spans(store, "Ada") == [("Acme", 20, 24)]  # one fact per key
     await provenance.invalidate(store, source=b, reason="poisoned")
     assert await _spans(store, "Ada") == [("Acme", 20, 22)]
@@ -606,15 +608,9 @@ async def test_a_widened_superseder_distrusted_gives_the_rival_back_only_where_i
     await graph.create_entities(store, entities=[graph.NewEntity(name=n) for n in names])
     await graph.declare_predicate(store, name="works_at", single_valued=True)
 
-    def at(obj: str, start: int, end: int | None = None) -> graph.NewFact:
-        return graph.NewFact(
-            subject="Ada", predicate="works_at", object=obj, valid_from=_y(start),
-            valid_until=None if end is None else _y(end),
-        )  # fmt: skip
-
-    await graph.assert_facts(store, facts=[at("Globex", 18)])
-    await graph.assert_facts(store, facts=[at("Acme", 20)], source=a)
-    await graph.assert_facts(store, facts=[at("Acme", 19, 21)], source=b)
+    await graph.assert_facts(store, facts=[_works("Globex", 18)])
+    await graph.assert_facts(store, facts=[_works("Acme", 20)], source=a)
+    await graph.assert_facts(store, facts=[_works("Acme", 19, 21)], source=b)
     assert await _spans(store, "Ada") == [("Acme", 19, None), ("Globex", 18, 19)]
     await provenance.invalidate(store, source=b, reason="poisoned")
     assert await _spans(store, "Ada") == [("Acme", 20, None), ("Globex", 18, 20)]
@@ -640,17 +636,13 @@ async def test_a_merge_answers_the_same_made_while_a_source_is_trusted_or_distru
     )
     await graph.declare_predicate(store, name="works_at", single_valued=True)
 
-    def at(who: str, obj: str, start: int, end: int | None = None) -> graph.NewFact:
-        return graph.NewFact(
-            subject=who, predicate="works_at", object=obj, valid_from=_y(start),
-            valid_until=None if end is None else _y(end),
-        )  # fmt: skip
-
     for keep in ("Ada", "Bea"):
-        await graph.assert_facts(store, facts=[at(keep, "Acme", 20)], source=a)
+        await graph.assert_facts(store, facts=[_works("Acme", 20, who=keep)], source=a)
     for absorbed, source in (("Ada L", c), ("Bea L", b)):
         await graph.assert_facts(
-            store, facts=[at(absorbed, "Acme", 19, 21), at(absorbed, "Globex", 22)], source=source
+            store,
+            facts=[_works("Acme", 19, 21, who=absorbed), _works("Globex", 22, who=absorbed)],
+            source=source,
         )
     await graph.merge(store, keep="Ada", absorb="Ada L", reason="same person")
     await provenance.invalidate(store, source=b, reason="checking")
@@ -671,14 +663,8 @@ async def test_a_fact_shown_again_that_joins_a_trusted_one_keeps_both_sources(st
     await graph.create_entities(store, entities=[graph.NewEntity(name=n) for n in ("Ada", "Acme")])
     await provenance.invalidate(store, source=b, reason="checking")
 
-    def said(start: int, end: int) -> graph.NewFact:
-        return graph.NewFact(
-            subject="Ada", predicate="works_at", object="Acme", valid_from=_y(start),
-            valid_until=_y(end),
-        )  # fmt: skip
-
-    await graph.assert_facts(store, facts=[said(20, 22)], source=a)
-    await graph.assert_facts(store, facts=[said(21, 24)], source=b)
+    await graph.assert_facts(store, facts=[_works("Acme", 20, 22)], source=a)
+    await graph.assert_facts(store, facts=[_works("Acme", 21, 24)], source=b)
     await provenance.restore(store, source=b)
     assert await _spans(store, "Ada") == [("Acme", 20, 24)]
     await provenance.invalidate(store, source=a, reason="stale")
@@ -731,11 +717,8 @@ async def test_what_was_retracted_or_ended_does_not_come_back_when_its_supersede
     )
     await graph.declare_predicate(store, name="works_at", single_valued=True)
 
-    def job(obj: str, start: int) -> graph.NewFact:
-        return graph.NewFact(subject="Ada", predicate="works_at", object=obj, valid_from=_y(start))
-
-    await graph.assert_facts(store, facts=[job("Acme", 0)])
-    await graph.assert_facts(store, facts=[job("Globex", 5)], source=s)
+    await graph.assert_facts(store, facts=[_works("Acme", 0)])
+    await graph.assert_facts(store, facts=[_works("Globex", 5)], source=s)
     acme = graph.NewFact(subject="Ada", predicate="works_at", object="Acme")
     if how == "retract by key":
         await graph.retract_facts(store, facts=[acme])
@@ -801,11 +784,8 @@ async def test_a_fact_that_filled_in_history_comes_back_whole_when_the_rival_is_
     )
     await graph.declare_predicate(store, name="works_at", single_valued=True)
 
-    def job(obj: str, start: int) -> graph.NewFact:
-        return graph.NewFact(subject="Ada", predicate="works_at", object=obj, valid_from=_y(start))
-
-    await graph.assert_facts(store, facts=[job("Initech", 3)], source=s)
-    await graph.assert_facts(store, facts=[job("Globex", 2)])
+    await graph.assert_facts(store, facts=[_works("Initech", 3)], source=s)
+    await graph.assert_facts(store, facts=[_works("Globex", 2)])
     assert await _spans(store, "Ada") == [("Globex", 2, 3), ("Initech", 3, None)]
     await provenance.invalidate(store, source=s, reason="poisoned")
     assert await _spans(store, "Ada") == [("Globex", 2, None)]

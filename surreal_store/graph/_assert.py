@@ -110,23 +110,11 @@ FOR $r IN $rows {
         LET $mine = $f_sources.map(|$s| $s.out);
         IF $mine.any(|$o| $o NOTINSIDE $cites.map(|$c| $c.out))
             OR $cites.any(|$c| $c.via = NONE AND $c.out NOTINSIDE $mine) {
-            LET $own = $part;
-            INSERT RELATION INTO fact {
-                id: $own, in: $r.in, out: $r.out, scope: $scope, predicate: $r.predicate,
-                value: $r.value, key: $r.key, valid_from: $vf, valid_until: $r.valid_until,
-                recorded_at: $now, retracted_at: $now, superseded_by: $cover,
-                invalidated_causes: [],
-            } RETURN NONE;
-            INSERT RELATION INTO fact_source $f_sources.map(|$s| {
-                id: type::record('fact_source', [record::id($own), <string>$s.out]),
-                in: $own, out: $s.out, how: $s.how,
-            }) RETURN NONE;
-            UPDATE ONLY $cover SET took = array::append(took ?? [],
-                { fact: $own, from: $vf, until: $r.valid_until }) RETURN NONE;
+            fn::fact_part($r, $part, $scope, $vf, $r.valid_until, $cover, $f_sources, $now, true);
             INSERT RELATION INTO fact_source $f_sources.filter(|$s|
                 $s.out NOTINSIDE $cites.map(|$c| $c.out)).map(|$s| {
                 id: type::record('fact_source', [record::id($cover), <string>$s.out]),
-                in: $cover, out: $s.out, how: $s.how, via: $own,
+                in: $cover, out: $s.out, how: $s.how, via: $part,
             }) RETURN NONE;
         };
     } ELSE {
@@ -164,19 +152,9 @@ FOR $r IN $rows {
             UPDATE ONLY $m.id SET retracted_at = $now, superseded_by = $r.id RETURN NONE;
         };
         -- The row's own assertion, a part of the fact that joins it with them.
-        LET $own = IF array::len($merged) = 0 { NONE }
-            ELSE { $part };
+        LET $own = IF array::len($merged) = 0 { NONE } ELSE { $part };
         IF $own != NONE {
-            INSERT RELATION INTO fact {
-                id: $own, in: $r.in, out: $r.out, scope: $scope, predicate: $r.predicate,
-                value: $r.value, key: $r.key, valid_from: $vf, valid_until: $vu,
-                recorded_at: $now, retracted_at: $now, superseded_by: $r.id,
-                invalidated_causes: [],
-            } RETURN NONE;
-            INSERT RELATION INTO fact_source $f_sources.map(|$s| {
-                id: type::record('fact_source', [record::id($own), <string>$s.out]),
-                in: $own, out: $s.out, how: $s.how,
-            }) RETURN NONE;
+            fn::fact_part($r, $own, $scope, $vf, $vu, $r.id, $f_sources, $now, false);
         };
         LET $from = array::min(array::concat([$vf], $merged.map(|$m| $m.valid_from)));
         LET $until = IF $vu = NONE OR $merged.any(|$m| $m.valid_until = NONE) { NONE }
@@ -211,18 +189,7 @@ FOR $r IN $rows {
             IF $by.retracted_at = NONE {
                 LET $tail = type::record('fact', string::slice(record::id($r.id), 0, 24) + '9'
                     + string::slice(record::id($r.id), 25));
-                INSERT RELATION INTO fact {
-                    id: $tail, in: $r.in, out: $r.out, scope: $scope, predicate: $r.predicate,
-                    value: $r.value, key: $r.key, valid_from: $vu, valid_until: NONE,
-                    recorded_at: $now, retracted_at: $now, superseded_by: $by,
-                    invalidated_causes: [],
-                } RETURN NONE;
-                INSERT RELATION INTO fact_source $f_sources.map(|$s| {
-                    id: type::record('fact_source', [record::id($tail), <string>$s.out]),
-                    in: $tail, out: $s.out, how: $s.how,
-                }) RETURN NONE;
-                UPDATE ONLY $by SET took = array::append(took ?? [],
-                    { fact: $tail, from: $vu, until: NONE }) RETURN NONE;
+                fn::fact_part($r, $tail, $scope, $vu, NONE, $by, $f_sources, $now, true);
             };
         };
     };
