@@ -28,11 +28,11 @@ memory): facts as ``fact -fact_source-> source`` edges, observations as their me
 provenance.
 
 The package holds one idea a module: ``_models``, ``_names`` (the checks writes and reads
-share), ``_sources`` (``source=``), ``_entities``, ``_assert`` (facts and predicates),
+share), ``_sources`` (``source=``), ``_entities``, ``_assert`` (facts), ``_predicates``,
 ``_observe`` (observations), ``_reads`` and ``_extract`` (extractors and ``ingest``).
 """
 
-from ._assert import assert_facts, declare_predicate, end_facts, retract_facts
+from ._assert import assert_facts, end_facts, retract_facts
 from ._entities import create_entities, delete_entities, update_entity
 from ._extract import (
     SOURCE_KIND,
@@ -65,6 +65,7 @@ from ._observe import (
     delete_observations_many,
     observation_memory_id,
 )
+from ._predicates import declare_predicate
 from ._reads import entity, fact_history, facts, open_nodes, predicates, read_graph
 from ._sources import Source
 

@@ -1,4 +1,4 @@
-"""Asserting, retracting and ending facts (with supersession), and declaring predicates."""
+"""Asserting, retracting and ending facts (with supersession)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from ._models import (
     FACT_FIELDS,
     Fact,
     NewFact,
-    Predicate,
     fact_key,
 )
 from ._names import check_name, check_predicate, check_scope, entity_record, plain
@@ -29,7 +28,6 @@ from ._sources import Source, fact_source_params, parse_sources
 __all__ = [
     "ASSERT_FACTS_STATEMENTS",
     "assert_facts",
-    "declare_predicate",
     "end_facts",
     "fact_ends",
     "fact_row",
@@ -582,28 +580,3 @@ async def end_facts(
         end=when,
     )
     return sorted(found, key=lambda f: (f.recorded_at, f.id))
-
-
-_DECLARE = """
-UPSERT ONLY type::record('predicate', [$scope, $name])
-    SET scope = $scope, name = $name, single_valued = $single, updated_at = time::now()
-    RETURN scope, name, single_valued, created_at, updated_at;
-"""
-
-
-@public
-async def declare_predicate(
-    db: Executor, *, name: str, single_valued: bool, scope: str = DEFAULT_SCOPE
-) -> Predicate:
-    """Declare predicate ``name`` of ``scope`` single-valued (a subject has one current value
-    at a time: asserting a new one supersedes the others) or not. Facts already recorded are
-    left as they are (their overlaps stay visible as conflicts)."""
-    if not isinstance(single_valued, bool):
-        raise ValidationError("single_valued must be a bool")
-    return await db.query_required_single(
-        _DECLARE,
-        Predicate,
-        scope=check_scope(scope),
-        name=check_predicate(name),
-        single=single_valued,
-    )
