@@ -471,3 +471,43 @@ async def test_an_agent_repeats_and_widens_facts_and_cannot_forge_transaction_ti
                 " d'2001-01-01T00:00:00Z', false);",
                 f=joined.id,
             )
+
+
+async def test_a_piece_of_another_agents_fact_keeps_citing_its_run(tmp_path: Path) -> None:
+    """Agents a and b share a scope; b's fact cites b's own run; a's single-valued rival
+    supersedes part of it. The pieces left are recorded in a's session, which may not read
+    b's run's edges: before, they cited nothing, and distrusting b's run left them showing."""
+    url = f"surrealkv://{tmp_path / 'store'}"
+    secrets = {n: f"secret-of-{n}-shared" for n in ("a", "b")}
+    async with Store(url) as root:
+        for name in ("a", "b"):
+            await agents.register(root, name=name, kind="bot", agent_id=name)
+            await access.grant_agent(root, agent_id=name, secret=secrets[name], scopes=["team"])
+        names = ("Ada", "Acme", "Globex")
+        await graph.create_entities(
+            root, entities=[graph.NewEntity(name=n) for n in names], scope="team"
+        )
+        await graph.declare_predicate(root, name="works_at", single_valued=True, scope="team")
+
+    def job(obj: str, start: int, end: int | None = None) -> graph.NewFact:
+        return graph.NewFact(
+            subject="Ada", predicate="works_at", object=obj,
+            valid_from=dt.datetime(start, 1, 1, tzinfo=dt.UTC),
+            valid_until=None if end is None else dt.datetime(end, 1, 1, tzinfo=dt.UTC),
+        )  # fmt: skip
+
+    async with Store(url, agent="b", agent_secret=secrets["b"]) as b:
+        await runs.create_run(b, spec_digest="b" * 64, agent_name="b", run_id="b:run")
+        event = await runs.append_event(b, run_id="b:run", kind="step")
+        trace = provenance.RunTrace(run_id="b:run", seq=event.seq)
+        await graph.assert_facts(b, facts=[job("Acme", 2000)], scope="team", source=trace)
+    async with Store(url, agent="a", agent_secret=secrets["a"]) as a:
+        await graph.assert_facts(a, facts=[job("Globex", 2005, 2007)], scope="team")
+    async with Store(url) as root:
+        await provenance.invalidate(root, source=trace, reason="b's run lied")
+        left = [
+            (f.object, f.valid_from.year)
+            for f in await graph.fact_history(root, entity="Ada", scope="team")
+            if f.retracted_at is None and f.invalidated_at is None
+        ]
+        assert left == [("Globex", 2005)]

@@ -175,7 +175,8 @@ FOR $r IN $rows {
             invalidated_reason: $why.reason, invalidated_by: $why.by,
             invalidated_causes: $causes,
         } RETURN NONE;
-        INSERT RELATION INTO fact_source $sources.map(|$s| {
+        INSERT RELATION INTO fact_source $sources.filter(|$s| !record::exists(
+            type::record('fact_source', [record::id($r.id), <string>$s.out]))).map(|$s| {
             id: type::record('fact_source', [record::id($r.id), <string>$s.out]),
             in: $r.id, out: $s.out, how: $s.how, via: $s.via,
         }) RETURN NONE;

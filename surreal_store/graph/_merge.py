@@ -164,7 +164,8 @@ FOR $t IN $shadows {
     -- Its causes (lineage through its own parts stays with the original).
     LET $sources = (SELECT out, how FROM fact_source WHERE in = $from AND via = NONE) ?? [];
     INSERT RELATION INTO fact_source (IF type::is_array($sources) { $sources }
-        ELSE { [$sources] }).map(|$s| {
+        ELSE { [$sources] }).filter(|$s| !record::exists(
+            type::record('fact_source', [record::id($t.to), <string>$s.out]))).map(|$s| {
         id: type::record('fact_source', [record::id($t.to), <string>$s.out]),
         in: $t.to, out: $s.out, how: $s.how,
     }) RETURN NONE;
@@ -197,8 +198,9 @@ FOR $m IN $moves {
     LET $sources = (SELECT out, how, via FROM fact_source WHERE in = $from) ?? [];
     -- A source that reaches it through a part (via) reaches it through the part's copy.
     INSERT RELATION INTO fact_source (IF type::is_array($sources) { $sources }
-        ELSE { [$sources] }).filter(|$s| $s.via = NONE
-            OR $shadows.any(|$x| $x.from = $s.via)).map(|$s| {
+        ELSE { [$sources] }).filter(|$s| ($s.via = NONE
+            OR $shadows.any(|$x| $x.from = $s.via)) AND !record::exists(
+            type::record('fact_source', [record::id($m.to), <string>$s.out]))).map(|$s| {
         id: type::record('fact_source', [record::id($m.to), <string>$s.out]),
         in: $m.to, out: $s.out, how: $s.how,
         via: IF $s.via = NONE { NONE } ELSE { $shadows.find(|$x| $x.from = $s.via).to },
