@@ -88,8 +88,8 @@ FOR $r IN $rows {
     };
     -- The current facts of its key, read once (no ORDER BY: with one, the planner leaves the
     -- key index unused).
-    LET $same = (SELECT id, recorded_at, valid_from, valid_until, took, invalidated_at,
-        invalidated_causes FROM fact WHERE key = $key AND retracted_at = NONE);
+    LET $same = (SELECT id, recorded_at, valid_from, valid_until, invalidated_at FROM fact
+        WHERE key = $key AND retracted_at = NONE);
     """
     + as_array("$same")
     + """
@@ -117,8 +117,9 @@ FOR $r IN $rows {
         };
     } ELSE {
         LET $single_p = $predicate INSIDE $single;
-        -- Its visible rivals, once: to fill in history and to supersede.
-        LET $rivals = IF $single_p {
+        -- Its visible rivals, once: to fill in history and to supersede (a hidden assertion
+        -- does neither).
+        LET $rivals = IF $single_p AND $f_hidden = NONE {
             (SELECT id, valid_from, valid_until FROM fact WHERE in = $subject
                 AND predicate = $predicate AND retracted_at = NONE AND key != $key
                 AND invalidated_at = NONE)
@@ -132,13 +133,6 @@ FOR $r IN $rows {
         LET $vu = IF array::len($later) > 0 { array::min($later) } ELSE { $r.valid_until };
         LET $merged = $same.filter(|$g| ($vu = NONE OR $g.valid_from <= $vu)
             AND ($g.valid_until = NONE OR $g.valid_until >= $vf));
-        LET $causes = array::distinct(array::concat($f_causes,
-            array::flatten($merged.map(|$m| $m.invalidated_causes))));
-        LET $why = IF array::len($causes) = 0 { NONE }
-            ELSE IF array::len($f_causes) > 0 { $f_first }
-            ELSE {
-                (SELECT reason, by FROM ONLY type::record('source_invalidation', [$causes[0]]))
-            };
         LET $old = IF array::len($merged) = 0 { [] } ELSE {
             (SELECT out, how, via FROM fact_source WHERE in IN $merged.map(|$m| $m.id))
         };
@@ -159,7 +153,7 @@ FOR $r IN $rows {
             ELSE { array::max(array::concat([$vu], $merged.map(|$m| $m.valid_until))) };
         -- A fact recorded visible supersedes its rivals (before it is written: links to a
         -- record not yet there are accepted); one recorded hidden supersedes nothing.
-        LET $taken = IF $why = NONE AND $single_p {
+        LET $taken = IF $f_hidden = NONE AND $single_p {
             fn::fact_supersede($r.id, $from, $until, $rivals, $now)
         } ELSE { [] };
         INSERT RELATION INTO fact {
@@ -171,16 +165,16 @@ FOR $r IN $rows {
                     fact: $m.id, from: $m.valid_from, until: $m.valid_until,
                 }))
             }, $taken),
-            invalidated_at: IF $why = NONE { NONE } ELSE { $now },
-            invalidated_reason: $why.reason, invalidated_by: $why.by,
-            invalidated_causes: $causes,
+            -- Only a visible assertion joins, and only visible facts: its causes are its own.
+            invalidated_at: $f_hidden, invalidated_reason: $f_first.reason,
+            invalidated_by: $f_first.by, invalidated_causes: $f_causes,
         } RETURN NONE;
         INSERT RELATION INTO fact_source $sources.filter(|$s| !record::exists(
             type::record('fact_source', [record::id($r.id), <string>$s.out]))).map(|$s| {
             id: type::record('fact_source', [record::id($r.id), <string>$s.out]),
             in: $r.id, out: $s.out, how: $s.how, via: $s.via,
         }) RETURN NONE;
-        IF $why != NONE { fn::fact_hidden($r.id, $now) };
+        IF $f_hidden != NONE { fn::fact_hidden($r.id, $now) };
         -- Filling in history, the rest of the row's valid time is a part that the rival
         -- starting there holds, so hiding that rival gives it back (schema 036).
         IF array::len($later) > 0 {

@@ -116,8 +116,8 @@ class _ScopeView:
     view: GraphView = field(default_factory=GraphView)
     versionstamp: int = -1
     boundary: dt.datetime | None = None
-    # The store's count of answered writes read before the last look that reached the
-    # present (-1: none): while it is unchanged, nothing was written since.
+    # The store's write mark read before the last look that reached the present (-1: none):
+    # while it is unchanged, nothing was written since.
     writes: int = -1
     ids: dict[str, str] = field(default_factory=dict)  # entity key -> name
     generation: int = 0  # how many changes the view took in (resource subscriptions)
