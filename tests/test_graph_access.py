@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from surreal_store import (
     provenance,
     runs,
 )
+from surreal_store.graph._models import fact_key
 
 pytestmark = pytest.mark.anyio
 
@@ -511,3 +513,109 @@ async def test_a_piece_of_another_agents_fact_keeps_citing_its_run(tmp_path: Pat
             if f.retracted_at is None and f.invalidated_at is None
         ]
         assert left == [("Globex", 2005)]
+
+
+_RAW_FACT = """INSERT RELATION INTO fact {
+    id: type::record('fact', $id), in: type::record('entity', $s), out: type::record('entity', $o),
+    scope: $scope, predicate: 'works_at', key: $key, valid_from: d'1900-01-01T00:00:00Z',
+    recorded_at: time::now(), invalidated_causes: [], supersedes: $sup
+} RETURN NONE;"""
+
+
+async def test_an_agent_cannot_forge_a_facts_key_supersedes_or_retraction_time(
+    tmp_path: Path,
+) -> None:
+    """The breaker's findings (2026-12-07, schema 040): an agent wrote a fact whose `key` was
+    another fact's (of another scope: the owner's later assertion of that key was swallowed,
+    its distrust of a run failed; of its own scope: another agent's assertion joined a
+    different fact), a fact that `supersedes` another agent's fact of another key (so it cited
+    that agent's run), and retractions dated at their recorded_at (erasing from the past what
+    the store believed); and a source-less repeat of another agent's fact was dropped,
+    because the agent's session cannot see that fact's sources."""
+    url = f"surrealkv://{tmp_path / 'store'}"
+    secrets = {n: f"secret-of-{n}-keyed" for n in ("a", "b", "c")}
+    async with Store(url) as root:
+        for name, scope in (("a", "team"), ("b", "team"), ("c", "other")):
+            await agents.register(root, name=name, kind="bot", agent_id=name)
+            await access.grant_agent(root, agent_id=name, secret=secrets[name], scopes=[scope])
+        await graph.create_entities(
+            root, entities=[graph.NewEntity(name=n) for n in ("Ada", "Acme", "Globex")],
+            scope="team",
+        )  # fmt: skip
+        await graph.create_entities(
+            root, entities=[graph.NewEntity(name=n) for n in ("X", "Y")], scope="other"
+        )
+        await graph.declare_predicate(root, name="works_at", single_valued=True, scope="team")
+        old = uuid.uuid4().hex
+        await root.execute(
+            _RAW_FACT.replace("recorded_at: time::now()", "recorded_at: d'2020-01-01T00:00:00Z'")
+            .replace("'works_at'", "'knows'"),
+            id=old, scope="team", sup=None, s=graph.entity_id("team", "Ada"),
+            o=graph.entity_id("team", "Globex"),
+            key=fact_key("team", "Ada", "knows", "Globex", None),
+        )  # fmt: skip
+
+    def job(obj: str, start: int) -> graph.NewFact:
+        return graph.NewFact(
+            subject="Ada", predicate="works_at", object=obj,
+            valid_from=dt.datetime(start, 1, 1, tzinfo=dt.UTC),
+        )  # fmt: skip
+
+    acme = fact_key("team", "Ada", "works_at", "Acme", None)
+
+    async def plant(s: Store, scope: str, ends: tuple[str, str], key: str, sup: Any = None) -> None:
+        await s.execute(
+            _RAW_FACT, id=uuid.uuid4().hex, scope=scope, key=key, sup=sup,
+            s=graph.entity_id(scope, ends[0]), o=graph.entity_id(scope, ends[1]),
+        )  # fmt: skip
+
+    async with Store(url, agent="b", agent_secret=secrets["b"]) as b:
+        await runs.create_run(b, spec_digest="b" * 64, agent_name="b", run_id="b:run")
+        event = await runs.append_event(b, run_id="b:run", kind="step")
+        trace = provenance.RunTrace(run_id="b:run", seq=event.seq)
+        (fb,) = await graph.assert_facts(b, facts=[job("Acme", 2000)], scope="team", source=trace)
+        await graph.add_observations(b, entity="Ada", contents=["seen at Acme"], scope="team")
+    async with Store(url, agent="c", agent_secret=secrets["c"]) as c:
+        with pytest.raises(ThrownError, match="key of a fact"):
+            await plant(c, "other", ("X", "Y"), acme)  # another scope's key
+        with pytest.raises(ThrownError, match="supersedes"):
+            await plant(
+                c, "other", ("X", "Y"), fact_key("other", "X", "works_at", "Y", None),
+                sup=RecordId("fact", fb.id),
+            )  # fmt: skip
+    async with Store(url, agent="a", agent_secret=secrets["a"]) as a:
+        with pytest.raises(ThrownError, match="key of a fact"):
+            await plant(a, "team", ("Ada", "Globex"), acme)  # its own scope, another fact's key
+        # Anything an agent retracts is retracted now: not at its recorded_at (a fact the
+        # owner brought in with its history, recorded in 2020), nor a minute or more back.
+        with pytest.raises(ThrownError, match="an agent retracts a fact now"):
+            await a.execute(
+                "UPDATE type::record('fact', $f) SET retracted_at = d'2021-01-01T00:00:00Z';",
+                f=old,
+            )
+        for table, key in (("fact", fb.id), ("entity", graph.entity_id("team", "Acme"))):
+            with pytest.raises(ThrownError, match=r"now|after it is recorded"):
+                await a.execute(
+                    f"UPDATE type::record('{table}', $k) SET retracted_at = time::now() - 2m;",
+                    k=key,
+                )
+        with pytest.raises(ThrownError, match=r"now|after it is recorded"):
+            await a.execute(
+                "UPDATE observation SET retracted_at = time::now() - 2m WHERE scope = 'team';"
+            )
+        # A repeat of b's fact, with no source: a's session cannot see b's run's edge.
+        assert await graph.assert_facts(a, facts=[job("Acme", 2000)], scope="team") == []
+    async with Store(url) as root:
+        view = await graph.entity(root, name="Ada", scope="team")
+        assert view is not None and view.contents == ["seen at Acme"]
+        assert [
+            f.id for f in await graph.facts(root, entity="Ada", predicate="works_at", scope="team")
+        ] == [fb.id]
+        await provenance.invalidate(root, source=trace, reason="b's run lied")
+        # What a said stands, as the owner's own repeat would.
+        left = [
+            (f.object, f.valid_from.year)
+            for f in await graph.fact_history(root, entity="Ada", scope="team")
+            if f.retracted_at is None and f.invalidated_at is None and f.predicate == "works_at"
+        ]
+        assert left == [("Acme", 2000)]

@@ -364,6 +364,20 @@ async def test_a_write_resolves_to_an_existing_entity(store: Store) -> None:
         await graph.resolve_entities(store, entities=[E(name="x")], threshold=2)
 
 
+async def test_look_alike_names_of_one_write_resolve_to_the_first(store: Store) -> None:
+    """A breaker's finding (2026-12-07): one call with case and width variants of a name made
+    an entity of each, and then no later call could resolve the name (ambiguous)."""
+    got = await graph.resolve_entities(
+        store, entities=[E(name=n) for n in ("Bob", "BOB", " bob ", "\uff22ob", "Bob")]
+    )
+    assert [e.name for e in got.created] == ["Bob"]
+    assert got.resolved == {"BOB": "Bob", " bob ": "Bob", "\uff22ob": "Bob"}
+    bob = await graph.entity(store, name="Bob")
+    assert bob is not None and set(bob.entity.aliases) == {"BOB", " bob ", "\uff22ob"}
+    later = await graph.resolve_entities(store, entities=[E(name="bOB")])
+    assert later.resolved == {"bOB": "Bob"} and later.created == []
+
+
 # -- merge ---------------------------------------------------------------------------------
 
 

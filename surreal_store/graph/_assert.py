@@ -57,6 +57,12 @@ LET $f_first = IF array::len($f_causes) > 0 {
 } ELSE { NONE };
 """
 
+# Whether facts of the keys in $part are current (of this scope: a key names one fact of one
+# scope, and the database checks only an agent's).
+_CURRENT_BY_KEY: Final = (
+    "SELECT VALUE retracted_at = NONE FROM fact WHERE key IN $part AND scope = $scope"
+)
+
 # The general path: one row at a time, in order, so that a row sees the facts the rows before
 # it recorded (the rules are docs/graph.md's "Supersession"). A row from a distrusted source is
 # recorded as it is, hidden: it joins nothing and gives way to nothing. A visible row:
@@ -70,6 +76,7 @@ LET $f_first = IF array::len($f_causes) > 0 {
 #   spanning them all recorded, with all their sources, holding each of them and the row's
 #   own assertion as parts, so that hiding it gives each back (fn::fact_hidden, schema 036);
 # - it supersedes its visible rivals (fn::fact_supersede).
+
 _ONE_BY_ONE = (
     """
 FOR $r IN $rows {
@@ -89,7 +96,7 @@ FOR $r IN $rows {
     -- The current facts of its key, read once (no ORDER BY: with one, the planner leaves the
     -- key index unused).
     LET $same = (SELECT id, recorded_at, valid_from, valid_until, invalidated_at FROM fact
-        WHERE key = $key AND retracted_at = NONE);
+        WHERE key = $key AND retracted_at = NONE AND scope = $scope);
     """
     + as_array("$same")
     + """
@@ -106,7 +113,9 @@ FOR $r IN $rows {
     + as_array("$cites")
     + """
         LET $mine = $f_sources.map(|$s| $s.out);
-        IF $mine.any(|$o| $o NOTINSIDE $cites.map(|$c| $c.out))
+        -- An agent's session sees only its own edges of the cover: it cannot tell that its
+        -- assertion adds nothing, so it records it.
+        IF $access = 'agent' OR $mine.any(|$o| $o NOTINSIDE $cites.map(|$c| $c.out))
             OR $cites.any(|$c| $c.via = NONE AND $c.out NOTINSIDE $mine) {
             fn::fact_part($r, $part, $scope, $vf, $r.valid_until, $cover, $f_sources, $now, true);
             INSERT RELATION INTO fact_source $f_sources.filter(|$s|
@@ -229,7 +238,7 @@ LET $single = (SELECT VALUE name FROM predicate
     # Whether each key's facts are current, by the key alone: the index answers that faster
     # than with the retracted_at condition in the WHERE.
     + f"""LET $taken = IF $distinct AND array::len($single) = 0 {{
-    {indexed_in("$keys", "SELECT VALUE retracted_at = NONE FROM fact WHERE key IN $part")}
+    {indexed_in("$keys", _CURRENT_BY_KEY)}
 }} ELSE {{ [true] }};
 """
     + as_array("$taken")
@@ -415,13 +424,16 @@ LET $now = time::now();
 FOR $s IN $specs {
     LET $key = $s.key;
     UPDATE fact SET retracted_at = $now WHERE key = $key AND retracted_at = NONE
-        AND ($s.valid_from = NONE OR valid_from = $s.valid_from)
+        AND scope = $scope AND ($s.valid_from = NONE OR valid_from = $s.valid_from)
         AND ($s.valid_until = NONE OR valid_until = $s.valid_until) RETURN NONE;
 };
 UPDATE (SELECT VALUE id FROM $ids WHERE scope = $scope) SET retracted_at = $now
     WHERE retracted_at = NONE RETURN NONE;
 LET $by_key = """
-    + indexed_in("$keys", "SELECT VALUE id FROM fact WHERE key IN $part AND retracted_at = $now")
+    + indexed_in(
+        "$keys",
+        "SELECT VALUE id FROM fact WHERE key IN $part AND scope = $scope AND retracted_at = $now",
+    )
     + """;
 LET $by_id = (SELECT VALUE id FROM $ids WHERE retracted_at = $now);
 """
@@ -488,9 +500,9 @@ async def retract_facts(
 # sources, causes and what it held there), as supersession does. A fact that starts at or
 # after $at holds at no time before it: it is retracted whole, and answered as such.
 _ENDED = (
-    f"SELECT {FACT_FIELDS} FROM fact WHERE key IN $part AND ((recorded_at = $now "
-    "AND retracted_at = NONE) OR (retracted_at = $now AND superseded_by = NONE "
-    "AND valid_from >= $at))"
+    f"SELECT {FACT_FIELDS} FROM fact WHERE key IN $part AND scope = $scope "
+    "AND ((recorded_at = $now AND retracted_at = NONE) "
+    "OR (retracted_at = $now AND superseded_by = NONE AND valid_from >= $at))"
 )
 
 _END_FACTS = (

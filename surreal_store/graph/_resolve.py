@@ -215,7 +215,8 @@ async def resolve_entities(
     name whose normalised form is exactly one live entity's normalised name or alias resolves
     to it; with ``threshold``, so does a name whose best :func:`candidates` match scores at
     least that (and better than the next). A resolved name is added to the entity's aliases.
-    A name that several entities match equally is not resolved: it is created."""
+    A name that several entities match equally is not resolved: it is created. Names of one
+    call that normalise alike resolve to the first of them that is created."""
     check_scope(scope)
     if isinstance(entities, NewEntity) or not isinstance(entities, Sequence):
         raise ValidationError("entities must be a list of NewEntity")
@@ -244,10 +245,18 @@ async def resolve_entities(
             by_key.setdefault(k, {})[ent.name] = ent
     resolved: dict[str, str] = {}
     todo: list[NewEntity] = []
+    # A name this call creates, by its normalised form: a look-alike later in the call means
+    # it too, as it would in a later call (else the call itself makes the name ambiguous).
+    creating: dict[str, str] = {}
     for name, e in items:
         matches = by_key.get(name_key(name), {})
         if name in matches or name in resolved:
             continue  # the entity itself: create_entities skips it
+        first = creating.get(name_key(name))
+        if first is not None and not matches:
+            if first != name:
+                resolved[name] = first
+            continue
         if len(matches) == 1:
             resolved[name] = next(iter(matches))
             continue
@@ -263,6 +272,8 @@ async def resolve_entities(
                 resolved[name] = best[0].entity.name
                 continue
         todo.append(e)
+        creating.setdefault(name_key(name), name)
+    created = await create_entities(db, entities=todo, scope=scope) if todo else []
     adds: dict[str, list[str]] = {}
     for name, target in resolved.items():
         adds.setdefault(target, []).append(name)
@@ -271,7 +282,6 @@ async def resolve_entities(
             _ADD_ALIASES,
             adds=[{"id": entity_record(scope, t), "names": names} for t, names in adds.items()],
         )
-    created = await create_entities(db, entities=todo, scope=scope) if todo else []
     return Resolution(created=created, resolved=resolved)
 
 
