@@ -30,10 +30,14 @@ def _payload(i: int) -> dict[str, Any]:
 async def run(scale: Scale) -> list[Figure]:
     """Batched and single appends vs the raw engine; vs sqlite3 (WAL); rate at 1M vs 1k."""
     root = Path(tempfile.mkdtemp(prefix="bench-ledger-"))
+    figures: list[Figure] = []
     try:
-        figures = await _vs_raw(scale, root)
-        figures += _vs_sqlite(scale, root, ours_per_s=figures[1].value)
-        figures += await _flatness(scale, root)
+        # Parts (``--only``): ``vs_raw`` (with the SQLite reference), ``flatness``.
+        if scale.wants("vs_raw"):
+            figures = await _vs_raw(scale, root)
+            figures += _vs_sqlite(scale, root, ours_per_s=figures[1].value)
+        if scale.wants("flatness"):
+            figures += await _flatness(scale, root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return figures
