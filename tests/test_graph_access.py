@@ -603,6 +603,13 @@ async def test_an_agent_cannot_forge_a_facts_key_supersedes_or_retraction_time(
             await a.execute(
                 "UPDATE observation SET retracted_at = time::now() - 2m WHERE scope = 'team';"
             )
+        # A forged normalised name (to capture resolution by similarity) is refused.
+        with pytest.raises(ThrownError, match="name_key"):
+            await a.execute(
+                "CREATE type::record('entity', $id) SET scope = 'team', name = 'Mallory', "
+                "name_key = 'bob';",
+                id=graph.entity_id("team", "Mallory"),
+            )
         # A repeat of b's fact, with no source: a's session cannot see b's run's edge.
         assert await graph.assert_facts(a, facts=[job("Acme", 2000)], scope="team") == []
     async with Store(url) as root:

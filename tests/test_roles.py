@@ -877,8 +877,11 @@ async def _fingerprint(lab: Lab) -> str:
 # -- the tests ---------------------------------------------------------------------------------
 
 
-_AGENT_GUARD: Final = "event fact_agent_guard"
-_KEYED: Final = {"in", "out", "scope", "predicate", "value", "key", "supersedes"}
+_AGENT_GUARDS: Final = ("fact_agent_guard", "entity_agent_guard")
+_KEYED: Final = {
+    *(("fact", f) for f in ("in", "out", "scope", "predicate", "value", "key", "supersedes")),
+    ("entity", "name_key"),
+}
 
 
 async def test_every_table_and_field_is_in_the_access_table(lab: Lab) -> None:
@@ -918,14 +921,13 @@ async def test_each_role_writes_what_the_access_table_says(lab: Lab, role: str) 
         live += 1
         if expected(role, probe, base.holds):
             # Schema 040 checks what only an agent could forge: a new fact's key against its
-            # fields, and that a fact it supersedes is one of its key. A probe that changes a
-            # field of the key, or names another fact, is refused to an agent by that guard.
+            # fields, that a fact it supersedes is one of its key, a new entity's normalised
+            # name. A probe that changes one of those alone is refused to an agent by them.
             if (
                 got == "invariant"
                 and role == "agent"
-                and probe.table == "fact"
-                and probe.field in _KEYED
-                and _AGENT_GUARD in message
+                and (probe.table, probe.field) in _KEYED
+                and any(f"event {guard}" in message for guard in _AGENT_GUARDS)
             ):
                 continue
             if got != "applied":
