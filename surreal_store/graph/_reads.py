@@ -323,6 +323,19 @@ def _fact_params(
     }
 
 
+def _facts_text(params: dict[str, Any], *, at: bool, hidden: bool, every: bool) -> str:
+    """The query for the facts that ``params`` (:func:`_fact_params`) name."""
+    return _facts_query(
+        params["subject"] is not None,
+        params["object"] is not None,
+        params["entity"] is not None,
+        params["predicate"] is not None,
+        at,
+        hidden,
+        every,
+    )
+
+
 @public
 async def facts(
     db: Executor,
@@ -341,15 +354,8 @@ async def facts(
     ``subject`` / ``object``, and ``predicate``, when given."""
     params = _fact_params(scope, entity, subject, object, predicate)
     times = _times(valid_at, known_at)
-    text = _facts_query(
-        params["subject"] is not None,
-        params["object"] is not None,
-        params["entity"] is not None,
-        params["predicate"] is not None,
-        times["known_at"] is not None,
-        include_invalidated,
-        False,
-    )
+    at = times["known_at"] is not None
+    text = _facts_text(params, at=at, hidden=include_invalidated, every=False)
     return sorted(await db.query(text, Fact, idempotent=True, **params, **times), key=fact_order)
 
 
@@ -366,15 +372,7 @@ async def fact_history(
     """Every version of the matching facts ever recorded (retracted, superseded and hidden
     ones included), oldest recorded first: the history behind :func:`facts`."""
     params = _fact_params(scope, entity, subject, object, predicate)
-    text = _facts_query(
-        params["subject"] is not None,
-        params["object"] is not None,
-        params["entity"] is not None,
-        params["predicate"] is not None,
-        False,
-        True,
-        True,
-    )
+    text = _facts_text(params, at=False, hidden=True, every=True)
     found = await db.query(text, Fact, idempotent=True, valid_at=None, **params)
     return sorted(found, key=fact_order)
 

@@ -84,6 +84,12 @@ class _Filters:
     metadata: bool
 
 
+# What one recall asks: (mode, vector, text, k, ef, n): how many hits, the index's search
+# effort, how many candidates each signal brings to a fusion. A plain tuple, as it is built on
+# every recall (a NamedTuple's constructor costs more than the calls it spares).
+_Ask = tuple[RecallMode, list[float] | None, str | None, int, int, int]
+
+
 async def _metadata_mask(db: Executor, index: DerivedIndex, f: _Filters, mask: Any) -> Any:
     """Metadata filters are the database's to judge: the memories it admits, as a mask."""
     ids = await db.query(
@@ -143,22 +149,13 @@ def _fuse(*rankings: Sequence[tuple[K, float]]) -> list[tuple[K, float]]:
 
 
 async def _indexed(
-    db: Executor,
-    index: DerivedIndex,
-    f: _Filters,
-    *,
-    mode: RecallMode,
-    vector: list[float] | None,
-    text: str | None,
-    k: int,
-    ef: int,
-    n: int,
-    current: bool = False,
+    db: Executor, index: DerivedIndex, f: _Filters, ask: _Ask, *, current: bool = False
 ) -> list[RecallHit]:
     """Recall through the index. ``current``: check that the index was current in the round
     trip of the first read (:func:`_hydrate`), rather than catching it up before."""
     from ._recall_index._feed import read_if_current
 
+    mode, vector, text, k, ef, n = ask
     async with index.lock:
         with guarded():
             mask = index.mask(f.values, include_invalidated=f.include_invalidated)
@@ -301,16 +298,8 @@ class _ScanRow(Memory):
     score: float
 
 
-async def _scanned(
-    db: Executor,
-    f: _Filters,
-    *,
-    mode: RecallMode,
-    vector: list[float] | None,
-    text: str | None,
-    k: int,
-    n: int,
-) -> list[RecallHit]:
+async def _scanned(db: Executor, f: _Filters, ask: _Ask) -> list[RecallHit]:
+    mode, vector, text, k, _, n = ask
     want = k if mode != "hybrid" else n
     v: list[_ScanRow] = []
     t: list[_ScanRow] = []
@@ -469,30 +458,22 @@ async def recall(
         include_invalidated=include_invalidated,
         metadata=metadata is not None,
     )
-    args = (mode, vector, text, k, ef, n)
+    ask: _Ask = (mode, vector, text, k, ef, n)
     try:
-        return await _answer(db, filters, *args)
+        return await _answer(db, filters, ask)
     except Broken as exc:
         await rebuild_broken(db, exc)
     try:
-        return await _answer(db, filters, *args)
+        return await _answer(db, filters, ask)
     except Broken as exc:
         raise RecallIndexError(f"the recall index failed again after a rebuild: {exc}") from None
 
 
-async def _answer(
-    db: Executor,
-    filters: _Filters,
-    mode: RecallMode,
-    vector: list[float] | None,
-    text: str | None,
-    k: int,
-    ef: int,
-    n: int,
-) -> list[RecallHit]:
+async def _answer(db: Executor, filters: _Filters, ask: _Ask) -> list[RecallHit]:
     """Recall through the index (caught up first unless a look shows it current), or by a scan
     in the database for a session that cannot keep one. Raises :class:`Broken` if the index
     fails."""
+    mode, vector, _, _, _, _ = ask
     known = derived_index(db)
     seen: Stale | None = None
     if known is not None and not filters.metadata and known.versionstamp >= 0:
@@ -508,10 +489,7 @@ async def _answer(
             pass  # perhaps out of date: decided below, on the space as it is
         else:
             try:
-                return await _indexed(
-                    db, known, filters, mode=mode, vector=vector, text=text, k=k, ef=ef, n=n,
-                    current=True,
-                )  # fmt: skip
+                return await _indexed(db, known, filters, ask, current=True)
             except Stale as exc:
                 seen = exc  # its page of the feed is where catching up starts
             except FeedUnavailable:
@@ -525,5 +503,5 @@ async def _answer(
             current = None if index.space is None else EmbeddingSpace.model_validate(index.space)
         _check_space(current, vector)
     if index is None:
-        return await _scanned(db, filters, mode=mode, vector=vector, text=text, k=k, n=n)
-    return await _indexed(db, index, filters, mode=mode, vector=vector, text=text, k=k, ef=ef, n=n)
+        return await _scanned(db, filters, ask)
+    return await _indexed(db, index, filters, ask)
