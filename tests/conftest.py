@@ -76,8 +76,10 @@ def schema_copy(tmp_path: Path) -> Path:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The slow tests first: on -n 2 the workers then finish together, rather than one running
-    # a long test alone at the end.
+    # The slow tests first: scripts/test hands tests to its workers a few at a time, in this
+    # order, so the long ones start at once on every worker and the short ones fill in around
+    # them; the workers then finish together, rather than one running long tests alone at the
+    # end.
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

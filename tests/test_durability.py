@@ -90,6 +90,7 @@ _PLAIN_SCRIPTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(_PLAIN_SCRIPTS))
 def test_a_plain_script_exits_zero_and_keeps_its_writes(case: str, tmp_path: Path) -> None:
     body = textwrap.indent(textwrap.dedent(_PLAIN_SCRIPTS[case]).strip(), "    ")

@@ -28,7 +28,7 @@ from surreal_store import (
     runs,
 )
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 E = memory.HashingEmbedder(8)
 SECRETS = {"a": "secret-of-agent-a", "b": "secret-of-agent-b"}

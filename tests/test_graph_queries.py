@@ -735,6 +735,7 @@ async def test_a_value_of_another_json_type_is_a_change(store: Store) -> None:
     assert len(await store.query("SELECT VALUE id FROM entity_version", RecordId)) == 2
 
 
+@pytest.mark.slow
 async def test_a_dense_neighbourhood_is_walked_at_any_depth(kv_url: str) -> None:
     """#35 finding 7: a walk reaching about 18,000 facts failed inside the engine
     (``array::concat`` output must not exceed 1048576 bytes), surfacing its text. The walk

@@ -724,6 +724,7 @@ def _row(f: graph.Fact) -> tuple[Any, ...]:
     return (f.subject, f.predicate, f.object, f.value, vf, vu)
 
 
+@pytest.mark.slow
 def test_facts_as_of_any_valid_and_transaction_time_match_the_model(engine: Loop) -> None:
     cascade = engine.run(_cascade_reaches_facts(engine.store))
     run_state_machine_as_test(

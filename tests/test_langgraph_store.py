@@ -226,6 +226,7 @@ class Differential(RuleBasedStateMachine):
         assert self.lg.list_namespaces(**kwargs) == self.ref.list_namespaces(**kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["mem", "server"])
 def test_differential_against_in_memory_store(engine: str) -> None:
     global STEPS
