@@ -5,12 +5,14 @@ Entities are found three ways, fused by reciprocal rank:
 - their observations, through the memory layer's recall (observations are memories, so the
   derived recall index answers: BM25 and HNSW in process, current with the table);
 - their own words (name, aliases, summary) against the text's, by the memory layer's
-  analyzer, and their own embedding of name + summary against the vector, compared in the
-  database over the scope's live entities.
+  analyzer, and their own embedding of name + summary against the vector, through the entity
+  index (``memory._recall_index._entity_index``: a second instance of the recall index's
+  machinery, over the entity table, following its change feed); the index chooses the
+  candidates, and the engine reads them (and orders the vector candidates by its own cosine)
+  in the round trip that looks at the feed, so the answer is the engine's scan's.
 
-The recall index follows the memory table only, so an entity's own name, summary and
-embedding are compared in the database: exact, and linear in the scope's entities (the
-observations, usually most of the text, go through the index).
+Sessions that cannot read the change feed (agents), and searches as of a transaction time,
+compare in the database: exact, and linear in the scope's entities.
 
 Facts are found by their words (subject, predicate, object, value) and by their ends'
 embeddings, fused, and with a ``centre`` re-ranked by graph distance from it: a fact
@@ -257,9 +259,14 @@ async def search_entities(
     their own words and their own embedding, fused by reciprocal rank. ``types`` keeps only
     entities of those types.
 
+    The words and embeddings are searched through the entity index (in process, following
+    the entity table's change feed; built on a connection's first search), with the same
+    answers as the engine's scan, which agents' sessions use.
+
     With ``known_at``: the entities alive then, their words, type and fields as the store
     held them then, and the observation links it held then; the embedding compared, and the
-    memories recall finds, are the current ones."""
+    memories recall finds, are the current ones. These searches scan in the engine (the index
+    holds the present only)."""
     check_scope(scope)
     _check(text, k)
     if text is None and vector is None:
