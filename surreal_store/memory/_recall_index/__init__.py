@@ -15,9 +15,9 @@ One idea a module:
 - :mod:`._entity_index`, :mod:`._entity_feed`: the same machinery over the graph's entity
   table (their own words and embeddings, for ``graph.search_entities``), kept in memory.
 
-Nothing but :mod:`._feed`, :mod:`._entity_feed` and this module talks to the database. The modules that load numpy,
-hnswlib and tantivy are imported when a store first uses its index, so that importing the
-package does not load them.
+Nothing but :mod:`._feed`, :mod:`._entity_feed` and this module talks to the database. The
+modules that load numpy, hnswlib and tantivy are imported when a store first uses its index,
+so that importing the package does not load them.
 """
 
 from __future__ import annotations
