@@ -334,3 +334,5 @@ async def test_an_agent_never_sees_an_entity_of_a_scope_it_cannot_read(kv_url: s
             assert [h.entity.name for h in mine] == ["team-a Ada"]
             assert await graph.search_entities(a, text="river secret", scope="team-b") == []
             assert await graph.search_entities(a, vector=vec(1), scope="team-b") == []
+            # Its session cannot read the feed: it keeps no index, the engine compares.
+            assert index_of(a).versionstamp < 0

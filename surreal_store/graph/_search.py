@@ -228,7 +228,7 @@ async def _indexed_rows(
         }
         if attempt == _LOOKS:  # caught up just now: a change since is one made after the call
             return await db.query_required_single(query, dict, idempotent=True, **chosen, **params)
-        entries, result = await look_and_read(db, index, since, query, **chosen, **params)
+        entries, result = await look_and_read(db, index, since, limit, query, **chosen, **params)
         if not entries or (len(entries) < limit and not touches_entities(entries)):
             if entries:  # other tables' changes only: the next look starts after them
                 async with index.lock:

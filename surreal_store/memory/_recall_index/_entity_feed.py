@@ -134,11 +134,12 @@ async def catch_up(db: Any, index: EntityIndex) -> None:
 
 
 async def look_and_read(
-    db: Any, index: EntityIndex, since: int, statement: str, **params: Any
+    db: Any, index: EntityIndex, since: int, limit: int, statement: str, **params: Any
 ) -> tuple[list[dict[str, Any]], Any]:
     """A page of the feed from after ``since`` (what the index reflected when it chose what
-    ``statement`` reads) and the result of ``statement``'s last statement, in one round trip."""
-    rows = await read_feed(db, look(since + 1, index.feed_limit) + statement, **params)
+    ``statement`` reads), ``limit`` transactions at most, and the result of ``statement``'s
+    last statement, in one round trip."""
+    rows = await read_feed(db, look(since + 1, limit) + statement, **params)
     entries = rows[0] if rows and isinstance(rows[0], list) else []
     if not entries and since == index.versionstamp:
         index.followed_at = time.monotonic()
