@@ -336,3 +336,25 @@ async def test_an_agent_never_sees_an_entity_of_a_scope_it_cannot_read(kv_url: s
             assert await graph.search_entities(a, vector=vec(1), scope="team-b") == []
             # Its session cannot read the feed: it keeps no index, the engine compares.
             assert index_of(a).versionstamp < 0
+
+
+def test_stored_embeddings_are_read_as_the_floats_written() -> None:
+    """Embeddings are stored as CBOR arrays of doubles: read at once when they are, by cbor2
+    otherwise (an integer among them, half floats), the same floats either way."""
+    import cbor2
+
+    from surreal_store.memory._recall_index._entity_index import _doubles, _vector
+
+    rng = np.random.default_rng(3)
+    for n in (1, 23, 24, 255, 256, 384, 70_000):
+        v = [float(x) for x in rng.normal(size=n)]
+        stored = cbor2.dumps(v)
+        assert _doubles(stored) is not None
+        got = _vector(stored)
+        assert got is not None and np.array_equal(got, np.asarray(v, dtype=np.float32))
+    for other in ([1, 2.5], [0.5, 1.5]):
+        stored = cbor2.dumps(other, canonical=True)
+        got = _vector(stored)
+        assert got is not None and got.tolist() == [float(x) for x in other]
+    assert _vector(cbor2.dumps([])) is None and _vector(None) is None
+    assert _vector([0.25, 0.5]) is not None

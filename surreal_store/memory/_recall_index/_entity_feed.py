@@ -19,6 +19,9 @@ import logging
 import time
 from typing import Any, Final
 
+import anyio
+import anyio.to_thread
+
 from ..._feeds import look, table_of
 from ._entity_index import ENTITY_INDEX_FIELDS, EntityIndex
 from ._feed import MAX_AGE, may_write, now_versionstamp, read_feed
@@ -52,6 +55,17 @@ def touches_entities(entries: list[dict[str, Any]]) -> bool:
     return any(table_of(c) == "entity" for e in entries for c in e.get("changes", ()))
 
 
+async def _read_page(
+    db: Any, after: Any, into: list[list[dict[str, Any]]], failure: list[Exception]
+) -> None:
+    """The build's page after ``after``, appended to ``into`` (an error to ``failure``, to be
+    raised as itself rather than inside a task group's exception group)."""
+    try:
+        into.append(await db.query(_NEXT, dict, idempotent=True, after=after))
+    except Exception as exc:
+        failure.append(exc)
+
+
 async def _build(db: Any, index: EntityIndex) -> None:
     """Fill an empty index from the table, in pages by id, from a versionstamp before the
     first page (the feed from there is replayed: its changes are idempotent)."""
@@ -63,10 +77,20 @@ async def _build(db: Any, index: EntityIndex) -> None:
     index.read_from = start
     page: list[dict[str, Any]] = await db.query(_FIRST, dict, idempotent=True)
     while page:
-        index.apply(page)
-        if len(page) < _PAGE:
-            break
-        page = await db.query(_NEXT, dict, idempotent=True, after=page[-1]["id"])
+        following: list[list[dict[str, Any]]] = []
+        failure: list[Exception] = []
+        # The engine reads the next page while this one is applied in a worker thread.
+        async with anyio.create_task_group() as tg:
+            if len(page) == _PAGE:
+                tg.start_soon(_read_page, db, page[-1]["id"], following, failure)
+            try:
+                await anyio.to_thread.run_sync(index.apply, page)
+            except Exception as exc:
+                failure.append(exc)
+                tg.cancel_scope.cancel()
+        if failure:
+            raise failure[0]
+        page = following[0] if following else []
     index.versionstamp = start
     log.info("built the entity index: %d entities in %.1fs", index.size, time.perf_counter() - t0)
 
