@@ -300,8 +300,9 @@ async def search_entities(
         index = entity_index(db)
     if index is not None:
         query = _entities_query(*shape, indexed=True)
-        terms = index.analyse(text) if text is not None else None
         try:
+            with guarded():
+                terms = index.analyse(text) if text is not None else None
             raw = await _indexed_rows(db, index, query, terms, **params)
         except FeedUnavailable:
             raw = None  # an agent's session: the engine compares, within its permissions
