@@ -358,3 +358,32 @@ def test_stored_embeddings_are_read_as_the_floats_written() -> None:
         assert got is not None and got.tolist() == [float(x) for x in other]
     assert _vector(cbor2.dumps([])) is None and _vector(None) is None
     assert _vector([0.25, 0.5]) is not None
+
+
+@pytest.mark.anyio
+async def test_searches_during_writes_see_every_write_made_before_them(store: Store) -> None:
+    """Tasks write entities while others search: a search started after a write returns it,
+    and once the writes end the index answers as the engine does."""
+    done: list[str] = []
+
+    async def writer(w: int) -> None:
+        for i in range(6):
+            name = f"W{w}-{i}"
+            await graph.create_entities(
+                store, entities=[graph.NewEntity(name=name, summary=f"river {name}")]
+            )
+            done.append(name)
+
+    async def searcher() -> None:
+        for _ in range(8):
+            seen = set(done)
+            found = await graph.search_entities(store, text="river", k=100)
+            assert seen <= {h.entity.name for h in found}
+
+    async with anyio.create_task_group() as tg:
+        for w in range(2):
+            tg.start_soon(writer, w)
+        for _ in range(2):
+            tg.start_soon(searcher)
+    found = await same_answers(store, text="river", k=100)
+    assert len(found) == 12
