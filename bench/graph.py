@@ -20,11 +20,20 @@ On surrealkv (the durable default), every figure a ratio within one run:
   engine's block cache holds what they read). ``neighbourhood_cpu_speedup_vs_hop_walk`` is the
   same ratio by the process's CPU time, reported beside it.
 
+- ``search_entities_speedup_vs_engine_scan``: the p50 of the engine scan a user would write
+  instead (one query: each entity's words by ``search::analyze`` against the query's terms,
+  each embedding by cosine against the query vector, over the scope's live entities) over
+  ``graph.search_entities``'s (text and vector, through the entity index), at 10,000
+  entities with 64-dimensional embeddings (``--quick``: 2,000); the answers are checked to
+  agree first. ``search_entities_index_build_s`` is the first search's time, which builds
+  the index from the table.
+
 If ``bench/graph_reference.py`` is there, its ``reference_figures(scale)`` (the MCP reference
 memory server against ours) are reported here too.
 
 Parts (``--only``): ``bulk_load`` (the three loads and their ratios), ``neighbourhood`` (the
-raw load into our schema that the walks read, and the walks), ``reference``.
+raw load into our schema that the walks read, and the walks), ``search_entities``,
+``reference``.
 
 ``--only neighbourhood`` with ``SURREAL_STORE_BENCH_GRAPH_STORE`` set to a directory: the walks
 read a copy of the store kept in it for the scale (``<dir>/100000``, ``<dir>/2000``) instead of
@@ -49,7 +58,7 @@ from typing import Any
 
 import surrealdb
 
-from surreal_store import RecordId, Store, graph
+from surreal_store import RecordId, Store, graph, memory
 from surreal_store.graph._models import fact_key
 
 from ._harness import Figure, Scale, interleaved, p50, register
@@ -280,6 +289,8 @@ async def run(scale: Scale) -> list[Figure]:
     root = Path(tempfile.mkdtemp(prefix="bench-graph-"))
     try:
         figures = await _all(scale, root)
+        if scale.wants("search_entities"):
+            figures += await _entity_search(root / "search", scale)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     if scale.wants("reference") and importlib.util.find_spec("bench.graph_reference") is not None:
@@ -348,4 +359,83 @@ async def _all(scale: Scale, root: Path) -> list[Figure]:
         Figure("bulk_load_vs_raw_same_schema", same_s / api_s, "x", target=(">=", 0.8)),
         Figure("bulk_load_api_rows_per_s", (len(entities) + len(facts)) / api_s, "rows/s"),
         *walks,
+    ]
+
+
+_SEARCH_WORDS = tuple(f"w{i:03d}" for i in range(400))
+_SEARCH_DIM = 64
+# What a user of the raw engine writes to search the entities' words and embeddings: both
+# rankings, over the scope's live entities, in one query.
+_SEARCH_SCAN = """
+LET $terms = array::distinct(search::analyze('memory_text', $text));
+RETURN {
+    text: (SELECT record::id(id) AS id, array::len(array::intersect(array::distinct(
+        search::analyze('memory_text', name + ' ' + array::join(aliases, ' ') + ' ' + summary)),
+        $terms)) AS s FROM entity WHERE scope = $scope AND retracted_at = NONE
+        ORDER BY s DESC, id LIMIT $n).filter(|$r| $r.s > 0).map(|$r| $r.id),
+    vector: (SELECT record::id(id) AS id, vector::similarity::cosine(
+        encoding::cbor::decode(embedding), $vector) AS s FROM entity
+        WHERE scope = $scope AND retracted_at = NONE AND embedding != NONE
+        ORDER BY s DESC, id LIMIT $n).map(|$r| $r.id),
+};
+"""
+
+
+async def _entity_search(path: Path, scale: Scale) -> list[Figure]:
+    n = scale.pick(2_000, 10_000)
+    rng = random.Random(11)
+
+    def vector() -> list[float]:
+        return [rng.gauss(0, 1) for _ in range(_SEARCH_DIM)]
+
+    entities = [
+        graph.NewEntity(
+            name=f"entity {i:06d}",
+            type=_TYPES[i % 4],
+            summary=" ".join(rng.sample(_SEARCH_WORDS, 6)),
+            embedding=vector(),
+        )
+        for i in range(n)
+    ]
+    queries = [(" ".join(rng.sample(_SEARCH_WORDS, 2)), vector()) for _ in range(32)]
+    scope = graph.DEFAULT_SCOPE
+    async with Store(f"surrealkv://{path}", namespace=_NS, database=_DB) as store:
+        await memory.declare_space(store, model="bench", dimension=_SEARCH_DIM)
+        for i in range(0, n, _BATCH):
+            await graph.create_entities(store, entities=entities[i : i + _BATCH])
+        t0 = time.perf_counter()
+        await graph.search_entities(store, text=queries[0][0], vector=queries[0][1])
+        build_s = time.perf_counter() - t0
+        for text, v in queries[:4]:  # the same answers, both ways
+            ours = await graph.search_entities(store, text=text, vector=v, k=10)
+            scan = await store.query_required_single(
+                _SEARCH_SCAN, dict, text=text, vector=v, scope=scope, n=20, idempotent=True
+            )
+            for h in ours:  # each signal's rank of a hit is its place in the scan's ranking
+                if h.text_rank is not None:
+                    assert scan["text"][h.text_rank - 1] == h.entity.id, "words disagree"
+                if h.vector_rank is not None:
+                    assert scan["vector"][h.vector_rank - 1] == h.entity.id, "vectors disagree"
+        i = j = 0
+
+        async def index() -> object:
+            nonlocal i
+            i += 1
+            text, v = queries[i % len(queries)]
+            return await graph.search_entities(store, text=text, vector=v, k=10)
+
+        async def engine() -> object:
+            nonlocal j
+            j += 1
+            text, v = queries[j % len(queries)]
+            return await store.query_required_single(
+                _SEARCH_SCAN, dict, text=text, vector=v, scope=scope, n=20, idempotent=True
+            )
+
+        a, b = await interleaved(index, engine, rounds=scale.pick(3, 6), calls=4, warmup=2)
+    return [
+        Figure("search_entities_speedup_vs_engine_scan", p50(b) / p50(a), "x"),
+        Figure("search_entities_p50_ms", p50(a) * 1e3, "ms"),
+        Figure("search_entities_engine_scan_p50_ms", p50(b) * 1e3, "ms"),
+        Figure("search_entities_index_build_s", build_s, "s"),
     ]

@@ -61,15 +61,16 @@ INNER_LAYERS: dict[str, list[set[str]]] = {
         {"_failures", "_analysis", "_rows", "_files"},
         {"_vectors"},
         {"_index"},
-        {"_persist"},
+        {"_persist", "_entity_index"},
         {"_feed"},
+        {"_entity_feed"},
         {""},
     ],
 }
 # Modules of the recall index that never talk to the database (tested without an engine).
 PURE = {
     f"memory._recall_index.{m}"
-    for m in ("_analysis", "_rows", "_files", "_vectors", "_index", "_persist")
+    for m in ("_analysis", "_rows", "_files", "_vectors", "_index", "_persist", "_entity_index")
 }
 
 MAX_LINES = 600

@@ -5,12 +5,14 @@ Entities are found three ways, fused by reciprocal rank:
 - their observations, through the memory layer's recall (observations are memories, so the
   derived recall index answers: BM25 and HNSW in process, current with the table);
 - their own words (name, aliases, summary) against the text's, by the memory layer's
-  analyzer, and their own embedding of name + summary against the vector, compared in the
-  database over the scope's live entities.
+  analyzer, and their own embedding of name + summary against the vector, through the entity
+  index (``memory._recall_index._entity_index``: a second instance of the recall index's
+  machinery, over the entity table, following its change feed); the index chooses the
+  candidates, and the engine reads them (and orders the vector candidates by its own cosine)
+  in the round trip that looks at the feed, so the answer is the engine's scan's.
 
-The recall index follows the memory table only, so an entity's own name, summary and
-embedding are compared in the database: exact, and linear in the scope's entities (the
-observations, usually most of the text, go through the index).
+Sessions that cannot read the change feed (agents), and searches as of a transaction time,
+compare in the database: exact, and linear in the scope's entities.
 
 Facts are found by their words (subject, predicate, object, value) and by their ends'
 embeddings, fused, and with a ``centre`` re-ranked by graph distance from it: a fact
@@ -21,9 +23,10 @@ quarter. Each search is one query to the database (plus, for entities, the recal
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from functools import cache
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import ConfigDict, Field
 
@@ -35,6 +38,7 @@ from .._rank import rrf
 from .._types import Model, RecordId, check_text
 from ..memory._checks import check_positive, check_utc, check_vector
 from ..memory._embedders import Embedder, check_embedder, embed_texts
+from ..memory._recall_index._failures import Broken, FeedUnavailable, guarded
 from ..memory._space import get_space
 from ._models import (
     DEFAULT_SCOPE,
@@ -50,11 +54,17 @@ from ._observe import OBSERVATION_KIND
 from ._reads import versions_of
 from ._walks import fact_filter
 
+if TYPE_CHECKING:
+    from ..memory._recall_index._entity_index import EntityIndex
+
 __all__ = ["EntityHit", "FactHit", "search_entities", "search_facts"]
 
 _MAX_K: Final = 1000
 _REACH: Final = 3  # graph distances are told apart up to this many steps from the centre
 _VECTOR_OF: Final = "encoding::cbor::decode(embedding)"
+_LOOKS: Final = 3  # looks at the feed that find the index behind before it is caught up first
+
+log = logging.getLogger("surreal_store.graph")
 
 
 class EntityHit(Model):
@@ -130,9 +140,13 @@ _ALIVE_THEN: Final = (
 
 
 @cache
-def _entities_query(text: bool, vector: bool, types: bool, at: bool = False) -> str:
+def _entities_query(
+    text: bool, vector: bool, types: bool, at: bool = False, indexed: bool = False
+) -> str:
     # As of a transaction time: the entities alive then, their words and type as the store
-    # held them then (schema 029); the embedding is the current one.
+    # held them then (schema 029); the embedding is the current one. ``indexed``: the entity
+    # index chose the candidates ($found_text, $found_vector), current as of the look at the
+    # feed in the same round trip; the engine orders the vector candidates exactly.
     kind = "fn::entity_type_at(id, $known_at)" if at else "type"
     live = f"scope = $scope AND {_ALIVE_THEN if at else 'retracted_at = NONE'}" + (
         f" AND {kind} IN $types" if types else ""
@@ -142,11 +156,14 @@ def _entities_query(text: bool, vector: bool, types: bool, at: bool = False) -> 
     if at:
         words = "name + ' ' + array::join(k.aliases, ' ') + ' ' + k.summary"
         rows = f"(SELECT id, name, fn::entity_known(id, $known_at) AS k FROM entity WHERE {live})"
+    # Ties by key, so that the index and the engine give the same order.
     by_text = (
-        f"""(SELECT record::id(id) AS id, array::len(array::intersect(array::distinct(
+        "$found_text"
+        if indexed and text
+        else f"""(SELECT record::id(id) AS id, array::len(array::intersect(array::distinct(
             search::analyze('memory_text', {words})), $terms)) AS s FROM {rows}
             {"" if at else f"WHERE {live}"}
-            ORDER BY s DESC LIMIT $n).filter(|$r| $r.s > 0).map(|$r| $r.id)"""
+            ORDER BY s DESC, id LIMIT $n).filter(|$r| $r.s > 0).map(|$r| $r.id)"""
         if text
         else "[]"
     )
@@ -157,13 +174,14 @@ def _entities_query(text: bool, vector: bool, types: bool, at: bool = False) -> 
     )
     by_vector = (
         f"""(SELECT record::id(id) AS id, vector::similarity::cosine({_VECTOR_OF}, $vector) AS s
-            FROM entity WHERE {live} AND embedding != NONE
-            AND array::len({_VECTOR_OF}) = $dim ORDER BY s DESC LIMIT $n).map(|$r| $r.id)"""
+            FROM {"$found_vector" if indexed else "entity"} WHERE {live} AND embedding != NONE
+            AND array::len({_VECTOR_OF}) = $dim ORDER BY s DESC, id LIMIT $n).map(|$r| $r.id)"""
         if vector
         else "[]"
     )
+    terms = "[]" if indexed else "array::distinct(search::analyze('memory_text', $text ?? ''))"
     return f"""
-LET $terms = array::distinct(search::analyze('memory_text', $text ?? ''));
+LET $terms = {terms};
 LET $t = {by_text};
 LET $vv = {by_vector};
 LET $o = (SELECT record::id(in) AS memory, record::id(out) AS entity FROM observation
@@ -176,6 +194,52 @@ RETURN {{
     versions: {versions_of(at, "entity IN $rows.id")},
 }};
 """
+
+
+async def _indexed_rows(
+    db: Executor, index: EntityIndex, query: str, terms: list[str] | None, **params: Any
+) -> Any:
+    """The rows of ``query`` over the candidates the entity index chooses, once a look at
+    the feed in the same round trip shows the index current for them (else it catches up
+    and chooses again); :class:`FeedUnavailable` for a session that cannot read the feed,
+    :class:`Broken` if the index fails."""
+    from ..memory._recall_index._entity_feed import (
+        apply_page,
+        behind,
+        look_and_read,
+        touches_entities,
+    )
+    from ..memory._recall_index._entity_feed import catch_up as entity_catch_up
+
+    scope, kinds, q, n = params["scope"], params["types"], params["vector"], params["n"]
+    params = {k: v for k, v in params.items() if k != "text"}  # the index analysed it
+    for attempt in range(_LOOKS + 1):
+        async with index.lock:
+            with guarded():
+                if behind(index) or attempt == _LOOKS:
+                    await entity_catch_up(db, index)
+                mask = index.mask(scope, kinds)
+                found_text = index.by_text(terms, mask, n) if terms is not None else []
+                found_vector = index.by_vector(q, mask, n) if q is not None else []
+            since, limit = index.versionstamp, index.feed_limit
+        chosen = {
+            "found_text": found_text,
+            "found_vector": [RecordId("entity", key) for key in found_vector],
+        }
+        if attempt == _LOOKS:  # caught up just now: a change since is one made after the call
+            return await db.query_required_single(query, dict, idempotent=True, **chosen, **params)
+        entries, result = await look_and_read(db, index, since, limit, query, **chosen, **params)
+        if not entries or (len(entries) < limit and not touches_entities(entries)):
+            if entries:  # other tables' changes only: the next look starts after them
+                async with index.lock:
+                    if index.versionstamp == since:
+                        apply_page(index, entries)
+            return result
+        async with index.lock:
+            if index.versionstamp == since:  # else another search caught it up meanwhile
+                with guarded():
+                    apply_page(index, entries)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @public
@@ -195,9 +259,14 @@ async def search_entities(
     their own words and their own embedding, fused by reciprocal rank. ``types`` keeps only
     entities of those types.
 
+    The words and embeddings are searched through the entity index (in process, following
+    the entity table's change feed; built on a connection's first search), with the same
+    answers as the engine's scan, which agents' sessions use.
+
     With ``known_at``: the entities alive then, their words, type and fields as the store
     held them then, and the observation links it held then; the embedding compared, and the
-    memories recall finds, are the current ones."""
+    memories recall finds, are the current ones. These searches scan in the engine (the index
+    holds the present only)."""
     check_scope(scope)
     _check(text, k)
     if text is None and vector is None:
@@ -212,19 +281,41 @@ async def search_entities(
         else []
     )
     memories = [RecordId("memory", h.memory.id) for h in hits]
-    found = await db.query_required_single(
-        _entities_query(text is not None, q is not None, kinds is not None, known is not None),
-        _EntityRows,
-        idempotent=True,
-        scope=scope,
-        text=text,
-        vector=q,
-        dim=len(q) if q is not None else 0,
-        n=n,
-        types=kinds,
-        memories=memories,
-        known_at=known,
-    )
+    params: dict[str, Any] = {
+        "scope": scope,
+        "text": text,
+        "vector": q,
+        "dim": len(q) if q is not None else 0,
+        "n": n,
+        "types": kinds,
+        "memories": memories,
+        "known_at": known,
+    }
+    shape = (text is not None, q is not None, kinds is not None)
+    raw: Any = None
+    index = None
+    if known is None:
+        from ..memory._recall_index._entity_feed import entity_index
+
+        index = entity_index(db)
+    if index is not None:
+        query = _entities_query(*shape, indexed=True)
+        try:
+            with guarded():
+                terms = index.analyse(text) if text is not None else None
+            raw = await _indexed_rows(db, index, query, terms, **params)
+        except FeedUnavailable:
+            raw = None  # an agent's session: the engine compares, within its permissions
+        except Broken as exc:
+            log.warning("the entity index failed (%s); it is built again on next use", exc)
+            async with index.lock:
+                index.reset()
+    if raw is not None:
+        found = _EntityRows.model_validate(raw)
+    else:
+        found = await db.query_required_single(
+            _entities_query(*shape, known is not None), _EntityRows, idempotent=True, **params
+        )
     rank_of_memory = {h.memory.id: i for i, h in enumerate(hits, 1)}
     observed: dict[str, int] = {}
     for row in found.observed:

@@ -11,11 +11,13 @@ One idea a module:
 - :mod:`._persist`: saving an index as a generation and loading one;
 - :mod:`._vectors`: a loaded generation's exact vectors, read when first used;
 - :mod:`._feed`: the index attached to a store, built, loaded and following the change feed;
-- :mod:`._failures`: how it fails (stale, unavailable to a session, broken).
+- :mod:`._failures`: how it fails (stale, unavailable to a session, broken);
+- :mod:`._entity_index`, :mod:`._entity_feed`: the same machinery over the graph's entity
+  table (their own words and embeddings, for ``graph.search_entities``), kept in memory.
 
-Nothing but :mod:`._feed` and this module talks to the database. The modules that load numpy,
-hnswlib and tantivy are imported when a store first uses its index, so that importing the
-package does not load them.
+Nothing but :mod:`._feed`, :mod:`._entity_feed` and this module talks to the database. The
+modules that load numpy, hnswlib and tantivy are imported when a store first uses its index,
+so that importing the package does not load them.
 """
 
 from __future__ import annotations

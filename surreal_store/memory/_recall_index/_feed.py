@@ -56,10 +56,14 @@ from ._persist import load, save
 
 __all__ = [
     "FEED_RETENTION",
+    "MAX_AGE",
     "DerivedIndex",
     "catch_up",
     "derived_index",
+    "may_write",
+    "now_versionstamp",
     "publish",
+    "read_feed",
     "read_if_current",
 ]
 
@@ -69,7 +73,7 @@ FEED_RETENTION: Final = dt.timedelta(days=30)
 """How long the memory table's change feed keeps a change (schema 018)."""
 # A saved index older than this is rebuilt rather than caught up: the feed may have lost the
 # changes since (a day's margin under the retention).
-_MAX_AGE: Final = FEED_RETENTION - dt.timedelta(days=1)
+MAX_AGE: Final = FEED_RETENTION - dt.timedelta(days=1)
 # The feed pages by transactions, and one bulk write carries up to 1,000 memories, so a page
 # of many transactions can carry very many whole records. A page asks for about _FEED_ROWS
 # changes, by the transactions' size so far.
@@ -97,7 +101,7 @@ def _place(db: Any) -> Path | None:
     return database_folder(Path(path), settings.namespace, settings.database)
 
 
-def _may_write(db: Any) -> bool:
+def may_write(db: Any) -> bool:
     """Whether ``db``'s session has the owner's rights over its database (so over the files
     of its recall index): an embedded store opened without credentials, a root user, an
     OWNER. Checked before any file is touched."""
@@ -129,7 +133,7 @@ def derived_index(db: Any) -> DerivedIndex | None:
     if attached is None:
         return None
 
-    owner = _may_write(db)
+    owner = may_write(db)
 
     def make() -> DerivedIndex:
         index = _Attached(_place(db), owner=owner, text=False)
@@ -211,7 +215,7 @@ async def _restore(db: Any, index: DerivedIndex) -> bool:
         return False
     age_ms = now_ms - (loaded.versionstamp >> 16)
     why = None
-    if age_ms > _MAX_AGE.total_seconds() * 1000:
+    if age_ms > MAX_AGE.total_seconds() * 1000:
         why = "it is older than the change feed keeps"
     elif age_ms < -_CLOCK_SLACK_MS:
         why = "it is newer than the database's present"
@@ -269,7 +273,7 @@ def _touches(entries: list[dict[str, Any]], table: str) -> bool:
     return any(table_of(c) == table for e in entries for c in e.get("changes", ()))
 
 
-async def _execute(db: Any, text: str, **params: Any) -> list[Any]:
+async def read_feed(db: Any, text: str, **params: Any) -> list[Any]:
     """``text``'s results (a read of the feed), a session that may not read it told by
     :class:`FeedUnavailable`."""
     try:
@@ -301,7 +305,7 @@ async def _feed(
     without its id; recall checks the query's dimension and a re-embed against it; read
     after the page, so it reflects at least the page's changes to it) and the result of
     ``then`` (a read) when given, in one round trip."""
-    rows = await _execute(db, look(since, limit) + _SPACE + (then or ""), **params)
+    rows = await read_feed(db, look(since, limit) + _SPACE + (then or ""), **params)
     space = rows[1] if len(rows) > 1 and isinstance(rows[1], dict) else None
     return _changes(rows[0] if rows else []), space, (rows[2] if len(rows) > 2 else None)
 
@@ -352,7 +356,7 @@ async def read_if_current(
         await anyio.lowlevel.checkpoint()
         return None
     if index.space_feed is True:
-        rows = await _execute(db, look(known + 1, limit) + (text or ""), **params)
+        rows = await read_feed(db, look(known + 1, limit) + (text or ""), **params)
         entries = _changes(rows[0] if rows else [])
         if entries:
             moved = _touches(entries, "embedding_space")
@@ -374,7 +378,7 @@ def _write_mark(db: Any) -> int | None:
     return mark() if callable(mark) else None
 
 
-async def _now_versionstamp(db: Any) -> int:
+async def now_versionstamp(db: Any) -> int:
     """A versionstamp at or before every change committed from now on (they are the commit's
     milliseconds shifted by 16 bits); a second early, for clocks that step."""
     ms = await db.query_required_single(_CLOCK, int, idempotent=True)
@@ -401,7 +405,7 @@ async def _build(
     the first page (so changes made during the build are applied too)."""
     t0 = time.perf_counter()
     # Never before a definition of the table that made this build necessary (read_from).
-    start = max(await _now_versionstamp(db), index.read_from)
+    start = max(await now_versionstamp(db), index.read_from)
     index.read_from = start  # a definition after this may not be in what the build reads
     page = await db.query(_BUILD_FIRST, dict, idempotent=True)
     while page:
