@@ -292,3 +292,14 @@ async def test_an_agent_cannot_cut_a_hidden_memory_from_its_distrusted_source(
                 statement, m=m, d=d, trace=str(RecordId("run_event", [tb.run_id, tb.seq]))
             )
     assert (await _state(url, m, f), await _state(url, d, f)) == before
+
+
+async def test_an_agent_cannot_forget_a_memory_under_a_quarantine_of_its_run(url: str) -> None:
+    """Forgetting b's memory hidden by the operator's distrust of b's run would drop the fact's
+    source edge, and with it the fact's only cause: the fact would be shown again."""
+    _, m, _, f = await _quarantined(url)
+    before = await _state(url, m, f)
+    async with _agent(url, "b") as b:
+        with pytest.raises(PermissionDeniedError):
+            await memory.forget(b, memory=m)
+    assert await _state(url, m, f) == before
