@@ -246,12 +246,14 @@ LET $cited = array::union(
 );
 LET $hidden_facts = (SELECT VALUE id FROM $cited WHERE invalidated_at != NONE);
 LET $vectors = array::len((SELECT VALUE id FROM $revealed WHERE embedding_stash != NONE));
+-- The distrust goes first: an agent's session unmarks a memory only of a cause that no longer
+-- stands (schema 041).
+DELETE type::record('source_invalidation', [$cause]) RETURN NONE;
 UPDATE $revealed SET invalidated_at = NONE, invalidated_reason = NONE, invalidated_by = NONE,
     invalidated_causes = [], embedding = embedding_stash, embedding_stash = NONE RETURN NONE;
 UPDATE $marked SET invalidated_causes = array::complement(invalidated_causes ?? [], [$cause])
     WHERE invalidated_causes CONTAINS $cause RETURN NONE;
 IF $vectors > 0 { UPDATE embedding_space:active SET unindexed += $vectors RETURN NONE };
-DELETE type::record('source_invalidation', [$cause]) RETURN NONE;
 { memories: $revealed, facts: (SELECT VALUE id FROM $hidden_facts WHERE invalidated_at = NONE) };
 COMMIT;
 """

@@ -102,6 +102,18 @@ NEW_MEMORY = Condition(
     "AND key != NONE AND record::id(id) = crypto::sha256('observation:' + "
     "<string>string::len(scope) + ':' + scope + <string>string::len(key) + ':' + key + content)))",
 )
+# Forgetting a memory (docs/graph.md): its agent, in its scopes; another agent sharing the
+# scope reads it but is refused. A memory no agent wrote (a user's, the owner's) is forgotten
+# by the agents of its scope, as before. Not one that a distrust someone else recorded hides:
+# the distrust would outlive it (the agent may not lift it) and the facts citing it would lose
+# it as a source, shown again (schema 041).
+OWN_MEMORY = Condition(
+    "its own or no agent's, in its scopes, hidden by no distrust another recorded",
+    "scope IN $auth.scopes AND (agent = $auth OR agent = NONE) "
+    "AND array::all(invalidated_causes ?? [], |$c| "
+    "(SELECT VALUE recorded_by FROM ONLY type::record('source_invalidation', [$c])) "
+    "= <string>$auth.id)",
+)
 OWN_DECISION = Condition("its own", "agent = $auth")
 NEW_DECISION = Condition(
     "its own, keyed AGENT_<32 hex>",
@@ -259,8 +271,8 @@ ACCESS: Final[tuple[TableAccess, ...]] = (
             "invalidated_at": "scu", "invalidated_reason": "scu", "invalidated_by": "scu",
             "invalidated_causes": "scu", "invalidated_causes.*": "scu",
         },
-        agent={"select": IN_SCOPE, "create": NEW_MEMORY, "update": IN_SCOPE, "delete": IN_SCOPE},
-        refused="an agent writes memories in its granted scopes, as itself",
+        agent={"select": IN_SCOPE, "create": NEW_MEMORY, "update": IN_SCOPE, "delete": OWN_MEMORY},
+        refused="an agent writes memories in its granted scopes, as itself, and forgets its own",
     ),
     TableAccess(
         "decision",
