@@ -58,9 +58,10 @@ LET $f_first = IF array::len($f_causes) > 0 {
 """
 
 # Whether facts of the keys in $part are current (of this scope: a key names one fact of one
-# scope, and the database checks only an agent's).
+# scope, and the database checks only an agent's). The scope is tested on the rows, never in
+# the WHERE, where it makes the planner scan the scope's index instead of the key's.
 _CURRENT_BY_KEY: Final = (
-    "SELECT VALUE retracted_at = NONE FROM fact WHERE key IN $part AND scope = $scope"
+    "SELECT VALUE retracted_at = NONE AND scope = $scope FROM fact WHERE key IN $part"
 )
 
 # The general path: one row at a time, in order, so that a row sees the facts the rows before
@@ -95,14 +96,16 @@ FOR $r IN $rows {
     };
     -- The current facts of its key, read once (no ORDER BY: with one, the planner leaves the
     -- key index unused).
-    LET $same = (SELECT id, recorded_at, valid_from, valid_until, invalidated_at FROM fact
-        WHERE key = $key AND retracted_at = NONE AND scope = $scope);
+    LET $same = (SELECT id, scope, recorded_at, valid_from, valid_until, invalidated_at FROM fact
+        WHERE key = $key AND retracted_at = NONE);
     """
     + as_array("$same")
     + """
     -- Only visible ones, for a visible assertion: a hidden one joins nothing (it joins when
     -- it is shown), and a trusted one is not swallowed by a hidden one.
-    LET $same = IF $f_hidden = NONE { $same.filter(|$g| $g.invalidated_at = NONE) } ELSE { [] };
+    LET $same = IF $f_hidden = NONE {
+        $same.filter(|$g| $g.invalidated_at = NONE AND $g.scope = $scope)
+    } ELSE { [] };
     LET $covered = $same.filter(|$g| $g.valid_from <= $vf AND ($g.valid_until = NONE
         OR ($r.valid_until != NONE AND $g.valid_until >= $r.valid_until)));
     IF array::len($covered) > 0 {
@@ -423,16 +426,20 @@ BEGIN;
 LET $now = time::now();
 FOR $s IN $specs {
     LET $key = $s.key;
-    UPDATE fact SET retracted_at = $now WHERE key = $key AND retracted_at = NONE
-        AND scope = $scope AND ($s.valid_from = NONE OR valid_from = $s.valid_from)
-        AND ($s.valid_until = NONE OR valid_until = $s.valid_until) RETURN NONE;
+    LET $hit = (SELECT VALUE IF scope = $scope { id } ELSE { NONE } FROM fact
+        WHERE key = $key AND retracted_at = NONE
+        AND ($s.valid_from = NONE OR valid_from = $s.valid_from)
+        AND ($s.valid_until = NONE OR valid_until = $s.valid_until));
+    LET $hit = IF type::is_array($hit) { $hit } ELSE { [$hit] };
+    UPDATE $hit.filter(|$h| $h != NONE) SET retracted_at = $now RETURN NONE;
 };
 UPDATE (SELECT VALUE id FROM $ids WHERE scope = $scope) SET retracted_at = $now
     WHERE retracted_at = NONE RETURN NONE;
 LET $by_key = """
     + indexed_in(
         "$keys",
-        "SELECT VALUE id FROM fact WHERE key IN $part AND scope = $scope AND retracted_at = $now",
+        "SELECT VALUE IF scope = $scope { id } ELSE { NONE } FROM fact "
+        "WHERE key IN $part AND retracted_at = $now",
     )
     + """;
 LET $by_id = (SELECT VALUE id FROM $ids WHERE retracted_at = $now);
@@ -500,7 +507,7 @@ async def retract_facts(
 # sources, causes and what it held there), as supersession does. A fact that starts at or
 # after $at holds at no time before it: it is retracted whole, and answered as such.
 _ENDED = (
-    f"SELECT {FACT_FIELDS} FROM fact WHERE key IN $part AND scope = $scope "
+    f"SELECT {FACT_FIELDS} FROM fact WHERE key IN $part "
     "AND ((recorded_at = $now AND retracted_at = NONE) "
     "OR (retracted_at = $now AND superseded_by = NONE AND valid_from >= $at))"
 )
@@ -535,7 +542,7 @@ FOR $s IN $specs {
         AND (took ?? []).any(|$t| $t.fact.key = $key AND ($t.until = NONE OR $t.until > $at))
         RETURN NONE;
 }};
-RETURN {indexed_in("$keys", _ENDED)};
+RETURN {indexed_in("$keys", _ENDED)}.filter(|$f| $f.scope = $scope);
 COMMIT;"""
 )
 
