@@ -77,7 +77,6 @@ _CURRENT_BY_KEY: Final = (
 #   spanning them all recorded, with all their sources, holding each of them and the row's
 #   own assertion as parts, so that hiding it gives each back (fn::fact_hidden, schema 036);
 # - it supersedes its visible rivals (fn::fact_supersede).
-
 _ONE_BY_ONE = (
     """
 FOR $r IN $rows {
@@ -430,8 +429,9 @@ FOR $s IN $specs {
         WHERE key = $key AND retracted_at = NONE
         AND ($s.valid_from = NONE OR valid_from = $s.valid_from)
         AND ($s.valid_until = NONE OR valid_until = $s.valid_until));
-    LET $hit = IF type::is_array($hit) { $hit } ELSE { [$hit] };
-    UPDATE $hit.filter(|$h| $h != NONE) SET retracted_at = $now RETURN NONE;
+    """
+    + as_array("$hit")
+    + """UPDATE $hit.filter(|$h| $h != NONE) SET retracted_at = $now RETURN NONE;
 };
 UPDATE (SELECT VALUE id FROM $ids WHERE scope = $scope) SET retracted_at = $now
     WHERE retracted_at = NONE RETURN NONE;
