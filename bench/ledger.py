@@ -46,9 +46,9 @@ async def run(scale: Scale) -> list[Figure]:
 async def _vs_raw(scale: Scale, root: Path) -> list[Figure]:
     # Embedded surrealkv on both sides (a big INSERT on mem:// is O(n^2) in this engine). The
     # raw engine is the SDK's connection to a store holding our schema (its guards and
-    # events). The target's figures run ours on that same connection, lent to a `Store` (so
-    # through the SDK's codec); the `_own_store` figures run ours as a user opens it, a `Store`
-    # of its own path (our codec, its own engine), as `bench graph` does.
+    # events). The target's figures run ours on that same connection, lent to a `Store` (the
+    # store's codec on the SDK's engine); the `_own_store` figures run ours as a user opens it,
+    # a `Store` of its own path (its own engine), as `bench graph` does.
     async with Store(f"surrealkv://{root / 'raw'}", namespace=_NS, database=_DB) as setup:
         for rid in ("raw", "raw1", "lent", "lent1"):
             await runs.create_run(setup, spec_digest=SPEC, agent_name="bench", run_id=rid)

@@ -497,8 +497,10 @@ class Store:
         checkpoint waits for those) only while it runs, never while it waits."""
         shared = self._shared
         if shared is None:
+            from ._engine._embedded import query_raw
+
             assert self._db is not None
-            return await self._db.query_raw(text, params)
+            return await query_raw(self._db, text, params)
         self._db = shared.db
         session = self._session
         if session is None:

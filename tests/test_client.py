@@ -220,6 +220,44 @@ async def test_values_round_trip(store: Store) -> None:
     assert await store.query("RETURN NULL", object) == []
 
 
+async def test_a_lent_sdk_connection_answers_as_a_store_of_its_own() -> None:
+    # A store given the SDK's own embedded connection sends through the store's codec, not
+    # the SDK's: every value must come back the same as on a store that opened its files.
+    when = dt.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=dt.UTC)
+    values: list[Any] = [
+        RecordId("commit", "abc"),
+        RecordId("ev", ["run", 3]),
+        surrealdb.RecordID("x", 1),
+        when,
+        dt.timedelta(days=2, seconds=90, microseconds=5),
+        b"\x00\xffbin",
+        {"nested": {"list": [1, 2.5, "x", None, True]}, "big": 2**62, "neg": -(2**40)},
+        "'; DELETE item; --",
+    ]
+    texts = [
+        "RETURN d'2024-05-06T07:08:09.123456789Z'",
+        "RETURN <decimal> '1.25'",
+        "RETURN 1h30m",
+        "RETURN [NONE, NULL, 1f, 10dec]",
+        "CREATE item:1 SET name = 'a', n = 1 RETURN AFTER",
+        "SELECT * FROM item",
+    ]
+    async with (
+        surrealdb.AsyncSurreal("mem://") as conn,
+        Store("mem://", connection=conn) as lent,
+        Store("mem://") as own,
+    ):
+        for value in values:
+            ours = await own.query_required_single("RETURN $v", object, v=value)
+            assert await lent.query_required_single("RETURN $v", object, v=value) == ours
+        for text in texts:
+            assert await lent.query(text, object) == await own.query(text, object)
+        with pytest.raises(QuerySyntaxError):
+            await lent.execute("SELEC nothing")
+        with pytest.raises(ThrownError):
+            await lent.execute("THROW 'no'")
+
+
 hostile = st.text(
     alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40
 ) | st.sampled_from(["'; DELETE item; --", "$x", "⟩ OR true", "\\", "𝔘𝔫𝔦", "RETURN 1;"])

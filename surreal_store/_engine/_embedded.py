@@ -46,6 +46,7 @@ __all__ = [
     "close_quietly",
     "connection",
     "params_converter",
+    "query_raw",
 ]
 
 Connection = surrealdb.AsyncSurrealConnection
@@ -68,12 +69,42 @@ _EMBEDDED_SCHEMES = frozenset(
 )
 
 
-class EmbeddedConnection(AsyncEmbeddedSurrealConnection):
-    """The SDK's embedded connection, encoding its queries with :func:`~._codec.encode_query`
-    (parameters made by :func:`~._codec.to_wire`) and decoding its answers with
-    :func:`~._codec.decode`: both by cbor2's C codec, where the SDK's are pure Python."""
+_request_ids = itertools.count(1)
 
-    _request_ids = itertools.count(1)
+
+async def embedded_query_raw(
+    db: AsyncEmbeddedSurrealConnection,
+    query: str,
+    vars: dict[str, Any] | None = None,
+    session_id: uuid.UUID | None = None,
+    txn_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """The SDK's ``query_raw`` on an embedded connection (the raw answer, errors not raised),
+    encoded by :func:`~._codec.encode_query` (``vars`` as :func:`~._codec.to_wire` makes
+    them) and decoded by :func:`~._codec.decode`: cbor2's C codec, where the SDK's is pure
+    Python. Any embedded connection, ours or the SDK's own (one lent to a store)."""
+    extra = {} if session_id is None else {"session": str(session_id)}
+    if txn_id is not None:
+        extra["txn"] = str(txn_id)
+    request = encode_query(str(next(_request_ids)), query, vars or {}, **extra)
+    with mapped_engine_errors("query"):
+        raw = await db._db.execute(request)
+    response = decode(raw)
+    return response if isinstance(response, dict) else {}
+
+
+async def query_raw(db: Connection, query: str, vars: dict[str, Any] | None) -> dict[str, Any]:
+    """``db.query_raw(query, vars)``, through our codec on any embedded connection
+    (``vars`` as :func:`params_converter` makes them for ``db``)."""
+    if isinstance(db, AsyncEmbeddedSurrealConnection):
+        return await embedded_query_raw(db, query, vars)
+    return await db.query_raw(query, vars)
+
+
+class EmbeddedConnection(AsyncEmbeddedSurrealConnection):
+    """The SDK's embedded connection, encoding and decoding with cbor2's C codec
+    (:func:`embedded_query_raw`), where the SDK's codec is pure Python, and with the engine's
+    sessions."""
 
     async def query_raw(
         self,
@@ -82,16 +113,8 @@ class EmbeddedConnection(AsyncEmbeddedSurrealConnection):
         session_id: uuid.UUID | None = None,
         txn_id: uuid.UUID | None = None,
     ) -> dict[str, Any]:
-        """The SDK's ``query_raw`` (the raw answer, errors not raised), with ``vars`` as
-        :func:`~._codec.to_wire` makes them."""
-        extra = {} if session_id is None else {"session": str(session_id)}
-        if txn_id is not None:
-            extra["txn"] = str(txn_id)
-        request = encode_query(str(next(self._request_ids)), query, vars or {}, **extra)
-        with mapped_engine_errors("query"):
-            raw = await self._db.execute(request)
-        response = decode(raw)
-        return response if isinstance(response, dict) else {}
+        """:func:`embedded_query_raw` on this connection."""
+        return await embedded_query_raw(self, query, vars, session_id, txn_id)
 
     async def _send(self, message: Any, process: str, bypass: bool = False) -> dict[str, Any]:
         with mapped_engine_errors(process):
@@ -115,9 +138,9 @@ class EmbeddedConnection(AsyncEmbeddedSurrealConnection):
 
 
 def params_converter(db: surrealdb.AsyncSurrealConnection) -> Callable[[Any], Any]:
-    """How a query's parameters go to ``db``: made for our embedded connection's encoder
-    (:func:`~._codec.to_wire`), or as the SDK's types for any other."""
-    return to_wire if isinstance(db, EmbeddedConnection) else to_sdk
+    """How a query's parameters go to ``db`` (by :func:`query_raw`): made for our encoder
+    (:func:`~._codec.to_wire`) on an embedded connection, as the SDK's types to a server."""
+    return to_wire if isinstance(db, AsyncEmbeddedSurrealConnection) else to_sdk
 
 
 def connection(url: str) -> surrealdb.AsyncSurrealConnection:
