@@ -65,19 +65,30 @@ def _head(agent: str) -> RecordId:
     return RecordId("release_head", agent)
 
 
-_PROMOTE = f"""
-BEGIN;
-LET $head = (SELECT current, next_seq FROM ONLY $head_id);
-LET $seq = $head.next_seq ?? 1;
+def _appended(content: str, *, head: Literal["UPSERT", "UPDATE"]) -> str:
+    """The end of a registry write: create the entry ``$seq`` of ``$agent`` with ``content``
+    (its fields after ``agent_name`` and ``seq``), point the agent's head at it (``head``:
+    ``UPSERT`` where the head may not exist yet, ``UPDATE`` where it does), answer the entry
+    and commit."""
+    return f"""
 LET $entry = (CREATE ONLY type::record('release', [$agent, $seq]) CONTENT {{
-    agent_name: $agent, seq: $seq, spec_digest: $spec_digest, version_label: $version_label,
-    promoted_by: $promoted_by, notes: $notes, action: 'promote', supersedes: $head.current
+    agent_name: $agent, seq: $seq, {content}
 }} RETURN {_FIELDS});
-UPSERT $head_id SET current = type::record('release', [$agent, $seq]), next_seq = $seq + 1
+{head} $head_id SET current = type::record('release', [$agent, $seq]), next_seq = $seq + 1
     RETURN NONE;
 RETURN $entry;
 COMMIT;
 """
+
+
+_PROMOTE = """
+BEGIN;
+LET $head = (SELECT current, next_seq FROM ONLY $head_id);
+LET $seq = $head.next_seq ?? 1;""" + _appended(
+    "spec_digest: $spec_digest, version_label: $version_label,\n"
+    "    promoted_by: $promoted_by, notes: $notes, action: 'promote', supersedes: $head.current",
+    head="UPSERT",
+)
 
 
 @public(agents=False)
@@ -107,26 +118,21 @@ async def promote(
     )
 
 
-_ROLLBACK = f"""
+_ROLLBACK = """
 BEGIN;
 LET $head = (SELECT current, next_seq FROM ONLY $head_id);
-IF $head = NONE {{ THROW 'not_found: no releases for agent ' + $agent }};
+IF $head = NONE { THROW 'not_found: no releases for agent ' + $agent };
 LET $now = (SELECT supersedes FROM ONLY $head.current);
-IF $now.supersedes = NONE {{
+IF $now.supersedes = NONE {
     THROW 'invalid: agent ' + $agent + ' has no earlier release to roll back to';
-}};
+};
 LET $target = (SELECT * FROM ONLY $now.supersedes);
-LET $seq = $head.next_seq;
-LET $entry = (CREATE ONLY type::record('release', [$agent, $seq]) CONTENT {{
-    agent_name: $agent, seq: $seq, spec_digest: $target.spec_digest,
-    version_label: $target.version_label, promoted_by: $promoted_by, notes: $notes,
-    action: 'rollback', supersedes: $target.supersedes, restores: $target.id
-}} RETURN {_FIELDS});
-UPDATE $head_id SET current = type::record('release', [$agent, $seq]), next_seq = $seq + 1
-    RETURN NONE;
-RETURN $entry;
-COMMIT;
-"""
+LET $seq = $head.next_seq;""" + _appended(
+    "spec_digest: $target.spec_digest,\n"
+    "    version_label: $target.version_label, promoted_by: $promoted_by, notes: $notes,\n"
+    "    action: 'rollback', supersedes: $target.supersedes, restores: $target.id",
+    head="UPDATE",
+)
 
 
 @public(agents=False)

@@ -186,17 +186,8 @@ def register_own_graph_tools(server: MCPServer[Any], session: Session) -> None:
 
         async def go() -> dict[str, Any]:
             s = await session.scope(scope, "assert_facts")
-            new = [
-                graph.NewFact(
-                    subject=f.subject,
-                    predicate=f.predicate,
-                    object=f.object,
-                    value=f.value,
-                    valid_from=f.valid_from,
-                    valid_until=f.valid_until,
-                )
-                for f in facts
-            ]
+            # A FactArg holds NewFact's fields (with the descriptions the tool shows).
+            new = [graph.NewFact.model_validate(f, from_attributes=True) for f in facts]
             recorded = await graph.assert_facts(session.store, facts=new, scope=s, source=source)
             return {"facts": [_fact_out(f) for f in recorded]}
 
