@@ -586,11 +586,6 @@ async def end_facts(
         specs.append({k: row[k] for k in ("key", "in", "predicate", "valid_from")})
     when = check_utc(at, "at")
     found = await db.query(
-        _END_FACTS,
-        Fact,
-        specs=specs,
-        keys=[s["key"] for s in specs],
-        scope=scope,
-        end=when,
+        _END_FACTS, Fact, specs=specs, keys=[s["key"] for s in specs], scope=scope, end=when
     )
     return sorted(found, key=lambda f: (f.recorded_at, f.id))

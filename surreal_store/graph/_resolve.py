@@ -232,13 +232,7 @@ async def resolve_entities(
             raise ValidationError(f"entity {i} is not a NewEntity")
         items.append((check_name(e.name), e))
     keys = {name_key(n) for n, _ in items}
-    found = await db.query(
-        _MATCHES,
-        Entity,
-        idempotent=True,
-        scope=scope,
-        keys=sorted(keys),
-    )
+    found = await db.query(_MATCHES, Entity, idempotent=True, scope=scope, keys=sorted(keys))
     by_key: dict[str, dict[str, Entity]] = {}
     for ent in found:
         for k in {name_key(ent.name), *(name_key(a) for a in ent.aliases)}:

@@ -107,6 +107,22 @@ def _check_depth(value: int, what: str) -> int:
     return value
 
 
+def _filters(
+    scope: str,
+    predicates: Sequence[str] | None,
+    valid_at: dt.datetime | None,
+    known_at: dt.datetime | None,
+) -> dict[str, Any]:
+    """The parameters of :func:`fact_filter` that every walk takes (``$scope``,
+    ``$predicates``, ``$valid_at`` for ``$v``, ``$known_at``), checked."""
+    return {
+        "scope": check_scope(scope),
+        "predicates": check_strings(predicates, "predicates"),
+        "valid_at": check_utc(valid_at, "valid_at"),
+        "known_at": check_utc(known_at, "known_at"),
+    }
+
+
 # The rows as JSON text: the SDK's decoding of many small records in its own encoding costs
 # more than the walk (see _json_parts). Links stay records (``"entity:<key>"`` in JSON) and
 # lose their table in Python: the engine's ``record::id`` on every link cost more than the
@@ -371,27 +387,20 @@ async def neighbourhood(
     only facts true at ``valid_at`` as the store held them at ``known_at`` (each ``None``:
     now), and not hidden by a distrusted source unless ``include_invalidated``. ``depth`` is
     at most :data:`MAX_DEPTH`. :class:`NotFoundError` if ``entity`` did not exist then."""
-    check_scope(scope)
+    given = _filters(scope, predicates, valid_at, known_at)
     name = check_name(entity)
     depth = _check_depth(depth, "depth")
-    preds = check_strings(predicates, "predicates")
     kinds = check_strings(types, "types", empty=True)
-    valid = check_utc(valid_at, "valid_at")
-    known = check_utc(known_at, "known_at")
-    text = _neighbourhood_query(
-        depth, known is not None, include_invalidated, preds is not None, kinds is not None
-    )
+    at, filtered = given["known_at"] is not None, given["predicates"] is not None
+    text = _neighbourhood_query(depth, at, include_invalidated, filtered, kinds is not None)
     raw = await db.query_required_single(
         text,
         str,
         idempotent=True,
         start=entity_record(scope, name),
         name=name,
-        scope=scope,
-        valid_at=valid,
-        known_at=known,
-        predicates=preds,
         types=kinds,
+        **given,
     )
     return _json_parts(raw, name)
 
@@ -453,14 +462,12 @@ async def path(
     Where two entities of the chain share several facts, the one recorded first stands for
     them. The filters are :func:`neighbourhood`'s. :class:`NotFoundError` if either entity
     did not exist then."""
-    check_scope(scope)
+    given = _filters(scope, predicates, valid_at, known_at)
     start_name = check_name(source, "source")
     target_name = check_name(target, "target")
     depth = _check_depth(max_depth, "max_depth")
-    preds = check_strings(predicates, "predicates")
-    valid = check_utc(valid_at, "valid_at")
-    known = check_utc(known_at, "known_at")
-    text = _path_query(known is not None, include_invalidated, preds is not None, depth)
+    at, filtered = given["known_at"] is not None, given["predicates"] is not None
+    text = _path_query(at, include_invalidated, filtered, depth)
     parts = await db.query_required_single(
         text,
         _PathParts,
@@ -469,10 +476,7 @@ async def path(
         target=entity_record(scope, target_name),
         name=start_name,
         target_name=target_name,
-        scope=scope,
-        valid_at=valid,
-        known_at=known,
-        predicates=preds,
+        **given,
     )
     if not parts.ids:
         return None

@@ -19,12 +19,9 @@ import logging
 import time
 from typing import Any, Final
 
-import anyio
-import anyio.to_thread
-
 from ..._feeds import look, table_of
 from ._entity_index import ENTITY_INDEX_FIELDS, EntityIndex
-from ._feed import MAX_AGE, may_write, now_versionstamp, read_feed
+from ._feed import MAX_AGE, apply_pages, may_write, now_versionstamp, read_feed
 from ._index import key_of
 
 __all__ = ["apply_page", "behind", "catch_up", "entity_index", "look_and_read", "touches_entities"]
@@ -55,17 +52,6 @@ def touches_entities(entries: list[dict[str, Any]]) -> bool:
     return any(table_of(c) == "entity" for e in entries for c in e.get("changes", ()))
 
 
-async def _read_page(
-    db: Any, after: Any, into: list[list[dict[str, Any]]], failure: list[Exception]
-) -> None:
-    """The build's page after ``after``, appended to ``into`` (an error to ``failure``, to be
-    raised as itself rather than inside a task group's exception group)."""
-    try:
-        into.append(await db.query(_NEXT, dict, idempotent=True, after=after))
-    except Exception as exc:
-        failure.append(exc)
-
-
 async def _build(db: Any, index: EntityIndex) -> None:
     """Fill an empty index from the table, in pages by id, from a versionstamp before the
     first page (the feed from there is replayed: its changes are idempotent)."""
@@ -75,22 +61,12 @@ async def _build(db: Any, index: EntityIndex) -> None:
     index.reset()  # what a build that failed part way took in is not kept
     start = max(await now_versionstamp(db), read_from)
     index.read_from = start
-    page: list[dict[str, Any]] = await db.query(_FIRST, dict, idempotent=True)
-    while page:
-        following: list[list[dict[str, Any]]] = []
-        failure: list[Exception] = []
-        # The engine reads the next page while this one is applied in a worker thread.
-        async with anyio.create_task_group() as tg:
-            if len(page) == _PAGE:
-                tg.start_soon(_read_page, db, page[-1]["id"], following, failure)
-            try:
-                await anyio.to_thread.run_sync(index.apply, page)
-            except Exception as exc:
-                failure.append(exc)
-                tg.cancel_scope.cancel()
-        if failure:
-            raise failure[0]
-        page = following[0] if following else []
+
+    async def read_after(last: dict[str, Any]) -> list[dict[str, Any]]:
+        page: list[dict[str, Any]] = await db.query(_NEXT, dict, idempotent=True, after=last["id"])
+        return page
+
+    await apply_pages(await db.query(_FIRST, dict, idempotent=True), index.apply, read_after, _PAGE)
     index.versionstamp = start
     log.info("built the entity index: %d entities in %.1fs", index.size, time.perf_counter() - t0)
 

@@ -24,15 +24,12 @@ import numpy as np
 
 from ._analysis import analysable, text_analyzer
 from ._failures import Broken
-from ._index import key_of
+from ._index import NO_CODE, code, code_of, key_of
 
 __all__ = ["ENTITY_INDEX_FIELDS", "EntityIndex"]
 
 ENTITY_INDEX_FIELDS: Final = "id, scope, type, name, aliases, summary, retracted_at, embedding"
 """What the index keeps of an entity (a build reads these; the feed carries whole records)."""
-
-_NO_CODE: Final = -1
-_UNKNOWN: Final = -2
 
 
 def entity_words(record: dict[str, Any]) -> str:
@@ -138,15 +135,6 @@ class EntityIndex:
     def size(self) -> int:
         return len(self.ids)
 
-    def _code(self, value: str) -> int:
-        code = self.codes.get(value)
-        if code is None:
-            code = self.codes[value] = len(self.codes)
-        return code
-
-    def code_of(self, value: str) -> int:
-        return self.codes.get(value, _UNKNOWN)
-
     def analyse(self, text: str) -> list[str]:
         """``text``'s distinct terms, as ``search::analyze('memory_text', text)`` makes them."""
         return list(dict.fromkeys(self.analyzer.analyze(analysable(text))))
@@ -172,8 +160,8 @@ class EntityIndex:
         if slot == len(self.alive):
             grow = max(1024, slot)
             self.alive = np.concatenate([self.alive, np.zeros(grow, dtype=np.bool_)])
-            self.scope = np.concatenate([self.scope, np.full(grow, _NO_CODE, dtype=np.int32)])
-            self.type = np.concatenate([self.type, np.full(grow, _NO_CODE, dtype=np.int32)])
+            self.scope = np.concatenate([self.scope, np.full(grow, NO_CODE, dtype=np.int32)])
+            self.type = np.concatenate([self.type, np.full(grow, NO_CODE, dtype=np.int32)])
         self.ids.append(key)
         self.terms.append(frozenset())
         self.slot_of[key] = slot
@@ -205,8 +193,8 @@ class EntityIndex:
         slot = self._slot(key)
         self._unindex(slot)
         self.alive[slot] = r.get("retracted_at") is None
-        self.scope[slot] = self._code(str(r.get("scope") or ""))
-        self.type[slot] = self._code(str(r.get("type") or ""))
+        self.scope[slot] = code(self.codes, str(r.get("scope") or ""))
+        self.type[slot] = code(self.codes, str(r.get("type") or ""))
         terms = frozenset(self.analyse(entity_words(r)))
         self.terms[slot] = terms
         for term in terms:
@@ -224,9 +212,9 @@ class EntityIndex:
         """The slots of live entities of ``scope`` (and of ``types``), as the engine's
         ``scope = $scope AND retracted_at = NONE AND type IN $types``."""
         n = self.size
-        m: np.ndarray[Any, Any] = self.alive[:n] & (self.scope[:n] == self.code_of(scope))
+        m: np.ndarray[Any, Any] = self.alive[:n] & (self.scope[:n] == code_of(self.codes, scope))
         if types is not None:
-            m &= np.isin(self.type[:n], [self.code_of(t) for t in types])
+            m &= np.isin(self.type[:n], [code_of(self.codes, t) for t in types])
         return m
 
     def by_text(self, terms: Sequence[str], mask: np.ndarray[Any, Any], n: int) -> list[str]:

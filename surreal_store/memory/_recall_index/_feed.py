@@ -30,12 +30,13 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 
 from ..._errors import PermissionDeniedError, QueryError, StoreError
 from ..._feeds import look, table_of
@@ -58,6 +59,7 @@ __all__ = [
     "FEED_RETENTION",
     "MAX_AGE",
     "DerivedIndex",
+    "apply_pages",
     "catch_up",
     "derived_index",
     "may_write",
@@ -385,15 +387,47 @@ async def now_versionstamp(db: Any) -> int:
     return max(0, (int(ms) - 1000) << 16)
 
 
-async def _read_page(
-    db: Any, after: str, into: list[list[dict[str, Any]]], failure: list[Exception]
+_Page = list[dict[str, Any]]
+
+
+async def apply_pages(
+    page: _Page,
+    apply: Callable[[_Page], object],
+    read_after: Callable[[dict[str, Any]], Awaitable[_Page]],
+    size: int,
+    each: Callable[[], None] | None = None,
 ) -> None:
-    """The build's page after ``after``, appended to ``into`` (an error to ``failure``, to be
-    raised as itself rather than inside a task group's exception group)."""
+    """Apply ``page`` and the pages after it, each in a worker thread while the engine reads
+    the next (``read_after`` its last row, when it holds a full ``size``): a build costs about
+    the longer of the two. ``each`` is called after each page is applied; an error of the
+    read or the apply is raised as itself, not inside a task group's exception group."""
+    while page:
+        following: list[_Page] = []
+        failure: list[Exception] = []
+        async with anyio.create_task_group() as tg:
+            if len(page) == size:
+                tg.start_soon(_read_page, read_after, page[-1], following, failure)
+            try:
+                await anyio.to_thread.run_sync(apply, page)
+            except Exception as exc:
+                failure.append(exc)
+                tg.cancel_scope.cancel()
+        if failure:
+            raise failure[0]
+        if each is not None:
+            each()
+        page = following[0] if following else []
+
+
+async def _read_page(
+    read_after: Callable[[dict[str, Any]], Awaitable[_Page]],
+    last: dict[str, Any],
+    into: list[_Page],
+    failure: list[Exception],
+) -> None:
+    """The page after ``last``, appended to ``into`` (an error to ``failure``)."""
     try:
-        into.append(
-            await db.query(_BUILD_NEXT, dict, idempotent=True, after=RecordId("memory", after))
-        )
+        into.append(await read_after(last))
     except Exception as exc:
         failure.append(exc)
 
@@ -407,26 +441,24 @@ async def _build(
     # Never before a definition of the table that made this build necessary (read_from).
     start = max(await now_versionstamp(db), index.read_from)
     index.read_from = start  # a definition after this may not be in what the build reads
-    page = await db.query(_BUILD_FIRST, dict, idempotent=True)
-    while page:
-        after = key_of(page[-1]["id"]) if len(page) == _BUILD_PAGE else None
-        following: list[list[dict[str, Any]]] = []
-        failure: list[Exception] = []
-        # The engine reads the next page while this one is applied in a worker thread (the
-        # graph's insertions release the GIL): a build costs about the longer of the two.
-        async with anyio.create_task_group() as tg:
-            if after is not None:
-                tg.start_soon(_read_page, db, after, following, failure)
-            try:
-                await anyio.to_thread.run_sync(index.apply, page)
-            except Exception as exc:
-                failure.append(exc)
-                tg.cancel_scope.cancel()
-        if failure:
-            raise failure[0]
-        if progress is not None:
-            progress(index.size)
-        page = following[0] if following else []
+
+    async def read_after(last: dict[str, Any]) -> _Page:
+        after = key_of(last["id"])
+        if after is None:
+            return []
+        page: _Page = await db.query(
+            _BUILD_NEXT, dict, idempotent=True, after=RecordId("memory", after)
+        )
+        return page
+
+    # The HNSW graph's insertions release the GIL, so the next page's read overlaps them.
+    await apply_pages(
+        await db.query(_BUILD_FIRST, dict, idempotent=True),
+        index.apply,
+        read_after,
+        _BUILD_PAGE,
+        None if progress is None else lambda: progress(index.size),
+    )
     index.commit_text()
     index.versionstamp = start
     index.origin = "built" if index.size else "new"

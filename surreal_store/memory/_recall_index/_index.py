@@ -31,7 +31,7 @@ from ._files import Identity, new_token, scratch_folder, working_copy
 from ._rows import Rows, decode_row, encode_row
 from ._vectors import SavedVectors
 
-__all__ = ["COLUMNS", "DerivedIndex", "key_of", "ns"]
+__all__ = ["COLUMNS", "NO_CODE", "DerivedIndex", "code", "code_of", "key_of", "ns"]
 
 log = logging.getLogger("surreal_store.memory")
 
@@ -40,8 +40,9 @@ _HNSW_M: Final = 16
 # search effort, in less build time (docs/design.md, "Measurements").
 _HNSW_EFC: Final = 100
 _NO_TIME: Final = np.iinfo(np.int64).max
-_NO_CODE: Final = -1
-_UNKNOWN: Final = -2
+NO_CODE: Final = -1
+"""A column's code where the record has no value."""
+_UNKNOWN: Final = -2  # a filter's value that no record has
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # What recall returns of a memory, kept per slot (the feed's updates carry the whole record).
 _ROW_FIELDS: Final = tuple(name.strip() for name in FIELDS.split(","))
@@ -67,6 +68,22 @@ def key_of(value: Any) -> str | None:
         # `agent:⟨1⟩`, so other keys get a code no string key has (the mask is exact).
         return value.key if type(value.key) is str else f"\0{value.key!r}"
     return str(value)
+
+
+def code(codes: dict[str, int], value: str | None) -> int:
+    """``value``'s code in ``codes`` (the values of an index's columns, each numbered in the
+    order first seen), given now if it is new; :data:`NO_CODE` for ``None``."""
+    if value is None:
+        return NO_CODE
+    found = codes.get(value)
+    if found is None:
+        found = codes[value] = len(codes)
+    return found
+
+
+def code_of(codes: dict[str, int], value: str) -> int:
+    """The code of a filter's value in ``codes``: one no record has if it is unknown."""
+    return codes.get(value, _UNKNOWN)
 
 
 class DerivedIndex:
@@ -221,18 +238,6 @@ class DerivedIndex:
             vecs[: len(self.vecs)] = self.vecs
             self.vecs = vecs
 
-    def _code(self, value: str | None) -> int:
-        if value is None:
-            return _NO_CODE
-        code = self.codes.get(value)
-        if code is None:
-            code = self.codes[value] = len(self.codes)
-        return code
-
-    def code_of(self, value: str) -> int:
-        """The code of a filter's value: one no memory has if it is unknown."""
-        return self.codes.get(value, _UNKNOWN)
-
     def _new_ann(self, dim: int) -> None:
         self.dim = dim
         self.ann = hnswlib.Index(space="cosine", dim=dim)
@@ -305,15 +310,15 @@ class DerivedIndex:
             self.rows.append(None)
             self.slot_of[key] = slot
             cols["alive"][slot] = True
-            cols["scope"][slot] = self._code(r.get("scope"))
-            cols["kind"][slot] = self._code(r.get("kind"))
-            cols["key"][slot] = self._code(r.get("key"))
-            cols["agent"][slot] = self._code(key_of(r.get("agent")))
-            cols["commit"][slot] = self._code(key_of(r.get("commit")))
+            cols["scope"][slot] = code(self.codes, r.get("scope"))
+            cols["kind"][slot] = code(self.codes, r.get("kind"))
+            cols["key"][slot] = code(self.codes, r.get("key"))
+            cols["agent"][slot] = code(self.codes, key_of(r.get("agent")))
+            cols["commit"][slot] = code(self.codes, key_of(r.get("commit")))
             cols["created"][slot] = ns(r.get("created_at"))
             cols["valid_from"][slot] = ns(r.get("valid_from"))
             for tag in r.get("tags") or ():
-                self.tags.setdefault(self._code(tag), set()).add(slot)
+                self.tags.setdefault(code(self.codes, tag), set()).add(slot)
             # Replays are idempotent: a document for this slot from before a crash goes first.
             self.writer.delete_documents_by_term("slot", slot)
             text = analysable(r.get("content") or "")
@@ -474,18 +479,18 @@ class DerivedIndex:
         c = {name: col[:n] for name, col in self.cols.items()}
         mask = c["alive"].copy()
         if "scope" in v:
-            mask &= c["scope"] == self.code_of(v["scope"])
+            mask &= c["scope"] == code_of(self.codes, v["scope"])
         if "kinds" in v:
-            mask &= np.isin(c["kind"], [self.code_of(x) for x in v["kinds"]])
+            mask &= np.isin(c["kind"], [code_of(self.codes, x) for x in v["kinds"]])
         if "key" in v:
-            mask &= c["key"] == self.code_of(v["key"])
+            mask &= c["key"] == code_of(self.codes, v["key"])
         if "agent" in v:
-            mask &= c["agent"] == self.code_of(str(v["agent"].key))
+            mask &= c["agent"] == code_of(self.codes, str(v["agent"].key))
         if "commits" in v:
-            mask &= np.isin(c["commit"], [self.code_of(str(x.key)) for x in v["commits"]])
+            mask &= np.isin(c["commit"], [code_of(self.codes, str(x.key)) for x in v["commits"]])
         for tag in v.get("tags", ()):
             has = np.zeros(n, dtype=np.bool_)
-            slots = self.tags.get(self.code_of(tag))
+            slots = self.tags.get(code_of(self.codes, tag))
             if slots:
                 has[np.fromiter(slots, dtype=np.int64, count=len(slots))] = True
             mask &= has
@@ -557,11 +562,11 @@ _EXACT_CHUNK: Final = 50_000
 COLUMNS: Final[dict[str, tuple[Any, Any]]] = {
     "alive": (False, np.bool_),
     "vector": (False, np.bool_),
-    "scope": (_NO_CODE, np.int32),
-    "kind": (_NO_CODE, np.int32),
-    "key": (_NO_CODE, np.int32),
-    "agent": (_NO_CODE, np.int32),
-    "commit": (_NO_CODE, np.int32),
+    "scope": (NO_CODE, np.int32),
+    "kind": (NO_CODE, np.int32),
+    "key": (NO_CODE, np.int32),
+    "agent": (NO_CODE, np.int32),
+    "commit": (NO_CODE, np.int32),
     "created": (_NO_TIME, np.int64),
     "valid_from": (_NO_TIME, np.int64),
     "valid_until": (_NO_TIME, np.int64),
