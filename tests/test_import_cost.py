@@ -91,3 +91,27 @@ def test_an_unknown_name_is_still_an_attribute_error() -> None:
 def test_the_cli_app_loads_none_of_them_either() -> None:
     modules = _loaded_after("from surreal_store._cli import app")
     assert _heavy(modules) == []
+
+
+def test_the_cli_help_leaves_what_no_command_module_needs_at_its_top() -> None:
+    # get_command builds every command and its options, as --help does.
+    modules = _loaded_after(
+        "from surreal_store._cli import app\nimport typer.main\ntyper.main.get_command(app)"
+    )
+    assert _heavy(modules) == []
+    assert [m for m in ("pydantic_settings", "surreal_store._config") if m in modules] == []
+    assert [m for m in modules if m.startswith("surreal_store.provenance.")] == []
+
+
+def test_a_module_the_cli_loads_later_is_the_package_s_own() -> None:
+    code = (
+        "import sys\n"
+        "from surreal_store._cli import _users, _reads\n"
+        "import surreal_store\n"
+        "assert _users.access is surreal_store.access is sys.modules['surreal_store.access']\n"
+        "assert _users.access.ROLES\n"  # the first attribute read loads it
+        "from surreal_store.access import ROLES\n"
+        "assert _users.access.ROLES is ROLES\n"
+        "assert _reads.runs.list_runs is surreal_store.runs.list_runs\n"
+    )
+    _loaded_after(code)  # raises if an assertion fails

@@ -17,17 +17,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
-from .. import graph, runs
+from .. import graph
 from .._errors import NotFoundError, ValidationError
 from .._executor import Executor
 from .._facts import RunTrace
 from .._types import check_text
 from ._app import Options, app, existing_store, run_async, store_options
+from ._lazy import lazy
 from ._render import out, with_progress
+
+if TYPE_CHECKING:
+    from .. import runs
+else:
+    runs = lazy("runs")
 
 __all__ = ["ImportReport", "export_text", "import_records", "read_memory_file"]
 
