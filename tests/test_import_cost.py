@@ -100,7 +100,8 @@ def test_the_cli_help_leaves_what_no_command_module_needs_at_its_top() -> None:
     )
     assert _heavy(modules) == []
     assert [m for m in ("pydantic_settings", "surreal_store._config") if m in modules] == []
-    assert [m for m in modules if m.startswith("surreal_store.provenance.")] == []
+    for package in ("graph", "provenance"):
+        assert [m for m in modules if m.startswith(f"surreal_store.{package}.")] == []
 
 
 def test_a_module_the_cli_loads_later_is_the_package_s_own() -> None:
@@ -113,5 +114,7 @@ def test_a_module_the_cli_loads_later_is_the_package_s_own() -> None:
         "from surreal_store.access import ROLES\n"
         "assert _users.access.ROLES is ROLES\n"
         "assert _reads.runs.list_runs is surreal_store.runs.list_runs\n"
+        "from surreal_store._cli import _graph\n"
+        "assert _graph.DEFAULT_SCOPE is surreal_store.graph.DEFAULT_SCOPE\n"
     )
     _loaded_after(code)  # raises if an assertion fails
