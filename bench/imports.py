@@ -6,6 +6,13 @@ it (the interpreter's start left out); ``cli_help_s`` the wall time of a whole
 processes; ``python_start_s`` (an empty interpreter) is the floor both sit on. On a shared
 machine wall times grow with the load; ``import_cpu_s`` and ``cli_help_cpu_s`` (the CPU time
 of the same processes, the empty interpreter's subtracted) grow much less.
+
+So that the host's speed can be told apart from the code's, the same run reports the import's
+process against an empty interpreter's (``import_vs_python_start``) and against one that
+imports pydantic, the floor of any pydantic library (``import_vs_pydantic``), by wall and by
+CPU. The package loads its domain modules when first used: ``import_all_cpu_s`` is the CPU of
+a process that imports every public name (``from surreal_store import *``), what a program
+that uses all of them pays.
 """
 
 from __future__ import annotations
@@ -69,7 +76,9 @@ async def run(scale: Scale) -> list[Figure]:
         for _ in range(n):  # interleaved: a busy moment weighs on all of them alike
             for name, value in (
                 ("start", _wall_s("-c", "pass")),
+                ("pydantic", _wall_s("-c", "import pydantic")),
                 ("plain", _wall_s("-c", "import surreal_store")),
+                ("all", _wall_s("-c", "from surreal_store import *")),
                 ("help", _wall_s("-m", "surreal_store", "--help")),
             ):
                 out.setdefault(name, []).append(value[0])
@@ -84,4 +93,8 @@ async def run(scale: Scale) -> list[Figure]:
         Figure("python_start_s", m["start"], "s"),
         Figure("import_cpu_s", m["plain_cpu"] - m["start_cpu"], "s"),
         Figure("cli_help_cpu_s", m["help_cpu"] - m["start_cpu"], "s"),
+        Figure("import_vs_python_start", m["plain"] / m["start"], "x"),
+        Figure("import_vs_pydantic", m["plain"] / m["pydantic"], "x"),
+        Figure("import_vs_pydantic_cpu", m["plain_cpu"] / m["pydantic_cpu"], "x"),
+        Figure("import_all_cpu_s", m["all_cpu"] - m["start_cpu"], "s"),
     ]

@@ -3,22 +3,9 @@
 Open a store with ``async with Store(url) as store:``; see ``README.md``.
 """
 
-from . import (
-    access,
-    agents,
-    branches,
-    bundles,
-    cas,
-    ci,
-    commits,
-    graph,
-    memory,
-    provenance,
-    releases,
-    runs,
-)
+from typing import TYPE_CHECKING
+
 from ._client import SignIn, Store, StoreState, StoreStats
-from ._config import Settings, default_data_dir
 from ._errors import (
     AlreadyExistsError,
     BundleError,
@@ -54,19 +41,36 @@ from ._errors import (
 )
 from ._executor import Executor
 from ._frames import to_pandas
-from ._migrate import (
-    AppliedMigration,
-    DriftItem,
-    DriftReport,
-    MigrationResult,
-    Migrator,
-    SchemaFile,
-    SchemaStatus,
-    default_schema_dir,
-    load_schema_files,
-)
 from ._types import JSON_NULL, RecordId
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from . import (
+        access,
+        agents,
+        branches,
+        bundles,
+        cas,
+        ci,
+        commits,
+        graph,
+        memory,
+        provenance,
+        releases,
+        runs,
+    )
+    from ._config import Settings, default_data_dir
+    from ._migrate import (
+        AppliedMigration,
+        DriftItem,
+        DriftReport,
+        MigrationResult,
+        Migrator,
+        SchemaFile,
+        SchemaStatus,
+        default_schema_dir,
+        load_schema_files,
+    )
 
 __all__ = [
     "JSON_NULL",
@@ -134,11 +138,72 @@ __all__ = [
     "to_pandas",
 ]
 
-# Public names report this package as their home, so reprs and docs don't leak private modules.
+# These load when first used (``surreal_store.graph``, ``from surreal_store import Settings``),
+# not with the package: the domain modules, pydantic-settings and the migrator are more than
+# most CLI commands and imports need. The name's module, or None for a domain module.
+_LAZY: dict[str, str | None] = {
+    **dict.fromkeys(
+        (
+            "access",
+            "agents",
+            "branches",
+            "bundles",
+            "cas",
+            "ci",
+            "commits",
+            "graph",
+            "memory",
+            "provenance",
+            "releases",
+            "runs",
+        )
+    ),
+    **dict.fromkeys(("Settings", "default_data_dir"), "._config"),
+    **dict.fromkeys(
+        (
+            "AppliedMigration",
+            "DriftItem",
+            "DriftReport",
+            "MigrationResult",
+            "Migrator",
+            "SchemaFile",
+            "SchemaStatus",
+            "default_schema_dir",
+            "load_schema_files",
+        ),
+        "._migrate",
+    ),
+}
+
+
+def _claim(obj: object) -> None:
+    """Public names report this package as their home, so reprs and docs don't leak private
+    modules."""
+    if getattr(obj, "__module__", "").startswith("surreal_store._"):
+        obj.__module__ = "surreal_store"
+
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        if name not in _LAZY:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        import importlib
+
+        home = _LAZY[name]
+        if home is None:
+            return importlib.import_module(f"{__name__}.{name}")  # sets it on the package
+        obj = getattr(importlib.import_module(home, __name__), name)
+        _claim(obj)
+        globals()[name] = obj
+        return obj
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type(agents)):
-        continue
-    if getattr(_obj, "__module__", "").startswith("surreal_store._"):
-        _obj.__module__ = "surreal_store"
-del _name, _obj
+    if _name not in _LAZY:
+        _claim(globals()[_name])
+del _name, TYPE_CHECKING

@@ -7,7 +7,6 @@ is the engine boundary's, :mod:`surreal_store._engine`, loaded when a store open
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import enum
 import logging
@@ -22,14 +21,15 @@ import anyio
 
 from . import _errors as e
 from . import _retry
-from ._config import Settings, redact_url
 from ._engine._signin import ANONYMOUS, SignIn
 from ._executor import SchemaAccess, ScratchStore
-from ._migrate import Migrator
 from ._surql import QueryShape, shape
 from ._types import check_text
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from ._config import Settings
     from ._engine._embedded import Connection, Session, Shared
 
 __all__ = ["SignIn", "Store", "StoreState", "StoreStats", "on_open"]
@@ -122,6 +122,8 @@ class Store:
             "agent_secret": agent_secret,
             "auto_migrate": migrate,
         }
+        from ._config import Settings  # pydantic-settings, when a store is made
+
         self._settings = (
             settings.replace(**overrides) if settings is not None else Settings.load(**overrides)
         )
@@ -143,6 +145,8 @@ class Store:
         self.stats = StoreStats()
 
     def __repr__(self) -> str:
+        from ._config import redact_url
+
         s = self._settings
         who = ""
         if s.agent is not None:
@@ -200,10 +204,14 @@ class Store:
         """Connect, sign in, select the namespace and database, and check or apply the schema."""
         if self._state is not StoreState.UNOPENED:
             raise e.StoreStateError(f"a store opens once; this one is {self._state.value}")
+        import asyncio
+
+        from ._config import redact_url
         from ._engine._answers import map_exception
         from ._engine._embedded import connection, params_converter
         from ._engine._exit import engine
         from ._engine._signin import sign_in
+        from ._migrate import Migrator
 
         s = self._settings
         try:
@@ -341,6 +349,8 @@ class Store:
         """Close a connection its owner left open, from the interpreter's exit hook."""
         if self._state is not StoreState.OPEN:
             return
+        import asyncio
+
         from ._engine._exit import engine
 
         self._state = StoreState.CLOSED
@@ -526,6 +536,8 @@ class Store:
         serialise: bool,
         timeout_s: float | EllipsisType | None = ...,
     ) -> list[Any]:
+        import asyncio
+
         from ._engine._answers import drop_use, map_exception, results
         from ._engine._exit import engine
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Self
 
-from pydantic import BaseModel, BeforeValidator, GetCoreSchemaHandler
+from pydantic import BaseModel, BeforeValidator, ConfigDict, GetCoreSchemaHandler
 from pydantic import ValidationError as PydanticValidationError
 from pydantic._internal._model_construction import ModelMetaclass
 from pydantic_core import core_schema
@@ -271,6 +271,11 @@ class Model(BaseModel, metaclass=_ModelType):
     """The base of every public model: a value that does not fit raises our
     :class:`ValidationError` (``RunTrace(seq=0)``), never pydantic's own error."""
 
+    # Model itself is never validated, so it is built when first used: importing the package
+    # then builds no schema (pydantic's first build loads its plugins, with importlib.metadata).
+    # Its subclasses build when they are defined (the flag is reset below).
+    model_config = ConfigDict(defer_build=True)
+
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
         try:
@@ -284,6 +289,9 @@ class Model(BaseModel, metaclass=_ModelType):
             return super().model_validate_json(json_data, **kwargs)
         except PydanticValidationError as exc:
             raise ValidationError(describe(cls.__name__, exc)) from None
+
+
+Model.model_config["defer_build"] = False
 
 
 def describe(what: str, exc: PydanticValidationError) -> str:

@@ -11,19 +11,20 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import anyio
 import typer
 
 from .. import memory
 from .._client import Store
-from .._config import Settings, redact_url
 from .._doors import own_embedder
 from .._errors import NotFoundError, QueryError, StoreError, ValidationError
 from .._ids import HEX
-from .._migrate import Migrator
 from ._render import err, escape_markup
+
+if TYPE_CHECKING:
+    from .._config import Settings
 
 __all__ = [
     "Group",
@@ -120,6 +121,8 @@ class Options:
     tenant: str | None = None
 
     def settings(self) -> Settings:
+        from .._config import Settings  # pydantic-settings, when a command opens a store
+
         return Settings.load(
             url=self.url,
             namespace=self.namespace,
@@ -277,6 +280,9 @@ async def existing_store(opts: Options) -> AsyncIterator[Store]:
     """The store opened as the library opens it (pending schema files applied), once it is
     known to exist: its files (:func:`require_store`) and, in them, its database. Opening a
     database nothing was ever stored in would create it (the schema: a new tenant)."""
+    from .._config import redact_url
+    from .._migrate import Migrator
+
     require_store(opts)
     async with opts.store(check=False) as probe:
         s = probe.settings

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .. import graph
 from .._client import Store
 from .._errors import NotFoundError, ValidationError
+from ..memory import DEFAULT_SCOPE  # graph's too
 from ._app import app, store_options, with_store
+from ._lazy import lazy
 from ._render import dump, out, plural, print_json, print_rows
+
+if TYPE_CHECKING:
+    from .. import graph
+else:
+    graph = lazy("graph")
 
 
 def _when(text: str | None, option: str) -> dt.datetime | None:
@@ -69,7 +75,7 @@ _KNOWN_AT_HELP = "As the store held it on this date (what it believed then)."
 def entity_(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The entity's exact name.")],
-    scope: Annotated[str, typer.Option(help="The entity's scope.")] = graph.DEFAULT_SCOPE,
+    scope: Annotated[str, typer.Option(help="The entity's scope.")] = DEFAULT_SCOPE,
     as_of: Annotated[str | None, typer.Option("--as-of", help=_AS_OF_HELP)] = None,
     known_at: Annotated[str | None, typer.Option("--known-at", help=_KNOWN_AT_HELP)] = None,
     include_invalidated: Annotated[
@@ -118,7 +124,7 @@ def facts_(
     as_of: Annotated[str | None, typer.Option("--as-of", help=_AS_OF_HELP)] = None,
     known_at: Annotated[str | None, typer.Option("--known-at", help=_KNOWN_AT_HELP)] = None,
     predicate: Annotated[str | None, typer.Option(help="Only facts of this predicate.")] = None,
-    scope: Annotated[str, typer.Option(help="The entity's scope.")] = graph.DEFAULT_SCOPE,
+    scope: Annotated[str, typer.Option(help="The entity's scope.")] = DEFAULT_SCOPE,
     include_invalidated: Annotated[
         bool, typer.Option("--include-invalidated", help="Show hidden facts (marked).")
     ] = False,

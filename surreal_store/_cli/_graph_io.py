@@ -17,17 +17,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
-from .. import graph, runs
 from .._errors import NotFoundError, ValidationError
 from .._executor import Executor
 from .._facts import RunTrace
 from .._types import check_text
+from ..memory import DEFAULT_SCOPE  # graph's too
 from ._app import Options, app, existing_store, run_async, store_options
+from ._lazy import lazy
 from ._render import out, with_progress
+
+if TYPE_CHECKING:
+    from .. import graph, runs
+else:
+    graph, runs = lazy("graph"), lazy("runs")
 
 __all__ = ["ImportReport", "export_text", "import_records", "read_memory_file"]
 
@@ -139,7 +145,7 @@ async def import_records(
     *,
     source: str,
     digest: str | None = None,
-    scope: str = graph.DEFAULT_SCOPE,
+    scope: str = DEFAULT_SCOPE,
     missing: Missing = Missing.refuse,
     progress: Callable[[str, int], None] | None = None,
 ) -> ImportReport:
@@ -318,7 +324,7 @@ def import_graph(
             metavar="FILE", help="A memory.jsonl written by the MCP reference memory server."
         ),
     ],
-    scope: _SCOPE = graph.DEFAULT_SCOPE,
+    scope: _SCOPE = DEFAULT_SCOPE,
     missing_entities: Annotated[
         Missing,
         typer.Option(
@@ -374,7 +380,7 @@ def export_graph(
         Path | None,
         typer.Argument(metavar="[FILE]", help="Where to write (default: standard output)."),
     ] = None,
-    scope: _SCOPE = graph.DEFAULT_SCOPE,
+    scope: _SCOPE = DEFAULT_SCOPE,
 ) -> None:
     """Write the knowledge graph as the MCP reference memory server's file (memory.jsonl)."""
     opts: Options = ctx.obj

@@ -7,7 +7,7 @@ import json
 import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import IO, Any, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -17,8 +17,10 @@ from rich.table import Column, Table
 from rich.text import Text
 from rich.tree import Tree
 
-from .. import provenance
 from .._types import RecordId
+
+if TYPE_CHECKING:
+    from .. import provenance
 
 __all__ = [
     "dump",

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import access, agents
 from .._client import Store
 from .._errors import NotFoundError, ValidationError
 from ._app import Group, Options, app, existing_store, fail, run_async, store_options
+from ._lazy import lazy
 from ._render import out, print_json, print_rows
+
+if TYPE_CHECKING:
+    from .. import access, agents
+else:
+    access, agents = lazy("access"), lazy("agents")
 
 users = typer.Typer(
     help=(
