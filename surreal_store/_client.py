@@ -42,9 +42,8 @@ _OPENERS: list[Callable[[Store], Awaitable[None]]] = []
 
 def on_open(opener: Callable[[Store], Awaitable[None]]) -> None:
     """Have ``opener(store)`` awaited by every store that opens with its schema checked, once
-    the schema is checked or applied: for the layers above the store to prepare what they
-    keep in the database (the memory layer declares the embedding space its settings name).
-    A failure fails the open, as a failure of the schema does."""
+    the schema is checked or applied (the memory layer declares there the embedding space its
+    settings name). A failure fails the open, as a failure of the schema does."""
     if opener not in _OPENERS:
         _OPENERS.append(opener)
 
@@ -502,9 +501,8 @@ class Store:
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _send(self, text: str, params: dict[str, Any] | None, read_only: bool) -> Any:
-        """One call to the engine, on the connection as it is now: a checkpoint may have
-        reopened it while this call waited for the write lock. Counted as in flight (a
-        checkpoint waits for those) only while it runs, never while it waits."""
+        """One call to the engine on the connection as it is now (a checkpoint may have reopened
+        it meanwhile), in flight (what a checkpoint waits for) only while it runs."""
         shared = self._shared
         if shared is None:
             from ._engine._embedded import query_raw
@@ -518,12 +516,10 @@ class Store:
         return await shared.send(session, text, params, read_only=read_only)
 
     def write_mark(self) -> int | None:
-        """A count that moves whenever a query that may change data is sent on this store's
-        connection, by any store sharing it: the same mark at two moments means the database
-        did not change in between. ``None`` when that cannot be told: a connection others
-        may write through (a server's, or one lent to the store), or a write in flight. For
-        the layers above the client (the recall index skips asking the database whether it
-        is current); not for applications."""
+        """A count that moves whenever a query that may change data goes out on this store's
+        connection (from any store sharing it): equal marks mean no change in between. ``None``
+        when that cannot be told: a connection others may write through (a server's, a lent
+        one), or a write in flight. For the recall index, not for applications."""
         if self._shared is None or self._state is not StoreState.OPEN:
             return None
         return self._shared.write_mark()
