@@ -77,6 +77,8 @@ def test_what_loads_later_is_the_same_object_under_every_name() -> None:
         "assert s.Migrator is _migrate.Migrator and s.load_schema_files is load_schema_files\n"
         "assert s.Settings.__module__ == s.Migrator.__module__ == 'surreal_store'\n"
         "assert set(s.__all__) <= set(dir(s))\n"
+        "later = {n for n, home in s._LAZY.items() if home == '._migrate'}\n"
+        "assert later == set(_migrate.__all__), later ^ set(_migrate.__all__)\n"
     )
     _loaded_after(code)  # raises if an assertion fails
     for name in surreal_store.__all__:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -13,13 +13,8 @@ from .._client import Store
 from .._errors import NotFoundError, ValidationError
 from ..memory import DEFAULT_SCOPE  # graph's too
 from ._app import app, store_options, with_store
-from ._lazy import lazy
+from ._lazy import graph
 from ._render import dump, out, plural, print_json, print_rows
-
-if TYPE_CHECKING:
-    from .. import graph
-else:
-    graph = lazy("graph")
 
 
 def _when(text: str | None, option: str) -> dt.datetime | None:

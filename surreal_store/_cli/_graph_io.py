@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import Annotated, Any, Final
 
 import typer
 
@@ -27,13 +27,8 @@ from .._facts import RunTrace
 from .._types import check_text
 from ..memory import DEFAULT_SCOPE  # graph's too
 from ._app import Options, app, existing_store, run_async, store_options
-from ._lazy import lazy
+from ._lazy import graph, runs
 from ._render import out, with_progress
-
-if TYPE_CHECKING:
-    from .. import graph, runs
-else:
-    graph, runs = lazy("graph"), lazy("runs")
 
 __all__ = ["ImportReport", "export_text", "import_records", "read_memory_file"]
 

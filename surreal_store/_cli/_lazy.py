@@ -1,13 +1,15 @@
-"""The package's modules that a command module names at its top, loaded when a command first
-reads one of their attributes: ``--help`` and each command need only a few of them."""
+"""The package's modules that the command modules name at their top (``from ._lazy import
+graph``), each loaded when a command first reads one of its attributes: ``--help`` and each
+command need only a few of them."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-__all__ = ["lazy"]
+__all__ = ["access", "agents", "graph", "lazy", "provenance", "releases", "runs"]
 
 
 def lazy(name: str) -> ModuleType:
@@ -27,3 +29,11 @@ def lazy(name: str) -> ModuleType:
     loader.exec_module(module)
     setattr(sys.modules["surreal_store"], name, module)  # as an import would
     return module
+
+
+if TYPE_CHECKING:
+    from .. import access, agents, graph, provenance, releases, runs
+else:
+    access, agents, graph, provenance, releases, runs = map(
+        lazy, ("access", "agents", "graph", "provenance", "releases", "runs")
+    )

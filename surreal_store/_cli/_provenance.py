@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -12,13 +12,8 @@ from .._client import Store
 from .._doors import MAX_K
 from .._errors import NotFoundError
 from ._app import app, embedder_for, resolve_id, store_options, with_store
-from ._lazy import lazy
+from ._lazy import provenance, runs
 from ._render import dump, out, plural, print_graph, print_json, print_rows, with_progress
-
-if TYPE_CHECKING:
-    from .. import provenance, runs
-else:
-    provenance, runs = lazy("provenance"), lazy("runs")
 
 
 @app.command("recall")

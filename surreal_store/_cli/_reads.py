@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -12,13 +12,8 @@ from .. import branches, commits
 from .._client import Store
 from .._errors import ValidationError
 from ._app import Options, app, fail, resolve_id, store_options, with_store
-from ._lazy import lazy
+from ._lazy import releases, runs
 from ._render import dump, out, print_json, print_rows
-
-if TYPE_CHECKING:
-    from .. import releases, runs
-else:
-    releases, runs = lazy("releases"), lazy("runs")
 
 
 @app.command("log")

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from .. import commits, memory
 from ._app import Options, app, embedder_for, program, run_async, store_options
-from ._lazy import lazy
+from ._lazy import provenance
 from ._render import out, print_graph, print_json, print_rows, with_progress
-
-if TYPE_CHECKING:
-    from .. import provenance
-else:
-    provenance = lazy("provenance")
 
 
 @app.command()

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from .._client import Store
 from .._errors import NotFoundError, ValidationError
 from ._app import Group, Options, app, existing_store, fail, run_async, store_options
-from ._lazy import lazy
+from ._lazy import access, agents
 from ._render import out, print_json, print_rows
-
-if TYPE_CHECKING:
-    from .. import access, agents
-else:
-    access, agents = lazy("access"), lazy("agents")
 
 users = typer.Typer(
     help=(
