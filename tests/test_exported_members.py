@@ -72,6 +72,9 @@ def test_private_modules_are_underscored() -> None:
         if not path.name.startswith("_"):
             assert path.stem in DOMAIN_MODULES, f"{path.name}: public modules need a reason"
     assert set(surreal_store.__all__) >= DOMAIN_MODULES
+    # They load when first used: each is one of the package's lazy names, with no home module.
+    lazy = {name for name, home in surreal_store._LAZY.items() if home is None}
+    assert lazy == DOMAIN_MODULES
 
 
 def test_domain_modules_declare_all() -> None:
