@@ -12,8 +12,15 @@ from typing import Any
 
 import pytest
 from _fakes import FakeEmbedder
+from hypothesis import settings
 
 from surreal_store import Store, default_schema_dir
+
+# No property test has a time limit per example: speed is measured in bench/, and on a loaded
+# machine hypothesis's default 200 ms deadline failed examples that were right. Every other
+# setting (the number of examples included) stays hypothesis's default or the test's own.
+settings.register_profile("surreal-store", deadline=None)
+settings.load_profile("surreal-store")
 
 
 @pytest.fixture
