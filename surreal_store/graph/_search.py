@@ -203,13 +203,9 @@ async def _indexed_rows(
     the feed in the same round trip shows the index current for them (else it catches up
     and chooses again); :class:`FeedUnavailable` for a session that cannot read the feed,
     :class:`Broken` if the index fails."""
-    from ..memory._recall_index._entity_feed import (
-        apply_page,
-        behind,
-        look_and_read,
-        touches_entities,
-    )
+    from ..memory._recall_index._entity_feed import apply_page, behind, look_and_read
     from ..memory._recall_index._entity_feed import catch_up as entity_catch_up
+    from ..memory._recall_index._feed import touches
 
     scope, kinds, q, n = params["scope"], params["types"], params["vector"], params["n"]
     params = {k: v for k, v in params.items() if k != "text"}  # the index analysed it
@@ -229,7 +225,7 @@ async def _indexed_rows(
         if attempt == _LOOKS:  # caught up just now: a change since is one made after the call
             return await db.query_required_single(query, dict, idempotent=True, **chosen, **params)
         entries, result = await look_and_read(db, index, since, limit, query, **chosen, **params)
-        if not entries or (len(entries) < limit and not touches_entities(entries)):
+        if not entries or (len(entries) < limit and not touches(entries, "entity")):
             if entries:  # other tables' changes only: the next look starts after them
                 async with index.lock:
                     if index.versionstamp == since:

@@ -24,7 +24,7 @@ from ._entity_index import ENTITY_INDEX_FIELDS, EntityIndex
 from ._feed import MAX_AGE, apply_pages, may_write, now_versionstamp, read_feed
 from ._index import key_of
 
-__all__ = ["apply_page", "behind", "catch_up", "entity_index", "look_and_read", "touches_entities"]
+__all__ = ["apply_page", "behind", "catch_up", "entity_index", "look_and_read"]
 
 log = logging.getLogger("surreal_store.graph")
 
@@ -45,11 +45,6 @@ def entity_index(db: Any) -> EntityIndex | None:
     name = "entity-index" if may_write(db) else "entity-index (another session)"
     index: EntityIndex = attached(name, EntityIndex)
     return index
-
-
-def touches_entities(entries: list[dict[str, Any]]) -> bool:
-    """Whether a page of the database's feed changes the entity table."""
-    return any(table_of(c) == "entity" for e in entries for c in e.get("changes", ()))
 
 
 async def _build(db: Any, index: EntityIndex) -> None:

@@ -67,6 +67,7 @@ __all__ = [
     "publish",
     "read_feed",
     "read_if_current",
+    "touches",
 ]
 
 log = logging.getLogger("surreal_store.memory")
@@ -271,7 +272,8 @@ _TABLES: Final = "INFO FOR DB;"
 _HAS_FEED: Final = re.compile(r"\bCHANGEFEED\s+\d")
 
 
-def _touches(entries: list[dict[str, Any]], table: str) -> bool:
+def touches(entries: list[dict[str, Any]], table: str) -> bool:
+    """Whether a page of the database's feed changes ``table``."""
     return any(table_of(c) == table for e in entries for c in e.get("changes", ()))
 
 
@@ -361,7 +363,7 @@ async def read_if_current(
         rows = await read_feed(db, look(known + 1, limit) + (text or ""), **params)
         entries = _changes(rows[0] if rows else [])
         if entries:
-            moved = _touches(entries, "embedding_space")
+            moved = touches(entries, "embedding_space")
             raise Stale(known, limit, entries, None if moved else space, space_read=not moved)
         result = rows[1] if len(rows) > 1 else None
     else:
