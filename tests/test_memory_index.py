@@ -990,3 +990,53 @@ async def test_the_index_analyses_text_as_the_schemas_analyzer_does(store: Store
         ours = analyzer.analyze(analysable(text))
         engine = await store.query("RETURN search::analyze('memory_text', $text);", str, text=text)
         assert ours == engine, text
+
+
+async def test_memories_valid_past_2262_or_before_1677_are_recalled_exactly(kv_url: str) -> None:
+    """The index's time columns hold int64 nanoseconds; a time outside their range (a memory
+    valid until 2300, or from 1500) neither breaks the index nor its filters, before and after
+    a reopen that loads the saved index."""
+    utc = dt.UTC
+    far, past = dt.datetime(2300, 1, 1, tzinfo=utc), dt.datetime(1500, 1, 1, tzinfo=utc)
+    async with Store(kv_url) as s:
+        await memory.declare_space(s, model="m", dimension=DIM)
+        await memory.remember(s, content="near note", embedding=vec(1))
+        await memory.remember(s, content="far note", embedding=vec(2), valid_until=far)
+        await memory.remember(s, content="old note", embedding=vec(3), valid_from=past)
+        # and one written by raw SurrealQL, valid from 2400 on
+        row = raw_row("later note", i=4)
+        await s.execute(
+            "CREATE memory CONTENT $row", row={**row, "valid_from": far.replace(year=2400)}
+        )
+
+    async def contents(s: Store, **filters: object) -> dict[str, list[str]]:
+        out = {}
+        for mode, how in (("text", {"text": "note"}), ("vector", {"vector": vec(1)})):
+            hits = await memory.recall(s, k=10, **how, **filters)  # type: ignore[arg-type]
+            out[mode] = sorted(h.memory.content for h in hits)
+        return out
+
+    cases = [
+        ({}, ["far note", "later note", "near note", "old note"]),
+        ({"valid_at": dt.datetime(2280, 1, 1, tzinfo=utc)}, ["far note", "near note", "old note"]),
+        ({"valid_at": far}, ["near note", "old note"]),
+        ({"valid_at": dt.datetime(1600, 1, 1, tzinfo=utc)}, ["old note"]),
+        (
+            {"valid_at": dt.datetime(2500, 1, 1, tzinfo=utc)},
+            ["later note", "near note", "old note"],
+        ),
+        ({"as_of": dt.datetime(2500, 1, 1, tzinfo=utc)}, ["later note", "near note", "old note"]),
+        (
+            {"created_before": dt.datetime(2300, 1, 1, tzinfo=utc)},
+            ["far note", "later note", "near note", "old note"],
+        ),
+        (
+            {"created_after": dt.datetime(1400, 1, 1, tzinfo=utc)},
+            ["far note", "later note", "near note", "old note"],
+        ),
+    ]
+    for reopened in (False, True):
+        async with Store(kv_url) as s:
+            assert (await memory.index_status(s)).origin == ("loaded" if reopened else "built")
+            for filters, want in cases:
+                assert await contents(s, **filters) == {"text": want, "vector": want}, filters

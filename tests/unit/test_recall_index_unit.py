@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import cbor2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from surreal_store import RecordId
 from surreal_store._engine._codec import precise_datetime
@@ -225,3 +228,117 @@ def sample_records() -> list[dict[str, Any]]:
         record(1, "coffee, black", unit(0, 1, 0), tags=["drink"]),
         record(2, "a walk in the park", None),
     ]
+
+
+# -- times outside the columns' range --------------------------------------------------------
+
+# Times on both sides of int64 nanoseconds' range (1677-09-21 to 2262-04-11), at its edges and
+# inside it: the columns hold those outside as stand-ins, and the index decides them exactly.
+_FAR = [
+    dt.datetime(1, 1, 1, tzinfo=dt.UTC),
+    dt.datetime(1500, 1, 1, tzinfo=dt.UTC),
+    dt.datetime(1500, 1, 1, 0, 0, 0, 1, tzinfo=dt.UTC),
+    dt.datetime(1677, 9, 21, tzinfo=dt.UTC),
+    dt.datetime(1677, 9, 22, tzinfo=dt.UTC),
+    T0,
+    dt.datetime(2262, 4, 11, tzinfo=dt.UTC),
+    dt.datetime(2262, 4, 12, tzinfo=dt.UTC),
+    dt.datetime(2300, 1, 1, tzinfo=dt.UTC),
+    dt.datetime(2300, 1, 1, 0, 0, 0, 1, tzinfo=dt.UTC),
+    dt.datetime(9999, 12, 31, tzinfo=dt.UTC),
+]
+_SOME = st.sampled_from(_FAR)
+_MAYBE = st.one_of(st.none(), _SOME)
+
+
+def _admits(row: dict[str, Any], v: dict[str, Any], include_invalidated: bool) -> bool:
+    """What the database's filters admit (memory/_recall.py), on datetimes."""
+    until, gone = row["valid_until"], row["invalidated_at"]
+    ok = True
+    if "created_after" in v:
+        ok &= row["created_at"] >= v["created_after"]
+    if "created_before" in v:
+        ok &= row["created_at"] < v["created_before"]
+    if "valid_at" in v:
+        t = v["valid_at"]
+        ok &= row["valid_from"] <= t and (until is None or until > t)
+    if "as_of" in v:
+        t = v["as_of"]
+        ok &= row["created_at"] <= t and row["valid_from"] <= t and (until is None or until > t)
+        if not include_invalidated:
+            ok &= gone is None or gone > t
+    elif not include_invalidated:
+        ok &= gone is None
+    return bool(ok)
+
+
+@settings(max_examples=150)
+@given(
+    times=st.lists(st.tuples(_SOME, _SOME, _MAYBE, _MAYBE), min_size=1, max_size=8),
+    filters=st.fixed_dictionaries(
+        {},
+        optional={
+            "created_after": _SOME,
+            "created_before": _SOME,
+            "valid_at": _SOME,
+            "as_of": _SOME,
+        },
+    ),
+    include_invalidated=st.booleans(),
+)
+def test_times_outside_the_columns_range_are_filtered_exactly(
+    times: list[tuple[dt.datetime, ...]],
+    filters: dict[str, Any],
+    include_invalidated: bool,
+) -> None:
+    rows = []
+    for n, (created, valid_from, valid_until, gone) in enumerate(times):
+        row = record(n, f"note {n}", None, invalidated=gone)
+        row.update(created_at=created, valid_from=valid_from, valid_until=valid_until)
+        rows.append(row)
+    index = DerivedIndex(None)
+    try:
+        index.apply(rows)
+        got = index.mask(filters, include_invalidated=include_invalidated)
+        want = [n for n, row in enumerate(rows) if _admits(row, filters, include_invalidated)]
+        assert np.flatnonzero(got).tolist() == want
+    finally:
+        index.drop_text()
+
+
+def test_far_times_are_saved_exactly_and_a_change_replaces_them(tmp_path: Path) -> None:
+    far, past = dt.datetime(2300, 1, 1, tzinfo=dt.UTC), dt.datetime(1500, 1, 1, tzinfo=dt.UTC)
+    rows = [record(0, "far", None), record(1, "near", None), record(2, "old", None)]
+    rows[0]["valid_until"] = far
+    rows[2]["valid_from"] = past
+    folder = tmp_path / "index"
+    index = DerivedIndex(folder, owner=True)
+    index.apply(rows)
+    identity = _files.Identity(_files.new_token(), _files.new_token())
+    gen = _persist.save(index, identity)
+    body = json.loads((gen / _files.MANIFEST).read_text())["body"]
+    assert body["format"] == _files.FAR_FORMAT  # a reader of format 7 alone refuses it
+    loaded = _persist.load(folder, identity, owner=True)
+    try:
+        assert loaded.far == index.far == {0: {"valid_until": ns(far)}, 2: {"valid_from": ns(past)}}
+        for at, want in ((dt.datetime(2280, 1, 1, tzinfo=dt.UTC), [0, 1, 2]), (far, [1, 2]),
+                         (dt.datetime(1600, 1, 1, tzinfo=dt.UTC), [2])):  # fmt: skip
+            assert (
+                np.flatnonzero(loaded.mask({"valid_at": at}, include_invalidated=False)).tolist()
+                == want
+            )
+        # The memory ends inside the range now: its stand-in and its exact time go.
+        rows[0]["valid_until"] = T0 + dt.timedelta(days=1)
+        loaded.apply([rows[0]])
+        assert loaded.far == {2: {"valid_from": ns(past)}}
+        assert np.flatnonzero(
+            loaded.mask({"valid_at": far}, include_invalidated=False)
+        ).tolist() == [1, 2]
+    finally:
+        loaded.drop_text()
+        index.drop_text()
+    index = DerivedIndex(folder, owner=True)
+    index.apply([record(0, "near", None)])
+    plain = _persist.save(index, _files.Identity(identity.database, _files.new_token()))
+    index.drop_text()
+    assert json.loads((plain / _files.MANIFEST).read_text())["body"]["format"] == _files.FORMAT

@@ -40,6 +40,7 @@ from typing import Any, Final
 import xxhash
 
 __all__ = [
+    "FAR_FORMAT",
     "FORMAT",
     "Identity",
     "Unusable",
@@ -57,6 +58,9 @@ __all__ = [
 
 FORMAT: Final = 7
 """The layout of a generation's files (a generation of another format is never read)."""
+FAR_FORMAT: Final = 8
+"""Format 7 with the times its columns cannot hold listed in the manifest (``far``): a
+reader of format 7 alone would take their stand-ins for them."""
 MANIFEST: Final = "manifest.json"
 # What a generation's manifest may name: a file of the generation or of its text folder.
 _FILE_NAME: Final = re.compile(r"^(text/)?[A-Za-z0-9_.-]{1,128}$")
@@ -165,7 +169,7 @@ def write_generation(
         files = {rel: [path.stat().st_size, digest_file(path)] for rel, path in _files(tmp)}
         body = {
             **meta,
-            "format": FORMAT,
+            "format": FAR_FORMAT if meta.get("far") else FORMAT,
             "database": identity.database,
             "epoch": identity.epoch,
             "files": files,
@@ -195,8 +199,10 @@ def read_generation(folder: Path, identity: Identity) -> tuple[Path, dict[str, A
     body: dict[str, Any] = manifest["body"]
     if manifest.get("digest") != _manifest_digest(body):
         raise Unusable("its manifest is damaged (its digest differs)")
-    if body.get("format") != FORMAT:
-        raise Unusable(f"it has format {body.get('format')!r}, not {FORMAT}")
+    if body.get("format") not in (FORMAT, FAR_FORMAT):
+        raise Unusable(f"it has format {body.get('format')!r}, not {FORMAT} or {FAR_FORMAT}")
+    if (body.get("format") == FAR_FORMAT) != bool(body.get("far")):
+        raise Unusable(f"its format {body.get('format')!r} and its list of far times disagree")
     if body.get("database") != identity.database:
         raise Unusable("it belongs to another database")
     if body.get("epoch") != identity.epoch:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import operator
 import os
 import shutil
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -31,7 +32,7 @@ from ._files import Identity, new_token, scratch_folder, working_copy
 from ._rows import Rows, decode_row, encode_row
 from ._vectors import SavedVectors
 
-__all__ = ["COLUMNS", "NO_CODE", "DerivedIndex", "code", "code_of", "key_of", "ns"]
+__all__ = ["COLUMNS", "NO_CODE", "TIMES", "DerivedIndex", "code", "code_of", "key_of", "ns"]
 
 log = logging.getLogger("surreal_store.memory")
 
@@ -39,7 +40,14 @@ _HNSW_M: Final = 16
 # Effort of the graph's construction: it reaches the recall of a larger effort at the default
 # search effort, in less build time (docs/design.md, "Measurements").
 _HNSW_EFC: Final = 100
-_NO_TIME: Final = np.iinfo(np.int64).max
+_NO_TIME: Final = int(np.iinfo(np.int64).max)  # an open end, or no time
+# A time column holds int64 nanoseconds, which reach 1677-09-21 to 2262-04-11. A time outside
+# (a memory valid until 2300, or from 1500) is held as _LATER or _EARLIER, which order it
+# right against every time inside, and exactly in ``DerivedIndex.far``.
+_LATER: Final = _NO_TIME - 1
+_EARLIER: Final = int(np.iinfo(np.int64).min)
+TIMES: Final = ("created", "valid_from", "valid_until", "invalidated")
+"""The time columns."""
 NO_CODE: Final = -1
 """A column's code where the record has no value."""
 _UNKNOWN: Final = -2  # a filter's value that no record has
@@ -50,13 +58,28 @@ _MASKS: Final = 16  # filter masks kept while the index stands still
 
 
 def ns(value: Any) -> int:
-    """A datetime as int nanoseconds since the epoch (the SDK's PreciseDatetime keeps them);
-    ``None`` as the latest time there is (an open end)."""
+    """A datetime as int nanoseconds since the epoch (the SDK's PreciseDatetime keeps them),
+    exactly, whatever its year; ``None`` as the latest time there is (an open end)."""
     if value is None:
-        return int(_NO_TIME)
+        return _NO_TIME
     delta = value - _EPOCH
     n = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
     return int(n) + int(getattr(value, "nanosecond", 0))
+
+
+def held(n: int) -> int:
+    """What a time column holds for the time ``n`` (:func:`ns`): ``n`` itself, or
+    ``_LATER``/``_EARLIER`` for a time outside the columns' range."""
+    if n == _NO_TIME or _EARLIER < n < _LATER:
+        return n
+    return _LATER if n > 0 else _EARLIER
+
+
+def _passes(value: int, op: str, t: int) -> bool:
+    """``value <op> t`` on exact times, an open end (``_NO_TIME``) after every time."""
+    if value == _NO_TIME:
+        return op in (">", ">=")
+    return bool(_EXACT[op](value, t))
 
 
 def key_of(value: Any) -> str | None:
@@ -145,6 +168,8 @@ class DerivedIndex:
         self.codes: dict[str, int] = {}
         self.tags: dict[int, set[int]] = {}
         self.vector_hash: dict[int, int] = {}
+        # slot -> {time column: the exact time} where the column holds _LATER or _EARLIER.
+        self.far: dict[int, dict[str, int]] = {}
         n = 1024
         self.cols: dict[str, np.ndarray[Any, Any]] = {
             name: np.full(n, fill, dtype=dtype) for name, (fill, dtype) in COLUMNS.items()
@@ -282,6 +307,17 @@ class DerivedIndex:
         self.unsaved += count
         return count
 
+    def _time(self, slot: int, column: str, value: Any) -> None:
+        n = ns(value)
+        kept = self.cols[column][slot] = held(n)
+        if kept != n:
+            self.far.setdefault(slot, {})[column] = n
+        elif slot in self.far:
+            far = self.far[slot]
+            far.pop(column, None)
+            if not far:
+                del self.far[slot]
+
     def _delete(self, key: str) -> None:
         slot = self.slot_of.pop(key, None)
         if slot is None:
@@ -315,8 +351,8 @@ class DerivedIndex:
             cols["key"][slot] = code(self.codes, r.get("key"))
             cols["agent"][slot] = code(self.codes, key_of(r.get("agent")))
             cols["commit"][slot] = code(self.codes, key_of(r.get("commit")))
-            cols["created"][slot] = ns(r.get("created_at"))
-            cols["valid_from"][slot] = ns(r.get("valid_from"))
+            self._time(slot, "created", r.get("created_at"))
+            self._time(slot, "valid_from", r.get("valid_from"))
             for tag in r.get("tags") or ():
                 self.tags.setdefault(code(self.codes, tag), set()).add(slot)
             # Replays are idempotent: a document for this slot from before a crash goes first.
@@ -324,8 +360,8 @@ class DerivedIndex:
             text = analysable(r.get("content") or "")
             self.writer.add_document(tantivy.Document(content=text, slot=slot))
             self.text_dirty = True
-        cols["valid_until"][slot] = ns(r.get("valid_until"))
-        cols["invalidated"][slot] = ns(r.get("invalidated_at"))
+        self._time(slot, "valid_until", r.get("valid_until"))
+        self._time(slot, "invalidated", r.get("invalidated_at"))
         self.rows[slot] = encode_row({f: r[f] for f in _ROW_FIELDS if f in r})
         stored = r.get("embedding")
         if stored is None:
@@ -494,20 +530,35 @@ class DerivedIndex:
             if slots:
                 has[np.fromiter(slots, dtype=np.int64, count=len(slots))] = True
             mask &= has
+        # (column, op, time): the time filters, each a comparison of a time column
+        timed: list[tuple[str, str, int]] = []
         if "created_after" in v:
-            mask &= c["created"] >= ns(v["created_after"])
+            timed.append(("created", ">=", ns(v["created_after"])))
         if "created_before" in v:
-            mask &= c["created"] < ns(v["created_before"])
+            timed.append(("created", "<", ns(v["created_before"])))
         if "valid_at" in v:
             t = ns(v["valid_at"])
-            mask &= (c["valid_from"] <= t) & (c["valid_until"] > t)
+            timed += [("valid_from", "<=", t), ("valid_until", ">", t)]
         if "as_of" in v:
             t = ns(v["as_of"])
-            mask &= (c["created"] <= t) & (c["valid_from"] <= t) & (c["valid_until"] > t)
+            timed += [("created", "<=", t), ("valid_from", "<=", t), ("valid_until", ">", t)]
             if not include_invalidated:
-                mask &= c["invalidated"] > t
+                timed.append(("invalidated", ">", t))
         elif not include_invalidated:
             mask &= c["invalidated"] == _NO_TIME
+        if timed:
+            ok = np.ones(n, dtype=np.bool_)
+            for column, op, t in timed:
+                ok &= _COMPARE[op](c[column], held(t))
+            # A time outside the columns' range compares right with every time inside it,
+            # but not with another outside on the same side: those slots are decided exactly.
+            for slot, far in self.far.items():
+                if slot < n:
+                    ok[slot] = all(
+                        _passes(far.get(column, int(c[column][slot])), op, t)
+                        for column, op, t in timed
+                    )
+            mask &= ok
         return mask
 
     def admit_only(self, mask: np.ndarray[Any, Any], keys: Iterable[str]) -> np.ndarray[Any, Any]:
@@ -554,6 +605,20 @@ class DerivedIndex:
                 return found[:n]
             want *= 4
 
+
+_COMPARE: Final[dict[str, Callable[[Any, int], Any]]] = {
+    ">=": np.greater_equal,
+    ">": np.greater,
+    "<=": np.less_equal,
+    "<": np.less,
+}
+# The same on Python ints, which hold any time exactly.
+_EXACT: Final[dict[str, Callable[[int, int], bool]]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+}
 
 _EXACT_MAX: Final = 1_000
 _EXACT_CHUNK: Final = 50_000

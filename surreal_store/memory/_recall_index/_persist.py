@@ -19,7 +19,7 @@ import numpy as np
 
 from ._failures import is_library_failure
 from ._files import Identity, Unusable, read_generation, working_copy, write_generation
-from ._index import COLUMNS, DerivedIndex
+from ._index import COLUMNS, TIMES, DerivedIndex
 from ._rows import Rows
 from ._vectors import SavedVectors
 
@@ -40,6 +40,8 @@ def save(index: DerivedIndex, identity: Identity) -> Path:
         "slots": n,
         "codes": list(index.codes),
     }
+    if index.far:  # the exact times the columns cannot hold (a JSON int holds any)
+        meta["far"] = [[slot, col, n] for slot, far in index.far.items() for col, n in far.items()]
     return write_generation(index.path, identity, meta, lambda into: _write_files(index, into))
 
 
@@ -111,6 +113,10 @@ def _read(index: DerivedIndex, gen: Path, meta: dict[str, Any]) -> None:
     index.slot_of = dict(zip(keys, range(n), strict=True))
     index.slot_of.pop("", None)
     index.codes = {c: i for i, c in enumerate(meta["codes"])}
+    for slot, column, exact in meta.get("far", ()):
+        if column not in TIMES or not 0 <= slot < n or type(exact) is not int:
+            raise Unusable("its manifest lists a time that is not one")
+        index.far.setdefault(slot, {})[column] = exact
     index.dim = int(meta["dim"])
     if index.dim:
         index.ann = hnswlib.Index(space="cosine", dim=index.dim)
