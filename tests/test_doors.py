@@ -5,6 +5,8 @@ checkpointer's included)."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +224,72 @@ def test_each_sync_opener_takes_what_its_from_url_takes() -> None:
         assert twin.return_annotation == f"Iterator[{door.__name__}]"
         assert door.from_url_sync.__qualname__ == f"{door.__name__}.from_url_sync"
         assert (door.from_url_sync.__doc__ or "").startswith("For synchronous code")
+
+
+def test_a_sync_call_runs_on_the_stores_idle_loop() -> None:
+    """A store opened with ``loop.run_until_complete`` leaves its loop idle between calls: a
+    door's sync method runs there rather than waiting for a loop nobody runs."""
+    pytest.importorskip("langgraph.checkpoint.base")
+    from surreal_store.langgraph import SurrealCheckpointSaver
+
+    loop = asyncio.new_event_loop()
+    try:
+        store = Store("mem://")
+        loop.run_until_complete(store.open())
+
+        async def make() -> SurrealCheckpointSaver:
+            return SurrealCheckpointSaver(store)
+
+        saver = loop.run_until_complete(make())
+        assert saver.get_tuple({"configurable": {"thread_id": "t"}}) is None
+        loop.run_until_complete(store.aclose())
+    finally:
+        loop.close()
+
+
+def test_a_door_made_before_its_store_opens_finds_the_stores_loop() -> None:
+    home_of: list[Home] = []
+    store = Store("mem://")
+    home_of.append(Home(store, "store"))  # no loop anywhere yet
+
+    async def owner(ready: asyncio.Event, stop: asyncio.Event) -> None:
+        async with store:
+            ready.set()
+            await stop.wait()
+
+    loop = asyncio.new_event_loop()
+    ready, stop = asyncio.Event(), asyncio.Event()
+    thread = threading.Thread(target=lambda: loop.run_until_complete(owner(ready, stop)))
+    thread.start()
+    try:
+        while not ready.is_set():
+            time.sleep(0.01)
+
+        async def on_the_stores_loop() -> bool:
+            return asyncio.get_running_loop() is loop
+
+        assert home_of[0].wait(on_the_stores_loop()) is True
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join()
+        loop.close()
+
+
+def test_a_sync_call_stops_waiting_when_the_stores_loop_stops() -> None:
+    store = Store("mem://")
+    loop = asyncio.new_event_loop()
+    store._loop = loop  # as an open store's, without opening one: the call never reaches it
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+    try:
+        while not loop.is_running():
+            time.sleep(0.01)
+        threading.Timer(0.2, lambda: loop.call_soon_threadsafe(loop.stop)).start()
+        started = time.monotonic()
+        with pytest.raises(StoreStateError, match="stopped before the call ended"):
+            Home(store, "store").wait(asyncio.sleep(30))
+        assert time.monotonic() - started < 10
+    finally:
+        thread.join()
+        loop.run_until_complete(asyncio.sleep(0))  # the cancelled call ends
+        loop.close()

@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_POLL_S = 0.5  # how often a waiting sync call checks that the store's loop still runs
 C = TypeVar("C")
 P = ParamSpec("P")
 
@@ -52,8 +53,16 @@ class Home:
     object in refusals (``"saver"``, ``"store"``)."""
 
     def __init__(self, store: Store, what: str) -> None:
-        self.loop = store.loop or current_loop()
+        self.store = store
+        self.made_on = current_loop()
         self.what = what
+        self._idle = threading.Lock()  # one thread at a time runs an idle loop (wait)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The store's loop once it is open (whenever the door was made), else the loop the
+        door was made on."""
+        return self.store.loop or self.made_on
 
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the store's loop."""
@@ -63,21 +72,53 @@ class Home:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
     def wait(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the store's loop from another thread and wait for its result."""
+        """Run ``coro`` on the store's loop from another thread and wait for its result; on a
+        loop that is open but idle (no thread runs it), run it there from this thread."""
         loop = self.loop
-        if loop is None or loop.is_closed():
-            coro.close()
-            raise StoreStateError(
+        refusal = None
+        if loop is None:
+            refusal = (
                 f"the sync methods need the {self.what} to be made on a running event loop "
-                "(the store's); use the async methods there"
+                "or its store to be open on one; use the async methods there"
             )
-        if current_loop() is loop:
-            coro.close()
-            raise StoreStateError(
+        elif loop.is_closed():
+            refusal = (
+                f"the event loop the {self.what}'s store was opened on is closed: the sync "
+                f"methods need the {self.what} to be made on a running event loop (the store's)"
+            )
+        elif current_loop() is loop:
+            refusal = (
                 "a sync method was called on the store's own event loop, which would wait on "
                 "itself: use the async methods (graph.ainvoke, aget, ...) there"
             )
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        elif not loop.is_running():
+            if current_loop() is not None:
+                refusal = (
+                    "the store's event loop is not running, and this thread runs another: "
+                    "use the async methods"
+                )
+            else:
+                with self._idle:
+                    try:
+                        return loop.run_until_complete(coro)
+                    except RuntimeError as exc:
+                        if "already running" not in str(exc) and "closed" not in str(exc):
+                            raise
+                        refusal = f"the store's event loop was taken meanwhile ({exc})"
+        if refusal is not None:
+            coro.close()
+            raise StoreStateError(refusal)
+        assert loop is not None
+        done = asyncio.run_coroutine_threadsafe(coro, loop)
+        while True:  # a loop that stops running before the call ends would leave it waiting
+            try:
+                return done.result(timeout=_POLL_S)
+            except concurrent.futures.TimeoutError:
+                if not loop.is_running():
+                    done.cancel()
+                    raise StoreStateError(
+                        "the store's event loop stopped before the call ended"
+                    ) from None
 
 
 def run_detached(coro: Coroutine[Any, Any, T], what: str) -> T:
