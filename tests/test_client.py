@@ -389,3 +389,19 @@ async def test_data_survives_reopen(kv_url: str) -> None:
         await s.execute("CREATE note:1 SET text = 'kept'")
     async with Store(kv_url) as s:
         assert await s.query_required_single("RETURN note:1.text", str) == "kept"
+
+
+async def test_an_answer_the_engine_cannot_give_is_not_called_unsent_or_retryable() -> None:
+    """A query whose statements ran but whose answer the engine cannot encode (a regex) or we
+    cannot decode (a datetime past Python's) is a ResultError: not a ValidationError ("nothing
+    was sent") and not a TransportError ("may succeed if retried"), which would invite a
+    second write."""
+    async with Store("mem://") as s:
+        with pytest.raises(ResultError, match="may have run"):
+            await s.execute("CREATE note SET a = 1; RETURN /x/;")
+        with pytest.raises(ResultError, match="may have run"):
+            await s.execute("CREATE note SET a = 2; RETURN time::now() + 100000y;")
+        assert sorted(await s.query("SELECT VALUE a FROM note", int)) == [1, 2]
+        with pytest.raises(ValidationError, match="cannot send a value"):  # nothing sent
+            await s.execute("CREATE note SET a = $a", a="\ud800")
+        assert sorted(await s.query("SELECT VALUE a FROM note", int)) == [1, 2]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import anyio
+import cbor2
 import surrealdb
 from surrealdb.connections.async_embedded import AsyncEmbeddedSurrealConnection
 from surrealdb.connections.url import Url, UrlScheme
@@ -86,10 +87,21 @@ async def embedded_query_raw(
     extra = {} if session_id is None else {"session": str(session_id)}
     if txn_id is not None:
         extra["txn"] = str(txn_id)
-    request = encode_query(str(next(_request_ids)), query, vars or {}, **extra)
-    with mapped_engine_errors("query"):
-        raw = await db._db.execute(request)
-    response = decode(raw)
+    try:
+        request = encode_query(str(next(_request_ids)), query, vars or {}, **extra)
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        raise e.ValidationError(f"query: cannot send a value: {exc}") from None
+    # From here the statements may have run: a failure to answer is not one to retry, nor
+    # one that sent nothing.
+    try:
+        with mapped_engine_errors("query"):
+            raw = await db._db.execute(request)
+        response = decode(raw)
+    except (TypeError, ValueError, cbor2.CBORError) as exc:
+        raise e.ResultError(
+            f"query: the engine's answer cannot be read ({type(exc).__name__}: {exc}); "
+            "its statements may have run"
+        ) from exc
     return response if isinstance(response, dict) else {}
 
 
