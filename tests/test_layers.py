@@ -58,7 +58,7 @@ INNER_LAYERS: dict[str, list[set[str]]] = {
     # The pure parts (no database): analysis, rows, files, the index and its search, saving
     # and loading; then the feed follower, and the memory layer's door.
     "memory._recall_index": [
-        {"_failures", "_analysis", "_rows", "_files"},
+        {"_failures", "_analysis", "_rows", "_files", "_times"},
         {"_vectors"},
         {"_index"},
         {"_persist", "_entity_index"},
@@ -70,7 +70,16 @@ INNER_LAYERS: dict[str, list[set[str]]] = {
 # Modules of the recall index that never talk to the database (tested without an engine).
 PURE = {
     f"memory._recall_index.{m}"
-    for m in ("_analysis", "_rows", "_files", "_vectors", "_index", "_persist", "_entity_index")
+    for m in (
+        "_analysis",
+        "_rows",
+        "_files",
+        "_times",
+        "_vectors",
+        "_index",
+        "_persist",
+        "_entity_index",
+    )
 }
 
 MAX_LINES = 600

@@ -24,8 +24,9 @@ from surreal_store import RecordId
 from surreal_store._engine._codec import precise_datetime
 from surreal_store.memory._recall_index import _files, _persist
 from surreal_store.memory._recall_index._analysis import analysable, text_analyzer
-from surreal_store.memory._recall_index._index import DerivedIndex, key_of, ns
+from surreal_store.memory._recall_index._index import DerivedIndex, key_of
 from surreal_store.memory._recall_index._rows import Rows, decode_row, encode_row
+from surreal_store.memory._recall_index._times import ns
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 

@@ -8,13 +8,11 @@ saves and loads it.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
-import operator
 import os
 import shutil
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -30,9 +28,10 @@ from ._analysis import analysable, text_analyzer, text_schema
 from ._failures import Broken
 from ._files import Identity, new_token, scratch_folder, working_copy
 from ._rows import Rows, decode_row, encode_row
+from ._times import NO_TIME, Far, held, ns, time_filters, time_mask
 from ._vectors import SavedVectors
 
-__all__ = ["COLUMNS", "NO_CODE", "TIMES", "DerivedIndex", "code", "code_of", "key_of", "ns"]
+__all__ = ["COLUMNS", "NO_CODE", "DerivedIndex", "code", "code_of", "key_of"]
 
 log = logging.getLogger("surreal_store.memory")
 
@@ -40,46 +39,12 @@ _HNSW_M: Final = 16
 # Effort of the graph's construction: it reaches the recall of a larger effort at the default
 # search effort, in less build time (docs/design.md, "Measurements").
 _HNSW_EFC: Final = 100
-_NO_TIME: Final = int(np.iinfo(np.int64).max)  # an open end, or no time
-# A time column holds int64 nanoseconds, which reach 1677-09-21 to 2262-04-11. A time outside
-# (a memory valid until 2300, or from 1500) is held as _LATER or _EARLIER, which order it
-# right against every time inside, and exactly in ``DerivedIndex.far``.
-_LATER: Final = _NO_TIME - 1
-_EARLIER: Final = int(np.iinfo(np.int64).min)
-TIMES: Final = ("created", "valid_from", "valid_until", "invalidated")
-"""The time columns."""
 NO_CODE: Final = -1
 """A column's code where the record has no value."""
 _UNKNOWN: Final = -2  # a filter's value that no record has
-_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # What recall returns of a memory, kept per slot (the feed's updates carry the whole record).
 _ROW_FIELDS: Final = tuple(name.strip() for name in FIELDS.split(","))
 _MASKS: Final = 16  # filter masks kept while the index stands still
-
-
-def ns(value: Any) -> int:
-    """A datetime as int nanoseconds since the epoch (the SDK's PreciseDatetime keeps them),
-    exactly, whatever its year; ``None`` as the latest time there is (an open end)."""
-    if value is None:
-        return _NO_TIME
-    delta = value - _EPOCH
-    n = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
-    return int(n) + int(getattr(value, "nanosecond", 0))
-
-
-def held(n: int) -> int:
-    """What a time column holds for the time ``n`` (:func:`ns`): ``n`` itself, or
-    ``_LATER``/``_EARLIER`` for a time outside the columns' range."""
-    if n == _NO_TIME or _EARLIER < n < _LATER:
-        return n
-    return _LATER if n > 0 else _EARLIER
-
-
-def _passes(value: int, op: str, t: int) -> bool:
-    """``value <op> t`` on exact times, an open end (``_NO_TIME``) after every time."""
-    if value == _NO_TIME:
-        return op in (">", ">=")
-    return bool(_EXACT[op](value, t))
 
 
 def key_of(value: Any) -> str | None:
@@ -168,8 +133,7 @@ class DerivedIndex:
         self.codes: dict[str, int] = {}
         self.tags: dict[int, set[int]] = {}
         self.vector_hash: dict[int, int] = {}
-        # slot -> {time column: the exact time} where the column holds _LATER or _EARLIER.
-        self.far: dict[int, dict[str, int]] = {}
+        self.far: Far = {}  # the exact times the time columns hold stand-ins for
         n = 1024
         self.cols: dict[str, np.ndarray[Any, Any]] = {
             name: np.full(n, fill, dtype=dtype) for name, (fill, dtype) in COLUMNS.items()
@@ -530,35 +494,11 @@ class DerivedIndex:
             if slots:
                 has[np.fromiter(slots, dtype=np.int64, count=len(slots))] = True
             mask &= has
-        # (column, op, time): the time filters, each a comparison of a time column
-        timed: list[tuple[str, str, int]] = []
-        if "created_after" in v:
-            timed.append(("created", ">=", ns(v["created_after"])))
-        if "created_before" in v:
-            timed.append(("created", "<", ns(v["created_before"])))
-        if "valid_at" in v:
-            t = ns(v["valid_at"])
-            timed += [("valid_from", "<=", t), ("valid_until", ">", t)]
-        if "as_of" in v:
-            t = ns(v["as_of"])
-            timed += [("created", "<=", t), ("valid_from", "<=", t), ("valid_until", ">", t)]
-            if not include_invalidated:
-                timed.append(("invalidated", ">", t))
-        elif not include_invalidated:
-            mask &= c["invalidated"] == _NO_TIME
+        timed = time_filters(v, include_invalidated)
+        if "as_of" not in v and not include_invalidated:
+            mask &= c["invalidated"] == NO_TIME
         if timed:
-            ok = np.ones(n, dtype=np.bool_)
-            for column, op, t in timed:
-                ok &= _COMPARE[op](c[column], held(t))
-            # A time outside the columns' range compares right with every time inside it,
-            # but not with another outside on the same side: those slots are decided exactly.
-            for slot, far in self.far.items():
-                if slot < n:
-                    ok[slot] = all(
-                        _passes(far.get(column, int(c[column][slot])), op, t)
-                        for column, op, t in timed
-                    )
-            mask &= ok
+            mask &= time_mask(c, self.far, timed, n)
         return mask
 
     def admit_only(self, mask: np.ndarray[Any, Any], keys: Iterable[str]) -> np.ndarray[Any, Any]:
@@ -606,20 +546,6 @@ class DerivedIndex:
             want *= 4
 
 
-_COMPARE: Final[dict[str, Callable[[Any, int], Any]]] = {
-    ">=": np.greater_equal,
-    ">": np.greater,
-    "<=": np.less_equal,
-    "<": np.less,
-}
-# The same on Python ints, which hold any time exactly.
-_EXACT: Final[dict[str, Callable[[int, int], bool]]] = {
-    ">=": operator.ge,
-    ">": operator.gt,
-    "<=": operator.le,
-    "<": operator.lt,
-}
-
 _EXACT_MAX: Final = 1_000
 _EXACT_CHUNK: Final = 50_000
 
@@ -632,8 +558,8 @@ COLUMNS: Final[dict[str, tuple[Any, Any]]] = {
     "key": (NO_CODE, np.int32),
     "agent": (NO_CODE, np.int32),
     "commit": (NO_CODE, np.int32),
-    "created": (_NO_TIME, np.int64),
-    "valid_from": (_NO_TIME, np.int64),
-    "valid_until": (_NO_TIME, np.int64),
-    "invalidated": (_NO_TIME, np.int64),
+    "created": (NO_TIME, np.int64),
+    "valid_from": (NO_TIME, np.int64),
+    "valid_until": (NO_TIME, np.int64),
+    "invalidated": (NO_TIME, np.int64),
 }

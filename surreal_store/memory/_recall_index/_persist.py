@@ -19,8 +19,9 @@ import numpy as np
 
 from ._failures import is_library_failure
 from ._files import Identity, Unusable, read_generation, working_copy, write_generation
-from ._index import COLUMNS, TIMES, DerivedIndex
+from ._index import COLUMNS, DerivedIndex
 from ._rows import Rows
+from ._times import TIMES
 from ._vectors import SavedVectors
 
 __all__ = ["load", "save"]
