@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import pickle
+from pathlib import Path
 
 from surreal_store import memory
 
@@ -40,3 +41,30 @@ def test_an_embedding_space_pickled_under_its_old_path_loads() -> None:
     # Pickled again, it names the class where it lives now.
     again = pickle.dumps(space)
     assert b"surreal_store.memory._models" in again and pickle.loads(again) == space
+
+
+# pickle.dumps of an IndexStatus made by the code at 24e93a4, where the class lived in
+# surreal_store.memory._derived (Python 3.11, protocol 4).
+_OLD_STATUS = base64.b64decode(
+    "gASV3QAAAAAAAACMHXN1cnJlYWxfc3RvcmUubWVtb3J5Ll9kZXJpdmVklIwLSW5kZXhTdGF0dXOUk5QpgZR9lCiM"
+    "Bm9yaWdpbpSMBmxvYWRlZJSMCG1lbW9yaWVzlE0sAYwHdmVjdG9yc5RNKwGMDHZlcnNpb25zdGFtcJRKAAABAIwJ"
+    "Y2F1Z2h0X3VwlEsCjARwYXRolIwHcGF0aGxpYpSMCVBvc2l4UGF0aJSTlIwBL5SMBGRhdGGUjBFhZ2VudC5kYi5t"
+    "ZW1pbmRleJSHlFKUjAdidWlsZF9zlEc/0AAAAAAAAHViLg=="
+)
+
+
+def test_an_index_status_pickled_under_its_old_path_loads() -> None:
+    assert b"surreal_store.memory._derived" in _OLD_STATUS
+    status = pickle.loads(_OLD_STATUS)
+    assert type(status) is memory.IndexStatus
+    assert status == memory.IndexStatus(
+        origin="loaded",
+        memories=300,
+        vectors=299,
+        versionstamp=65536,
+        caught_up=2,
+        path=Path("/data/agent.db.memindex"),
+        build_s=0.25,
+    )
+    again = pickle.dumps(status)
+    assert b"surreal_store.memory._models" in again and pickle.loads(again) == status
