@@ -40,7 +40,9 @@ OPTIONAL_MODULES = {"langchain", "langgraph", "mcp"}
 
 
 def test_every_public_attribute_is_in_all() -> None:
-    public = {name for name in vars(surreal_store) if not name.startswith("_")}
+    # dir(): the names bound now and those loaded when first used (the package's __dir__), so
+    # that the answer does not depend on which names other tests have read already.
+    public = {name for name in dir(surreal_store) if not name.startswith("_")}
     for name in public & OPTIONAL_MODULES:
         assert getattr(surreal_store, name).__name__ == f"surreal_store.{name}"
     assert public - OPTIONAL_MODULES == set(surreal_store.__all__) - {"__version__"}
