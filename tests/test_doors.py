@@ -293,3 +293,36 @@ def test_a_sync_call_stops_waiting_when_the_stores_loop_stops() -> None:
         thread.join()
         loop.run_until_complete(asyncio.sleep(0))  # the cancelled call ends
         loop.close()
+
+
+async def test_the_doors_closed_to_agents_refuse_an_agents_store(tmp_path: Path) -> None:
+    """The LangGraph checkpointer and store and the LangChain vector store keep their data in
+    tables closed to agents: made on an agent's store they refuse at once, rather than reading
+    nothing (a thread that looks new) and failing at the first write."""
+    pytest.importorskip("langgraph.checkpoint.base")
+    pytest.importorskip("langchain_core")
+    from surreal_store import PermissionDeniedError, access, agents
+    from surreal_store.langchain import SurrealVectorStore
+    from surreal_store.langgraph import SurrealCheckpointSaver, SurrealStore
+
+    url = f"surrealkv://{tmp_path / 'team.db'}"
+    async with Store(url, tenant="acme") as owner:
+        await agents.register(owner, name="scout", kind="agent", agent_id="scout")
+        await access.grant_agent(owner, agent_id="scout", secret="scout-secret", scopes=["scout"])
+    embedder = memory.HashingEmbedder(64)
+    for opened in (False, True):
+        scout = Store(url, tenant="acme", agent="scout", agent_secret="scout-secret")
+        if opened:
+            await scout.open()
+        try:
+            doors = (
+                lambda: SurrealCheckpointSaver(scout),
+                lambda: SurrealStore(scout),
+                lambda: SurrealVectorStore(scout, embedder, collection="c"),
+            )
+            for make in doors:
+                with pytest.raises(PermissionDeniedError, match="closed to agents"):
+                    make()
+        finally:
+            if opened:
+                await scout.aclose()

@@ -19,7 +19,7 @@ from contextlib import (
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .._client import Store
-from .._errors import StoreStateError
+from .._errors import PermissionDeniedError, StoreStateError
 
 __all__ = [
     "Home",
@@ -50,9 +50,16 @@ class Home:
     :meth:`run` awaits a coroutine there from any loop (a store opened on a background loop
     serves async callers elsewhere too); :meth:`wait` runs one there from a thread without a
     loop and waits for it, which is every sync method of the doors. ``what`` names the door's
-    object in refusals (``"saver"``, ``"store"``)."""
+    object in refusals (``"saver"``, ``"store"``). ``closed_to_agents``: the name of a door
+    whose tables are closed to agents, refused at once for a store that signs in as one."""
 
-    def __init__(self, store: Store, what: str) -> None:
+    def __init__(self, store: Store, what: str, *, closed_to_agents: str | None = None) -> None:
+        agent = store.settings.agent is not None or store.signed_in_as.kind == "agent"
+        if closed_to_agents is not None and agent:
+            raise PermissionDeniedError(
+                f"{closed_to_agents}: its tables are closed to agents (docs/access.md); it runs "
+                "under a user (an editor); nothing was sent"
+            )
         self.store = store
         self.made_on = current_loop()
         self.what = what

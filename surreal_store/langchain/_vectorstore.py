@@ -223,7 +223,7 @@ class SurrealVectorStore(VectorStore):
             if model is not None
             else (model_of(embedding, "langchain") if embedding is not None else None)
         )
-        self._home = Home(store, "store")
+        self._home = Home(store, "store", closed_to_agents="the LangChain vector store")
         self._upkeep = IndexUpkeep(MAX_BATCH)
 
     def _check_mode(self, mode: Any) -> SearchMode:

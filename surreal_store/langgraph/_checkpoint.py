@@ -366,7 +366,7 @@ class SurrealCheckpointSaver(BaseCheckpointSaver[str]):
             raise ValidationError("SurrealCheckpointSaver needs an open surreal_store.Store")
         super().__init__(serde=serde)
         self.store = store
-        self._home = Home(store, "saver")
+        self._home = Home(store, "saver", closed_to_agents="the LangGraph checkpointer")
 
     @classmethod
     @asynccontextmanager

@@ -269,7 +269,7 @@ class SurrealStore(BaseStore):
             if model is not None
             else (model_of(self.embeddings, "langgraph") if self.embeddings is not None else None)
         )
-        self._home = Home(store, "store")
+        self._home = Home(store, "store", closed_to_agents="the LangGraph store")
         self._loop = self._home.loop
         self._sweeper: asyncio.Task[None] | None = None
         self._upkeep = IndexUpkeep(_REBUILD_CHECK)
