@@ -240,7 +240,9 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
     @server.tool(annotations=_READ)
     async def recall(
         query: Annotated[str, Field(description="What to look for.")],
-        k: Annotated[int, Field(ge=1, le=AGENT_MAX_K, description="How many memories.")] = 5,
+        k: Annotated[
+            int, Field(ge=1, le=AGENT_MAX_K, strict=True, description="How many memories.")
+        ] = 5,
         mode: Annotated[
             Literal["auto", "vector", "hybrid", "fulltext"],
             Field(description="auto: hybrid with an embedder, full text without."),
@@ -395,7 +397,7 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
     @server.tool(annotations=_READ)
     async def lineage(
         memory_id: MemoryId,
-        max_depth: Annotated[int | None, Field(ge=1)] = None,
+        max_depth: Annotated[int | None, Field(ge=1, strict=True)] = None,
     ) -> dict[str, Any]:
         """Where a memory came from: the graph of its sources (runs, snapshots, people, the
         memories it was derived from), as nodes and edges."""
@@ -431,7 +433,7 @@ def create_server(store: Store, *, embedder: memory.Embedder | None = None) -> M
             str | None, Field(description="Default: the default branch (main).")
         ] = None,
         commit: str | None = None,
-        limit: Annotated[int, Field(ge=1, le=1000)] = 20,
+        limit: Annotated[int, Field(ge=1, le=1000, strict=True)] = 20,
     ) -> dict[str, Any]:
         """The commit history of the agent's state, newest first."""
 
