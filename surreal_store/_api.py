@@ -29,7 +29,7 @@ from ._errors import (
     ValidationError,
 )
 
-__all__ = ["not_visible", "public"]
+__all__ = ["agent_refusal", "not_visible", "public"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,9 +53,13 @@ def _closed_to(fn: Callable[..., Any], db: Any) -> PermissionDeniedError | None:
     signin = getattr(db, "signed_in_as", None)
     if getattr(signin, "kind", None) != "agent":
         return None
-    domain = fn.__module__.rpartition(".")[2].lstrip("_")
+    return agent_refusal(fn.__module__.rpartition(".")[2].lstrip("_"), fn.__name__)
+
+
+def agent_refusal(domain: str, name: str) -> PermissionDeniedError:
+    """What an agent's call of ``domain.name``, a function closed to agents, raises."""
     return PermissionDeniedError(
-        f"{domain}.{fn.__name__}: an agent's sign-in reaches memories, decisions, runs and "
+        f"{domain}.{name}: an agent's sign-in reaches memories, decisions, runs and "
         f"provenance; {domain} is for users (an editor); nothing was sent"
     )
 

@@ -98,3 +98,24 @@ def test_only_a_function_that_queries_can_be_closed() -> None:
 
     with pytest.raises(TypeError, match="closed to agents"):
         public(agents=False)(pure)
+
+
+async def test_remembering_on_a_branch_is_refused_to_an_agent_as_branches_are() -> None:
+    """``branch=`` reads the branch's head, which the engine hides from an agent (it would read
+    as "no branch main"): refused as branches.head is, before anything is sent."""
+    agent = _Session(SignIn("agent", "scout"))
+    with pytest.raises(PermissionDeniedError, match=r"branches\.head: an agent's sign-in"):
+        await memory.remember(agent, content="x", scope="scout", branch="main")  # type: ignore[arg-type]
+    with pytest.raises(PermissionDeniedError, match=r"branches\.head: an agent's sign-in"):
+        items = [memory.NewMemory(content="x", scope="scout")]
+        await memory.remember_many(agent, items, branch="main")  # type: ignore[arg-type]
+    assert agent.sent == []
+
+
+async def test_the_cli_refuses_an_agent_a_commit_by_prefix_as_by_its_id() -> None:
+    from surreal_store._cli._app import resolve_id
+
+    agent = _Session(SignIn("agent", "scout"))
+    with pytest.raises(PermissionDeniedError, match=r"commits\.get: an agent's sign-in"):
+        await resolve_id(agent, "2ff03a32", "commit")  # type: ignore[arg-type]
+    assert agent.sent == []

@@ -17,9 +17,10 @@ import anyio
 import typer
 
 from .. import memory
+from .._api import agent_refusal
 from .._client import Store
 from .._doors import own_embedder
-from .._errors import NotFoundError, QueryError, StoreError, ValidationError
+from .._errors import NotFoundError, NotVisibleError, QueryError, StoreError, ValidationError
 from .._ids import HEX
 from ._render import err, escape_markup
 
@@ -332,11 +333,17 @@ async def resolve_id(store: Store, text: str, kind: str) -> str:
     full = _KEY_LENGTH[kind]
     if not HEX.match(key) or len(key) >= full:
         return key  # a whole key, or none at all: the library checks it and says which
+    if kind == "commit" and store.signed_in_as.kind == "agent":
+        raise agent_refusal("commits", "get")  # as commits.get would, for a whole key
     key = key.lower()
     if len(key) < _MIN_PREFIX:
         raise ValidationError(f"give at least {_MIN_PREFIX} hex characters of the {kind} id")
     found = await store.query(_BY_PREFIX, str, table=kind, low=key, high=key + "g")
     if not found:
+        if store.signed_in_as.restricted:
+            raise NotVisibleError(
+                f"no {kind} id starts with {key} (or not visible to this sign-in)"
+            )
         raise NotFoundError(f"no {kind} id starts with {key}")
     if len(found) > 1:
         shown = ", ".join(f[:12] for f in found[:5]) + (", ..." if len(found) > 5 else "")

@@ -14,7 +14,7 @@ import cbor2
 
 from .. import _facts, _invalidation, _retry
 from .. import branches as _branches
-from .._api import public
+from .._api import agent_refusal, public
 from .._client import Store
 from .._errors import AlreadyExistsError, DimensionError, NotFoundError, ValidationError
 from .._executor import Executor
@@ -133,6 +133,15 @@ def _row(
     }
 
 
+def _check_branch_reader(db: Executor, branch: str | None) -> None:
+    """``branch=`` reads the branch's head, and branches are closed to agents: an agent's
+    sign-in is refused as :func:`surreal_store.branches.head` refuses it, before anything is
+    sent (the engine would hide the branch, which would read as absent)."""
+    signin = getattr(db, "signed_in_as", None)
+    if branch is not None and getattr(signin, "kind", None) == "agent":
+        raise agent_refusal("branches", "head")
+
+
 @public
 async def remember(
     db: Executor,
@@ -166,6 +175,7 @@ async def remember(
     """
     if commit is not None and branch is not None:
         raise ValidationError("give commit= or branch=, not both")
+    _check_branch_reader(db, branch)
     if embedder is not None and embedding is not None:
         raise ValidationError("give embedding= or embedder=, not both")
     row = _row(
@@ -268,6 +278,7 @@ async def remember_many(
     check_positive(batch_size, "batch_size", limit=MAX_BATCH)
     if commit is not None and branch is not None:
         raise ValidationError("give commit= or branch=, not both")
+    _check_branch_reader(db, branch)
     rows: list[dict[str, Any]] = []
     for i, item in enumerate(items):
         if not isinstance(item, NewMemory):
