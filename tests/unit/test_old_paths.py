@@ -24,9 +24,18 @@ _OLD_SPACE = base64.b64decode(
 )
 
 
+def _loaded(blob: bytes, old_path: bytes) -> object:
+    """The object pickled in ``blob`` under ``old_path``, checked to pickle again under the
+    class's path now."""
+    assert old_path in blob
+    loaded = pickle.loads(blob)
+    again = pickle.dumps(loaded)
+    assert b"surreal_store.memory._models" in again and pickle.loads(again) == loaded
+    return loaded
+
+
 def test_an_embedding_space_pickled_under_its_old_path_loads() -> None:
-    assert b"surreal_store._space" in _OLD_SPACE
-    space = pickle.loads(_OLD_SPACE)
+    space = _loaded(_OLD_SPACE, b"surreal_store._space")
     assert type(space) is memory.EmbeddingSpace
     assert space == memory.EmbeddingSpace(
         model="all-MiniLM-L6-v2",
@@ -38,9 +47,6 @@ def test_an_embedding_space_pickled_under_its_old_path_loads() -> None:
         created_at=dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC),
     )
     assert (space.writing_model, space.index_dimension) == ("surreal-store/hashing-v1-64", 64)
-    # Pickled again, it names the class where it lives now.
-    again = pickle.dumps(space)
-    assert b"surreal_store.memory._models" in again and pickle.loads(again) == space
 
 
 # pickle.dumps of an IndexStatus made by the code at 24e93a4, where the class lived in
@@ -54,17 +60,7 @@ _OLD_STATUS = base64.b64decode(
 
 
 def test_an_index_status_pickled_under_its_old_path_loads() -> None:
-    assert b"surreal_store.memory._derived" in _OLD_STATUS
-    status = pickle.loads(_OLD_STATUS)
+    status = _loaded(_OLD_STATUS, b"surreal_store.memory._derived")
     assert type(status) is memory.IndexStatus
-    assert status == memory.IndexStatus(
-        origin="loaded",
-        memories=300,
-        vectors=299,
-        versionstamp=65536,
-        caught_up=2,
-        path=Path("/data/agent.db.memindex"),
-        build_s=0.25,
-    )
-    again = pickle.dumps(status)
-    assert b"surreal_store.memory._models" in again and pickle.loads(again) == status
+    where = Path("/data/agent.db.memindex")
+    assert status == memory.IndexStatus("loaded", 300, 299, 65536, 2, where, 0.25)
