@@ -481,7 +481,7 @@ async def _answer(db: Executor, filters: _Filters, ask: _Ask, shape: Shape[T]) -
         # The common case, in one round trip: the index as it is answers, once a look at the
         # feed shows it current; a change since (or a space that no longer passes) means
         # catching up and asking again, below.
-        cached = None if known.space is None else EmbeddingSpace.model_validate(known.space)
+        cached = known.space_model()
         try:
             if mode != "fulltext":
                 assert vector is not None
@@ -501,7 +501,7 @@ async def _answer(db: Executor, filters: _Filters, ask: _Ask, shape: Shape[T]) -
         if index is None:
             current = await get_space(db)
         else:  # read with the feed, in the same round trip
-            current = None if index.space is None else EmbeddingSpace.model_validate(index.space)
+            current = index.space_model()
         _check_space(current, vector)
     if index is None:
         return await _scanned(db, filters, ask, shape)
