@@ -215,8 +215,8 @@ async def _indexed(
         if kept is not None:
             assert state is not None
             await read_if_current(db, index, state, None)
-            # The rows the index keeps are as the database has them now: the hits, validated
-            # as one list (a validation per row and per hit costs more).
+            # The rows the index keeps are as the database has them now: the hits are made
+            # from them, the whole list at once (recall's validated in one call).
             return shape.kept(kept, keyed, v_rank, t_rank)
         rows = await _hydrate(db, index, keyed, f, k, current=state)
         state = None
@@ -352,12 +352,12 @@ async def recall(
 
 
 @public
-async def recall_found(db: Executor, *, checked: bool = False, **recall: Any) -> list[Found]:
-    """:func:`recall` (its keywords, ``recall``) for the doors: each hit as a :class:`Found`,
+async def recall_found(db: Executor, *, checked: bool = False, **keywords: Any) -> list[Found]:
+    """:func:`recall` (``keywords`` are its own) for the doors: each hit as a :class:`Found`,
     the fields of the memory they read, made from the rows the index keeps without the
     :class:`Memory` models a recall returns. ``checked``: ``vector=`` is one that
     :func:`check_vector` made (a list of finite floats), not to be checked again."""
-    found: list[Found] = await _recall(db, FOUND, checked, **recall)
+    found: list[Found] = await _recall(db, FOUND, checked, **keywords)
     return found
 
 
@@ -386,6 +386,7 @@ async def _recall(
     ef: int | None = None,
     candidates: int | None = None,
 ) -> list[T]:
+    """:func:`recall`, each hit made by ``shape``; ``checked`` as :func:`recall_found`'s."""
     check_positive(k, "k", limit=_MAX_K)
     if text is not None:
         check_text(text, "text")
