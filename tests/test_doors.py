@@ -315,14 +315,61 @@ async def test_the_doors_closed_to_agents_refuse_an_agents_store(tmp_path: Path)
         if opened:
             await scout.open()
         try:
-            doors = (
-                lambda: SurrealCheckpointSaver(scout),
-                lambda: SurrealStore(scout),
-                lambda: SurrealVectorStore(scout, embedder, collection="c"),
+            doors: tuple[Any, ...] = (
+                SurrealCheckpointSaver,
+                SurrealStore,
+                lambda s: SurrealVectorStore(s, embedder, collection="c"),
             )
             for make in doors:
                 with pytest.raises(PermissionDeniedError, match="closed to agents"):
-                    make()
+                    make(scout)
         finally:
             if opened:
                 await scout.aclose()
+
+
+async def test_the_doors_hits_are_recalls_memories(store: Store) -> None:
+    """What the doors read of a hit (:class:`Found`) is what recall's Memory gives, value and
+    type, whichever way recall answers: the rows the index keeps, a read back from the
+    database, or the model's check of rows that do not fit as they are."""
+    import datetime as dt
+
+    from surreal_store import RecordId
+    from surreal_store.memory import _hits
+    from surreal_store.memory._recall import recall_found
+
+    e = memory.HashingEmbedder(16)
+    meta: list[dict[str, Any]] = [
+        {"n": 1, "nested": {"a": [1, 2.5, None, "x"], "b": {"c": True}}},
+        {"text": "⟩ ' \" $x", "empty": {}, "list": []},
+        {},
+    ]
+    for i, m in enumerate(meta):
+        await memory.remember(
+            store, content=f"tea note {i}", key=f"k{i}" if i else None, metadata=m,
+            tags=["t", f"t{i}"], embedder=e,
+            valid_until=dt.datetime(2200, 1, 1, tzinfo=dt.UTC) if i == 1 else None,
+        )  # fmt: skip
+    vector = (await e.embed(["tea note"]))[0]
+
+    def fields(x: Any) -> tuple[Any, ...]:
+        names = ("id", "key", "kind", "content", "tags", "metadata", "created_at")
+        values = tuple(getattr(x, n) for n in (*names, "valid_from", "valid_until"))
+        return values + tuple(type(v) for v in values)
+
+    for kw in ({}, {"tags": ["t"]}, {"metadata": {"n": 1}}, {"text": "tea", "mode": "hybrid"}):
+        hits = await memory.recall(store, vector=vector, k=3, **kw)
+        found = await recall_found(store, checked=True, vector=vector, k=3, **kw)
+        assert [(*fields(h.memory), h.score) for h in hits] == [
+            (*fields(f), f.score) for f in found
+        ]
+    # Rows whose fields do not fit as they are go through the model, as recall's do.
+    row = {"id": RecordId("memory", "a" * 64), "scope": "s", "kind": "k", "content": "c",
+           "content_hash": "h", "created_at": dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+           "valid_from": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)}  # fmt: skip
+    keyed = [("a" * 64, 0.5)]
+    (made,) = _hits.FOUND.kept([dict(row)], keyed, {}, {})
+    (hit,) = _hits.HITS.kept([dict(row)], keyed, {}, {})
+    assert fields(made) == fields(hit.memory) and made.metadata == {} and made.tags == []
+    with pytest.raises(ValidationError):
+        _hits.FOUND.kept([{**row, "content": 5}], keyed, {}, {})

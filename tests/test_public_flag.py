@@ -106,8 +106,8 @@ async def test_remembering_on_a_branch_is_refused_to_an_agent_as_branches_are() 
     agent = _Session(SignIn("agent", "scout"))
     with pytest.raises(PermissionDeniedError, match=r"branches\.head: an agent's sign-in"):
         await memory.remember(agent, content="x", scope="scout", branch="main")  # type: ignore[arg-type]
+    items = [memory.NewMemory(content="x", scope="scout")]
     with pytest.raises(PermissionDeniedError, match=r"branches\.head: an agent's sign-in"):
-        items = [memory.NewMemory(content="x", scope="scout")]
         await memory.remember_many(agent, items, branch="main")  # type: ignore[arg-type]
     assert agent.sent == []
 

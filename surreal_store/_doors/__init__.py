@@ -28,12 +28,13 @@ from ._owned import (
     owned_write_query,
     write_owned,
 )
-from ._search import AGENT_MAX_K, MAX_K, check_k, tagged_recall
+from ._search import AGENT_MAX_K, MAX_K, Found, check_k, tagged_recall
 
 __all__ = [
     "AGENT_MAX_K",
     "MAX_K",
     "DoorSpace",
+    "Found",
     "Home",
     "IndexUpkeep",
     "WriteOutcome",

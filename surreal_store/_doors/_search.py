@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from .. import memory
 from .._errors import ValidationError
 from .._executor import Executor
+from ..memory._recall import Found, recall_found
 
-__all__ = ["AGENT_MAX_K", "MAX_K", "check_k", "tagged_recall"]
+__all__ = ["AGENT_MAX_K", "MAX_K", "Found", "check_k", "tagged_recall"]
 
 MAX_K: Final = 1000
 """The most results one search asks for: :func:`surreal_store.memory.recall`'s largest ``k``
@@ -33,11 +33,13 @@ async def tagged_recall(
     tag: str | None,
     k: int,
     tags: Sequence[str] = (),
-    kept: Callable[[memory.Memory], bool] | None = None,
+    kept: Callable[[Found], bool] | None = None,
     **recall: Any,
-) -> list[memory.RecallHit]:
+) -> list[Found]:
     """:func:`surreal_store.memory.recall` of the memories carrying ``tag`` (and every one of
-    ``tags``; ``tag`` ``None``: no narrowing), ``k`` at most.
+    ``tags``; ``tag`` ``None``: no narrowing), ``k`` at most, each hit as the doors read it
+    (:class:`~surreal_store.memory._recall.Found`). A ``vector=`` is one that
+    :func:`~surreal_store.memory._checks.check_vector` made (the door's check is recall's).
 
     The tag is one of recall's filters, applied inside the index search. ``kept`` (a vector
     search only, with no filter but those ``kept`` checks) asks for a recall over the whole
@@ -47,9 +49,9 @@ async def tagged_recall(
     where a search carries several filters and its collection is most of the store
     (``docs/doors.md``): the LangGraph store asks for it, the LangChain store does not."""
     if kept is not None:
-        hits = await memory.recall(db, vector=recall["vector"], k=k)
-        admitted = [h for h in hits if kept(h.memory)]
+        hits = await recall_found(db, checked=True, vector=recall["vector"], k=k)
+        admitted = [h for h in hits if kept(h)]
         if len(admitted) >= k or len(hits) < k:
             return admitted
     wanted = [tag, *tags] if tag is not None else list(tags)
-    return await memory.recall(db, k=k, tags=wanted or None, **recall)
+    return await recall_found(db, checked=True, k=k, tags=wanted or None, **recall)

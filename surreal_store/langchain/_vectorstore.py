@@ -19,6 +19,7 @@ from .._api import public
 from .._client import Store
 from .._doors import (
     DoorSpace,
+    Found,
     Home,
     IndexUpkeep,
     check_k,
@@ -548,7 +549,7 @@ class SurrealVectorStore(VectorStore):
         k: int,
         filter: Any,
         mode: SearchMode,
-    ) -> list[memory.RecallHit]:
+    ) -> list[Found]:
         """The recall hits of the ``k`` best documents."""
         k = check_k(k)
         filters = self._filters(filter)
@@ -573,11 +574,9 @@ class SurrealVectorStore(VectorStore):
             **filters,
         )
 
-    def _scored(self, hit: memory.RecallHit) -> tuple[Document, float]:
-        m = hit.memory
-        return self._document(
-            m.key if m.key is not None else m.id, m.content, m.metadata
-        ), hit.score
+    def _scored(self, hit: Found) -> tuple[Document, float]:
+        doc_id = hit.key if hit.key is not None else hit.id
+        return self._document(doc_id, hit.content, hit.metadata), hit.score
 
     def _mode(self, mode: Any) -> SearchMode:
         return self.mode if mode is None else self._check_mode(mode)
@@ -722,10 +721,10 @@ class SurrealVectorStore(VectorStore):
         hits = await self._hits(query=None, vector=vector, k=fetch_k, filter=filter, mode="vector")
         if not hits:
             return []
-        ids = [RecordId("memory", h.memory.id) for h in hits]
+        ids = [RecordId("memory", h.id) for h in hits]
         by_id = dict(await self.store.query(_VECTORS, tuple[str, list[float]], ids=ids))
-        keep = [h for h in hits if h.memory.id in by_id]
-        vectors = [by_id[h.memory.id] for h in keep]
+        keep = [h for h in hits if h.id in by_id]
+        vectors = [by_id[h.id] for h in keep]
         picked = _mmr([h.score for h in keep], vectors, k, float(lam))
         return [self._scored(keep[i])[0] for i in picked]
 

@@ -32,12 +32,12 @@ from langgraph.store.base import (
 )
 from pydantic import BaseModel, ConfigDict
 
-from .. import memory
 from .._api import public
 from .._client import Store
 from .._doors import (
     MAX_K,
     DoorSpace,
+    Found,
     Home,
     IndexUpkeep,
     model_of,
@@ -685,7 +685,7 @@ class SurrealStore(BaseStore):
         return found
 
 
-def _admitted(m: memory.Memory, tag: str | None, now: dt.datetime) -> bool:
+def _admitted(m: Found, tag: str | None, now: dt.datetime) -> bool:
     """Whether the filtered recall of a search admits ``m`` (the namespace's tag, live)."""
     return (
         m.kind == ITEM_KIND
@@ -695,20 +695,18 @@ def _admitted(m: memory.Memory, tag: str | None, now: dt.datetime) -> bool:
     )
 
 
-def _collect(
-    seen: dict[tuple[tuple[str, ...], str], SearchItem], hits: Sequence[memory.RecallHit]
-) -> None:
+def _collect(seen: dict[tuple[tuple[str, ...], str], SearchItem], hits: Sequence[Found]) -> None:
     """The items of ``hits`` in rank order, each at its best score (its first hit)."""
     for hit in hits:
-        meta = hit.memory.metadata
+        meta = hit.metadata
         key = (tuple(meta["namespace"]), meta["key"])
         if key not in seen:
             seen[key] = SearchItem(
                 namespace=key[0],
                 key=key[1],
                 value=meta["value"],
-                created_at=hit.memory.created_at,
-                updated_at=hit.memory.created_at,
+                created_at=hit.created_at,
+                updated_at=hit.created_at,
                 score=hit.score,
             )
 

@@ -16,20 +16,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
-
-from pydantic import TypeAdapter
-from pydantic import ValidationError as PydanticValidationError
 
 from .._api import public
 from .._errors import DimensionError, RecallIndexError, StoreStateError, ValidationError
 from .._executor import Executor
 from .._match import match_conditions
 from .._rank import rrf
-from .._types import RecordId, check_text, describe
+from .._types import RecordId, check_text
 from ._checks import check_positive, check_tags, check_utc, check_vector
 from ._embedders import Embedder, check_embedder, embed_texts
+from ._hits import FOUND, HITS, Found, Shape
 from ._models import FIELDS, EmbeddingSpace, Memory, RecallHit
 from ._reads import visible_commits
 from ._recall_index import derived_index, rebuild_broken, refresh_index
@@ -39,7 +36,7 @@ from ._space import get_space
 if TYPE_CHECKING:
     from ._recall_index._index import DerivedIndex
 
-__all__ = ["DEFAULT_CANDIDATES", "DEFAULT_EF", "RecallMode", "recall"]
+__all__ = ["DEFAULT_CANDIDATES", "DEFAULT_EF", "Found", "RecallMode", "recall", "recall_found"]
 
 DEFAULT_EF: Final = 64
 """The recall index's search effort when ``recall(ef=...)`` is not given (``bench memory``)."""
@@ -139,6 +136,7 @@ async def _hydrate(
 
 
 K = TypeVar("K")
+T = TypeVar("T")
 
 
 def _fuse(*rankings: Sequence[tuple[K, float]]) -> list[tuple[K, float]]:
@@ -149,8 +147,14 @@ def _fuse(*rankings: Sequence[tuple[K, float]]) -> list[tuple[K, float]]:
 
 
 async def _indexed(
-    db: Executor, index: DerivedIndex, f: _Filters, ask: _Ask, *, current: bool = False
-) -> list[RecallHit]:
+    db: Executor,
+    index: DerivedIndex,
+    f: _Filters,
+    ask: _Ask,
+    shape: Shape[T],
+    *,
+    current: bool = False,
+) -> list[T]:
     """Recall through the index. ``current``: check that the index was current in the round
     trip of the first read (:func:`_hydrate`), rather than catching it up before."""
     from ._recall_index._feed import read_if_current
@@ -211,9 +215,9 @@ async def _indexed(
         if kept is not None:
             assert state is not None
             await read_if_current(db, index, state, None)
-            # The rows the index keeps are as the database has them now: the hits, validated
-            # as one list (a validation per row and per hit costs more).
-            return _hits_of(kept, keyed, v_rank, t_rank)
+            # The rows the index keeps are as the database has them now: the hits are made
+            # from them, the whole list at once (recall's validated in one call).
+            return shape.kept(kept, keyed, v_rank, t_rank)
         rows = await _hydrate(db, index, keyed, f, k, current=state)
         state = None
         # The database may refuse a candidate the mask admitted (a change since the catch-up,
@@ -221,53 +225,7 @@ async def _indexed(
         if len(rows) >= k or (len(v) < want and len(t) < want) or want >= size:
             break
         want *= 4
-    return [_hit(m, score, v_rank.get(m.id), t_rank.get(m.id)) for m, score in rows]
-
-
-@cache
-def _hit_list() -> TypeAdapter[list[RecallHit]]:
-    return TypeAdapter(list[RecallHit])
-
-
-def _hits_of(
-    rows: list[dict[str, Any]],
-    keyed: list[tuple[str, float]],
-    v_rank: dict[str, tuple[int, float]],
-    t_rank: dict[str, tuple[int, float]],
-) -> list[RecallHit]:
-    """:func:`_hit` of each kept row (``rows[i]`` is the memory ``keyed[i]`` names), made by one
-    validation of the list."""
-    hits: list[dict[str, Any]] = []
-    for row, (key, score) in zip(rows, keyed, strict=False):
-        vr, tr = v_rank.get(key), t_rank.get(key)
-        hits.append(
-            {
-                "memory": row,
-                "score": score,
-                "vector_score": None if vr is None else vr[1],
-                "text_score": None if tr is None else tr[1],
-                "vector_rank": None if vr is None else vr[0],
-                "text_rank": None if tr is None else tr[0],
-            }
-        )
-    try:
-        return _hit_list().validate_python(hits)
-    except PydanticValidationError as exc:
-        raise ValidationError(describe(Memory.__name__, exc)) from None
-
-
-def _hit(
-    memory: Memory, score: float, vr: tuple[int, float] | None, tr: tuple[int, float] | None
-) -> RecallHit:
-    """A hit, with each signal's (rank, score) when it ranked the memory."""
-    return RecallHit(
-        memory=memory,
-        score=score,
-        vector_score=None if vr is None else vr[1],
-        text_score=None if tr is None else tr[1],
-        vector_rank=None if vr is None else vr[0],
-        text_rank=None if tr is None else tr[0],
-    )
+    return [shape.hit(m, score, v_rank.get(m.id), t_rank.get(m.id)) for m, score in rows]
 
 
 # -- sessions without the index: exact scans in the database ---------------------------------
@@ -298,7 +256,7 @@ class _ScanRow(Memory):
     score: float
 
 
-async def _scanned(db: Executor, f: _Filters, ask: _Ask) -> list[RecallHit]:
+async def _scanned(db: Executor, f: _Filters, ask: _Ask, shape: Shape[T]) -> list[T]:
     mode, vector, text, k, _, n = ask
     want = k if mode != "hybrid" else n
     v: list[_ScanRow] = []
@@ -319,7 +277,7 @@ async def _scanned(db: Executor, f: _Filters, ask: _Ask) -> list[RecallHit]:
     else:
         order = [(r.id, r.score) for r in (v if mode == "vector" else t)][:k]
     return [
-        _hit(
+        shape.hit(
             Memory.model_validate(rows[mid].model_dump(exclude={"score"})),
             score,
             v_rank.get(mid),
@@ -385,13 +343,57 @@ async def recall(
     admissible memories is repeated with more effort and, failing that, the memories the
     filters admit are compared exactly.
     """
+    return await _recall(
+        db, HITS, False,
+        text, vector, embedder, k, mode, scope, kind, tags, key, agent, commit, branch,
+        created_after, created_before, valid_at, as_of, metadata, include_invalidated, ef,
+        candidates,
+    )  # fmt: skip
+
+
+@public
+async def recall_found(db: Executor, *, checked: bool = False, **keywords: Any) -> list[Found]:
+    """:func:`recall` (``keywords`` are its own) for the doors: each hit as a :class:`Found`,
+    the fields of the memory they read, made from the rows the index keeps without the
+    :class:`Memory` models a recall returns. ``checked``: ``vector=`` is one that
+    :func:`check_vector` made (a list of finite floats), not to be checked again."""
+    found: list[Found] = await _recall(db, FOUND, checked, **keywords)
+    return found
+
+
+async def _recall(
+    db: Executor,
+    shape: Shape[T],
+    checked: bool,
+    text: str | None = None,
+    vector: Sequence[float] | None = None,
+    embedder: Embedder | None = None,
+    k: int = 10,
+    mode: RecallMode | None = None,
+    scope: str | None = None,
+    kind: str | Sequence[str] | None = None,
+    tags: Sequence[str] | None = None,
+    key: str | None = None,
+    agent: str | None = None,
+    commit: str | None = None,
+    branch: str | None = None,
+    created_after: dt.datetime | None = None,
+    created_before: dt.datetime | None = None,
+    valid_at: dt.datetime | None = None,
+    as_of: dt.datetime | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    include_invalidated: bool = False,
+    ef: int | None = None,
+    candidates: int | None = None,
+) -> list[T]:
+    """:func:`recall`, each hit made by ``shape``; ``checked`` as :func:`recall_found`'s."""
     check_positive(k, "k", limit=_MAX_K)
     if text is not None:
         check_text(text, "text")
     if vector is not None:
         if embedder is not None:
             raise ValidationError("give vector= or embedder=, not both")
-        vector = check_vector(vector, "vector")
+        vector = vector if checked and type(vector) is list else check_vector(vector, "vector")
     mode = mode or (
         "hybrid"
         if text is not None and (vector is not None or embedder is not None)
@@ -460,16 +462,16 @@ async def recall(
     )
     ask: _Ask = (mode, vector, text, k, ef, n)
     try:
-        return await _answer(db, filters, ask)
+        return await _answer(db, filters, ask, shape)
     except Broken as exc:
         await rebuild_broken(db, exc)
     try:
-        return await _answer(db, filters, ask)
+        return await _answer(db, filters, ask, shape)
     except Broken as exc:
         raise RecallIndexError(f"the recall index failed again after a rebuild: {exc}") from None
 
 
-async def _answer(db: Executor, filters: _Filters, ask: _Ask) -> list[RecallHit]:
+async def _answer(db: Executor, filters: _Filters, ask: _Ask, shape: Shape[T]) -> list[T]:
     """Recall through the index (caught up first unless a look shows it current), or by a scan
     in the database for a session that cannot keep one. Raises :class:`Broken` if the index
     fails."""
@@ -480,7 +482,7 @@ async def _answer(db: Executor, filters: _Filters, ask: _Ask) -> list[RecallHit]
         # The common case, in one round trip: the index as it is answers, once a look at the
         # feed shows it current; a change since (or a space that no longer passes) means
         # catching up and asking again, below.
-        cached = None if known.space is None else EmbeddingSpace.model_validate(known.space)
+        cached = known.space_model()
         try:
             if mode != "fulltext":
                 assert vector is not None
@@ -489,7 +491,7 @@ async def _answer(db: Executor, filters: _Filters, ask: _Ask) -> list[RecallHit]
             pass  # perhaps out of date: decided below, on the space as it is
         else:
             try:
-                return await _indexed(db, known, filters, ask, current=True)
+                return await _indexed(db, known, filters, ask, shape, current=True)
             except Stale as exc:
                 seen = exc  # its page of the feed is where catching up starts
             except FeedUnavailable:
@@ -500,8 +502,8 @@ async def _answer(db: Executor, filters: _Filters, ask: _Ask) -> list[RecallHit]
         if index is None:
             current = await get_space(db)
         else:  # read with the feed, in the same round trip
-            current = None if index.space is None else EmbeddingSpace.model_validate(index.space)
+            current = index.space_model()
         _check_space(current, vector)
     if index is None:
-        return await _scanned(db, filters, ask)
-    return await _indexed(db, index, filters, ask)
+        return await _scanned(db, filters, ask, shape)
+    return await _indexed(db, index, filters, ask, shape)

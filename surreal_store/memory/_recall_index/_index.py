@@ -23,7 +23,7 @@ import numpy as np
 import tantivy
 
 from ..._types import RecordId
-from .._models import FIELDS, IndexStatus, vector_of
+from .._models import FIELDS, EmbeddingSpace, IndexStatus, vector_of
 from ._analysis import analysable, text_analyzer, text_schema
 from ._failures import Broken
 from ._files import Identity, new_token, scratch_folder, working_copy
@@ -97,6 +97,8 @@ class DerivedIndex:
         self.feed_limit = 16  # transactions per page of the feed (see _FEED_ROWS)
         self.dim = 0
         self.space: dict[str, Any] | None = None  # embedding_space:active at the last catch-up
+        # `space` and its model (space_model): a catch-up replaces the dict, never changes it.
+        self._space_model: tuple[dict[str, Any], EmbeddingSpace] | None = None
         # Whether the space has its own change feed (schema 030; None until a start checks):
         # then a look learns of its changes from the database's feed rather than reading it.
         self.space_feed: bool | None = None
@@ -360,6 +362,17 @@ class DerivedIndex:
     @property
     def size(self) -> int:
         return len(self.ids)
+
+    def space_model(self) -> EmbeddingSpace | None:
+        """:attr:`space` as the model, made once per space the index reads rather than on
+        every recall."""
+        raw = self.space
+        if raw is None:
+            return None
+        made = self._space_model
+        if made is None or made[0] is not raw:
+            made = self._space_model = (raw, EmbeddingSpace.model_validate(raw))
+        return made[1]
 
     def status(self) -> IndexStatus:
         return IndexStatus(
