@@ -373,3 +373,32 @@ async def test_the_doors_hits_are_recalls_memories(store: Store) -> None:
     assert fields(made) == fields(hit.memory) and made.metadata == {} and made.tags == []
     with pytest.raises(ValidationError):
         _hits.FOUND.kept([{**row, "content": 5}], keyed, {}, {})
+
+
+async def test_a_langchain_search_refuses_another_models_query_as_a_write_would(
+    store: Store,
+) -> None:
+    """A query embedded by another model than the store's space compares as noise: the search
+    refuses it (EmbeddingSpaceError), as that model's first write, the LangGraph store's search
+    and recall(embedder=) do."""
+    pytest.importorskip("langchain_core")
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    from surreal_store import EmbeddingSpaceError
+    from surreal_store.langchain import SurrealVectorStore
+
+    hashing = memory.HashingEmbedder(64)
+    await SurrealVectorStore(store, hashing, collection="c").aadd_texts(["green tea", "coffee"])
+    other = SurrealVectorStore(
+        store, DeterministicFakeEmbedding(size=64), collection="c", model="fake-64"
+    )
+    with pytest.raises(EmbeddingSpaceError):
+        await other.asimilarity_search_with_score("green tea", k=2)
+    with pytest.raises(EmbeddingSpaceError):
+        await other.aadd_texts(["planted"])
+    same = SurrealVectorStore(store, memory.HashingEmbedder(64), collection="c")
+    assert [d.page_content for d in await same.asimilarity_search("green tea", k=1)] == [
+        "green tea"
+    ]
+    # Full text needs no vector: any model's door searches it.
+    assert await other.asimilarity_search("green tea", k=1, mode="fulltext")

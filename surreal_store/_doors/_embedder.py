@@ -13,6 +13,7 @@ from collections.abc import Callable
 from .. import memory
 from .._executor import Executor
 from .._types import check_text
+from ..memory._space import check_same
 
 __all__ = ["DoorSpace", "fits", "own_embedder"]
 
@@ -60,6 +61,8 @@ class DoorSpace:
         """The model the door's vectors are recorded under (``None``: not declared yet)."""
         self.dimension = 0
         """The space's index dimension (0: not known yet)."""
+        self.read: memory.EmbeddingSpace | None = None
+        """The space as a search read it (``None``: declared by this door, or not read)."""
 
     async def declare(self, db: Executor, dimension: int) -> memory.EmbeddingSpace | None:
         """Declare the space for vectors of ``dimension`` from the door's model (or check the
@@ -77,4 +80,12 @@ class DoorSpace:
             space = await memory.get_space(db)
             if space is not None:
                 self.dimension = space.index_dimension
+                self.read = space
         return self.dimension
+
+    def check_query(self, dimension: int) -> None:
+        """Refuse a query vector of ``dimension`` from the door's model unless the space it
+        read (:meth:`known_dimension`) takes it, as a write's declaration would
+        (:class:`EmbeddingSpaceError`): another model's vectors compare as noise."""
+        if self.model is not None and self.read is not None:
+            check_same(self.read, model=self.model, dimension=dimension)

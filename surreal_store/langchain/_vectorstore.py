@@ -564,6 +564,7 @@ class SurrealVectorStore(VectorStore):
                 raise DimensionError(
                     f"a query vector of {len(vector)} dimensions; the store's space has {dims}"
                 )
+            self._space.check_query(dims)
         return await tagged_recall(
             self.store,
             tag=self._tag,
