@@ -3,7 +3,8 @@
 Guarantees (each covered by ``tests/test_migrate.py``):
 
 - Files apply in version order; each file and its ``schema_migration`` record commit in one
-  transaction, so a failing file leaves neither behind.
+  transaction, so a failing file leaves neither behind. The pending files go to the engine in
+  one round trip, and a file runs only if the one before it committed.
 - With nothing pending, a check costs one round trip and writes nothing.
 - Tripwire: a database that records versions this code does not know is refused with
   :class:`SchemaTooNewError` before anything is written.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import itertools
 import os
 import re
 import socket
@@ -100,6 +102,11 @@ CREATE $_sm_id CONTENT {
     applied_at: time::now(), execution_ms: duration::nanos(time::now() - $_sm_t0) / 1000000.0,
     engine_version: $_sm_engine, tool_version: $_sm_tool
 };
+"""
+# First in the transaction of each file after the first, when files apply together: a file
+# whose predecessor did not commit fails, and every file after it.
+_AFTER = """
+IF !record::exists($_sm_before) { THROW 'invalid: an earlier schema file failed' };
 """
 _REBLESS = """
 UPDATE $_sm_id SET previous_checksums += checksum, checksum = $_sm_checksum,
@@ -384,7 +391,8 @@ class Migrator:
 
     async def _apply_pending(self) -> MigrationResult:
         status = await self.check()  # another migrator may have finished while we waited
-        for f in status.pending:
+        done = await self._apply_together(status.pending)
+        for f in status.pending[done:]:
             await self._apply(f)
         layered = bool(status.pending) or not status.access_layer_current
         if layered:
@@ -423,6 +431,41 @@ class Migrator:
 
         async with self._access.lock:
             return await self._locked().run(work)
+
+    async def _apply_together(self, files: list[SchemaFile]) -> int:
+        """Apply the leading files that hold statements in one round trip, each file with its
+        record in a transaction of its own; returns how many committed. A file runs only if
+        the one before it committed. On a failure the caller applies the rest one at a time,
+        which reports the failing file and statement as :meth:`_apply` does."""
+        files = list(itertools.takewhile(lambda f: f.statements, files))
+        if len(files) < 2:
+            return 0
+        params: dict[str, Any] = {"_sm_engine": self._store.engine_version, "_sm_tool": __version__}
+        parts: list[str] = []
+        for i, f in enumerate(files):
+            guard = "" if i == 0 else _AFTER.replace("$_sm_before", f"$_sm_id_{i - 1}")
+            record = _RECORD.replace("$_sm_id", f"$_sm_id_{i}")
+            for key in ("version", "name", "checksum"):
+                record = record.replace(f"$_sm_{key}", f"$_sm_{key}_{i}")
+            parts.append("BEGIN;\nLET $_sm_t0 = time::now();\n" + guard + f.text + "\n;")
+            parts.append(record + "COMMIT;\n")
+            params |= {
+                f"_sm_id_{i}": RecordId("schema_migration", f.version),
+                f"_sm_version_{i}": f.version,
+                f"_sm_name_{i}": f.name,
+                f"_sm_checksum_{i}": f.checksum,
+            }
+        limit = self._store.settings.query_timeout_s
+        try:
+            await self._store.execute(
+                "".join(parts),
+                timeout_s=None if limit is None else limit * len(files),
+                **params,
+            )
+        except (e.QueryError, e.ConflictError):
+            applied = {m.version for m in await self.applied()}
+            return sum(1 for f in files if f.version in applied)
+        return len(files)
 
     async def _apply(self, f: SchemaFile) -> None:
         if not f.statements:

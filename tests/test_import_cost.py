@@ -109,3 +109,32 @@ def test_a_module_the_cli_loads_later_is_the_package_s_own() -> None:
         "assert _graph.DEFAULT_SCOPE is surreal_store.graph.DEFAULT_SCOPE\n"
     )
     _loaded_after(code)  # raises if an assertion fails
+
+
+def test_an_embedded_store_leaves_the_sdk_s_http_clients_unloaded() -> None:
+    """An embedded store loads the SDK's modules it uses, not the SDK package's ``__init__``
+    (which loads aiohttp and requests); ``import surrealdb`` afterwards is the whole package,
+    with the same classes the store uses."""
+    code = (
+        "import asyncio\n"
+        "from surreal_store import Store, RecordId\n"
+        "async def main():\n"
+        "    async with Store('mem://') as s:\n"
+        "        await s.execute('CREATE t:1 SET at = time::now(), d = 1s')\n"
+        "        assert await s.query('SELECT VALUE id FROM t', RecordId) == [RecordId('t', 1)]\n"
+        "asyncio.run(main())\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'requests')]\n"
+    )
+    modules = _loaded_after(code)
+    assert "surrealdb.connections.async_embedded" in modules
+    whole = (
+        code + "import surrealdb\n"
+        "from surrealdb.data.types.record_id import RecordID\n"
+        "from surreal_store._engine import _sdk\n"
+        "assert surrealdb.RecordID is RecordID is _sdk.RecordID\n"
+        "assert surrealdb.AsyncSurreal and surrealdb.AsyncHttpSurrealConnection\n"
+        "from surrealdb import AsyncWsSurrealConnection, SurrealError\n"
+        "assert SurrealError is _sdk.SurrealError\n"
+        "assert 'aiohttp' in sys.modules\n"
+    )
+    _loaded_after(whole)  # raises if an assertion fails

@@ -50,6 +50,7 @@ LAYERS: list[set[str]] = [
 # Inside a package, bottom to top, by module name ("" is the package's __init__).
 INNER_LAYERS: dict[str, list[set[str]]] = {
     "_engine": [
+        {"_sdk"},
         {"_exit", "_signin", "_codec"},
         {"_answers"},
         {"_embedded"},

@@ -12,12 +12,12 @@ from collections.abc import Hashable
 from functools import lru_cache
 from typing import Any, TypeVar, cast, get_origin
 
-import surrealdb
 from pydantic import PydanticUserError, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from .. import _errors as e
 from .._surql import QueryShape
+from . import _sdk as sdk
 from ._codec import from_sdk
 
 __all__ = [
@@ -143,20 +143,20 @@ def map_exception(exc: BaseException, *, context: str) -> e.StoreError:
     if isinstance(exc, e.StoreError):
         return exc
     message = str(exc)
-    if isinstance(exc, surrealdb.TransportError):
+    if isinstance(exc, sdk.TransportError):
         if "already locked" in message:
             return e.StoreLockedError(
                 f"{context}: the store is open in another process or connection ({message})"
             )
-        if isinstance(exc, surrealdb.TransportTimeoutError):
+        if isinstance(exc, sdk.TransportTimeoutError):
             return e.QueryTimeoutError(f"{context}: {message}")
         return e.TransportError(f"{context}: {message}")
-    if isinstance(exc, surrealdb.ServerError):
+    if isinstance(exc, sdk.ServerError):
         kind = getattr(exc, "kind", None)
         return error_for(kind, message, getattr(exc, "details", None), None, None)
-    if isinstance(exc, surrealdb.UnsupportedEngineError | surrealdb.InvalidUrlError):
+    if isinstance(exc, sdk.UnsupportedEngineError | sdk.InvalidUrlError):
         return e.ConfigError(f"{context}: {message}")
-    if isinstance(exc, TypeError | ValueError | surrealdb.SurrealError):
+    if isinstance(exc, TypeError | ValueError | sdk.SurrealError):
         # Raised while encoding parameters: nothing was sent.
         return e.ValidationError(f"{context}: cannot send a value: {message}")
     if isinstance(exc, OSError | ConnectionError):

@@ -15,13 +15,13 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import cbor2
-import surrealdb
 from pydantic import BaseModel
-from surrealdb.data import cbor as sdk_cbor
-from surrealdb.data.types import constants as sdk_constants
 
 from .. import _errors as e
 from .._types import JSON_NULL, RecordId
+from . import _sdk as sdk
+from ._sdk import cbor as sdk_cbor
+from ._sdk import constants as sdk_constants
 
 __all__ = [
     "EPOCH",
@@ -45,9 +45,7 @@ _new_datetime: Final = dt.datetime.__new__
 _set_slot: Final = object.__setattr__
 _SCALARS = (str, int, float, bool, type(None), bytes, dt.datetime)
 # Exact types that cross the boundary unchanged; checked with ``type(v) in`` (no call per value).
-_PASS = frozenset(
-    {str, int, float, bool, type(None), bytes, dt.datetime, surrealdb.PreciseDatetime}
-)
+_PASS = frozenset({str, int, float, bool, type(None), bytes, dt.datetime, sdk.PreciseDatetime})
 _DICT = frozenset({dict})
 _PLAIN_KEYS = frozenset({str, int})
 _new_record_id: Final = object.__new__
@@ -65,10 +63,10 @@ _TAG_DECIMAL: Final = sdk_constants.TAG_DECIMAL_STRING
 _WIRE_SDK_TYPES = (
     bytearray,
     uuid.UUID,
-    surrealdb.RecordID,
-    surrealdb.NullType,
-    surrealdb.Duration,
-    surrealdb.Table,
+    sdk.RecordID,
+    sdk.NullType,
+    sdk.Duration,
+    sdk.Table,
 )
 _I64_MIN: Final = -(2**63)
 _I64_MAX: Final = 2**63 - 1
@@ -81,7 +79,7 @@ def datetime_at(seconds: int = 0, nanos: int = 0) -> dt.datetime:
     micros, rest = divmod(nanos, 1000)
     at = EPOCH + dt.timedelta(seconds=seconds, microseconds=micros)
     value = _new_datetime(
-        surrealdb.PreciseDatetime, at.year, at.month, at.day, at.hour, at.minute, at.second,
+        sdk.PreciseDatetime, at.year, at.month, at.day, at.hour, at.minute, at.second,
         at.microsecond, dt.UTC,
     )  # fmt: skip
     _set_slot(value, "nanosecond", rest)
@@ -96,7 +94,7 @@ def precise_datetime(text: str) -> dt.datetime:
     base = dt.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(
         microsecond=int(digits[:6]), tzinfo=dt.UTC
     )
-    return surrealdb.PreciseDatetime(
+    return sdk.PreciseDatetime(
         base.year, base.month, base.day, base.hour, base.minute, base.second,
         base.microsecond, tzinfo=dt.UTC, nanosecond=int(digits[6:]),
     )  # fmt: skip
@@ -151,9 +149,9 @@ def to_sdk(value: Any) -> Any:
     if type(value) in _PASS or isinstance(value, _SCALARS):
         return value
     if isinstance(value, RecordId):
-        return surrealdb.RecordID(value.table, to_sdk(value.key))
+        return sdk.RecordID(value.table, to_sdk(value.key))
     if value is JSON_NULL:
-        return surrealdb.Null
+        return sdk.Null
     if isinstance(value, Mapping):
         _string_keys(value)
         return {k: to_sdk(v) for k, v in value.items()}
@@ -161,7 +159,7 @@ def to_sdk(value: Any) -> Any:
         # Vectors are long lists of scalars: those are tested inline rather than recursed into.
         return [v if type(v) in _PASS else to_sdk(v) for v in value]
     if isinstance(value, dt.timedelta):
-        return surrealdb.Duration(_nanos(value))
+        return sdk.Duration(_nanos(value))
     if isinstance(value, BaseModel):
         return to_sdk(value.model_dump(mode="python", exclude_none=True))
     if isinstance(value, set | frozenset):
@@ -187,7 +185,7 @@ def from_sdk(value: Any) -> Any:
         if kinds == _DICT:  # a statement's rows
             return [_from_dict(v) for v in value]
         return [v if type(v) in _PASS else from_sdk(v) for v in value]
-    if kind is surrealdb.RecordID:
+    if kind is sdk.RecordID:
         return _record_id(value)
     if isinstance(value, _SCALARS):
         return value
@@ -195,13 +193,13 @@ def from_sdk(value: Any) -> Any:
         return [from_sdk(v) for v in value]
     if isinstance(value, dict):
         return {k: from_sdk(v) for k, v in value.items()}
-    if isinstance(value, surrealdb.RecordID):
+    if isinstance(value, sdk.RecordID):
         return _record_id(value)
-    if isinstance(value, surrealdb.NullType):
+    if isinstance(value, sdk.NullType):
         return None
-    if isinstance(value, surrealdb.Duration):
+    if isinstance(value, sdk.Duration):
         return dt.timedelta(microseconds=value.elapsed // 1000)
-    if isinstance(value, surrealdb.Table):
+    if isinstance(value, sdk.Table):
         return str(value.table_name)
     return value
 
@@ -210,7 +208,7 @@ def _from_dict(value: dict[Any, Any]) -> dict[Any, Any]:
     return {k: v if type(v) in _PASS else from_sdk(v) for k, v in value.items()}
 
 
-def _record_id(value: surrealdb.RecordID) -> RecordId:
+def _record_id(value: sdk.RecordID) -> RecordId:
     """Our record id for the SDK's. A string or integer key of a table already seen valid is
     set without :class:`RecordId`'s checks (rows hold one or several record ids each)."""
     table, key = value.table_name, value.id
@@ -227,7 +225,7 @@ def _record_id(value: surrealdb.RecordID) -> RecordId:
 
 def _wire_datetime(value: dt.datetime) -> cbor2.CBORTag:
     # The SDK's form: an RFC 3339 string (tag 0), UTC as "Z", nanoseconds where it has them.
-    if isinstance(value, surrealdb.PreciseDatetime):
+    if isinstance(value, sdk.PreciseDatetime):
         return cbor2.CBORTag(_TAG_STRING_DATETIME, value.isoformat_with_nanoseconds())
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
@@ -294,13 +292,13 @@ def to_wire(value: Any) -> Any:
 
 def _wire_default(encoder: Any, value: Any) -> None:
     # Only values :func:`to_wire` leaves as they are reach here: the SDK's own types.
-    if isinstance(value, surrealdb.RecordID):
+    if isinstance(value, sdk.RecordID):
         encoder.encode(cbor2.CBORTag(TAG_RECORD_ID, [value.table_name, to_wire(value.id)]))
-    elif isinstance(value, surrealdb.NullType):
+    elif isinstance(value, sdk.NullType):
         encoder.encode(None)
-    elif isinstance(value, surrealdb.Duration):
+    elif isinstance(value, sdk.Duration):
         encoder.encode(cbor2.CBORTag(_TAG_DURATION, list(value.get_seconds_and_nano())))
-    elif isinstance(value, surrealdb.Table):
+    elif isinstance(value, sdk.Table):
         encoder.encode(cbor2.CBORTag(sdk_constants.TAG_TABLE_NAME, value.table_name))
     else:
         raise TypeError(f"cannot encode {type(value).__name__} for SurrealDB")

@@ -22,21 +22,25 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import anyio
 import cbor2
-import surrealdb
-from surrealdb.connections.async_embedded import AsyncEmbeddedSurrealConnection
-from surrealdb.connections.url import Url, UrlScheme
-from surrealdb.connections.utils_mixin import mapped_engine_errors
-from surrealdb.request_message.message import RequestMessage
-from surrealdb.request_message.methods import RequestMethod
 
 from .. import _errors as e
 from .._config import Settings, redact_url, url_scheme
+from . import _sdk as sdk
 from ._codec import decode, encode_query, to_sdk, to_wire
 from ._exit import engine
+from ._sdk import (
+    AsyncEmbeddedSurrealConnection,
+    AsyncWsSurrealConnection,
+    RequestMessage,
+    RequestMethod,
+    Url,
+    UrlScheme,
+    mapped_engine_errors,
+)
 from ._signin import ANONYMOUS, SignIn, identity, sign_in
 
 __all__ = [
@@ -50,8 +54,12 @@ __all__ = [
     "query_raw",
 ]
 
-Connection = surrealdb.AsyncSurrealConnection
-"""An SDK connection, embedded or to a server (what ``Store(connection=...)`` wraps)."""
+if TYPE_CHECKING:
+    Connection: TypeAlias = sdk.AsyncSurrealConnection
+    """An SDK connection, embedded or to a server (what ``Store(connection=...)`` wraps)."""
+else:
+    # For annotations: reading the SDK's own alias would load its HTTP clients (._sdk).
+    Connection = AsyncEmbeddedSurrealConnection | AsyncWsSurrealConnection
 
 log = logging.getLogger("surreal_store")
 
@@ -149,21 +157,21 @@ class EmbeddedConnection(AsyncEmbeddedSurrealConnection):
         await self._send(RequestMessage(RequestMethod.DETACH, session=session_id), "detach")
 
 
-def params_converter(db: surrealdb.AsyncSurrealConnection) -> Callable[[Any], Any]:
+def params_converter(db: sdk.AsyncSurrealConnection) -> Callable[[Any], Any]:
     """How a query's parameters go to ``db`` (by :func:`query_raw`): made for our encoder
     (:func:`~._codec.to_wire`) on an embedded connection, as the SDK's types to a server."""
     return to_wire if isinstance(db, AsyncEmbeddedSurrealConnection) else to_sdk
 
 
-def connection(url: str) -> surrealdb.AsyncSurrealConnection:
+def connection(url: str) -> sdk.AsyncSurrealConnection:
     """A new, unconnected connection to ``url``: embedded (our class) or a server's."""
     # Built once: an embedded connection object holds its files from construction.
     if Url(url).scheme in _EMBEDDED_SCHEMES:
         return EmbeddedConnection(url=url)
-    return surrealdb.AsyncSurreal(url)
+    return sdk.AsyncSurreal(url)
 
 
-async def close_quietly(db: surrealdb.AsyncSurrealConnection, url: str) -> None:
+async def close_quietly(db: sdk.AsyncSurrealConnection, url: str) -> None:
     """Close ``db``, logging rather than raising a failure to close."""
     try:
         await db.close()

@@ -17,9 +17,8 @@ from .. import _errors as e
 from .._surql import role_of
 
 if TYPE_CHECKING:
-    import surrealdb
-
     from .._config import Settings
+    from . import _sdk as sdk
 
 __all__ = ["ANONYMOUS", "SignIn", "identity", "sign_in"]
 
@@ -68,17 +67,17 @@ def identity(s: Settings) -> tuple[str, ...]:
 
 
 async def sign_in(
-    db: surrealdb.AsyncSurrealConnection, s: Settings, *, session: uuid.UUID | None = None
+    db: sdk.AsyncSurrealConnection, s: Settings, *, session: uuid.UUID | None = None
 ) -> SignIn:
     """Sign ``db`` (its engine session ``session``) in as the settings say; return who it is.
     A refused sign-in is a :class:`PermissionDeniedError` that does not say which part was
     wrong."""
-    import surrealdb
+    from . import _sdk as sdk
 
     try:
         return await _try_sign_in(db, s, session)
-    except surrealdb.SurrealError as exc:
-        if isinstance(exc, surrealdb.TransportError):
+    except sdk.SurrealError as exc:
+        if isinstance(exc, sdk.TransportError):
             raise
         who = f"agent {s.agent!r}" if s.agent is not None else f"user {s.username!r}"
         raise e.PermissionDeniedError(
@@ -88,9 +87,9 @@ async def sign_in(
 
 
 async def _try_sign_in(
-    db: surrealdb.AsyncSurrealConnection, s: Settings, session: uuid.UUID | None
+    db: sdk.AsyncSurrealConnection, s: Settings, session: uuid.UUID | None
 ) -> SignIn:
-    import surrealdb
+    from . import _sdk as sdk
 
     # A session of a shared embedded connection is named; a connection of its own is not (and
     # an HTTP connection has no sessions).
@@ -120,7 +119,7 @@ async def _try_sign_in(
             },
             **on,
         )
-    except surrealdb.SurrealError:
+    except sdk.SurrealError:
         await db.signin({"username": s.username, "password": password}, **on)
         return SignIn("root", s.username)
     role = None
