@@ -50,14 +50,15 @@ def _executor(first: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) 
 
 
 def _closed_to(fn: Callable[..., Any], db: Any) -> PermissionDeniedError | None:
+    return agent_refusal(db, fn.__module__.rpartition(".")[2].lstrip("_"), fn.__name__)
+
+
+def agent_refusal(db: Any, domain: str, name: str) -> PermissionDeniedError | None:
+    """What an agent's call of ``domain.name``, a function closed to agents, raises when
+    ``db`` signs in as an agent; ``None`` for any other sign-in."""
     signin = getattr(db, "signed_in_as", None)
     if getattr(signin, "kind", None) != "agent":
         return None
-    return agent_refusal(fn.__module__.rpartition(".")[2].lstrip("_"), fn.__name__)
-
-
-def agent_refusal(domain: str, name: str) -> PermissionDeniedError:
-    """What an agent's call of ``domain.name``, a function closed to agents, raises."""
     return PermissionDeniedError(
         f"{domain}.{name}: an agent's sign-in reaches memories, decisions, runs and "
         f"provenance; {domain} is for users (an editor); nothing was sent"

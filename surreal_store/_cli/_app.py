@@ -333,8 +333,9 @@ async def resolve_id(store: Store, text: str, kind: str) -> str:
     full = _KEY_LENGTH[kind]
     if not HEX.match(key) or len(key) >= full:
         return key  # a whole key, or none at all: the library checks it and says which
-    if kind == "commit" and store.signed_in_as.kind == "agent":
-        raise agent_refusal("commits", "get")  # as commits.get would, for a whole key
+    refused = agent_refusal(store, "commits", "get") if kind == "commit" else None
+    if refused is not None:
+        raise refused  # as commits.get would, for a whole key
     key = key.lower()
     if len(key) < _MIN_PREFIX:
         raise ValidationError(f"give at least {_MIN_PREFIX} hex characters of the {kind} id")

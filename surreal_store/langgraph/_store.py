@@ -270,9 +270,13 @@ class SurrealStore(BaseStore):
             else (model_of(self.embeddings, "langgraph") if self.embeddings is not None else None)
         )
         self._home = Home(store, "store", closed_to_agents="the LangGraph store")
-        self._loop = self._home.loop
         self._sweeper: asyncio.Task[None] | None = None
         self._upkeep = IndexUpkeep(_REBUILD_CHECK)
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop | None:
+        """The store's event loop (:attr:`Home.loop`), read when asked."""
+        return self._home.loop
 
     @classmethod
     @asynccontextmanager

@@ -137,9 +137,9 @@ def _check_branch_reader(db: Executor, branch: str | None) -> None:
     """``branch=`` reads the branch's head, and branches are closed to agents: an agent's
     sign-in is refused as :func:`surreal_store.branches.head` refuses it, before anything is
     sent (the engine would hide the branch, which would read as absent)."""
-    signin = getattr(db, "signed_in_as", None)
-    if branch is not None and getattr(signin, "kind", None) == "agent":
-        raise agent_refusal("branches", "head")
+    refused = agent_refusal(db, "branches", "head") if branch is not None else None
+    if refused is not None:
+        raise refused
 
 
 @public
